@@ -1,0 +1,40 @@
+"""The small storage interface a room needs, defined here so `crdt` never imports `storage`.
+
+`storage.repositories.updates.ZoneLog` satisfies it structurally; `server` wires the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class LoadedZoneLike(Protocol):
+    """What a zone looks like on disk: one snapshot (maybe none) plus the log after it."""
+
+    @property
+    def snapshot(self) -> bytes | None: ...
+
+    @property
+    def snapshot_seq(self) -> int: ...
+
+    @property
+    def updates(self) -> Sequence[tuple[int, bytes]]: ...
+
+
+class ZoneStore(Protocol):
+    async def load(self, zone_id: int) -> LoadedZoneLike:
+        """Return the zone's snapshot and every update logged after it, in order."""
+        ...
+
+    async def append_batch(self, items: Sequence[tuple[int, bytes]]) -> list[int]:
+        """Append (zone_id, update) pairs in ONE transaction; return their sequence numbers.
+
+        Returns only once the transaction is durable (committed with the configured fsync).
+        """
+        ...
+
+    async def compact(self, zone_id: int, upto_seq: int, snapshot: bytes) -> None:
+        """Replace the zone's snapshot and every update with seq <= upto_seq by `snapshot`,
+        in one transaction."""
+        ...

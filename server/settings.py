@@ -1,0 +1,60 @@
+"""Configuration from `SAMPLAN_*` environment variables (and a `.env` file).
+
+pydantic-settings does the parsing so a wrong value fails at start-up with a message that
+names the variable, instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAMPLAN_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file under var_dir
+    redis_url: str = ""  # empty: single node
+    secret_key: str = ""  # empty: generated into var_dir on first run (single node only)
+    allowed_origins: list[str] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    max_frame_bytes: int = 2 * 1024 * 1024
+    messages_per_second: float = 200.0
+    message_burst: int = 400
+    send_queue_frames: int = 2048
+    room_grace_seconds: float = 10.0
+    compact_after_updates: int = 1000
+    access_poll_seconds: float = 1.0
+    default_token_ttl_seconds: int = 8 * 3600
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'samplan.sqlite3').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """Return the signing key, generating a per-installation one for the single-node default.
+
+        Several nodes sharing a database must share a key, so a generated one is refused
+        when Redis (scale-out) is configured.
+        """
+        if self.secret_key:
+            return self.secret_key
+        if self.redis_url:
+            raise RuntimeError("SAMPLAN_SECRET_KEY must be set when several nodes share a database")
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        self.secret_key = path.read_text().strip()
+        return self.secret_key
