@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     compact_after_updates: int = 1000
     access_poll_seconds: float = 1.0
     default_token_ttl_seconds: int = 8 * 3600
+    session_ttl_seconds: int = 12 * 3600
+    session_idle_seconds: int = 30 * 60
     log_level: str = "INFO"
 
     def resolved_database_url(self) -> str:

@@ -1,0 +1,10 @@
+"""One repository per noun; each takes an async_sessionmaker and runs its own transactions."""
+
+from __future__ import annotations
+
+from storage.repositories.plans import PlanRepo
+from storage.repositories.sessions import SessionRepo
+from storage.repositories.updates import LoadedZone, ZoneLog
+from storage.repositories.users import UserRepo
+
+__all__ = ["LoadedZone", "PlanRepo", "SessionRepo", "UserRepo", "ZoneLog"]

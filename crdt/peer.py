@@ -1,0 +1,118 @@
+"""One connection's outbound side: a bounded queue drained by its own sender task.
+
+A slow or stalled peer must never hold up a broadcast, grow memory without bound, or
+silently miss an update (pycrdt-websocket drops updates when its buffer fills). So a
+broadcast only appends to this queue; when the queue is full the peer is closed with a
+code that makes its y-websocket client reconnect and resync from the durable state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Protocol
+
+from crdt.protocol import CloseCode
+
+log = logging.getLogger("samplan.peer")
+
+
+class Transport(Protocol):
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class Peer:
+    """The room's handle on one connection. `can_write` may change while open (role change)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        peer_id: str,
+        can_write: bool,
+        max_queued_frames: int = 2048,
+    ) -> None:
+        self.transport = transport
+        self.peer_id = peer_id
+        self.can_write = can_write
+        self.max_queued_frames = max_queued_frames
+        self.close_code: int | None = None
+        self._queue: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._sender = asyncio.get_running_loop().create_task(
+            self._run_sender(), name=f"sender {peer_id}"
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame without waiting; close the peer if it cannot keep up."""
+        if self.close_code is not None:
+            return
+        if len(self._queue) >= self.max_queued_frames:
+            log.warning(
+                "peer %s too slow (%d frames queued): closing", self.peer_id, len(self._queue)
+            )
+            self.close(CloseCode.TRY_AGAIN_LATER, "too slow")
+            return
+        self._queue.append(frame)
+        self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close once: drop whatever is queued (the client resyncs) and tell the socket why."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self._queue.clear()
+        self._wakeup.set()
+        asyncio.get_running_loop().create_task(self._close_transport(code, reason))
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def _close_transport(self, code: int, reason: str) -> None:
+        try:
+            await self.transport.close(code, reason)
+        except Exception as exc:  # the socket may already be gone; nothing else to tell it
+            log.debug("peer %s close failed: %s", self.peer_id, type(exc).__name__)
+        finally:
+            self._closed.set()
+
+    async def _run_sender(self) -> None:
+        queue = self._queue
+        try:
+            while self.close_code is None:
+                if not queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await self.transport.send_bytes(queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A send to a closed socket must never take anything else down (a pitfall of
+            # pycrdt-websocket): mark this peer closed; its receive loop ends the session.
+            log.info("peer %s send failed (%s): closing", self.peer_id, type(exc).__name__)
+            self.close(CloseCode.GOING_AWAY, "send failed")
+
+    async def stop(self) -> None:
+        """Stop the sender task (after the connection has ended)."""
+        if self.close_code is None:
+            self.close_code = CloseCode.NORMAL
+        self._wakeup.set()
+        self._sender.cancel()
+        try:
+            await self._sender
+        except asyncio.CancelledError:
+            pass
+        self._closed.set()

@@ -1,0 +1,138 @@
+"""The live rooms of one server process: load each once, unload when idle.
+
+Concurrent joins of a room that is not in memory await the same load (a pitfall of
+pycrdt-websocket: three clients opening a new room at once, two never finish syncing).
+A room with no peers is compacted and dropped after a grace period, unless someone
+joined in the meantime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from crdt.committer import GroupCommitter
+from crdt.peer import Peer
+from crdt.protocol import CloseCode
+from crdt.room import Room
+
+log = logging.getLogger("samplan.registry")
+
+
+class RoomRegistry:
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        *,
+        grace_seconds: float = 10.0,
+        compact_after: int = 1000,
+    ) -> None:
+        self.committer = committer
+        self.grace_seconds = grace_seconds
+        self.compact_after = compact_after
+        self.rooms: dict[int, Room] = {}
+        self._loading: dict[int, asyncio.Future[Room]] = {}
+        self._unload_timers: dict[int, asyncio.TimerHandle] = {}
+        self._unloading: set[int] = set()
+        self.last_load_seconds = 0.0
+
+    async def join(self, zone_id: int, peer: Peer) -> Room:
+        room = await self.get(zone_id)
+        timer = self._unload_timers.pop(zone_id, None)
+        if timer is not None:
+            timer.cancel()
+        room.add_peer(peer)
+        return room
+
+    def leave(self, room: Room, peer: Peer) -> None:
+        room.remove_peer(peer)
+        if room.failed:
+            self._forget(room)
+        elif not room.peers and room.zone_id not in self._unload_timers:
+            loop = asyncio.get_running_loop()
+            self._unload_timers[room.zone_id] = loop.call_later(
+                self.grace_seconds, self._start_unload, room.zone_id
+            )
+
+    async def get(self, zone_id: int) -> Room:
+        room = self.rooms.get(zone_id)
+        if room is not None and not room.failed:
+            return room
+        loading = self._loading.get(zone_id)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_future()
+            self._loading[zone_id] = loading
+            try:
+                room = await self._load(zone_id)
+            except BaseException as exc:
+                loading.set_exception(exc)
+                loading.exception()  # mark retrieved: the joiners below re-raise it
+                raise
+            finally:
+                del self._loading[zone_id]
+            loading.set_result(room)
+            return room
+        return await asyncio.shield(loading)
+
+    async def _load(self, zone_id: int) -> Room:
+        started = time.perf_counter()
+        stored = await self.committer.store.load(zone_id)
+        room = Room(zone_id, self.committer, compact_after=self.compact_after)
+        room.load(stored)
+        self.rooms[zone_id] = room
+        self.last_load_seconds = time.perf_counter() - started
+        log.info(
+            "room %s loaded (%d updates in tail) in %.1f ms",
+            zone_id,
+            len(stored.updates),
+            self.last_load_seconds * 1000,
+        )
+        if room.tail_length > self.compact_after:
+            asyncio.get_running_loop().create_task(room.compact())
+        return room
+
+    def _start_unload(self, zone_id: int) -> None:
+        self._unload_timers.pop(zone_id, None)
+        asyncio.get_running_loop().create_task(self.unload(zone_id))
+
+    async def unload(self, zone_id: int) -> None:
+        """Compact and drop an idle room; keep it if someone joined while compacting."""
+        room = self.rooms.get(zone_id)
+        if room is None or room.peers or zone_id in self._unloading:
+            return
+        self._unloading.add(zone_id)
+        try:
+            await room.compact()
+        except Exception as exc:
+            log.error("room %s: compaction on unload failed: %s", zone_id, type(exc).__name__)
+        finally:
+            self._unloading.discard(zone_id)
+        if not room.peers and self.rooms.get(zone_id) is room:
+            self._forget(room)
+            log.info("room %s unloaded", zone_id)
+
+    def _forget(self, room: Room) -> None:
+        if self.rooms.get(room.zone_id) is room:
+            del self.rooms[room.zone_id]
+        room.dispose()
+
+    def rooms_of(self, zone_ids: set[int]) -> list[Room]:
+        return [room for zid, room in self.rooms.items() if zid in zone_ids]
+
+    async def close(self) -> None:
+        """Shutdown: tell every client to come back, make everything durable, compact."""
+        for timer in self._unload_timers.values():
+            timer.cancel()
+        self._unload_timers.clear()
+        for room in list(self.rooms.values()):
+            room.close_all(CloseCode.RESTARTING, "server restarting")
+        await self.committer.flush()
+        for room in list(self.rooms.values()):
+            try:
+                await room.compact()
+            except Exception as exc:
+                log.error(
+                    "room %s: compaction at shutdown failed: %s", room.zone_id, type(exc).__name__
+                )
+            self._forget(room)

@@ -1,0 +1,264 @@
+"""One live zone document with its connections, awareness and write path.
+
+The order on an update from a writer is the product's first promise: decode strictly,
+apply to the document, log the update the document emitted (the integrated change, not
+the raw frame), and relay it to the others only once the log write is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from pycrdt import Doc, Subscription, TransactionEvent
+
+from crdt.awareness import AwarenessEntry, AwarenessStates
+from crdt.committer import GroupCommitter
+from crdt.lib0 import MalformedFrame
+from crdt.peer import Peer
+from crdt.protocol import (
+    Auth,
+    Awareness,
+    CloseCode,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    decode_message,
+    encode_awareness,
+    encode_permission_denied,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_sync_update,
+)
+from crdt.store import LoadedZoneLike
+from crdt.update_format import apply_update_safely, delete_set_covered, delete_set_of
+
+log = logging.getLogger("samplan.room")
+
+EMPTY_UPDATE = b"\x00\x00"
+
+
+class Room:
+    def __init__(
+        self, zone_id: int, committer: GroupCommitter, *, compact_after: int = 1000
+    ) -> None:
+        self.zone_id = zone_id
+        self.committer = committer
+        self.compact_after = compact_after
+        self.doc = Doc()
+        self.awareness = AwarenessStates()
+        self.peers: set[Peer] = set()
+        self.failed = False
+        self.committed_seq = 0
+        self.tail_length = 0
+        self.updates_applied = 0
+        self._captured: list[bytes] = []
+        self._subscription: Subscription | None = None
+        self._last_commit: asyncio.Future[int] | None = None
+        self._compacting: asyncio.Task[None] | None = None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, stored: LoadedZoneLike) -> None:
+        """Rebuild the document from its snapshot and log tail (before anyone joins)."""
+        if stored.snapshot is not None:
+            self.doc.apply_update(stored.snapshot)
+        for _, update in stored.updates:
+            self.doc.apply_update(update)
+        self.committed_seq = max([stored.snapshot_seq, *(seq for seq, _ in stored.updates[-1:])])
+        self.tail_length = len(stored.updates)
+        # Subscribe only after the load: what came from storage is never logged again.
+        self._subscription = self.doc.observe(self._on_transaction)
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        update = event.update
+        if update != EMPTY_UPDATE:
+            self._captured.append(update)
+
+    # -- membership ----------------------------------------------------------------------
+
+    def add_peer(self, peer: Peer) -> None:
+        """Start the sync handshake: our state vector, then who is already here."""
+        self.peers.add(peer)
+        peer.send(encode_sync_step1(self.doc.get_state()))
+        present = self.awareness.snapshot()
+        if present:
+            peer.send(encode_awareness(present))
+
+    def remove_peer(self, peer: Peer) -> None:
+        """Forget the peer and withdraw its presence from everyone at once (not 30 s later)."""
+        self.peers.discard(peer)
+        removals = self.awareness.remove_owner(peer)
+        if removals:
+            self._broadcast(encode_awareness(removals), exclude=None)
+
+    # -- incoming ------------------------------------------------------------------------
+
+    def receive(self, peer: Peer, frame: bytes) -> None:
+        """Handle one frame from `peer`. Raises MalformedFrame; the caller closes with 4400."""
+        message = decode_message(frame)
+        if isinstance(message, SyncUpdate | SyncStep2):
+            if peer.can_write:
+                self._apply_from(peer, message.update)
+            else:
+                self._refuse_write(peer, message.update)
+        elif isinstance(message, SyncStep1):
+            self._answer_step1(peer, message.state_vector)
+        elif isinstance(message, Awareness):
+            self._apply_awareness(peer, frame, message.entries)
+        elif isinstance(message, QueryAwareness):
+            peer.send(encode_awareness(self.awareness.snapshot()))
+        elif isinstance(message, Auth):
+            pass  # only servers send auth messages; a client's is meaningless but harmless
+
+    def _apply_from(self, peer: Peer, update: bytes) -> None:
+        if self.failed:
+            return
+        captured = self._captured
+        captured.clear()
+        apply_update_safely(self.doc, update)
+        if not captured:
+            return  # nothing new (a duplicate, or waiting for missing dependencies)
+        self.updates_applied += len(captured)
+        for emitted in captured:
+            fut = self.committer.submit(self.zone_id, emitted)
+            self._last_commit = fut
+            fut.add_done_callback(_Relay(self, peer, emitted))
+        captured.clear()
+
+    def _after_commit(self, fut: asyncio.Future[int], origin: Peer, update: bytes) -> None:
+        if not _succeeded(fut):
+            self._fail()
+            return
+        self.committed_seq = max(self.committed_seq, fut.result())
+        self.tail_length += 1
+        self._broadcast(encode_sync_update(update), exclude=origin)
+        if self.tail_length > self.compact_after and self._compacting is None:
+            self._compacting = asyncio.get_running_loop().create_task(self._compact_in_background())
+
+    def _refuse_write(self, peer: Peer, update: bytes) -> None:
+        """A read-only peer's update is never applied; say so unless it is a harmless echo.
+
+        A Yjs client answers our sync step 1 with a step 2 even when it has nothing new:
+        no structs and a delete set we already have. Only a real change is refused.
+        """
+        deletes = delete_set_of(update)
+        if deletes is not None:
+            if not deletes:
+                return
+            ours = delete_set_of(self.doc.get_update(self.doc.get_state()))
+            if ours is not None and delete_set_covered(deletes, ours):
+                return
+        log.info("room %s: refused a write from read-only peer %s", self.zone_id, peer.peer_id)
+        peer.send(encode_permission_denied("read-only"))
+
+    def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
+        """Send what the peer lacks, but only once everything in it is durable."""
+        try:
+            reply = encode_sync_step2(self.doc.get_update(state_vector))
+        except ValueError as exc:
+            raise MalformedFrame("invalid state vector") from exc
+        pending = self._last_commit
+        if pending is None or pending.done():
+            peer.send(reply)
+        else:
+            pending.add_done_callback(lambda f: _succeeded(f) and peer.send(reply))
+
+    def _apply_awareness(self, peer: Peer, frame: bytes, entries: Iterable[AwarenessEntry]) -> None:
+        entries = tuple(entries)
+        accepted, refused = self.awareness.apply(peer, entries)
+        if refused:
+            log.warning(
+                "room %s: peer %s tried to change %d awareness state(s) it does not own",
+                self.zone_id,
+                peer.peer_id,
+                len(refused),
+            )
+        if not accepted:
+            return
+        # Everyone gets it, the sender too (as the reference server does: it keeps a lone
+        # client's connection alive). Reuse the frame's bytes when nothing was filtered.
+        relay = frame if len(accepted) == len(entries) else encode_awareness(accepted)
+        self._broadcast(relay, exclude=None)
+
+    # -- outgoing ------------------------------------------------------------------------
+
+    def _broadcast(self, frame: bytes, exclude: Peer | None) -> None:
+        for peer in tuple(self.peers):
+            if peer is not exclude:
+                peer.send(frame)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for peer in tuple(self.peers):
+            peer.close(code, reason)
+
+    def _fail(self) -> None:
+        """A durable write failed: the document holds something that is not on disk.
+
+        Nobody may see it, so every peer is sent away to reconnect; the registry drops this
+        room and the next join loads the durable state. The writers still hold their edits
+        and send them again on resync.
+        """
+        if self.failed:
+            return
+        self.failed = True
+        log.error("room %s: log write failed; closing %d peers", self.zone_id, len(self.peers))
+        self.close_all(CloseCode.TRY_AGAIN_LATER, "storage unavailable")
+
+    # -- persistence ---------------------------------------------------------------------
+
+    async def settle(self) -> None:
+        """Wait until every update applied so far is durable."""
+        pending = self._last_commit
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending])
+
+    async def compact(self) -> None:
+        """Fold the log into one snapshot so the next load is one snapshot plus a short tail.
+
+        The snapshot is taken and `committed_seq` read in the same synchronous step, after
+        the last pending write settled: everything up to that seq is in the snapshot, and
+        anything applied later stays in the tail (duplicates in CRDT updates are harmless).
+        """
+        await self.settle()
+        if self.failed or self.tail_length == 0:
+            return
+        snapshot = self.doc.get_update()
+        upto, folded = self.committed_seq, self.tail_length
+        store = self.committer.store
+        await self.committer.run_exclusive(lambda: store.compact(self.zone_id, upto, snapshot))
+        self.tail_length -= folded
+        log.info("room %s: compacted %d updates up to seq %d", self.zone_id, folded, upto)
+
+    async def _compact_in_background(self) -> None:
+        try:
+            await self.compact()
+        except Exception as exc:
+            log.error("room %s: compaction failed: %s", self.zone_id, type(exc).__name__)
+        finally:
+            self._compacting = None
+
+    def dispose(self) -> None:
+        if self._subscription is not None:
+            self.doc.unobserve(self._subscription)
+            self._subscription = None
+
+
+def _succeeded(fut: asyncio.Future[int]) -> bool:
+    return not fut.cancelled() and fut.exception() is None
+
+
+class _Relay:
+    """Done-callback for one committed update (a class, not a closure, to keep it cheap)."""
+
+    __slots__ = ("room", "origin", "update")
+
+    def __init__(self, room: Room, origin: Peer, update: bytes) -> None:
+        self.room = room
+        self.origin = origin
+        self.update = update
+
+    def __call__(self, fut: asyncio.Future[int]) -> None:
+        self.room._after_commit(fut, self.origin, self.update)

@@ -1,0 +1,543 @@
+"""The zone documents' schema: the one contract Python and the browser bundle both follow.
+
+`docs/schema.md` is the prose version of this module; change both together. The browser binds
+rich text with y-prosemirror, so a fragment written here must look exactly like one the editor
+wrote, or the editor deletes what it cannot parse.
+
+Python never edits user text by position: pycrdt 0.14 counts UTF-8 bytes where Yjs counts
+UTF-16 code units (DESIGN §9, y-crdt/pycrdt PR #379). Every writer here replaces whole values.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Final, TypeAlias
+
+from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
+
+# --- zone kinds --------------------------------------------------------------------------
+
+CONTENT: Final = "content"
+AREA: Final = "area"
+COMMENTS: Final = "comments"
+MINUTES: Final = "minutes"
+KEYED_KINDS: Final = frozenset({AREA, MINUTES})
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+# --- root names --------------------------------------------------------------------------
+
+META: Final = "meta"
+ABOUT_ME: Final = "aboutMe"
+RESOURCES: Final = "resources"
+NEEDS: Final = "needs"
+CONTRIBUTIONS: Final = "contributions"
+COLLABORATION: Final = "collaboration"
+OTHER_PLANS: Final = "otherPlans"
+GOALS: Final = "goals"
+MEASURES: Final = "measures"
+EVALUATIONS: Final = "evaluations"
+COMMENT_LIST: Final = "comments"
+MESSAGES: Final = "messages"
+MEETING: Final = "meeting"
+ATTENDEES: Final = "attendees"
+AGENDA: Final = "agenda"
+ACTION_ITEMS: Final = "actionItems"
+
+ZONE_ROOTS: dict[str, dict[str, type]] = {
+    CONTENT: {
+        META: Map,
+        ABOUT_ME: XmlFragment,
+        RESOURCES: XmlFragment,
+        NEEDS: XmlFragment,
+        CONTRIBUTIONS: Array,
+        COLLABORATION: Array,
+        OTHER_PLANS: Array,
+    },
+    AREA: {GOALS: Array, MEASURES: Array, EVALUATIONS: Array},
+    COMMENTS: {COMMENT_LIST: Array, MESSAGES: Array},
+    MINUTES: {MEETING: Map, ATTENDEES: Array, AGENDA: Array, ACTION_ITEMS: Array},
+}
+
+# Keys of the Map roots and fields of each list's items, in display order. Other keys are
+# kept on read and write (a newer bundle may add some) but the contract names only these.
+MAP_KEYS: dict[str, tuple[str, ...]] = {
+    META: ("planPeriodStart", "planPeriodEnd", "nextRevision", "status"),
+    MEETING: ("meetingId", "nextMeeting", "referentUserId"),
+}
+_CHANGED = ("updatedBy", "updatedAt")
+ITEM_FIELDS: dict[str, tuple[str, ...]] = {
+    CONTRIBUTIONS: ("id", "userId", "name", "text"),
+    COLLABORATION: ("id", "name", "role", "organisation", "purpose"),
+    OTHER_PLANS: ("id", "kind", "title", "holder", "link"),
+    GOALS: ("id", "parentId", "label", "title", "description", *_CHANGED),
+    MEASURES: (
+        "id", "goalId", "title", "description", "responsible", "externalParty", "scope",
+        "start", "end", "status", "meetingId", *_CHANGED,
+    ),
+    EVALUATIONS: (
+        "id", "goalId", "date", "attainment", "result", "worked", "change", "next",
+        "responsible", "nextReview", "ownerComment", *_CHANGED,
+    ),
+    COMMENT_LIST: ("id", "anchorId", "authorId", "authorName", "text", "createdAt", "resolved"),
+    MESSAGES: ("id", "authorId", "authorName", "text", "createdAt"),
+    ATTENDEES: ("id", "userId", "name", "role", "present", "apology", "note"),
+    AGENDA: ("id", "title", "body", "decision"),
+    ACTION_ITEMS: (
+        "id", "agendaId", "what", "responsibleUserId", "due", "areaId", "goalId", "measureId",
+    ),
+}
+
+# A field's shared type depends on its name alone, in every list, so `append_item` needs no
+# list name and the bundle has one rule to follow. Fields not named here are plain values.
+FIELD_TYPES: dict[str, type] = {
+    **dict.fromkeys(
+        ("title", "text", "decision", "what", "result", "worked", "change", "next",
+         "ownerComment"),
+        Text,
+    ),
+    "description": XmlFragment,
+    "body": XmlFragment,
+    "responsible": Array,
+}
+
+PLAN_STATUSES: Final = ("utkast", "aktiv", "avsluttet")
+MEASURE_STATUSES: Final = ("ikke_startet", "planlagt", "soekt", "pagar", "fullfort", "avsluttet")
+ATTAINMENTS: Final = ("naadd", "delvis", "ikke_naadd")
+ENUM_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    (META, "status"): PLAN_STATUSES,
+    (MEASURES, "status"): MEASURE_STATUSES,
+    (EVALUATIONS, "attainment"): ATTAINMENTS,
+}
+DATE_FIELDS: Final = frozenset(
+    {"planPeriodStart", "planPeriodEnd", "nextRevision", "start", "end", "date", "nextReview",
+     "due"}
+)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SHARED = (Text, XmlFragment, XmlElement, XmlText, Map, Array)
+
+# --- rich text: the editor's (Tiptap 2 StarterKit) node and mark names ------------------------
+
+PARAGRAPH: Final = "paragraph"
+HEADING: Final = "heading"
+BULLET_LIST: Final = "bulletList"
+ORDERED_LIST: Final = "orderedList"
+LIST_ITEM: Final = "listItem"
+MARKS: Final = frozenset({"bold", "italic"})
+# What each node may contain. y-prosemirror deletes an element its schema rejects, so a
+# Python writer that strays from this loses the text the first time a browser opens it.
+_BLOCKS = frozenset({PARAGRAPH, HEADING, BULLET_LIST, ORDERED_LIST})
+_CHILDREN: dict[str, frozenset[str]] = {
+    "doc": _BLOCKS,
+    PARAGRAPH: frozenset({"text"}),
+    HEADING: frozenset({"text"}),
+    BULLET_LIST: frozenset({LIST_ITEM}),
+    ORDERED_LIST: frozenset({LIST_ITEM}),
+    LIST_ITEM: _BLOCKS,
+}
+
+Node: TypeAlias = dict[str, Any]
+"""One ProseMirror JSON node (`editor.getJSON()` form): type, attrs?, content? / text, marks?"""
+Block: TypeAlias = str | tuple[str, str] | tuple[str, Sequence[str]]
+"""Authoring shorthand: "text", ("paragraph"|"heading1".."heading6", text), ("bullet"|"ordered",
+[item, ...])."""
+RichValue: TypeAlias = str | Sequence[Block | Node]
+
+
+# --- zones -------------------------------------------------------------------------------
+
+
+def zone_name(kind: str, key: str = "") -> str:
+    """The room suffix, e.g. `area/skole`: one spelling, shared with the room path parser."""
+    if kind not in ZONE_ROOTS:
+        raise ValueError(f"unknown zone kind {kind!r}")
+    if kind in KEYED_KINDS:
+        if not _KEY_RE.match(key):
+            raise ValueError(f"bad {kind} key {key!r}")
+        return f"{kind}/{key}"
+    if key:
+        raise ValueError(f"zone kind {kind!r} takes no key")
+    return kind
+
+
+def split_zone_name(name: str) -> tuple[str, str]:
+    """Strict inverse of `zone_name`, so a raw path never becomes a key by accident."""
+    kind, _, key = name.partition("/")
+    if zone_name(kind, key) != name:
+        raise ValueError(f"bad zone name {name!r}")
+    return kind, key
+
+
+def new_zone_doc(kind: str) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    for name, root_type in _roots_of(kind).items():
+        doc.get(name, type=root_type)
+    return doc
+
+
+def get_root(doc: Doc[Any], kind: str, name: str) -> Any:
+    """The typed root. Needed because a Doc that only applied an update has untyped roots."""
+    root_type = _roots_of(kind).get(name)
+    if root_type is None:
+        raise ValueError(f"zone kind {kind!r} has no root {name!r}")
+    return doc.get(name, type=root_type)
+
+
+def _roots_of(kind: str) -> dict[str, type]:
+    try:
+        return ZONE_ROOTS[kind]
+    except KeyError:
+        raise ValueError(f"unknown zone kind {kind!r}") from None
+
+
+# --- short text and items ----------------------------------------------------------------
+
+
+def new_id() -> str:
+    """The same shape as the browser's `crypto.randomUUID()`."""
+    return str(uuid.uuid4())
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """`updatedAt`/`createdAt` form: ISO 8601, UTC, whole seconds, `Z`."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def set_text(text: Text, value: str) -> None:
+    """Replace the whole text: clearing and inserting at 0 needs no position arithmetic."""
+    with text.doc.transaction():
+        text.clear()
+        if value:
+            text.insert(0, value)
+
+
+def append_item(array: Array[Any], values: Mapping[str, Any]) -> str:
+    """Append one item as a Map; returns its id (generated unless `values` has one)."""
+    item_id = values.get("id") or new_id()
+    if not isinstance(item_id, str):
+        raise TypeError("an item id is a string")
+    with array.doc.transaction():
+        item: Map[Any] = Map()
+        array.append(item)
+        set_fields(item, {**values, "id": item_id})
+    return item_id
+
+
+def set_fields(item: Map[Any], values: Mapping[str, Any]) -> None:
+    """Write whole values, reusing an existing Text/fragment/Array so open editors stay bound."""
+    with item.doc.transaction():
+        for key, value in values.items():
+            _set_field(item, key, value)
+
+
+def _set_field(item: Map[Any], key: str, value: Any) -> None:
+    if isinstance(value, _SHARED):
+        # pycrdt 0.14 silently inserts an EMPTY type when handed one already integrated.
+        raise TypeError(f"field {key!r}: pass plain values, not shared types")
+    field_type = FIELD_TYPES.get(key)
+    current = item.get(key)
+    if field_type is Text:
+        if not isinstance(value, str):
+            raise TypeError(f"field {key!r} is text")
+        if not isinstance(current, Text):
+            item[key] = current = Text()
+        set_text(current, value)
+    elif field_type is XmlFragment:
+        if not isinstance(current, XmlFragment):
+            item[key] = current = XmlFragment()
+        set_rich_text(current, value)
+    elif field_type is Array:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise TypeError(f"field {key!r} is a list")
+        if not isinstance(current, Array):
+            item[key] = current = Array()
+        current.clear()
+        current.extend([_check_plain(key, v) for v in value])
+    else:
+        item[key] = _check_plain(key, value)
+
+
+def _check_plain(key: str, value: Any) -> Any:
+    if isinstance(value, _SHARED):
+        raise TypeError(f"field {key!r}: pass plain values, not shared types")
+    return value
+
+
+def find_item(array: Array[Any], item_id: str) -> Map[Any] | None:
+    for item in array:
+        if isinstance(item, Map) and item.get("id") == item_id:
+            return item
+    return None
+
+
+def remove_item(array: Array[Any], item_id: str) -> bool:
+    for index, item in enumerate(array):
+        if isinstance(item, Map) and item.get("id") == item_id:
+            del array[index]
+            return True
+    return False
+
+
+# --- rich text ---------------------------------------------------------------------------
+
+
+def blocks_to_nodes(blocks: RichValue) -> list[Node]:
+    """Expand the authoring shorthand; ProseMirror JSON nodes pass through unchanged."""
+    if isinstance(blocks, str):
+        blocks = [blocks]
+    return [node for block in blocks for node in _block_nodes(block)]
+
+
+def _block_nodes(block: Block | Node) -> list[Node]:
+    if isinstance(block, dict):
+        return [block]
+    if isinstance(block, str):
+        return [_textblock(PARAGRAPH, block)]
+    kind, body = block
+    if kind == PARAGRAPH and isinstance(body, str):
+        return [_textblock(PARAGRAPH, body)]
+    if kind.startswith(HEADING) and kind[len(HEADING):] in {"1", "2", "3", "4", "5", "6"}:
+        if isinstance(body, str):
+            return [_textblock(HEADING, body, {"level": int(kind[len(HEADING):])})]
+    if kind in ("bullet", "ordered") and not isinstance(body, str):
+        items = [{"type": LIST_ITEM, "content": [_textblock(PARAGRAPH, t)]} for t in body]
+        if kind == "bullet":
+            return [{"type": BULLET_LIST, "content": items}]
+        # Tiptap's orderedList always carries `start`; y-prosemirror writes every non-null attr.
+        return [{"type": ORDERED_LIST, "attrs": {"start": 1}, "content": items}]
+    raise ValueError(f"unknown block {block!r}")
+
+
+def _textblock(node_type: str, text: str, attrs: dict[str, Any] | None = None) -> Node:
+    node: Node = {"type": node_type}
+    if attrs:
+        node["attrs"] = attrs
+    if text:
+        node["content"] = [{"type": "text", "text": text}]
+    return node
+
+
+def set_rich_text(fragment: XmlFragment, blocks: RichValue) -> None:
+    """Replace the whole fragment, shaped exactly as y-prosemirror would have written it."""
+    nodes = blocks_to_nodes(blocks)
+    validate_nodes(nodes)
+    with fragment.doc.transaction():
+        del fragment.children[:]
+        _append_nodes(fragment, nodes)
+
+
+def _append_nodes(parent: XmlFragment | XmlElement, nodes: Sequence[Node]) -> None:
+    run: list[Node] = []
+    for node in [*nodes, None]:
+        if node is not None and node["type"] == "text":
+            run.append(node)
+            continue
+        if run:
+            # y-prosemirror keeps one XmlText per run of adjacent text nodes.
+            _fill_text(parent.children.append(XmlText()), run)
+            run = []
+        if node is not None:
+            element = parent.children.append(XmlElement(node["type"]))
+            for key, value in sorted(node.get("attrs", {}).items()):
+                if value is not None:
+                    element.attributes[key] = value
+            _append_nodes(element, node.get("content", []))
+
+
+def _fill_text(xml_text: XmlText, run: Sequence[Node]) -> None:
+    # Inserting each chunk at 0, last first, never needs a position past the start, so the
+    # UTF-8/UTF-16 mismatch cannot bite. Marks are attributes named after the mark, valued by
+    # its attrs ({} for bold/italic), as y-prosemirror's marksToAttributes writes them.
+    for node in reversed(run):
+        if node["text"]:
+            marks = {m["type"]: dict(m.get("attrs", {})) for m in node.get("marks", [])}
+            xml_text.insert(0, node["text"], marks)
+
+
+def rich_text_nodes(fragment: XmlFragment | XmlElement) -> list[Node]:
+    """The fragment as ProseMirror JSON, the lossless form used by export and `read_zone`."""
+    nodes: list[Node] = []
+    for child in fragment.children:
+        if isinstance(child, XmlText):
+            nodes.extend(_text_nodes(child))
+        elif isinstance(child, XmlElement):
+            node: Node = {"type": child.tag}
+            # XmlAttributesView.__iter__ is typed Iterable, so go through it explicitly.
+            pairs: Iterable[tuple[str, Any]] = child.attributes.__iter__()
+            attrs = {k: _plain(v) for k, v in sorted(pairs) if v is not None}
+            if attrs:
+                node["attrs"] = attrs
+            content = rich_text_nodes(child)
+            if content:
+                node["content"] = content
+            nodes.append(node)
+    return nodes
+
+
+def _text_nodes(xml_text: XmlText) -> list[Node]:
+    nodes: list[Node] = []
+    for insert, attrs in xml_text.diff():
+        if not isinstance(insert, str) or not insert:
+            continue  # embeds are not part of the contract; the editor never writes them
+        node: Node = {"type": "text", "text": insert}
+        marks = [_mark(name, value) for name, value in sorted((attrs or {}).items())]
+        if marks:
+            node["marks"] = marks
+        nodes.append(node)
+    return nodes
+
+
+def _mark(name: str, value: Any) -> Node:
+    if isinstance(value, dict) and value:
+        return {"type": name, "attrs": _plain(value)}
+    return {"type": name}
+
+
+def rich_text_plain(fragment: XmlFragment) -> str:
+    return nodes_plain(rich_text_nodes(fragment))
+
+
+def nodes_plain(nodes: Sequence[Node]) -> str:
+    """One line per text block; list items prefixed "- " or "1. ", for search and plain export."""
+    return "\n".join(_plain_lines(nodes, ""))
+
+
+def _plain_lines(nodes: Sequence[Node], prefix: str) -> Iterable[str]:
+    for node in nodes:
+        kind = node["type"]
+        if kind in (PARAGRAPH, HEADING):
+            yield prefix + "".join(t.get("text", "") for t in node.get("content", []))
+        elif kind in (BULLET_LIST, ORDERED_LIST):
+            for number, item in enumerate(node.get("content", []), start=1):
+                marker = "- " if kind == BULLET_LIST else f"{number}. "
+                yield from _plain_lines(item.get("content", []), prefix + marker)
+
+
+def validate_nodes(nodes: Sequence[Node], parent: str = "doc") -> None:
+    """Refuse what the editor's schema would reject (and so silently delete)."""
+    allowed = _CHILDREN.get(parent, frozenset())
+    for node in nodes:
+        if not isinstance(node, dict) or node.get("type") not in allowed:
+            raise ValueError(f"{parent} cannot contain {node!r}")
+        kind = node["type"]
+        if kind == "text":
+            if not isinstance(node.get("text"), str):
+                raise ValueError(f"text node without text: {node!r}")
+            for mark in node.get("marks", []):
+                if mark.get("type") not in MARKS:
+                    raise ValueError(f"unknown mark {mark!r}")
+            continue
+        content = node.get("content", [])
+        if kind in (BULLET_LIST, ORDERED_LIST, LIST_ITEM) and not content:
+            raise ValueError(f"{kind} cannot be empty")
+        if kind == LIST_ITEM and content[0].get("type") != PARAGRAPH:
+            raise ValueError("a listItem starts with a paragraph")
+        if kind == HEADING and node.get("attrs", {}).get("level") not in range(1, 7):
+            raise ValueError(f"heading needs a level 1-6: {node!r}")
+        validate_nodes(content, kind)
+
+
+# --- whole zones -------------------------------------------------------------------------
+
+
+def read_zone(doc: Doc[Any], kind: str) -> dict[str, Any]:
+    """The whole zone as plain JSON-able data: the form of export, import, tests and demo."""
+    data: dict[str, Any] = {}
+    for name, root_type in _roots_of(kind).items():
+        root = doc.get(name, type=root_type)
+        if root_type is XmlFragment:
+            data[name] = rich_text_nodes(root)
+        elif root_type is Map:
+            data[name] = _read_map(root, MAP_KEYS.get(name, ()))
+        else:
+            order = ITEM_FIELDS.get(name, ())
+            data[name] = [_read_value(v, order) for v in root]
+    return data
+
+
+def _read_map(item: Map[Any], order: Sequence[str]) -> dict[str, Any]:
+    values = {key: _read_value(value) for key, value in item.items()}
+    ranked = [k for k in order if k in values] + sorted(k for k in values if k not in order)
+    return {key: values[key] for key in ranked}
+
+
+def _read_value(value: Any, order: Sequence[str] = ()) -> Any:
+    if isinstance(value, Text):
+        return str(value)
+    if isinstance(value, XmlFragment):
+        return rich_text_nodes(value)
+    if isinstance(value, Map):
+        return _read_map(value, order)
+    if isinstance(value, Array):
+        return [_read_value(v) for v in value]
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """Yrs keeps every number as a float64 (3 reads back 3.0); JSON and JS don't tell apart."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def validate_zone(kind: str, data: Mapping[str, Any]) -> None:
+    """Check import data against the contract before anything is written."""
+    roots = _roots_of(kind)
+    unknown = set(data) - set(roots)
+    if unknown:
+        raise ValueError(f"zone kind {kind!r} has no roots {sorted(unknown)}")
+    for name, value in data.items():
+        if value is None:
+            continue
+        if roots[name] is XmlFragment:
+            validate_nodes(blocks_to_nodes(value))
+        elif roots[name] is Map:
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{name} is a map")
+            _validate_values(name, value)
+        else:
+            if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+                raise ValueError(f"{name} is a list of items")
+            ids = [item.get("id") if isinstance(item, Mapping) else None for item in value]
+            if None in ids or len(set(ids)) != len(ids):
+                raise ValueError(f"every {name} item is a map with a unique id")
+            for item in value:
+                _validate_values(name, item)
+
+
+def _validate_values(root: str, values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        allowed = ENUM_FIELDS.get((root, key))
+        if allowed is not None and value is not None and value not in allowed:
+            raise ValueError(f"{root}.{key} must be one of {allowed}, not {value!r}")
+        if key in DATE_FIELDS and value is not None:
+            if not isinstance(value, str) or not _DATE_RE.match(value):
+                raise ValueError(f"{root}.{key} must be YYYY-MM-DD, not {value!r}")
+            date.fromisoformat(value)
+        if FIELD_TYPES.get(key) is XmlFragment:
+            validate_nodes(blocks_to_nodes(value))
+
+
+def write_zone(doc: Doc[Any], kind: str, data: Mapping[str, Any]) -> None:
+    """Replace every root's content with `data` (roots absent from `data` are emptied)."""
+    validate_zone(kind, data)
+    with doc.transaction():
+        for name, root_type in _roots_of(kind).items():
+            root = doc.get(name, type=root_type)
+            value = data.get(name)
+            if root_type is XmlFragment:
+                set_rich_text(root, value or [])
+            elif root_type is Map:
+                root.clear()
+                set_fields(root, value or {})
+            else:
+                root.clear()
+                for item in value or []:
+                    append_item(root, item)

@@ -1,0 +1,238 @@
+"""`samplan`: one console script for operators, scripts and tests.
+
+Errors a user can cause (unknown e-mail, bad role, duplicate) print one clear line to
+stderr and exit 2; nothing is half-written because each command is one repository call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from storage.errors import StorageError
+
+from server.access import Role
+from server.auth.passwords import hash_password
+from server.auth.tokens import issue_plan_token
+from server.services import Repositories
+from server.settings import Settings
+
+
+class CliError(Exception):
+    pass
+
+
+def _run(coro_fn: Callable[[Repositories, Settings], Awaitable[int]]) -> int:
+    settings = Settings()
+
+    async def go() -> int:
+        repos = await Repositories.open(settings)
+        try:
+            return await coro_fn(repos, settings)
+        finally:
+            await repos.close()
+
+    return asyncio.run(go())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.logs import configure_logging
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.max_frame_bytes + 64 * 1024,  # just above ours: our code answers 4413
+        ws_per_message_deflate=False,  # a compression per peer per frame costs more than it saves
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        print("database is up to date")
+        return 0
+
+    return _run(go)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import describe_demo, load_demo
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        result = await load_demo(repos)
+        print(
+            describe_demo(
+                result, settings.resolved_secret_key(), settings.default_token_ttl_seconds, settings
+            )
+        )
+        return 0
+
+    return _run(go)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    password = args.password
+    if password is None and not args.no_password:
+        password = (
+            getpass.getpass("Passord: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+        )
+    password_hash = hash_password(password) if password else None
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await repos.users.create(args.email, args.name, password_hash)
+        print(user.id)
+        return 0
+
+    return _run(go)
+
+
+def cmd_plan_create(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        municipality_id = await repos.plans.get_or_create_municipality(args.municipality)
+        plan = await repos.plans.create_plan(municipality_id, args.title, args.person)
+        for position, (key, title) in enumerate(_areas(args.area)):
+            await repos.plans.add_zone(plan.id, "area", key, title, position)
+        print(plan.id)
+        return 0
+
+    return _run(go)
+
+
+def _areas(specs: Sequence[str]) -> list[tuple[str, str]]:
+    areas = []
+    for spec in specs:
+        key, sep, title = spec.partition("=")
+        if not sep or not key or not title:
+            raise CliError(f"--area must look like KEY=Title, got {spec!r}")
+        areas.append((key, title))
+    return areas
+
+
+def cmd_member_add(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await repos.users.get_by_email(args.email)
+        if user is None:
+            raise CliError(f"no user with e-mail {args.email}")
+        await repos.plans.add_member(args.plan, user.id, args.role, unit=args.unit)
+        print(f"{args.email} is {args.role} in plan {args.plan}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_member_remove(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await repos.users.get_by_email(args.email)
+        if user is None or not await repos.plans.remove_member(args.plan, user.id):
+            raise CliError(f"{args.email} is not a member of plan {args.plan}")
+        print(f"{args.email} removed from plan {args.plan}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await repos.users.get_by_email(args.user)
+        if user is None:
+            raise CliError(f"no user with e-mail {args.user}")
+        if await repos.plans.get_membership(args.plan, user.id) is None:
+            raise CliError(f"{args.user} is not a member of plan {args.plan}")
+        ttl = args.ttl or settings.default_token_ttl_seconds
+        print(issue_plan_token(settings.resolved_secret_key(), user.id, args.plan, ttl))
+        return 0
+
+    return _run(go)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.run import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samplan", description="Samplan: the living individuell plan"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("demo", help="load the demo plan (idempotent)").set_defaults(func=cmd_demo)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    user_add = user.add_parser("add", help="add a user (password from --password or stdin)")
+    user_add.add_argument("--email", required=True)
+    user_add.add_argument("--name", required=True)
+    user_add.add_argument("--password")
+    user_add.add_argument("--no-password", action="store_true", help="token/OIDC-only user")
+    user_add.set_defaults(func=cmd_user_add)
+
+    plan = sub.add_parser("plan", help="manage plans").add_subparsers(dest="action", required=True)
+    plan_create = plan.add_parser("create", help="create a plan; prints its id")
+    plan_create.add_argument("--title", required=True)
+    plan_create.add_argument("--person", required=True, help="the plan owner's name")
+    plan_create.add_argument("--municipality", default="Eksempelvik kommune")
+    plan_create.add_argument("--area", action="append", default=[], metavar="KEY=Title")
+    plan_create.set_defaults(func=cmd_plan_create)
+
+    member = sub.add_parser("member", help="manage members").add_subparsers(
+        dest="action", required=True
+    )
+    member_add = member.add_parser("add", help="add a member or change their role")
+    member_add.add_argument("--plan", required=True)
+    member_add.add_argument("--email", required=True)
+    member_add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    member_add.add_argument("--unit")
+    member_add.set_defaults(func=cmd_member_add)
+    member_remove = member.add_parser("remove", help="remove a member")
+    member_remove.add_argument("--plan", required=True)
+    member_remove.add_argument("--email", required=True)
+    member_remove.set_defaults(func=cmd_member_remove)
+
+    token = sub.add_parser("token", help="print a token that opens one plan for one user")
+    token.add_argument("--user", required=True, metavar="EMAIL")
+    token.add_argument("--plan", required=True, metavar="PLAN_ID")
+    token.add_argument("--ttl", type=int, metavar="SECONDS")
+    token.set_defaults(func=cmd_token)
+
+    bench = sub.add_parser("bench", help="run the benchmark (see bench/README)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CliError, StorageError, ValueError) as exc:
+        print(f"samplan: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Open connections by plan, so a change of access takes effect on them at once.
+
+Roles live in SQL and may be changed by this process (web pages) or another one (the CLI,
+another node). In-process changes call `recheck_plan` directly; the watcher notices the
+others through `plans.access_version` and rechecks those plans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from crdt.peer import Peer
+from crdt.protocol import CloseCode
+from server.access import zone_access
+
+log = logging.getLogger("samplan.access")
+
+MembershipLookup = Callable[[str, int], Awaitable[str | None]]  # (plan, user) -> role
+VersionLookup = Callable[[list[str]], Awaitable[dict[str, int]]]
+
+
+@dataclass(eq=False)
+class Connection:
+    peer: Peer
+    user_id: int
+    plan_id: str
+    zone_kind: str
+    role: str
+    edits: int = field(default=0)
+
+
+class ConnectionIndex:
+    def __init__(self, lookup_role: MembershipLookup) -> None:
+        self._lookup_role = lookup_role
+        self._by_plan: dict[str, set[Connection]] = {}
+
+    def add(self, conn: Connection) -> None:
+        self._by_plan.setdefault(conn.plan_id, set()).add(conn)
+
+    def discard(self, conn: Connection) -> None:
+        conns = self._by_plan.get(conn.plan_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_plan[conn.plan_id]
+
+    def plans(self) -> list[str]:
+        return list(self._by_plan)
+
+    def of_plan(self, plan_id: str) -> list[Connection]:
+        return list(self._by_plan.get(plan_id, ()))
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._by_plan.values())
+
+    async def recheck_plan(self, plan_id: str) -> None:
+        """Apply the plan's current roles to its open connections."""
+        roles: dict[int, str | None] = {}
+        for conn in self.of_plan(plan_id):
+            if conn.user_id not in roles:
+                roles[conn.user_id] = await self._lookup_role(plan_id, conn.user_id)
+            role = roles[conn.user_id]
+            access = zone_access(role, conn.zone_kind) if role else None
+            if access is None:
+                log.info("plan %s: access withdrawn for user %s; closing", plan_id, conn.user_id)
+                conn.peer.close(CloseCode.FORBIDDEN, "access withdrawn")
+                self.discard(conn)
+                continue
+            conn.role = role or conn.role
+            conn.peer.can_write = access == "rw"
+
+
+class AccessWatcher:
+    """Polls access versions of plans with open connections (cheap: one indexed query)."""
+
+    def __init__(self, index: ConnectionIndex, versions: VersionLookup, interval: float) -> None:
+        self.index = index
+        self.versions = versions
+        self.interval = interval
+        self._known: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="access-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def remember(self, plan_id: str, version: int) -> None:
+        self._known.setdefault(plan_id, version)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check_once()
+            except Exception as exc:
+                log.error("access watcher failed: %s", type(exc).__name__)
+
+    async def check_once(self) -> None:
+        plans = self.index.plans()
+        for gone in set(self._known) - set(plans):
+            del self._known[gone]
+        if not plans:
+            return
+        current = await self.versions(plans)
+        for plan_id, version in current.items():
+            if self._known.get(plan_id, version) != version:
+                await self.index.recheck_plan(plan_id)
+            self._known[plan_id] = version

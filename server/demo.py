@@ -1,0 +1,99 @@
+"""`samplan demo`: load the fictional plan of server/demo_content.py, idempotently.
+
+Run twice, it finds the plan by its demo key and only prints the details again; users
+that already exist (by e-mail) are reused, so it never duplicates anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server import demo_content as demo
+from server.auth.passwords import hash_password
+from server.auth.tokens import issue_plan_token
+from server.services import Repositories
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    plan_id: str
+    created: bool
+    users: list[tuple[str, str, str, int]]  # (name, email, role, user id)
+
+
+async def load_demo(repos: Repositories) -> DemoResult:
+    existing = await repos.plans.get_plan_by_demo_key(demo.DEMO_KEY)
+    if existing is not None:
+        return DemoResult(existing.id, False, await _demo_users(repos))
+
+    password_hash = hash_password(demo.DEMO_PASSWORD)
+    user_ids: dict[str, int] = {}
+    for member in demo.MEMBERS:
+        user = await repos.users.get_by_email(member.email)
+        if user is None:
+            user = await repos.users.create(member.email, member.name, password_hash)
+        user_ids[member.email] = user.id
+
+    municipality = await repos.plans.get_or_create_municipality(demo.PLAN["municipality"])
+    plan = await repos.plans.create_plan(
+        municipality, demo.PLAN["title"], demo.PLAN["person_name"], demo_key=demo.DEMO_KEY
+    )
+    for area in demo.AREAS:
+        await repos.plans.add_zone(plan.id, "area", area.id, area.title, area.position)
+    for meeting in demo.MEETINGS:
+        await repos.plans.add_meeting(
+            plan.id, meeting.id, meeting.title, meeting.starts_at, meeting.ends_at, meeting.place
+        )
+        await repos.plans.add_zone(plan.id, "minutes", meeting.id, meeting.title, 0)
+    for member in demo.MEMBERS:
+        await repos.plans.add_member(
+            plan.id,
+            user_ids[member.email],
+            member.role,
+            unit=member.unit,
+            contribution=member.contribution,
+        )
+    items = []
+    for (kind, key), update in demo.build_zone_docs(user_ids).items():
+        zone = await repos.plans.get_zone(plan.id, kind, key)
+        if zone is None:
+            raise RuntimeError(f"demo zone {kind}/{key} was not created")
+        items.append((zone.id, update))
+    await repos.zone_log.append_batch(items)
+    return DemoResult(plan.id, True, await _demo_users(repos))
+
+
+async def _demo_users(repos: Repositories) -> list[tuple[str, str, str, int]]:
+    users = []
+    for member in demo.MEMBERS:
+        user = await repos.users.get_by_email(member.email)
+        if user is not None:
+            users.append((member.name, member.email, member.role, user.id))
+    return users
+
+
+def describe_demo(result: DemoResult, secret: str, ttl: int, settings: Settings) -> str:
+    state = "lastet inn" if result.created else "fantes allerede"
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        f"Demoplanen ({demo.PLAN['title']}) {state}.",
+        f"Plan-id: {result.plan_id}",
+        f"Åpne: {base}/  (passord for alle demobrukere: {demo.DEMO_PASSWORD})",
+        "",
+        f"{'Rolle':<12} {'Navn':<20} {'E-post':<38} Token ({ttl // 3600} t)",
+    ]
+    seen_roles: set[str] = set()
+    for name, email, role, user_id in result.users:
+        first = role not in seen_roles
+        seen_roles.add(role)
+        token = issue_plan_token(secret, user_id, result.plan_id, ttl) if first else "-"
+        lines.append(f"{role:<12} {name:<20} {email:<38} {token}")
+    lines += [
+        "",
+        f"Rom: plan/{result.plan_id}/content, .../comments, "
+        + ", ".join(f".../area/{a.id}" for a in demo.AREAS)
+        + ", "
+        + ", ".join(f".../minutes/{m.id}" for m in demo.MEETINGS),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The process's long-lived parts, built once by the app's lifespan (or by a CLI command).
+
+`server` is the only package that knows both `crdt` and `storage`; this is where they meet.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from storage.db import create_engine, make_sessionmaker
+from storage.migrate import upgrade
+from storage.repositories.plans import PlanRepo
+from storage.repositories.sessions import SessionRepo
+from storage.repositories.updates import ZoneLog
+from storage.repositories.users import UserRepo
+
+from crdt.committer import GroupCommitter
+from crdt.registry import RoomRegistry
+from server.connections import AccessWatcher, ConnectionIndex
+from server.settings import Settings
+
+log = logging.getLogger("samplan.services")
+
+
+@dataclass
+class Repositories:
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    users: UserRepo
+    plans: PlanRepo
+    sessions: SessionRepo
+    zone_log: ZoneLog
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
+        url = settings.resolved_database_url()
+        if migrate:
+            await upgrade(url)
+        engine = create_engine(url, sqlite_synchronous=settings.sqlite_synchronous)
+        maker = make_sessionmaker(engine)
+        return cls(
+            engine, maker, UserRepo(maker), PlanRepo(maker), SessionRepo(maker), ZoneLog(maker)
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    repos: Repositories
+    secret_key: str
+    committer: GroupCommitter
+    registry: RoomRegistry
+    connections: ConnectionIndex
+    watcher: AccessWatcher
+
+    @property
+    def plans(self) -> PlanRepo:
+        return self.repos.plans
+
+    @property
+    def sessions(self) -> SessionRepo:
+        return self.repos.sessions
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Services:
+        repos = await Repositories.open(settings)
+        committer = GroupCommitter(repos.zone_log)
+        committer.start()
+        registry = RoomRegistry(
+            committer,
+            grace_seconds=settings.room_grace_seconds,
+            compact_after=settings.compact_after_updates,
+        )
+
+        async def role_of(plan_id: str, user_id: int) -> str | None:
+            member = await repos.plans.get_membership(plan_id, user_id)
+            return member.role if member else None
+
+        connections = ConnectionIndex(role_of)
+        watcher = AccessWatcher(
+            connections, repos.plans.access_versions, settings.access_poll_seconds
+        )
+        watcher.start()
+        log.info("services started")
+        return cls(
+            settings,
+            repos,
+            settings.resolved_secret_key(),
+            committer,
+            registry,
+            connections,
+            watcher,
+        )
+
+    async def stop(self) -> None:
+        await self.watcher.stop()
+        await self.registry.close()
+        await self.committer.stop()
+        await self.repos.close()
+        log.info("services stopped")
+
+    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
+        """Cross-site WebSocket hijacking guard for cookie-authenticated sockets."""
+        if not origin:
+            return False
+        if origin in self.settings.allowed_origins:
+            return True
+        return host is not None and urlsplit(origin).netloc == host

@@ -1,0 +1,165 @@
+"""`/ws/{room:path}`: authenticate, authorise, then speak y-websocket through a Room.
+
+The socket is accepted before any check so a refusal reaches the client as a close code
+(a browser sees only 1006 when the handshake itself is refused). Codes: crdt.protocol.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from crdt.lib0 import MalformedFrame
+from crdt.peer import Peer
+from crdt.protocol import CloseCode
+from server.access import zone_access
+from server.auth.tokens import TokenError, verify_plan_token
+from server.connections import Connection
+from server.room_path import BadRoomPath, parse_room_path
+from server.services import Services
+
+log = logging.getLogger("samplan.ws")
+
+SESSION_COOKIE = "samplan_session"
+_peer_ids = itertools.count(1)
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class StarletteTransport:
+    """Adapts a Starlette WebSocket to crdt.peer.Transport."""
+
+    __slots__ = ("ws",)
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.ws.send_bytes(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await self.ws.close(code, reason)
+
+
+@dataclass(slots=True)
+class RateLimit:
+    """Token bucket: `rate` messages per second with bursts of `burst`."""
+
+    rate: float
+    burst: float
+    tokens: float
+    stamp: float
+
+    def allow(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> int:
+    token = ws.query_params.get("token")
+    if token:
+        try:
+            grant = verify_plan_token(services.secret_key, token)
+        except TokenError as exc:
+            raise Refused(CloseCode.UNAUTHENTICATED, str(exc)) from exc
+        if grant.plan_id != plan_id:
+            raise Refused(CloseCode.FORBIDDEN, "token is for another plan")
+        return grant.user_id
+    cookie = ws.cookies.get(SESSION_COOKIE)
+    if cookie:
+        if not services.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
+            raise Refused(CloseCode.FORBIDDEN, "origin not allowed")
+        user_id = await services.sessions.user_for(cookie, services.settings.session_idle_seconds)
+        if user_id is not None:
+            return user_id
+    raise Refused(CloseCode.UNAUTHENTICATED, "not authenticated")
+
+
+async def ws_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    await ws.accept()
+    peer: Peer | None = None
+    try:
+        try:
+            path = parse_room_path(ws.path_params["room"])
+        except BadRoomPath as exc:
+            raise Refused(CloseCode.NOT_FOUND, "no such room") from exc
+        user_id = await _authenticate(ws, services, path.plan_id)
+        plan = await services.plans.get_plan(path.plan_id)
+        zone = await services.plans.get_zone(path.plan_id, path.kind, path.key) if plan else None
+        member = await services.plans.get_membership(path.plan_id, user_id) if zone else None
+        if plan is None or zone is None or member is None:
+            raise Refused(CloseCode.NOT_FOUND, "no such plan or zone")  # no oracle on which
+        access = zone_access(member.role, path.kind)
+        if access is None:
+            raise Refused(CloseCode.FORBIDDEN, "not allowed")
+        services.watcher.remember(plan.id, plan.access_version)
+        peer = Peer(
+            StarletteTransport(ws),
+            peer_id=f"{next(_peer_ids)}",
+            can_write=access == "rw",
+            max_queued_frames=services.settings.send_queue_frames,
+        )
+        conn = Connection(peer, user_id, plan.id, path.kind, member.role)
+        await _serve(ws, services, conn, zone.id)
+    except Refused as refusal:
+        log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
+        await ws.close(refusal.code, refusal.reason)
+    finally:
+        if peer is not None:
+            await peer.stop()
+
+
+async def _serve(ws: WebSocket, services: Services, conn: Connection, zone_id: int) -> None:
+    settings = services.settings
+    peer = conn.peer
+    room = await services.registry.join(zone_id, peer)
+    services.connections.add(conn)
+    joined = time.monotonic()
+    log.info("peer %s joined zone %s (user %s, %s)", peer.peer_id, zone_id, conn.user_id, conn.role)
+    limit = RateLimit(
+        settings.messages_per_second, settings.message_burst, settings.message_burst, joined
+    )
+    max_frame = settings.max_frame_bytes
+    try:
+        while not peer.closed:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                peer.close(CloseCode.MALFORMED, "text frames are not part of the protocol")
+            elif len(data) > max_frame:
+                peer.close(CloseCode.TOO_LARGE, "frame too large")
+            elif not limit.allow(time.monotonic()):
+                peer.close(CloseCode.TRY_AGAIN_LATER, "rate limited")
+            else:
+                try:
+                    room.receive(peer, data)
+                except MalformedFrame as exc:
+                    log.info("peer %s sent a malformed frame: %s", peer.peer_id, exc)
+                    peer.close(CloseCode.MALFORMED, "malformed frame")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        services.connections.discard(conn)
+        services.registry.leave(room, peer)
+        if peer.closed and peer.close_code != CloseCode.NORMAL:
+            await peer.wait_closed()
+        log.info(
+            "peer %s left zone %s after %.1f s", peer.peer_id, zone_id, time.monotonic() - joined
+        )

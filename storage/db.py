@@ -1,0 +1,255 @@
+"""Engines, sessions and the write path: the one module that knows SQLite's quirks.
+
+SQLite is the embedded default and PostgreSQL the production database (DESIGN.md §5). Every
+repository opens its transactions through `write_session` / `write_connection` /
+`snapshot_connection` so the differences between the two stay in this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, event, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from storage.errors import InvalidValue
+
+log = logging.getLogger(__name__)
+
+SQLITE_SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+"""FULL survives power loss (the default, DESIGN.md §4); NORMAL only a process crash."""
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+_WRITE_OPTION = "samplan_write"
+
+
+@dataclass
+class _EngineInfo:
+    sqlite_synchronous: str | None
+    # SQLite has one writer per file. Letting several coroutines race for it makes all but one
+    # wait in SQLite's sleep-and-retry busy handler (latency in 1-100 ms steps), or fail with
+    # "database is locked" when a deferred transaction tries to upgrade to a writer. Queueing
+    # writers in the event loop instead is cheap and fair. PostgreSQL needs no such lock.
+    write_lock: asyncio.Lock | None
+    write_engine: AsyncEngine
+    snapshot_engine: AsyncEngine
+
+
+_INFO: weakref.WeakKeyDictionary[Engine, _EngineInfo] = weakref.WeakKeyDictionary()
+
+
+def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
+    """Create the async engine for `url` with the durability settings DESIGN.md §4 promises."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_async_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+        )
+        _register(engine, sqlite_synchronous=None)
+        return engine
+
+    synchronous = sqlite_synchronous.strip().upper()
+    if synchronous not in SQLITE_SYNCHRONOUS_MODES:
+        raise InvalidValue(
+            f"SQLite synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS_MODES)}, "
+            f"not {sqlite_synchronous!r}"
+        )
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect(synchronous))
+    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    _register(engine, sqlite_synchronous=synchronous)
+    return engine
+
+
+def _sqlite_on_connect(synchronous: str) -> Any:
+    def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # pysqlite's legacy transaction control never BEGINs before SELECT or DDL, so reads
+        # are not repeatable and migrations are not atomic. Take BEGIN over ourselves (the
+        # recipe in SQLAlchemy's SQLite docs, "Enabling Non-Legacy SQLite Transactional
+        # Modes"); the PRAGMAs below also need autocommit, as journal_mode cannot change
+        # inside a transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            mode = cursor.fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("sqlite journal_mode is %s, not wal", mode)
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # A write transaction takes the write lock up front (IMMEDIATE): a deferred one that reads
+    # first and then writes gets SQLITE_BUSY at once, without the busy timeout, if another
+    # connection (a CLI command, say) committed in between.
+    if conn.get_execution_options().get(_WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _register(engine: AsyncEngine, *, sqlite_synchronous: str | None) -> _EngineInfo:
+    sqlite = engine.dialect.name == "sqlite"
+    write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+    # A load reads the snapshot and then the log after it; under PostgreSQL's default READ
+    # COMMITTED a compaction committing between the two reads would hide updates. SQLite in
+    # WAL mode already reads from one snapshot per transaction.
+    snapshot_engine = (
+        engine if sqlite else engine.execution_options(isolation_level="REPEATABLE READ")
+    )
+    info = _EngineInfo(
+        sqlite_synchronous=sqlite_synchronous,
+        write_lock=asyncio.Lock() if sqlite else None,
+        write_engine=write_engine,
+        snapshot_engine=snapshot_engine,
+    )
+    _INFO[engine.sync_engine] = info
+    return info
+
+
+def _info(engine: AsyncEngine) -> _EngineInfo:
+    info = _INFO.get(engine.sync_engine)
+    if info is None:
+        # An engine made elsewhere (a test, a tool): still serialise its SQLite writers.
+        info = _register(engine, sqlite_synchronous=None)
+    return info
+
+
+def is_sqlite(bind: AsyncEngine | Engine | AsyncConnection | Connection) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+def durability_mode(engine: AsyncEngine) -> str:
+    """Describe what a commit survives, for the benchmark to print beside its numbers."""
+    if is_sqlite(engine):
+        synchronous = _info(engine).sqlite_synchronous or "unknown"
+        return f"sqlite WAL synchronous={synchronous}"
+    if engine.dialect.name == "postgresql":
+        return "postgresql fsync"
+    return engine.dialect.name
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Repositories hand rows out after commit; expiring them would make every later
+    # attribute access try to lazy-load on a closed session.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """Recover the engine a sessionmaker was made for; repositories are given only the latter."""
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise RuntimeError(
+            "storage repositories need an async_sessionmaker bound to an AsyncEngine"
+        )
+    return bind
+
+
+@contextlib.asynccontextmanager
+async def _writer_turn(engine: AsyncEngine) -> AsyncIterator[_EngineInfo]:
+    info = _info(engine)
+    if info.write_lock is None:
+        yield info
+    else:
+        async with info.write_lock:
+            yield info
+
+
+@contextlib.asynccontextmanager
+async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A Core write transaction, committed (durably) when the block exits without error.
+
+    Never nest write transactions in one task: on SQLite the writer lock is not re-entrant.
+    """
+    async with _writer_turn(engine) as info, info.write_engine.begin() as conn:
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def write_session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """An ORM write transaction, committed (durably) when the block exits without error."""
+    async with (
+        _writer_turn(engine_of(sessionmaker)) as info,
+        sessionmaker(bind=info.write_engine) as session,
+        session.begin(),
+    ):
+        yield session
+
+
+@contextlib.asynccontextmanager
+async def snapshot_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read transaction in which every statement sees the same committed state."""
+    async with _info(engine).snapshot_engine.begin() as conn:
+        yield conn
+
+
+async def insert_returning_ids(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert `rows` in one statement and return their autoincrement ids in input order.
+
+    Call inside `write_connection`. PostgreSQL gets SQLAlchemy's ordered "insertmanyvalues"
+    (INSERT ... SELECT ... ORDER BY ... RETURNING). On SQLite SQLAlchemy cannot tie RETURNING
+    rows to parameter sets, so with sort_by_parameter_order it silently falls back to one
+    INSERT per row (about 0.2 ms each); instead we hand out the ids ourselves: the write
+    transaction began IMMEDIATE, so nobody (no other process either) can insert between
+    reading the table's AUTOINCREMENT counter and our executemany.
+    """
+    (pk,) = table.primary_key.columns
+    if len(rows) == 1 or not is_sqlite(conn):  # one row needs no ordering: one round trip
+        stmt = insert(table).returning(pk, sort_by_parameter_order=True)
+        return [int(i) for i in (await conn.execute(stmt, rows)).scalars()]
+    if not table.kwargs.get("sqlite_autoincrement"):
+        raise RuntimeError(f"{table.name} needs sqlite_autoincrement for insert_returning_ids")
+    sync = conn.sync_connection
+    if sync is None or not sync.get_execution_options().get(_WRITE_OPTION):
+        raise RuntimeError("insert_returning_ids must run inside write_connection")
+    last = (
+        await conn.execute(
+            text("SELECT seq FROM sqlite_sequence WHERE name = :name"), {"name": table.name}
+        )
+    ).scalar_one_or_none()
+    first = int(last or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    await conn.execute(
+        insert(table), [{**row, pk.name: i} for row, i in zip(rows, ids, strict=True)]
+    )
+    return ids
+
+
+def lock_for_migration(connection: Connection) -> None:
+    """Make concurrent migrators (several nodes starting at once) take turns.
+
+    On SQLite the write transaction's BEGIN IMMEDIATE already does; PostgreSQL gets a
+    transaction-scoped advisory lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7405611)")

@@ -1,0 +1,235 @@
+"""The SQL schema: who may do what (DESIGN.md §2), plus the durable CRDT log per zone.
+
+Relationships are deliberately absent: repositories query explicitly, so nothing lazy-loads on a
+detached row and deleting a plan relies on the database's ON DELETE CASCADE alone.
+Allowed values are CHECK constraints on plain strings rather than SQL enums, so adding a role
+or zone kind later is a one-line migration on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("planeier", "verge", "koordinator", "deltaker", "leser")
+ZONE_KINDS = ("content", "area", "comments", "minutes")
+KEYLESS_ZONE_KINDS = ("content", "comments")
+PLAN_STATUSES = ("active", "closed")
+
+# SQLite's INTEGER PRIMARY KEY is the rowid alias that autoincrements; BIGINT there would not be.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_plan_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_meeting_id() -> str:
+    # Short and path-safe: it appears in the room path `minutes/<meeting-id>`.
+    return secrets.token_hex(6)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out.
+
+    SQLite stores no offset and hands back naive datetimes; without this the same column would
+    compare differently on the two databases, and a naive local time could slip in unnoticed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use storage.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected datetime from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Named constraints so later migrations (and SQLite batch mode) can refer to them.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Municipality(Base):
+    __tablename__ = "municipalities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stored lower-cased so the unique constraint is case-insensitive on both databases.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (CheckConstraint(_in("status", PLAN_STATUSES), name="status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_plan_id)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="RESTRICT"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    person_name: Mapped[str] = mapped_column(String(200))
+    # Lets `samplan demo` find the plan it made last time instead of making another.
+    demo_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    # Bumped on every membership change: a server polls it to notice access changes made by
+    # another process (the CLI, another node) and re-check open connections (DESIGN.md §3).
+    access_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "kind", "key"),
+        CheckConstraint(_in("kind", ZONE_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    # '' for content and comments; the area id or meeting id otherwise (DESIGN.md §2 table).
+    key: Mapped[str] = mapped_column(String(64), default="")
+    title: Mapped[str] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "user_id"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+        # The repository checks this first for a readable error; the index keeps it true
+        # when two processes add a koordinator at the same moment.
+        Index(
+            "uq_memberships_one_koordinator",
+            "plan_id",
+            unique=True,
+            sqlite_where=text("role = 'koordinator'"),
+            postgresql_where=text("role = 'koordinator'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(200))
+    contribution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_meeting_id)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    place: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ZoneUpdate(Base):
+    """Append-only CRDT log; `id` is the global sequence number that orders a zone's updates."""
+
+    __tablename__ = "zone_updates"
+    __table_args__ = (
+        Index("ix_zone_updates_zone_id_id", "zone_id", "id"),
+        # Without AUTOINCREMENT SQLite hands out max(rowid)+1, so once compaction has deleted
+        # the newest rows it would reuse ids at or below a snapshot's seq, and `load` would
+        # skip those updates. AUTOINCREMENT never reuses an id (PostgreSQL's sequence neither).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ZoneSnapshot(Base):
+    __tablename__ = "zone_snapshots"
+
+    zone_id: Mapped[int] = mapped_column(
+        ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    # The last update id folded into `data`; the log keeps only ids above it.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UserSession(Base):
+    __tablename__ = "sessions"
+
+    # sha256 hex of the raw token: a leaked database does not leak usable log-ins.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Core handles for the hot path (storage.repositories.updates), where ORM objects cost too much.
+zone_updates_table = cast(Table, ZoneUpdate.__table__)
+zone_snapshots_table = cast(Table, ZoneSnapshot.__table__)
+zones_table = cast(Table, Zone.__table__)

@@ -1,0 +1,420 @@
+"""Plans, their zones, members and meetings: the SQL side of who may do what (DESIGN.md §2-3).
+
+Methods return detached ORM rows (`Plan`, `Zone`, `Membership`, `Meeting`), fully loaded and
+safe to read after the transaction; changing them changes nothing in the database.
+Every membership change bumps `plans.access_version` in the same transaction, so any process
+polling `access_versions` notices it and re-checks open connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import write_session
+from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
+from storage.models import (
+    KEYLESS_ZONE_KINDS,
+    PLAN_STATUSES,
+    ROLES,
+    ZONE_KINDS,
+    Meeting,
+    Membership,
+    Municipality,
+    Plan,
+    User,
+    Zone,
+    new_meeting_id,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+# Zone keys end up in room paths (`area/<key>`, `minutes/<key>`) that the server parses
+# strictly, so only path-safe characters are let in.
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+CONTENT_TITLE = "Felles del"
+COMMENTS_TITLE = "Kommentarer"
+
+
+def _required(value: str, what: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidValue(f"{what} must not be empty")
+    return value
+
+
+def _check_zone(kind: str, key: str) -> None:
+    if kind not in ZONE_KINDS:
+        raise InvalidValue(f"unknown zone kind {kind!r}; expected one of {', '.join(ZONE_KINDS)}")
+    if kind in KEYLESS_ZONE_KINDS:
+        if key != "":
+            raise InvalidValue(f"a {kind} zone has no key")
+    elif not _ZONE_KEY.fullmatch(key):
+        raise InvalidValue(f"a {kind} zone key must be 1-64 letters, digits, '-' or '_'")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidValue(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+
+
+async def _bump_access(session: AsyncSession, plan_id: str) -> None:
+    await session.execute(
+        update(Plan)
+        .where(Plan.id == plan_id)
+        .values(access_version=Plan.access_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+class PlanRepo:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    # -- municipalities -------------------------------------------------------------------
+
+    async def get_or_create_municipality(self, name: str) -> int:
+        name = _required(name, "municipality name")
+        try:
+            async with write_session(self._sessionmaker) as session:
+                found = await session.scalar(
+                    select(Municipality.id).where(Municipality.name == name)
+                )
+                if found is not None:
+                    return found
+                municipality = Municipality(name=name)
+                session.add(municipality)
+                await session.flush()
+                return municipality.id
+        except IntegrityError:
+            # Another process created it between our look-up and insert.
+            async with self._sessionmaker() as session:
+                found = await session.scalar(
+                    select(Municipality.id).where(Municipality.name == name)
+                )
+            if found is None:
+                raise
+            return found
+
+    # -- plans ----------------------------------------------------------------------------
+
+    async def create_plan(
+        self, municipality_id: int, title: str, person_name: str, demo_key: str | None = None
+    ) -> Plan:
+        """Create a plan with its `content` and `comments` zones, in one transaction."""
+        plan = Plan(
+            municipality_id=municipality_id,
+            title=_required(title, "plan title"),
+            person_name=_required(person_name, "person name"),
+            demo_key=demo_key,
+            status="active",
+            access_version=0,
+        )
+        try:
+            async with write_session(self._sessionmaker) as session:
+                if await session.get(Municipality, municipality_id) is None:
+                    raise NotFound(f"municipality {municipality_id} does not exist")
+                if demo_key is not None and await session.scalar(
+                    select(Plan.id).where(Plan.demo_key == demo_key)
+                ):
+                    raise AlreadyExists(f"a plan with demo key {demo_key!r} already exists")
+                session.add(plan)
+                await session.flush()
+                session.add_all(
+                    [
+                        Zone(
+                            plan_id=plan.id, kind="content", key="", title=CONTENT_TITLE, position=0
+                        ),
+                        Zone(
+                            plan_id=plan.id,
+                            kind="comments",
+                            key="",
+                            title=COMMENTS_TITLE,
+                            position=0,
+                        ),
+                    ]
+                )
+        except IntegrityError as exc:
+            raise AlreadyExists(f"a plan with demo key {demo_key!r} already exists") from exc
+        log.info("plan created plan_id=%s", plan.id)
+        return plan
+
+    async def get_plan(self, plan_id: str) -> Plan | None:
+        async with self._sessionmaker() as session:
+            return await session.get(Plan, plan_id)
+
+    async def get_plan_by_demo_key(self, demo_key: str) -> Plan | None:
+        async with self._sessionmaker() as session:
+            return await session.scalar(select(Plan).where(Plan.demo_key == demo_key))
+
+    async def set_plan_status(self, plan_id: str, status: str) -> None:
+        """Open or close a plan; closing changes who may write, so access_version moves too."""
+        if status not in PLAN_STATUSES:
+            raise InvalidValue(
+                f"unknown plan status {status!r}; expected one of {', '.join(PLAN_STATUSES)}"
+            )
+        async with write_session(self._sessionmaker) as session:
+            plan = await session.get(Plan, plan_id)
+            if plan is None:
+                raise NotFound(f"plan {plan_id} does not exist")
+            if plan.status != status:
+                plan.status = status
+                await _bump_access(session, plan_id)
+        log.info("plan status set plan_id=%s status=%s", plan_id, status)
+
+    async def delete_plan(self, plan_id: str) -> bool:
+        """Delete a plan and, through ON DELETE CASCADE, everything it owns (purge)."""
+        async with write_session(self._sessionmaker) as session:
+            result = await session.execute(
+                delete(Plan).where(Plan.id == plan_id).execution_options(synchronize_session=False)
+            )
+        deleted = bool(result.rowcount)  # type: ignore[attr-defined]
+        log.info("plan deleted plan_id=%s deleted=%s", plan_id, deleted)
+        return deleted
+
+    # -- zones ----------------------------------------------------------------------------
+
+    async def add_zone(self, plan_id: str, kind: str, key: str, title: str, position: int) -> Zone:
+        _check_zone(kind, key)
+        zone = Zone(
+            plan_id=plan_id,
+            kind=kind,
+            key=key,
+            title=_required(title, "zone title"),
+            position=position,
+        )
+        try:
+            async with write_session(self._sessionmaker) as session:
+                await self._add_zone(session, zone)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"plan {plan_id} already has a {kind} zone {key!r}") from exc
+        log.info("zone added plan_id=%s zone_id=%s kind=%s", plan_id, zone.id, kind)
+        return zone
+
+    async def _add_zone(self, session: AsyncSession, zone: Zone) -> None:
+        if await session.get(Plan, zone.plan_id) is None:
+            raise NotFound(f"plan {zone.plan_id} does not exist")
+        exists = await session.scalar(
+            select(Zone.id).where(
+                Zone.plan_id == zone.plan_id, Zone.kind == zone.kind, Zone.key == zone.key
+            )
+        )
+        if exists is not None:
+            raise AlreadyExists(f"plan {zone.plan_id} already has a {zone.kind} zone {zone.key!r}")
+        session.add(zone)
+        await session.flush()
+
+    async def get_zone(self, plan_id: str, kind: str, key: str) -> Zone | None:
+        async with self._sessionmaker() as session:
+            return await session.scalar(
+                select(Zone).where(Zone.plan_id == plan_id, Zone.kind == kind, Zone.key == key)
+            )
+
+    async def list_zones(self, plan_id: str) -> list[Zone]:
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Zone).where(Zone.plan_id == plan_id).order_by(Zone.position, Zone.id)
+            )
+            return list(rows)
+
+    # -- members --------------------------------------------------------------------------
+
+    async def add_member(
+        self,
+        plan_id: str,
+        user_id: int,
+        role: str,
+        unit: str | None = None,
+        contribution: str | None = None,
+    ) -> Membership:
+        """Add a member, or change an existing member's role (upsert).
+
+        `unit` and `contribution` replace the stored values only when given (not None).
+        A plan has at most one koordinator: naming a second raises Conflict; change or remove
+        the current one first.
+        """
+        _check_role(role)
+        try:
+            async with write_session(self._sessionmaker) as session:
+                if await session.get(Plan, plan_id) is None:
+                    raise NotFound(f"plan {plan_id} does not exist")
+                if await session.get(User, user_id) is None:
+                    raise NotFound(f"user {user_id} does not exist")
+                if role == "koordinator":
+                    current = await session.scalar(
+                        select(Membership.user_id).where(
+                            Membership.plan_id == plan_id,
+                            Membership.role == "koordinator",
+                            Membership.user_id != user_id,
+                        )
+                    )
+                    if current is not None:
+                        raise Conflict(
+                            f"plan {plan_id} already has a koordinator (user {current}); "
+                            "change or remove that membership first"
+                        )
+                membership, changed = await self._upsert_member(
+                    session, plan_id, user_id, role, unit, contribution
+                )
+                if changed:
+                    await _bump_access(session, plan_id)
+        except IntegrityError as exc:
+            # The partial unique index caught a koordinator added concurrently elsewhere.
+            raise Conflict(f"plan {plan_id} already has a koordinator") from exc
+        log.info(
+            "member set plan_id=%s user_id=%s role=%s changed=%s", plan_id, user_id, role, changed
+        )
+        return membership
+
+    @staticmethod
+    async def _upsert_member(
+        session: AsyncSession,
+        plan_id: str,
+        user_id: int,
+        role: str,
+        unit: str | None,
+        contribution: str | None,
+    ) -> tuple[Membership, bool]:
+        membership = await session.scalar(
+            select(Membership).where(Membership.plan_id == plan_id, Membership.user_id == user_id)
+        )
+        if membership is None:
+            membership = Membership(
+                plan_id=plan_id, user_id=user_id, role=role, unit=unit, contribution=contribution
+            )
+            session.add(membership)
+            await session.flush()
+            return membership, True
+        wanted = {"role": role}
+        if unit is not None:
+            wanted["unit"] = unit
+        if contribution is not None:
+            wanted["contribution"] = contribution
+        changed = False
+        for name, value in wanted.items():
+            if getattr(membership, name) != value:
+                setattr(membership, name, value)
+                changed = True
+        if changed:
+            membership.updated_at = utcnow()
+            await session.flush()
+        return membership, changed
+
+    async def remove_member(self, plan_id: str, user_id: int) -> bool:
+        async with write_session(self._sessionmaker) as session:
+            result = await session.execute(
+                delete(Membership)
+                .where(Membership.plan_id == plan_id, Membership.user_id == user_id)
+                .execution_options(synchronize_session=False)
+            )
+            removed = bool(result.rowcount)  # type: ignore[attr-defined]
+            if removed:
+                await _bump_access(session, plan_id)
+        log.info("member removed plan_id=%s user_id=%s removed=%s", plan_id, user_id, removed)
+        return removed
+
+    async def get_membership(self, plan_id: str, user_id: int) -> Membership | None:
+        async with self._sessionmaker() as session:
+            return await session.scalar(
+                select(Membership).where(
+                    Membership.plan_id == plan_id, Membership.user_id == user_id
+                )
+            )
+
+    async def list_members(self, plan_id: str) -> list[Membership]:
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Membership).where(Membership.plan_id == plan_id).order_by(Membership.id)
+            )
+            return list(rows)
+
+    async def list_plans_for_user(self, user_id: int) -> list[Plan]:
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Plan)
+                .join(Membership, Membership.plan_id == Plan.id)
+                .where(Membership.user_id == user_id)
+                .order_by(Plan.created_at, Plan.id)
+            )
+            return list(rows)
+
+    async def access_versions(self, plan_ids: Collection[str]) -> dict[str, int]:
+        """Current access_version per plan; a plan that no longer exists is left out."""
+        ids = list(dict.fromkeys(plan_ids))
+        versions: dict[str, int] = {}
+        async with self._sessionmaker() as session:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                rows = await session.execute(
+                    select(Plan.id, Plan.access_version).where(Plan.id.in_(chunk))
+                )
+                versions.update({plan_id: version for plan_id, version in rows})
+        return versions
+
+    # -- meetings -------------------------------------------------------------------------
+
+    async def add_meeting(
+        self,
+        plan_id: str,
+        meeting_id: str | None,
+        title: str,
+        starts_at: datetime,
+        ends_at: datetime | None = None,
+        place: str | None = None,
+    ) -> Meeting:
+        """Record a meeting; `meeting_id` None draws a short random one.
+
+        The minutes zone is not created here: the caller adds it with
+        `add_zone(plan_id, "minutes", meeting.id, ...)` when minutes are to be written.
+        """
+        meeting_id = new_meeting_id() if meeting_id is None else meeting_id
+        if not _ZONE_KEY.fullmatch(meeting_id):
+            raise InvalidValue("a meeting id must be 1-64 letters, digits, '-' or '_'")
+        if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
+            # A naive time is ambiguous (Oslo? UTC?); the columns hold UTC instants.
+            raise InvalidValue("meeting times must carry a time zone")
+        if ends_at is not None and ends_at < starts_at:
+            raise InvalidValue("a meeting cannot end before it starts")
+        meeting = Meeting(
+            id=meeting_id,
+            plan_id=plan_id,
+            title=_required(title, "meeting title"),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            place=place,
+        )
+        try:
+            async with write_session(self._sessionmaker) as session:
+                if await session.get(Plan, plan_id) is None:
+                    raise NotFound(f"plan {plan_id} does not exist")
+                if await session.get(Meeting, meeting_id) is not None:
+                    raise AlreadyExists(f"meeting {meeting_id} already exists")
+                session.add(meeting)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"meeting {meeting_id} already exists") from exc
+        log.info("meeting added plan_id=%s meeting_id=%s", plan_id, meeting.id)
+        return meeting
+
+    async def get_meeting(self, plan_id: str, meeting_id: str) -> Meeting | None:
+        async with self._sessionmaker() as session:
+            return await session.scalar(
+                select(Meeting).where(Meeting.plan_id == plan_id, Meeting.id == meeting_id)
+            )
+
+    async def list_meetings(self, plan_id: str) -> list[Meeting]:
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Meeting)
+                .where(Meeting.plan_id == plan_id)
+                .order_by(Meeting.starts_at, Meeting.id)
+            )
+            return list(rows)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.services import Repositories
+from server.settings import Settings
+from tests.support.live import LiveServer, live_server
+from tests.support.world import World, build_world
+
+REQUIRE_SERVICES = os.environ.get("SAMPLAN_REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where it must be there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (SAMPLAN_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "var_dir": tmp_path / "var",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'samplan.sqlite3'}",
+        "secret_key": "test-secret-ikke-hemmelig",
+        "room_grace_seconds": 0.3,
+        "access_poll_seconds": 0.1,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def world(settings: Settings) -> World:
+    repos = await Repositories.open(settings)
+    try:
+        return await build_world(repos, settings.resolved_secret_key())
+    finally:
+        await repos.close()
+
+
+@pytest.fixture
+async def server(settings: Settings, world: World) -> AsyncIterator[LiveServer]:
+    async with live_server(settings) as live:
+        yield live

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from storage.db import create_engine, is_sqlite
+from storage.migrate import downgrade_sync, upgrade
+from storage.models import Base
+
+TABLES = {
+    "municipalities",
+    "users",
+    "plans",
+    "zones",
+    "memberships",
+    "meetings",
+    "zone_updates",
+    "zone_snapshots",
+    "sessions",
+}
+
+
+def _diff(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+async def test_migration_from_empty_matches_models(db_url: str) -> None:
+    await upgrade(db_url)
+    await upgrade(db_url)  # at head already: a second start-up is a no-op
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            assert TABLES <= await conn.run_sync(_tables)
+            version = await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            assert version.scalar_one() == "0001"
+            if is_sqlite(engine):
+                ddl = await conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'zone_updates'"
+                )
+                assert "AUTOINCREMENT" in ddl.scalar_one()
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_to_base_and_back(db_url: str) -> None:
+    await upgrade(db_url)
+    await asyncio.to_thread(downgrade_sync, db_url, "base")
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            assert not (TABLES & await conn.run_sync(_tables))
+        await upgrade(db_url)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_upgrades_take_turns(db_url: str) -> None:
+    """Several processes starting at once must not trip over each other's DDL."""
+    await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import event, func, select
+
+from crdt.store import ZoneStore
+from storage.errors import NotFound
+from storage.models import Meeting, Membership, Zone, ZoneSnapshot, ZoneUpdate
+from storage.repositories import ZoneLog
+from tests.storage.conftest import Store
+
+
+async def _zones(store: Store, n: int = 2) -> list[int]:
+    municipality = await store.plans.get_or_create_municipality("Eksempelvik kommune")
+    plan = await store.plans.create_plan(municipality, "Individuell plan", "Åse Ødegård")
+    zones = [
+        await store.plans.get_zone(plan.id, "content", ""),
+        await store.plans.get_zone(plan.id, "comments", ""),
+    ]
+    for i in range(n - 2):
+        zones.append(await store.plans.add_zone(plan.id, "area", f"a{i}", f"Område {i}", i))
+    return [z.id for z in zones if z is not None]
+
+
+def test_zone_log_satisfies_the_crdt_protocol(store: Store) -> None:
+    zone_store: ZoneStore = store.zone_log  # checked by mypy; crdt never imports storage
+    assert isinstance(zone_store, ZoneLog)
+
+
+async def test_append_batch_returns_increasing_seqs_across_zones(store: Store) -> None:
+    a, b = await _zones(store)
+    assert await store.zone_log.append_batch([]) == []
+    first = await store.zone_log.append_batch([(a, b"a1"), (b, b"b1"), (a, b"a2")])
+    single = await store.zone_log.append_batch([(b, b"b2")])
+    many = await store.zone_log.append_batch([(a if i % 2 else b, bytes([i])) for i in range(50)])
+    seqs = first + single + many
+    assert len(seqs) == 54
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+    loaded_a = await store.zone_log.load(a)
+    assert loaded_a.snapshot is None and loaded_a.snapshot_seq == 0
+    expected_a = [(first[0], b"a1"), (first[2], b"a2")] + [
+        (seq, bytes([i])) for i, seq in enumerate(many) if i % 2
+    ]
+    assert list(loaded_a.updates) == expected_a
+    loaded_b = await store.zone_log.load(b)
+    assert [data for _, data in loaded_b.updates][:2] == [b"b1", b"b2"]
+    assert await store.zone_log.count_updates(b) == 27
+
+
+async def test_append_batch_is_all_or_nothing(store: Store) -> None:
+    (a, _) = await _zones(store)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError type differs
+        await store.zone_log.append_batch([(a, b"ok"), (999_999, b"no such zone")])
+    assert await store.zone_log.count_updates(a) == 0
+
+
+async def test_compaction_keeps_snapshot_and_tail(store: Store) -> None:
+    (a, b) = await _zones(store)
+    seqs = await store.zone_log.append_batch([(a, f"u{i}".encode()) for i in range(5)])
+    other = await store.zone_log.append_batch([(b, b"other zone")])
+
+    await store.zone_log.compact(a, seqs[2], b"snapshot up to u2")
+    loaded = await store.zone_log.load(a)
+    assert loaded.snapshot == b"snapshot up to u2"
+    assert loaded.snapshot_seq == seqs[2]
+    assert list(loaded.updates) == [(seqs[3], b"u3"), (seqs[4], b"u4")]
+    assert await store.zone_log.tail_length(a) == 2
+    assert await store.zone_log.count_updates(a) == 2
+    assert (await store.zone_log.load(b)).updates == ((other[0], b"other zone"),)
+
+    # A repeat is harmless, and an older snapshot never replaces a newer one.
+    await store.zone_log.compact(a, seqs[2], b"snapshot up to u2")
+    await store.zone_log.compact(a, seqs[1], b"stale")
+    assert (await store.zone_log.load(a)).snapshot == b"snapshot up to u2"
+
+    # An update appended after the snapshot was taken survives the next compaction.
+    late = await store.zone_log.append_batch([(a, b"late")])
+    await store.zone_log.compact(a, seqs[4], b"snapshot up to u4")
+    loaded = await store.zone_log.load(a)
+    assert loaded.snapshot == b"snapshot up to u4" and loaded.snapshot_seq == seqs[4]
+    assert list(loaded.updates) == [(late[0], b"late")]
+
+
+async def test_seqs_are_never_reused_after_compaction(store: Store) -> None:
+    """Compaction deletes the newest rows; a reused id would hide behind the snapshot."""
+    (a, _) = await _zones(store)
+    seqs = await store.zone_log.append_batch([(a, b"x"), (a, b"y")])
+    await store.zone_log.compact(a, seqs[-1], b"all")
+    assert await store.zone_log.count_updates(a) == 0
+    after = await store.zone_log.append_batch([(a, b"z")])
+    assert after[0] > seqs[-1]
+    assert list((await store.zone_log.load(a)).updates) == [(after[0], b"z")]
+
+
+async def test_compact_unknown_zone(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.zone_log.compact(424242, 1, b"x")
+
+
+async def test_delete_zone_history(store: Store) -> None:
+    (a, b) = await _zones(store)
+    seqs = await store.zone_log.append_batch([(a, b"1"), (a, b"2"), (b, b"3")])
+    await store.zone_log.compact(a, seqs[0], b"snap")
+    assert await store.zone_log.delete_zone_history(a) == 1
+    loaded = await store.zone_log.load(a)
+    assert loaded.snapshot is None and loaded.updates == ()
+    assert await store.zone_log.count_updates(b) == 1
+
+
+async def test_concurrent_append_batches(store: Store) -> None:
+    """20 writers at once (one event-loop turn each) must all commit: no "database is locked"."""
+    zones = await _zones(store, 4)
+
+    async def writer(i: int) -> list[int]:
+        return await store.zone_log.append_batch(
+            [(zones[(i + j) % 4], f"w{i}-{j} æøå 📚".encode()) for j in range(5)]
+        )
+
+    results = await asyncio.gather(*(writer(i) for i in range(20)))
+    all_seqs = [seq for batch in results for seq in batch]
+    assert len(set(all_seqs)) == 100
+    for batch in results:
+        assert batch == sorted(batch)
+    total = 0
+    for zone in zones:
+        updates = (await store.zone_log.load(zone)).updates
+        assert [seq for seq, _ in updates] == sorted(seq for seq, _ in updates)
+        total += len(updates)
+    assert total == 100
+
+
+async def test_deleting_a_plan_cascades(store: Store) -> None:
+    municipality = await store.plans.get_or_create_municipality("Eksempelvik kommune")
+    plan = await store.plans.create_plan(municipality, "Plan", "Jonas Berg")
+    keep = await store.plans.create_plan(municipality, "Annen plan", "Åse Ødegård")
+    user = await store.users.create("jonas@example.no", "Jonas Berg")
+    await store.plans.add_member(plan.id, user.id, "planeier")
+    meeting = await store.plans.add_meeting(
+        plan.id, None, "Ansvarsgruppemøte", store.clock(), None, "Rom 204"
+    )
+    zone = await store.plans.add_zone(plan.id, "minutes", meeting.id, "Referat", 0)
+    kept_zone = await store.plans.get_zone(keep.id, "content", "")
+    assert kept_zone is not None
+    seqs = await store.zone_log.append_batch(
+        [(zone.id, b"a"), (zone.id, b"b"), (kept_zone.id, b"k")]
+    )
+    await store.zone_log.compact(zone.id, seqs[0], b"snap")
+
+    assert await store.plans.delete_plan(plan.id)
+    assert not await store.plans.delete_plan(plan.id)
+    async with store.sessionmaker() as session:
+        for model in (Zone, ZoneUpdate, ZoneSnapshot, Membership, Meeting):
+            rows = await session.scalar(select(func.count()).select_from(model))
+            assert rows == {Zone: 2, ZoneUpdate: 1}.get(model, 0), model.__name__
+    assert await store.users.get(user.id) is not None
+
+
+async def test_a_batch_is_one_insert_statement(store: Store) -> None:
+    """Group commit only pays off if a batch is one statement, not one INSERT per update."""
+    (a, b) = await _zones(store)
+    inserts: list[bool] = []
+
+    def count(
+        conn: object,
+        cursor: object,
+        statement: str,
+        params: object,
+        context: object,
+        executemany: bool,
+    ) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(executemany)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        seqs = await store.zone_log.append_batch([(a if i % 3 else b, b"u") for i in range(50)])
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    assert len(inserts) == 1
+    assert seqs == sorted(set(seqs)) and len(seqs) == 50

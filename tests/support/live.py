@@ -1,0 +1,145 @@
+"""A real uvicorn server for tests: in this event loop (to inspect its rooms) or as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from server.app import create_app
+from server.services import Services
+from server.settings import Settings
+
+
+@dataclass
+class LiveServer:
+    settings: Settings
+    port: int
+    server: uvicorn.Server
+
+    @property
+    def services(self) -> Services:
+        return self.server.config.loaded_app.app.state.services  # type: ignore[no-any-return]
+
+    def ws_url(self, room: str, token: str | None = None) -> str:
+        query = f"?token={token}" if token else ""
+        return f"ws://127.0.0.1:{self.port}/ws/{room}{query}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws_max_size=settings.max_frame_bytes + 64 * 1024,
+        ws_per_message_deflate=False,
+        log_config=None,
+        lifespan="on",
+    )
+
+
+@contextlib.asynccontextmanager
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn_config(create_app(settings), settings, port)
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+        if time.monotonic() > deadline:
+            raise TimeoutError("server did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield LiveServer(settings, port, server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+        sock.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`samplan serve` in a child process, for tests that must kill it (SIGKILL) or use the CLI."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = cwd / f"server-{self.port}.log"
+
+    def start(self) -> ServerProcess:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            **self.env,
+            "SAMPLAN_PORT": str(self.port),
+            "SAMPLAN_HOST": "127.0.0.1",
+        }
+        self.log_path = self.cwd / f"server-{self.port}.log"
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve"],
+            cwd=self.cwd,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def ws_url(self, room: str, token: str | None = None) -> str:
+        query = f"?token={token}" if token else ""
+        return f"ws://127.0.0.1:{self.port}/ws/{room}{query}"
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port}")

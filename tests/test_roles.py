@@ -1,0 +1,105 @@
+"""Every role x zone x read/write cell of DESIGN §3, through a real socket.
+
+The expected table is written out here again, on purpose, from DESIGN §3: if
+server/access.py drifted from the design, these tests would fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pycrdt import Text
+
+from crdt.client import YClient
+from tests.support.clients import connected, log_rows, text_of
+from tests.support.live import LiveServer
+from tests.support.world import MEETING, World
+
+DESIGN_TABLE = {  # role -> zone -> "rw" | "r" | None
+    "planeier": {"content": "rw", "area/skole": "rw", "comments": "rw", f"minutes/{MEETING}": "r"},
+    "verge": {"content": "rw", "area/skole": "rw", "comments": "rw", f"minutes/{MEETING}": "r"},
+    "koordinator": {
+        "content": "rw",
+        "area/skole": "rw",
+        "comments": "rw",
+        f"minutes/{MEETING}": "rw",
+    },
+    "deltaker": {"content": "rw", "area/skole": "rw", "comments": "rw", f"minutes/{MEETING}": "rw"},
+    "leser": {"content": "r", "area/skole": "r", "comments": "rw", f"minutes/{MEETING}": "r"},
+}
+CELLS = [
+    (role, zone, access) for role, zones in DESIGN_TABLE.items() for zone, access in zones.items()
+]
+
+
+def db_path(server: LiveServer) -> Path:
+    return Path(server.settings.resolved_database_url().split("///", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("role", "zone", "access"), CELLS, ids=[f"{r}-{z}-{a}" for r, z, a in CELLS]
+)
+async def test_role_zone_cell(
+    server: LiveServer, world: World, role: str, zone: str, access: str
+) -> None:
+    path = db_path(server)
+    zone_id = world.zones[zone]
+    # The koordinator may write every zone: it seeds the text and watches for changes.
+    async with connected(server.ws_url(world.room(zone), world.token("koordinator"))) as watcher:
+        watcher.doc.get("t", type=Text).insert(0, "Planlagt av Kari ✅")
+        await watcher.wait_for(lambda: log_rows(path, zone_id) == 1)
+        async with connected(server.ws_url(world.room(zone), world.token(role))) as member:
+            # read: the member receives the zone's content
+            await member.wait_for(lambda: text_of(member) == "Planlagt av Kari ✅")
+            member.doc.get("t", type=Text).insert(0, f"{role} skriver æøå 🖊️ ")
+            if access == "rw":
+                await watcher.wait_for(lambda: f"{role} skriver" in text_of(watcher))
+                assert log_rows(path, zone_id) == 2
+            else:
+                await member.wait_for(lambda: bool(member.denied))
+                assert member.denied == ["read-only"]
+                # A later edit by a writer arrives: the read-only edit was not applied.
+                watcher.doc.get("t", type=Text).insert(0, "Etter: ")
+                await member.wait_for(lambda: "Etter: " in text_of(member))
+                assert f"{role} skriver" not in text_of(watcher)
+                room = server.services.registry.rooms[zone_id]
+                assert f"{role} skriver" not in str(room.doc.get("t", type=Text))
+                assert log_rows(path, zone_id) == 2  # the seed and "Etter: "
+
+
+async def test_role_change_takes_effect_on_open_connection(
+    server: LiveServer, world: World
+) -> None:
+    """A deltaker demoted to leser stops being able to write, without reconnecting."""
+    room = world.room("content")
+    async with (
+        connected(server.ws_url(room, world.token("koordinator"))) as watcher,
+        connected(server.ws_url(room, world.token("deltaker"))) as member,
+    ):
+        member.doc.get("t", type=Text).insert(0, "før ")
+        await watcher.wait_for(lambda: "før" in text_of(watcher))
+        await server.services.plans.add_member(world.plan_id, world.users["deltaker"], "leser")
+        await server.services.connections.recheck_plan(world.plan_id)
+        member.doc.get("t", type=Text).insert(0, "etter rolleendring ")
+        await member.wait_for(lambda: bool(member.denied))
+        assert "etter rolleendring" not in text_of(watcher)
+
+
+async def test_removed_member_is_disconnected_by_the_watcher(
+    server: LiveServer, world: World
+) -> None:
+    """A membership removed elsewhere (another process) closes the open socket with 4403."""
+    client = YClient(server.ws_url(world.room("area/skole"), world.token("deltaker")))
+    await client.connect()
+    await client.wait_for(client.synced.is_set)
+    # Not through the running server's objects: a separate repository, as the CLI would.
+    from server.services import Repositories
+
+    repos = await Repositories.open(server.settings, migrate=False)
+    try:
+        assert await repos.plans.remove_member(world.plan_id, world.users["deltaker"])
+    finally:
+        await repos.close()
+    assert await client.wait_closed(timeout=30) == 4403
+    await client.close()
