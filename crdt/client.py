@@ -38,9 +38,9 @@ _REMOTE = "remote"
 
 
 class YClient:
-    def __init__(self, url: str, doc: Doc | None = None) -> None:
+    def __init__(self, url: str, doc: Doc[Any] | None = None) -> None:
         self.url = url
-        self.doc = doc if doc is not None else Doc()
+        self.doc: Doc[Any] = doc if doc is not None else Doc()
         self.awareness: dict[int, dict[str, Any]] = {}
         self.awareness_clocks: dict[int, int] = {}
         self.synced = asyncio.Event()
@@ -54,6 +54,7 @@ class YClient:
         self._subscription: Subscription | None = None
         self._applying_remote = False
         self._clock = 0
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def connect(self, **kwargs: Any) -> YClient:
         self._ws = await websockets.connect(
@@ -75,7 +76,9 @@ class YClient:
             return
         update = event.update
         if update != b"\x00\x00":
-            asyncio.get_running_loop().create_task(self._send(encode_sync_update(update)))
+            task = asyncio.get_running_loop().create_task(self._send(encode_sync_update(update)))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self, frame: bytes) -> None:
         try:
@@ -163,6 +166,9 @@ class YClient:
         return self.close_code
 
     async def close(self) -> None:
+        """Close after sending every local change made so far (a closing editor loses nothing)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         if self._subscription is not None:
             self.doc.unobserve(self._subscription)
             self._subscription = None

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from crdt.protocol import CloseCode
 
 log = logging.getLogger("samplan.peer")
+
+CLOSE_TIMEOUT_SECONDS = 10.0
 
 
 class Transport(Protocol):
@@ -40,6 +43,9 @@ class Peer:
         self.can_write = can_write
         self.max_queued_frames = max_queued_frames
         self.close_code: int | None = None
+        # Called once when the server closes this peer, so the room forgets it and its
+        # presence at once, even if a stalled client never completes the close handshake.
+        self.on_close: Callable[[Peer], None] | None = None
         self._queue: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
         self._closed = asyncio.Event()
@@ -76,13 +82,17 @@ class Peer:
         self._queue.clear()
         self._wakeup.set()
         asyncio.get_running_loop().create_task(self._close_transport(code, reason))
+        if self.on_close is not None:
+            self.on_close(self)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
     async def _close_transport(self, code: int, reason: str) -> None:
         try:
-            await self.transport.close(code, reason)
+            # The close frame queues behind unsent data: a client that never reads would
+            # hold this forever (the transport's keepalive ends such a connection later).
+            await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT_SECONDS)
         except Exception as exc:  # the socket may already be gone; nothing else to tell it
             log.debug("peer %s close failed: %s", self.peer_id, type(exc).__name__)
         finally:

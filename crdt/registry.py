@@ -46,6 +46,9 @@ class RoomRegistry:
         return room
 
     def leave(self, room: Room, peer: Peer) -> None:
+        """Remove the peer (idempotent: a server-side close and the socket's end both call it)."""
+        if peer not in room.peers:
+            return
         room.remove_peer(peer)
         if room.failed:
             self._forget(room)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from pycrdt import Doc, Subscription, TransactionEvent
 
@@ -47,7 +48,7 @@ class Room:
         self.zone_id = zone_id
         self.committer = committer
         self.compact_after = compact_after
-        self.doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.awareness = AwarenessStates()
         self.peers: set[Peer] = set()
         self.failed = False
@@ -164,7 +165,7 @@ class Room:
         if pending is None or pending.done():
             peer.send(reply)
         else:
-            pending.add_done_callback(lambda f: _succeeded(f) and peer.send(reply))
+            pending.add_done_callback(_SendWhenDurable(peer, reply))
 
     def _apply_awareness(self, peer: Peer, frame: bytes, entries: Iterable[AwarenessEntry]) -> None:
         entries = tuple(entries)
@@ -248,6 +249,18 @@ class Room:
 
 def _succeeded(fut: asyncio.Future[int]) -> bool:
     return not fut.cancelled() and fut.exception() is None
+
+
+class _SendWhenDurable:
+    __slots__ = ("peer", "frame")
+
+    def __init__(self, peer: Peer, frame: bytes) -> None:
+        self.peer = peer
+        self.frame = frame
+
+    def __call__(self, fut: asyncio.Future[int]) -> None:
+        if _succeeded(fut):
+            self.peer.send(self.frame)
 
 
 class _Relay:

@@ -12,13 +12,12 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from storage.errors import StorageError
-
 from server.access import Role
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
+from storage.errors import StorageError
 
 
 class CliError(Exception):
@@ -160,9 +159,14 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.run import main as bench_main
+    """Run bench/run.py from the source tree (the benchmark is not part of the package)."""
+    import subprocess
+    from pathlib import Path
 
-    return bench_main(args.bench_args)
+    script = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+    if not script.exists():
+        raise CliError("the benchmark ships with the source tree: run it from a checkout")
+    return subprocess.call([sys.executable, str(script), *args.bench_args])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from crdt.committer import GroupCommitter
+from crdt.registry import RoomRegistry
+from server.connections import AccessWatcher, ConnectionIndex
+from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
-
-from crdt.committer import GroupCommitter
-from crdt.registry import RoomRegistry
-from server.connections import AccessWatcher, ConnectionIndex
-from server.settings import Settings
 
 log = logging.getLogger("samplan.services")
 

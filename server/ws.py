@@ -129,6 +129,12 @@ async def _serve(ws: WebSocket, services: Services, conn: Connection, zone_id: i
     peer = conn.peer
     room = await services.registry.join(zone_id, peer)
     services.connections.add(conn)
+
+    def forget(_: Peer) -> None:
+        services.connections.discard(conn)
+        services.registry.leave(room, peer)
+
+    peer.on_close = forget
     joined = time.monotonic()
     log.info("peer %s joined zone %s (user %s, %s)", peer.peer_id, zone_id, conn.user_id, conn.role)
     limit = RateLimit(
@@ -156,8 +162,7 @@ async def _serve(ws: WebSocket, services: Services, conn: Connection, zone_id: i
     except WebSocketDisconnect:
         pass
     finally:
-        services.connections.discard(conn)
-        services.registry.leave(room, peer)
+        forget(peer)
         if peer.closed and peer.close_code != CloseCode.NORMAL:
             await peer.wait_closed()
         log.info(

@@ -1,0 +1,1 @@
+"""The benchmark: `samplan bench` or `python bench/run.py` (see bench/README.md)."""
