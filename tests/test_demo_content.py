@@ -45,7 +45,12 @@ def test_members_and_roles() -> None:
     assert [m.name for m in demo.MEMBERS if m.role == "koordinator"] == ["Kari Nilsen"]
     assert roles["Dr. Per Lund"] == "leser"
     assert {n for n, r in roles.items() if r == "deltaker"} == {
-        "Ahmed Rahimi", "Silje Haugen", "Dr. Maria Olsen", "Tor Eriksen", "Erik Berg"}
+        "Ahmed Rahimi",
+        "Silje Haugen",
+        "Dr. Maria Olsen",
+        "Tor Eriksen",
+        "Erik Berg",
+    }
     emails = [m.email for m in demo.MEMBERS]
     assert len(set(emails)) == len(emails)
     assert "jonas.berg@eksempelvik.demo" in emails and "maria.olsen@eksempelvik.demo" in emails
@@ -60,8 +65,12 @@ def test_missing_member_id_is_an_error() -> None:
 
 def test_goals_measures_and_evaluation(zones: dict[tuple[str, str], dict[str, Any]]) -> None:
     titles = {a.id: a.title for a in demo.AREAS}
-    assert titles == {"skole": "Skole og læring", "hjem": "Hjem og hverdag", "fritid": "Fritid",
-                      "helse": "Helse og overgang til voksenlivet"}
+    assert titles == {
+        "skole": "Skole og læring",
+        "hjem": "Hjem og hverdag",
+        "fritid": "Fritid",
+        "helse": "Helse og overgang til voksenlivet",
+    }
     skole = zones[(AREA, "skole")]
     goals = _by_id(skole["goals"])
     assert goals["m1"]["title"] == "Jeg vil fullføre vg1 IKT." and goals["m1"]["parentId"] is None
@@ -106,17 +115,25 @@ def test_references_point_at_things_that_exist(
         assert action["responsibleUserId"] in MEMBER_IDS
     for comment in zones[(COMMENTS, "")]["comments"]:
         assert comment["anchorId"] in goal_area or any(
-            comment["anchorId"] in _by_id(zones[(AREA, a.id)]["measures"]) for a in demo.AREAS)
+            comment["anchorId"] in _by_id(zones[(AREA, a.id)]["measures"]) for a in demo.AREAS
+        )
 
 
 def test_content_zone(zones: dict[tuple[str, str], dict[str, Any]]) -> None:
     content = zones[(CONTENT, "")]
-    assert content["meta"] == {"planPeriodStart": "2025-09-01", "planPeriodEnd": "2026-08-31",
-                               "nextRevision": "2026-01-15", "status": "aktiv"}
+    assert content["meta"] == {
+        "planPeriodStart": "2025-09-01",
+        "planPeriodEnd": "2026-08-31",
+        "nextRevision": "2026-01-15",
+        "status": "aktiv",
+    }
     assert "god med data og e-sport" in nodes_plain(content["resources"])
     assert "- Tilrettelagt transport" in nodes_plain(content["needs"]).splitlines()
-    assert {p["kind"] for p in content["otherPlans"]} == {"IOP", "treningsprogram",
-                                                          "behandlingsplan"}
+    assert {p["kind"] for p in content["otherPlans"]} == {
+        "IOP",
+        "treningsprogram",
+        "behandlingsplan",
+    }
     assert {c["userId"] for c in content["contributions"]} <= MEMBER_IDS
 
 
@@ -129,8 +146,14 @@ def test_minutes_of_the_meeting(zones: dict[tuple[str, str], dict[str, Any]]) ->
     assert minutes["meeting"]["meetingId"] == meeting.id
     attendees = _by_id(minutes["attendees"])
     present = {a["name"] for a in attendees.values() if a["present"]}
-    assert present == {"Jonas Berg", "Line Berg", "Kari Nilsen", "Ahmed Rahimi", "Silje Haugen",
-                       "Tor Eriksen"}
+    assert present == {
+        "Jonas Berg",
+        "Line Berg",
+        "Kari Nilsen",
+        "Ahmed Rahimi",
+        "Silje Haugen",
+        "Tor Eriksen",
+    }
     assert [a["name"] for a in attendees.values() if a["apology"]] == ["Dr. Maria Olsen"]
     titles = [s["title"] for s in minutes["agenda"]]
     assert titles[0] == "Sak 1 – Jonas' situasjon" and len(titles) == 5

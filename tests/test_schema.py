@@ -51,69 +51,156 @@ SAMPLES: dict[str, dict[str, Any]] = {
                 "content": [
                     {"type": "text", "text": "Jeg er "},
                     {"type": "text", "text": "god med data", "marks": [{"type": "bold"}]},
-                    {"type": "text", "text": " 💻",
-                     "marks": [{"type": "bold"}, {"type": "italic"}]},
+                    {
+                        "type": "text",
+                        "text": " 💻",
+                        "marks": [{"type": "bold"}, {"type": "italic"}],
+                    },
                 ],
             }
         ],
         "needs": _rich(("ordered", ["Planlegge skoledagen", "Tilrettelagt transport"]), ""),
         "contributions": [{"id": "c1", "userId": "3", "name": NAME, "text": "Kjører 🚗"}],
         "collaboration": [
-            {"id": "s1", "name": "Dr. Per Lund", "role": "Fastlege", "organisation": "Legekontoret",
-             "purpose": "Medisinsk koordinering"},
+            {
+                "id": "s1",
+                "name": "Dr. Per Lund",
+                "role": "Fastlege",
+                "organisation": "Legekontoret",
+                "purpose": "Medisinsk koordinering",
+            },
         ],
         "otherPlans": [
-            {"id": "p1", "kind": "IOP", "title": "IOP vg1", "holder": "Eksempelvik vgs.",
-             "link": None},
+            {
+                "id": "p1",
+                "kind": "IOP",
+                "title": "IOP vg1",
+                "holder": "Eksempelvik vgs.",
+                "link": None,
+            },
         ],
     },
     AREA: {
         "goals": [
-            {"id": "m1", "parentId": None, "label": "M1", "title": GOAL,
-             "description": _rich(NAME), "updatedBy": "1", "updatedAt": "2026-01-15T15:00:00Z"},
-            {"id": "m1-1", "parentId": "m1", "label": "1.1", "title": "Levere 90 % i tide",
-             "description": [], "updatedBy": "1", "updatedAt": "2026-01-15T15:00:00Z"},
+            {
+                "id": "m1",
+                "parentId": None,
+                "label": "M1",
+                "title": GOAL,
+                "description": _rich(NAME),
+                "updatedBy": "1",
+                "updatedAt": "2026-01-15T15:00:00Z",
+            },
+            {
+                "id": "m1-1",
+                "parentId": "m1",
+                "label": "1.1",
+                "title": "Levere 90 % i tide",
+                "description": [],
+                "updatedBy": "1",
+                "updatedAt": "2026-01-15T15:00:00Z",
+            },
         ],
         "measures": [
-            {"id": "t1", "goalId": "m1-1", "title": "Ukentlig planleggingsmøte",
-             "description": _rich("20 minutter med kontaktlærer 🗓️"), "responsible": ["4", "1"],
-             "externalParty": "", "scope": "20 min per uke", "start": "2025-09-01", "end": None,
-             "status": "pagar", "meetingId": None, "updatedBy": "2",
-             "updatedAt": "2026-01-15T15:00:00Z"},
+            {
+                "id": "t1",
+                "goalId": "m1-1",
+                "title": "Ukentlig planleggingsmøte",
+                "description": _rich("20 minutter med kontaktlærer 🗓️"),
+                "responsible": ["4", "1"],
+                "externalParty": "",
+                "scope": "20 min per uke",
+                "start": "2025-09-01",
+                "end": None,
+                "status": "pagar",
+                "meetingId": None,
+                "updatedBy": "2",
+                "updatedAt": "2026-01-15T15:00:00Z",
+            },
         ],
         "evaluations": [
-            {"id": "e1", "goalId": "m1-1", "date": "2026-01-15", "attainment": "delvis",
-             "result": "78 %", "worked": "Faste møter", "change": "Mer på mandager",
-             "next": "Påminnelse på mobil 📱", "responsible": ["4"], "nextReview": "2026-04-15",
-             "ownerComment": "Det hjelper å ha en fast dag med Ahmed."},
+            {
+                "id": "e1",
+                "goalId": "m1-1",
+                "date": "2026-01-15",
+                "attainment": "delvis",
+                "result": "78 %",
+                "worked": "Faste møter",
+                "change": "Mer på mandager",
+                "next": "Påminnelse på mobil 📱",
+                "responsible": ["4"],
+                "nextReview": "2026-04-15",
+                "ownerComment": "Det hjelper å ha en fast dag med Ahmed.",
+            },
         ],
     },
     COMMENTS: {
         "comments": [
-            {"id": "k1", "anchorId": "t1", "authorId": "2", "authorName": NAME,
-             "text": "Bra jobba 👍", "createdAt": "2026-01-16T08:00:00Z", "resolved": False},
+            {
+                "id": "k1",
+                "anchorId": "t1",
+                "authorId": "2",
+                "authorName": NAME,
+                "text": "Bra jobba 👍",
+                "createdAt": "2026-01-16T08:00:00Z",
+                "resolved": False,
+            },
         ],
         "messages": [
-            {"id": "g1", "authorId": "1", "authorName": "Jonas Berg", "text": "Hei alle sammen ✌️",
-             "createdAt": "2026-01-16T09:00:00Z"},
+            {
+                "id": "g1",
+                "authorId": "1",
+                "authorName": "Jonas Berg",
+                "text": "Hei alle sammen ✌️",
+                "createdAt": "2026-01-16T09:00:00Z",
+            },
         ],
     },
     MINUTES: {
-        "meeting": {"meetingId": "mote-2026-01-15", "nextMeeting": "2026-04-15T14:00",
-                    "referentUserId": "3"},
+        "meeting": {
+            "meetingId": "mote-2026-01-15",
+            "nextMeeting": "2026-04-15T14:00",
+            "referentUserId": "3",
+        },
         "attendees": [
-            {"id": "a1", "userId": "1", "name": "Jonas Berg", "role": "Planeier", "present": True,
-             "apology": False, "note": ""},
-            {"id": "a2", "userId": None, "name": "Dr. Maria Olsen", "role": "Lege",
-             "present": False, "apology": True, "note": "Sendte skriftlig oppdatering"},
+            {
+                "id": "a1",
+                "userId": "1",
+                "name": "Jonas Berg",
+                "role": "Planeier",
+                "present": True,
+                "apology": False,
+                "note": "",
+            },
+            {
+                "id": "a2",
+                "userId": None,
+                "name": "Dr. Maria Olsen",
+                "role": "Lege",
+                "present": False,
+                "apology": True,
+                "note": "Sendte skriftlig oppdatering",
+            },
         ],
         "agenda": [
-            {"id": "s1", "title": "Sak 1 – Jonas' situasjon", "body": _rich(GOAL),
-             "decision": "Fortsette 💪"},
+            {
+                "id": "s1",
+                "title": "Sak 1 – Jonas' situasjon",
+                "body": _rich(GOAL),
+                "decision": "Fortsette 💪",
+            },
         ],
         "actionItems": [
-            {"id": "h1", "agendaId": "s1", "what": "Purre på søknaden", "responsibleUserId": "3",
-             "due": "2026-02-01", "areaId": "skole", "goalId": "m1", "measureId": None},
+            {
+                "id": "h1",
+                "agendaId": "s1",
+                "what": "Purre på søknaden",
+                "responsibleUserId": "3",
+                "due": "2026-02-01",
+                "areaId": "skole",
+                "goalId": "m1",
+                "measureId": None,
+            },
         ],
     },
 }
@@ -167,8 +254,11 @@ def test_write_zone_replaces_everything() -> None:
     doc = new_zone_doc(AREA)
     write_zone(doc, AREA, SAMPLES[AREA])
     write_zone(doc, AREA, {"goals": [{"id": "x", "title": NAME}]})
-    assert read_zone(doc, AREA) == {"goals": [{"id": "x", "title": NAME}], "measures": [],
-                                    "evaluations": []}
+    assert read_zone(doc, AREA) == {
+        "goals": [{"id": "x", "title": NAME}],
+        "measures": [],
+        "evaluations": [],
+    }
 
 
 def test_set_text_replaces_whole_value_with_non_ascii() -> None:
@@ -291,11 +381,29 @@ def test_numbers_read_back_as_ints() -> None:
         (CONTENT, {"meta": {"status": "ukjent"}}),
         (CONTENT, {"aboutMe": [{"type": "table"}]}),
         (CONTENT, {"aboutMe": [{"type": "listItem", "content": _rich("x")}]}),
-        (CONTENT, {"aboutMe": [{"type": "bulletList", "content": [
-            {"type": "listItem", "content": _rich(("bullet", ["x"]))}]}]}),
+        (
+            CONTENT,
+            {
+                "aboutMe": [
+                    {
+                        "type": "bulletList",
+                        "content": [{"type": "listItem", "content": _rich(("bullet", ["x"]))}],
+                    }
+                ]
+            },
+        ),
         (CONTENT, {"aboutMe": [{"type": "heading", "content": []}]}),
-        (CONTENT, {"aboutMe": [{"type": "paragraph", "content": [
-            {"type": "text", "text": "x", "marks": [{"type": "link"}]}]}]}),
+        (
+            CONTENT,
+            {
+                "aboutMe": [
+                    {
+                        "type": "paragraph",
+                        "content": [{"type": "text", "text": "x", "marks": [{"type": "link"}]}],
+                    }
+                ]
+            },
+        ),
         (MINUTES, {"agenda": [{"id": "s", "body": [{"type": "image"}]}]}),
     ],
 )

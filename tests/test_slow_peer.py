@@ -68,7 +68,7 @@ async def test_stalled_reader_is_closed_and_others_get_everything(
             for _ in range(8):  # paced: a reading peer keeps up, a stalled one falls behind
                 edits[f"k{total}"] = f"{total}:{big}"
                 total += 1
-            await reader.wait_for(lambda: len(received) == total, timeout=60)
+            await reader.wait_for(lambda n=total: len(received) == n, timeout=60)
         log.info("stalled peer closed after %d large edits", total)
         assert stalled_peer.closed and stalled_peer.close_code == 1013
         assert reader.close_code is None and writer.close_code is None
