@@ -82,6 +82,7 @@ class RoomRegistry:
         started = time.perf_counter()
         stored = await self.committer.store.load(zone_id)
         room = Room(zone_id, self.committer, compact_after=self.compact_after)
+        room.on_fail = self._forget
         room.load(stored)
         self.rooms[zone_id] = room
         self.last_load_seconds = time.perf_counter() - started

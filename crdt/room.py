@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pycrdt import Doc, Subscription, TransactionEvent
@@ -59,6 +59,7 @@ class Room:
         self._subscription: Subscription | None = None
         self._last_commit: asyncio.Future[int] | None = None
         self._compacting: asyncio.Task[None] | None = None
+        self.on_fail: Callable[[Room], None] | None = None  # the registry drops a failed room
 
     # -- loading -------------------------------------------------------------------------
 
@@ -207,6 +208,8 @@ class Room:
         self.failed = True
         log.error("room %s: log write failed; closing %d peers", self.zone_id, len(self.peers))
         self.close_all(CloseCode.TRY_AGAIN_LATER, "storage unavailable")
+        if self.on_fail is not None:
+            self.on_fail(self)
 
     # -- persistence ---------------------------------------------------------------------
 

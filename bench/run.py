@@ -1,0 +1,158 @@
+"""`samplan bench` / `python bench/run.py`: start each server, drive N clients, print the table.
+
+Every scenario gets a freshly started server process (so CPU, memory and "not in memory"
+mean what they say) over one database seeded beforehand. The benchmark reports; it never
+fails on timing. It exits 1 only if an update was lost or a scenario could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.edits import history, state_of
+from bench.report import Report, render
+from bench.scenarios import LoadSpec, run_coldload, run_connect, run_load
+from bench.seed import RoomNeed, Seeded, bench_settings, seed
+from bench.servers import PEER, ServerProcess, peer_server, samplan_server
+from server.settings import Settings
+from storage.db import create_engine, durability_mode
+
+SCENARIOS = ("meeting", "municipality", "burst", "connect", "coldload")
+SECRET = "benchmark-secret-ikke-hemmelig"
+COLD_UPDATES = 10_000
+CONNECT_CLIENTS = 50
+CONNECT_HISTORY = 500
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="samplan bench", description=__doc__)
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable")
+    parser.add_argument("--duration", type=float, help="seconds of paced edits (default 15)")
+    parser.add_argument("--quick", action="store_true", help="short runs, 10 plans: a smoke test")
+    parser.add_argument("--no-peer", action="store_true", help="skip pycrdt-websocket")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
+    parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
+    parser.add_argument("--plans", type=int, help="plans in `municipality` (default 100)")
+    parser.add_argument("--cold-runs", type=int, help="cold loads, each a new zone (default 5)")
+    parser.add_argument("--work", type=Path, help="keep the database and server logs here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
+        return _main(args, args.work.resolve())
+    with tempfile.TemporaryDirectory(prefix="samplan-bench-") as tmp:
+        return _main(args, Path(tmp))
+
+
+def _main(args: argparse.Namespace, work: Path) -> int:
+    scenarios = tuple(s for s in SCENARIOS if s in (args.scenario or SCENARIOS))
+    duration = args.duration or (2.0 if args.quick else 15.0)
+    warmup = min(1.0, duration / 10)
+    plans = args.plans or (10 if args.quick else 100)
+    cold_runs = args.cold_runs or (2 if args.quick else 5)
+    specs = {
+        "meeting": LoadSpec("meeting", 1, 10, 2.0),
+        "municipality": LoadSpec("municipality", plans, 5, 0.5),
+        "burst": LoadSpec("burst", 1, 50, 5.0),
+    }
+    settings = bench_settings(work, SECRET, args.synchronous)
+    cold_history = history(1_000, 10, COLD_UPDATES) if "coldload" in scenarios else []
+    connect_history = history(2_000, 10, CONNECT_HISTORY) if "connect" in scenarios else []
+    needs = [RoomNeed(s, specs[s].plans, specs[s].clients) for s in scenarios if s in specs]
+    if "connect" in scenarios:
+        needs.append(RoomNeed("connect", 1, CONNECT_CLIENTS, history=connect_history))
+    if "coldload" in scenarios:
+        needs.append(RoomNeed("coldload-warm", 1, 1))
+        needs.append(RoomNeed("coldload", 1, 1, zones_per_plan=cold_runs, history=cold_history))
+    print(f"seeding {work / 'bench.sqlite3'} ...", flush=True)
+    seeded = asyncio.run(seed(settings, needs))
+
+    report = Report(_durability(settings), duration, os.cpu_count() or 0)
+    url = settings.resolved_database_url()
+    servers = [lambda: samplan_server(work, url, SECRET, args.synchronous)]
+    if not args.no_peer:
+        servers.append(lambda: peer_server(work))
+    ids = itertools.count(10_000)
+    for scenario in scenarios:
+        for make in servers:
+            server = make()
+            if scenario == "coldload" and server.name == PEER:
+                continue  # in memory only: it has nothing to load
+            print(f"running {scenario} on {server.name} ...", flush=True)
+            with server:
+                report.server_start_s.setdefault(server.name, server.started_seconds)
+                asyncio.run(
+                    _one(
+                        scenario, server, seeded, specs, duration, warmup, ids, report,
+                        (cold_history, connect_history),
+                    )
+                )
+    print(render(report), end="")
+    if args.json is not None:
+        report.write_json(args.json)
+    lost = any(r.lost for r in report.loads)
+    failed = any(c.failures for c in report.connects if c.server != PEER)
+    return 1 if lost or failed else 0
+
+
+async def _one(
+    scenario: str,
+    server: ServerProcess,
+    seeded: Seeded,
+    specs: dict[str, LoadSpec],
+    duration: float,
+    warmup: float,
+    ids: Iterator[int],
+    report: Report,
+    histories: tuple[list[bytes], list[bytes]],
+) -> None:
+    cold_history, connect_history = histories
+    if scenario in specs:
+        rooms = seeded.rooms[scenario]
+        report.loads.append(
+            await run_load(
+                server, specs[scenario], rooms, duration, warmup, ids, echoes=server.name == PEER
+            )
+        )
+    elif scenario == "connect":
+        # The peer keeps rooms in memory only, so its room starts empty.
+        expected = state_of(connect_history if server.name != PEER else [])
+        room = seeded.rooms["connect"][0]
+        report.connects.append(await run_connect(server, room, CONNECT_CLIENTS, expected))
+    elif scenario == "coldload":
+        report.coldloads.append(
+            await run_coldload(
+                server,
+                seeded.rooms["coldload-warm"][0],
+                seeded.rooms["coldload"],
+                cold_history,
+                state_of(cold_history),
+            )
+        )
+
+
+def _durability(settings: Settings) -> str:
+    engine = create_engine(
+        settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+    )
+    try:
+        return durability_mode(engine)
+    finally:
+        asyncio.run(engine.dispose())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,382 @@
+"""The scenarios: paced edits (fan-out latency), everyone joining at once, and cold loads.
+
+Latency is measured per (edit, receiver) pair: receipt time minus send time, both read
+with `time.perf_counter()` in this one process. Sends follow a schedule fixed in advance
+(open loop: nobody waits for an acknowledgement), so a slow server shows up as latency
+rather than as a lower offered load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import random
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from bench.edits import Edit, client_edits, state_of
+from bench.seed import BenchRoom
+from bench.servers import ServerProcess
+from bench.wire import BenchClient, frame_key, open_client, update_of
+
+CONNECT_CONCURRENCY = 32  # setup only; the `connect` scenario opens everyone at once
+SYNC_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    name: str
+    plans: int
+    clients: int  # per plan
+    edits_per_second: float  # per client
+
+
+@dataclass
+class LoadResult:
+    scenario: str
+    server: str
+    rooms: int
+    clients: int
+    offered_eps: float
+    achieved_eps: float
+    deliveries_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    samples: int
+    expected: int
+    delivered: int
+    lost: int
+    duplicates: int
+    unknown: int
+    echoes: int
+    rooms_converged: int
+    cpu_us_per_delivery: float
+    server_cpu_pct: float
+    rss_mb: float
+    loadgen_cpu_pct: float
+    seconds: float
+
+
+@dataclass
+class ConnectResult:
+    scenario: str
+    server: str
+    clients: int
+    synced: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    all_synced_ms: float
+    content_ok: int
+    server_cpu_ms: float
+    rss_mb: float
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ColdLoadResult:
+    server: str
+    updates: int
+    runs: int
+    connect_to_synced_ms: list[float]
+    server_load_ms: list[float]
+    content_ok: int
+    apply_floor_ms: float  # applying the same updates to a fresh pycrdt Doc in this process
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.connect_to_synced_ms)
+
+    @property
+    def server_median_ms(self) -> float:
+        return statistics.median(self.server_load_ms) if self.server_load_ms else math.nan
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def connect_all(
+    server: ServerProcess, rooms: list[BenchRoom], per_room: int, ids: Iterator[int]
+) -> list[list[tuple[BenchClient, int]]]:
+    """Open `per_room` clients in every room and wait until each is synced."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(room: BenchRoom, slot: int) -> tuple[BenchClient, int]:
+        async with gate:
+            client = await open_client(server.url(room.room, room.tokens[slot]), slot)
+            await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+            return client, next(ids)
+
+    return [
+        list(await asyncio.gather(*(one(room, slot) for slot in range(per_room))))
+        for room in rooms
+    ]
+
+
+def _schedule(
+    counts: list[int], rate: float, rng: random.Random
+) -> list[tuple[float, int, int]]:
+    """(offset s, sender, edit index), sorted: evenly spaced per sender, random phase,
+    +-25 % jitter (so one sender's edits never swap order)."""
+    period = 1.0 / rate
+    plan = []
+    for sender, count in enumerate(counts):
+        phase = rng.uniform(0.0, period)
+        for i in range(count):
+            offset = phase + i * period + rng.uniform(-0.25, 0.25) * period
+            plan.append((max(0.0, offset), sender, i))
+    plan.sort()
+    return plan
+
+
+async def _drain(clients: list[BenchClient], target: int, deadline: float) -> None:
+    """Wait until `target` updates arrived, nothing arrived for 2 s, or `deadline`."""
+    last, stalled_since = -1, time.perf_counter()
+    while time.perf_counter() < deadline:
+        got = sum(c.updates for c in clients)
+        if got >= target:
+            return
+        now = time.perf_counter()
+        if got != last:
+            last, stalled_since = got, now
+        elif now - stalled_since > 2.0:
+            return
+        await asyncio.sleep(0.02)
+
+
+async def run_load(
+    server: ServerProcess,
+    spec: LoadSpec,
+    rooms: list[BenchRoom],
+    duration: float,
+    warmup: float,
+    ids: Iterator[int],
+    echoes: bool,
+    seed: int = 7,
+) -> LoadResult:
+    rng = random.Random(seed)
+    per_room = await connect_all(server, rooms, spec.clients, ids)
+    senders = [(r, client, cid) for r, pairs in enumerate(per_room) for client, cid in pairs]
+    count = max(1, round((duration + warmup) * spec.edits_per_second))
+    edits = [client_edits(cid, count) for _, _, cid in senders]
+    plan = _schedule([count] * len(senders), spec.edits_per_second, rng)
+    clients = [client for _, client, _ in senders]
+    target = len(plan) * (spec.clients - 1 + (1 if echoes else 0))
+
+    me = psutil.Process()
+    cpu0, own0 = server.cpu_seconds(), sum(me.cpu_times()[:2])
+    sent_at = [0.0] * len(plan)
+    gc.collect()
+    gc.disable()  # the load generator's own GC pauses would show up as server latency
+    try:
+        start = time.perf_counter() + 0.05
+        for n, (offset, sender, i) in enumerate(plan):
+            delay = start + offset - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[n] = time.perf_counter()
+            clients[sender].send(edits[sender][i].frame)
+        last_send = time.perf_counter()
+        await _drain(clients, target, last_send + 10.0)
+        end = time.perf_counter()
+        cpu1, own1 = server.cpu_seconds(), sum(me.cpu_times()[:2])
+        rss = server.rss_bytes()
+    finally:
+        gc.enable()
+    for client in clients:
+        client.close()
+
+    stats = _tally(senders, edits, plan, sent_at, start + warmup, spec.clients)
+    wall = end - start
+    send_window = max(last_send - start, 1e-9)
+    delivered = stats["delivered"]
+    return LoadResult(
+        scenario=spec.name,
+        server=server.name,
+        rooms=len(rooms),
+        clients=len(senders),
+        offered_eps=len(senders) * spec.edits_per_second,
+        achieved_eps=len(plan) / send_window,
+        deliveries_per_s=delivered / send_window,
+        p50_ms=stats["p50"],
+        p99_ms=stats["p99"],
+        max_ms=stats["max"],
+        samples=stats["samples"],
+        expected=stats["expected"],
+        delivered=delivered,
+        lost=stats["expected"] - delivered,
+        duplicates=stats["duplicates"],
+        unknown=stats["unknown"],
+        echoes=stats["echoes"],
+        rooms_converged=_converged(per_room, edits, senders),
+        cpu_us_per_delivery=(cpu1 - cpu0) / max(delivered, 1) * 1e6,
+        server_cpu_pct=(cpu1 - cpu0) / wall * 100,
+        rss_mb=rss / 2**20,
+        loadgen_cpu_pct=(own1 - own0) / wall * 100,
+        seconds=wall,
+    )
+
+
+def _tally(
+    senders: list[tuple[int, BenchClient, int]],
+    edits: list[list[Edit]],
+    plan: list[tuple[float, int, int]],
+    sent_at: list[float],
+    measured_from: float,
+    room_size: int,
+) -> dict[str, Any]:
+    """Match every received update to its send by the (client, clock) of its first struct."""
+    sent: dict[tuple[int, int], tuple[float, int]] = {}
+    for n, (_, sender, i) in enumerate(plan):
+        sent[edits[sender][i].key] = (sent_at[n], sender)
+    latencies: list[float] = []
+    delivered = duplicates = unknown = echoes = 0
+    for receiver, (_, client, _) in enumerate(senders):
+        seen: set[tuple[int, int]] = set()
+        for received_at, frame in client.received:
+            key = frame_key(frame)
+            info = sent.get(key) if key is not None else None
+            if info is None:
+                unknown += 1
+            elif info[1] == receiver:
+                echoes += 1  # pycrdt-websocket sends every update back to its sender too
+            elif key in seen:
+                duplicates += 1
+            else:
+                seen.add(key)  # type: ignore[arg-type]
+                delivered += 1
+                if info[0] >= measured_from:
+                    latencies.append(received_at - info[0])
+    latencies.sort()
+    return {
+        "p50": percentile(latencies, 0.50) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "max": (latencies[-1] * 1000) if latencies else math.nan,
+        "samples": len(latencies),
+        "expected": len(plan) * (room_size - 1),
+        "delivered": delivered,
+        "duplicates": duplicates,
+        "unknown": unknown,
+        "echoes": echoes,
+    }
+
+
+def _converged(
+    per_room: list[list[tuple[BenchClient, int]]],
+    edits: list[list[Edit]],
+    senders: list[tuple[int, BenchClient, int]],
+) -> int:
+    """Rooms where the first client's document (its own edits plus everything it was sent)
+    shows exactly what all sent edits make: the relayed bytes are the edits, not just their
+    headers. Only edits actually sent count (all of them are, by the end of the schedule)."""
+    by_room: dict[int, list[int]] = {}
+    for index, (room, _, _) in enumerate(senders):
+        by_room.setdefault(room, []).append(index)
+    ok = 0
+    for room, members in by_room.items():
+        everything = state_of(e.update for m in members for e in edits[m])
+        first = members[0]
+        client = per_room[room][0][0]
+        mine = [e.update for e in edits[first]]
+        theirs = [update_of(frame) for _, frame in client.received]
+        if state_of([*mine, *theirs]) == everything:
+            ok += 1
+    return ok
+
+
+async def run_connect(
+    server: ServerProcess,
+    room: BenchRoom,
+    clients: int,
+    expected: tuple[str, dict[str, Any]],
+    timeout: float = 15.0,
+) -> ConnectResult:
+    """Everyone opens the same room in the same event-loop turn; time each until synced."""
+    cpu0 = server.cpu_seconds()
+    start = time.perf_counter()
+
+    async def one(slot: int) -> BenchClient:
+        client = await open_client(server.url(room.room, room.tokens[slot]), slot, timeout)
+        await asyncio.wait_for(client.synced, max(0.1, start + timeout - time.perf_counter()))
+        return client
+
+    outcomes = await asyncio.gather(*(one(s) for s in range(clients)), return_exceptions=True)
+    cpu1, rss = server.cpu_seconds(), server.rss_bytes()
+    waits, failures, content_ok = [], [], 0
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            failures.append(type(outcome).__name__)
+            continue
+        assert outcome.synced_at is not None and outcome.step2 is not None
+        waits.append(outcome.synced_at - start)
+        if state_of([update_of(outcome.step2)]) == expected:
+            content_ok += 1
+        outcome.close()
+    waits.sort()
+    return ConnectResult(
+        scenario="connect",
+        server=server.name,
+        clients=clients,
+        synced=len(waits),
+        p50_ms=percentile(waits, 0.5) * 1000,
+        p99_ms=percentile(waits, 0.99) * 1000,
+        max_ms=(waits[-1] * 1000) if waits else math.nan,
+        all_synced_ms=(waits[-1] * 1000) if len(waits) == clients else math.nan,
+        content_ok=content_ok,
+        server_cpu_ms=(cpu1 - cpu0) * 1000,
+        rss_mb=rss / 2**20,
+        failures=failures,
+    )
+
+
+async def run_coldload(
+    server: ServerProcess,
+    warm: BenchRoom,
+    rooms: list[BenchRoom],
+    history: list[bytes],
+    expected: tuple[str, dict[str, Any]],
+) -> ColdLoadResult:
+    """Connect to a zone nobody has opened since the server started (a fresh log of
+    `history`), time connect -> synced; each run uses a different zone so none is warm."""
+    first = await open_client(server.url(warm.room, warm.tokens[0]), 0)  # warm the process
+    await asyncio.wait_for(first.synced, SYNC_TIMEOUT)
+    first.close()
+    waits, content_ok = [], 0
+    for room in rooms:
+        await asyncio.sleep(0.5)  # let the previous zone's background compaction finish
+        start = time.perf_counter()
+        client = await open_client(server.url(room.room, room.tokens[0]), 0)
+        await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+        assert client.synced_at is not None and client.step2 is not None
+        waits.append((client.synced_at - start) * 1000)
+        client.close()
+        if state_of([update_of(client.step2)]) == expected:
+            content_ok += 1
+    await asyncio.sleep(0.2)
+    logged = server.load_times_ms()
+    server_ms = [logged[r.zone_id][1] for r in rooms if r.zone_id in logged]
+    floors = []
+    for _ in range(3):
+        started = time.perf_counter()
+        state_of(history)
+        floors.append((time.perf_counter() - started) * 1000)
+    return ColdLoadResult(
+        server=server.name,
+        updates=len(history),
+        runs=len(rooms),
+        connect_to_synced_ms=waits,
+        server_load_ms=server_ms,
+        content_ok=content_ok,
+        apply_floor_ms=statistics.median(floors),
+    )

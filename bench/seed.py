@@ -1,0 +1,95 @@
+"""The benchmark's database, built through the real repositories before any server starts.
+
+Seeding is not measured, so it runs with synchronous=NORMAL (the server under test opens its
+own connections with the mode being measured; the pragma is per connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.auth.tokens import issue_plan_token
+from server.services import Repositories
+from server.settings import Settings
+
+TOKEN_TTL_SECONDS = 6 * 3600
+MUNICIPALITY = "Benkvik kommune"
+
+
+@dataclass(frozen=True)
+class BenchRoom:
+    room: str  # "plan/<id>/content": the path after /ws/
+    zone_id: int
+    tokens: tuple[str, ...]  # one per client slot, each for a different member
+
+
+@dataclass
+class Seeded:
+    rooms: dict[str, list[BenchRoom]] = field(default_factory=dict)  # scenario -> rooms
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RoomNeed:
+    """`plans` plans for one scenario, `members` writers each, zone `kind/key`, and an
+    optional log history (the same updates for every such zone)."""
+
+    scenario: str
+    plans: int
+    members: int
+    zones_per_plan: int = 1  # > 1: area zones "cold0", "cold1", ... (each its own room)
+    history: Sequence[bytes] = ()
+
+
+def bench_settings(work: Path, secret: str, synchronous: str = "FULL") -> Settings:
+    return Settings(
+        var_dir=work / "var",
+        database_url=f"sqlite+aiosqlite:///{work / 'bench.sqlite3'}",
+        secret_key=secret,
+        sqlite_synchronous=synchronous,  # type: ignore[arg-type]
+    )
+
+
+async def seed(settings: Settings, needs: Sequence[RoomNeed]) -> Seeded:
+    seeding = settings.model_copy(update={"sqlite_synchronous": "NORMAL"})
+    repos = await Repositories.open(seeding)
+    try:
+        secret = settings.resolved_secret_key()
+        municipality = await repos.plans.get_or_create_municipality(MUNICIPALITY)
+        most = max((need.members for need in needs), default=0)
+        users = [
+            (await repos.users.create(f"bruker{i}@benkvik.test", f"Bærum Øyvind Åsen {i}")).id
+            for i in range(most)
+        ]
+        seeded = Seeded()
+        for need in needs:
+            rooms: list[BenchRoom] = []
+            for p in range(need.plans):
+                plan = await repos.plans.create_plan(
+                    municipality, f"Individuell plan {need.scenario} {p}", f"Ærlig Østby {p}"
+                )
+                for user_id in users[: need.members]:
+                    await repos.plans.add_member(plan.id, user_id, "deltaker")
+                tokens = tuple(
+                    issue_plan_token(secret, uid, plan.id, TOKEN_TTL_SECONDS)
+                    for uid in users[: need.members]
+                )
+                for z in range(need.zones_per_plan):
+                    if need.zones_per_plan == 1:
+                        zone = await repos.plans.get_zone(plan.id, "content", "")
+                        room = f"plan/{plan.id}/content"
+                    else:
+                        zone = await repos.plans.add_zone(
+                            plan.id, "area", f"cold{z}", f"Kald sone {z}", z
+                        )
+                        room = f"plan/{plan.id}/area/cold{z}"
+                    assert zone is not None
+                    if need.history:
+                        await repos.zone_log.append_batch([(zone.id, u) for u in need.history])
+                    rooms.append(BenchRoom(room, zone.id, tokens))
+            seeded.rooms[need.scenario] = rooms
+        return seeded
+    finally:
+        await repos.close()

@@ -1,0 +1,185 @@
+"""Room, registry and group commit without a network: in-memory transports and a real
+SQLite store, wrapped where a test needs to hold a commit back or make it fail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc, Text
+
+from crdt.committer import GroupCommitter
+from crdt.peer import Peer
+from crdt.protocol import (
+    CloseCode,
+    SyncStep2,
+    SyncUpdate,
+    decode_message,
+    encode_sync_step1,
+    encode_sync_update,
+)
+from crdt.registry import RoomRegistry
+from crdt.store import LoadedZoneLike
+from storage.db import create_engine, make_sessionmaker
+from storage.migrate import upgrade
+from storage.repositories.updates import ZoneLog
+
+
+class MemoryTransport:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.frames.append(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def messages(self) -> list[object]:
+        return [decode_message(f) for f in self.frames]
+
+
+class ControlledStore:
+    """A real ZoneLog whose writes can be held back, made to fail, and counted."""
+
+    def __init__(self, inner: ZoneLog) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+        self.release.set()
+        self.fail = False
+        self.batches: list[int] = []
+        self.loads = 0
+
+    async def load(self, zone_id: int) -> LoadedZoneLike:
+        self.loads += 1
+        await asyncio.sleep(0.05)  # a slow load, so concurrent joins overlap
+        return await self.inner.load(zone_id)
+
+    async def append_batch(self, items: Sequence[tuple[int, bytes]]) -> list[int]:
+        await self.release.wait()
+        if self.fail:
+            raise OSError("disk full")
+        self.batches.append(len(items))
+        return await self.inner.append_batch(items)
+
+    async def compact(self, zone_id: int, upto_seq: int, snapshot: bytes) -> None:
+        await self.inner.compact(zone_id, upto_seq, snapshot)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[ControlledStore]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'room.sqlite3'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    maker = make_sessionmaker(engine)
+    from storage.repositories.plans import PlanRepo
+
+    plans = PlanRepo(maker)
+    municipality = await plans.get_or_create_municipality("Eksempelvik kommune")
+    plan = await plans.create_plan(municipality, "Plan for Åse", "Åse Ødegård")
+    for key in ("a", "b", "c"):
+        await plans.add_zone(plan.id, "area", key, f"Område {key} æøå", 0)
+    yield ControlledStore(ZoneLog(maker))
+    await engine.dispose()
+
+
+async def _flush() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def edit(text: str, client_id: int = 1) -> bytes:
+    doc: Doc = Doc(client_id=client_id)  # type: ignore[type-arg]
+    doc.get("t", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+async def test_concurrent_joins_share_one_load(store: ControlledStore) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer, grace_seconds=0.05)
+    peers = [Peer(MemoryTransport(), peer_id=str(i), can_write=True) for i in range(5)]
+    rooms = await asyncio.gather(*(registry.join(3, p) for p in peers))
+    assert store.loads == 1
+    assert all(r is rooms[0] for r in rooms) and len(rooms[0].peers) == 5
+    for p in peers:
+        registry.leave(rooms[0], p)
+        await p.stop()
+    await asyncio.sleep(0.3)
+    assert 3 not in registry.rooms  # unloaded after the grace period
+    await committer.stop()
+
+
+async def test_one_transaction_per_event_loop_turn(store: ControlledStore) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    futures = [
+        committer.submit(zone, edit(f"æøå {i} 😀", i + 1)) for i, zone in enumerate([1, 2, 3] * 10)
+    ]
+    seqs = await asyncio.gather(*futures)
+    assert store.batches == [30]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 30
+    await committer.stop()
+
+
+async def test_relay_and_newcomer_wait_until_the_update_is_durable(store: ControlledStore) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    a_t, b_t, c_t = MemoryTransport(), MemoryTransport(), MemoryTransport()
+    a = Peer(a_t, peer_id="a", can_write=True)
+    b = Peer(b_t, peer_id="b", can_write=True)
+    room = await registry.join(1, a)
+    await registry.join(1, b)
+    await _flush()
+    store.release.clear()  # hold the disk back
+    room.receive(a, encode_sync_update(edit("Jeg vil fullføre vg1 IKT 💻")))
+    c = Peer(c_t, peer_id="c", can_write=True)
+    await registry.join(1, c)
+    room.receive(c, encode_sync_step1(b"\x00"))
+    await _flush()
+    assert not any(isinstance(m, SyncUpdate) for m in b_t.messages())  # not relayed yet
+    assert not any(isinstance(m, SyncStep2) for m in c_t.messages())  # newcomer not answered yet
+    store.release.set()
+    await committer.flush()
+    await _flush()
+    assert any(isinstance(m, SyncUpdate) for m in b_t.messages())
+    step2 = next(m for m in c_t.messages() if isinstance(m, SyncStep2))
+    doc: Doc = Doc()  # type: ignore[type-arg]
+    doc.apply_update(step2.update)
+    assert str(doc.get("t", type=Text)) == "Jeg vil fullføre vg1 IKT 💻"
+    assert not any(isinstance(m, SyncUpdate) for m in a_t.messages())  # never echoed to sender
+    for p in (a, b, c):
+        await p.stop()
+    await committer.stop()
+
+
+async def test_failed_write_sends_everyone_away_and_nothing_is_relayed(
+    store: ControlledStore,
+) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    a_t, b_t = MemoryTransport(), MemoryTransport()
+    a = Peer(a_t, peer_id="a", can_write=True)
+    b = Peer(b_t, peer_id="b", can_write=True)
+    room = await registry.join(2, a)
+    await registry.join(2, b)
+    store.fail = True
+    room.receive(a, encode_sync_update(edit("dette når aldri disken 💾")))
+    await committer.flush()
+    await _flush()
+    assert a_t.closed and a_t.closed[0] == CloseCode.TRY_AGAIN_LATER
+    assert b_t.closed and b_t.closed[0] == CloseCode.TRY_AGAIN_LATER
+    assert not any(isinstance(m, SyncUpdate) for m in b_t.messages())
+    assert 2 not in registry.rooms  # the next join loads the durable state
+    store.fail = False
+    fresh = Peer(MemoryTransport(), peer_id="d", can_write=True)
+    again = await registry.join(2, fresh)
+    assert again is not room and str(again.doc.get("t", type=Text)) == ""
+    for p in (a, b, fresh):
+        await p.stop()
+    await committer.stop()
