@@ -14,7 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crdt import schema
-from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, blocks_to_nodes
+from crdt.richtext import blocks_to_nodes
+from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES
 
 DEMO_KEY = "demo-jonas-berg"
 # One shared password for every demo user. Demo only: the demo plan is fictional and a
@@ -72,26 +73,78 @@ def _email(name: str) -> str:
 
 _KOMMUNE = "Eksempelvik kommune"
 MEMBERS: list[Member] = [
-    Member("Jonas Berg", _email("Jonas Berg"), "planeier", "Planeier", None,
-           "Setter målene, følger treningsprogrammet og sier fra om hva som fungerer."),
-    Member("Line Berg", _email("Line Berg"), "verge", "Mor / foresatt", None,
-           "Kjører til trening og holder kontakten med skolen hjemmefra."),
-    Member("Kari Nilsen", _email("Kari Nilsen"), "koordinator", "Koordinator, ergoterapeut",
-           f"Tjenester for funksjonshemmede, {_KOMMUNE}",
-           "Leder planarbeidet, kaller inn til møter og har ansvar for hjelpemidler i hjemmet."),
-    Member("Ahmed Rahimi", _email("Ahmed Rahimi"), "deltaker", "Kontaktlærer",
-           "Eksempelvik vgs.", "IOP, tilrettelegging på skolen og rapport fra skolen."),
-    Member("Silje Haugen", _email("Silje Haugen"), "deltaker", "Fysioterapeut",
-           "Kommunal fysioterapitjeneste", "Treningsprogram og oppfølging på treningssenteret."),
-    Member("Dr. Maria Olsen", _email("Dr. Maria Olsen"), "deltaker", "Lege",
-           "Habiliteringstjenesten for barn og unge (HABU), Eksempel HF",
-           "Spesialistoppfølging og forberedelse av overgangen til voksenhabilitering."),
-    Member("Tor Eriksen", _email("Tor Eriksen"), "deltaker", "Rådgiver", "NAV Eksempelvik",
-           "Informasjon om arbeidsrettede tiltak og grunnstønad."),
-    Member("Erik Berg", _email("Erik Berg"), "deltaker", "Far / pårørende", None,
-           "Følger opp søknaden om tilrettelagt førerkort."),
-    Member("Dr. Per Lund", _email("Dr. Per Lund"), "leser", "Fastlege",
-           "Eksempelvik legesenter", "Medisinsk koordinering (leser planen)."),
+    Member(
+        "Jonas Berg",
+        _email("Jonas Berg"),
+        "planeier",
+        "Planeier",
+        None,
+        "Setter målene, følger treningsprogrammet og sier fra om hva som fungerer.",
+    ),
+    Member(
+        "Line Berg",
+        _email("Line Berg"),
+        "verge",
+        "Mor / foresatt",
+        None,
+        "Kjører til trening og holder kontakten med skolen hjemmefra.",
+    ),
+    Member(
+        "Kari Nilsen",
+        _email("Kari Nilsen"),
+        "koordinator",
+        "Koordinator, ergoterapeut",
+        f"Tjenester for funksjonshemmede, {_KOMMUNE}",
+        "Leder planarbeidet, kaller inn til møter og har ansvar for hjelpemidler i hjemmet.",
+    ),
+    Member(
+        "Ahmed Rahimi",
+        _email("Ahmed Rahimi"),
+        "deltaker",
+        "Kontaktlærer",
+        "Eksempelvik vgs.",
+        "IOP, tilrettelegging på skolen og rapport fra skolen.",
+    ),
+    Member(
+        "Silje Haugen",
+        _email("Silje Haugen"),
+        "deltaker",
+        "Fysioterapeut",
+        "Kommunal fysioterapitjeneste",
+        "Treningsprogram og oppfølging på treningssenteret.",
+    ),
+    Member(
+        "Dr. Maria Olsen",
+        _email("Dr. Maria Olsen"),
+        "deltaker",
+        "Lege",
+        "Habiliteringstjenesten for barn og unge (HABU), Eksempel HF",
+        "Spesialistoppfølging og forberedelse av overgangen til voksenhabilitering.",
+    ),
+    Member(
+        "Tor Eriksen",
+        _email("Tor Eriksen"),
+        "deltaker",
+        "Rådgiver",
+        "NAV Eksempelvik",
+        "Informasjon om arbeidsrettede tiltak og grunnstønad.",
+    ),
+    Member(
+        "Erik Berg",
+        _email("Erik Berg"),
+        "deltaker",
+        "Far / pårørende",
+        None,
+        "Følger opp søknaden om tilrettelagt førerkort.",
+    ),
+    Member(
+        "Dr. Per Lund",
+        _email("Dr. Per Lund"),
+        "leser",
+        "Fastlege",
+        "Eksempelvik legesenter",
+        "Medisinsk koordinering (leser planen).",
+    ),
 ]
 
 AREAS: list[Area] = [
@@ -133,57 +186,138 @@ def _rich(*blocks: Any) -> list[dict[str, Any]]:
     return blocks_to_nodes(list(blocks))
 
 
-def _goal(gid: str, label: str, title: str, by: str, parent: str | None = None,
-          description: tuple[Any, ...] = ()) -> dict[str, Any]:
-    return {"id": gid, "parentId": parent, "label": label, "title": title,
-            "description": _rich(*description), "updatedBy": by, "updatedAt": _SEPT}
+def _goal(
+    gid: str,
+    label: str,
+    title: str,
+    by: str,
+    parent: str | None = None,
+    description: tuple[Any, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "id": gid,
+        "parentId": parent,
+        "label": label,
+        "title": title,
+        "description": _rich(*description),
+        "updatedBy": by,
+        "updatedAt": _SEPT,
+    }
 
 
-def _measure(mid: str, goal: str, title: str, description: str, responsible: list[str],
-             scope: str, start: str | None, end: str | None, status: str, by: str,
-             external: str = "", meeting: str | None = None,
-             updated: str = _SEPT) -> dict[str, Any]:
-    return {"id": mid, "goalId": goal, "title": title, "description": _rich(description),
-            "responsible": responsible, "externalParty": external, "scope": scope,
-            "start": start, "end": end, "status": status, "meetingId": meeting,
-            "updatedBy": by, "updatedAt": updated}
+def _measure(
+    mid: str,
+    goal: str,
+    title: str,
+    description: str,
+    responsible: list[str],
+    scope: str,
+    start: str | None,
+    end: str | None,
+    status: str,
+    by: str,
+    external: str = "",
+    meeting: str | None = None,
+    updated: str = _SEPT,
+) -> dict[str, Any]:
+    return {
+        "id": mid,
+        "goalId": goal,
+        "title": title,
+        "description": _rich(description),
+        "responsible": responsible,
+        "externalParty": external,
+        "scope": scope,
+        "start": start,
+        "end": end,
+        "status": status,
+        "meetingId": meeting,
+        "updatedBy": by,
+        "updatedAt": updated,
+    }
 
 
 def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     jonas, line, kari = u["Jonas Berg"], u["Line Berg"], u["Kari Nilsen"]
-    ahmed, silje, maria, tor = u["Ahmed Rahimi"], u["Silje Haugen"], u["Dr. Maria Olsen"], u[
-        "Tor Eriksen"]
+    ahmed, silje, maria, tor = (
+        u["Ahmed Rahimi"],
+        u["Silje Haugen"],
+        u["Dr. Maria Olsen"],
+        u["Tor Eriksen"],
+    )
     skole = {
         "goals": [
-            _goal("m1", "M1", "Jeg vil fullføre vg1 IKT.", jonas, description=(
-                "Jonas går vg1 IKT på Eksempelvik vgs. og vil fullføre året med bestått.",)),
+            _goal(
+                "m1",
+                "M1",
+                "Jeg vil fullføre vg1 IKT.",
+                jonas,
+                description=(
+                    "Jonas går vg1 IKT på Eksempelvik vgs. og vil fullføre året med bestått.",
+                ),
+            ),
             _goal("m1-1", "1.1", "Levere 90 % av innleveringene i tide", ahmed, "m1"),
             _goal("m1-2", "1.2", "Komme seg til timene uten hjelp mellom byggene", kari, "m1"),
         ],
         "measures": [
-            _measure("t1-1", "m1-1", "Ukentlig planleggingsmøte med kontaktlærer",
-                     "Fast møte hver uke der Jonas og Ahmed går gjennom innleveringer og frister.",
-                     [ahmed], "20 minutter hver uke", "2025-09-01", None, "pagar", ahmed),
-            _measure("t1-2", "m1-2", "Elektrisk rullestol på skolen og nøkkelkort til heisen",
-                     "Søknad om elektrisk rullestol er sendt NAV Hjelpemiddelsentral. Skolen "
-                     "ordner nøkkelkort til heisen.", [kari], "Søknad og utlevering",
-                     "2025-09-01", "2025-11-01", "soekt", kari,
-                     external="NAV Hjelpemiddelsentral"),
-            _measure("t1-3", "m1-1", "Digital påminnelse på mobilen",
-                     "Påminnelser om innleveringer i skole-appen på Jonas' mobil.",
-                     [ahmed, jonas], "Daglig", "2026-01-19", None, "planlagt", kari,
-                     meeting=MEETING_ID, updated=_MEETING_END),
+            _measure(
+                "t1-1",
+                "m1-1",
+                "Ukentlig planleggingsmøte med kontaktlærer",
+                "Fast møte hver uke der Jonas og Ahmed går gjennom innleveringer og frister.",
+                [ahmed],
+                "20 minutter hver uke",
+                "2025-09-01",
+                None,
+                "pagar",
+                ahmed,
+            ),
+            _measure(
+                "t1-2",
+                "m1-2",
+                "Elektrisk rullestol på skolen og nøkkelkort til heisen",
+                "Søknad om elektrisk rullestol er sendt NAV Hjelpemiddelsentral. Skolen "
+                "ordner nøkkelkort til heisen.",
+                [kari],
+                "Søknad og utlevering",
+                "2025-09-01",
+                "2025-11-01",
+                "soekt",
+                kari,
+                external="NAV Hjelpemiddelsentral",
+            ),
+            _measure(
+                "t1-3",
+                "m1-1",
+                "Digital påminnelse på mobilen",
+                "Påminnelser om innleveringer i skole-appen på Jonas' mobil.",
+                [ahmed, jonas],
+                "Daglig",
+                "2026-01-19",
+                None,
+                "planlagt",
+                kari,
+                meeting=MEETING_ID,
+                updated=_MEETING_END,
+            ),
         ],
-        "evaluations": [{
-            "id": "ev-m1-1-2026-01-15", "goalId": "m1-1", "date": "2026-01-15",
-            "attainment": "delvis", "result": "78 % levert i tide (mål: 90 %).",
-            "worked": "Ukentlige planleggingsmøter og sjekkliste i skole-appen.",
-            "change": "Planlegge mer på mandager. Jonas ønsker påminnelser på mobilen.",
-            "next": "Fortsette tiltaket og legge til digital påminnelse.",
-            "responsible": [ahmed, jonas], "nextReview": "2026-04-15",
-            "ownerComment": "Det hjelper å ha en fast dag med Ahmed.",
-            "updatedBy": kari, "updatedAt": _MEETING_END,
-        }],
+        "evaluations": [
+            {
+                "id": "ev-m1-1-2026-01-15",
+                "goalId": "m1-1",
+                "date": "2026-01-15",
+                "attainment": "delvis",
+                "result": "78 % levert i tide (mål: 90 %).",
+                "worked": "Ukentlige planleggingsmøter og sjekkliste i skole-appen.",
+                "change": "Planlegge mer på mandager. Jonas ønsker påminnelser på mobilen.",
+                "next": "Fortsette tiltaket og legge til digital påminnelse.",
+                "responsible": [ahmed, jonas],
+                "nextReview": "2026-04-15",
+                "ownerComment": "Det hjelper å ha en fast dag med Ahmed.",
+                "updatedBy": kari,
+                "updatedAt": _MEETING_END,
+            }
+        ],
     }
     hjem = {
         "goals": [
@@ -191,10 +325,19 @@ def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             _goal("m2-1", "2.1", "Lage min egen frokost fire dager i uka", kari, "m2"),
         ],
         "measures": [
-            _measure("t2-1", "m2-1", "Tilrettelegging av kjøkkenet og trening med ergoterapeut",
-                     "Kartlegge kjøkkenet hjemme, tilpasse benkehøyde og redskaper, og trene på "
-                     "frokostrutiner.", [kari], "6 økter", "2025-10-01", "2025-12-01",
-                     "ikke_startet", kari),
+            _measure(
+                "t2-1",
+                "m2-1",
+                "Tilrettelegging av kjøkkenet og trening med ergoterapeut",
+                "Kartlegge kjøkkenet hjemme, tilpasse benkehøyde og redskaper, og trene på "
+                "frokostrutiner.",
+                [kari],
+                "6 økter",
+                "2025-10-01",
+                "2025-12-01",
+                "ikke_startet",
+                kari,
+            ),
         ],
         "evaluations": [],
     }
@@ -205,14 +348,31 @@ def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             _goal("m3-2", "3.2", "Bli med i e-sportklubben", line, "m3"),
         ],
         "measures": [
-            _measure("t3-1", "m3-1", "Individuelt treningsprogram",
-                     "Program laget av fysioterapeut, med oppfølging én gang i måneden.",
-                     [silje], "Oppfølging hver måned", "2025-09-01", "2025-10-01", "pagar",
-                     silje),
-            _measure("t3-2", "m3-2", "Kontakt med e-sportklubben",
-                     "Ta kontakt med klubben, sjekke tilgjengelighet og ha støttekontakt med de "
-                     "tre første gangene.", [line, kari], "Støttekontakt de tre første gangene",
-                     "2025-09-01", "2025-10-15", "fullfort", line),
+            _measure(
+                "t3-1",
+                "m3-1",
+                "Individuelt treningsprogram",
+                "Program laget av fysioterapeut, med oppfølging én gang i måneden.",
+                [silje],
+                "Oppfølging hver måned",
+                "2025-09-01",
+                "2025-10-01",
+                "pagar",
+                silje,
+            ),
+            _measure(
+                "t3-2",
+                "m3-2",
+                "Kontakt med e-sportklubben",
+                "Ta kontakt med klubben, sjekke tilgjengelighet og ha støttekontakt med de "
+                "tre første gangene.",
+                [line, kari],
+                "Støttekontakt de tre første gangene",
+                "2025-09-01",
+                "2025-10-15",
+                "fullfort",
+                line,
+            ),
         ],
         "evaluations": [],
     }
@@ -222,11 +382,19 @@ def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             _goal("m4-1", "4.1", "Overgangsplan til voksentjenester", maria, "m4"),
         ],
         "measures": [
-            _measure("t4-1", "m4-1", "Overføringsmøte HABU – voksenhabilitering og "
-                     "informasjonsmøte med NAV",
-                     "HABU og voksenhabiliteringen møtes med Jonas og foreldrene; NAV informerer "
-                     "om rettigheter og arbeidsrettede tiltak etter fylte 18.",
-                     [maria, tor], "To møter", "2026-03-01", "2026-06-01", "planlagt", maria),
+            _measure(
+                "t4-1",
+                "m4-1",
+                "Overføringsmøte HABU – voksenhabilitering og informasjonsmøte med NAV",
+                "HABU og voksenhabiliteringen møtes med Jonas og foreldrene; NAV informerer "
+                "om rettigheter og arbeidsrettede tiltak etter fylte 18.",
+                [maria, tor],
+                "To møter",
+                "2026-03-01",
+                "2026-06-01",
+                "planlagt",
+                maria,
+            ),
         ],
         "evaluations": [],
     }
@@ -235,9 +403,12 @@ def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def _content(u: Mapping[str, str]) -> dict[str, Any]:
     return {
-        "meta": {"planPeriodStart": PLAN["plan_period_start"],
-                 "planPeriodEnd": PLAN["plan_period_end"],
-                 "nextRevision": PLAN["next_revision"], "status": PLAN["status"]},
+        "meta": {
+            "planPeriodStart": PLAN["plan_period_start"],
+            "planPeriodEnd": PLAN["plan_period_end"],
+            "nextRevision": PLAN["next_revision"],
+            "status": PLAN["status"],
+        },
         "aboutMe": _rich(
             "Jeg heter Jonas og er 16 år. Jeg går vg1 IKT på Eksempelvik vgs.",
             "Jeg har cerebral parese. Korte strekninger går jeg med krykker, ute bruker jeg "
@@ -247,90 +418,191 @@ def _content(u: Mapping[str, str]) -> dict[str, Any]:
         "resources": _rich(
             "Jeg er god med data og e-sport, har gode venner i klassen, og familien stiller opp."
         ),
-        "needs": _rich(("bullet", [
-            "Hjelp til å planlegge skoledagen (ADHD)",
-            "Fysisk trening for å holde på bevegeligheten",
-            "Tilrettelagt transport",
-            "Bli mer selvstendig fra mamma og pappa",
-        ])),
+        "needs": _rich(
+            (
+                "bullet",
+                [
+                    "Hjelp til å planlegge skoledagen (ADHD)",
+                    "Fysisk trening for å holde på bevegeligheten",
+                    "Tilrettelagt transport",
+                    "Bli mer selvstendig fra mamma og pappa",
+                ],
+            )
+        ),
         "contributions": [
-            {"id": f"bidrag-{m.email.split('@')[0].replace('.', '-')}", "userId": u[m.name],
-             "name": m.name, "text": m.contribution}
-            for m in MEMBERS if m.role != "leser"
+            {
+                "id": f"bidrag-{m.email.split('@')[0].replace('.', '-')}",
+                "userId": u[m.name],
+                "name": m.name,
+                "text": m.contribution,
+            }
+            for m in MEMBERS
+            if m.role != "leser"
         ],
         "collaboration": [
-            {"id": "samarbeid-fastlege", "name": "Dr. Per Lund", "role": "Fastlege",
-             "organisation": "Eksempelvik legesenter", "purpose": "Medisinsk koordinering"},
-            {"id": "samarbeid-hjelpemiddelsentral", "name": "NAV Hjelpemiddelsentral",
-             "role": "Hjelpemidler", "organisation": "NAV",
-             "purpose": "Elektrisk rullestol og andre hjelpemidler"},
+            {
+                "id": "samarbeid-fastlege",
+                "name": "Dr. Per Lund",
+                "role": "Fastlege",
+                "organisation": "Eksempelvik legesenter",
+                "purpose": "Medisinsk koordinering",
+            },
+            {
+                "id": "samarbeid-hjelpemiddelsentral",
+                "name": "NAV Hjelpemiddelsentral",
+                "role": "Hjelpemidler",
+                "organisation": "NAV",
+                "purpose": "Elektrisk rullestol og andre hjelpemidler",
+            },
         ],
         "otherPlans": [
-            {"id": "plan-iop", "kind": "IOP", "title": "Individuell opplæringsplan vg1 IKT",
-             "holder": "Eksempelvik vgs.", "link": None},
-            {"id": "plan-trening", "kind": "treningsprogram",
-             "title": "Individuelt treningsprogram", "holder": "Kommunal fysioterapitjeneste",
-             "link": None},
-            {"id": "plan-habu", "kind": "behandlingsplan", "title": "Behandlingsplan HABU",
-             "holder": "HABU, Eksempel HF", "link": None},
+            {
+                "id": "plan-iop",
+                "kind": "IOP",
+                "title": "Individuell opplæringsplan vg1 IKT",
+                "holder": "Eksempelvik vgs.",
+                "link": None,
+            },
+            {
+                "id": "plan-trening",
+                "kind": "treningsprogram",
+                "title": "Individuelt treningsprogram",
+                "holder": "Kommunal fysioterapitjeneste",
+                "link": None,
+            },
+            {
+                "id": "plan-habu",
+                "kind": "behandlingsplan",
+                "title": "Behandlingsplan HABU",
+                "holder": "HABU, Eksempel HF",
+                "link": None,
+            },
         ],
     }
 
 
 def _comments(u: Mapping[str, str]) -> dict[str, Any]:
-    def note(cid: str, anchor: str, who: str, text: str, at: str,
-             resolved: bool = False) -> dict[str, Any]:
-        return {"id": cid, "anchorId": anchor, "authorId": u[who], "authorName": who,
-                "text": text, "createdAt": at, "resolved": resolved}
+    def note(
+        cid: str, anchor: str, who: str, text: str, at: str, resolved: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "anchorId": anchor,
+            "authorId": u[who],
+            "authorName": who,
+            "text": text,
+            "createdAt": at,
+            "resolved": resolved,
+        }
 
     def message(mid: str, who: str, text: str, at: str) -> dict[str, Any]:
         return {"id": mid, "authorId": u[who], "authorName": who, "text": text, "createdAt": at}
 
     return {
         "comments": [
-            note("kommentar-1", "t1-2", "Line Berg",
-                 "Har dere hørt noe fra NAV Hjelpemiddelsentral om rullestolen?",
-                 "2025-12-02T18:12:00Z"),
-            note("kommentar-2", "t1-2", "Kari Nilsen",
-                 "Søknaden er fortsatt til behandling. Jeg purrer innen 1. februar.",
-                 "2026-01-15T14:10:00Z"),
-            note("kommentar-3", "m3-2", "Jonas Berg", "E-sportklubben er kjempebra! 🎮",
-                 "2025-10-20T16:45:00Z", resolved=True),
-            note("kommentar-4", "t3-1", "Silje Haugen",
-                 "Jonas er sliten etter treningsdagene. Vi flytter øktene til tirsdag og fredag.",
-                 "2026-01-16T09:30:00Z"),
+            note(
+                "kommentar-1",
+                "t1-2",
+                "Line Berg",
+                "Har dere hørt noe fra NAV Hjelpemiddelsentral om rullestolen?",
+                "2025-12-02T18:12:00Z",
+            ),
+            note(
+                "kommentar-2",
+                "t1-2",
+                "Kari Nilsen",
+                "Søknaden er fortsatt til behandling. Jeg purrer innen 1. februar.",
+                "2026-01-15T14:10:00Z",
+            ),
+            note(
+                "kommentar-3",
+                "m3-2",
+                "Jonas Berg",
+                "E-sportklubben er kjempebra! 🎮",
+                "2025-10-20T16:45:00Z",
+                resolved=True,
+            ),
+            note(
+                "kommentar-4",
+                "t3-1",
+                "Silje Haugen",
+                "Jonas er sliten etter treningsdagene. Vi flytter øktene til tirsdag og fredag.",
+                "2026-01-16T09:30:00Z",
+            ),
         ],
         "messages": [
-            message("melding-1", "Kari Nilsen",
-                    "Velkommen til planen! Neste ansvarsgruppemøte er 15. januar kl. 14.00 på "
-                    "rom 204, Eksempelvik vgs., eller på video.", "2025-12-10T08:00:00Z"),
-            message("melding-2", "Dr. Maria Olsen",
-                    "Jeg får ikke kommet 15. januar. Jeg sender en skriftlig oppdatering til Kari.",
-                    "2026-01-12T11:20:00Z"),
-            message("melding-3", "Jonas Berg", "Referatet ser bra ut. Godkjent fra meg 👍",
-                    "2026-01-17T19:05:00Z"),
+            message(
+                "melding-1",
+                "Kari Nilsen",
+                "Velkommen til planen! Neste ansvarsgruppemøte er 15. januar kl. 14.00 på "
+                "rom 204, Eksempelvik vgs., eller på video.",
+                "2025-12-10T08:00:00Z",
+            ),
+            message(
+                "melding-2",
+                "Dr. Maria Olsen",
+                "Jeg får ikke kommet 15. januar. Jeg sender en skriftlig oppdatering til Kari.",
+                "2026-01-12T11:20:00Z",
+            ),
+            message(
+                "melding-3",
+                "Jonas Berg",
+                "Referatet ser bra ut. Godkjent fra meg 👍",
+                "2026-01-17T19:05:00Z",
+            ),
         ],
     }
 
 
 def _minutes(u: Mapping[str, str]) -> dict[str, Any]:
-    def present(aid: str, who: str, role: str, here: bool = True, apology: bool = False,
-                note: str = "") -> dict[str, Any]:
-        return {"id": aid, "userId": u[who], "name": who, "role": role, "present": here,
-                "apology": apology, "note": note}
+    def present(
+        aid: str, who: str, role: str, here: bool = True, apology: bool = False, note: str = ""
+    ) -> dict[str, Any]:
+        return {
+            "id": aid,
+            "userId": u[who],
+            "name": who,
+            "role": role,
+            "present": here,
+            "apology": apology,
+            "note": note,
+        }
 
     def sak(number: int, title: str, body: str, decision: str) -> dict[str, Any]:
-        return {"id": f"sak-{number}", "title": f"Sak {number} – {title}", "body": _rich(body),
-                "decision": decision}
+        return {
+            "id": f"sak-{number}",
+            "title": f"Sak {number} – {title}",
+            "body": _rich(body),
+            "decision": decision,
+        }
 
-    def action(aid: str, agenda: str, what: str, who: str, due: str | None, area: str,
-               goal: str, measure: str | None = None) -> dict[str, Any]:
-        return {"id": aid, "agendaId": agenda, "what": what, "responsibleUserId": u[who],
-                "due": due, "areaId": area, "goalId": goal, "measureId": measure}
+    def action(
+        aid: str,
+        agenda: str,
+        what: str,
+        who: str,
+        due: str | None,
+        area: str,
+        goal: str,
+        measure: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": aid,
+            "agendaId": agenda,
+            "what": what,
+            "responsibleUserId": u[who],
+            "due": due,
+            "areaId": area,
+            "goalId": goal,
+            "measureId": measure,
+        }
 
     return {
-        "meeting": {"meetingId": MEETING_ID, "nextMeeting": "2026-04-15T14:00",
-                    "referentUserId": u["Kari Nilsen"]},
+        "meeting": {
+            "meetingId": MEETING_ID,
+            "nextMeeting": "2026-04-15T14:00",
+            "referentUserId": u["Kari Nilsen"],
+        },
         "attendees": [
             present("deltaker-1", "Jonas Berg", "Planeier"),
             present("deltaker-2", "Line Berg", "Mor / foresatt"),
@@ -338,36 +610,88 @@ def _minutes(u: Mapping[str, str]) -> dict[str, Any]:
             present("deltaker-4", "Ahmed Rahimi", "Kontaktlærer"),
             present("deltaker-5", "Silje Haugen", "Fysioterapeut"),
             present("deltaker-6", "Tor Eriksen", "Rådgiver, NAV"),
-            present("deltaker-7", "Dr. Maria Olsen", "Lege, HABU", here=False, apology=True,
-                    note="Meldt forfall. Sendte skriftlig oppdatering."),
+            present(
+                "deltaker-7",
+                "Dr. Maria Olsen",
+                "Lege, HABU",
+                here=False,
+                apology=True,
+                note="Meldt forfall. Sendte skriftlig oppdatering.",
+            ),
         ],
         "agenda": [
-            sak(1, "Jonas' situasjon",
+            sak(
+                1,
+                "Jonas' situasjon",
                 "Jonas forteller at skolen går bedre, og at han trives i e-sportklubben. Han er "
-                "sliten etter treningsdagene.", "Tas til orientering."),
-            sak(2, "Evaluering av M1",
+                "sliten etter treningsdagene.",
+                "Tas til orientering.",
+            ),
+            sak(
+                2,
+                "Evaluering av M1",
                 "Delmål 1.1 er delvis nådd: 78 % av innleveringene kom i tide (mål: 90 %). Se "
-                "evalueringen.", "Tiltaket fortsetter, og det legges til påminnelser på "
-                "mobilen. Ansvarlig: Ahmed og Jonas."),
-            sak(3, "Elektrisk rullestol",
+                "evalueringen.",
+                "Tiltaket fortsetter, og det legges til påminnelser på "
+                "mobilen. Ansvarlig: Ahmed og Jonas.",
+            ),
+            sak(
+                3,
+                "Elektrisk rullestol",
                 "Søknaden er fortsatt til behandling hos NAV Hjelpemiddelsentral.",
-                "Koordinator purrer innen 01.02.2026."),
-            sak(4, "Trening",
+                "Koordinator purrer innen 01.02.2026.",
+            ),
+            sak(
+                4,
+                "Trening",
                 "Treningsøktene kolliderer med prøver. Øktene flyttes til tirsdag og fredag.",
-                "Silje flytter øktene innen 22.01.2026."),
-            sak(5, "Overgang til 18 år",
+                "Silje flytter øktene innen 22.01.2026.",
+            ),
+            sak(
+                5,
+                "Overgang til 18 år",
                 "HABU anbefaler (skriftlig) at overføringen starter i vår.",
-                "Koordinator bestiller møte med HABU og voksenhabiliteringen i mars."),
+                "Koordinator bestiller møte med HABU og voksenhabiliteringen i mars.",
+            ),
         ],
         "actionItems": [
-            action("oppgave-1", "sak-2", "Legge inn digital påminnelse på mobilen",
-                   "Ahmed Rahimi", None, "skole", "m1-1", measure="t1-3"),
-            action("oppgave-2", "sak-3", "Purre på søknaden om elektrisk rullestol hos NAV "
-                   "Hjelpemiddelsentral", "Kari Nilsen", "2026-02-01", "skole", "m1-2"),
-            action("oppgave-3", "sak-4", "Flytte treningsøktene til tirsdag og fredag",
-                   "Silje Haugen", "2026-01-22", "fritid", "m3-1"),
-            action("oppgave-4", "sak-5", "Bestille møte med HABU og voksenhabiliteringen i mars",
-                   "Kari Nilsen", None, "helse", "m4-1"),
+            action(
+                "oppgave-1",
+                "sak-2",
+                "Legge inn digital påminnelse på mobilen",
+                "Ahmed Rahimi",
+                None,
+                "skole",
+                "m1-1",
+                measure="t1-3",
+            ),
+            action(
+                "oppgave-2",
+                "sak-3",
+                "Purre på søknaden om elektrisk rullestol hos NAV Hjelpemiddelsentral",
+                "Kari Nilsen",
+                "2026-02-01",
+                "skole",
+                "m1-2",
+            ),
+            action(
+                "oppgave-3",
+                "sak-4",
+                "Flytte treningsøktene til tirsdag og fredag",
+                "Silje Haugen",
+                "2026-01-22",
+                "fritid",
+                "m3-1",
+            ),
+            action(
+                "oppgave-4",
+                "sak-5",
+                "Bestille møte med HABU og voksenhabiliteringen i mars",
+                "Kari Nilsen",
+                None,
+                "helse",
+                "m4-1",
+            ),
         ],
     }
 

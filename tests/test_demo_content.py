@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from pycrdt import Doc
 
-from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, nodes_plain, read_zone, zone_name
+from crdt.richtext import nodes_plain
+from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, read_zone, zone_name
 from server import demo_content as demo
 
 IDS = {m.email: 100 + i for i, m in enumerate(demo.MEMBERS)}

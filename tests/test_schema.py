@@ -7,6 +7,7 @@ import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from crdt import schema
+from crdt.richtext import blocks_to_nodes, rich_text_nodes, rich_text_plain, set_rich_text
 from crdt.schema import (
     AREA,
     COMMENTS,
@@ -14,16 +15,12 @@ from crdt.schema import (
     MINUTES,
     ZONE_ROOTS,
     append_item,
-    blocks_to_nodes,
     find_item,
     get_root,
     new_zone_doc,
     read_zone,
     remove_item,
-    rich_text_nodes,
-    rich_text_plain,
     set_fields,
-    set_rich_text,
     set_text,
     write_zone,
 )

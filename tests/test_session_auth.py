@@ -10,7 +10,9 @@ from tests.support.live import LiveServer
 from tests.support.world import World
 
 
-async def _open(server: LiveServer, world: World, cookie: str | None, origin: str | None) -> YClient:
+async def _open(
+    server: LiveServer, world: World, cookie: str | None, origin: str | None
+) -> YClient:
     headers = {}
     if cookie is not None:
         headers["Cookie"] = f"samplan_session={cookie}"
@@ -21,7 +23,9 @@ async def _open(server: LiveServer, world: World, cookie: str | None, origin: st
     return client
 
 
-async def test_session_cookie_from_same_origin_opens_the_plan(server: LiveServer, world: World) -> None:
+async def test_session_cookie_from_same_origin_opens_the_plan(
+    server: LiveServer, world: World
+) -> None:
     raw = await server.services.sessions.create(world.users["verge"], 3600)
     client = await _open(server, world, raw, server.http)
     try:
@@ -41,7 +45,9 @@ async def test_cross_site_origin_is_refused(server: LiveServer, world: World) ->
         await client.close()
 
 
-async def test_unknown_or_ended_session_is_not_authenticated(server: LiveServer, world: World) -> None:
+async def test_unknown_or_ended_session_is_not_authenticated(
+    server: LiveServer, world: World
+) -> None:
     raw = await server.services.sessions.create(world.users["verge"], 3600)
     await server.services.sessions.delete(raw)  # logged out
     for cookie in (raw, "ikke-en-ekte-økt"):
