@@ -127,11 +127,12 @@ def render(report: Report) -> str:
         )
     checks = [
         f"{r.scenario}/{r.server}: {r.delivered}/{r.expected} delivered, {r.duplicates} dup, "
-        f"{r.unknown} unmatched, {r.echoes} echoed, converged {r.rooms_converged}/{r.rooms}"
+        f"{r.unknown} unmatched, {r.echoes} echoed, converged {r.rooms_converged}/{r.rooms}, "
+        f"send lag p99 {_f(r.send_lag_p99_ms, 2)} ms, server idle CPU {_f(r.idle_cpu_pct)} %"
         for r in report.loads
     ]
     if checks:
-        lines += ["", "delivery checks: " + "; ".join(checks)]
+        lines += ["", "checks:", *(f"  {c}" for c in checks)]
     for c in report.connects:
         lines.append(
             f"connect ({c.clients} clients open one room at once) {c.server}: synced "

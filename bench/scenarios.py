@@ -27,6 +27,7 @@ from bench.wire import BenchClient, frame_key, open_client, update_of
 
 CONNECT_CONCURRENCY = 32  # setup only; the `connect` scenario opens everyone at once
 SYNC_TIMEOUT = 30.0
+IDLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class LoadResult:
     server_cpu_pct: float
     rss_mb: float
     loadgen_cpu_pct: float
+    send_lag_p99_ms: float  # how late the load generator sent, against its schedule
+    idle_cpu_pct: float  # the server's CPU with every client connected and nobody typing
     seconds: float
 
 
@@ -174,6 +177,9 @@ async def run_load(
     clients = [client for _, client, _ in senders]
     target = len(plan) * (spec.clients - 1 + (1 if echoes else 0))
 
+    idle_from, idle_cpu = time.perf_counter(), server.cpu_seconds()
+    await asyncio.sleep(IDLE_SECONDS)
+    idle_pct = (server.cpu_seconds() - idle_cpu) / (time.perf_counter() - idle_from) * 100
     me = psutil.Process()
     cpu0, own0 = server.cpu_seconds(), sum(me.cpu_times()[:2])
     sent_at = [0.0] * len(plan)
@@ -199,7 +205,9 @@ async def run_load(
 
     stats = _tally(senders, edits, plan, sent_at, start + warmup, spec.clients)
     wall = end - start
-    send_window = max(last_send - start, 1e-9)
+    # n sends span n-1 gaps; add one mean gap so the rate is not overstated on short runs
+    send_window = (last_send - start) + (last_send - start) / max(len(plan) - 1, 1)
+    lags = sorted(at - (start + offset) for at, (offset, _, _) in zip(sent_at, plan))
     delivered = stats["delivered"]
     return LoadResult(
         scenario=spec.name,
@@ -224,6 +232,8 @@ async def run_load(
         server_cpu_pct=(cpu1 - cpu0) / wall * 100,
         rss_mb=rss / 2**20,
         loadgen_cpu_pct=(own1 - own0) / wall * 100,
+        send_lag_p99_ms=percentile(lags, 0.99) * 1000,
+        idle_cpu_pct=idle_pct,
         seconds=wall,
     )
 
@@ -295,14 +305,24 @@ def _converged(
     return ok
 
 
+async def warm_up(server: ServerProcess, warm: BenchRoom) -> None:
+    """One connection to another zone first: measure joins, not a fresh process's first
+    statement compilations and imports."""
+    client = await open_client(server.url(warm.room, warm.tokens[0]), 0)
+    await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+    client.close()
+
+
 async def run_connect(
     server: ServerProcess,
+    warm: BenchRoom,
     room: BenchRoom,
     clients: int,
     expected: tuple[str, dict[str, Any]],
     timeout: float = 15.0,
 ) -> ConnectResult:
     """Everyone opens the same room in the same event-loop turn; time each until synced."""
+    await warm_up(server, warm)
     cpu0 = server.cpu_seconds()
     start = time.perf_counter()
 
@@ -349,9 +369,7 @@ async def run_coldload(
 ) -> ColdLoadResult:
     """Connect to a zone nobody has opened since the server started (a fresh log of
     `history`), time connect -> synced; each run uses a different zone so none is warm."""
-    first = await open_client(server.url(warm.room, warm.tokens[0]), 0)  # warm the process
-    await asyncio.wait_for(first.synced, SYNC_TIMEOUT)
-    first.close()
+    await warm_up(server, warm)
     waits, content_ok = [], 0
     for room in rooms:
         await asyncio.sleep(0.5)  # let the previous zone's background compaction finish

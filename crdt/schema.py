@@ -1,7 +1,7 @@
 """The zone documents' schema: the one contract Python and the browser bundle both follow.
 
-`docs/schema.md` is the prose version of this module (rich text: crdt/richtext.py); change them together. The browser binds
-rich text with y-prosemirror, so a fragment written here must look exactly like one the editor
+`docs/schema.md` is the prose version of this module and of crdt/richtext.py; change them
+together. The browser binds rich text with y-prosemirror, so a fragment written here must look exactly like one the editor
 wrote, or the editor deletes what it cannot parse.
 
 Python never edits user text by position: pycrdt 0.14 counts UTF-8 bytes where Yjs counts
