@@ -1,8 +1,8 @@
 """The zone documents' schema: the one contract Python and the browser bundle both follow.
 
 `docs/schema.md` is the prose version of this module and of crdt/richtext.py; change them
-together. The browser binds rich text with y-prosemirror, so a fragment written here must look exactly like one the editor
-wrote, or the editor deletes what it cannot parse.
+together. The browser binds rich text with y-prosemirror, so a fragment written here must
+look exactly like one the editor wrote, or the editor deletes what it cannot parse.
 
 Python never edits user text by position: pycrdt 0.14 counts UTF-8 bytes where Yjs counts
 UTF-16 code units (DESIGN §9, y-crdt/pycrdt PR #379). Every writer here replaces whole values.
