@@ -87,3 +87,36 @@ async def test_burst_in_flight_at_kill_loses_nothing_anyone_saw(tmp_path: Path) 
             assert fresh.doc.get("m", type=Map)["k0"] == "mål 0: fullføre vg1 💻"
     finally:
         proc.stop()
+
+
+async def test_graceful_stop_tells_clients_to_come_back_and_compacts(tmp_path: Path) -> None:
+    world, proc = await _world_and_server(tmp_path)
+    room = world.room("comments")
+    proc.start()
+    try:
+        client = await YClient(proc.ws_url(room, world.token("leser"))).connect()
+        await client.wait_for(client.synced.is_set)
+        client.doc.get("t", type=Text).insert(0, "Lagret før omstart 🔁 æøå")
+        await client.close()  # flushes the edit
+        watcher = await YClient(proc.ws_url(room, world.token("koordinator"))).connect()
+        await watcher.wait_for(lambda: "omstart" in text_of(watcher))
+        proc.stop()  # SIGTERM
+        assert await watcher.wait_closed() == 1012  # service restart: the client reconnects
+        await watcher.close()
+        import sqlite3
+
+        db_file = tmp_path / "samplan.sqlite3"
+        with sqlite3.connect(db_file) as db:
+            zone = world.zones["comments"]
+            tail = db.execute(
+                "SELECT count(*) FROM zone_updates WHERE zone_id=?", (zone,)
+            ).fetchone()
+            snap = db.execute(
+                "SELECT count(*) FROM zone_snapshots WHERE zone_id=?", (zone,)
+            ).fetchone()
+        assert (tail[0], snap[0]) == (0, 1)
+        proc.start()
+        async with connected(proc.ws_url(room, world.token("planeier"))) as fresh:
+            assert text_of(fresh) == "Lagret før omstart 🔁 æøå"
+    finally:
+        proc.stop()
