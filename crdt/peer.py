@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from crdt.protocol import CloseCode
 
@@ -37,10 +37,14 @@ class Peer:
         peer_id: str,
         can_write: bool,
         max_queued_frames: int = 2048,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         self.transport = transport
         self.peer_id = peer_id
         self.can_write = can_write
+        # Who the server authenticated; stamped over `user` in this peer's awareness states
+        # so presence and cursor labels cannot claim to be someone else.
+        self.identity = identity
         self.max_queued_frames = max_queued_frames
         self.close_code: int | None = None
         # Called once when the server closes this peer, so the room forgets it and its

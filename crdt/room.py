@@ -8,6 +8,7 @@ the raw frame), and relay it to the others only once the log write is durable.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -168,8 +169,13 @@ class Room:
         else:
             pending.add_done_callback(_SendWhenDurable(peer, reply))
 
-    def _apply_awareness(self, peer: Peer, frame: bytes, entries: Iterable[AwarenessEntry]) -> None:
+    def _apply_awareness(
+        self, peer: Peer, frame: bytes, entries: Iterable[AwarenessEntry]
+    ) -> None:
         entries = tuple(entries)
+        if peer.identity is not None:
+            entries = tuple(_stamped(entry, peer.identity) for entry in entries)
+            frame = b""  # the states changed: re-encode below
         accepted, refused = self.awareness.apply(peer, entries)
         if refused:
             log.warning(
@@ -181,9 +187,9 @@ class Room:
         if not accepted:
             return
         # Everyone gets it, the sender too (as the reference server does: it keeps a lone
-        # client's connection alive). Reuse the frame's bytes when nothing was filtered.
-        relay = frame if len(accepted) == len(entries) else encode_awareness(accepted)
-        self._broadcast(relay, exclude=None)
+        # client's connection alive). Reuse the frame's bytes when nothing was changed.
+        unchanged = frame and len(accepted) == len(entries)
+        self._broadcast(frame if unchanged else encode_awareness(accepted), exclude=None)
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -248,6 +254,15 @@ class Room:
         if self._subscription is not None:
             self.doc.unobserve(self._subscription)
             self._subscription = None
+
+
+def _stamped(entry: AwarenessEntry, identity: dict[str, Any]) -> AwarenessEntry:
+    if entry.removed:
+        return entry
+    state = json.loads(entry.state_json)  # the codec checked it is a JSON object
+    claimed = state.get("user")
+    state["user"] = {**(claimed if isinstance(claimed, dict) else {}), **identity}
+    return AwarenessEntry(entry.client_id, entry.clock, json.dumps(state, ensure_ascii=False))
 
 
 def _succeeded(fut: asyncio.Future[int]) -> bool:

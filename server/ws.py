@@ -19,6 +19,7 @@ from crdt.protocol import CloseCode
 from server.access import zone_access
 from server.auth.tokens import TokenError, verify_plan_token
 from server.connections import Connection
+from server.identity import identity_of
 from server.room_path import BadRoomPath, parse_room_path
 from server.services import Services
 
@@ -108,11 +109,13 @@ async def ws_endpoint(ws: WebSocket) -> None:
         if access is None:
             raise Refused(CloseCode.FORBIDDEN, "not allowed")
         services.watcher.remember(plan.id, plan.access_version)
+        user = await services.repos.users.get(user_id)
         peer = Peer(
             StarletteTransport(ws),
             peer_id=f"{next(_peer_ids)}",
             can_write=access == "rw",
             max_queued_frames=services.settings.send_queue_frames,
+            identity=identity_of(user_id, user.name if user else "", member.role),
         )
         conn = Connection(peer, user_id, plan.id, path.kind, member.role)
         await _serve(ws, services, conn, zone.id)

@@ -160,3 +160,19 @@ async def test_compaction_loads_from_snapshot_plus_short_tail(tmp_path: Path) ->
         async with connected(url) as fresh:
             assert text_of(fresh) == expected
     await repos.close()
+
+
+async def test_presence_shows_who_the_server_authenticated(server: LiveServer, world: World) -> None:
+    """A client cannot appear as someone else: the server stamps `user` from its session."""
+    room = world.room("content")
+    async with connected(server.ws_url(room, world.token("koordinator"))) as a, connected(
+        server.ws_url(room, world.token("deltaker"))
+    ) as b:
+        await b.set_awareness({"user": {"name": "Kari Nilsen", "role": "koordinator"}, "x": 1})
+        await a.wait_for(lambda: b.doc.client_id in a.awareness)
+        shown = a.awareness[b.doc.client_id]
+        assert shown["user"]["name"] == "Åse Ødegård"
+        assert shown["user"]["role"] == "deltaker"
+        assert shown["user"]["id"] == world.users["deltaker"]
+        assert shown["user"]["initials"] == "ÅØ"
+        assert shown["x"] == 1  # the rest of the state (cursor, …) is the client's own
