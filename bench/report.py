@@ -26,6 +26,7 @@ class Report:
     connects: list[ConnectResult] = field(default_factory=list)
     coldloads: list[ColdLoadResult] = field(default_factory=list)
     server_start_s: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
     def ratios(self) -> dict[str, dict[str, float]]:
         """samplan / pycrdt-websocket per scenario: below 1 means Samplan is ahead."""
@@ -41,7 +42,7 @@ class Report:
                 }
         ours_c = next((c for c in self.connects if c.server == SAMPLAN), None)
         peer_c = next((c for c in self.connects if c.server == PEER), None)
-        if ours_c and peer_c:
+        if ours_c and peer_c and not peer_c.failures:  # else p99 of the survivors only
             out["connect"] = {"p99": _ratio(ours_c.p99_ms, peer_c.p99_ms)}
         return out
 
@@ -58,10 +59,22 @@ class Report:
                 for c in self.coldloads
             ],
             "ratios_samplan_over_peer": self.ratios(),
+            "errors": self.errors,
         }
 
     def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2, allow_nan=True) + "\n")
+        path.write_text(json.dumps(_no_nan(self.to_json()), indent=2, allow_nan=False) + "\n")
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (a figure that could not be measured) as null: NaN is not JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def _ratio(a: float, b: float) -> float:
@@ -92,7 +105,8 @@ LOAD_COLUMNS = [
 
 
 def _row(cells: list[str]) -> str:
-    return "  ".join(f"{c:{align}{width}}" for c, (_, width, align) in zip(cells, LOAD_COLUMNS))
+    pairs = zip(cells, LOAD_COLUMNS, strict=True)
+    return "  ".join(f"{c:{align}{width}}" for c, (_, width, align) in pairs)
 
 
 def render(report: Report) -> str:
@@ -139,7 +153,7 @@ def render(report: Report) -> str:
             f"{c.synced}/{c.clients}, p50 {_f(c.p50_ms)} ms, p99 {_f(c.p99_ms)} ms, "
             f"max {_f(c.max_ms)} ms, all synced {_f(c.all_synced_ms)} ms, content ok "
             f"{c.content_ok}/{c.synced}, server CPU {_f(c.server_cpu_ms)} ms, RSS "
-            f"{_f(c.rss_mb, 0)} MB" + (f", failures: {', '.join(c.failures)}" if c.failures else "")
+            f"{_f(c.rss_mb, 0)} MB" + (f", {len(c.failures)} never synced" if c.failures else "")
         )
     for cold in report.coldloads:
         runs = ", ".join(_f(ms) for ms in cold.connect_to_synced_ms)
@@ -161,6 +175,7 @@ def render(report: Report) -> str:
         ]
         lines += ["", "samplan / pycrdt-websocket (below 1: samplan ahead): " + "; ".join(parts)]
     lines += _targets(report)
+    lines += [f"FAILED: {e}" for e in report.errors]
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +186,9 @@ def _targets(report: Report) -> list[str]:
             continue
         target = P99_TARGET_MS.get(r.scenario)
         if target is not None:
-            marks.append(f"{r.scenario} p99 {_f(r.p99_ms, 2)} <= {target:g} ms {_ok(r.p99_ms, target)}")
+            marks.append(
+                f"{r.scenario} p99 {_f(r.p99_ms, 2)} <= {target:g} ms {_ok(r.p99_ms, target)}"
+            )
         if r.scenario == "burst":
             marks.append(
                 f"burst CPU/delivery {_f(r.cpu_us_per_delivery)} <= {CPU_TARGET_US:g} us "

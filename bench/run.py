@@ -13,7 +13,8 @@ import itertools
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/run.py`: make the repo root importable
@@ -45,10 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plans", type=int, help="plans in `municipality` (default 100)")
     parser.add_argument("--cold-runs", type=int, help="cold loads, each a new zone (default 5)")
     parser.add_argument("--work", type=Path, help="keep the database and server logs here")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="profile the samplan server with py-spy into DIR/<scenario>.txt (folded stacks; "
+        "the sampling itself costs CPU, so figures from such a run are not comparable)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `samplan bench -- --quick`: argparse REMAINDER keeps the "--"
+        argv = argv[1:]
     args = build_parser().parse_args(argv)
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
@@ -57,10 +68,23 @@ def main(argv: list[str] | None = None) -> int:
         return _main(args, Path(tmp))
 
 
+@dataclass
+class Bench:
+    """What every scenario run needs: the seeded rooms and the run's knobs."""
+
+    seeded: Seeded
+    specs: dict[str, LoadSpec]
+    duration: float
+    warmup: float
+    idle: float
+    cold_history: list[bytes]
+    connect_history: list[bytes]
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(10_000))
+
+
 def _main(args: argparse.Namespace, work: Path) -> int:
     scenarios = tuple(s for s in SCENARIOS if s in (args.scenario or SCENARIOS))
     duration = args.duration or (2.0 if args.quick else 15.0)
-    warmup = min(1.0, duration / 10)
     plans = args.plans or (10 if args.quick else 100)
     cold_runs = args.cold_runs or (2 if args.quick else 5)
     specs = {
@@ -78,70 +102,75 @@ def _main(args: argparse.Namespace, work: Path) -> int:
     if "coldload" in scenarios:
         needs.append(RoomNeed("coldload", 1, 1, zones_per_plan=cold_runs, history=cold_history))
     print(f"seeding {work / 'bench.sqlite3'} ...", flush=True)
-    seeded = asyncio.run(seed(settings, needs))
-
+    bench = Bench(
+        seeded=asyncio.run(seed(settings, needs)),
+        specs=specs,
+        duration=duration,
+        warmup=min(1.0, duration / 10),
+        idle=0.3 if args.quick else 1.0,
+        cold_history=cold_history,
+        connect_history=connect_history,
+    )
     report = Report(_durability(settings), duration, os.cpu_count() or 0)
     url = settings.resolved_database_url()
-    servers = [lambda: samplan_server(work, url, SECRET, args.synchronous)]
+    servers: list[Callable[[], ServerProcess]] = [
+        lambda: samplan_server(work, url, SECRET, args.synchronous)
+    ]
     if not args.no_peer:
         servers.append(lambda: peer_server(work))
-    ids = itertools.count(10_000)
     for scenario in scenarios:
         for make in servers:
             server = make()
             if scenario == "coldload" and server.name == PEER:
                 continue  # in memory only: it has nothing to load
             print(f"running {scenario} on {server.name} ...", flush=True)
-            with server:
-                report.server_start_s.setdefault(server.name, server.started_seconds)
-                asyncio.run(
-                    _one(
-                        scenario, server, seeded, specs, duration, warmup, ids, report,
-                        (cold_history, connect_history),
-                    )
-                )
+            try:
+                with server:
+                    report.server_start_s.setdefault(server.name, server.started_seconds)
+                    if args.py_spy is not None and server.name != PEER:
+                        args.py_spy.mkdir(parents=True, exist_ok=True)
+                        server.profile(args.py_spy.resolve() / f"{scenario}.txt")
+                    asyncio.run(_one(bench, scenario, server, report))
+            except Exception as exc:  # report it and go on with the other scenarios
+                report.errors.append(f"{scenario} on {server.name}: {type(exc).__name__} {exc}")
     print(render(report), end="")
     if args.json is not None:
         report.write_json(args.json)
     lost = any(r.lost for r in report.loads)
     failed = any(c.failures for c in report.connects if c.server != PEER)
-    return 1 if lost or failed else 0
+    return 1 if lost or failed or report.errors else 0
 
 
-async def _one(
-    scenario: str,
-    server: ServerProcess,
-    seeded: Seeded,
-    specs: dict[str, LoadSpec],
-    duration: float,
-    warmup: float,
-    ids: Iterator[int],
-    report: Report,
-    histories: tuple[list[bytes], list[bytes]],
-) -> None:
-    cold_history, connect_history = histories
-    if scenario in specs:
-        rooms = seeded.rooms[scenario]
+async def _one(bench: Bench, scenario: str, server: ServerProcess, report: Report) -> None:
+    rooms = bench.seeded.rooms
+    warm = rooms["warm"][0]
+    if scenario in bench.specs:
         report.loads.append(
             await run_load(
-                server, specs[scenario], rooms, duration, warmup, ids, echoes=server.name == PEER
+                server,
+                bench.specs[scenario],
+                rooms[scenario],
+                bench.duration,
+                bench.warmup,
+                bench.ids,
+                echoes=server.name == PEER,
+                idle_seconds=bench.idle,
             )
         )
     elif scenario == "connect":
         # The peer keeps rooms in memory only, so its room starts empty.
-        expected = state_of(connect_history if server.name != PEER else [])
-        room = seeded.rooms["connect"][0]
+        expected = state_of(bench.connect_history if server.name != PEER else [])
         report.connects.append(
-            await run_connect(server, seeded.rooms["warm"][0], room, CONNECT_CLIENTS, expected)
+            await run_connect(server, warm, rooms["connect"][0], CONNECT_CLIENTS, expected)
         )
     elif scenario == "coldload":
         report.coldloads.append(
             await run_coldload(
                 server,
-                seeded.rooms["warm"][0],
-                seeded.rooms["coldload"],
-                cold_history,
-                state_of(cold_history),
+                warm,
+                rooms["coldload"],
+                bench.cold_history,
+                state_of(bench.cold_history),
             )
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLAN = "samplan"
@@ -37,6 +38,7 @@ class ServerProcess:
     ps: psutil.Process | None = None
     log_path: Path = field(default_factory=Path)
     started_seconds: float = 0.0
+    profiler: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         self.port = free_port()
@@ -75,7 +77,20 @@ class ServerProcess:
             int(zone): (int(tail), float(ms)) for zone, tail, ms in _LOADED.findall(self.output())
         }
 
+    def profile(self, output: Path) -> None:
+        """Sample this server with py-spy (CPU only, folded stacks) until it stops."""
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        assert self.proc is not None
+        command = [py_spy, "record", "--pid", str(self.proc.pid), "--format", "raw"]
+        command += ["--output", str(output), "--rate", "250", "--nonblocking", "--threads"]
+        self.profiler = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
     def stop(self) -> None:
+        if self.profiler is not None and self.profiler.poll() is None:
+            self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            self.profiler.wait(30)
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return

@@ -14,7 +14,7 @@ import time
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
@@ -64,6 +64,8 @@ class BenchClient(asyncio.Protocol):
         for event in ws.events_received():
             if isinstance(event, Response):
                 self._on_response(event)
+            elif not isinstance(event, Frame):
+                continue
             elif event.opcode is Opcode.BINARY:
                 self._on_frame(bytes(event.data), now)
             elif event.opcode is Opcode.CLOSE:
@@ -136,7 +138,7 @@ async def open_client(url: str, index: int, timeout: float = 30.0) -> BenchClien
     loop = asyncio.get_running_loop()
     _, client = await asyncio.wait_for(
         loop.create_connection(
-            lambda: BenchClient(url, index), parts.hostname, parts.port or 80
+            lambda: BenchClient(url, index), parts.hostname or "127.0.0.1", parts.port or 80
         ),
         timeout,
     )
