@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
+from server.auth.web import current_user, login_page, login_submit, logout
+from server.i18n import language_of, translator
+from server.logs import install_token_scrubber
+from server.pages import home, my_plans, plan_page
+from server.security import SecurityHeaders
 from server.services import Services
 from server.settings import Settings
-from server.ws import ws_endpoint
+from server.templating import render
+from server.ws import SyncEndpoint
+
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -26,8 +38,19 @@ async def healthz(request: Request) -> JSONResponse:
     )
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    t = translator(language_of(request))
+    message = t("error.not_found") if status == 404 else t("error.generic")
+    user = await current_user(request) if status != 500 else None
+    return render(
+        request, "error.html", {"status": status, "message": message}, status_code=status, user=user
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    install_token_scrubber()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -39,7 +62,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.stop()
 
     routes = [
+        Route("/", home),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/plans", my_plans),
+        Route("/plans/{plan_id}", plan_page),
         Route("/healthz", healthz),
-        WebSocketRoute("/ws/{room:path}", ws_endpoint),
+        WebSocketRoute("/ws/{room:path}", SyncEndpoint()),
+        Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),
+        Mount("/static", StaticFiles(directory=CLIENT_DIR / "dist", check_dir=False)),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: http_error},
+    )

@@ -56,6 +56,14 @@ class ConnectionIndex:
     def __len__(self) -> int:
         return sum(len(c) for c in self._by_plan.values())
 
+    def present_by_plan(self) -> dict[str, list[str]]:
+        """Names of the people connected to each plan now (for "Mine planer")."""
+        present: dict[str, list[str]] = {}
+        for plan_id, conns in self._by_plan.items():
+            names = {str((c.peer.identity or {}).get("name", "")) for c in conns}
+            present[plan_id] = sorted(name for name in names if name)
+        return present
+
     async def recheck_plan(self, plan_id: str) -> None:
         """Apply the plan's current roles to its open connections."""
         roles: dict[int, str | None] = {}

@@ -17,11 +17,20 @@ class ScrubTokens(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    scrub = ScrubTokens()
+_SCRUB = ScrubTokens()
+
+
+def install_token_scrubber() -> None:
+    """Filter the loggers uvicorn writes URLs to (idempotent: a filter is added once)."""
     for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
-        logger.addFilter(scrub)
+        if _SCRUB not in logger.filters:
+            logger.addFilter(_SCRUB)
         for handler in logger.handlers:
-            handler.addFilter(scrub)
+            if _SCRUB not in handler.filters:
+                handler.addFilter(_SCRUB)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_token_scrubber()

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
+from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
 from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
@@ -58,6 +59,7 @@ class Services:
     registry: RoomRegistry
     connections: ConnectionIndex
     watcher: AccessWatcher
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
     def plans(self) -> PlanRepo:

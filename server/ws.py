@@ -9,9 +9,11 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
@@ -36,20 +38,23 @@ class Refused(Exception):
         self.reason = reason
 
 
-class StarletteTransport:
-    """Adapts a Starlette WebSocket to crdt.peer.Transport."""
+class AsgiTransport:
+    """crdt.peer.Transport over the raw ASGI `send`: the data path skips Starlette's
+    per-call state checks (a fan-out sends thousands of frames a second)."""
 
-    __slots__ = ("ws",)
+    __slots__ = ("_send", "_closed")
 
-    def __init__(self, ws: WebSocket) -> None:
-        self.ws = ws
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._closed = False
 
-    async def send_bytes(self, data: bytes) -> None:
-        await self.ws.send_bytes(data)
+    def send_bytes(self, data: bytes) -> Awaitable[None]:
+        return self._send({"type": "websocket.send", "bytes": data})
 
     async def close(self, code: int, reason: str) -> None:
-        if self.ws.application_state != WebSocketState.DISCONNECTED:
-            await self.ws.close(code, reason)
+        if not self._closed:
+            self._closed = True
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 @dataclass(slots=True)
@@ -90,7 +95,16 @@ async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> int:
     raise Refused(CloseCode.UNAUTHENTICATED, "not authenticated")
 
 
-async def ws_endpoint(ws: WebSocket) -> None:
+class SyncEndpoint:
+    """The route's ASGI app: an object, not a function, so Starlette's WebSocketRoute hands
+    it the raw scope, receive and send (the data path uses them directly)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _session(scope, receive, send)
+
+
+async def _session(scope: Scope, receive: Receive, send: Send) -> None:
+    ws = WebSocket(scope, receive, send)
     services: Services = ws.app.state.services
     await ws.accept()
     peer: Peer | None = None
@@ -111,14 +125,14 @@ async def ws_endpoint(ws: WebSocket) -> None:
         services.watcher.remember(plan.id, plan.access_version)
         user = await services.repos.users.get(user_id)
         peer = Peer(
-            StarletteTransport(ws),
+            AsgiTransport(send),
             peer_id=f"{next(_peer_ids)}",
             can_write=access == "rw",
             max_queued_frames=services.settings.send_queue_frames,
             identity=identity_of(user_id, user.name if user else "", member.role),
         )
         conn = Connection(peer, user_id, plan.id, path.kind, member.role)
-        await _serve(ws, services, conn, zone.id)
+        await _serve(receive, services, conn, zone.id)
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         await ws.close(refusal.code, refusal.reason)
@@ -127,7 +141,7 @@ async def ws_endpoint(ws: WebSocket) -> None:
             await peer.stop()
 
 
-async def _serve(ws: WebSocket, services: Services, conn: Connection, zone_id: int) -> None:
+async def _serve(receive: Receive, services: Services, conn: Connection, zone_id: int) -> None:
     settings = services.settings
     peer = conn.peer
     room = await services.registry.join(zone_id, peer)
@@ -146,7 +160,7 @@ async def _serve(ws: WebSocket, services: Services, conn: Connection, zone_id: i
     max_frame = settings.max_frame_bytes
     try:
         while not peer.closed:
-            message = await ws.receive()
+            message = await receive()
             if message["type"] == "websocket.disconnect":
                 break
             data = message.get("bytes")
@@ -162,8 +176,6 @@ async def _serve(ws: WebSocket, services: Services, conn: Connection, zone_id: i
                 except MalformedFrame as exc:
                     log.info("peer %s sent a malformed frame: %s", peer.peer_id, exc)
                     peer.close(CloseCode.MALFORMED, "malformed frame")
-    except WebSocketDisconnect:
-        pass
     finally:
         forget(peer)
         if peer.closed and peer.close_code != CloseCode.NORMAL:

@@ -18,10 +18,11 @@ import pytest
 from pycrdt import Doc, Text
 
 from crdt.client import YClient
+from server.identity import identity_of
 from tests.support.clients import text_of
 from tests.support.live import LiveServer
 from tests.support.node_client import NodeYClient, require_node
-from tests.support.world import World
+from tests.support.world import ROLE_USERS, World
 
 pytestmark = pytest.mark.interop
 
@@ -175,6 +176,14 @@ async def converged(peers: list[Participant], *parts: str, timeout: float = 20.0
     return (await texts())[0]
 
 
+def stamped(clients: Clients, role: str, state: dict[str, Any]) -> dict[str, Any]:
+    """What others see of `state`: the server writes the authenticated identity into `user`
+    (a client cannot appear as someone else); the rest of the state is the client's."""
+    _, name = ROLE_USERS[role]
+    identity = identity_of(clients.world.users[role], name, role)
+    return {**state, "user": {**state.get("user", {}), **identity}}
+
+
 async def sees(observer: Participant, client_id: int, state: Any) -> float:
     async def check() -> bool:
         return bool((await observer.others()).get(client_id) == state)
@@ -323,13 +332,18 @@ async def test_three_clients_join_a_cold_room_at_once(
 
 @pytest.mark.parametrize("mix", MIXES)
 async def test_newcomer_sees_awareness_of_those_present(clients: Clients, mix: str) -> None:
-    present = [await clients.node("koordinator"), await clients.of_kind(second_kind(mix), "verge")]
-    states = {
+    roles = ["koordinator", "verge"]
+    present = [await clients.node(roles[0]), await clients.of_kind(second_kind(mix), roles[1])]
+    claimed = {
         p.client_id: {"user": {"name": name, "color": "#c0ffee"}, "cursor": None}
         for p, name in zip(present, [ÅSE, f"Øystein {BLÅBÆR}"], strict=True)
     }
+    states = {
+        p.client_id: stamped(clients, role, claimed[p.client_id])
+        for p, role in zip(present, roles, strict=True)
+    }
     for p in present:
-        await p.set_awareness(states[p.client_id])
+        await p.set_awareness(claimed[p.client_id])
     for p, other in ((present[0], present[1]), (present[1], present[0])):
         await sees(p, other.client_id, states[other.client_id])
 
@@ -357,10 +371,11 @@ async def test_awareness_disappears_when_socket_closes(clients: Clients, mix: st
         leaver = await clients.python("planeier")
     else:
         leaver = await clients.node("verge")
-    for p, name in ((killed, ÅSE), (leaver, BLÅBÆR)):
+    leaver_role = "planeier" if mix == "mixed" else "verge"
+    for p, name, role in ((killed, ÅSE, "deltaker"), (leaver, BLÅBÆR, leaver_role)):
         await p.set_awareness({"user": {"name": name}})
         for observer in observers:
-            await sees(observer, p.client_id, {"user": {"name": name}})
+            await sees(observer, p.client_id, stamped(clients, role, {"user": {"name": name}}))
 
     for how, gone in (("SIGKILL", killed), ("socket close", leaver)):
         started = time.perf_counter()

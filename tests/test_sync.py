@@ -162,12 +162,15 @@ async def test_compaction_loads_from_snapshot_plus_short_tail(tmp_path: Path) ->
     await repos.close()
 
 
-async def test_presence_shows_who_the_server_authenticated(server: LiveServer, world: World) -> None:
+async def test_presence_shows_who_the_server_authenticated(
+    server: LiveServer, world: World
+) -> None:
     """A client cannot appear as someone else: the server stamps `user` from its session."""
     room = world.room("content")
-    async with connected(server.ws_url(room, world.token("koordinator"))) as a, connected(
-        server.ws_url(room, world.token("deltaker"))
-    ) as b:
+    async with (
+        connected(server.ws_url(room, world.token("koordinator"))) as a,
+        connected(server.ws_url(room, world.token("deltaker"))) as b,
+    ):
         await b.set_awareness({"user": {"name": "Kari Nilsen", "role": "koordinator"}, "x": 1})
         await a.wait_for(lambda: b.doc.client_id in a.awareness)
         shown = a.awareness[b.doc.client_id]

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from crdt.store import ZoneStore
+from storage.db import sqlite_zone_log
 from storage.errors import NotFound
 from storage.models import Meeting, Membership, Zone, ZoneSnapshot, ZoneUpdate
 from storage.repositories import ZoneLog
@@ -161,6 +162,22 @@ async def test_deleting_a_plan_cascades(store: Store) -> None:
 async def test_a_batch_is_one_insert_statement(store: Store) -> None:
     """Group commit only pays off if a batch is one statement, not one INSERT per update."""
     (a, b) = await _zones(store)
+    fast = sqlite_zone_log(store.engine)
+    if fast is not None:
+        # SQLite's fast path: one transaction on the raw writer connection, with one prepared
+        # INSERT run for every row (executemany), as the trace shows.
+        trace: list[str] = []
+        await fast.run("writer", lambda conn: conn.set_trace_callback(trace.append))
+        try:
+            seqs = await store.zone_log.append_batch([(a if i % 3 else b, b"u") for i in range(50)])
+        finally:
+            await fast.run("writer", lambda conn: conn.set_trace_callback(None))
+        assert trace[0] == "BEGIN IMMEDIATE" and trace[-1] == "COMMIT"
+        insert_lines = [t for t in trace if t.startswith("INSERT INTO zone_updates")]
+        assert len(insert_lines) == 50 and len(trace) == 53  # + SELECT last_insert_rowid()
+        assert seqs == sorted(set(seqs)) and len(seqs) == 50
+        return
+
     inserts: list[bool] = []
 
     def count(

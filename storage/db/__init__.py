@@ -2,7 +2,8 @@
 
 SQLite is the embedded default and PostgreSQL the production database (DESIGN.md §5). Every
 repository opens its transactions through `write_session` / `write_connection` /
-`snapshot_connection` so the differences between the two stay in this file.
+`snapshot_connection` so the differences between the two stay in this package. The zone log's
+hot path on SQLite bypasses SQLAlchemy altogether (`sqlite_zone_log`, storage.db.sqlite_log).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from storage.db.sqlite_log import SQLiteTarget, SQLiteZoneLog
 from storage.errors import InvalidValue
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,20 @@ class _EngineInfo:
     write_lock: asyncio.Lock | None
     write_engine: AsyncEngine
     snapshot_engine: AsyncEngine
+    # Where raw connections open the same file with the same PRAGMAs: SQLite files opened by
+    # create_engine only (not :memory:, nor engines made elsewhere, whose PRAGMAs we don't know).
+    sqlite_target: SQLiteTarget | None = None
+    zone_log: SQLiteZoneLog | None = None
 
 
-_INFO: weakref.WeakKeyDictionary[Engine, _EngineInfo] = weakref.WeakKeyDictionary()
+# Kept on the Engine itself: the info refers back to the engine (write_engine), so a
+# WeakKeyDictionary keyed by the engine would keep every engine, its pool and threads alive.
+_INFO_ATTR = "_samplan_storage_info"
+
+
+def _lookup(engine: Engine) -> _EngineInfo | None:
+    info = vars(engine).get(_INFO_ATTR)
+    return info if isinstance(info, _EngineInfo) else None
 
 
 def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
@@ -77,31 +90,62 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     engine = create_async_engine(url)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect(synchronous))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
-    _register(engine, sqlite_synchronous=synchronous)
+    event.listen(engine.sync_engine, "engine_disposed", _sqlite_on_dispose)
+    info = _register(engine, sqlite_synchronous=synchronous)
+    info.sqlite_target = _sqlite_target(engine, synchronous)
     return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
+    # pysqlite's legacy transaction control never BEGINs before SELECT or DDL, so reads are not
+    # repeatable and migrations are not atomic. Take BEGIN over ourselves (the recipe in
+    # SQLAlchemy's SQLite docs, "Enabling Non-Legacy SQLite Transactional Modes"); the
+    # PRAGMAs below also need autocommit, as journal_mode cannot change inside a transaction.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        mode = cursor.fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("sqlite journal_mode is %s, not wal", mode)
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
 
 
 def _sqlite_on_connect(synchronous: str) -> Any:
     def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # pysqlite's legacy transaction control never BEGINs before SELECT or DDL, so reads
-        # are not repeatable and migrations are not atomic. Take BEGIN over ourselves (the
-        # recipe in SQLAlchemy's SQLite docs, "Enabling Non-Legacy SQLite Transactional
-        # Modes"); the PRAGMAs below also need autocommit, as journal_mode cannot change
-        # inside a transaction.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            mode = cursor.fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("sqlite journal_mode is %s, not wal", mode)
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        finally:
-            cursor.close()
+        _sqlite_pragmas(dbapi_connection, synchronous)
 
     return on_connect
+
+
+def _sqlite_target(engine: AsyncEngine, synchronous: str) -> SQLiteTarget | None:
+    # The dialect's own reading of the URL (absolute path, file: URIs), so the raw connections
+    # open exactly the file the engine's connections open.
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    database = str(args[0]) if args else str(kwargs.get("database", ":memory:"))
+    uri = bool(kwargs.get("uri", False))
+    if database in ("", ":memory:") or (
+        uri and ("mode=memory" in database or database.startswith("file::memory:"))
+    ):
+        return None  # another connection would open another, empty database
+
+    def on_connect(conn: sqlite3.Connection) -> None:
+        _sqlite_pragmas(conn, synchronous)
+
+    return SQLiteTarget(database, uri, on_connect, engine.dialect)
+
+
+def _sqlite_on_dispose(engine: Engine) -> None:
+    # Stop the zone log's threads with the engine's pool (tests make and drop many engines).
+    # The next use after a dispose starts new ones, as the pool reconnects.
+    info = _lookup(engine)
+    if info is not None and info.zone_log is not None:
+        zone_log, info.zone_log = info.zone_log, None
+        zone_log.close()
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -129,16 +173,31 @@ def _register(engine: AsyncEngine, *, sqlite_synchronous: str | None) -> _Engine
         write_engine=write_engine,
         snapshot_engine=snapshot_engine,
     )
-    _INFO[engine.sync_engine] = info
+    setattr(engine.sync_engine, _INFO_ATTR, info)
     return info
 
 
 def _info(engine: AsyncEngine) -> _EngineInfo:
-    info = _INFO.get(engine.sync_engine)
+    info = _lookup(engine.sync_engine)
     if info is None:
         # An engine made elsewhere (a test, a tool): still serialise its SQLite writers.
         info = _register(engine, sqlite_synchronous=None)
     return info
+
+
+def sqlite_zone_log(engine: AsyncEngine) -> SQLiteZoneLog | None:
+    """The zone log's raw SQLite fast path for `engine`, or None where there is none
+    (PostgreSQL, in-memory SQLite, engines not made by `create_engine`).
+
+    Its threads start on first use and stop when the engine is disposed.
+    """
+    info = _info(engine)
+    zone_log = info.zone_log
+    if zone_log is None:
+        if info.sqlite_target is None or info.write_lock is None:
+            return None
+        zone_log = info.zone_log = SQLiteZoneLog(info.sqlite_target, info.write_lock)
+    return zone_log
 
 
 def is_sqlite(bind: AsyncEngine | Engine | AsyncConnection | Connection) -> bool:

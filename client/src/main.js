@@ -1,0 +1,15 @@
+// Entry point on every page: log-out handling here; the plan page's code is loaded only there.
+import { setupLogin, setupLogout } from './offline-store.js'
+
+setupLogout()
+setupLogin()
+
+const root = document.getElementById('plan-app')
+if (root) {
+  import('./plan/app.js').then(({ start }) => start(root)).catch((error) => {
+    console.error(error)
+    root.dataset.error = 'true'
+    const note = document.getElementById('plan-load-error')
+    if (note) note.hidden = false
+  })
+}

@@ -1,0 +1,122 @@
+// The plan page: reads app_data from #plan-app, opens one Y.Doc + WebsocketProvider per zone
+// it may read, and renders the whole plan on one screen, edited in place, saved as you type.
+import { h, safeColor } from '../dom.js'
+import { t } from '../i18n.js'
+import { Zone, wsBase } from './zones.js'
+import { ConnectionStatus } from './status.js'
+import { UndoHub, LocalOrigin } from './undo.js'
+import { Removals } from './removal.js'
+import { Comments } from './comments.js'
+import { Presence } from './presence.js'
+import { AreaView } from './area.js'
+import { section, richSection, metaSection, otherPlansSection, collaborationSection } from './content.js'
+import { Overview } from './overview.js'
+
+const RENDERED_KINDS = new Set(['content', 'area', 'comments'])
+
+export function start (root) {
+  const data = JSON.parse(root.dataset.app)
+  const me = data.me
+  const members = Array.isArray(data.members) ? data.members : []
+  const membersById = new Map(members.map((m) => [String(m.id), m]))
+  const user = { id: String(me.id), name: me.name, role: me.role, color: safeColor(me.color) }
+
+  let status = null
+  const onChange = () => { if (status) status.update() }
+  const zones = data.zones
+    .filter((spec) => RENDERED_KINDS.has(spec.kind))
+    .map((spec) => {
+      const zone = new Zone(spec, { wsBase: wsBase(), userId: me.id, ownDevice: Boolean(data.ownDevice), onChange })
+      zone.origin = new LocalOrigin(spec.room)
+      zone.provider.awareness.setLocalStateField('user', user)
+      return zone
+    })
+  const docs = {}
+  const providers = {}
+  for (const zone of zones) { docs[zone.room] = zone.doc; providers[zone.room] = zone.provider }
+  window.samplan = { docs, providers, zones }
+
+  const undo = new UndoHub()
+  const removals = new Removals(undo)
+  const commentsZone = zones.find((z) => z.kind === 'comments') || null
+  const ctx = { me, user, members, membersById, undo, removals }
+  ctx.comments = new Comments(commentsZone, ctx)
+  if (commentsZone && commentsZone.writable) undo.add(commentsZone, [commentsZone.doc.getArray('comments')], commentsZone.origin)
+
+  const zctxOf = (zone) => ({ ...ctx, zone, doc: zone.doc, origin: zone.origin, writable: zone.writable, provider: zone.provider })
+  const areaViews = []
+  ctx.nextGoalLabel = (parentLabel, zone) => nextGoalLabel(parentLabel, zone, areaViews)
+
+  // --- layout -------------------------------------------------------------------------------
+  status = new ConnectionStatus(root, zones)
+  const presence = new Presence(zones, ctx)
+  const mainColumn = h('div', { class: 'plan-main' })
+  const tocList = h('ul', { class: 'toc-list' })
+  const toc = h('nav', { class: 'toc', aria: { label: t('toc.label') } }, h('p', { class: 'side-heading', 'aria-hidden': 'true' }, t('toc.heading')), tocList)
+  const addToc = (id, text) => tocList.append(h('li', {}, h('a', { href: `#${id}` }, text)))
+
+  const content = zones.find((z) => z.kind === 'content')
+  const overview = new Overview(ctx, areaViews)
+  if (content) {
+    const zctx = zctxOf(content)
+    if (content.writable) {
+      undo.add(content, ['meta', 'contributions', 'collaboration', 'otherPlans'].map((name) =>
+        name === 'meta' ? content.doc.getMap(name) : content.doc.getArray(name)), content.origin)
+    }
+    mainColumn.append(metaSection(ctx, zctx, overview.el))
+    addToc('sec-meta', t('meta.heading'))
+    for (const [root_, key, hint] of [['aboutMe', 'section.aboutMe', 'section.aboutMe.hint'], ['resources', 'section.resources', 'section.resources.hint'], ['needs', 'section.needs', 'section.needs.hint']]) {
+      mainColumn.append(richSection(ctx, zctx, root_, t(key), t(hint)))
+      addToc(`sec-${root_}`, t(key))
+    }
+  }
+  else {
+    const s = section(ctx, { id: 'sec-overview', title: t('overview.heading'), testid: 'section-overview' })
+    s.body.append(overview.el)
+    mainColumn.append(s.el)
+    addToc('sec-overview', t('overview.heading'))
+  }
+  for (const zone of zones.filter((z) => z.kind === 'area')) {
+    const zctx = zctxOf(zone)
+    if (zone.writable) {
+      undo.add(zone, ['goals', 'measures', 'evaluations'].map((name) => zone.doc.getArray(name)), zone.origin)
+    }
+    const view = new AreaView(zone, { ...zctx, onStructure: () => overview.schedule() })
+    areaViews.push(view)
+    zone.doc.on('update', () => overview.schedule())
+    mainColumn.append(view.el)
+    addToc(view.el.id, zone.spec.title || zone.key)
+  }
+  for (const [id, key] of [['plan-members', 'members.heading'], ['plan-consent', 'consent.heading']]) {
+    const el = document.getElementById(id)
+    if (el) { mainColumn.append(el); addToc(id, t(key)) }
+  }
+  if (content) {
+    const zctx = zctxOf(content)
+    mainColumn.append(otherPlansSection(ctx, zctx), collaborationSection(ctx, zctx))
+    addToc('sec-otherPlans', t('otherPlans.heading'))
+    addToc('sec-collaboration', t('collaboration.heading'))
+  }
+  if (zones.length === 0) mainColumn.append(h('p', { class: 'note' }, t('plan.noZones')))
+
+  const bar = h('div', { class: 'plan-bar' }, status.el, undo.el)
+  const side = h('aside', { class: 'plan-side', aria: { label: t('side.label') } }, presence.el, toc)
+  root.append(bar, h('div', { class: 'plan-layout' }, mainColumn, side), removals.el)
+  root.dataset.ready = 'true'
+  overview.render()
+  status.update()
+}
+
+/** "M5" for a new main goal (after the highest M-number in any area I can see); "3.2" under "M3". */
+function nextGoalLabel (parentLabel, zone, areaViews) {
+  const all = areaViews.flatMap((v) => v.labels())
+  if (!parentLabel) {
+    const max = Math.max(0, ...all.map((l) => /^M(\d+)$/.exec(l)).filter(Boolean).map((m) => Number(m[1])))
+    return `M${max + 1}`
+  }
+  const prefix = parentLabel.replace(/^M/, '')
+  const view = areaViews.find((v) => v.zone === zone)
+  const siblings = (view ? view.labels() : all).filter((l) => l.startsWith(prefix + '.'))
+    .map((l) => Number(l.slice(prefix.length + 1))).filter((n) => Number.isInteger(n))
+  return `${prefix}.${Math.max(0, ...siblings) + 1}`
+}

@@ -1,0 +1,515 @@
+// One life area (an area zone): goals as a tree (parentId), under each goal its measures
+// (tiltak) and evaluations, all edited in place. Views are kept per item and only moved
+// when the order or the tree changes, so a remote change never steals the caret.
+import * as Y from 'yjs'
+import { h, uid, safeId, reconcile } from '../dom.js'
+import { t } from '../i18n.js'
+import { formatDate, formatDateTime, todayOslo } from '../format.js'
+import { textField, plainField, selectField, responsibleField, watchKey } from './fields.js'
+import { richText } from './richtext.js'
+import { bindTextContent } from './textbinding.js'
+import { newItem, changedFields, itemsOf, textOf, MEASURE_STATUSES, DONE_STATUSES, ATTAINMENTS } from './items.js'
+import { stampChanges } from './stamp.js'
+
+const headingLevel = (depth) => Math.min(3 + depth, 6)
+
+/** "Sist endret av Kari Nilsen 05.09.2025 10:30", kept live. */
+function changedLine (ctx, map) {
+  const el = h('p', { class: 'changed' })
+  const render = () => {
+    const by = map.get('updatedBy')
+    const at = map.get('updatedAt')
+    if (!by && !at) { el.textContent = ''; return }
+    const member = by != null ? ctx.membersById.get(String(by)) : null
+    el.textContent = t('item.changed', {
+      name: member ? member.name : t('member.unknown'),
+      when: formatDateTime(at)
+    })
+  }
+  const offA = watchKey(map, 'updatedBy', render)
+  const offB = watchKey(map, 'updatedAt', render)
+  return { el, destroy: () => { offA(); offB() } }
+}
+
+/** The heading of an item: kicker ("Mål M1", "Tiltak") + the title for screen readers. */
+function itemHeading (map, kicker, level) {
+  const id = uid('head')
+  const srTitle = h('span', { class: 'sr-only' })
+  const kick = h('span', { class: 'kicker-text' }, kicker)
+  const el = h('div', { class: 'item-kicker', role: 'heading', 'aria-level': String(level), id }, kick, srTitle)
+  let unbind = () => {}
+  const unwatch = watchKey(map, 'title', () => {
+    unbind()
+    const title = map.get('title')
+    if (title instanceof Y.Text) {
+      const render = () => { srTitle.textContent = title.length ? ': ' + title.toString() : '' }
+      render()
+      title.observe(render)
+      unbind = () => title.unobserve(render)
+    } else {
+      srTitle.textContent = textOf(title) ? ': ' + textOf(title) : ''
+      unbind = () => {}
+    }
+  })
+  return {
+    el,
+    id,
+    setKicker: (text) => { kick.textContent = text },
+    setLevel: (level) => el.setAttribute('aria-level', String(level)),
+    destroy: () => { unwatch(); unbind() }
+  }
+}
+
+class ItemView {
+  constructor (area, map) {
+    this.area = area
+    this.ctx = area.ctx
+    this.map = map
+    this.id = map.get('id')
+    this.cleanups = []
+  }
+
+  use (part) {
+    if (part && part.destroy) this.cleanups.push(part.destroy)
+    else if (typeof part === 'function') this.cleanups.push(part)
+    return part
+  }
+
+  commentParts (describedBy) {
+    const parts = this.ctx.comments.anchor(this.id, describedBy)
+    if (parts) this.cleanups.push(() => this.ctx.comments.forget(this.id))
+    return parts
+  }
+
+  destroy () {
+    for (const fn of this.cleanups.splice(0)) {
+      try { fn() } catch (error) { console.error(error) }
+    }
+    this.el.remove()
+  }
+}
+
+class GoalView extends ItemView {
+  constructor (area, map) {
+    super(area, map)
+    const { ctx } = this
+    const key = safeId(this.id)
+    this.heading = this.use(itemHeading(map, '', 3))
+    const title = this.use(textField(ctx, map, 'title', {
+      label: t('goal.title'), testid: `goal-title-${this.id}`, multiline: true, rows: 1, singleLine: true,
+      className: 'title-input', describedBy: this.heading.id, hideLabel: true, bare: false
+    }))
+    this.titleControl = title.control
+    const changed = this.use(changedLine(ctx, map))
+    const descriptionSlot = h('div', { class: 'description' })
+    this.use(watchKey(map, 'description', () => this.mountDescription(descriptionSlot)))
+    const comments = this.commentParts(this.heading.id)
+
+    this.measuresEl = h('div', { class: 'measure-list' })
+    this.evaluationsEl = h('div', { class: 'evaluation-list' })
+    this.childrenEl = h('div', { class: 'subgoal-list' })
+
+    const actions = h('div', { class: 'item-actions' }, comments && comments.button)
+    const addRow = h('div', { class: 'add-row' })
+    if (ctx.writable) {
+      actions.append(h('button', {
+        type: 'button', class: 'btn btn-small btn-quiet btn-remove', aria: { describedby: this.heading.id },
+        dataset: { testid: `remove-goal-${this.id}` }, onclick: () => area.removeGoal(this.map)
+      }, t('item.remove')))
+      addRow.append(
+        h('button', {
+          type: 'button', class: 'btn btn-small btn-quiet btn-add', aria: { describedby: this.heading.id },
+          dataset: { testid: `add-measure-${this.id}` }, onclick: () => area.addMeasure(this.id)
+        }, t('measure.add')),
+        h('button', {
+          type: 'button', class: 'btn btn-small btn-quiet btn-add', aria: { describedby: this.heading.id },
+          dataset: { testid: `add-subgoal-${this.id}` }, onclick: () => area.addGoal(this.id)
+        }, t('goal.addSub')),
+        h('button', {
+          type: 'button', class: 'btn btn-small btn-quiet btn-add', aria: { describedby: this.heading.id },
+          dataset: { testid: `add-evaluation-${this.id}` }, onclick: () => area.addEvaluation(this.id)
+        }, t('evaluation.add'))
+      )
+    }
+    this.el = h('article', {
+      class: 'goal', id: `goal-${key}`, aria: { labelledby: this.heading.id }, dataset: { testid: `goal-${this.id}` }
+    },
+    h('div', { class: 'item-head' }, this.heading.el, actions),
+    title.el, changed.el, descriptionSlot,
+    comments && comments.panel,
+    this.measuresEl, this.evaluationsEl, addRow, this.childrenEl)
+    this.use(watchKey(map, 'label', () => this.renderKicker()))
+  }
+
+  mountDescription (slot) {
+    if (this.editor) { this.editor.destroy(); this.editor = null }
+    const fragment = this.map.get('description')
+    if (!(fragment instanceof Y.XmlFragment)) {
+      slot.replaceChildren()
+      return
+    }
+    const { ctx } = this
+    this.editor = richText({
+      fragment,
+      provider: ctx.provider,
+      user: ctx.user,
+      editable: ctx.writable,
+      label: t('goal.descriptionOf', { label: this.kickerText() }),
+      placeholder: ctx.writable ? t('item.descriptionPlaceholder') : '',
+      testid: `goal-description-${this.id}`,
+      optional: true
+    })
+    slot.replaceChildren(this.editor.el)
+  }
+
+  kickerText () {
+    const label = this.map.get('label')
+    const isSub = this.depth > 0
+    const base = isSub ? t('goal.sub') : t('goal.main')
+    return typeof label === 'string' && label ? `${base} ${label}` : base
+  }
+
+  renderKicker () {
+    this.heading.setKicker(this.kickerText())
+    if (this.titleControl && this.titleControl.setAttribute && this.titleControl.tagName !== 'SPAN') {
+      this.titleControl.setAttribute('aria-label', t('goal.titleOf', { label: this.kickerText() }))
+    }
+  }
+
+  setDepth (depth) {
+    if (this.depth === depth) return
+    this.depth = depth
+    this.heading.setLevel(headingLevel(depth))
+    this.el.dataset.depth = String(depth)
+    this.el.classList.toggle('subgoal', depth > 0)
+    this.renderKicker()
+    for (const view of this.area.measureViews.values()) if (view.goalId === this.id) view.setLevel(headingLevel(depth) + 1)
+  }
+
+  destroy () {
+    if (this.editor) this.editor.destroy()
+    super.destroy()
+  }
+}
+
+class MeasureView extends ItemView {
+  constructor (area, map) {
+    super(area, map)
+    const { ctx } = this
+    this.heading = this.use(itemHeading(map, t('measure.kicker'), 4))
+    const d = this.heading.id
+    const title = this.use(textField(ctx, map, 'title', {
+      label: t('measure.title'), testid: `measure-title-${this.id}`, multiline: true, rows: 1, singleLine: true,
+      className: 'title-input', describedBy: d, hideLabel: true, ariaLabel: t('measure.titleAria')
+    }))
+    const overdue = h('span', { class: 'badge badge-warn', hidden: true }, t('measure.overdue'))
+    const fields = h('div', { class: 'field-grid' },
+      this.use(selectField(ctx, map, 'status', { label: t('measure.status'), values: MEASURE_STATUSES, prefix: 'measureStatus', describedBy: d, testid: `measure-status-${this.id}` })).el,
+      this.use(plainField(ctx, map, 'start', { label: t('measure.start'), type: 'date', describedBy: d, testid: `measure-start-${this.id}` })).el,
+      this.use(plainField(ctx, map, 'end', { label: t('measure.end'), type: 'date', describedBy: d, testid: `measure-end-${this.id}` })).el,
+      this.use(plainField(ctx, map, 'scope', { label: t('measure.scope'), describedBy: d, testid: `measure-scope-${this.id}` })).el,
+      this.use(plainField(ctx, map, 'externalParty', { label: t('measure.externalParty'), describedBy: d, testid: `measure-external-${this.id}` })).el,
+      this.use(responsibleField(ctx, map, 'responsible', { label: t('measure.responsible'), describedBy: d, testid: `measure-responsible-${this.id}` })).el
+    )
+    const renderOverdue = () => {
+      const end = map.get('end')
+      const late = typeof end === 'string' && end < todayOslo() && !DONE_STATUSES.has(map.get('status'))
+      overdue.hidden = !late
+      this.el && this.el.classList.toggle('overdue', late)
+    }
+    const descriptionSlot = h('div', { class: 'description' })
+    const fragment = map.get('description')
+    if (fragment instanceof Y.XmlFragment) {
+      this.editor = richText({
+        fragment,
+        provider: ctx.provider,
+        user: ctx.user,
+        editable: ctx.writable,
+        label: t('measure.description'),
+        placeholder: ctx.writable ? t('item.descriptionPlaceholder') : '',
+        testid: `measure-description-${this.id}`,
+        optional: true
+      })
+      descriptionSlot.append(this.editor.el)
+    }
+    const changed = this.use(changedLine(ctx, map))
+    const comments = this.commentParts(d)
+    const actions = h('div', { class: 'item-actions' }, overdue, comments && comments.button)
+    if (ctx.writable) {
+      actions.append(h('button', {
+        type: 'button', class: 'btn btn-small btn-quiet btn-remove', aria: { describedby: d },
+        dataset: { testid: `remove-measure-${this.id}` }, onclick: () => area.removeItems('measure', [this.map])
+      }, t('item.remove')))
+    }
+    this.el = h('article', { class: 'measure', id: `measure-${safeId(this.id)}`, aria: { labelledby: d }, dataset: { testid: `measure-${this.id}` } },
+      h('div', { class: 'item-head' }, this.heading.el, actions),
+      title.el, fields, descriptionSlot, changed.el, comments && comments.panel)
+    this.use(watchKey(map, 'end', renderOverdue))
+    this.use(watchKey(map, 'status', renderOverdue))
+  }
+
+  get goalId () { return this.map.get('goalId') }
+  setLevel (level) { this.heading.setLevel(Math.min(level, 6)) }
+  destroy () {
+    if (this.editor) this.editor.destroy()
+    super.destroy()
+  }
+}
+
+class EvaluationView extends ItemView {
+  constructor (area, map) {
+    super(area, map)
+    const { ctx } = this
+    this.heading = this.use(itemHeading(map, t('evaluation.kicker'), 4))
+    const d = this.heading.id
+    const summary = h('summary', { class: 'evaluation-summary' })
+    const renderSummary = () => {
+      const parts = [t('evaluation.kicker')]
+      if (map.get('date')) parts.push(formatDate(map.get('date')))
+      const attainment = map.get('attainment')
+      if (attainment) parts.push(t(`attainment.${attainment}`))
+      summary.textContent = parts.join(' – ')
+    }
+    this.use(watchKey(map, 'date', renderSummary))
+    this.use(watchKey(map, 'attainment', renderSummary))
+    const text = (key, label) => this.use(textField(ctx, map, key, { label, multiline: true, rows: 2, describedBy: d, wide: true })).el
+    const body = h('div', { class: 'field-grid' },
+      this.use(plainField(ctx, map, 'date', { label: t('evaluation.date'), type: 'date', describedBy: d })).el,
+      this.use(selectField(ctx, map, 'attainment', { label: t('evaluation.attainment'), values: ATTAINMENTS, prefix: 'attainment', describedBy: d, allowEmpty: true })).el,
+      text('result', t('evaluation.result')),
+      text('worked', t('evaluation.worked')),
+      text('change', t('evaluation.change')),
+      text('next', t('evaluation.next')),
+      this.use(responsibleField(ctx, map, 'responsible', { label: t('evaluation.responsible'), describedBy: d })).el,
+      this.use(plainField(ctx, map, 'nextReview', { label: t('evaluation.nextReview'), type: 'date', describedBy: d })).el,
+      text('ownerComment', t('evaluation.ownerComment'))
+    )
+    const changed = this.use(changedLine(ctx, map))
+    const comments = this.commentParts(d)
+    const actions = h('div', { class: 'item-actions' }, comments && comments.button)
+    if (ctx.writable) {
+      actions.append(h('button', {
+        type: 'button', class: 'btn btn-small btn-quiet btn-remove', aria: { describedby: d },
+        onclick: () => area.removeItems('evaluation', [this.map])
+      }, t('item.remove')))
+    }
+    // The heading stays outside <details> so the outline shows every evaluation.
+    this.heading.el.classList.add('sr-only')
+    this.details = h('details', { class: 'evaluation-details' }, summary, body, changed.el)
+    this.el = h('article', { class: 'evaluation', aria: { labelledby: d }, dataset: { testid: `evaluation-${this.id}` } },
+      this.heading.el, h('div', { class: 'item-head' }, this.details, actions), comments && comments.panel)
+  }
+
+  get goalId () { return this.map.get('goalId') }
+  setLevel (level) { this.heading.setLevel(Math.min(level, 6)) }
+}
+
+export class AreaView {
+  constructor (zone, ctx) {
+    this.zone = zone
+    this.ctx = ctx
+    const doc = zone.doc
+    this.goals = doc.getArray('goals')
+    this.measures = doc.getArray('measures')
+    this.evaluations = doc.getArray('evaluations')
+    this.goalViews = new Map()
+    this.measureViews = new Map()
+    this.evaluationViews = new Map()
+
+    const headingId = `area-${safeId(zone.key)}-heading`
+    this.rootList = h('div', { class: 'goal-list' })
+    this.orphans = h('div', { class: 'orphans', hidden: true },
+      h('h3', {}, t('measure.orphans')), this.orphanList = h('div', { class: 'measure-list' }))
+    this.empty = h('p', { class: 'muted' }, t('area.empty'))
+    const readonlyNote = zone.writable ? null : h('p', { class: 'note' }, t('zone.readonly'))
+    const add = zone.writable
+      ? h('button', {
+        type: 'button', class: 'btn btn-add', dataset: { testid: `add-goal-${zone.key}` },
+        aria: { describedby: headingId }, onclick: () => this.addGoal(null)
+      }, t('goal.add'))
+      : null
+    this.el = h('section', { class: 'area card', id: `area-${safeId(zone.key)}`, aria: { labelledby: headingId }, dataset: { testid: `area-${zone.key}` } },
+      h('div', { class: 'section-head' }, h('h2', { id: headingId }, zone.spec.title || zone.key)),
+      readonlyNote, this.empty, this.rootList, this.orphans, add)
+
+    const roots = [this.goals, this.measures, this.evaluations]
+    for (const root of roots) {
+      root.observeDeep((events) => {
+        const relevant = events.some((e) => e.target === root ||
+          (e.target.parent === root && e.keysChanged && (e.keysChanged.has('parentId') || e.keysChanged.has('goalId') || e.keysChanged.has('id'))))
+        if (relevant) this.structure()
+      })
+    }
+    if (zone.writable) stampChanges(zone, roots, ctx.me.id)
+    this.structure()
+  }
+
+  /** Build, reuse or drop views and put them in tree order. */
+  structure () {
+    const ctx = this.ctx
+    const sync = (maps, views, View) => {
+      const seen = new Set()
+      for (const map of maps) {
+        const id = map.get('id')
+        seen.add(id)
+        const view = views.get(id)
+        if (view && view.map === map) continue
+        if (view) view.destroy() // the same id, a new map (restored by undo): rebind
+        views.set(id, new View(this, map))
+      }
+      for (const [id, view] of views) if (!seen.has(id)) { view.destroy(); views.delete(id) }
+    }
+    const goals = itemsOf(this.goals)
+    sync(goals, this.goalViews, GoalView)
+    sync(itemsOf(this.measures), this.measureViews, MeasureView)
+    sync(itemsOf(this.evaluations), this.evaluationViews, EvaluationView)
+
+    // The tree. A goal whose parent is gone (or a cycle made by two concurrent moves) is shown
+    // at the top level: never hide anything someone wrote.
+    const children = new Map()
+    const ids = new Set(goals.map((g) => g.get('id')))
+    for (const g of goals) {
+      const parent = g.get('parentId')
+      const key = typeof parent === 'string' && ids.has(parent) && parent !== g.get('id') ? parent : null
+      if (!children.has(key)) children.set(key, [])
+      children.get(key).push(this.goalViews.get(g.get('id')))
+    }
+    const placed = new Set()
+    const place = (view, depth) => {
+      placed.add(view.id)
+      view.setDepth(depth)
+      const kids = (children.get(view.id) || []).filter((k) => !placed.has(k.id))
+      kids.forEach((k) => place(k, depth + 1))
+      reconcile(view.childrenEl, kids.map((k) => k.el))
+    }
+    const top = [...(children.get(null) || [])]
+    top.forEach((v) => place(v, 0))
+    for (const view of this.goalViews.values()) {
+      if (!placed.has(view.id)) { top.push(view); place(view, 0) }
+    }
+    reconcile(this.rootList, top.map((v) => v.el))
+
+    const byGoal = (views) => {
+      const groups = new Map()
+      const orphans = []
+      for (const view of views.values()) {
+        const goal = this.goalViews.get(view.goalId)
+        if (!goal) { orphans.push(view); continue }
+        if (!groups.has(goal)) groups.set(goal, [])
+        groups.get(goal).push(view)
+      }
+      return { groups, orphans }
+    }
+    const measures = byGoal(this.measureViews)
+    const evaluations = byGoal(this.evaluationViews)
+    for (const goal of this.goalViews.values()) {
+      const level = headingLevel(goal.depth) + 1
+      const ms = measures.groups.get(goal) || []
+      const es = evaluations.groups.get(goal) || []
+      ms.forEach((m) => m.setLevel(level))
+      es.forEach((e) => e.setLevel(level))
+      reconcile(goal.measuresEl, ms.map((m) => m.el))
+      reconcile(goal.evaluationsEl, es.map((e) => e.el))
+    }
+    const orphans = [...measures.orphans, ...evaluations.orphans]
+    orphans.forEach((v) => v.setLevel(4))
+    reconcile(this.orphanList, orphans.map((v) => v.el))
+    this.orphans.hidden = orphans.length === 0
+    this.empty.hidden = goals.length > 0
+    if (this.ctx.onStructure) this.ctx.onStructure()
+  }
+
+  transact (fn) {
+    this.zone.doc.transact(fn, this.zone.origin)
+  }
+
+  addGoal (parentId) {
+    const label = this.ctx.nextGoalLabel(parentId ? this.goalViews.get(parentId)?.map.get('label') : null, this.zone)
+    const item = newItem({
+      parentId: parentId || null, label, title: '', description: null, ...changedFields(this.ctx.me.id)
+    })
+    this.ctx.undo.stopCapturing()
+    this.transact(() => this.goals.push([item]))
+    this.ctx.undo.stopCapturing()
+    this.focusLater(`goal-title-${item.get('id')}`)
+  }
+
+  addMeasure (goalId) {
+    const item = newItem({
+      goalId, title: '', description: null, responsible: [], externalParty: '', scope: '',
+      start: null, end: null, status: 'ikke_startet', meetingId: null, ...changedFields(this.ctx.me.id)
+    })
+    this.ctx.undo.stopCapturing()
+    this.transact(() => this.measures.push([item]))
+    this.ctx.undo.stopCapturing()
+    this.focusLater(`measure-title-${item.get('id')}`)
+  }
+
+  addEvaluation (goalId) {
+    const item = newItem({
+      goalId, date: todayOslo(), attainment: null, result: '', worked: '', change: '', next: '',
+      responsible: [], nextReview: null, ownerComment: '', ...changedFields(this.ctx.me.id)
+    })
+    this.ctx.undo.stopCapturing()
+    this.transact(() => this.evaluations.push([item]))
+    this.ctx.undo.stopCapturing()
+    const view = this.evaluationViews.get(item.get('id'))
+    if (view) {
+      view.details.open = true
+      requestAnimationFrame(() => { const first = view.details.querySelector('input, select, textarea'); if (first) first.focus() })
+    }
+  }
+
+  /** A goal goes with everything under it: sub-goals, their measures and evaluations. */
+  removeGoal (map) {
+    const ids = new Set([map.get('id')])
+    let grew = true
+    const goals = itemsOf(this.goals)
+    while (grew) {
+      grew = false
+      for (const g of goals) {
+        if (!ids.has(g.get('id')) && ids.has(g.get('parentId'))) { ids.add(g.get('id')); grew = true }
+      }
+    }
+    const items = [
+      ...goals.filter((g) => ids.has(g.get('id'))).map((m) => ({ array: this.goals, map: m })),
+      ...itemsOf(this.measures).filter((m) => ids.has(m.get('goalId'))).map((m) => ({ array: this.measures, map: m })),
+      ...itemsOf(this.evaluations).filter((m) => ids.has(m.get('goalId'))).map((m) => ({ array: this.evaluations, map: m }))
+    ]
+    const title = textOf(map.get('title')) || t('item.untitled')
+    const extra = items.length - 1
+    const text = extra > 0 ? t('remove.goalWith', { title, n: extra }) : t('remove.goal', { title })
+    this.ctx.removals.remove(this.zone, items, text, () => this.focus(`goal-title-${map.get('id')}`))
+  }
+
+  removeItems (kind, maps) {
+    const array = kind === 'measure' ? this.measures : this.evaluations
+    const title = kind === 'measure' ? (textOf(maps[0].get('title')) || t('item.untitled')) : formatDate(maps[0].get('date'))
+    const id = maps[0].get('id')
+    this.ctx.removals.remove(this.zone, maps.map((map) => ({ array, map })), t(`remove.${kind}`, { title }),
+      () => this.focus(kind === 'measure' ? `measure-title-${id}` : `evaluation-${id}`))
+  }
+
+  focus (testid) {
+    const el = this.el.querySelector(`[data-testid="${CSS.escape(testid)}"]`)
+    if (!el) return
+    const target = el.matches('input, textarea, select, button, summary') ? el : el.querySelector('input, textarea, select, button, summary')
+    if (target) target.focus()
+  }
+
+  focusLater (testid) { requestAnimationFrame(() => this.focus(testid)) }
+
+  labels () { return itemsOf(this.goals).map((g) => g.get('label')).filter((l) => typeof l === 'string') }
+
+  /** Goals, measures and evaluations in plain form, for the overview. */
+  summary () {
+    return {
+      goals: itemsOf(this.goals),
+      measures: itemsOf(this.measures),
+      evaluations: itemsOf(this.evaluations)
+    }
+  }
+}
+
+// Re-exported for the content sections' read-only text.
+export { bindTextContent }

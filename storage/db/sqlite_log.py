@@ -1,0 +1,290 @@
+"""The zone log's fast path on SQLite: plain `sqlite3` on dedicated threads.
+
+Every edit waits for its log write (persist-before-relay, DESIGN.md §4), so the write's latency
+is the server's latency floor. Through SQLAlchemy + aiosqlite one append costs about nine
+thread hand-offs (BEGIN, INSERT, COMMIT, cursor and pool chatter), each waking the event
+loop. Here an append is one hand-off to a thread that owns its own connection and runs
+BEGIN IMMEDIATE; INSERT (executemany); COMMIT in one go; a load is one hand-off to a second
+thread with a second connection, which WAL lets read beside the writer.
+
+The connections get the engine's PRAGMAs (storage.db applies them), so a commit here is
+exactly as durable as one through the engine. Writes still queue on the engine's writer lock,
+so they never race the engine's own writers (compaction, memberships) for SQLite's single
+write lock; another process is covered by busy_timeout. Errors come back as SQLAlchemy's
+DBAPIError subclasses (IntegrityError, OperationalError), as on the engine path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import Dialect
+from sqlalchemy.exc import DBAPIError
+
+from storage.models import zone_updates_table
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# zone_updates has AUTOINCREMENT (storage.models): ids are never reused, even after compaction
+# deleted the newest rows, and inside one BEGIN IMMEDIATE transaction (nobody else can insert)
+# the rows of one executemany get consecutive ids ending at last_insert_rowid().
+_INSERT = "INSERT INTO zone_updates (zone_id, data, created_at) VALUES (?, ?, ?)"
+_SNAPSHOT = "SELECT seq, data FROM zone_snapshots WHERE zone_id = ?"
+_TAIL = "SELECT id, data FROM zone_updates WHERE zone_id = ? AND id > ? ORDER BY id"
+
+LoadedRows = tuple[bytes | None, int, tuple[tuple[int, bytes], ...]]
+"""(snapshot, snapshot_seq, ((seq, update), ...)) as `ZoneLog.load` returns them."""
+
+
+@dataclass(frozen=True)
+class SQLiteTarget:
+    """How to open another connection to the database file an engine uses."""
+
+    database: str
+    uri: bool
+    # Applies the engine's PRAGMAs to a fresh connection (storage.db owns the list).
+    on_connect: Callable[[sqlite3.Connection], None]
+    dialect: Dialect
+
+    def connect(self) -> sqlite3.Connection:
+        # Autocommit mode: we issue BEGIN / COMMIT ourselves. The connection never leaves the
+        # thread that opened it, so the default check_same_thread stays on.
+        conn = sqlite3.connect(self.database, uri=self.uri, isolation_level=None)
+        try:
+            self.on_connect(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+def _wrap(exc: Exception, statement: str) -> Exception:
+    if isinstance(exc, sqlite3.Error):
+        # Same exception classes as the engine path; never the parameters (plan content).
+        return DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True)
+    return exc
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+
+
+class _Inbox:
+    """A worker's job queue; once closed, nothing more gets in behind the final sentinel."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def put(self, job: _Job) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the SQLite zone log is closed (its engine was disposed)")
+            self.jobs.put(job)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.jobs.put(None)
+
+
+def _serve(inbox: _Inbox, target: SQLiteTarget) -> None:
+    """A worker thread's loop: run jobs in order on one connection until the sentinel None."""
+    jobs = inbox.jobs
+    conn: sqlite3.Connection | None = None
+    try:
+        while (job := jobs.get()) is not None:
+            fn, fut, loop = job
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                if conn is None:  # opened on first use; retried on the next job if it failed
+                    conn = target.connect()
+                result = fn(conn)
+            except BaseException as exc:  # the caller gets every failure
+                error = exc
+            try:
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+            except RuntimeError:  # the caller's event loop is closed: nobody is waiting
+                pass
+            del job, fn, fut, loop, result, error
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+class _Worker:
+    """One thread owning one sqlite3 connection; jobs run one at a time, in submission order."""
+
+    def __init__(self, target: SQLiteTarget, name: str) -> None:
+        self._inbox = _Inbox()
+        # Daemon, so a never-disposed engine cannot keep the interpreter alive; the thread
+        # holds no reference to this object, and dropping the object stops the thread.
+        self.thread = threading.Thread(
+            target=_serve, args=(self._inbox, target), name=name, daemon=True
+        )
+        self.thread.start()
+        weakref.finalize(self, self._inbox.close)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._inbox.put((fn, fut, loop))
+        return fut
+
+    def stop(self) -> None:
+        """Let the thread finish the jobs already queued, close its connection and exit."""
+        self._inbox.close()
+
+
+class SQLiteZoneLog:
+    """Append to and load zone logs on one SQLite file; see the module docstring."""
+
+    def __init__(self, target: SQLiteTarget, write_lock: asyncio.Lock) -> None:
+        self._target = target
+        self._write_lock = write_lock
+        created_at = zone_updates_table.c.created_at.type
+        # The column's own bind processing (UTCDateTime, then SQLite's DATETIME text format),
+        # so rows written here read back through the ORM like rows written through it.
+        self._stamp: Callable[[datetime], Any] | None = created_at.dialect_impl(
+            target.dialect
+        ).bind_processor(target.dialect)
+        self._writer: _Worker | None = None
+        self._reader: _Worker | None = None
+        self._closed = False
+        self._threads_lock = threading.Lock()
+
+    def _started(self, worker: _Worker | None, role: str) -> _Worker:
+        if worker is not None:
+            return worker  # raises on submit if closed meanwhile
+        with self._threads_lock:
+            if self._closed:
+                raise RuntimeError("the SQLite zone log is closed (its engine was disposed)")
+            worker = self._writer if role == "writer" else self._reader
+            if worker is None:
+                worker = _Worker(self._target, f"samplan-sqlite-{role}")
+                if role == "writer":
+                    self._writer = worker
+                else:
+                    self._reader = worker
+            return worker
+
+    async def append(self, items: Sequence[tuple[int, bytes]], created_at: datetime) -> list[int]:
+        """Insert (zone_id, update) rows in one durable transaction; return their ids in order."""
+        stamp = self._stamp(created_at) if self._stamp is not None else created_at
+        rows = [(zone_id, data, stamp) for zone_id, data in items]
+        writer = self._started(self._writer, "writer")
+        # The engine's writer lock: queue behind compactions and membership writes in the event
+        # loop, not in SQLite's sleep-and-retry busy handler. (A caller cancelled mid-commit
+        # lets go of it before the thread is done; the next writer then waits in SQLite's busy
+        # handler instead: slower, still correct.)
+        async with self._write_lock:
+            return await writer.submit(lambda conn: _append(conn, rows))
+
+    async def load(self, zone_id: int) -> LoadedRows:
+        """Read the snapshot and the updates after it in one read transaction."""
+        reader = self._started(self._reader, "reader")
+        return await reader.submit(lambda conn: _load(conn, zone_id))
+
+    async def run(
+        self, role: Literal["writer", "reader"], fn: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        """Run `fn` on the writer's or the reader's connection, in its thread (diagnostics,
+        tests). Writes belong in `append`, which takes the engine's writer lock."""
+        worker = self._started(self._writer if role == "writer" else self._reader, role)
+        return await worker.submit(fn)
+
+    def threads(self) -> list[threading.Thread]:
+        return [w.thread for w in (self._writer, self._reader) if w is not None]
+
+    def close(self) -> None:
+        """Stop both threads after the jobs already queued, and wait for them (milliseconds:
+        at most the commit in flight). Later calls raise; storage.db makes a new instance."""
+        with self._threads_lock:
+            self._closed = True
+            workers = [w for w in (self._writer, self._reader) if w is not None]
+            self._writer = self._reader = None
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            if worker.thread is not threading.current_thread():
+                worker.thread.join()
+
+
+def _append(conn: sqlite3.Connection, rows: list[tuple[int, bytes, Any]]) -> list[int]:
+    n = len(rows)
+    statement = "BEGIN IMMEDIATE"
+    try:
+        conn.execute(statement)
+        statement = _INSERT
+        if n == 1:
+            cursor = conn.execute(_INSERT, rows[0])
+            inserted, last = cursor.rowcount, cursor.lastrowid
+        else:
+            inserted = conn.executemany(_INSERT, rows).rowcount
+            statement = "SELECT last_insert_rowid()"
+            (last,) = conn.execute(statement).fetchone()
+        if inserted != n or last is None:
+            raise RuntimeError(f"inserted {inserted} rows for {n} updates")
+        statement = "COMMIT"
+        conn.execute(statement)
+    except Exception as exc:
+        _rollback(conn)
+        raise _wrap(exc, statement) from exc
+    except BaseException:
+        _rollback(conn)
+        raise
+    first = last - n + 1
+    return list(range(first, last + 1))
+
+
+def _load(conn: sqlite3.Connection, zone_id: int) -> LoadedRows:
+    # One read transaction: WAL pins its snapshot at the first SELECT, so a compaction that
+    # commits between the two SELECTs can neither hide updates nor show them twice.
+    statement = "BEGIN"
+    try:
+        conn.execute(statement)
+        statement = _SNAPSHOT
+        snap = conn.execute(_SNAPSHOT, (zone_id,)).fetchone()
+        seq = int(snap[0]) if snap is not None else 0
+        statement = _TAIL
+        updates = tuple(conn.execute(_TAIL, (zone_id, seq)).fetchall())
+        statement = "COMMIT"
+        conn.execute(statement)
+    except Exception as exc:
+        _rollback(conn)
+        raise _wrap(exc, statement) from exc
+    except BaseException:
+        _rollback(conn)
+        raise
+    return (snap[1] if snap is not None else None), seq, updates
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            # The connection is unusable if even ROLLBACK fails; the next BEGIN says so.
+            log.exception("sqlite rollback failed")

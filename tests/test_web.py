@@ -1,0 +1,128 @@
+"""The pages over real HTTP: log-in, sessions, CSRF, throttling, headers, and no plan of
+another person's by changing an id in the URL."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+
+from server.auth.passwords import hash_password
+from tests.support.live import LiveServer
+from tests.support.world import ROLE_USERS, World
+
+PASSWORD = "Blåbærsyltetøy 🫐 2026"
+
+
+@pytest.fixture
+async def web(server: LiveServer, world: World) -> LiveServer:
+    for role in ROLE_USERS:
+        await server.services.repos.users.set_password_hash(
+            world.users[role], hash_password(PASSWORD)
+        )
+    return server
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "every form carries a CSRF token"
+    return match.group(1)
+
+
+async def log_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    page = await http.get("/login")
+    return await http.post(
+        "/login",
+        data={
+            "email": email,
+            "password": password,
+            "csrf_token": csrf_of(page.text),
+            "next": "/plans",
+        },
+    )
+
+
+async def test_log_in_see_my_plans_and_log_out(web: LiveServer, world: World) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        assert (await http.get("/plans")).headers["location"].startswith("/login")
+        response = await log_in(http, ROLE_USERS["koordinator"][0].upper())
+        assert response.status_code == 303 and response.headers["location"] == "/plans"
+        cookie = response.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+        plans = await http.get("/plans")
+        assert plans.status_code == 200
+        assert "Individuell plan for Jonas Berg" in plans.text
+        assert "Åse" not in plans.text  # not a member of the other plan
+        page = await http.get(f"/plans/{world.plan_id}")
+        assert page.status_code == 200 and 'id="plan-app"' in page.text
+        out = await http.post("/logout", data={"csrf_token": csrf_of(page.text)})
+        assert out.status_code == 303
+        assert (await http.get("/plans")).headers["location"].startswith("/login")
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(web: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        wrong = await log_in(http, ROLE_USERS["verge"][0], "feil passord")
+        unknown = await log_in(http, "finnes.ikke@eksempelvik.test", "feil passord")
+        assert wrong.status_code == unknown.status_code == 401
+        assert (
+            "set-cookie" not in wrong.headers
+            or "samplan_session" not in wrong.headers["set-cookie"]
+        )
+
+
+async def test_log_in_is_throttled(web: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        codes = [
+            (await log_in(http, ROLE_USERS["leser"][0], "gjett")).status_code for _ in range(6)
+        ]
+        assert codes[:5] == [401] * 5 and codes[5] == 429
+        # even the right password waits out the window
+        assert (await log_in(http, ROLE_USERS["leser"][0])).status_code == 429
+
+
+async def test_forms_without_csrf_token_are_refused(web: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        await http.get("/login")
+        response = await http.post(
+            "/login",
+            data={"email": ROLE_USERS["verge"][0], "password": PASSWORD, "csrf_token": "x"},
+        )
+        assert response.status_code == 403
+        assert "samplan_session" not in response.headers.get("set-cookie", "")
+
+
+async def test_no_open_redirect_after_log_in(web: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        page = await http.get("/login")
+        response = await http.post(
+            "/login",
+            data={
+                "email": ROLE_USERS["verge"][0],
+                "password": PASSWORD,
+                "csrf_token": csrf_of(page.text),
+                "next": "//ondsinnet.example/",
+            },
+        )
+        assert response.headers["location"] == "/plans"
+
+
+async def test_another_plan_or_a_made_up_id_is_404(web: LiveServer, world: World) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        await log_in(http, ROLE_USERS["deltaker"][0])
+        for plan_id in (world.other_plan_id, str(uuid.uuid4()), "../../etc/passwd", "1 OR 1=1"):
+            response = await http.get(f"/plans/{plan_id}")
+            assert response.status_code == 404, plan_id
+            assert "Individuell plan for Åse" not in response.text  # no data of that plan
+
+
+async def test_security_headers_on_every_page(web: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        for path in ("/login", "/plans", "/finnes-ikke"):
+            headers = (await http.get(path)).headers
+            csp = headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+            assert "frame-ancestors 'none'" in csp
+            assert headers["x-content-type-options"] == "nosniff"
