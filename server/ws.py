@@ -114,25 +114,24 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         except BadRoomPath as exc:
             raise Refused(CloseCode.NOT_FOUND, "no such room") from exc
         user_id = await _authenticate(ws, services, path.plan_id)
-        plan = await services.plans.get_plan(path.plan_id)
-        zone = await services.plans.get_zone(path.plan_id, path.kind, path.key) if plan else None
-        member = await services.plans.get_membership(path.plan_id, user_id) if zone else None
-        if plan is None or zone is None or member is None:
+        context = await services.plans.connection_context(
+            path.plan_id, path.kind, path.key, user_id
+        )
+        if context is None:
             raise Refused(CloseCode.NOT_FOUND, "no such plan or zone")  # no oracle on which
-        access = zone_access(member.role, path.kind)
+        access = zone_access(context.role, path.kind)
         if access is None:
             raise Refused(CloseCode.FORBIDDEN, "not allowed")
-        services.watcher.remember(plan.id, plan.access_version)
-        user = await services.repos.users.get(user_id)
+        services.watcher.remember(context.plan_id, context.access_version)
         peer = Peer(
             AsgiTransport(send),
             peer_id=f"{next(_peer_ids)}",
             can_write=access == "rw",
             max_queued_frames=services.settings.send_queue_frames,
-            identity=identity_of(user_id, user.name if user else "", member.role),
+            identity=identity_of(user_id, context.user_name, context.role),
         )
-        conn = Connection(peer, user_id, plan.id, path.kind, member.role)
-        await _serve(receive, services, conn, zone.id)
+        conn = Connection(peer, user_id, context.plan_id, path.kind, context.role)
+        await _serve(receive, services, conn, context.zone_id)
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         await ws.close(refusal.code, refusal.reason)

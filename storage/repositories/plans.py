@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -33,6 +34,16 @@ from storage.models import (
     new_meeting_id,
     utcnow,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionContext:
+    plan_id: str
+    access_version: int
+    zone_id: int
+    role: str
+    user_name: str
+
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +387,31 @@ class PlanRepo:
                 .order_by(Plan.created_at, Plan.id)
             )
             return [(plan, role, name) for plan, role, name in rows]
+
+    async def connection_context(
+        self, plan_id: str, kind: str, key: str, user_id: int
+    ) -> ConnectionContext | None:
+        """Everything a WebSocket join needs, in one query: None when the plan or zone does
+        not exist or the user is not a member (the caller must not say which)."""
+        async with self._sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(Plan.access_version, Zone.id, Membership.role, User.name)
+                    .join(Zone, Zone.plan_id == Plan.id)
+                    .join(Membership, Membership.plan_id == Plan.id)
+                    .join(User, User.id == Membership.user_id)
+                    .where(
+                        Plan.id == plan_id,
+                        Zone.kind == kind,
+                        Zone.key == key,
+                        Membership.user_id == user_id,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        version, zone_id, role, name = row
+        return ConnectionContext(plan_id, version, zone_id, role, name)
 
     async def access_versions(self, plan_ids: Collection[str]) -> dict[str, int]:
         """Current access_version per plan; a plan that no longer exists is left out."""
