@@ -19,7 +19,11 @@ async def test_connection_context(store: Store) -> None:
     assert context is not None
     zone = await store.plans.get_zone(plan.id, "area", "skole")
     assert zone is not None
-    assert (context.zone_id, context.role, context.user_name) == (zone.id, "deltaker", "Åse Ødegård")
+    assert (context.zone_id, context.role, context.user_name) == (
+        zone.id,
+        "deltaker",
+        "Åse Ødegård",
+    )
     current = await store.plans.access_versions([plan.id])
     assert context.access_version == current[plan.id]
 
