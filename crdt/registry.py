@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from crdt.committer import GroupCommitter
 from crdt.peer import Peer
@@ -36,9 +37,10 @@ class RoomRegistry:
         self._unload_timers: dict[int, asyncio.TimerHandle] = {}
         self._unloading: set[int] = set()
         self.last_load_seconds = 0.0
+        self.on_compacted: Callable[[Room], None] | None = None
 
-    async def join(self, zone_id: int, peer: Peer) -> Room:
-        room = await self.get(zone_id)
+    async def join(self, zone_id: int, peer: Peer, kind: str = "") -> Room:
+        room = await self.get(zone_id, kind)
         timer = self._unload_timers.pop(zone_id, None)
         if timer is not None:
             timer.cancel()
@@ -58,7 +60,7 @@ class RoomRegistry:
                 self.grace_seconds, self._start_unload, room.zone_id
             )
 
-    async def get(self, zone_id: int) -> Room:
+    async def get(self, zone_id: int, kind: str = "") -> Room:
         room = self.rooms.get(zone_id)
         if room is not None and not room.failed:
             return room
@@ -67,7 +69,7 @@ class RoomRegistry:
             loading = asyncio.get_running_loop().create_future()
             self._loading[zone_id] = loading
             try:
-                room = await self._load(zone_id)
+                room = await self._load(zone_id, kind)
             except BaseException as exc:
                 loading.set_exception(exc)
                 loading.exception()  # mark retrieved: the joiners below re-raise it
@@ -78,11 +80,12 @@ class RoomRegistry:
             return room
         return await asyncio.shield(loading)
 
-    async def _load(self, zone_id: int) -> Room:
+    async def _load(self, zone_id: int, kind: str) -> Room:
         started = time.perf_counter()
         stored = await self.committer.store.load(zone_id)
-        room = Room(zone_id, self.committer, compact_after=self.compact_after)
+        room = Room(zone_id, self.committer, kind=kind, compact_after=self.compact_after)
         room.on_fail = self._forget
+        room.on_compacted = self._compacted
         room.load(stored)
         self.rooms[zone_id] = room
         self.last_load_seconds = time.perf_counter() - started
@@ -95,6 +98,10 @@ class RoomRegistry:
         if room.tail_length > self.compact_after:
             asyncio.get_running_loop().create_task(room.compact())
         return room
+
+    def _compacted(self, room: Room) -> None:
+        if self.on_compacted is not None:
+            self.on_compacted(room)
 
     def _start_unload(self, zone_id: int) -> None:
         self._unload_timers.pop(zone_id, None)

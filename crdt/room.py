@@ -45,9 +45,10 @@ LOAD_CHUNK = 64
 
 class Room:
     def __init__(
-        self, zone_id: int, committer: GroupCommitter, *, compact_after: int = 1000
+        self, zone_id: int, committer: GroupCommitter, *, kind: str = "", compact_after: int = 1000
     ) -> None:
         self.zone_id = zone_id
+        self.kind = kind
         self.committer = committer
         self.compact_after = compact_after
         self.doc: Doc[Any] = Doc()
@@ -62,6 +63,7 @@ class Room:
         self._last_commit: asyncio.Future[int] | None = None
         self._compacting: asyncio.Task[None] | None = None
         self.on_fail: Callable[[Room], None] | None = None  # the registry drops a failed room
+        self.on_compacted: Callable[[Room], None] | None = None  # the server refreshes summaries
 
     # -- loading -------------------------------------------------------------------------
 
@@ -245,6 +247,8 @@ class Room:
         await self.committer.run_exclusive(lambda: store.compact(self.zone_id, upto, snapshot))
         self.tail_length -= folded
         log.info("room %s: compacted %d updates up to seq %d", self.zone_id, folded, upto)
+        if self.on_compacted is not None:
+            self.on_compacted(self)
 
     async def _compact_in_background(self) -> None:
         try:

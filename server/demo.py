@@ -7,7 +7,11 @@ that already exist (by e-mail) are reused, so it never duplicates anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from pycrdt import Doc
+
+from crdt.summary import zone_summary
 from server import demo_content as demo
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
@@ -60,6 +64,9 @@ async def load_demo(repos: Repositories) -> DemoResult:
         if zone is None:
             raise RuntimeError(f"demo zone {kind}/{key} was not created")
         items.append((zone.id, update))
+        doc: Doc[Any] = Doc()
+        doc.apply_update(update)
+        await repos.plans.save_zone_summary(zone.id, zone_summary(doc, kind))
     await repos.zone_log.append_batch(items)
     return DemoResult(plan.id, True, await _demo_users(repos))
 

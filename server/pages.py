@@ -13,6 +13,7 @@ from server.access import zone_access
 from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
+from server.overview import indicators, today_in_oslo
 from server.services import Services
 from server.templating import render
 
@@ -40,6 +41,8 @@ async def my_plans(request: Request) -> Response:
         return _login_redirect(request)
     services: Services = request.app.state.services
     present = services.connections.present_by_plan()
+    summaries = await services.summaries.for_user(user.id)
+    today = today_in_oslo()
     plans = [
         {
             "id": plan.id,
@@ -48,12 +51,9 @@ async def my_plans(request: Request) -> Response:
             "role": role,
             "koordinator_name": koordinator,
             "consent_given": False,  # consent is recorded by the consent issue
-            "next_revision": None,
-            "revision_overdue": False,
-            "overdue_measures": 0,
-            "last_evaluation": None,
+            **indicators(summaries.get(plan.id, []), today),
             "present_now": present.get(plan.id, []),
-            "unread": 0,
+            "unread": 0,  # messages and notifications are the minutes issue's
         }
         for plan, role, koordinator in await services.plans.overview_for_user(user.id)
     ]

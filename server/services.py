@@ -15,6 +15,7 @@ from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
 from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
+from server.overview import Summaries
 from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -59,6 +60,7 @@ class Services:
     registry: RoomRegistry
     connections: ConnectionIndex
     watcher: AccessWatcher
+    summaries: Summaries
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
@@ -98,11 +100,13 @@ class Services:
             registry,
             connections,
             watcher,
+            Summaries(repos.plans, registry),
         )
 
     async def stop(self) -> None:
         await self.watcher.stop()
         await self.registry.close()
+        await self.summaries.flush()
         await self.committer.stop()
         await self.repos.close()
         log.info("services stopped")

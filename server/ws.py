@@ -131,7 +131,7 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             identity=identity_of(user_id, context.user_name, context.role),
         )
         conn = Connection(peer, user_id, context.plan_id, path.kind, context.role)
-        await _serve(receive, services, conn, context.zone_id)
+        await _serve(receive, services, conn, context.zone_id, path.kind)
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         await ws.close(refusal.code, refusal.reason)
@@ -140,10 +140,12 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             await peer.stop()
 
 
-async def _serve(receive: Receive, services: Services, conn: Connection, zone_id: int) -> None:
+async def _serve(
+    receive: Receive, services: Services, conn: Connection, zone_id: int, kind: str
+) -> None:
     settings = services.settings
     peer = conn.peer
-    room = await services.registry.join(zone_id, peer)
+    room = await services.registry.join(zone_id, peer, kind)
     services.connections.add(conn)
 
     def forget(_: Peer) -> None:

@@ -218,6 +218,19 @@ class ZoneSnapshot(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ZoneSummary(Base):
+    """A few facts extracted from a zone's document (next revision, open measure deadlines,
+    last evaluation) so overviews of many plans never load CRDT documents."""
+
+    __tablename__ = "zone_summaries"
+
+    zone_id: Mapped[int] = mapped_column(
+        ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    data: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class UserSession(Base):
     __tablename__ = "sessions"
 

@@ -8,11 +8,13 @@ polling `access_versions` notices it and re-checks open connections.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +33,7 @@ from storage.models import (
     Plan,
     User,
     Zone,
+    ZoneSummary,
     new_meeting_id,
     utcnow,
 )
@@ -412,6 +415,31 @@ class PlanRepo:
             return None
         version, zone_id, role, name = row
         return ConnectionContext(plan_id, version, zone_id, role, name)
+
+    async def save_zone_summary(self, zone_id: int, summary: Mapping[str, Any]) -> None:
+        """Replace the zone's summary (delete + insert: portable, and one transaction)."""
+        data = json.dumps(summary, ensure_ascii=False, sort_keys=True)
+        async with write_session(self._sessionmaker) as session:
+            await session.execute(delete(ZoneSummary).where(ZoneSummary.zone_id == zone_id))
+            session.add(ZoneSummary(zone_id=zone_id, data=data))
+
+    async def zone_summaries_for_user(
+        self, user_id: int
+    ) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
+        """Per plan the user is in: (zone id, kind, summary) of every zone, in one query; a
+        zone not summarised yet has an empty summary."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Zone.plan_id, Zone.id, Zone.kind, ZoneSummary.data)
+                .outerjoin(ZoneSummary, ZoneSummary.zone_id == Zone.id)
+                .join(Membership, Membership.plan_id == Zone.plan_id)
+                .where(Membership.user_id == user_id)
+            )
+            result: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+            for plan_id, zone_id, kind, data in rows:
+                summary = json.loads(data) if data else {}
+                result.setdefault(plan_id, []).append((zone_id, kind, summary))
+            return result
 
     async def access_versions(self, plan_ids: Collection[str]) -> dict[str, int]:
         """Current access_version per plan; a plan that no longer exists is left out."""

@@ -1,0 +1,44 @@
+"""The few facts "Mine planer" shows about a zone, read from its document.
+
+Extracted when a room is compacted or unloaded (and read live for rooms in memory), stored
+in SQL by the server, so an overview of hundreds of plans never loads a CRDT document.
+Dates stay ISO strings; what counts as overdue is decided when the page is shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycrdt import Array, Doc, Map
+
+from crdt.schema import AREA, CONTENT, EVALUATIONS, MEASURES, META
+
+DONE_STATUSES = frozenset({"fullfort", "avsluttet"})
+
+
+def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
+    if kind == CONTENT:
+        meta = doc.get(META, type=Map)
+        return {
+            "nextRevision": _text(meta.get("nextRevision")),
+            "planPeriodEnd": _text(meta.get("planPeriodEnd")),
+        }
+    if kind == AREA:
+        measures = doc.get(MEASURES, type=Array)
+        evaluations = doc.get(EVALUATIONS, type=Array)
+        open_ends = sorted(
+            end
+            for item in measures
+            if isinstance(item, Map)
+            and _text(item.get("status")) not in DONE_STATUSES
+            and (end := _text(item.get("end")))
+        )
+        dates = [
+            d for item in evaluations if isinstance(item, Map) and (d := _text(item.get("date")))
+        ]
+        return {"openMeasureEnds": open_ends, "lastEvaluation": max(dates) if dates else None}
+    return {}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
