@@ -159,7 +159,7 @@ def render(report: Report) -> str:
         runs = ", ".join(_f(ms) for ms in cold.connect_to_synced_ms)
         server_runs = ", ".join(_f(ms) for ms in cold.server_load_ms) or "not logged"
         lines.append(
-            f"cold load {cold.server} ({cold.updates} updates in the log, not in memory): "
+            f"cold load {cold.server} ({cold.updates} updates {cold.layout}, not in memory): "
             f"connect->synced median {_f(cold.median_ms)} ms ({runs}); server's own load "
             f"median {_f(cold.server_median_ms)} ms ({server_runs}); content ok "
             f"{cold.content_ok}/{cold.runs}; pycrdt apply floor {_f(cold.apply_floor_ms)} ms"
@@ -197,7 +197,7 @@ def _targets(report: Report) -> list[str]:
         marks.append(f"{r.scenario} lost {r.lost} == 0 {'ok' if r.lost == 0 else 'MISSED'}")
     for cold in report.coldloads:
         marks.append(
-            f"cold load {_f(cold.median_ms)} <= {COLD_LOAD_TARGET_MS:g} ms "
+            f"cold load ({cold.layout}) {_f(cold.median_ms)} <= {COLD_LOAD_TARGET_MS:g} ms "
             f"{_ok(cold.median_ms, COLD_LOAD_TARGET_MS)}"
         )
     return ["targets (samplan, reported not asserted): " + "; ".join(marks)] if marks else []

@@ -31,6 +31,9 @@ from storage.db import create_engine, durability_mode
 SCENARIOS = ("meeting", "municipality", "burst", "connect", "coldload")
 SECRET = "benchmark-secret-ikke-hemmelig"
 COLD_UPDATES = 10_000
+# The longest tail the server leaves after compaction (default SAMPLAN_COMPACT_AFTER_UPDATES
+# is 1000: it compacts once the tail passes that), so this is the slowest compacted load.
+COMPACTED_TAIL = 999
 CONNECT_CLIENTS = 50
 CONNECT_HISTORY = 500
 
@@ -101,6 +104,17 @@ def _main(args: argparse.Namespace, work: Path) -> int:
     needs.append(RoomNeed("warm", 1, 1))  # a first connection, so no scenario pays start-up
     if "coldload" in scenarios:
         needs.append(RoomNeed("coldload", 1, 1, zones_per_plan=cold_runs, history=cold_history))
+        needs.append(
+            RoomNeed(
+                "coldload-compacted",
+                1,
+                1,
+                zones_per_plan=cold_runs,
+                history=cold_history,
+                compacted_tail=COMPACTED_TAIL,
+                zone_key="compacted",
+            )
+        )
     print(f"seeding {work / 'bench.sqlite3'} ...", flush=True)
     bench = Bench(
         seeded=asyncio.run(seed(settings, needs)),
@@ -164,13 +178,25 @@ async def _one(bench: Bench, scenario: str, server: ServerProcess, report: Repor
             await run_connect(server, warm, rooms["connect"][0], CONNECT_CLIENTS, expected)
         )
     elif scenario == "coldload":
+        expected = state_of(bench.cold_history)
+        report.coldloads.append(
+            await run_coldload(
+                server,
+                warm,
+                rooms["coldload-compacted"],
+                bench.cold_history,
+                expected,
+                layout=f"as the server stores them: a snapshot + {COMPACTED_TAIL}-update tail",
+            )
+        )
         report.coldloads.append(
             await run_coldload(
                 server,
                 warm,
                 rooms["coldload"],
                 bench.cold_history,
-                state_of(bench.cold_history),
+                expected,
+                layout="all in the log, never compacted (worst case)",
             )
         )
 

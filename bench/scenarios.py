@@ -91,6 +91,7 @@ class ColdLoadResult:
     server_load_ms: list[float]
     content_ok: int
     apply_floor_ms: float  # applying the same updates to a fresh pycrdt Doc in this process
+    layout: str = "in the log"
 
     @property
     def median_ms(self) -> float:
@@ -368,6 +369,7 @@ async def run_coldload(
     rooms: list[BenchRoom],
     history: list[bytes],
     expected: tuple[str, dict[str, Any]],
+    layout: str = "in the log",
 ) -> ColdLoadResult:
     """Connect to a zone nobody has opened since the server started (a fresh log of
     `history`), time connect -> synced; each run uses a different zone so none is warm."""
@@ -398,5 +400,6 @@ async def run_coldload(
         connect_to_synced_ms=waits,
         server_load_ms=server_ms,
         content_ok=content_ok,
+        layout=layout,
         apply_floor_ms=statistics.median(floors),
     )

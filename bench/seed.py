@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pycrdt import Doc
+
 from server.auth.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
@@ -39,8 +41,12 @@ class RoomNeed:
     scenario: str
     plans: int
     members: int
-    zones_per_plan: int = 1  # > 1: area zones "cold0", "cold1", ... (each its own room)
+    zones_per_plan: int = 1  # > 1: area zones "<key>0", "<key>1", ... (each its own room)
     history: Sequence[bytes] = ()
+    # Fold all but this many updates into a snapshot, as the server's compaction leaves a
+    # zone (it compacts once the tail passes SAMPLAN_COMPACT_AFTER_UPDATES). None: raw log.
+    compacted_tail: int | None = None
+    zone_key: str = "cold"
 
 
 def bench_settings(work: Path, secret: str, synchronous: str = "FULL") -> Settings:
@@ -82,12 +88,22 @@ async def seed(settings: Settings, needs: Sequence[RoomNeed]) -> Seeded:
                         room = f"plan/{plan.id}/content"
                     else:
                         zone = await repos.plans.add_zone(
-                            plan.id, "area", f"cold{z}", f"Kald sone {z}", z
+                            plan.id, "area", f"{need.zone_key}{z}", f"Kald sone {z}", z
                         )
-                        room = f"plan/{plan.id}/area/cold{z}"
+                        room = f"plan/{plan.id}/area/{need.zone_key}{z}"
                     assert zone is not None
                     if need.history:
-                        await repos.zone_log.append_batch([(zone.id, u) for u in need.history])
+                        seqs = await repos.zone_log.append_batch(
+                            [(zone.id, u) for u in need.history]
+                        )
+                        if need.compacted_tail is not None:
+                            folded = len(need.history) - need.compacted_tail
+                            snapshot = Doc()
+                            for update in need.history[:folded]:
+                                snapshot.apply_update(update)
+                            await repos.zone_log.compact(
+                                zone.id, seqs[folded - 1], snapshot.get_update()
+                            )
                     rooms.append(BenchRoom(room, zone.id, tokens))
             seeded.rooms[need.scenario] = rooms
         return seeded

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.web import current_user, login_page, login_submit, logout
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", home),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login_submit, methods=["POST"]),
+        Route("/login/oidc", oidc_login, methods=["GET"]),
+        Route("/login/oidc/callback", oidc_callback, methods=["GET"], name="oidc_callback"),
         Route("/logout", logout, methods=["POST"]),
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     session_idle_seconds: int = 30 * 60
     log_level: str = "INFO"
 
+    # OpenID Connect (ID-porten, HelseID): off while oidc_issuer is empty
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_label: str = "ID-porten"
+    oidc_user_claim: str = "email"  # ID-token claim matched against users.email
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -23,14 +24,13 @@ _env = Environment(
 
 
 def _other_lang_url(request: Request, lang: str) -> str:
+    """The same page in the other language. Only `next` is carried over: never echo other
+    query parameters (an OIDC callback's code and state) into the page."""
     other = next(code for code in LANGUAGES if code != lang)
-    query = dict(request.query_params)
-    query["lang"] = other
-    return (
-        str(request.url.replace_query_params(**query).path)
-        + "?"
-        + "&".join(f"{k}={v}" for k, v in query.items())
-    )
+    query = {"lang": other}
+    if "next" in request.query_params:
+        query["next"] = request.query_params["next"]
+    return f"{request.url.path}?{urlencode(query)}"
 
 
 def render(
