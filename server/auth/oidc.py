@@ -26,12 +26,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.auth.web import safe_next
+from server.auth.web import safe_next, start_session
 from server.i18n import language_of, translator
 from server.services import Services
 from server.settings import Settings
 from server.templating import render
-from server.ws import SESSION_COOKIE
 
 log = logging.getLogger("samplan.auth.oidc")
 
@@ -235,16 +234,7 @@ async def oidc_callback(request: Request) -> Response:
     except OidcFailure as failure:
         log.info("oidc log-in refused: %s", failure.reason)
         return _failure_page(request, failure, next_url)
-    raw = await services.sessions.create(user.id, settings.session_ttl_seconds)
     log.info("user %s logged in via oidc", user.id)
-    response = RedirectResponse(next_url, status_code=303)
+    response = await start_session(request, user.id, next_url)
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
-    response.set_cookie(
-        SESSION_COOKIE,
-        raw,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
     return response

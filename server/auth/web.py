@@ -87,8 +87,14 @@ async def login_submit(request: Request) -> Response:
         log.info("log-in failed")
         return again("login.error.invalid", 401)
     services.login_throttle.succeeded(email)
-    raw = await services.sessions.create(user.id, services.settings.session_ttl_seconds)
     log.info("user %s logged in", user.id)
+    return await start_session(request, user.id, next_url)
+
+
+async def start_session(request: Request, user_id: int, next_url: str) -> Response:
+    """Create the server-side session and send the browser on with its cookie."""
+    services = _services(request)
+    raw = await services.sessions.create(user_id, services.settings.session_ttl_seconds)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

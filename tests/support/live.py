@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +53,14 @@ def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+async def serving(
+    make_config: Callable[[int], uvicorn.Config],
+) -> AsyncIterator[tuple[uvicorn.Server, int]]:
+    """Run uvicorn in this event loop on a free port until the block ends."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn_config(create_app(settings), settings, port)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(make_config(port))
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 30
     while not server.started:
@@ -68,11 +70,18 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
             raise TimeoutError("server did not start")
         await asyncio.sleep(0.01)
     try:
-        yield LiveServer(settings, port, server)
+        yield server, port
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    app = create_app(settings)
+    async with serving(lambda port: uvicorn_config(app, settings, port)) as (server, port):
+        yield LiveServer(settings, port, server)
 
 
 def free_port() -> int:

@@ -9,13 +9,11 @@ and `email` (the identity the provider vouches for).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
 import hmac
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +27,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.support.live import serving
 
 CLIENT_ID = "samplan-test"
 CLIENT_SECRET = "hemmelig-klientnokkel-for-test"
@@ -167,22 +167,11 @@ class OidcProvider:
 
 @contextlib.asynccontextmanager
 async def oidc_provider(**options: Any) -> AsyncIterator[OidcProvider]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    provider = OidcProvider(port=sock.getsockname()[1], **options)
-    config = uvicorn.Config(provider.app(), log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-        if time.monotonic() > deadline:
-            raise TimeoutError("OIDC provider did not start")
-        await asyncio.sleep(0.01)
-    try:
-        yield provider
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        sock.close()
+    made: list[OidcProvider] = []
+
+    def config(port: int) -> uvicorn.Config:
+        made.append(OidcProvider(port=port, **options))  # its issuer URL needs the port
+        return uvicorn.Config(made[0].app(), log_config=None, lifespan="off")
+
+    async with serving(config):
+        yield made[0]
