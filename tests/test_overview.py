@@ -85,3 +85,41 @@ def test_content_summary_reads_meta() -> None:
     meta = doc.get("meta", type=Map)
     meta["nextRevision"] = "2026-01-15"
     assert zone_summary(doc, "content") == {"nextRevision": "2026-01-15", "planPeriodEnd": None}
+
+
+async def test_mine_planer_with_200_plans(server: LiveServer, world: World) -> None:
+    """A coordinator with 200 plans: every plan listed with its indicators; the time is
+    logged (measured, not asserted)."""
+    import logging
+    import time
+
+    repos = server.services.repos
+    koordinator = world.users["koordinator"]
+    municipality = await repos.plans.get_or_create_municipality("Eksempelvik kommune")
+    for n in range(199):  # plus the world's plan
+        plan = await repos.plans.create_plan(
+            municipality, f"Plan nr. {n} for Åse 🌱", "Åse Ødegård"
+        )
+        await repos.plans.add_member(plan.id, koordinator, "koordinator")
+        content = await repos.plans.get_zone(plan.id, "content", "")
+        assert content is not None
+        await repos.plans.save_zone_summary(content.id, {"nextRevision": "2020-01-01"})
+    email, _ = ROLE_USERS["koordinator"]
+    await repos.users.set_password_hash(koordinator, hash_password("Blåbær 🫐 passord"))
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        page = await http.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        await http.post(
+            "/login", data={"email": email, "password": "Blåbær 🫐 passord", "csrf_token": token}
+        )
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            response = await http.get("/plans")
+            timings.append((time.perf_counter() - started) * 1000)
+    assert response.status_code == 200
+    assert response.text.count('href="/plans/') >= 200
+    assert response.text.count("01.01.2020") == 199
+    logging.getLogger("tests").info(
+        "Mine planer with 200 plans: %s ms", [round(t) for t in timings]
+    )
