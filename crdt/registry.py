@@ -128,9 +128,6 @@ class RoomRegistry:
             del self.rooms[room.zone_id]
         room.dispose()
 
-    def rooms_of(self, zone_ids: set[int]) -> list[Room]:
-        return [room for zid, room in self.rooms.items() if zid in zone_ids]
-
     async def close(self) -> None:
         """Shutdown: tell every client to come back, make everything durable, compact."""
         for timer in self._unload_timers.values():

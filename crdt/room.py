@@ -57,7 +57,6 @@ class Room:
         self.failed = False
         self.committed_seq = 0
         self.tail_length = 0
-        self.updates_applied = 0
         self._captured: list[bytes] = []
         self._subscription: Subscription | None = None
         self._last_commit: asyncio.Future[int] | None = None
@@ -132,7 +131,6 @@ class Room:
         apply_update_safely(self.doc, update)
         if not captured:
             return  # nothing new (a duplicate, or waiting for missing dependencies)
-        self.updates_applied += len(captured)
         for emitted in captured:
             fut = self.committer.submit(self.zone_id, emitted)
             self._last_commit = fut
