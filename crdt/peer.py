@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any, Protocol
 
 from crdt.protocol import CloseCode
@@ -89,7 +90,7 @@ class Peer:
             self._wakeup.set()
             return
         sending = self.transport.send_bytes(frame)
-        if isinstance(sending, Coroutine):
+        if type(sending) is CoroutineType:  # exact type: an ABC isinstance costs per delivery
             try:
                 sending.send(None)
             except StopIteration:
