@@ -18,6 +18,7 @@ from server.auth.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
 from storage.errors import StorageError
+from storage.repositories.audit import AuditEvent
 
 
 class CliError(Exception):
@@ -126,7 +127,18 @@ def cmd_member_add(args: argparse.Namespace) -> int:
         user = await repos.users.get_by_email(args.email)
         if user is None:
             raise CliError(f"no user with e-mail {args.email}")
-        await repos.plans.add_member(args.plan, user.id, args.role, unit=args.unit)
+        before = await repos.plans.get_membership(args.plan, user.id)
+        after = await repos.plans.add_member(args.plan, user.id, args.role, unit=args.unit)
+        details: dict[str, object] = {"user_id": user.id, "role": args.role}
+        if before is None:
+            action = "membership_add"
+        elif (before.role, before.unit) != (after.role, after.unit):
+            action = "membership_change"
+            details["previous_role"] = before.role
+        else:
+            action = ""  # nothing changed: nothing to log
+        if action:  # actor None: the command line (the operator), not a user of the plan
+            await repos.audit.append(AuditEvent(action, plan_id=args.plan, details=details))
         print(f"{args.email} is {args.role} in plan {args.plan}")
         return 0
 
@@ -136,8 +148,13 @@ def cmd_member_add(args: argparse.Namespace) -> int:
 def cmd_member_remove(args: argparse.Namespace) -> int:
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
+        before = await repos.plans.get_membership(args.plan, user.id) if user else None
         if user is None or not await repos.plans.remove_member(args.plan, user.id):
             raise CliError(f"{args.email} is not a member of plan {args.plan}")
+        details = {"user_id": user.id, "role": before.role if before else None}
+        await repos.audit.append(
+            AuditEvent("membership_remove", plan_id=args.plan, details=details)
+        )
         print(f"{args.email} removed from plan {args.plan}")
         return 0
 
@@ -153,6 +170,59 @@ def cmd_token(args: argparse.Namespace) -> int:
             raise CliError(f"{args.user} is not a member of plan {args.plan}")
         ttl = args.ttl or settings.default_token_ttl_seconds
         print(issue_plan_token(settings.resolved_secret_key(), user.id, args.plan, ttl))
+        return 0
+
+    return _run(go)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        result = await repos.audit.verify()
+        if result.ok:
+            print(f"OK: {result.rows_checked} rows")
+            return 0
+        print(f"BROKEN at row {result.first_broken_id}: {result.problem}")
+        print(f"({result.rows_checked} rows before it are intact)")
+        return 1
+
+    return _run(go)
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    oslo = ZoneInfo("Europe/Oslo")
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        if await repos.plans.get_plan(args.plan) is None:
+            raise CliError(f"no plan {args.plan}")
+        entries = await repos.audit.for_plan(args.plan, limit=args.limit, action=args.action)
+        names: dict[int, str] = {}
+        for entry in entries:
+            uid = entry.actor_user_id
+            if uid is not None and uid not in names:
+                user = await repos.users.get(uid)
+                names[uid] = user.name if user else f"(user {uid})"
+        rows = [("Tid", "Handling", "Hvem", "Rolle", "Sone", "Adresse", "Detaljer")]
+        for entry in reversed(entries):  # oldest first, like a log
+            uid = entry.actor_user_id
+            rows.append(
+                (
+                    entry.at.astimezone(oslo).strftime("%d.%m.%Y %H:%M:%S"),
+                    entry.action,
+                    names[uid] if uid is not None else "system/cli",
+                    entry.role or "",
+                    entry.zone or "",
+                    entry.client_address or "",
+                    "" if entry.details in ("", "{}") else entry.details,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            print("  ".join([*cells, row[-1]]).rstrip())
+        if not entries:
+            print("(ingen hendelser)")
         return 0
 
     return _run(go)
@@ -220,6 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--plan", required=True, metavar="PLAN_ID")
     token.add_argument("--ttl", type=int, metavar="SECONDS")
     token.set_defaults(func=cmd_token)
+
+    audit = sub.add_parser("audit", help="the access log").add_subparsers(
+        dest="action", required=True
+    )
+    audit.add_parser(
+        "verify", help="check the hash chain; exit 1 naming the first broken row"
+    ).set_defaults(func=cmd_audit_verify)
+    audit_show = audit.add_parser("show", help="print a plan's access log, newest last")
+    audit_show.add_argument("plan", metavar="PLAN_ID")
+    audit_show.add_argument("--limit", type=int, default=100, help="the newest N rows")
+    audit_show.add_argument("--action", help="only this action (ws_join, plan_view, ...)")
+    audit_show.set_defaults(func=cmd_audit_show)
 
     bench = sub.add_parser("bench", help="run the benchmark (see bench/README)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

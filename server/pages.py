@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.access import zone_access
+from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
@@ -70,6 +71,13 @@ async def plan_page(request: Request) -> Response:
     plan = await services.plans.get_plan(plan_id) if member else None
     if plan is None or member is None:
         return not_found(request, user)
+    services.audit.record(
+        "plan_view",
+        actor_user_id=user.id,
+        role=member.role,
+        plan_id=plan.id,
+        client_address=client_address(request),
+    )
     zones = []
     for zone in sorted(
         await services.plans.list_zones(plan.id), key=lambda z: (ZONE_ORDER[z.kind], z.position)

@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
+from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
 from server.overview import Summaries
 from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
+from storage.repositories.audit import AuditRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import ZoneLog
@@ -35,6 +37,7 @@ class Repositories:
     plans: PlanRepo
     sessions: SessionRepo
     zone_log: ZoneLog
+    audit: AuditRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -44,7 +47,13 @@ class Repositories:
         engine = create_engine(url, sqlite_synchronous=settings.sqlite_synchronous)
         maker = make_sessionmaker(engine)
         return cls(
-            engine, maker, UserRepo(maker), PlanRepo(maker), SessionRepo(maker), ZoneLog(maker)
+            engine,
+            maker,
+            UserRepo(maker),
+            PlanRepo(maker),
+            SessionRepo(maker),
+            ZoneLog(maker),
+            AuditRepo(maker),
         )
 
     async def close(self) -> None:
@@ -61,6 +70,7 @@ class Services:
     connections: ConnectionIndex
     watcher: AccessWatcher
     summaries: Summaries
+    audit: AuditWriter
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
@@ -91,6 +101,8 @@ class Services:
             connections, repos.plans.access_versions, settings.access_poll_seconds
         )
         watcher.start()
+        audit = AuditWriter(repos.audit)
+        audit.start()
         log.info("services started")
         return cls(
             settings,
@@ -101,6 +113,7 @@ class Services:
             connections,
             watcher,
             Summaries(repos.plans, registry),
+            audit,
         )
 
     async def stop(self) -> None:
@@ -108,6 +121,7 @@ class Services:
         await self.registry.close()
         await self.summaries.flush()
         await self.committer.stop()
+        await self.audit.stop()  # after the rooms: their peers' leave rows are queued by now
         await self.repos.close()
         log.info("services stopped")
 

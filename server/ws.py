@@ -29,6 +29,16 @@ log = logging.getLogger("samplan.ws")
 
 SESSION_COOKIE = "samplan_session"
 _peer_ids = itertools.count(1)
+# A sync step 2 or update whose update is empty (a fresh client answering the server's step 1)
+# is not an edit: y-websocket frames [SYNC=0, STEP2=1 | UPDATE=2, len=2, 0, 0].
+_EDIT_TYPES = (1, 2)
+_EMPTY_UPDATE_TAIL = b"\x02\x00\x00"
+
+
+def _is_edit(data: bytes) -> bool:
+    return (
+        len(data) > 2 and data[0] == 0 and data[1] in _EDIT_TYPES and data[2:] != _EMPTY_UPDATE_TAIL
+    )
 
 
 class Refused(Exception):
@@ -131,7 +141,9 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             identity=identity_of(user_id, context.user_name, context.role),
         )
         conn = Connection(peer, user_id, context.plan_id, path.kind, context.role)
-        await _serve(receive, services, conn, context.zone_id, path.kind)
+        zone = f"{path.kind}/{path.key}" if path.key else path.kind
+        address = ws.client.host if ws.client else None
+        await _serve(receive, services, conn, context.zone_id, path.kind, zone, address)
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         await ws.close(refusal.code, refusal.reason)
@@ -141,7 +153,13 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _serve(
-    receive: Receive, services: Services, conn: Connection, zone_id: int, kind: str
+    receive: Receive,
+    services: Services,
+    conn: Connection,
+    zone_id: int,
+    kind: str,
+    zone: str,
+    address: str | None,
 ) -> None:
     settings = services.settings
     peer = conn.peer
@@ -155,6 +173,15 @@ async def _serve(
     peer.on_close = forget
     joined = time.monotonic()
     log.info("peer %s joined zone %s (user %s, %s)", peer.peer_id, zone_id, conn.user_id, conn.role)
+    services.audit.record(
+        "ws_join",
+        actor_user_id=conn.user_id,
+        role=conn.role,
+        plan_id=conn.plan_id,
+        zone=zone,
+        client_address=address,
+        details={"access": "rw" if peer.can_write else "r"},
+    )
     limit = RateLimit(
         settings.messages_per_second, settings.message_burst, settings.message_burst, joined
     )
@@ -174,6 +201,9 @@ async def _serve(
             else:
                 try:
                     room.receive(peer, data)
+                    # Counted, never kept: the leave row says how many, not what.
+                    if peer.can_write and _is_edit(data):
+                        conn.edits += 1
                 except MalformedFrame as exc:
                     log.info("peer %s sent a malformed frame: %s", peer.peer_id, exc)
                     peer.close(CloseCode.MALFORMED, "malformed frame")
@@ -181,6 +211,14 @@ async def _serve(
         forget(peer)
         if peer.closed and peer.close_code != CloseCode.NORMAL:
             await peer.wait_closed()
-        log.info(
-            "peer %s left zone %s after %.1f s", peer.peer_id, zone_id, time.monotonic() - joined
+        seconds = time.monotonic() - joined
+        log.info("peer %s left zone %s after %.1f s", peer.peer_id, zone_id, seconds)
+        services.audit.record(
+            "ws_leave",
+            actor_user_id=conn.user_id,
+            role=conn.role,
+            plan_id=conn.plan_id,
+            zone=zone,
+            client_address=address,
+            details={"seconds": round(seconds, 1), "edits": conn.edits},
         )

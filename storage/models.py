@@ -246,3 +246,35 @@ class UserSession(Base):
 zone_updates_table = cast(Table, ZoneUpdate.__table__)
 zone_snapshots_table = cast(Table, ZoneSnapshot.__table__)
 zones_table = cast(Table, Zone.__table__)
+
+
+class AuditEntry(Base):
+    """The access log (DESIGN.md §5): append-only, each row carrying the hash of the one before.
+
+    No foreign keys on purpose: deleting a user or a plan must never delete (or block on) the
+    record of who accessed it. Written only through storage.repositories.audit.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_plan_id_id", "plan_id", "id"),
+        # Ids are part of the hash: never reuse one (see ZoneUpdate).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Open list: 'login', 'login_failed', 'logout', 'plan_view', 'ws_join', 'ws_leave',
+    # 'membership_add', 'membership_change', 'membership_remove', later 'export', 'print', ...
+    action: Mapped[str] = mapped_column(String(40))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str | None] = mapped_column(String(20))
+    plan_id: Mapped[str | None] = mapped_column(String(36))
+    zone: Mapped[str | None] = mapped_column(String(200))  # room suffix: 'content', 'area/skole'
+    client_address: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[str] = mapped_column(Text)  # small JSON object; never plan content
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+audit_log_table = cast(Table, AuditEntry.__table__)

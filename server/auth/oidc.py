@@ -233,8 +233,13 @@ async def oidc_callback(request: Request) -> Response:
             raise OidcFailure("login.error.oidc_unknown", 403, "no such local user")
     except OidcFailure as failure:
         log.info("oidc log-in refused: %s", failure.reason)
+        services.audit.record(  # fixed reasons only: nothing the provider or browser sent
+            "login_failed",
+            client_address=request.client.host if request.client else None,
+            details={"method": "oidc", "reason": failure.reason},
+        )
         return _failure_page(request, failure, next_url)
     log.info("user %s logged in via oidc", user.id)
-    response = await start_session(request, user.id, next_url)
+    response = await start_session(request, user.id, next_url, method="oidc")
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
     return response

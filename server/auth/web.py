@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from server.audit import client_address
 from server.auth.passwords import hash_password, verify_password
 from server.i18n import language_of, translator
 from server.security import CSRF_FIELD, csrf_valid
@@ -73,10 +74,11 @@ async def login_submit(request: Request) -> Response:
 
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
         return again("login.error.expired_form", 403)
+    user = await services.repos.users.get_by_email(email) if email else None
     if not services.login_throttle.allowed(email, address):
         log.warning("log-in throttled")
+        _record_failure(services, request, user.id if user else None, "throttled")
         return again("login.error.throttled", 429)
-    user = await services.repos.users.get_by_email(email) if email else None
     if user is None or not user.password_hash:
         verify_password(_dummy_hash(), password)
         ok = False
@@ -85,16 +87,35 @@ async def login_submit(request: Request) -> Response:
     if not ok or user is None:
         services.login_throttle.failed(email, address)
         log.info("log-in failed")
+        # The actor only when the account exists: never the typed e-mail address.
+        _record_failure(services, request, user.id if user else None, "invalid")
         return again("login.error.invalid", 401)
     services.login_throttle.succeeded(email)
     log.info("user %s logged in", user.id)
     return await start_session(request, user.id, next_url)
 
 
-async def start_session(request: Request, user_id: int, next_url: str) -> Response:
+def _record_failure(services: Services, request: Request, user_id: int | None, why: str) -> None:
+    services.audit.record(
+        "login_failed",
+        actor_user_id=user_id,
+        client_address=client_address(request),
+        details={"method": "password", "reason": why},
+    )
+
+
+async def start_session(
+    request: Request, user_id: int, next_url: str, *, method: str = "password"
+) -> Response:
     """Create the server-side session and send the browser on with its cookie."""
     services = _services(request)
     raw = await services.sessions.create(user_id, services.settings.session_ttl_seconds)
+    services.audit.record(
+        "login",
+        actor_user_id=user_id,
+        client_address=client_address(request),
+        details={"method": method},
+    )
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -114,7 +135,12 @@ async def logout(request: Request) -> Response:
         return render(request, "error.html", {"status": 403, "message": ""}, status_code=403)
     raw = request.cookies.get(SESSION_COOKIE)
     if raw:
+        user_id = await services.sessions.user_for(raw, services.settings.session_idle_seconds)
         await services.sessions.delete(raw)
+        if user_id is not None:
+            services.audit.record(
+                "logout", actor_user_id=user_id, client_address=client_address(request)
+            )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from storage.repositories.audit import AuditEvent, AuditRepo, VerifyResult
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import LoadedZone, ZoneLog
 from storage.repositories.users import UserRepo
 
-__all__ = ["LoadedZone", "PlanRepo", "SessionRepo", "UserRepo", "ZoneLog"]
+__all__ = [
+    "AuditEvent",
+    "AuditRepo",
+    "LoadedZone",
+    "PlanRepo",
+    "SessionRepo",
+    "UserRepo",
+    "VerifyResult",
+    "ZoneLog",
+]

@@ -22,6 +22,8 @@ TABLES = {
     "zone_updates",
     "zone_snapshots",
     "sessions",
+    "zone_summaries",
+    "audit_log",
 }
 
 
