@@ -78,6 +78,8 @@ async def seed(settings: Settings, needs: Sequence[RoomNeed]) -> Seeded:
                 )
                 for user_id in users[: need.members]:
                     await repos.plans.add_member(plan.id, user_id, "deltaker")
+                    # A deltaker opens nothing without consent (issue 4).
+                    await repos.consents.give(plan.id, user_id, "all", None, None)
                 tokens = tuple(
                     issue_plan_token(secret, uid, plan.id, TOKEN_TTL_SECONDS)
                     for uid in users[: need.members]

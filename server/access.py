@@ -6,7 +6,11 @@ role means for a connection. The server never looks inside an update to decide.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from storage.repositories.consents import ConsentRecord
 
 
 class Role(StrEnum):
@@ -74,3 +78,40 @@ def can_read(role: str, kind: str) -> bool:
 
 def can_write(role: str, kind: str) -> bool:
     return zone_access(role, kind) == WRITE
+
+
+# Roles that own or run the plan never need consent (DESIGN §3); the others only see what the
+# planeier (or verge) has consented to share with them.
+CONSENT_FREE_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
+_OSLO = ZoneInfo("Europe/Oslo")
+
+
+def today_oslo() -> date:
+    return datetime.now(_OSLO).date()
+
+
+def needs_consent(role: str) -> bool:
+    return role not in CONSENT_FREE_ROLES
+
+
+def effective_access(
+    role: str | None,
+    kind: str,
+    zone: str,
+    consent: ConsentRecord | None,
+    today: date | None = None,
+) -> str | None:
+    """The one answer to "what may this member do in this zone": 'rw', 'r' or None.
+
+    `zone` is the room suffix ('content', 'area/skole', ...). The role table decides first; a
+    deltaker or leser then also needs an active consent whose scope covers the zone (consent
+    never widens what the role allows).
+    """
+    if role is None:
+        return None
+    access = zone_access(role, kind)
+    if access is None or not needs_consent(role):
+        return access
+    if consent is None or not consent.active_on(today or today_oslo()):
+        return None
+    return access if consent.covers(zone) else None

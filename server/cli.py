@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 
 from server.access import Role
 from server.auth.passwords import hash_password
@@ -161,6 +162,56 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
     return _run(go)
 
 
+def cmd_consent_give(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await repos.users.get_by_email(args.email)
+        member = await repos.plans.get_membership(args.plan, user.id) if user else None
+        if user is None or member is None:
+            raise CliError(f"{args.email} is not a member of plan {args.plan}")
+        scope = [s.strip() for s in args.scope.split(",") if s.strip()]
+        known = {
+            z.kind + (f"/{z.key}" if z.key else "") for z in await repos.plans.list_zones(args.plan)
+        }
+        unknown = [s for s in scope if s != "all" and s not in known]
+        if not scope or unknown:
+            raise CliError(f"--scope: unknown zone(s) {', '.join(unknown) or '(none given)'}")
+        try:
+            until = date.fromisoformat(args.until) if args.until else None
+        except ValueError as exc:
+            raise CliError(f"--until must be YYYY-MM-DD, got {args.until!r}") from exc
+        record = await repos.consents.give(
+            args.plan, user.id, "all" if "all" in scope else scope, until, None
+        )
+        details = {
+            "user_id": user.id,
+            "scope": "all" if record.scope is None else list(record.scope),
+            "valid_until": until.isoformat() if until else None,
+        }
+        await repos.audit.append(AuditEvent("consent_give", plan_id=args.plan, details=details))
+        print(f"consent given for {args.email} in plan {args.plan}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_consent_revoke(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await repos.users.get_by_email(args.email)
+        revoked = await repos.consents.revoke(args.plan, user.id, None) if user else None
+        if user is None or revoked is None:
+            raise CliError(f"{args.email} has no current consent in plan {args.plan}")
+        details = {
+            "user_id": user.id,
+            "scope": "all" if revoked.scope is None else list(revoked.scope),
+            "valid_until": revoked.valid_until.isoformat() if revoked.valid_until else None,
+        }
+        await repos.audit.append(AuditEvent("consent_revoke", plan_id=args.plan, details=details))
+        print(f"consent revoked for {args.email} in plan {args.plan}")
+        return 0
+
+    return _run(go)
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.user)
@@ -284,6 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     member_remove.add_argument("--plan", required=True)
     member_remove.add_argument("--email", required=True)
     member_remove.set_defaults(func=cmd_member_remove)
+
+    consent = sub.add_parser("consent", help="a member's consent").add_subparsers(
+        dest="action", required=True
+    )
+    consent_give = consent.add_parser("give", help="give (or replace) a member's consent")
+    consent_give.add_argument("--plan", required=True)
+    consent_give.add_argument("--email", required=True)
+    consent_give.add_argument(
+        "--scope", required=True, help="comma-separated zones (content,area/skole) or 'all'"
+    )
+    consent_give.add_argument("--until", metavar="YYYY-MM-DD")
+    consent_give.set_defaults(func=cmd_consent_give)
+    consent_revoke = consent.add_parser("revoke", help="revoke a member's consent")
+    consent_revoke.add_argument("--plan", required=True)
+    consent_revoke.add_argument("--email", required=True)
+    consent_revoke.set_defaults(func=cmd_consent_revoke)
 
     token = sub.add_parser("token", help="print a token that opens one plan for one user")
     token.add_argument("--user", required=True, metavar="EMAIL")

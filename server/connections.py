@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
-from server.access import zone_access
+from server.access import effective_access
+from storage.repositories.consents import MemberAccess
 
 log = logging.getLogger("samplan.access")
 
-MembershipLookup = Callable[[str, int], Awaitable[str | None]]  # (plan, user) -> role
+# (plan, user) -> role and current consent, None for a non-member
+MembershipLookup = Callable[[str, int], Awaitable[MemberAccess | None]]
 VersionLookup = Callable[[list[str]], Awaitable[dict[str, int]]]
 
 
@@ -29,6 +31,7 @@ class Connection:
     plan_id: str
     zone_kind: str
     role: str
+    zone: str = ""  # the room suffix: 'content', 'area/skole', ...
     edits: int = field(default=0)
 
 
@@ -65,13 +68,16 @@ class ConnectionIndex:
         return present
 
     async def recheck_plan(self, plan_id: str) -> None:
-        """Apply the plan's current roles to its open connections."""
-        roles: dict[int, str | None] = {}
+        """Apply the plan's current roles and consents to its open connections."""
+        members: dict[int, MemberAccess | None] = {}
         for conn in self.of_plan(plan_id):
-            if conn.user_id not in roles:
-                roles[conn.user_id] = await self._lookup_role(plan_id, conn.user_id)
-            role = roles[conn.user_id]
-            access = zone_access(role, conn.zone_kind) if role else None
+            if conn.user_id not in members:
+                members[conn.user_id] = await self._lookup_role(plan_id, conn.user_id)
+            member = members[conn.user_id]
+            role = member.role if member else None
+            zone = conn.zone or conn.zone_kind
+            consent = member.consent if member else None
+            access = effective_access(role, conn.zone_kind, zone, consent)
             if access is None:
                 log.info("plan %s: access withdrawn for user %s; closing", plan_id, conn.user_id)
                 conn.peer.close(CloseCode.FORBIDDEN, "access withdrawn")

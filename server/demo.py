@@ -7,12 +7,15 @@ that already exist (by e-mail) are reused, so it never duplicates anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pycrdt import Doc
 
 from crdt.summary import zone_summary
 from server import demo_content as demo
+from server.access import needs_consent, today_oslo
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
 from server.services import Repositories
@@ -29,6 +32,8 @@ class DemoResult:
 async def load_demo(repos: Repositories) -> DemoResult:
     existing = await repos.plans.get_plan_by_demo_key(demo.DEMO_KEY)
     if existing is not None:
+        if not await repos.consents.latest_by_user(existing.id):  # loaded before consents
+            await _demo_consent(repos, existing.id)
         return DemoResult(existing.id, False, await _demo_users(repos))
 
     password_hash = hash_password(demo.DEMO_PASSWORD)
@@ -68,7 +73,33 @@ async def load_demo(repos: Repositories) -> DemoResult:
         doc.apply_update(update)
         await repos.plans.save_zone_summary(zone.id, zone_summary(doc, kind))
     await repos.zone_log.append_batch(items)
+    await _demo_consent(repos, plan.id)
     return DemoResult(plan.id, True, await _demo_users(repos))
+
+
+async def _demo_consent(repos: Repositories, plan_id: str) -> None:
+    """Jonas's consent (demo_content.CONSENT): the members listed see only their zones, every
+    other deltaker and leser the whole plan. An end date already past is left out (until
+    revoked), so the demo keeps working for every user."""
+    consent = demo.CONSENT
+    giver = await repos.users.get_by_email(consent["given_by"])
+    until: date | None = date.fromisoformat(consent["valid_until"])
+    if until is not None and until < today_oslo():
+        until = None
+    given_at = datetime.combine(
+        date.fromisoformat(consent["given_on"]), time(12), tzinfo=ZoneInfo("Europe/Oslo")
+    )
+    for member in demo.MEMBERS:
+        if not needs_consent(member.role):
+            continue
+        user = await repos.users.get_by_email(member.email)
+        if user is None:
+            continue
+        zones = consent["zones_by_email"].get(member.email)
+        scope: list[str] | str = list(zones) if zones else "all"
+        await repos.consents.give(
+            plan_id, user.id, scope, until, giver.id if giver else None, given_at=given_at
+        )
 
 
 async def _demo_users(repos: Repositories) -> list[tuple[str, str, str, int]]:

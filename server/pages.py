@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import zone_access
+from server.access import effective_access, needs_consent, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
@@ -18,6 +19,7 @@ from server.overview import indicators, today_in_oslo
 from server.services import Services
 from server.templating import render
 
+OSLO = ZoneInfo("Europe/Oslo")
 ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
 
 
@@ -44,6 +46,11 @@ async def my_plans(request: Request) -> Response:
     present = services.connections.present_by_plan()
     summaries = await services.summaries.for_user(user.id)
     today = today_in_oslo()
+    overview = await services.plans.overview_for_user(user.id)
+    # "Samtykke: gitt" when at least one member has an active consent to see the plan.
+    consented = await services.consents.plans_with_active_consent(
+        [plan.id for plan, _, _ in overview], today_oslo()
+    )
     plans = [
         {
             "id": plan.id,
@@ -51,12 +58,12 @@ async def my_plans(request: Request) -> Response:
             "person_name": plan.person_name,
             "role": role,
             "koordinator_name": koordinator,
-            "consent_given": False,  # consent is recorded by the consent issue
+            "consent_given": plan.id in consented,
             **indicators(summaries.get(plan.id, []), today),
             "present_now": present.get(plan.id, []),
             "unread": 0,  # messages and notifications are the minutes issue's
         }
-        for plan, role, koordinator in await services.plans.overview_for_user(user.id)
+        for plan, role, koordinator in overview
     ]
     return render(request, "plans.html", {"plans": plans}, user=user)
 
@@ -67,9 +74,13 @@ async def plan_page(request: Request) -> Response:
         return _login_redirect(request)
     services: Services = request.app.state.services
     plan_id = request.path_params["plan_id"]
-    member = await services.plans.get_membership(plan_id, user.id) if _is_uuid(plan_id) else None
+    member = await services.consents.member_access(plan_id, user.id) if _is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if member else None
     if plan is None or member is None:
+        return not_found(request, user)
+    today = today_oslo()
+    if needs_consent(member.role) and not (member.consent and member.consent.active_on(today)):
+        # Until the planeier (or verge) consents, a deltaker or leser sees nothing of the plan.
         return not_found(request, user)
     services.audit.record(
         "plan_view",
@@ -79,12 +90,14 @@ async def plan_page(request: Request) -> Response:
         client_address=client_address(request),
     )
     zones = []
-    for zone in sorted(
+    all_zones = sorted(
         await services.plans.list_zones(plan.id), key=lambda z: (ZONE_ORDER[z.kind], z.position)
-    ):
-        access = zone_access(member.role, zone.kind)
+    )
+    for zone in all_zones:
+        suffix = zone.kind + (f"/{zone.key}" if zone.key else "")
+        access = effective_access(member.role, zone.kind, suffix, member.consent, today)
         if access is not None:
-            room = f"plan/{plan.id}/{zone.kind}" + (f"/{zone.key}" if zone.key else "")
+            room = f"plan/{plan.id}/{suffix}"
             zones.append(
                 {
                     "room": room,
@@ -125,8 +138,63 @@ async def plan_page(request: Request) -> Response:
         "me": me,
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
+        "consent": await consent_section(services, plan.id, member.role, members, all_zones),
     }
     return render(request, "plan.html", context, user=user)
+
+
+async def consent_section(
+    services: Services, plan_id: str, my_role: str, members: list[dict[str, Any]], zones: list[Any]
+) -> dict[str, Any]:
+    """The Samtykke section: per deltaker/leser member the current consent, and whether this
+    user may change it (the planeier and verge only)."""
+    titles = {z.kind + (f"/{z.key}" if z.key else ""): z.title for z in zones}
+    choices = [{"value": suffix, "title": title} for suffix, title in titles.items()]
+    latest = await services.consents.latest_by_user(plan_id)
+    today = today_oslo()
+    rows = []
+    for m in members:
+        if not needs_consent(m["role"]):
+            continue
+        found = latest.get(m["id"])
+        record, given_by = found if found else (None, None)
+        if record is None:
+            state = "none"
+        elif record.revoked_at is not None:
+            state = "revoked"
+        elif record.status == "refused":
+            state = "refused"
+        else:
+            state = "given" if record.active_on(today) else "expired"
+        scope = None
+        if record is not None and record.status == "given":
+            scope = (
+                None
+                if record.scope is None
+                else [titles.get(suffix, suffix) for suffix in record.scope]
+            )
+        rows.append(
+            {
+                "member": m,
+                "state": state,
+                "all": record is not None and record.status == "given" and record.scope is None,
+                "scope": scope or [],
+                "selected": list(record.scope or titles) if record else [],
+                "until": _ddmmyyyy(record.valid_until) if record else None,
+                "given_by": given_by,
+                "given_at": _ddmmyyyy(record.given_at) if record else None,
+                "revoked_at": _ddmmyyyy(record.revoked_at) if record else None,
+            }
+        )
+    return {"may_edit": my_role in ("planeier", "verge"), "rows": rows, "zones": choices}
+
+
+def _ddmmyyyy(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "astimezone"):
+        value = value.astimezone(OSLO).date()
+    return str(value.strftime("%d.%m.%Y"))
 
 
 def _is_uuid(value: str) -> bool:

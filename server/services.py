@@ -21,6 +21,7 @@ from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo
+from storage.repositories.consents import ConsentRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import ZoneLog
@@ -38,6 +39,7 @@ class Repositories:
     sessions: SessionRepo
     zone_log: ZoneLog
     audit: AuditRepo
+    consents: ConsentRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -54,6 +56,7 @@ class Repositories:
             SessionRepo(maker),
             ZoneLog(maker),
             AuditRepo(maker),
+            ConsentRepo(maker),
         )
 
     async def close(self) -> None:
@@ -78,6 +81,10 @@ class Services:
         return self.repos.plans
 
     @property
+    def consents(self) -> ConsentRepo:
+        return self.repos.consents
+
+    @property
     def sessions(self) -> SessionRepo:
         return self.repos.sessions
 
@@ -92,11 +99,7 @@ class Services:
             compact_after=settings.compact_after_updates,
         )
 
-        async def role_of(plan_id: str, user_id: int) -> str | None:
-            member = await repos.plans.get_membership(plan_id, user_id)
-            return member.role if member else None
-
-        connections = ConnectionIndex(role_of)
+        connections = ConnectionIndex(repos.consents.member_access)
         watcher = AccessWatcher(
             connections, repos.plans.access_versions, settings.access_poll_seconds
         )

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
-from server.access import zone_access
+from server.access import effective_access, needs_consent
 from server.auth.tokens import TokenError, verify_plan_token
 from server.connections import Connection
 from server.identity import identity_of
@@ -129,9 +129,15 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         )
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, "no such plan or zone")  # no oracle on which
-        access = zone_access(context.role, path.kind)
+        zone = f"{path.kind}/{path.key}" if path.key else path.kind
+        consent = None
+        if needs_consent(context.role):
+            member = await services.consents.member_access(context.plan_id, user_id)
+            consent = member.consent if member else None
+        access = effective_access(context.role, path.kind, zone, consent)
         if access is None:
-            raise Refused(CloseCode.FORBIDDEN, "not allowed")
+            reason = "no consent" if needs_consent(context.role) else "not allowed"
+            raise Refused(CloseCode.FORBIDDEN, reason)
         services.watcher.remember(context.plan_id, context.access_version)
         peer = Peer(
             AsgiTransport(send),
@@ -140,8 +146,7 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             max_queued_frames=services.settings.send_queue_frames,
             identity=identity_of(user_id, context.user_name, context.role),
         )
-        conn = Connection(peer, user_id, context.plan_id, path.kind, context.role)
-        zone = f"{path.kind}/{path.key}" if path.key else path.kind
+        conn = Connection(peer, user_id, context.plan_id, path.kind, context.role, zone)
         address = ws.client.host if ws.client else None
         await _serve(receive, services, conn, context.zone_id, path.kind, zone, address)
     except Refused as refusal:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -278,3 +279,36 @@ class AuditEntry(Base):
 
 
 audit_log_table = cast(Table, AuditEntry.__table__)
+
+
+CONSENT_STATUSES = ("given", "refused")
+
+
+class Consent(Base):
+    """A planeier's (or verge's) consent to share the plan with one member (DESIGN.md §3).
+
+    At most one row per (plan, user) has `revoked_at` NULL: giving or refusing again revokes
+    the previous row, so the history stays. `scope` is a JSON list of room suffixes
+    ("content", "area/skole", ...) or the JSON string "all".
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        CheckConstraint(_in("status", CONSENT_STATUSES), name="status"),
+        Index("ix_consents_plan_id_user_id", "plan_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(Text)  # JSON
+    valid_until: Mapped[date | None] = mapped_column(Date)  # NULL: until revoked
+    given_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )

@@ -181,6 +181,18 @@ async def test_user_plan_member_token_commands(tmp_path: Path) -> None:
             "--role",
             "deltaker",
         )
+        # A deltaker opens nothing until consent is given (issue 4).
+        samplan(
+            tmp_path,
+            "consent",
+            "give",
+            "--plan",
+            plan_id,
+            "--email",
+            "ola@eksempelvik.no",
+            "--scope",
+            "all",
+        )
         ola = samplan(
             tmp_path, "token", "--user", "ola@eksempelvik.no", "--plan", plan_id
         ).stdout.strip()

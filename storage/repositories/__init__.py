@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.repositories.audit import AuditEvent, AuditRepo, VerifyResult
+from storage.repositories.consents import ConsentRecord, ConsentRepo, MemberAccess
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import LoadedZone, ZoneLog
@@ -11,7 +12,10 @@ from storage.repositories.users import UserRepo
 __all__ = [
     "AuditEvent",
     "AuditRepo",
+    "ConsentRecord",
+    "ConsentRepo",
     "LoadedZone",
+    "MemberAccess",
     "PlanRepo",
     "SessionRepo",
     "UserRepo",

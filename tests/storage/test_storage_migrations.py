@@ -24,6 +24,7 @@ TABLES = {
     "sessions",
     "zone_summaries",
     "audit_log",
+    "consents",
 }
 
 

@@ -51,6 +51,10 @@ async def build_world(repos: Repositories, secret: str) -> World:
         user = await repos.users.create(email, name)
         world.users[role] = user.id
         await repos.plans.add_member(plan.id, user.id, role)
+    # The planeier consents to share the whole plan with the deltaker and the leser, so every
+    # role can open every zone its role allows (tests/test_consent.py takes consent away).
+    for role in ("deltaker", "leser"):
+        await repos.consents.give(plan.id, world.users[role], "all", None, world.users["planeier"])
     outsider = await repos.users.create(*OUTSIDER)
     world.users["outsider"] = outsider.id
     await repos.plans.add_member(other.id, outsider.id, "koordinator")
