@@ -28,6 +28,7 @@ from tests.browser.helpers import (
     PlanContent,
     log_in,
     log_latency,
+    open_plan,
     text_of,
     type_at_end,
     wait_comment_count,
@@ -331,6 +332,31 @@ OPEN_SOCKET_JS = """(room) => new Promise((resolve) => {
   const timer = setTimeout(() => resolve({ code: -1, messages }), 15000)
   ws.onclose = (event) => { clearTimeout(timer); resolve({ code: event.code, messages }) }
 })"""
+
+
+async def test_consent_scoped_to_areas_opens_only_those_zones(
+    browse: Browsing, plan: PlanContent, server: LiveServer, world: World
+) -> None:
+    """A member whose consent excludes an area never receives that area's zone: the page
+    opens no socket for it and shows nothing of it."""
+    await server.services.repos.consents.give(
+        world.plan_id,
+        world.users["deltaker"],
+        ["content", "area/skole"],
+        None,
+        world.users["planeier"],
+    )
+    page = await browse.new_page("deltaker")
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    await log_in(page, browse.base, ROLE_USERS["deltaker"][0])
+    await open_plan(page, browse.base, world.plan_id)
+    rooms = {url.split("/ws/", 1)[1].split("?", 1)[0] for url in sockets}
+    assert rooms == {world.room("content"), world.room("area/skole")}
+    assert await page.get_by_test_id(f"goal-title-{plan.goal_id}").count() == 1
+    assert await page.get_by_test_id(f"goal-title-{plan.fritid_goal_id}").count() == 0
+    zones = await page.evaluate("Object.keys(window.samplan.docs)")
+    assert sorted(zones) == sorted(rooms)
 
 
 async def test_non_member_gets_404_and_socket_close_4404(browse: Browsing, world: World) -> None:
