@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
+from server import access
 from server.access import effective_access
 from storage.repositories.consents import MemberAccess
 
@@ -88,13 +89,15 @@ class ConnectionIndex:
 
 
 class AccessWatcher:
-    """Polls access versions of plans with open connections (cheap: one indexed query)."""
+    """Polls access versions of plans with open connections (cheap: one indexed query), and
+    re-checks every open connection when the date changes in Oslo: consent ends at a date."""
 
     def __init__(self, index: ConnectionIndex, versions: VersionLookup, interval: float) -> None:
         self.index = index
         self.versions = versions
         self.interval = interval
         self._known: dict[str, int] = {}
+        self._day = access.today_oslo()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -125,6 +128,12 @@ class AccessWatcher:
             del self._known[gone]
         if not plans:
             return
+        today = access.today_oslo()
+        if today != self._day:
+            self._day = today
+            log.info("a new day: re-checking %d plans for ended consent", len(plans))
+            for plan_id in plans:
+                await self.index.recheck_plan(plan_id)
         current = await self.versions(plans)
         for plan_id, version in current.items():
             if self._known.get(plan_id, version) != version:

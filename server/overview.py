@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from crdt.registry import RoomRegistry
 from crdt.room import Room
@@ -16,11 +15,6 @@ from crdt.summary import zone_summary
 from storage.repositories.plans import PlanRepo
 
 log = logging.getLogger("samplan.overview")
-OSLO = ZoneInfo("Europe/Oslo")
-
-
-def today_in_oslo() -> date:
-    return datetime.now(OSLO).date()
 
 
 def norwegian_date(iso: str | None) -> str | None:

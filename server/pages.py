@@ -15,7 +15,7 @@ from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
-from server.overview import indicators, today_in_oslo
+from server.overview import indicators
 from server.services import Services
 from server.templating import render
 
@@ -45,7 +45,7 @@ async def my_plans(request: Request) -> Response:
     services: Services = request.app.state.services
     present = services.connections.present_by_plan()
     summaries = await services.summaries.for_user(user.id)
-    today = today_in_oslo()
+    today = today_oslo()
     overview = await services.plans.overview_for_user(user.id)
     # "Samtykke: gitt" when at least one member has an active consent to see the plan.
     consented = await services.consents.plans_with_active_consent(

@@ -290,3 +290,24 @@ def test_demo_consent_and_cli(tmp_path: Path) -> None:
     assert again.returncode != 0 and "no current consent" in again.stderr
     bad = samplan(tmp_path, "consent", "give", *args, "--scope", "area/ukjent", ok=False)
     assert bad.returncode != 0 and "area/ukjent" in bad.stderr
+
+
+async def test_consent_ending_today_closes_open_sockets_when_the_day_turns(
+    server: LiveServer, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consent "until 24.11" holds through that day; when the date changes in Oslo the
+    watcher re-checks every open socket and closes those whose consent has ended."""
+    import server.access as access
+
+    today = today_oslo()
+    await server.services.repos.consents.give(
+        world.plan_id, world.users["deltaker"], "all", today, world.users["planeier"]
+    )
+    client = YClient(server.ws_url(world.room("content"), world.token("deltaker")))
+    await client.connect()
+    await client.wait_for(client.synced.is_set)
+    monkeypatch.setattr(access, "today_oslo", lambda: today + timedelta(days=1))
+    took = await client.wait_for(lambda: client.close_code is not None, timeout=30)
+    logging.getLogger("tests").info("closed %.0f ms after the day turned", took * 1000)
+    assert client.close_code == 4403
+    await client.close()
