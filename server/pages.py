@@ -116,8 +116,9 @@ async def plan_page(request: Request) -> Response:
             "contribution": m.contribution,
             "initials": initials(name),
             "color": colour_for(m.user_id),
+            "email": email,
         }
-        for m, name in await services.plans.list_members_with_names(plan.id)
+        for m, name, email in await services.plans.list_members_with_names(plan.id)
     ]
     me = identity_of(user.id, user.name, member.role)
     app_data = {

@@ -57,6 +57,9 @@ async def test_log_in_see_my_plans_and_log_out(web: LiveServer, world: World) ->
         assert "Åse" not in plans.text  # not a member of the other plan
         page = await http.get(f"/plans/{world.plan_id}")
         assert page.status_code == 200 and 'id="plan-app"' in page.text
+        # the ansvarsgruppe with contact information (Åse Ødegård is the deltaker)
+        assert f'href="mailto:{ROLE_USERS["deltaker"][0]}"' in page.text
+        assert "Åse Ødegård" in page.text
         out = await http.post("/logout", data={"csrf_token": csrf_of(page.text)})
         assert out.status_code == 303
         assert (await http.get("/plans")).headers["location"].startswith("/login")

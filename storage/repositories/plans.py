@@ -361,16 +361,17 @@ class PlanRepo:
             )
             return list(rows)
 
-    async def list_members_with_names(self, plan_id: str) -> list[tuple[Membership, str]]:
-        """Members and their display names in one query (the plan page's ansvarsgruppe)."""
+    async def list_members_with_names(self, plan_id: str) -> list[tuple[Membership, str, str]]:
+        """Members with their names and e-mail addresses (the ansvarsgruppe's contact
+        information), in one query."""
         async with self._sessionmaker() as session:
             rows = await session.execute(
-                select(Membership, User.name)
+                select(Membership, User.name, User.email)
                 .join(User, User.id == Membership.user_id)
                 .where(Membership.plan_id == plan_id)
                 .order_by(Membership.id)
             )
-            return [(membership, name) for membership, name in rows]
+            return [(membership, name, email) for membership, name, email in rows]
 
     async def overview_for_user(self, user_id: int) -> list[tuple[Plan, str, str | None]]:
         """(plan, my role, the koordinator's name) for every plan the user is in: one query,
