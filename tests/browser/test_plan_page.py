@@ -592,3 +592,58 @@ async def test_screenshots_of_mine_planer_and_the_plan(browse: Browsing, world: 
     width = await phone.evaluate("() => document.documentElement.scrollWidth")
     await shoot(phone, "plan-phone.png")
     assert width <= 390, f"the plan page scrolls sideways on a phone ({width} px wide)"
+
+
+async def test_each_goal_shows_who_changed_it_last_and_when(
+    browse: Browsing, plan: PlanContent
+) -> None:
+    kari = await browse.user("koordinator")
+    ase = await browse.user("deltaker")
+    goal = kari.locator(".changed").first
+    assert "Kari Nilsen" in await goal.inner_text()  # the starting content's author
+    await type_at_end(ase, f"goal-title-{plan.goal_id}", " – endret av Åse 🌼")
+    by_ase = kari.locator(".changed", has_text="Åse Ødegård")
+    started = time.perf_counter()
+    await by_ase.first.wait_for(timeout=20_000)
+    logging.getLogger("tests").info(
+        "'last changed by' updated after %.0f ms", (time.perf_counter() - started) * 1000
+    )
+    today = await kari.evaluate(
+        "new Intl.DateTimeFormat('nb-NO', {timeZone: 'Europe/Oslo', day: '2-digit',"
+        " month: '2-digit', year: 'numeric'}).format(new Date())"
+    )
+    assert today in await by_ase.first.inner_text()
+
+
+async def _samplan_databases(page: Page) -> list[str]:
+    names: list[str] = await page.evaluate(
+        "indexedDB.databases().then(dbs => dbs.map(d => d.name)"
+        ".filter(n => n && n.startsWith('samplan:')))"
+    )
+    return names
+
+
+async def test_offline_copy_only_on_own_device_and_wiped_at_log_out(
+    browse: Browsing, plan: PlanContent, world: World
+) -> None:
+    shared = await browse.user("verge")  # not ticked: a shared PC keeps nothing
+    await type_at_end(shared, f"goal-title-{plan.goal_id}", " (felles PC)")
+    await saved(shared)
+    assert await _samplan_databases(shared) == []
+
+    own = await browse.new_page("deltaker")
+    await own.goto(f"{browse.base}/login")
+    await own.get_by_test_id("login-email").fill(ROLE_USERS["deltaker"][0])
+    await own.get_by_test_id("login-password").fill(PASSWORD)
+    await own.get_by_test_id("login-own-device").check()
+    await own.get_by_test_id("login-submit").click()
+    await own.wait_for_url(f"{browse.base}/plans")
+    await open_plan(own, browse.base, world.plan_id)
+    await type_at_end(own, f"goal-title-{plan.goal_id}", " (min egen mobil 📱)")
+    await saved(own)
+    stored = await _samplan_databases(own)
+    assert stored and all(str(world.users["deltaker"]) in name for name in stored)
+
+    await own.get_by_test_id("logout").click()
+    await own.wait_for_url(f"{browse.base}/login")
+    assert await _samplan_databases(own) == []
