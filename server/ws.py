@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -36,9 +37,9 @@ _EMPTY_UPDATE_TAIL = b"\x02\x00\x00"
 
 
 def _is_edit(data: bytes) -> bool:
-    return (
-        len(data) > 2 and data[0] == 0 and data[1] in _EDIT_TYPES and data[2:] != _EMPTY_UPDATE_TAIL
-    )
+    # Compared by length and suffix: slicing would copy every frame on the hot path.
+    empty = len(data) == 2 + len(_EMPTY_UPDATE_TAIL) and data.endswith(_EMPTY_UPDATE_TAIL)
+    return len(data) > 2 and data[0] == 0 and data[1] in _EDIT_TYPES and not empty
 
 
 class Refused(Exception):
@@ -178,15 +179,19 @@ async def _serve(
     peer.on_close = forget
     joined = time.monotonic()
     log.info("peer %s joined zone %s (user %s, %s)", peer.peer_id, zone_id, conn.user_id, conn.role)
-    services.audit.record(
-        "ws_join",
-        actor_user_id=conn.user_id,
-        role=conn.role,
-        plan_id=conn.plan_id,
-        zone=zone,
-        client_address=address,
-        details={"access": "rw" if peer.can_write else "r"},
-    )
+
+    def audit(action: str, details: dict[str, Any]) -> None:
+        services.audit.record(
+            action,
+            actor_user_id=conn.user_id,
+            role=conn.role,
+            plan_id=conn.plan_id,
+            zone=zone,
+            client_address=address,
+            details=details,
+        )
+
+    audit("ws_join", {"access": "rw" if peer.can_write else "r"})
     limit = RateLimit(
         settings.messages_per_second, settings.message_burst, settings.message_burst, joined
     )
@@ -218,12 +223,4 @@ async def _serve(
             await peer.wait_closed()
         seconds = time.monotonic() - joined
         log.info("peer %s left zone %s after %.1f s", peer.peer_id, zone_id, seconds)
-        services.audit.record(
-            "ws_leave",
-            actor_user_id=conn.user_id,
-            role=conn.role,
-            plan_id=conn.plan_id,
-            zone=zone,
-            client_address=address,
-            details={"seconds": round(seconds, 1), "edits": conn.edits},
-        )
+        audit("ws_leave", {"seconds": round(seconds, 1), "edits": conn.edits})
