@@ -12,6 +12,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pycrdt import Doc
 
 from crdt.committer import GroupCommitter
 from crdt.peer import Peer
@@ -19,6 +22,8 @@ from crdt.protocol import CloseCode
 from crdt.room import Room
 
 log = logging.getLogger("samplan.registry")
+
+T = TypeVar("T")
 
 
 class RoomRegistry:
@@ -54,7 +59,21 @@ class RoomRegistry:
         room.remove_peer(peer)
         if room.failed:
             self._forget(room)
-        elif not room.peers and room.zone_id not in self._unload_timers:
+        else:
+            self._unload_when_idle(room)
+
+    async def edit(self, zone_id: int, change: Callable[[Doc[Any]], T], kind: str = "") -> T:
+        """A server-side change to a zone, live or not: load it if needed, apply `change`
+        through the room's write path (durable, then relayed), and let an idle room go."""
+        room = await self.get(zone_id, kind)
+        try:
+            return await room.edit(change)
+        finally:
+            if not room.failed:  # a failed room has already been dropped (on_fail)
+                self._unload_when_idle(room)
+
+    def _unload_when_idle(self, room: Room) -> None:
+        if not room.peers and room.zone_id not in self._unload_timers:
             loop = asyncio.get_running_loop()
             self._unload_timers[room.zone_id] = loop.call_later(
                 self.grace_seconds, self._start_unload, room.zone_id

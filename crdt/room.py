@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
 
@@ -41,6 +41,12 @@ log = logging.getLogger("samplan.room")
 
 EMPTY_UPDATE = b"\x00\x00"
 LOAD_CHUNK = 64
+
+T = TypeVar("T")
+
+
+class RoomWriteFailed(Exception):
+    """A server-side edit could not be made durable (the room was failed or the write failed)."""
 
 
 class Room:
@@ -137,7 +143,33 @@ class Room:
             fut.add_done_callback(_Relay(self, peer, emitted))
         captured.clear()
 
-    def _after_commit(self, fut: asyncio.Future[int], origin: Peer, update: bytes) -> None:
+    async def edit(self, change: Callable[[Doc[Any]], T]) -> T:
+        """Make a change on behalf of the server itself (a restore, an action item turned
+        into a measure) through the same write path as a peer's: one transaction, logged,
+        relayed to every peer once durable. Returns when the change is durable.
+
+        `change` must write whole values, never by position (DESIGN §9).
+        """
+        if self.failed:
+            raise RoomWriteFailed(f"room {self.zone_id} has failed")
+        captured = self._captured
+        captured.clear()
+        with self.doc.transaction():
+            result = change(self.doc)
+        emitted, captured[:] = list(captured), []
+        commits = []
+        for update in emitted:
+            fut = self.committer.submit(self.zone_id, update)
+            self._last_commit = fut
+            fut.add_done_callback(_Relay(self, None, update))
+            commits.append(fut)
+        if commits:
+            await asyncio.wait(commits)
+            if not all(_succeeded(fut) for fut in commits):
+                raise RoomWriteFailed(f"room {self.zone_id}: the log write failed")
+        return result
+
+    def _after_commit(self, fut: asyncio.Future[int], origin: Peer | None, update: bytes) -> None:
         if not _succeeded(fut):
             self._fail()
             return
@@ -292,7 +324,7 @@ class _Relay:
 
     __slots__ = ("room", "origin", "update")
 
-    def __init__(self, room: Room, origin: Peer, update: bytes) -> None:
+    def __init__(self, room: Room, origin: Peer | None, update: bytes) -> None:
         self.room = room
         self.origin = origin
         self.update = update

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.web import current_user, login_page, login_submit, logout
 from server.consent_web import consent_submit
+from server.events import events_endpoint
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
 from server.pages import home, my_plans, plan_page
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
         Route("/healthz", healthz),
+        WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),
         Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),
         Mount("/static", StaticFiles(directory=CLIENT_DIR / "dist", check_dir=False)),

@@ -16,6 +16,7 @@ from crdt.registry import RoomRegistry
 from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
+from server.event_hub import EventHub
 from server.overview import Summaries
 from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
@@ -75,6 +76,7 @@ class Services:
     summaries: Summaries
     audit: AuditWriter
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    events: EventHub = field(default_factory=EventHub)
 
     @property
     def plans(self) -> PlanRepo:
@@ -120,6 +122,7 @@ class Services:
         )
 
     async def stop(self) -> None:
+        self.events.close()
         await self.watcher.stop()
         await self.registry.close()
         await self.summaries.flush()

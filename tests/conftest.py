@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from server.auth.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.live import LiveServer, live_server
-from tests.support.world import World, build_world
+from tests.support.web import PASSWORD
+from tests.support.world import ROLE_USERS, World, build_world
 
 REQUIRE_SERVICES = os.environ.get("SAMPLAN_REQUIRE_SERVICES") == "1"
 
@@ -51,3 +53,13 @@ async def world(settings: Settings) -> World:
 async def server(settings: Settings, world: World) -> AsyncIterator[LiveServer]:
     async with live_server(settings) as live:
         yield live
+
+
+@pytest.fixture
+async def web(server: LiveServer, world: World) -> LiveServer:
+    """The live server with every role user's password set to tests.support.web.PASSWORD."""
+    for role in ROLE_USERS:
+        await server.services.repos.users.set_password_hash(
+            world.users[role], hash_password(PASSWORD)
+        )
+    return server

@@ -13,18 +13,16 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from pycrdt import Text
 from sqlalchemy import select
 
 from crdt.client import YClient
-from server.auth.passwords import hash_password
 from server.settings import Settings
 from storage.models import AuditEntry
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.web import csrf_of, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
-from tests.test_web import PASSWORD, csrf_of, log_in
 
 
 def _db(settings: Settings) -> Path:
@@ -66,15 +64,6 @@ async def _eventually(server: LiveServer, world: World, action: str, n: int) -> 
         if len(rows) >= n or time.monotonic() > deadline:
             return rows
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def web(server: LiveServer, world: World) -> LiveServer:
-    for role in ROLE_USERS:
-        await server.services.repos.users.set_password_hash(
-            world.users[role], hash_password(PASSWORD)
-        )
-    return server
 
 
 async def test_log_in_failures_page_view_and_log_out(web: LiveServer, world: World) -> None:

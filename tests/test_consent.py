@@ -25,8 +25,8 @@ from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
-from tests.test_web import PASSWORD, csrf_of, log_in
 
 log = logging.getLogger("tests.consent")
 

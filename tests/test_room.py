@@ -183,3 +183,63 @@ async def test_failed_write_sends_everyone_away_and_nothing_is_relayed(
     for p in (a, b, fresh):
         await p.stop()
     await committer.stop()
+
+
+async def test_server_edit_is_durable_before_every_peer_sees_it(store: ControlledStore) -> None:
+    """A change the server makes itself (a restore, an action item turned into a measure)
+    takes the same path as a peer's: logged first, then relayed to everyone, the room
+    unloading afterwards when nobody is in it."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer, grace_seconds=0.05)
+    a_t = MemoryTransport()
+    a = Peer(a_t, peer_id="a", can_write=True)
+    await registry.join(1, a)
+    await _flush()
+    store.release.clear()
+
+    def write(doc: Doc) -> str:  # type: ignore[type-arg]
+        doc.get("t", type=Text)[:] = "Tiltak fra møtet: svømming på fredag 🏊"
+        return "skrevet"
+
+    editing = asyncio.ensure_future(registry.edit(1, write))
+    await _flush()
+    assert not editing.done()
+    assert not any(isinstance(m, SyncUpdate) for m in a_t.messages())  # not durable yet
+    store.release.set()
+    assert await asyncio.wait_for(editing, 5) == "skrevet"
+    await _flush()
+    relayed = [m for m in a_t.messages() if isinstance(m, SyncUpdate)]
+    assert len(relayed) == 1  # the server's change reaches the peer that was there
+    reloaded = await store.inner.load(1)
+    doc: Doc = Doc()  # type: ignore[type-arg]
+    for _, update in reloaded.updates:
+        doc.apply_update(update)
+    assert str(doc.get("t", type=Text)) == "Tiltak fra møtet: svømming på fredag 🏊"
+
+    registry.leave(registry.rooms[1], a)
+    await a.stop()
+    await registry.edit(2, write)  # a zone nobody has open: loaded, edited, let go
+    await asyncio.sleep(0.3)
+    assert 1 not in registry.rooms and 2 not in registry.rooms
+    await committer.stop()
+
+
+async def test_server_edit_that_cannot_be_stored_raises_and_drops_the_room(
+    store: ControlledStore,
+) -> None:
+    from crdt.room import RoomWriteFailed
+
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    store.fail = True
+
+    def write(doc: Doc) -> None:  # type: ignore[type-arg]
+        doc.get("t", type=Text)[:] = "når aldri disken 💾"
+
+    with pytest.raises(RoomWriteFailed):
+        await registry.edit(3, write)
+    assert 3 not in registry.rooms
+    store.fail = False
+    await committer.stop()

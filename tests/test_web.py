@@ -3,45 +3,13 @@ another person's by changing an id in the URL."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import httpx
-import pytest
 
-from server.auth.passwords import hash_password
 from tests.support.live import LiveServer
+from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World
-
-PASSWORD = "Blåbærsyltetøy 🫐 2026"
-
-
-@pytest.fixture
-async def web(server: LiveServer, world: World) -> LiveServer:
-    for role in ROLE_USERS:
-        await server.services.repos.users.set_password_hash(
-            world.users[role], hash_password(PASSWORD)
-        )
-    return server
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "every form carries a CSRF token"
-    return match.group(1)
-
-
-async def log_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    page = await http.get("/login")
-    return await http.post(
-        "/login",
-        data={
-            "email": email,
-            "password": password,
-            "csrf_token": csrf_of(page.text),
-            "next": "/plans",
-        },
-    )
 
 
 async def test_log_in_see_my_plans_and_log_out(web: LiveServer, world: World) -> None:

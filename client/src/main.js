@@ -1,8 +1,10 @@
 // Entry point on every page: log-out handling here; the plan page's code is loaded only there.
 import { setupLogin, setupLogout } from './offline-store.js'
+import { connectEvents } from './events.js'
 
 setupLogout()
 setupLogin()
+connectEvents()
 
 const root = document.getElementById('plan-app')
 if (root) {
