@@ -24,6 +24,8 @@ from crdt.room import Room
 log = logging.getLogger("samplan.registry")
 
 T = TypeVar("T")
+# A long tail found at load is folded a moment later, after the joiners' first sync.
+COMPACT_AFTER_LOAD_DELAY = 1.0
 
 
 class RoomRegistry:
@@ -115,7 +117,7 @@ class RoomRegistry:
             self.last_load_seconds * 1000,
         )
         if room.tail_length > self.compact_after:
-            asyncio.get_running_loop().create_task(room.compact())
+            room.compact_in_background(delay=COMPACT_AFTER_LOAD_DELAY)
         return room
 
     def _compacted(self, room: Room) -> None:

@@ -243,3 +243,26 @@ async def test_server_edit_that_cannot_be_stored_raises_and_drops_the_room(
     assert 3 not in registry.rooms
     store.fail = False
     await committer.stop()
+
+
+async def test_a_long_tail_found_at_load_is_compacted_after_the_first_sync(
+    store: ControlledStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crdt.registry
+
+    monkeypatch.setattr(crdt.registry, "COMPACT_AFTER_LOAD_DELAY", 0.05)
+    await store.inner.append_batch([(1, edit(f"linje {i} æøå 📝", i + 1)) for i in range(30)])
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer, compact_after=10)
+    peer = Peer(MemoryTransport(), peer_id="a", can_write=True)
+    room = await registry.join(1, peer)
+    assert room.tail_length == 30  # not folded before the joiner is served
+    for _ in range(200):
+        if room.tail_length == 0:
+            break
+        await asyncio.sleep(0.02)
+    stored = await store.inner.load(1)
+    assert stored.snapshot is not None and stored.updates == ()
+    await peer.stop()
+    await committer.stop()
