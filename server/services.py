@@ -24,6 +24,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
+from storage.repositories.transfer import PlanTransferRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
 
@@ -40,6 +41,7 @@ class Repositories:
     zone_log: ZoneLog
     audit: AuditRepo
     consents: ConsentRepo
+    transfer: PlanTransferRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -57,6 +59,7 @@ class Repositories:
             ZoneLog(maker),
             AuditRepo(maker),
             ConsentRepo(maker),
+            PlanTransferRepo(maker),
         )
 
     async def close(self) -> None:
