@@ -8,7 +8,6 @@ so the answer never tells whether a plan exists. Every print and download is an 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -22,7 +21,6 @@ from server.auth.web import current_user
 from server.export import build_export, dumps
 from server.i18n import language_of, translator
 from server.pages import not_found
-from server.pdf import render_pdf
 from server.print_view import print_context
 from server.services import Services
 from server.templating import render, render_to_string
@@ -59,8 +57,9 @@ async def export_pdf(request: Request) -> Response:
         return allowed
     user, role, document = allowed
     html = render_to_string(request, "print.html", _context(request, document, for_pdf=True))
+    services: Services = request.app.state.services
     try:
-        pdf = await asyncio.to_thread(render_pdf, html)  # CPU work: off the event loop
+        pdf = await services.pdf.render(html)  # CPU work, in a worker process
     except Exception as exc:  # logged without content; the user gets the generic error page
         log.error("pdf failed plan_id=%s: %s", document["plan"]["id"], type(exc).__name__)
         return _error(request, user, 500, "error.generic")

@@ -17,6 +17,7 @@ from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
 from server.overview import Summaries
+from server.pdf import PdfRenderer
 from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -78,6 +79,7 @@ class Services:
     summaries: Summaries
     audit: AuditWriter
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
 
     @property
     def plans(self) -> PlanRepo:
@@ -128,6 +130,7 @@ class Services:
         await self.summaries.flush()
         await self.committer.stop()
         await self.audit.stop()  # after the rooms: their peers' leave rows are queued by now
+        await self.pdf.close()
         await self.repos.close()
         log.info("services stopped")
 

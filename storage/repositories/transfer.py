@@ -321,29 +321,29 @@ class PlanTransferRepo:
 
     async def _people_in(self, session: AsyncSession, people: Sequence[Person]) -> ImportResult:
         ids: dict[int, int] = {}
-        created = reused = 0
-        explicit = False
+        new: list[tuple[Person, str]] = []
         for person in people:
             email = normalize_email(person.email)
             found = await session.scalar(select(User.id).where(User.email == email))
-            if found is not None:
+            if found is None:
+                new.append((person, email))
+            else:
                 ids[person.id] = found
-                reused += 1
-                continue
-            # Keep the id the documents refer to when it is free here: then nothing inside
-            # them needs renumbering (and a fresh database gets the plan back byte for byte).
-            keep = await session.get(User, person.id) is None
-            user = User(email=email, name=person.name, password_hash=None, created_at=utcnow())
-            if keep:
-                user.id = person.id
-                explicit = True
-            session.add(user)
-            await session.flush()
-            ids[person.id] = user.id
-            created += 1
-        if explicit and not is_sqlite(session.get_bind()):
+        reused = len(ids)
+        # Keep the id the documents refer to wherever it is free here: then nothing inside them
+        # needs renumbering (and a fresh database gets the plan back byte for byte). All kept
+        # ids go in before any new one is drawn, so a drawn id never takes one still wanted.
+        later: list[tuple[Person, str]] = []
+        for person, email in new:
+            if await session.get(User, person.id) is None:
+                session.add(User(id=person.id, email=email, name=person.name, created_at=utcnow()))
+                ids[person.id] = person.id
+            else:
+                later.append((person, email))
+        await session.flush()
+        if len(later) < len(new) and not is_sqlite(session.get_bind()):
             # Ids given explicitly do not move PostgreSQL's sequence: move it past them, never
-            # back, or the next `samplan user add` would collide.
+            # back, or the next user drawn (here or by `samplan user add`) would collide.
             await session.execute(
                 text(
                     "SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST("
@@ -351,7 +351,12 @@ class PlanTransferRepo:
                     "::regclass), 1), (SELECT COALESCE(max(id), 1) FROM users)))"
                 )
             )
-        return ImportResult(ids, created, reused)
+        for person, email in later:
+            user = User(email=email, name=person.name, created_at=utcnow())
+            session.add(user)
+            await session.flush()
+            ids[person.id] = user.id
+        return ImportResult(ids, len(new), reused)
 
     @staticmethod
     async def _plan_in(session: AsyncSession, plan: PlanTransfer) -> None:
