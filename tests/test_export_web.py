@@ -50,9 +50,9 @@ def email_of(role: str) -> str:
 
 
 @asynccontextmanager
-async def logged_in(server: LiveServer, email: str, password: str = PASSWORD) -> AsyncIterator[
-    httpx.AsyncClient
-]:
+async def logged_in(
+    server: LiveServer, email: str, password: str = PASSWORD
+) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
         assert (await log_in(http, email, password)).status_code == 303
         yield http
@@ -79,7 +79,7 @@ async def test_only_planeier_verge_and_koordinator_print_or_download(
             assert 'data-testid="plan-actions"' in page.text  # the links, for these roles
             printed = await http.get(f"/plans/{plan}/print")
             assert printed.status_code == 200 and "text/html" in printed.headers["content-type"]
-            assert "<h2 id=\"s-about\">Om meg</h2>" in printed.text
+            assert '<h2 id="s-about">Om meg</h2>' in printed.text
             assert printed.headers["cache-control"] == "no-store"
             data = await http.get(f"/plans/{plan}/export.json")
             assert data.status_code == 200 and data.json()["plan"]["id"] == plan
@@ -155,7 +155,8 @@ async def test_the_pdf_is_pdf_a_with_the_goals_and_measures(
     demo: tuple[LiveServer, str],
 ) -> None:
     server, plan_id = demo
-    async with logged_in(server, "kari.nilsen@eksempelvik.demo", demo_content.DEMO_PASSWORD) as http:
+    kari = "kari.nilsen@eksempelvik.demo"
+    async with logged_in(server, kari, demo_content.DEMO_PASSWORD) as http:
         lag = _LoopLag()
         lag.start()
         started = time.perf_counter()
@@ -220,7 +221,7 @@ async def test_an_export_taken_while_someone_types_holds_only_durable_state(
         stored = await web.services.repos.zone_log.load(world.zones["area/skole"])
         assert read_zone(doc_from_stored(stored), "area") == zone["content"]
         printed = await http.get(f"/plans/{world.plan_id}/print?lang=en")
-        assert title in printed.text and "<h2 id=\"s-about\">About me</h2>" in printed.text
+        assert title in printed.text and '<h2 id="s-about">About me</h2>' in printed.text
 
 
 class _LoopLag:

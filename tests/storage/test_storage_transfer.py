@@ -77,8 +77,9 @@ async def test_a_plan_goes_in_whole_and_comes_back_as_it_was(store: Store) -> No
     assert (result.users_created, result.users_reused) == (3, 0)
     back = await repo.read(PLAN_ID)
     assert back is not None
-    assert back == plan(zones=tuple(ZoneRow(z.kind, z.key, z.title, z.position, z.zone_id)
-                                    for z in back.zones))
+    assert back == plan(
+        zones=tuple(ZoneRow(z.kind, z.key, z.title, z.position, z.zone_id) for z in back.zones)
+    )
     for zone, expected in zip(back.zones, states(4), strict=True):
         stored = await store.zone_log.load(zone.zone_id)
         assert (stored.snapshot, stored.snapshot_seq, stored.updates) == (expected.state, 0, ())
@@ -123,7 +124,10 @@ async def test_a_refused_import_writes_nothing(store: Store, case: str) -> None:
             plan(members=(MemberRow(5, "koordinator", None, None, T0),) + plan().members[1:]),
             InvalidValue,
         ),
-        "unknown person": (plan(members=(MemberRow(42, "deltaker", None, None, T0),)), InvalidValue),
+        "unknown person": (
+            plan(members=(MemberRow(42, "deltaker", None, None, T0),)),
+            InvalidValue,
+        ),
         "content fails": (plan(id=other_id, meetings=()), RuntimeError),
     }[case]
 
