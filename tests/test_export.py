@@ -166,6 +166,9 @@ async def test_round_trip_is_exact_and_served(
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
     assert without_time(second) == without_time(first)
+    with sqlite3.connect(db_path(target)) as db:
+        logged = db.execute("SELECT action, actor_user_id, plan_id, details FROM audit_log")
+        assert [row[:3] for row in logged] == [("import", None, plan_id), ("export", None, plan_id)]
 
     # The imported plan, served: a WebSocket client gets the same documents.
     kari = next(m for m in second["members"] if m["role"] == "koordinator")
