@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
+from pycrdt import Doc, Subscription, TransactionEvent
 
 from crdt.awareness import AwarenessEntry, AwarenessStates
 from crdt.committer import GroupCommitter
@@ -36,11 +36,11 @@ from crdt.protocol import (
 )
 from crdt.store import LoadedZoneLike
 from crdt.update_format import apply_update_safely, delete_set_covered, delete_set_of
+from crdt.zone_state import apply_stored
 
 log = logging.getLogger("samplan.room")
 
 EMPTY_UPDATE = b"\x00\x00"
-LOAD_CHUNK = 32
 
 T = TypeVar("T")
 
@@ -74,15 +74,7 @@ class Room:
 
     def load(self, stored: LoadedZoneLike) -> None:
         """Rebuild the document from its snapshot and log tail (before anyone joins)."""
-        if stored.snapshot is not None:
-            self.doc.apply_update(stored.snapshot)
-        # Merged in small chunks: applying a long single-typist log one update at a time is
-        # quadratic in pycrdt (10,000 updates: 103 ms one by one, 10 ms CPU in chunks of 32),
-        # while one merge of the whole log is slower still (merge_updates, DESIGN §9).
-        updates = [update for _, update in stored.updates]
-        for start in range(0, len(updates), LOAD_CHUNK):
-            chunk = updates[start : start + LOAD_CHUNK]
-            self.doc.apply_update(chunk[0] if len(chunk) == 1 else merge_updates(*chunk))
+        apply_stored(self.doc, stored)
         self.committed_seq = max([stored.snapshot_seq, *(seq for seq, _ in stored.updates[-1:])])
         self.tail_length = len(stored.updates)
         # Subscribe only after the load: what came from storage is never logged again.

@@ -137,6 +137,13 @@ FIELD_TYPES: dict[str, type] = {
     "responsible": Array,
 }
 
+# Fields that hold a user id (a string, DESIGN: ids are SQL's users.id), and lists of them.
+# A plan imported into another database gets new user ids: crdt.zone_state renumbers these.
+USER_REF_FIELDS: Final = frozenset(
+    {"userId", "updatedBy", "authorId", "referentUserId", "responsibleUserId"}
+)
+USER_REF_LISTS: Final = frozenset({"responsible"})
+
 PLAN_STATUSES: Final = ("utkast", "aktiv", "avsluttet")
 MEASURE_STATUSES: Final = ("ikke_startet", "planlagt", "soekt", "pagar", "fullfort", "avsluttet")
 ATTAINMENTS: Final = ("naadd", "delvis", "ikke_naadd")

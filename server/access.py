@@ -94,6 +94,14 @@ def needs_consent(role: str) -> bool:
     return role not in CONSENT_FREE_ROLES
 
 
+# DESIGN §3, column export/print: the person, the guardian and the koordinator.
+EXPORT_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
+
+
+def can_export(role: str) -> bool:
+    return role in EXPORT_ROLES
+
+
 def effective_access(
     role: str | None,
     kind: str,

@@ -18,6 +18,7 @@ from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.web import current_user, login_page, login_submit, logout
 from server.consent_web import consent_submit
 from server.events import events_endpoint
+from server.export_web import export_json, export_pdf, print_page
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
 from server.pages import home, my_plans, plan_page
@@ -74,6 +75,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/print", print_page),
+        Route("/plans/{plan_id}/export.json", export_json),
+        Route("/plans/{plan_id}/export.pdf", export_pdf),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -279,6 +280,88 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
     return _run(go)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from server.export import build_export, dumps
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        document = await build_export(repos, args.plan)  # no live rooms here: storage
+        if document is None:
+            raise CliError(f"no plan {args.plan}")
+        text = dumps(document)
+        if args.out:
+            _write_private(args.out, text)
+        else:
+            sys.stdout.write(text)
+        # actor None: the command line (the operator), not a user of the plan
+        details = {"format": "json", "via": "cli"}
+        await repos.audit.append(AuditEvent("export", plan_id=args.plan, details=details))
+        if args.out:
+            print(f"plan {args.plan} exported to {args.out}", file=sys.stderr)
+        return 0
+
+    return _run(go)
+
+
+def _write_private(path: str, text: str) -> None:
+    """The export holds health data: readable by its owner only (0600), written whole."""
+    import os
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Exit 1 with one line on stderr for anything wrong with the file; nothing is written."""
+    from server.plan_import import ImportRefused, import_plan, parse_export
+
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
+        parsed = parse_export(raw)
+    except ImportRefused as exc:
+        print(f"samplan import: {exc}", file=sys.stderr)
+        return 1
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        try:
+            result = await import_plan(repos, parsed)
+        except (ImportRefused, StorageError) as exc:
+            print(f"samplan import: {exc}", file=sys.stderr)
+            return 1
+        plan_id = parsed.plan.id
+        details = {
+            "via": "cli",
+            "users_created": result.users_created,
+            "users_reused": result.users_reused,
+        }
+        await repos.audit.append(AuditEvent("import", plan_id=plan_id, details=details))
+        print(
+            f"imported plan {plan_id}: {len(parsed.plan.zones)} zones, "
+            f"{len(parsed.plan.members)} members ({result.users_created} users created, "
+            f"{result.users_reused} found by e-mail)"
+        )
+        return 0
+
+    return _run(go)
+
+
+def _read_file(path: str) -> bytes:
+    from server.plan_import import ImportRefused
+
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ImportRefused(f"cannot read {path}: {exc.strerror}") from None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run bench/run.py from the source tree (the benchmark is not part of the package)."""
     import subprocess
@@ -369,6 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_show.add_argument("--limit", type=int, default=100, help="the newest N rows")
     audit_show.add_argument("--action", help="only this action (ws_join, plan_view, ...)")
     audit_show.set_defaults(func=cmd_audit_show)
+
+    export = sub.add_parser(
+        "export", help="write a plan as JSON (complete: `samplan import` brings it back)"
+    )
+    export.add_argument("plan", metavar="PLAN_ID")
+    export.add_argument("--out", metavar="FILE", help="write here (mode 0600), not to stdout")
+    export.set_defaults(func=cmd_export)
+    import_ = sub.add_parser("import", help="import a plan from `samplan export` JSON")
+    import_.add_argument("file", metavar="FILE", help="the export file, or - for stdin")
+    import_.set_defaults(func=cmd_import)
 
     bench = sub.add_parser("bench", help="run the benchmark (see bench/README)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

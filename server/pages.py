@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import effective_access, needs_consent, today_oslo
+from server.access import can_export, effective_access, needs_consent, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
@@ -137,6 +137,7 @@ async def plan_page(request: Request) -> Response:
             "status": plan.status,
         },
         "me": me,
+        "may_export": can_export(member.role),
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
         "consent": await consent_section(services, plan.id, member.role, members, all_zones),

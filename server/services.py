@@ -18,6 +18,7 @@ from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
 from server.event_hub import EventHub
 from server.overview import Summaries
+from server.pdf import PdfRenderer
 from server.settings import Settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -25,6 +26,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
+from storage.repositories.transfer import PlanTransferRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
 
@@ -41,6 +43,7 @@ class Repositories:
     zone_log: ZoneLog
     audit: AuditRepo
     consents: ConsentRepo
+    transfer: PlanTransferRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -58,6 +61,7 @@ class Repositories:
             ZoneLog(maker),
             AuditRepo(maker),
             ConsentRepo(maker),
+            PlanTransferRepo(maker),
         )
 
     async def close(self) -> None:
@@ -77,6 +81,7 @@ class Services:
     audit: AuditWriter
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     events: EventHub = field(default_factory=EventHub)
+    pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
 
     @property
     def plans(self) -> PlanRepo:
@@ -128,6 +133,7 @@ class Services:
         await self.summaries.flush()
         await self.committer.stop()
         await self.audit.stop()  # after the rooms: their peers' leave rows are queued by now
+        await self.pdf.close()
         await self.repos.close()
         log.info("services stopped")
 

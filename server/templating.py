@@ -33,14 +33,10 @@ def _other_lang_url(request: Request, lang: str) -> str:
     return f"{request.url.path}?{urlencode(query)}"
 
 
-def render(
-    request: Request,
-    template: str,
-    context: dict[str, Any] | None = None,
-    *,
-    status_code: int = 200,
-    user: Any = None,
-) -> HTMLResponse:
+def render_to_string(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, user: Any = None
+) -> str:
+    """The page as text, with the context every page gets (the PDF renders this)."""
     secret: str = request.app.state.services.secret_key
     lang = language_of(request)
     values = {
@@ -52,7 +48,21 @@ def render(
         "other_lang_url": _other_lang_url(request, lang),
         **(context or {}),
     }
-    response = HTMLResponse(_env.get_template(template).render(values), status_code=status_code)
+    return _env.get_template(template).render(values)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    user: Any = None,
+) -> HTMLResponse:
+    secret: str = request.app.state.services.secret_key
+    lang = language_of(request)
+    html = render_to_string(request, template, context, user=user)
+    response = HTMLResponse(html, status_code=status_code)
     response.headers["cache-control"] = "no-store"  # pages hold health data
     set_csrf_cookie(response, request, secret)
     if request.query_params.get("lang") in LANGUAGES:

@@ -6,6 +6,7 @@ from storage.repositories.audit import AuditEvent, AuditRepo, VerifyResult
 from storage.repositories.consents import ConsentRecord, ConsentRepo, MemberAccess
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
+from storage.repositories.transfer import PlanTransfer, PlanTransferRepo
 from storage.repositories.updates import LoadedZone, ZoneLog
 from storage.repositories.users import UserRepo
 
@@ -17,6 +18,8 @@ __all__ = [
     "LoadedZone",
     "MemberAccess",
     "PlanRepo",
+    "PlanTransfer",
+    "PlanTransferRepo",
     "SessionRepo",
     "UserRepo",
     "VerifyResult",

@@ -1,0 +1,186 @@
+"""The export document of one plan: complete (everything `samplan import` needs to bring the plan
+back, CRDT state included) and readable without Samplan (each zone's content as JSON too).
+
+    {"format": "samplan-plan", "version": 1, "exported_at", "about",
+     "plan":     {id, title, person_name, status, municipality, created_at},
+     "people":   [{id, email, name}]   every user the plan refers to; `id` is the user id the
+                                       zone documents use (as a string) in the exporting database
+     "members":  [{user_id, email, name, role, unit, contribution, added_at}],
+     "consents": [{user_id, status, scope ("all" | [zone, ...]), valid_until, given_by_user_id,
+                   given_at, revoked_at, revoked_by_user_id}]   the full history, oldest first
+     "meetings": [{id, title, starts_at, ends_at, place, created_at}],
+     "zones":    [{zone, kind, key, title, position,
+                   state: base64 of the Yjs v1 update of the whole zone document,
+                   content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md)}],
+     "published_minutes": []}
+
+Never password hashes, sessions or the access log. Times are UTC ISO 8601, dates YYYY-MM-DD.
+`published_minutes` is reserved for the published minutes and versions (a later slice); this
+version always writes it empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pycrdt import Doc
+
+from crdt.room import Room
+from crdt.schema import read_zone
+from crdt.zone_state import doc_from_stored, user_ids_in
+from server.services import Repositories
+from storage.repositories.transfer import Person, PlanTransfer, ZoneRow
+
+FORMAT = "samplan-plan"
+VERSION = 1
+ABOUT = (
+    "An individuell plan exported by Samplan. zones[].content is each part of the plan as JSON; "
+    "zones[].state is the same part as a Yjs update (base64), which `samplan import` restores. "
+    "User ids in the content refer to people[].id."
+)
+ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
+
+
+def iso_time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def iso_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def zone_suffix(kind: str, key: str) -> str:
+    return kind + (f"/{key}" if key else "")
+
+
+def _zone_key(zone: ZoneRow) -> tuple[int, int, str]:
+    return (ZONE_ORDER.get(zone.kind, 9), zone.position, zone.key)
+
+
+async def build_export(
+    repos: Repositories,
+    plan_id: str,
+    rooms: Mapping[int, Room] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The export document, or None when there is no such plan (the caller checks access).
+
+    A zone whose room is live (`rooms`, the server's registry) is read from memory once every
+    update applied so far is durable, so the export never shows what storage does not hold;
+    any other zone is read from storage (snapshot plus log tail), as the CLI always does.
+    """
+    record = await repos.transfer.read(plan_id)
+    if record is None:
+        return None
+    zones = sorted(record.zones, key=_zone_key)
+    docs: list[Doc[Any]] = []
+    states: list[bytes] = []
+    for zone in zones:
+        room = (rooms or {}).get(zone.zone_id)
+        if room is not None and not room.failed:
+            await room.settle()
+            doc = room.doc
+        else:
+            doc = doc_from_stored(await repos.zone_log.load(zone.zone_id))
+        docs.append(doc)
+        states.append(doc.get_update())
+        await asyncio.sleep(0)  # a big plan: let live editing in between zones
+    contents = [read_zone(doc, zone.kind) for doc, zone in zip(docs, zones, strict=True)]
+    people = list(record.people)
+    known = {p.id for p in people}
+    referenced = {int(uid) for c in contents for uid in user_ids_in(c) if uid.isdigit()}
+    if referenced - known:
+        # People the documents name who are no longer members (a former deltaker who wrote
+        # a goal): kept so the archive still says who.
+        people = sorted([*people, *await repos.transfer.people(referenced - known)], key=_id)
+    return export_document(record, zones, states, contents, people, now or datetime.now(UTC))
+
+
+def _id(person: Person) -> int:
+    return person.id
+
+
+def export_document(
+    record: PlanTransfer,
+    zones: Sequence[ZoneRow],
+    states: Sequence[bytes],
+    contents: Sequence[dict[str, Any]],
+    people: Iterable[Person],
+    exported_at: datetime,
+) -> dict[str, Any]:
+    """Pure: the document from what was read."""
+    by_id = {p.id: p for p in people}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": iso_time(exported_at),
+        "about": ABOUT,
+        "plan": {
+            "id": record.id,
+            "title": record.title,
+            "person_name": record.person_name,
+            "status": record.status,
+            "municipality": record.municipality,
+            "created_at": iso_time(record.created_at),
+        },
+        "people": [{"id": p.id, "email": p.email, "name": p.name} for p in by_id.values()],
+        "members": [
+            {
+                "user_id": m.user_id,
+                "email": by_id[m.user_id].email,
+                "name": by_id[m.user_id].name,
+                "role": m.role,
+                "unit": m.unit,
+                "contribution": m.contribution,
+                "added_at": iso_time(m.added_at),
+            }
+            for m in record.members
+        ],
+        "consents": [
+            {
+                "user_id": c.user_id,
+                "status": c.status,
+                "scope": "all" if c.scope is None else list(c.scope),
+                "valid_until": iso_date(c.valid_until),
+                "given_by_user_id": c.given_by_user_id,
+                "given_at": iso_time(c.given_at),
+                "revoked_at": iso_time(c.revoked_at),
+                "revoked_by_user_id": c.revoked_by_user_id,
+            }
+            for c in record.consents
+        ],
+        "meetings": [
+            {
+                "id": m.id,
+                "title": m.title,
+                "starts_at": iso_time(m.starts_at),
+                "ends_at": iso_time(m.ends_at),
+                "place": m.place,
+                "created_at": iso_time(m.created_at),
+            }
+            for m in record.meetings
+        ],
+        "zones": [
+            {
+                "zone": zone_suffix(zone.kind, zone.key),
+                "kind": zone.kind,
+                "key": zone.key,
+                "title": zone.title,
+                "position": zone.position,
+                "state": base64.b64encode(state).decode("ascii"),
+                "content": content,
+            }
+            for zone, state, content in zip(zones, states, contents, strict=True)
+        ],
+        "published_minutes": [],
+    }
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """UTF-8 JSON as people read it: æøå as themselves, indented."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,135 @@
+"""Printing and downloading a plan: GET /plans/{id}/print, /export.json and /export.pdf.
+
+Only the planeier, verge and koordinator may (DESIGN §3, column export/print); a deltaker or
+leser gets 403 with a page that says so. A non-member or unknown plan gets the same 404 as the
+plan page, and so does a deltaker or leser without consent (they cannot see the plan at all),
+so the answer never tells whether a plan exists. Every print and download is an audit row.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from server.access import can_export, needs_consent, today_oslo
+from server.audit import client_address
+from server.auth.web import current_user
+from server.export import build_export, dumps
+from server.i18n import language_of, translator
+from server.pages import not_found
+from server.print_view import print_context
+from server.services import Services
+from server.templating import render, render_to_string
+
+log = logging.getLogger("samplan.export")
+
+
+async def export_json(request: Request) -> Response:
+    allowed = await _allowed(request)
+    if isinstance(allowed, Response):
+        return allowed
+    user, role, document = allowed
+    _audit(request, "export", user, role, document, {"format": "json"})
+    return Response(
+        dumps(document),
+        media_type="application/json",
+        headers=_download_headers(document, "json"),
+    )
+
+
+async def print_page(request: Request) -> Response:
+    allowed = await _allowed(request)
+    if isinstance(allowed, Response):
+        return allowed
+    user, role, document = allowed
+    context = _context(request, document, for_pdf=False)
+    _audit(request, "print", user, role, document, {"format": "html"})
+    return render(request, "print.html", context, user=user)
+
+
+async def export_pdf(request: Request) -> Response:
+    allowed = await _allowed(request)
+    if isinstance(allowed, Response):
+        return allowed
+    user, role, document = allowed
+    html = render_to_string(request, "print.html", _context(request, document, for_pdf=True))
+    services: Services = request.app.state.services
+    try:
+        pdf = await services.pdf.render(html)  # CPU work, in a worker process
+    except Exception as exc:  # logged without content; the user gets the generic error page
+        log.error("pdf failed plan_id=%s: %s", document["plan"]["id"], type(exc).__name__)
+        return _error(request, user, 500, "error.generic")
+    _audit(request, "export", user, role, document, {"format": "pdf"})
+    return Response(pdf, media_type="application/pdf", headers=_download_headers(document, "pdf"))
+
+
+async def _allowed(request: Request) -> Response | tuple[Any, str, dict[str, Any]]:
+    """(user, role, export document), or the response that refuses."""
+    user = await current_user(request)
+    if user is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    services: Services = request.app.state.services
+    plan_id = request.path_params["plan_id"]
+    member = await services.consents.member_access(plan_id, user.id) if _is_id(plan_id) else None
+    if member is None:
+        return not_found(request, user)
+    if needs_consent(member.role) and not (
+        member.consent and member.consent.active_on(today_oslo())
+    ):
+        return not_found(request, user)
+    if not can_export(member.role):
+        return _error(request, user, 403, "print.forbidden")
+    document = await build_export(services.repos, plan_id, services.registry.rooms)
+    if document is None:  # deleted a moment ago
+        return not_found(request, user)
+    return user, member.role, document
+
+
+def _context(request: Request, document: dict[str, Any], *, for_pdf: bool) -> dict[str, Any]:
+    t = translator(language_of(request))
+    return {**print_context(document, t, today_oslo()), "for_pdf": for_pdf}
+
+
+def _audit(
+    request: Request,
+    action: str,
+    user: Any,
+    role: str,
+    document: dict[str, Any],
+    details: dict[str, str],
+) -> None:
+    services: Services = request.app.state.services
+    services.audit.record(
+        action,
+        actor_user_id=user.id,
+        role=role,
+        plan_id=document["plan"]["id"],
+        client_address=client_address(request),
+        details=details,
+    )
+
+
+def _download_headers(document: dict[str, Any], extension: str) -> dict[str, str]:
+    # The plan id, not the person's name: file names end up in download folders and logs.
+    name = f"samplan-{document['plan']['id']}-{document['exported_at'][:10]}.{extension}"
+    return {
+        "content-disposition": f'attachment; filename="{name}"',
+        "cache-control": "no-store",  # health data
+    }
+
+
+def _error(request: Request, user: Any, status: int, key: str) -> Response:
+    t = translator(language_of(request))
+    context = {"status": status, "message": t(key)}
+    return render(request, "error.html", context, status_code=status, user=user)
+
+
+def _is_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -1,0 +1,336 @@
+"""`samplan import`: bring back a plan from its export document (server/export.py).
+
+Everything is checked before anything is written: the JSON, the format and version, every
+field, and each zone's state, which must be a Yjs update the CRDT accepts and must say what the
+zone's `content` says (state is what is imported; a hand-edited `content` would otherwise be
+silently ignored). Then storage writes the whole plan in one transaction
+(storage.repositories.transfer). People are matched by e-mail; where a person's user id differs
+in this database, the user-id references inside the documents are renumbered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pycrdt import Doc
+
+from crdt.lib0 import MalformedFrame
+from crdt.schema import read_zone
+from crdt.summary import zone_summary
+from crdt.zone_state import doc_from_state, remap_user_ids
+from server.export import FORMAT, VERSION, zone_suffix
+from server.services import Repositories
+from storage.errors import InvalidValue
+from storage.models import CONSENT_STATUSES, KEYLESS_ZONE_KINDS, PLAN_STATUSES, ROLES, ZONE_KINDS
+from storage.repositories.transfer import (
+    ConsentRow,
+    ImportResult,
+    MeetingRow,
+    MemberRow,
+    Person,
+    PlanTransfer,
+    ZoneContent,
+    ZoneRow,
+)
+from storage.repositories.users import normalize_email
+
+_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported; the message says why, for a person at a terminal."""
+
+
+@dataclass(frozen=True)
+class ParsedPlan:
+    plan: PlanTransfer
+    states: tuple[bytes, ...]  # per zone, as in the file
+    docs: tuple[Doc[Any], ...]
+
+
+class _Field:
+    """One value of the document with its path, for messages like `members[2].role: ...`."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.value = value
+        self.path = path
+
+    def fail(self, problem: str) -> ImportRefused:
+        return ImportRefused(f"{self.path}: {problem}")
+
+    def get(self, key: str) -> _Field:
+        if not isinstance(self.value, dict):
+            raise self.fail("must be an object")
+        if key not in self.value:
+            raise ImportRefused(f"{self.path}.{key}: missing")
+        return _Field(self.value[key], f"{self.path}.{key}")
+
+    def items(self) -> list[_Field]:
+        if not isinstance(self.value, list):
+            raise self.fail("must be a list")
+        return [_Field(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    def text(self, *, optional: bool = False, empty: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        if not isinstance(self.value, str) or (not empty and not self.value.strip()):
+            raise self.fail("must be " + ("a string" if empty else "a non-empty string"))
+        return self.value
+
+    def integer(self, *, optional: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        if not isinstance(self.value, int) or isinstance(self.value, bool):
+            raise self.fail("must be a whole number")
+        return self.value
+
+    def choice(self, allowed: Sequence[str]) -> str:
+        if self.value not in allowed:
+            raise self.fail(f"must be one of {', '.join(allowed)}, not {self.value!r}")
+        return str(self.value)
+
+    def time(self, *, optional: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        try:
+            parsed = datetime.fromisoformat(self.text())
+        except ValueError:
+            raise self.fail("must be an ISO 8601 time") from None
+        if parsed.tzinfo is None:
+            raise self.fail("must carry a time zone")
+        return parsed
+
+    def day(self, *, optional: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        try:
+            return date.fromisoformat(self.text())
+        except ValueError:
+            raise self.fail("must be a date, YYYY-MM-DD") from None
+
+
+def parse_export(raw: str | bytes) -> ParsedPlan:
+    """Check the whole document; raises ImportRefused naming the first problem."""
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ImportRefused("the file is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ImportRefused(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    root = _Field(data, "document")
+    if not isinstance(data, dict):
+        raise root.fail("must be a JSON object (a Samplan plan export)")
+    if data.get("format") != FORMAT:
+        raise ImportRefused(f"not a Samplan plan export (format must be {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise ImportRefused(
+            f"export version {data.get('version')!r} is not supported; this Samplan reads "
+            f"version {VERSION}"
+        )
+    if root.get("published_minutes").items():
+        raise ImportRefused("published_minutes: this Samplan cannot import published minutes yet")
+    people = _people(root.get("people"))
+    plan = root.get("plan")
+    zones, states, docs = _zones(root.get("zones"))
+    transfer = PlanTransfer(
+        id=_plan_id(plan.get("id")),
+        title=plan.get("title").text(),
+        person_name=plan.get("person_name").text(),
+        status=plan.get("status").choice(PLAN_STATUSES),
+        municipality=plan.get("municipality").text(),
+        created_at=plan.get("created_at").time(),
+        people=tuple(people.values()),
+        members=_members(root.get("members"), people),
+        consents=_consents(root.get("consents"), people),
+        meetings=_meetings(root.get("meetings")),
+        zones=zones,
+    )
+    return ParsedPlan(transfer, states, docs)
+
+
+def _plan_id(field: _Field) -> str:
+    value = field.text()
+    try:
+        if str(uuid.UUID(value)) == value:
+            return str(value)
+    except ValueError:
+        pass
+    raise field.fail("must be a plan id (a lower-case UUID)")
+
+
+def _people(field: _Field) -> dict[int, Person]:
+    people: dict[int, Person] = {}
+    emails: set[str] = set()
+    for item in field.items():
+        pid = item.get("id").integer()
+        email_field = item.get("email")
+        try:
+            email = normalize_email(email_field.text())
+        except InvalidValue:
+            raise email_field.fail("not a valid e-mail address") from None
+        if pid <= 0 or pid in people:
+            raise item.get("id").fail("must be a positive id, unique among people")
+        if email in emails:
+            raise email_field.fail("two people have this e-mail address")
+        emails.add(email)
+        people[pid] = Person(pid, email, item.get("name").text())
+    return people
+
+
+def _person(field: _Field, people: Mapping[int, Person], *, optional: bool = False) -> Any:
+    uid = field.integer(optional=optional)
+    if uid is not None and uid not in people:
+        raise field.fail(f"user {uid} is not among people")
+    return uid
+
+
+def _members(field: _Field, people: Mapping[int, Person]) -> tuple[MemberRow, ...]:
+    members: list[MemberRow] = []
+    for item in field.items():
+        uid = _person(item.get("user_id"), people)
+        if any(m.user_id == uid for m in members):
+            raise item.get("user_id").fail("this person is listed as a member twice")
+        for key in ("email", "name"):
+            value = item.get(key).text()
+            expected = getattr(people[uid], key)
+            if (normalize_email(value) if key == "email" else value) != expected:
+                raise item.get(key).fail(f"does not match people entry {uid}")
+        role = item.get("role").choice(ROLES)
+        if role == "koordinator" and any(m.role == "koordinator" for m in members):
+            raise item.get("role").fail("a plan has at most one koordinator")
+        members.append(
+            MemberRow(
+                uid,
+                role,
+                item.get("unit").text(optional=True, empty=True),
+                item.get("contribution").text(optional=True, empty=True),
+                item.get("added_at").time(),
+            )
+        )
+    return tuple(members)
+
+
+def _consents(field: _Field, people: Mapping[int, Person]) -> tuple[ConsentRow, ...]:
+    consents: list[ConsentRow] = []
+    current: set[int] = set()
+    for item in field.items():
+        uid = _person(item.get("user_id"), people)
+        scope_field = item.get("scope")
+        if scope_field.value == "all":
+            scope = None
+        else:
+            scope = tuple(s.text() for s in scope_field.items())
+        revoked_at = item.get("revoked_at").time(optional=True)
+        if revoked_at is None:
+            if uid in current:
+                raise item.fail("a person has at most one current (not revoked) consent")
+            current.add(uid)
+        consents.append(
+            ConsentRow(
+                uid,
+                item.get("status").choice(CONSENT_STATUSES),
+                scope,
+                item.get("valid_until").day(optional=True),
+                _person(item.get("given_by_user_id"), people, optional=True),
+                item.get("given_at").time(),
+                revoked_at,
+                _person(item.get("revoked_by_user_id"), people, optional=True),
+            )
+        )
+    return tuple(consents)
+
+
+def _meetings(field: _Field) -> tuple[MeetingRow, ...]:
+    meetings: list[MeetingRow] = []
+    for item in field.items():
+        mid = item.get("id").text()
+        if not _KEY.fullmatch(mid) or any(m.id == mid for m in meetings):
+            raise item.get("id").fail("must be 1-64 letters, digits, '-' or '_', unique")
+        starts = item.get("starts_at").time()
+        ends = item.get("ends_at").time(optional=True)
+        if ends is not None and ends < starts:
+            raise item.get("ends_at").fail("a meeting cannot end before it starts")
+        meetings.append(
+            MeetingRow(
+                mid,
+                item.get("title").text(),
+                starts,
+                ends,
+                item.get("place").text(optional=True, empty=True),
+                item.get("created_at").time(),
+            )
+        )
+    return tuple(meetings)
+
+
+def _zones(
+    field: _Field,
+) -> tuple[tuple[ZoneRow, ...], tuple[bytes, ...], tuple[Doc[Any], ...]]:
+    zones: list[ZoneRow] = []
+    states: list[bytes] = []
+    docs: list[Doc[Any]] = []
+    for item in field.items():
+        kind = item.get("kind").choice(ZONE_KINDS)
+        key_field = item.get("key")
+        key = key_field.text(empty=True)
+        if (kind in KEYLESS_ZONE_KINDS) != (key == "") or (key and not _KEY.fullmatch(key)):
+            raise key_field.fail(
+                f"a {kind} zone has no key"
+                if kind in KEYLESS_ZONE_KINDS
+                else "must be 1-64 letters, digits, '-' or '_'"
+            )
+        if any((z.kind, z.key) == (kind, key) for z in zones):
+            raise item.fail(f"zone {zone_suffix(kind, key)} is listed twice")
+        state_field = item.get("state")
+        try:
+            state = base64.b64decode(state_field.text(), validate=True)
+        except (binascii.Error, ValueError):
+            raise state_field.fail("must be base64") from None
+        try:
+            doc = doc_from_state(state)
+        except MalformedFrame:
+            raise state_field.fail("is not a valid Yjs update") from None
+        if "content" in item.value and item.get("content").value != read_zone(doc, kind):
+            raise item.get("content").fail(
+                "differs from the zone's state (the state is what is imported; "
+                "do not edit an export by hand)"
+            )
+        zones.append(ZoneRow(kind, key, item.get("title").text(), item.get("position").integer()))
+        states.append(state)
+        docs.append(doc)
+    for kind in KEYLESS_ZONE_KINDS:
+        if sum(1 for z in zones if z.kind == kind) != 1:
+            raise field.fail(f"a plan has exactly one {kind} zone")
+    return tuple(zones), tuple(states), tuple(docs)
+
+
+async def import_plan(repos: Repositories, parsed: ParsedPlan) -> ImportResult:
+    """Write the parsed plan (one transaction). Raises ImportRefused when the plan id or a
+    meeting id is already taken here; StorageError on a race lost to another writer."""
+    plan = parsed.plan
+    if await repos.transfer.plan_exists(plan.id):
+        raise ImportRefused(f"a plan with id {plan.id} already exists in this database")
+    taken = await repos.transfer.existing_meetings(m.id for m in plan.meetings)
+    if taken:
+        raise ImportRefused(f"meeting id(s) {', '.join(sorted(taken))} already exist here")
+
+    def zone_content(user_ids: Mapping[int, int]) -> list[ZoneContent]:
+        mapping = {str(old): str(new) for old, new in user_ids.items()}
+        contents = []
+        for zone, state, doc in zip(plan.zones, parsed.states, parsed.docs, strict=True):
+            if remap_user_ids(doc, zone.kind, mapping):
+                state = doc.get_update()  # the renumbering is one more update on top
+            contents.append(ZoneContent(state, zone_summary(doc, zone.kind)))
+        return contents
+
+    return await repos.transfer.create(plan, zone_content)

@@ -1,0 +1,224 @@
+"""The printable plan, built from the export document (server/export.py), so the page, the PDF
+and the JSON archive always say the same thing. Pure: no I/O, no request.
+
+The template (client/templates/print.html) gets plain values: dates already as dd.mm.yyyy,
+user ids already turned into names, the goal tree already nested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from crdt.summary import DONE_STATUSES
+from server.overview import norwegian_date
+
+OSLO = ZoneInfo("Europe/Oslo")
+Translate = Callable[[str], str]
+
+
+def oslo_time(iso: str | None) -> str | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso).astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
+
+
+def oslo_date(iso: str | None) -> str | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso).astimezone(OSLO).strftime("%d.%m.%Y")
+
+
+def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dict[str, Any]:
+    people = {str(p["id"]): p["name"] for p in document["people"]}
+    roles = {str(m["user_id"]): m["role"] for m in document["members"]}
+    zones = document["zones"]
+    titles = {z["zone"]: z["title"] for z in zones}
+    content = next(z["content"] for z in zones if z["kind"] == "content")
+    meta = content.get("meta", {})
+    names = _Names(people, t("member.unknown"))
+    plan = document["plan"]
+    return {
+        "plan": {
+            "id": plan["id"],
+            "title": plan["title"],
+            "person_name": plan["person_name"],
+            "municipality": plan["municipality"],
+            "status": plan["status"],
+        },
+        "exported_at": oslo_time(document["exported_at"]),
+        "meta": {
+            "status": meta.get("status"),
+            "period_start": norwegian_date(meta.get("planPeriodStart")),
+            "period_end": norwegian_date(meta.get("planPeriodEnd")),
+            "next_revision": norwegian_date(meta.get("nextRevision")),
+            "revision_overdue": bool(
+                meta.get("nextRevision") and meta["nextRevision"] < today.isoformat()
+            ),
+        },
+        "about_me": content.get("aboutMe", []),
+        "resources": content.get("resources", []),
+        "needs": content.get("needs", []),
+        "members": [
+            {
+                "name": m["name"],
+                "email": m["email"],
+                "role": m["role"],
+                "unit": m["unit"],
+                "contribution": m["contribution"],
+            }
+            for m in document["members"]
+        ],
+        "contributions": _contributions(content.get("contributions", []), document, names),
+        "collaboration": content.get("collaboration", []),
+        "other_plans": content.get("otherPlans", []),
+        "areas": [
+            _area(z["title"], z["content"], names, today) for z in zones if z["kind"] == "area"
+        ],
+        "consents": [_consent(c, people, roles, titles, today) for c in document["consents"]],
+        "meetings": [
+            {
+                "title": m["title"],
+                "starts": oslo_time(m["starts_at"]),
+                "ends": oslo_time(m["ends_at"]),
+                "place": m["place"],
+            }
+            for m in document["meetings"]
+        ],
+    }
+
+
+def _contributions(
+    items: list[Mapping[str, Any]], document: Mapping[str, Any], names: _Names
+) -> list[dict[str, Any]]:
+    """The content zone's list of contributions, less those the member table already says
+    (a member's own contribution, word for word)."""
+    said = {(str(m["user_id"]), m["contribution"]) for m in document["members"]}
+    rows = []
+    for item in items:
+        text = item.get("text") or ""
+        if (str(item.get("userId")), text) in said:
+            continue
+        rows.append({"name": item.get("name") or names.one(item.get("userId")), "text": text})
+    return rows
+
+
+class _Names:
+    def __init__(self, people: Mapping[str, str], unknown: str) -> None:
+        self.people = people
+        self.unknown = unknown
+
+    def one(self, user_id: Any) -> str | None:
+        if not user_id:
+            return None
+        return self.people.get(str(user_id), self.unknown)
+
+    def many(self, user_ids: Any) -> list[str]:
+        return [self.one(u) or self.unknown for u in user_ids or []]
+
+
+def _area(title: str, data: Mapping[str, Any], names: _Names, today: date) -> dict[str, Any]:
+    goals = data.get("goals", [])
+    ids = {g.get("id") for g in goals}
+    children: dict[Any, list[Mapping[str, Any]]] = {}
+    for goal in goals:
+        parent = goal.get("parentId")
+        # A sub-goal whose parent was deleted at the same moment is shown as a main goal.
+        children.setdefault(parent if parent in ids else None, []).append(goal)
+    measures: dict[Any, list[dict[str, Any]]] = {}
+    for m in data.get("measures", []):
+        goal_id = m.get("goalId") if m.get("goalId") in ids else None
+        measures.setdefault(goal_id, []).append(_measure(m, names, today))
+    evaluations: dict[Any, list[dict[str, Any]]] = {}
+    for e in sorted(data.get("evaluations", []), key=lambda e: e.get("date") or ""):
+        goal_id = e.get("goalId") if e.get("goalId") in ids else None
+        evaluations.setdefault(goal_id, []).append(_evaluation(e, names))
+
+    def tree(parent: Any, seen: frozenset[Any]) -> list[dict[str, Any]]:
+        nodes = []
+        for goal in children.get(parent, []):
+            gid = goal.get("id")
+            if gid in seen:
+                continue  # a parentId cycle (concurrent edits): show each goal once
+            nodes.append(
+                {
+                    "label": goal.get("label") or "",
+                    "title": goal.get("title") or "",
+                    "description": goal.get("description") or [],
+                    "measures": measures.get(gid, []),
+                    "evaluations": evaluations.get(gid, []),
+                    "children": tree(gid, seen | {gid}),
+                }
+            )
+        return nodes
+
+    return {
+        "title": title,
+        "goals": tree(None, frozenset()),
+        "orphan_measures": measures.get(None, []),
+        "orphan_evaluations": evaluations.get(None, []),
+    }
+
+
+def _measure(m: Mapping[str, Any], names: _Names, today: date) -> dict[str, Any]:
+    end = m.get("end")
+    return {
+        "title": m.get("title") or "",
+        "description": m.get("description") or [],
+        "responsible": names.many(m.get("responsible")),
+        "external": m.get("externalParty") or "",
+        "scope": m.get("scope") or "",
+        "start": norwegian_date(m.get("start")),
+        "end": norwegian_date(end),
+        "status": m.get("status"),
+        "overdue": bool(end and end < today.isoformat() and m.get("status") not in DONE_STATUSES),
+    }
+
+
+def _evaluation(e: Mapping[str, Any], names: _Names) -> dict[str, Any]:
+    return {
+        "date": norwegian_date(e.get("date")),
+        "attainment": e.get("attainment"),
+        "result": e.get("result") or "",
+        "worked": e.get("worked") or "",
+        "change": e.get("change") or "",
+        "next": e.get("next") or "",
+        "responsible": names.many(e.get("responsible")),
+        "next_review": norwegian_date(e.get("nextReview")),
+        "owner_comment": e.get("ownerComment") or "",
+    }
+
+
+def _consent(
+    c: Mapping[str, Any],
+    people: Mapping[str, str],
+    roles: Mapping[str, str],
+    titles: Mapping[str, str],
+    today: date,
+) -> dict[str, Any]:
+    if c["revoked_at"] is not None:
+        state = "revoked"
+    elif c["status"] == "refused":
+        state = "refused"
+    else:
+        until = c["valid_until"]
+        state = "expired" if until and until < today.isoformat() else "given"
+    scope = c["scope"]
+    uid = str(c["user_id"])
+    return {
+        "name": people.get(uid, "?"),
+        "role": roles.get(uid),
+        "state": state,
+        "status": c["status"],
+        "all": scope == "all",
+        "scope": [] if scope == "all" else [titles.get(s, s) for s in scope],
+        "until": norwegian_date(c["valid_until"]),
+        "given_by": people.get(str(c["given_by_user_id"])) if c["given_by_user_id"] else None,
+        "given_at": oslo_date(c["given_at"]),
+        "revoked_at": oslo_date(c["revoked_at"]),
+        "revoked_by": (
+            people.get(str(c["revoked_by_user_id"])) if c["revoked_by_user_id"] else None
+        ),
+    }

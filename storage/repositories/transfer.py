@@ -1,0 +1,468 @@
+"""A whole plan's SQL side in and out: the storage half of `samplan export` / `samplan import`.
+
+`read` gathers the plan, its people, members, full consent history, meetings and zones from one
+consistent database snapshot. `create` writes an imported plan in ONE transaction: the
+municipality (found or created), the people (an existing user is found by e-mail and reused; a
+new one is created without a password, keeping the id it had where that id is free, so the
+documents' user-id references stay right), then plan, zones with their state as snapshot,
+members, consents and meetings. Any refusal raises before commit, so nothing is written.
+
+Storage never reads CRDT bytes: the caller hands `create` a function that is given the people's
+ids in this database and returns each zone's state and summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import is_sqlite, write_session
+from storage.errors import AlreadyExists, Conflict, InvalidValue
+from storage.models import (
+    Consent,
+    Meeting,
+    Membership,
+    Municipality,
+    Plan,
+    User,
+    Zone,
+    ZoneSnapshot,
+    ZoneSummary,
+    utcnow,
+)
+from storage.repositories.consents import ALL
+from storage.repositories.users import normalize_email
+
+log = logging.getLogger(__name__)
+
+_IN_CHUNK = 500
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user the plan refers to; `id` is the users.id of the database the row came from."""
+
+    id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    user_id: int
+    role: str
+    unit: str | None
+    contribution: str | None
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    user_id: int
+    status: str
+    scope: tuple[str, ...] | None  # None: the whole plan ("all")
+    valid_until: date | None
+    given_by_user_id: int | None
+    given_at: datetime
+    revoked_at: datetime | None
+    revoked_by_user_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingRow:
+    id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    place: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRow:
+    kind: str
+    key: str
+    title: str
+    position: int
+    zone_id: int = 0  # set by `read`; ignored by `create`
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTransfer:
+    id: str
+    title: str
+    person_name: str
+    status: str
+    municipality: str
+    created_at: datetime
+    people: tuple[Person, ...] = ()
+    members: tuple[MemberRow, ...] = ()
+    consents: tuple[ConsentRow, ...] = ()  # oldest first
+    meetings: tuple[MeetingRow, ...] = ()
+    zones: tuple[ZoneRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneContent:
+    """What `create` stores for one zone: its whole state, and the overview's summary."""
+
+    state: bytes
+    summary: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    user_ids: dict[int, int] = field(default_factory=dict)  # id in the file -> id here
+    users_created: int = 0
+    users_reused: int = 0
+
+
+ZoneContentFn = Callable[[Mapping[int, int]], Sequence[ZoneContent]]
+"""Given {id in the file: id here} for every person, the content of each zone, in order."""
+
+
+def _scope(raw: str) -> tuple[str, ...] | None:
+    value = json.loads(raw)
+    return None if value == ALL else tuple(str(s) for s in value)
+
+
+def _scope_json(scope: tuple[str, ...] | None) -> str:
+    return json.dumps(ALL if scope is None else list(scope), ensure_ascii=False)
+
+
+class PlanTransferRepo:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    # -- export ---------------------------------------------------------------------------
+
+    async def read(self, plan_id: str) -> PlanTransfer | None:
+        """The plan's SQL side, or None when there is no such plan. `people` are the users
+        that members and consent rows refer to, by id."""
+        async with self._sessionmaker() as session, session.begin():
+            row = (
+                await session.execute(
+                    select(Plan, Municipality.name)
+                    .join(Municipality, Municipality.id == Plan.municipality_id)
+                    .where(Plan.id == plan_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            plan, municipality = row
+            members = [
+                MemberRow(m.user_id, m.role, m.unit, m.contribution, m.created_at)
+                for m in await session.scalars(
+                    select(Membership).where(Membership.plan_id == plan_id).order_by(Membership.id)
+                )
+            ]
+            consents = [
+                ConsentRow(
+                    c.user_id,
+                    c.status,
+                    _scope(c.scope),
+                    c.valid_until,
+                    c.given_by_user_id,
+                    c.given_at,
+                    c.revoked_at,
+                    c.revoked_by_user_id,
+                )
+                for c in await session.scalars(
+                    select(Consent).where(Consent.plan_id == plan_id).order_by(Consent.id)
+                )
+            ]
+            meetings = [
+                MeetingRow(m.id, m.title, m.starts_at, m.ends_at, m.place, m.created_at)
+                for m in await session.scalars(
+                    select(Meeting)
+                    .where(Meeting.plan_id == plan_id)
+                    .order_by(Meeting.starts_at, Meeting.id)
+                )
+            ]
+            zones = [
+                ZoneRow(z.kind, z.key, z.title, z.position, z.id)
+                for z in await session.scalars(
+                    select(Zone).where(Zone.plan_id == plan_id).order_by(Zone.id)
+                )
+            ]
+            referenced = {m.user_id for m in members}
+            for c in consents:
+                referenced.update(
+                    uid
+                    for uid in (c.user_id, c.given_by_user_id, c.revoked_by_user_id)
+                    if uid is not None
+                )
+            people = await self._people(session, referenced)
+        return PlanTransfer(
+            plan.id,
+            plan.title,
+            plan.person_name,
+            plan.status,
+            municipality,
+            plan.created_at,
+            tuple(people),
+            tuple(members),
+            tuple(consents),
+            tuple(meetings),
+            tuple(zones),
+        )
+
+    async def people(self, user_ids: Iterable[int]) -> list[Person]:
+        """The users with these ids (those that still exist), ordered by id."""
+        async with self._sessionmaker() as session:
+            return await self._people(session, set(user_ids))
+
+    @staticmethod
+    async def _people(session: AsyncSession, user_ids: set[int]) -> list[Person]:
+        ids = sorted(user_ids)
+        people: list[Person] = []
+        for start in range(0, len(ids), _IN_CHUNK):
+            rows = await session.execute(
+                select(User.id, User.email, User.name).where(
+                    User.id.in_(ids[start : start + _IN_CHUNK])
+                )
+            )
+            people.extend(Person(uid, email, name) for uid, email, name in rows)
+        return sorted(people, key=lambda p: p.id)
+
+    async def plan_exists(self, plan_id: str) -> bool:
+        async with self._sessionmaker() as session:
+            return await session.scalar(select(Plan.id).where(Plan.id == plan_id)) is not None
+
+    async def existing_meetings(self, meeting_ids: Iterable[str]) -> set[str]:
+        """Of these meeting ids, those already taken (meeting ids are unique across plans)."""
+        ids = list(dict.fromkeys(meeting_ids))
+        found: set[str] = set()
+        async with self._sessionmaker() as session:
+            for start in range(0, len(ids), _IN_CHUNK):
+                found.update(
+                    await session.scalars(
+                        select(Meeting.id).where(Meeting.id.in_(ids[start : start + _IN_CHUNK]))
+                    )
+                )
+        return found
+
+    # -- import ---------------------------------------------------------------------------
+
+    async def create(self, plan: PlanTransfer, zone_content: ZoneContentFn) -> ImportResult:
+        """Write the whole plan in one transaction (see the module docstring).
+
+        Raises AlreadyExists (the plan id or a meeting id is taken), Conflict (an e-mail that
+        two people share after normalising) or InvalidValue; nothing is written then.
+        """
+        _check(plan)
+        try:
+            async with write_session(self._sessionmaker) as session:
+                if await session.get(Plan, plan.id) is not None:
+                    raise AlreadyExists(f"a plan with id {plan.id} already exists")
+                for meeting in plan.meetings:
+                    if await session.get(Meeting, meeting.id) is not None:
+                        raise AlreadyExists(f"a meeting with id {meeting.id} already exists")
+                result = await self._people_in(session, plan.people)
+                ids = result.user_ids
+                contents = list(zone_content(ids))
+                if len(contents) != len(plan.zones):
+                    raise RuntimeError("zone_content must return one ZoneContent per zone")
+                await self._plan_in(session, plan)
+                await self._zones_in(session, plan, contents)
+                session.add_all(
+                    Membership(
+                        plan_id=plan.id,
+                        user_id=ids[m.user_id],
+                        role=m.role,
+                        unit=m.unit,
+                        contribution=m.contribution,
+                        created_at=m.added_at,
+                        updated_at=m.added_at,
+                    )
+                    for m in plan.members
+                )
+                await session.flush()  # keep membership ids in file order
+                for c in plan.consents:  # one by one: ids keep the history's order
+                    session.add(_consent(plan.id, c, ids))
+                    await session.flush()
+                session.add_all(
+                    Meeting(
+                        id=m.id,
+                        plan_id=plan.id,
+                        title=m.title,
+                        starts_at=m.starts_at,
+                        ends_at=m.ends_at,
+                        place=m.place,
+                        created_at=m.created_at,
+                    )
+                    for m in plan.meetings
+                )
+        except IntegrityError as exc:
+            # Lost a race with another process (same plan id, meeting id or e-mail), or a
+            # second koordinator slipped past the checks: nothing was committed.
+            raise Conflict(
+                f"plan {plan.id} could not be imported: it conflicts with data written "
+                "at the same time"
+            ) from exc
+        log.info(
+            "plan imported plan_id=%s users_created=%s users_reused=%s zones=%s",
+            plan.id,
+            result.users_created,
+            result.users_reused,
+            len(plan.zones),
+        )
+        return result
+
+    async def _people_in(self, session: AsyncSession, people: Sequence[Person]) -> ImportResult:
+        ids: dict[int, int] = {}
+        new: list[tuple[Person, str]] = []
+        for person in people:
+            email = normalize_email(person.email)
+            found = await session.scalar(select(User.id).where(User.email == email))
+            if found is None:
+                new.append((person, email))
+            else:
+                ids[person.id] = found
+        reused = len(ids)
+        # Keep the id the documents refer to wherever it is free here: then nothing inside them
+        # needs renumbering (and a fresh database gets the plan back byte for byte). All kept
+        # ids go in before any new one is drawn, so a drawn id never takes one still wanted.
+        later: list[tuple[Person, str]] = []
+        for person, email in new:
+            if await session.get(User, person.id) is None:
+                session.add(User(id=person.id, email=email, name=person.name, created_at=utcnow()))
+                ids[person.id] = person.id
+            else:
+                later.append((person, email))
+        await session.flush()
+        if len(later) < len(new) and not is_sqlite(session.get_bind()):
+            # Ids given explicitly do not move PostgreSQL's sequence: move it past them, never
+            # back, or the next user drawn (here or by `samplan user add`) would collide.
+            await session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST("
+                    "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('users', 'id')"
+                    "::regclass), 1), (SELECT COALESCE(max(id), 1) FROM users)))"
+                )
+            )
+        for person, email in later:
+            user = User(email=email, name=person.name, created_at=utcnow())
+            session.add(user)
+            await session.flush()
+            ids[person.id] = user.id
+        return ImportResult(ids, len(new), reused)
+
+    @staticmethod
+    async def _plan_in(session: AsyncSession, plan: PlanTransfer) -> None:
+        municipality = await session.scalar(
+            select(Municipality.id).where(Municipality.name == plan.municipality)
+        )
+        if municipality is None:
+            row = Municipality(name=plan.municipality)
+            session.add(row)
+            await session.flush()
+            municipality = row.id
+        session.add(
+            Plan(
+                id=plan.id,
+                municipality_id=municipality,
+                title=plan.title,
+                person_name=plan.person_name,
+                status=plan.status,
+                access_version=0,
+                created_at=plan.created_at,
+            )
+        )
+        await session.flush()
+
+    @staticmethod
+    async def _zones_in(
+        session: AsyncSession, plan: PlanTransfer, contents: Sequence[ZoneContent]
+    ) -> None:
+        now = utcnow()
+        for zone, content in zip(plan.zones, contents, strict=True):
+            row = Zone(
+                plan_id=plan.id,
+                kind=zone.kind,
+                key=zone.key,
+                title=zone.title,
+                position=zone.position,
+                created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            # seq 0: the snapshot folds in no logged update; every later one is logged after it.
+            session.add(ZoneSnapshot(zone_id=row.id, seq=0, data=content.state, updated_at=now))
+            if content.summary is not None:
+                data = json.dumps(dict(content.summary), ensure_ascii=False, sort_keys=True)
+                session.add(ZoneSummary(zone_id=row.id, data=data, updated_at=now))
+        await session.flush()
+
+    async def count_rows(self) -> dict[str, int]:
+        """Rows per table an import writes to: lets a caller (a test) see that nothing was."""
+        tables = {
+            "municipalities": Municipality,
+            "users": User,
+            "plans": Plan,
+            "zones": Zone,
+            "memberships": Membership,
+            "consents": Consent,
+            "meetings": Meeting,
+            "zone_snapshots": ZoneSnapshot,
+        }
+        async with self._sessionmaker() as session:
+            return {
+                name: int(await session.scalar(select(func.count()).select_from(model)) or 0)
+                for name, model in tables.items()
+            }
+
+
+def _consent(plan_id: str, c: ConsentRow, ids: Mapping[int, int]) -> Consent:
+    return Consent(
+        plan_id=plan_id,
+        user_id=ids[c.user_id],
+        status=c.status,
+        scope=_scope_json(c.scope),
+        valid_until=c.valid_until,
+        given_by_user_id=ids[c.given_by_user_id] if c.given_by_user_id is not None else None,
+        given_at=c.given_at,
+        revoked_at=c.revoked_at,
+        revoked_by_user_id=(
+            ids[c.revoked_by_user_id] if c.revoked_by_user_id is not None else None
+        ),
+    )
+
+
+def _check(plan: PlanTransfer) -> None:
+    """The rules the schema enforces, checked first for a readable error."""
+    people = {p.id for p in plan.people}
+    if len(people) != len(plan.people):
+        raise InvalidValue("two people share an id")
+    emails = [normalize_email(p.email) for p in plan.people]
+    if len(set(emails)) != len(emails):
+        raise InvalidValue("two people share an e-mail address")
+    refs = [m.user_id for m in plan.members]
+    for c in plan.consents:
+        refs += [u for u in (c.user_id, c.given_by_user_id, c.revoked_by_user_id) if u is not None]
+    missing = sorted(set(refs) - people)
+    if missing:
+        raise InvalidValue(f"user id(s) {missing} are not among the people")
+    if len({m.user_id for m in plan.members}) != len(plan.members):
+        raise InvalidValue("a person is a member twice")
+    if sum(1 for m in plan.members if m.role == "koordinator") > 1:
+        raise InvalidValue("a plan has at most one koordinator")
+    zones = [(z.kind, z.key) for z in plan.zones]
+    if len(set(zones)) != len(zones):
+        raise InvalidValue("two zones have the same kind and key")
+    for zone in plan.zones:
+        if zone.key and not _ZONE_KEY.fullmatch(zone.key):
+            raise InvalidValue(f"zone key {zone.key!r} is not 1-64 letters, digits, '-' or '_'")
+    meetings = [m.id for m in plan.meetings]
+    if len(set(meetings)) != len(meetings):
+        raise InvalidValue("two meetings have the same id")
