@@ -23,6 +23,7 @@ from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
+from storage.repositories.meetings import MeetingRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import ZoneLog
@@ -41,6 +42,7 @@ class Repositories:
     zone_log: ZoneLog
     audit: AuditRepo
     consents: ConsentRepo
+    meetings: MeetingRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -58,6 +60,7 @@ class Repositories:
             ZoneLog(maker),
             AuditRepo(maker),
             ConsentRepo(maker),
+            MeetingRepo(maker),
         )
 
     async def close(self) -> None:
@@ -85,6 +88,10 @@ class Services:
     @property
     def consents(self) -> ConsentRepo:
         return self.repos.consents
+
+    @property
+    def meetings(self) -> MeetingRepo:
+        return self.repos.meetings
 
     @property
     def sessions(self) -> SessionRepo:
