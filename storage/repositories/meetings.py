@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
@@ -236,8 +236,16 @@ class MeetingRepo:
                     invitees.setdefault(mid, []).append(uid)
             return [_record(m, invitees.get(m.id, []), zid) for m, zid in rows]
 
-    async def next_by_plan(self, user_id: int, now: datetime) -> dict[str, MeetingRecord]:
-        """Per plan the user is a member of: its next meeting that is not over or cancelled."""
+    async def next_by_plan(
+        self, user_id: int, now: datetime, see_all_roles: Collection[str] = ()
+    ) -> dict[str, MeetingRecord]:
+        """Per plan the user is a member of: its next meeting that has not started and is not
+        cancelled, among those the user is invited to (or all, for `see_all_roles`)."""
+        invited = (
+            select(MeetingInvitee.meeting_id)
+            .where(MeetingInvitee.meeting_id == Meeting.id, MeetingInvitee.user_id == user_id)
+            .exists()
+        )
         async with self._sessionmaker() as session:
             rows = await session.scalars(
                 select(Meeting)
@@ -246,6 +254,7 @@ class MeetingRepo:
                     Membership.user_id == user_id,
                     Meeting.cancelled_at.is_(None),
                     Meeting.starts_at >= now,
+                    or_(invited, Membership.role.in_(list(see_all_roles))),
                 )
                 .order_by(Meeting.starts_at, Meeting.id)
             )
