@@ -97,7 +97,8 @@ async def test_schedule_write_minutes_together_and_make_a_measure(
     await ase.get_by_test_id(f"attendee-status-{ase_id}").select_option("present")
     await wait_until(
         kari,
-        "(id) => document.querySelector(`[data-testid='attendee-status-${id}']`).value === 'present'",
+        "(id) => document.querySelector(`[data-testid='attendee-status-${id}']`)"
+        ".value === 'present'",
         ase_id,
         "attendance deltaker → koordinator",
     )
