@@ -20,7 +20,13 @@ from server.consent_web import consent_submit
 from server.events import events_endpoint
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
-from server.meetings_web import action_to_measure, meeting_calendar, minutes_page, new_meeting
+from server.meetings_web import (
+    action_to_measure,
+    cancel_meeting,
+    meeting_calendar,
+    minutes_page,
+    new_meeting,
+)
 from server.pages import home, my_plans, plan_page
 from server.security import SecurityHeaders
 from server.services import Services
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/meetings/new", new_meeting, methods=["GET", "POST"]),
         Route("/plans/{plan_id}/meetings/{meeting_id}.ics", meeting_calendar),
         Route("/plans/{plan_id}/meetings/{meeting_id}", minutes_page),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/cancel", cancel_meeting, methods=["POST"]),
         Route(
             "/plans/{plan_id}/meetings/{meeting_id}/actions/{item_id}/measure",
             action_to_measure,

@@ -38,5 +38,7 @@ def meeting_ics(meeting: MeetingRecord, minutes_url: str, host: str, now: dateti
         event.add("location", location)
     event.add("url", minutes_url)
     event.add("status", "CANCELLED" if meeting.cancelled else "CONFIRMED")
+    # A calendar applies a re-imported entry only when its sequence is higher.
+    event.add("sequence", 1 if meeting.cancelled else 0)
     calendar.add_component(event)
     return bytes(calendar.to_ical())

@@ -183,6 +183,32 @@ def _form(
     return render(request, "meeting_new.html", context, status_code=status, user=visit.user)
 
 
+async def cancel_meeting(request: Request) -> Response:
+    """The koordinator cancels a meeting: it stays listed (marked Avlyst), leaves Mine planer,
+    and its .ics says STATUS:CANCELLED. The minutes zone is kept."""
+    visit = await _visit(request)
+    if isinstance(visit, Response):
+        return visit
+    meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
+    if meeting is None:
+        return not_found(request, visit.user)
+    form = await request.form()
+    if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
+        return _message(request, visit.user, 403, "form.expired")
+    if visit.member.role != "koordinator":
+        return _message(request, visit.user, 403, "meetings.error.not_koordinator")
+    if await visit.services.meetings.cancel(meeting.id):
+        visit.services.audit.record(
+            "meeting_cancel",
+            actor_user_id=visit.user.id,
+            role=visit.member.role,
+            plan_id=visit.plan.id,
+            client_address=client_address(request),
+            details={"meeting_id": meeting.id},
+        )
+    return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
+
+
 # --- .ics ----------------------------------------------------------------------------------
 
 

@@ -364,3 +364,30 @@ def _item(doc: Doc[Any], item_id: str) -> Map[Any]:
         if isinstance(item, Map) and item.get("id") == item_id:
             return item
     raise AssertionError(f"no action item {item_id}")
+
+
+async def test_koordinator_cancels_a_meeting(web: LiveServer, world: World) -> None:
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[])).status_code == 303
+    meeting = await _only_meeting(web, world)
+    cancel = f"/plans/{world.plan_id}/meetings/{meeting.id}/cancel"
+    async with _client(web, "deltaker") as http:
+        page = await http.get(f"/plans/{world.plan_id}")
+        assert f'data-testid="meeting-cancel-{meeting.id}"' not in page.text
+        response = await http.post(cancel, data={"csrf_token": csrf_of(page.text)})
+        assert response.status_code == 403
+        assert f"{_future_day()} kl. 14:00" in (await http.get("/plans")).text  # invited
+    assert (await _only_meeting(web, world)).cancelled_at is None
+    async with _client(web, "koordinator") as http:
+        page = await http.get(f"/plans/{world.plan_id}")
+        assert (await http.post(cancel, data={})).status_code == 403  # no CSRF token
+        response = await http.post(cancel, data={"csrf_token": csrf_of(page.text)})
+        assert response.status_code == 303
+        page = await http.get(f"/plans/{world.plan_id}")
+        assert "Avlyst" in page.text
+        assert f'data-testid="meeting-cancel-{meeting.id}"' not in page.text
+        assert f"{_future_day()} kl. 14:00" not in (await http.get("/plans")).text
+        ics = await http.get(f"/plans/{world.plan_id}/meetings/{meeting.id}.ics")
+    (event,) = Calendar.from_ical(ics.content).walk("VEVENT")
+    assert str(event.get("status")) == "CANCELLED"
+    assert (await _only_meeting(web, world)).cancelled_at is not None

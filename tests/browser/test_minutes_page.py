@@ -17,15 +17,17 @@ from server.access import today_oslo
 from server.meetings import seed_minutes
 from storage.repositories.meetings import AgendaItem
 from tests.browser.helpers import (
+    ARTIFACTS,
     READY,
     PlanContent,
+    log_in,
     open_plan,
     text_of,
     type_at_end,
     wait_text,
     wait_until,
 )
-from tests.support.world import World
+from tests.support.world import ROLE_USERS, World
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -167,3 +169,43 @@ async def test_reader_sees_minutes_read_only(
     assert await per.locator("[contenteditable='true']").count() == 0
     assert await per.locator("[data-testid='minutes-ics']").count() == 0
     assert await per.get_by_test_id("minutes-publish").count() == 1
+
+
+async def test_axe_and_screenshot_of_the_form_and_the_minutes(
+    browse: Browsing, plan: PlanContent, world: World
+) -> None:
+    """No serious accessibility violations on the scheduling form (with its errors) and the
+    minutes page (with an action item); a screenshot of each for the docs."""
+    from tests.browser.test_plan_page import HAVE_AXE, axe_violations
+
+    if not HAVE_AXE:
+        pytest.skip("axe-core is missing: run `npm ci` in tests/interop")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = await browse.new_page("axe", bypass_csp=True)  # the CSP would block axe's script
+    await log_in(page, browse.base, ROLE_USERS["koordinator"][0])
+    await page.goto(f"{browse.base}/plans/{world.plan_id}/meetings/new")
+    await page.get_by_label("Dato (dd.mm.åååå)", exact=True).fill("01.01.2020")
+    await page.get_by_label("Fra kl. (tt:mm)", exact=True).fill("14:00")
+    await page.get_by_label("Til kl. (tt:mm)", exact=True).fill("13:00")
+    await page.get_by_label("Videolenke", exact=True).fill("https://video.example/rom-ø")
+    await page.get_by_test_id("meeting-submit").click()
+    await page.get_by_test_id("meeting-errors").wait_for()
+    serious = {"form": await axe_violations(page, "meeting form")}
+    errors = await page.get_by_test_id("meeting-errors").inner_text()
+    assert "tilbake i tid" in errors and "slutte etter" in errors
+    await page.screenshot(path=str(ARTIFACTS / "meeting-form-errors.png"), full_page=True)
+
+    await page.get_by_label("Dato (dd.mm.åååå)", exact=True).fill(
+        (today_oslo() + timedelta(days=5)).strftime("%d.%m.%Y")
+    )
+    await page.get_by_label("Til kl. (tt:mm)", exact=True).fill("15:00")
+    await page.get_by_label("Andre saker", exact=True).fill("Status fra skolen 📚\nEventuelt")
+    await page.get_by_test_id("meeting-submit").click()
+    await page.locator(READY).wait_for(state="attached")
+    await page.locator("[data-testid^='meeting-minutes-']").first.click()
+    await page.locator(MINUTES_READY).wait_for(state="attached")
+    await page.get_by_test_id("add-action").click()
+    await page.locator("[data-testid^='action-what-']").last.fill("Søke om lydbøker 🎧")
+    serious["minutes"] = await axe_violations(page, "minutes")
+    await page.screenshot(path=str(ARTIFACTS / "minutes-page.png"), full_page=True)
+    assert not any(serious.values()), serious
