@@ -231,6 +231,27 @@ async def test_ics_for_invitees_only(web: LiveServer, world: World) -> None:
         assert (await http.get(missing)).status_code == 404
     async with _client(web, "outsider") as http:
         assert (await http.get(url)).status_code == 404
+        minutes = f"/plans/{world.plan_id}/meetings/{meeting.id}"
+        assert (await http.get(minutes)).status_code == 404
+
+
+async def test_minutes_page_access(web: LiveServer, world: World) -> None:
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[])).status_code == 303
+    meeting = await _only_meeting(web, world)
+    minutes = f"/plans/{world.plan_id}/meetings/{meeting.id}"
+    for role, access in [("koordinator", "rw"), ("deltaker", "rw"), ("leser", "r")]:
+        async with _client(web, role) as http:
+            page = await http.get(minutes)
+            assert page.status_code == 200, role
+            assert f"&#34;access&#34;: &#34;{access}&#34;" in page.text, role
+            assert 'id="minutes-publish"' in page.text
+            missing = await http.get(f"/plans/{world.plan_id}/meetings/finnes-ikke")
+            assert missing.status_code == 404
+    await web.services.consents.revoke(world.plan_id, world.users["deltaker"], None)
+    async with _client(web, "deltaker") as http:  # no consent: nothing of the plan
+        assert (await http.get(minutes)).status_code == 404
+        assert (await http.get(f"{minutes}.ics")).status_code == 404
 
 
 # --- action item -> measure ---------------------------------------------------------------
