@@ -8,9 +8,10 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -328,16 +329,16 @@ async def test_action_item_becomes_a_measure_live(web: LiveServer, world: World)
             assert (await convert("finnes-ikke")).status_code == 404
             assert _measures(area.doc) == before
 
-            started = datetime.now(UTC)
+            started = time.monotonic()
             response = await convert("ok")
             assert response.status_code == 303
             assert "converted=ok" in response.headers["location"]
-            took = await wait_for(
+            await wait_for(
                 lambda: len(_measures(area.doc)) == len(before) + 1,
                 what="the measure arrives at the area client",
             )
-            log.info("measure seen live %.0f ms after the POST", took * 1000)
-            assert (datetime.now(UTC) - started).total_seconds() < 60
+            took = time.monotonic() - started
+            log.info("POST to measure seen by the area client: %.0f ms", took * 1000)
             measure = _measures(area.doc)[-1]
             assert measure["goalId"] == GOAL_ID
             assert measure["meetingId"] == meeting.id
