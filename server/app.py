@@ -21,6 +21,13 @@ from server.events import events_endpoint
 from server.export_web import export_json, export_pdf, print_page
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
+from server.meetings_web import (
+    action_to_measure,
+    cancel_meeting,
+    meeting_calendar,
+    minutes_page,
+    new_meeting,
+)
 from server.pages import home, my_plans, plan_page
 from server.security import SecurityHeaders
 from server.services import Services
@@ -78,6 +85,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),
+        Route("/plans/{plan_id}/meetings/new", new_meeting, methods=["GET", "POST"]),
+        Route("/plans/{plan_id}/meetings/{meeting_id}.ics", meeting_calendar),
+        Route("/plans/{plan_id}/meetings/{meeting_id}", minutes_page),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/cancel", cancel_meeting, methods=["POST"]),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/actions/{item_id}/measure",
+            action_to_measure,
+            methods=["POST"],
+        ),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

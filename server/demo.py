@@ -20,6 +20,7 @@ from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
+from storage.repositories.meetings import AgendaItem, AgendaRef
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ async def load_demo(repos: Repositories) -> DemoResult:
     if existing is not None:
         if not await repos.consents.latest_by_user(existing.id):  # loaded before consents
             await _demo_consent(repos, existing.id)
+        await _demo_meeting_details(repos, existing.id)
         return DemoResult(existing.id, False, await _demo_users(repos))
 
     password_hash = hash_password(demo.DEMO_PASSWORD)
@@ -74,7 +76,29 @@ async def load_demo(repos: Repositories) -> DemoResult:
         await repos.plans.save_zone_summary(zone.id, zone_summary(doc, kind))
     await repos.zone_log.append_batch(items)
     await _demo_consent(repos, plan.id)
+    await _demo_meeting_details(repos, plan.id)
     return DemoResult(plan.id, True, await _demo_users(repos))
+
+
+async def _demo_meeting_details(repos: Repositories, plan_id: str) -> None:
+    """The demo meeting's invitees and agenda in SQL; filled only where missing, so a plan
+    loaded before meetings had them gets them and a second run changes nothing."""
+    meeting = await repos.meetings.get(plan_id, demo.MEETING_ID)
+    if meeting is None:
+        return
+    if not meeting.invitee_ids:
+        ids = []
+        for email in demo.MEETING_INVITEES:
+            user = await repos.users.get_by_email(email)
+            if user is not None:
+                ids.append(user.id)
+        await repos.meetings.set_invitees(meeting.id, ids)
+    if not meeting.agenda:
+        agenda = [
+            AgendaItem(f"sak-{n}", f"Sak {n} – {title}", AgendaRef(*ref) if ref else None)
+            for n, title, ref in demo.MEETING_AGENDA
+        ]
+        await repos.meetings.set_details(meeting.id, agenda=agenda)
 
 
 async def _demo_consent(repos: Repositories, plan_id: str) -> None:

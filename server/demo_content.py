@@ -167,6 +167,29 @@ MEETINGS: list[Meeting] = [
     ),
 ]
 
+# The meeting's invitees and agenda in SQL (issue 5). The agenda ids are the ids of the agenda
+# sections in the minutes (`sak-<n>`); a reference points at the goal or measure discussed.
+MEETING_INVITEES: tuple[str, ...] = tuple(
+    _email(name)
+    for name in (
+        "Jonas Berg",
+        "Line Berg",
+        "Kari Nilsen",
+        "Ahmed Rahimi",
+        "Silje Haugen",
+        "Dr. Maria Olsen",
+        "Tor Eriksen",
+    )
+)
+# (number, title, reference (kind, area id, item id) or None)
+MEETING_AGENDA: tuple[tuple[int, str, tuple[str, str, str] | None], ...] = (
+    (1, "Jonas' situasjon", None),
+    (2, "Evaluering av M1", ("goal", "skole", "m1")),
+    (3, "Elektrisk rullestol", ("measure", "skole", "t1-2")),
+    (4, "Trening", ("goal", "fritid", "m3-1")),
+    (5, "Overgang til 18 år", ("goal", "helse", "m4-1")),
+)
+
 # Samtykke, signed by Jonas himself (over 16) on 28.08.2025. The school's reservation: it sees
 # only "Skole og læring" and "Fritid" (and the minutes of the meeting it attended).
 CONSENT: dict[str, Any] = {

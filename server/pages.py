@@ -4,6 +4,7 @@ a user who changes an id in the URL gets the same 404 as for a plan that does no
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
+from server.meetings import meetings_section
 from server.overview import indicators
 from server.services import Services
 from server.templating import render
@@ -48,6 +50,9 @@ async def my_plans(request: Request) -> Response:
     today = today_oslo()
     overview = await services.plans.overview_for_user(user.id)
     # "Samtykke: gitt" when at least one member has an active consent to see the plan.
+    next_meetings = await services.meetings.next_by_plan(
+        user.id, datetime.now(UTC), see_all_roles=("planeier", "verge", "koordinator")
+    )
     consented = await services.consents.plans_with_active_consent(
         [plan.id for plan, _, _ in overview], today_oslo()
     )
@@ -62,6 +67,7 @@ async def my_plans(request: Request) -> Response:
             **indicators(summaries.get(plan.id, []), today),
             "present_now": present.get(plan.id, []),
             "unread": 0,  # messages and notifications are the minutes issue's
+            "next_meeting": _next_meeting(next_meetings.get(plan.id), role),
         }
         for plan, role, koordinator in overview
     ]
@@ -141,6 +147,7 @@ async def plan_page(request: Request) -> Response:
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
         "consent": await consent_section(services, plan.id, member.role, members, all_zones),
+        "meetings": await meetings_section(services, plan.id, user.id, member),
     }
     return render(request, "plan.html", context, user=user)
 
@@ -189,6 +196,18 @@ async def consent_section(
             }
         )
     return {"may_edit": my_role in ("planeier", "verge"), "rows": rows, "zones": choices}
+
+
+def _next_meeting(meeting: Any, role: str) -> dict[str, Any] | None:
+    if meeting is None:
+        return None
+    start = meeting.starts_at.astimezone(OSLO)
+    return {
+        "date": start.strftime("%d.%m.%Y"),
+        "start": start.strftime("%H:%M"),
+        "title": meeting.title,
+        "url": f"/plans/{meeting.plan_id}/meetings/{meeting.id}",
+    }
 
 
 def _ddmmyyyy(value: Any) -> str | None:

@@ -24,6 +24,7 @@ from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
+from storage.repositories.meetings import MeetingRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransferRepo
@@ -44,6 +45,7 @@ class Repositories:
     audit: AuditRepo
     consents: ConsentRepo
     transfer: PlanTransferRepo
+    meetings: MeetingRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -62,6 +64,7 @@ class Repositories:
             AuditRepo(maker),
             ConsentRepo(maker),
             PlanTransferRepo(maker),
+            MeetingRepo(maker),
         )
 
     async def close(self) -> None:
@@ -90,6 +93,10 @@ class Services:
     @property
     def consents(self) -> ConsentRepo:
         return self.repos.consents
+
+    @property
+    def meetings(self) -> MeetingRepo:
+        return self.repos.meetings
 
     @property
     def sessions(self) -> SessionRepo:

@@ -187,6 +187,29 @@ class Meeting(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     place: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Scheduling (issue 5): a video link beside or instead of a place; the agenda as a JSON
+    # list of {id, title, ref: {kind, areaKey, itemId} | null}. Its ids are the ids of the
+    # agenda sections in the minutes zone, so the two stay matched.
+    video_link: Mapped[str | None] = mapped_column(String(500))
+    agenda: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MeetingInvitee(Base):
+    """Who is invited to a meeting: they see it on Mine planer and may download its .ics."""
+
+    __tablename__ = "meeting_invitees"
+
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class ZoneUpdate(Base):

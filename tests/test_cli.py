@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -57,6 +58,10 @@ def test_demo_is_idempotent_and_prints_what_a_newcomer_needs(tmp_path: Path) -> 
         assert db.execute("SELECT count(*) FROM users").fetchone()[0] == len(
             re.findall(r"@eksempelvik\.demo", first)
         )
+        # The demo meeting's invitees and agenda (issue 5), once however often demo runs.
+        assert db.execute("SELECT count(*) FROM meeting_invitees").fetchone()[0] == 7
+        (agenda,) = db.execute("SELECT agenda FROM meetings").fetchone()
+        assert [item["id"] for item in json.loads(agenda)] == [f"sak-{n}" for n in range(1, 6)]
 
 
 async def test_demo_plan_opens_with_a_printed_token(tmp_path: Path) -> None:

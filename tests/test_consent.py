@@ -59,7 +59,8 @@ async def _opens(server: LiveServer, world: World, role: str, zone: str) -> None
         assert client.close_code is None
 
 
-def _audit(server: LiveServer, action: str) -> list[dict[str, Any]]:
+async def _audit(server: LiveServer, action: str) -> list[dict[str, Any]]:
+    await server.services.audit.flush()  # rows are queued for the one writer
     path = Path(server.settings.resolved_database_url().split("///", 1)[1])
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT details FROM audit_log WHERE action = ?", (action,)).fetchall()
@@ -128,7 +129,7 @@ async def test_consent_given_through_the_web_is_shown(server: LiveServer, world:
     assert 'data-state="given"' in row and "Skole og læring" in row and "31.12.2099" in row
     assert "Fritid" not in row.split("<form", 1)[0] and "Jonas Berg" in row
     assert today_oslo().strftime("%d.%m.%Y") in row
-    [details] = [d for d in _audit(server, "consent_give") if d["user_id"]]
+    [details] = [d for d in (await _audit(server, "consent_give")) if d["user_id"]]
     assert details == {
         "user_id": world.users["deltaker"],
         "scope": ["content", "area/skole"],
@@ -159,7 +160,9 @@ async def test_revoking_through_the_web_closes_the_socket_at_once(
     await client.close()
     log.info("revoke -> socket closed with 4403 after %.1f ms (POST included)", delay * 1000)
     assert await _refused(server, world, "deltaker", "content") == (4403, "no consent")
-    assert [d["user_id"] for d in _audit(server, "consent_revoke")] == [world.users["deltaker"]]
+    assert [d["user_id"] for d in (await _audit(server, "consent_revoke"))] == [
+        world.users["deltaker"]
+    ]
 
 
 async def test_expired_consent_opens_nothing(server: LiveServer, world: World) -> None:
@@ -185,7 +188,9 @@ async def test_refusal_is_recorded_and_visible(server: LiveServer, world: World)
         page = (await http.get(f"/plans/{world.plan_id}")).text
     assert f'data-testid="consent-{leser}" data-state="refused"' in page
     assert 'action="/plans/' not in page  # only the planeier and verge get the form
-    assert {"user_id": leser, "scope": [], "valid_until": None} in _audit(server, "consent_refuse")
+    assert {"user_id": leser, "scope": [], "valid_until": None} in (
+        await _audit(server, "consent_refuse")
+    )
 
 
 GIVE = {"action": "give", "scope": ["content"]}

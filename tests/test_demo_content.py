@@ -161,3 +161,20 @@ def test_minutes_of_the_meeting(zones: dict[tuple[str, str], dict[str, Any]]) ->
     assert "01.02.2026" in minutes["agenda"][2]["decision"]
     due = {a["due"] for a in minutes["actionItems"]}
     assert {"2026-02-01", "2026-01-22"} <= due
+
+
+def test_meeting_agenda_matches_the_minutes_and_points_at_real_items(
+    zones: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    minutes = zones[(MINUTES, demo.MEETING_ID)]
+    assert [f"Sak {n} – {title}" for n, title, _ in demo.MEETING_AGENDA] == [
+        s["title"] for s in minutes["agenda"]
+    ]
+    for _, _, ref in demo.MEETING_AGENDA:
+        if ref is None:
+            continue
+        kind, area, item_id = ref
+        root = "goals" if kind == "goal" else "measures"
+        assert item_id in {item["id"] for item in zones[(AREA, area)][root]}, ref
+    invited = {a["name"] for a in minutes["attendees"]}
+    assert {m.name for m in demo.MEMBERS if m.email in demo.MEETING_INVITEES} == invited

@@ -1,4 +1,5 @@
-// Entry point on every page: log-out handling here; the plan page's code is loaded only there.
+// Entry point on every page: log-out handling here; the plan page's and the minutes page's
+// code is loaded only there.
 import { setupLogin, setupLogout } from './offline-store.js'
 import { connectEvents } from './events.js'
 
@@ -11,6 +12,16 @@ if (root) {
   import('./plan/app.js').then(({ start }) => start(root)).catch((error) => {
     console.error(error)
     root.dataset.error = 'true'
+    const note = document.getElementById('plan-load-error')
+    if (note) note.hidden = false
+  })
+}
+
+const minutes = document.getElementById('minutes-app')
+if (minutes) {
+  import('./minutes/app.js').then(({ start }) => start(minutes)).catch((error) => {
+    console.error(error)
+    minutes.dataset.error = 'true'
     const note = document.getElementById('plan-load-error')
     if (note) note.hidden = false
   })

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.repositories.audit import AuditEvent, AuditRepo, VerifyResult
 from storage.repositories.consents import ConsentRecord, ConsentRepo, MemberAccess
+from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord, MeetingRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransfer, PlanTransferRepo
@@ -11,11 +12,15 @@ from storage.repositories.updates import LoadedZone, ZoneLog
 from storage.repositories.users import UserRepo
 
 __all__ = [
+    "AgendaItem",
+    "AgendaRef",
     "AuditEvent",
     "AuditRepo",
     "ConsentRecord",
     "ConsentRepo",
     "LoadedZone",
+    "MeetingRecord",
+    "MeetingRepo",
     "MemberAccess",
     "PlanRepo",
     "PlanTransfer",

@@ -25,6 +25,7 @@ TABLES = {
     "zone_summaries",
     "audit_log",
     "consents",
+    "meeting_invitees",
 }
 
 

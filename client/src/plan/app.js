@@ -87,7 +87,7 @@ export function start (root) {
     mainColumn.append(view.el)
     addToc(view.el.id, zone.spec.title || zone.key)
   }
-  for (const [id, key] of [['plan-members', 'members.heading'], ['plan-consent', 'consent.heading']]) {
+  for (const [id, key] of [['plan-members', 'members.heading'], ['plan-meetings', 'meetings.heading'], ['plan-consent', 'consent.heading']]) {
     const el = document.getElementById(id)
     if (el) { mainColumn.append(el); addToc(id, t(key)) }
   }

@@ -1,0 +1,44 @@
+"""One meeting as an iCalendar file (RFC 5545), written with the `icalendar` package.
+
+A calendar is not a safe place for health data: calendars are synced to phones, shared with
+assistants and shown on lock screens. So the file carries the meeting's title (e.g.
+"Ansvarsgruppemøte"), time, place or link and a link back to Samplan, and nothing else: no
+person's name, no agenda, no minutes. Times are written in UTC, which every client converts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from icalendar import Calendar, Event
+
+from storage.repositories.meetings import MeetingRecord
+
+PRODID = "-//Samplan//Samplan møter//NB"
+
+
+def meeting_ics(meeting: MeetingRecord, minutes_url: str, host: str, now: datetime) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    # Stable per meeting, so importing the file again updates the entry instead of adding one.
+    event.add("uid", f"samplan-meeting-{meeting.id}@{host}")
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("dtstart", meeting.starts_at.astimezone(UTC))
+    ends_at = meeting.ends_at or meeting.starts_at + timedelta(hours=1)
+    event.add("dtend", ends_at.astimezone(UTC))
+    event.add("summary", meeting.title)
+    location = meeting.place or meeting.video_link
+    if meeting.place and meeting.video_link:
+        location = f"{meeting.place} / {meeting.video_link}"
+    if location:
+        event.add("location", location)
+    event.add("url", minutes_url)
+    event.add("status", "CANCELLED" if meeting.cancelled else "CONFIRMED")
+    # A calendar applies a re-imported entry only when its sequence is higher.
+    event.add("sequence", 1 if meeting.cancelled else 0)
+    calendar.add_component(event)
+    return bytes(calendar.to_ical())

@@ -1,0 +1,376 @@
+"""The meeting pages: schedule a meeting (koordinator), download it as .ics (invitees), write
+its minutes together (koordinator and deltaker; the others read), and turn an action item
+into a measure. A non-member gets the plan page's 404; a member without the right role 403.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crdt.room import RoomWriteFailed
+from server import meetings as m
+from server.access import effective_access, today_oslo
+from server.action_items import (
+    ConversionError,
+    ConversionLocks,
+    add_measure,
+    check_item,
+    link_measure,
+    read_action_item,
+)
+from server.audit import client_address
+from server.auth.web import current_user
+from server.i18n import language_of, translator
+from server.ics import meeting_ics
+from server.identity import colour_for, identity_of, initials
+from server.pages import _is_uuid, not_found
+from server.security import CSRF_FIELD, csrf_token, csrf_valid
+from server.services import Services
+from server.templating import render
+from storage.errors import StorageError
+from storage.repositories.consents import MemberAccess
+from storage.repositories.meetings import MeetingRecord
+
+log = logging.getLogger("samplan.meetings")
+_locks = ConversionLocks()
+
+
+@dataclass
+class Visit:
+    user: Any
+    services: Services
+    plan: Any
+    member: MemberAccess
+
+
+async def _visit(request: Request) -> Visit | Response:
+    """The logged-in member who may see this plan, or the response to send instead."""
+    user = await current_user(request)
+    plan_id = request.path_params["plan_id"]
+    if user is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    services: Services = request.app.state.services
+    member = await services.consents.member_access(plan_id, user.id) if _is_uuid(plan_id) else None
+    plan = await services.plans.get_plan(plan_id) if member else None
+    if plan is None or member is None or not m.sees_plan(member, today_oslo()):
+        return not_found(request, user)
+    return Visit(user, services, plan, member)
+
+
+def _message(request: Request, user: Any, status: int, key: str) -> Response:
+    t = translator(language_of(request))
+    return render(
+        request, "error.html", {"status": status, "message": t(key)}, status_code=status, user=user
+    )
+
+
+async def _members(services: Services, plan_id: str) -> list[dict[str, Any]]:
+    return [
+        {"id": ms.user_id, "name": name, "role": ms.role, "unit": ms.unit}
+        for ms, name, _ in await services.plans.list_members_with_names(plan_id)
+    ]
+
+
+# --- scheduling ----------------------------------------------------------------------------
+
+
+async def new_meeting(request: Request) -> Response:
+    visit = await _visit(request)
+    if isinstance(visit, Response):
+        return visit
+    if visit.member.role != "koordinator":
+        return _message(request, visit.user, 403, "meetings.error.not_koordinator")
+    today = today_oslo()
+    areas = await m.plan_areas(visit.services, visit.plan.id, visit.member, today)
+    candidates = m.agenda_candidates(areas)
+    members = await _members(visit.services, visit.plan.id)
+    if request.method == "GET":
+        values = {"title": m.DEFAULT_TITLE, "start": "14:00", "end": "15:00"}
+        chosen = [str(x["id"]) for x in members]
+        return _form(request, visit, candidates, members, values, [], [], chosen)
+
+    form = await request.form()
+    values = {k: str(form.get(k) or "") for k in ("title", "date", "start", "end", "place")}
+    values |= {k: str(form.get(k) or "") for k in ("video_link", "agenda")}
+    refs = [str(v) for v in form.getlist("agenda_ref")]
+    invitees = [str(v) for v in form.getlist("invitee")]
+    if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
+        return _form(request, visit, candidates, members, values, refs, ["form.expired"], invitees)
+    try:
+        wanted = m.parse_schedule(
+            values,
+            refs,
+            invitees,
+            members={x["id"]: x["name"] for x in members},
+            candidates=candidates,
+            now=datetime.now(UTC),
+        )
+    except m.FormErrors as exc:
+        return _form(request, visit, candidates, members, values, refs, exc.keys, invitees)
+    try:
+        meeting = await visit.services.meetings.schedule(
+            visit.plan.id,
+            title=wanted.title,
+            starts_at=wanted.starts_at,
+            ends_at=wanted.ends_at,
+            place=wanted.place,
+            video_link=wanted.video_link,
+            agenda=wanted.agenda,
+            invitee_ids=wanted.invitee_ids,
+            created_by_user_id=visit.user.id,
+        )
+    except StorageError:
+        log.warning("scheduling refused by storage plan_id=%s", visit.plan.id)
+        errors = ["meetings.error.invitees"]
+        return _form(request, visit, candidates, members, values, refs, errors, invitees)
+    await _seed(visit, meeting, members)
+    visit.services.audit.record(
+        "meeting_schedule",
+        actor_user_id=visit.user.id,
+        role=visit.member.role,
+        plan_id=visit.plan.id,
+        zone=f"minutes/{meeting.id}",
+        client_address=client_address(request),
+        details={"meeting_id": meeting.id, "invitees": list(meeting.invitee_ids)},
+    )
+    return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
+
+
+async def _seed(visit: Visit, meeting: MeetingRecord, members: list[dict[str, Any]]) -> None:
+    t = translator("nb")
+    attendees = [
+        {"userId": str(x["id"]), "name": x["name"], "role": x["unit"] or t(f"role.{x['role']}")}
+        for x in members
+        if x["id"] in meeting.invitee_ids
+    ]
+    if meeting.zone_id is None:
+        return
+    try:
+        change = m.seed_minutes(meeting, attendees, visit.user.id)
+        await visit.services.registry.edit(meeting.zone_id, change, "minutes")
+    except RoomWriteFailed:
+        # The meeting stands; its minutes start empty and can still be written in the page.
+        log.error("seeding minutes failed meeting_id=%s", meeting.id)
+
+
+def _form(
+    request: Request,
+    visit: Visit,
+    candidates: list[dict[str, Any]],
+    members: list[dict[str, Any]],
+    values: dict[str, str],
+    refs: list[str],
+    errors: list[str],
+    invitees: list[str],
+) -> Response:
+    context = {
+        "plan": visit.plan,
+        "values": values,
+        "candidates": candidates,
+        "refs": refs,
+        "members": members,
+        "invitees": invitees,
+        "errors": errors,
+    }
+    status = 400 if errors else 200
+    return render(request, "meeting_new.html", context, status_code=status, user=visit.user)
+
+
+async def cancel_meeting(request: Request) -> Response:
+    """The koordinator cancels a meeting: it stays listed (marked Avlyst), leaves Mine planer,
+    and its .ics says STATUS:CANCELLED. The minutes zone is kept."""
+    visit = await _visit(request)
+    if isinstance(visit, Response):
+        return visit
+    meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
+    if meeting is None:
+        return not_found(request, visit.user)
+    form = await request.form()
+    if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
+        return _message(request, visit.user, 403, "form.expired")
+    if visit.member.role != "koordinator":
+        return _message(request, visit.user, 403, "meetings.error.not_koordinator")
+    if await visit.services.meetings.cancel(meeting.id):
+        visit.services.audit.record(
+            "meeting_cancel",
+            actor_user_id=visit.user.id,
+            role=visit.member.role,
+            plan_id=visit.plan.id,
+            client_address=client_address(request),
+            details={"meeting_id": meeting.id},
+        )
+    return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
+
+
+# --- .ics ----------------------------------------------------------------------------------
+
+
+async def meeting_calendar(request: Request) -> Response:
+    visit = await _visit(request)
+    if isinstance(visit, Response):
+        return visit
+    meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
+    if meeting is None:
+        return not_found(request, visit.user)
+    if not m.may_download_ics(visit.member, visit.user.id, meeting):
+        return _message(request, visit.user, 403, "meetings.error.not_invited")
+    base = str(request.base_url).rstrip("/")
+    url = f"{base}/plans/{visit.plan.id}/meetings/{meeting.id}"
+    body = meeting_ics(meeting, url, request.url.hostname or "samplan", datetime.now(UTC))
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="samplan-mote-{meeting.id}.ics"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+# --- the minutes page ----------------------------------------------------------------------
+
+
+async def minutes_page(
+    request: Request, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    visit = await _visit(request)
+    if isinstance(visit, Response):
+        return visit
+    services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
+    today = today_oslo()
+    meeting = await services.meetings.get(plan.id, request.path_params["meeting_id"])
+    access = m.minutes_access(member, meeting.id, today) if meeting else None
+    if meeting is None or meeting.zone_id is None or access is None:
+        return not_found(request, user)
+    members = await _members(services, plan.id)
+    for x in members:
+        x |= {"initials": initials(x["name"]), "color": colour_for(x["id"])}
+    areas = await m.plan_areas(services, plan.id, member, today)
+    me = identity_of(user.id, user.name, member.role)
+    app_data = {
+        "planId": plan.id,
+        "meetingId": meeting.id,
+        "lang": language_of(request),
+        "me": me,
+        "zone": {
+            "room": f"plan/{plan.id}/minutes/{meeting.id}",
+            "kind": "minutes",
+            "key": meeting.id,
+            "title": meeting.title,
+            "access": access,
+        },
+        "members": members,
+        "areas": [
+            {
+                "key": a.key,
+                "title": a.title,
+                "goals": [{k: g[k] for k in ("id", "label", "title")} for g in a.goals],
+                "writable": effective_access(
+                    member.role, "area", f"area/{a.key}", member.consent, today
+                )
+                == "rw",
+            }
+            for a in areas
+        ],
+        "csrfToken": csrf_token(request, services.secret_key),
+        "converted": request.query_params.get("converted"),
+    }
+    services.audit.record(
+        "minutes_view",
+        actor_user_id=user.id,
+        role=member.role,
+        plan_id=plan.id,
+        zone=f"minutes/{meeting.id}",
+        client_address=client_address(request),
+    )
+    context = {
+        "plan": plan,
+        "meeting": m.meeting_view(
+            meeting, minutes=True, ics=m.may_download_ics(member, user.id, meeting)
+        ),
+        "me": me,
+        "writable": access == "rw",
+        "error": error,
+        "app_data": json.dumps(app_data, ensure_ascii=False),
+    }
+    return render(request, "minutes.html", context, status_code=status_code, user=user)
+
+
+# --- action item -> measure ----------------------------------------------------------------
+
+
+async def action_to_measure(request: Request) -> Response:
+    visit = await _visit(request)
+    if isinstance(visit, Response):
+        return visit
+    services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
+    today = today_oslo()
+    meeting_id = request.path_params["meeting_id"]
+    item_id = request.path_params["item_id"]
+    meeting = await services.meetings.get(plan.id, meeting_id)
+    access = m.minutes_access(member, meeting_id, today) if meeting else None
+    if meeting is None or meeting.zone_id is None or access is None:
+        return not_found(request, user)
+
+    async def fail(key: str, status: int) -> Response:
+        return await minutes_page(request, error=key, status_code=status)
+
+    form = await request.form()
+    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
+        return await fail("form.expired", 403)
+    if access != "rw":
+        return await fail("minutes.error.read_only", 403)
+    async with _locks.of(meeting.id):
+        try:
+            measure_id, area_key = await _convert(visit, meeting, item_id, today)
+        except ConversionError as exc:
+            return await fail(exc.key, exc.status)
+        except RoomWriteFailed:
+            log.error("action item conversion failed meeting_id=%s", meeting.id)
+            return await fail("error.generic", 503)
+    services.audit.record(
+        "measure_from_minutes",
+        actor_user_id=user.id,
+        role=member.role,
+        plan_id=plan.id,
+        zone=f"area/{area_key}",
+        client_address=client_address(request),
+        details={"meeting_id": meeting.id, "action_item_id": item_id, "measure_id": measure_id},
+    )
+    return RedirectResponse(
+        f"/plans/{plan.id}/meetings/{meeting.id}?converted={item_id}#action-{item_id}",
+        status_code=303,
+    )
+
+
+async def _convert(
+    visit: Visit, meeting: MeetingRecord, item_id: str, today: Any
+) -> tuple[str, str]:
+    services, plan, member = visit.services, visit.plan, visit.member
+    registry = services.registry
+    assert meeting.zone_id is not None
+    item = await registry.edit(
+        meeting.zone_id, lambda doc: read_action_item(doc, item_id), "minutes"
+    )
+    members = {str(ms.user_id) for ms in await services.plans.list_members(plan.id)}
+    item = check_item(item, members, today)
+    assert item.area_key is not None
+    area = await services.plans.get_zone(plan.id, "area", item.area_key)
+    if area is None:
+        raise ConversionError("minutes.error.goal")
+    suffix = f"area/{area.key}"
+    if effective_access(member.role, "area", suffix, member.consent, today) != "rw":
+        raise ConversionError("minutes.error.area_forbidden", 403)
+    date_text = m.oslo(meeting.starts_at).strftime("%d.%m.%Y")
+    measure_id: str = await registry.edit(
+        area.id, add_measure(item, meeting.id, date_text, visit.user.id), "area"
+    )
+    await registry.edit(meeting.zone_id, link_measure(item_id, measure_id), "minutes")
+    return measure_id, area.key

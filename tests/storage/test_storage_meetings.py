@@ -1,0 +1,115 @@
+"""MeetingRepo on SQLite and PostgreSQL: scheduling with invitees, agenda and minutes zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.errors import InvalidValue, NotFound
+from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRepo
+from tests.storage.conftest import Store
+
+START = datetime(2031, 3, 4, 13, 0, tzinfo=UTC)
+
+
+async def _plan(store: Store) -> tuple[str, list[int]]:
+    municipality = await store.plans.get_or_create_municipality("Eksempelvik kommune")
+    plan = await store.plans.create_plan(municipality, "Plan for Åse Ødegård 🌿", "Åse Ødegård")
+    users = []
+    for i, role in enumerate(("koordinator", "deltaker", "planeier")):
+        user = await store.users.create(f"person{i}@eksempelvik.test", f"Åse Ødegård {i}")
+        await store.plans.add_member(plan.id, user.id, role)
+        users.append(user.id)
+    return plan.id, users
+
+
+async def test_schedule_and_read_back(store: Store) -> None:
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    agenda = [
+        AgendaItem("sak-1", "Velkommen – æøå 👋"),
+        AgendaItem("sak-2", "Tiltak: leksehjelp", AgendaRef("measure", "skole", "t-1")),
+    ]
+    record = await repo.schedule(
+        plan_id,
+        title="Ansvarsgruppemøte",
+        starts_at=START,
+        ends_at=START + timedelta(hours=1),
+        place="Rom 204, Blåbærveien 1",
+        video_link=None,
+        agenda=agenda,
+        invitee_ids=users[:2],
+        created_by_user_id=users[0],
+    )
+    assert record.zone_id is not None
+    zone = await store.plans.get_zone(plan_id, "minutes", record.id)
+    assert zone is not None and zone.id == record.zone_id
+    again = await repo.get(plan_id, record.id)
+    assert again is not None
+    assert again.agenda == tuple(agenda)
+    assert again.invitee_ids == tuple(sorted(users[:2]))
+    assert again.starts_at == START and again.place == "Rom 204, Blåbærveien 1"
+    assert again.zone_id == zone.id
+    assert [m.id for m in await repo.list_for_plan(plan_id)] == [record.id]
+
+    await repo.set_invitees(record.id, users)
+    assert (await repo.get(plan_id, record.id)).invitee_ids == tuple(sorted(users))  # type: ignore[union-attr]
+
+    nearest = await repo.next_by_plan(users[2], START - timedelta(days=1))
+    assert nearest[plan_id].id == record.id
+    assert await repo.next_by_plan(users[2], START + timedelta(minutes=1)) == {}
+    assert await repo.cancel(record.id) is True
+    assert await repo.cancel(record.id) is False
+    assert await repo.next_by_plan(users[2], START - timedelta(days=1)) == {}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"invitee_ids": []},
+        {"ends_at": START},
+        {"place": None},
+        {"agenda": [AgendaItem("a", "x"), AgendaItem("a", "y")]},
+        {"meeting_id": "Not OK!"},
+    ],
+)
+async def test_bad_input_saves_nothing(store: Store, change: dict[str, object]) -> None:
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    values: dict[str, object] = {
+        "title": "Ansvarsgruppemøte",
+        "starts_at": START,
+        "ends_at": START + timedelta(hours=1),
+        "place": "Rom 204",
+        "video_link": None,
+        "agenda": [],
+        "invitee_ids": users,
+        "created_by_user_id": users[0],
+        **change,
+    }
+    with pytest.raises(InvalidValue):
+        await repo.schedule(plan_id, **values)  # type: ignore[arg-type]
+    assert await repo.list_for_plan(plan_id) == []
+    assert [z.kind for z in await store.plans.list_zones(plan_id)] == ["content", "comments"]
+
+
+async def test_invitee_must_be_member(store: Store) -> None:
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    stranger = await store.users.create("ola@eksempelvik.test", "Ola Nordmann")
+    with pytest.raises(InvalidValue):
+        await repo.schedule(
+            plan_id,
+            title="Møte",
+            starts_at=START,
+            ends_at=START + timedelta(hours=1),
+            place=None,
+            video_link="https://video.example/rom",
+            agenda=[],
+            invitee_ids=[users[0], stranger.id],
+            created_by_user_id=users[0],
+        )
+    assert await repo.list_for_plan(plan_id) == []
+    with pytest.raises(NotFound):
+        await repo.cancel("finnes-ikke")
