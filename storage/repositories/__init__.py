@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from storage.repositories.audit import AuditEvent, AuditRepo, VerifyResult
 from storage.repositories.consents import ConsentRecord, ConsentRepo, MemberAccess
+from storage.repositories.notifications import (
+    EmailDraft,
+    NewNotification,
+    NotificationRecord,
+    NotificationRepo,
+    OutboxEmail,
+)
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import LoadedZone, ZoneLog
@@ -14,8 +21,13 @@ __all__ = [
     "AuditRepo",
     "ConsentRecord",
     "ConsentRepo",
+    "EmailDraft",
     "LoadedZone",
     "MemberAccess",
+    "NewNotification",
+    "NotificationRecord",
+    "NotificationRepo",
+    "OutboxEmail",
     "PlanRepo",
     "SessionRepo",
     "UserRepo",

@@ -25,6 +25,9 @@ TABLES = {
     "zone_summaries",
     "audit_log",
     "consents",
+    "notifications",
+    "email_outbox",
+    "notification_prefs",
 }
 
 
