@@ -20,6 +20,15 @@ from server.consent_web import consent_submit
 from server.events import events_endpoint
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
+from server.notifications_web import (
+    messages_read,
+    notification_open,
+    notifications_page,
+    notifications_read_all,
+    settings_page,
+    settings_submit,
+    unread_count,
+)
 from server.pages import home, my_plans, plan_page
 from server.security import SecurityHeaders
 from server.services import Services
@@ -74,6 +83,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/messages/read", messages_read, methods=["POST"]),
+        Route("/notifications", notifications_page, methods=["GET"]),
+        Route("/notifications/unread", unread_count, methods=["GET"]),
+        Route("/notifications/read", notifications_read_all, methods=["POST"]),
+        Route("/notifications/{notification_id}/open", notification_open, methods=["POST"]),
+        Route("/settings/notifications", settings_page, methods=["GET"]),
+        Route("/settings/notifications", settings_submit, methods=["POST"]),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

@@ -1,9 +1,11 @@
 // Entry point on every page: log-out handling here; the plan page's code is loaded only there.
 import { setupLogin, setupLogout } from './offline-store.js'
 import { connectEvents } from './events.js'
+import { setupBell } from './notifications.js'
 
 setupLogout()
 setupLogin()
+setupBell()
 connectEvents()
 
 const root = document.getElementById('plan-app')
