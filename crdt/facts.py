@@ -25,19 +25,31 @@ class ZoneFacts:
     updated_by: dict[str, str | None] = field(default_factory=dict)  # item id -> updatedBy
 
 
-def zone_facts(doc: Doc[Any], kind: str) -> ZoneFacts:
-    """The facts of a comments or area zone; other kinds have none."""
+def zone_facts(doc: Doc[Any], kind: str, previous: ZoneFacts | None = None) -> ZoneFacts:
+    """The facts of a comments or area zone; other kinds have none. Messages and comments
+    already in `previous` are not read again beyond their id (ids and authors never change)."""
+    # One read transaction for the whole walk: without it every `get` opens its own.
+    with doc.transaction():
+        return _zone_facts(doc, kind, previous or _EMPTY)
+
+
+def _zone_facts(doc: Doc[Any], kind: str, previous: ZoneFacts) -> ZoneFacts:
     if kind == COMMENTS:
-        messages = {
-            item_id: _str(item.get("authorId"))
-            for item in doc.get(MESSAGES, type=Array)
-            if isinstance(item, Map) and (item_id := _str(item.get("id")))
-        }
-        comments = {
-            item_id: (_str(item.get("anchorId")), _str(item.get("authorId")))
-            for item in doc.get(COMMENT_LIST, type=Array)
-            if isinstance(item, Map) and (item_id := _str(item.get("id")))
-        }
+        messages: dict[str, str | None] = {}
+        for item in doc.get(MESSAGES, type=Array):
+            if isinstance(item, Map) and (item_id := _str(item.get("id"))):
+                if item_id in previous.messages:
+                    messages[item_id] = previous.messages[item_id]
+                else:
+                    messages[item_id] = _str(item.get("authorId"))
+        comments: dict[str, tuple[str | None, str | None]] = {}
+        for item in doc.get(COMMENT_LIST, type=Array):
+            if isinstance(item, Map) and (item_id := _str(item.get("id"))):
+                seen = previous.comments.get(item_id)
+                comments[item_id] = seen or (
+                    _str(item.get("anchorId")),
+                    _str(item.get("authorId")),
+                )
         return ZoneFacts(messages=messages, comments=comments)
     if kind == AREA:
         responsible: dict[str, frozenset[str]] = {}
@@ -53,6 +65,9 @@ def zone_facts(doc: Doc[Any], kind: str) -> ZoneFacts:
                 updated_by[item_id] = _str(item.get("updatedBy"))
         return ZoneFacts(responsible=responsible, updated_by=updated_by)
     return ZoneFacts()
+
+
+_EMPTY = ZoneFacts()
 
 
 def _str(value: object) -> str | None:

@@ -81,7 +81,7 @@ class ZoneWatch:
         for room in rooms:
             started = time.perf_counter()
             before = self._facts.get(room)
-            after = zone_facts(room.doc, room.kind)
+            after = zone_facts(room.doc, room.kind, before)
             self._facts[room] = after
             self.checks += 1
             self.check_seconds += time.perf_counter() - started
@@ -103,6 +103,11 @@ class ZoneWatch:
 
     async def close(self) -> None:
         await self.flush()
+        log.info(
+            "zone watch: %d checks, %.1f ms reading documents in all",
+            self.checks,
+            self.check_seconds * 1000,
+        )
 
     async def _zone(self, zone_id: int) -> tuple[str, str] | None:
         known = self._zones.get(zone_id)

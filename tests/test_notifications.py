@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from pycrdt import Array, Map
 
-from crdt.schema import append_item, find_item, set_fields, utc_timestamp
+from crdt.facts import zone_facts
+from crdt.schema import append_item, find_item, new_zone_doc, set_fields, utc_timestamp
 from server.access import today_oslo
 from server.notifier import Notifier, dotted_initials
 from server.reminders import Reminders
@@ -18,7 +19,7 @@ from storage.repositories.notifications import NotificationRepo
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
-from tests.support.world import World
+from tests.support.world import MEETING, World
 
 log = logging.getLogger("tests.notifications")
 
@@ -160,3 +161,36 @@ def test_initials_say_nothing_more() -> None:
     assert dotted_initials("Jonas Berg") == "J. B."
     assert dotted_initials("Åse Ødegård") == "Å. Ø."
     assert dotted_initials("  ") == "?"
+
+
+async def test_minutes_published_tells_who_may_read_them_once_per_version(
+    server: LiveServer, world: World
+) -> None:
+    services = server.services
+    notifier = services.notifier
+    users = world.users
+    await services.consents.revoke(world.plan_id, users["leser"], users["planeier"])
+    first = await notifier.minutes_published(world.plan_id, MEETING, 1)
+    told = {n.user_id for n in first}
+    assert told == {users[r] for r in ("planeier", "verge", "koordinator", "deltaker")}
+    assert all(n.link == f"/plans/{world.plan_id}/meetings/{MEETING}" for n in first)
+    assert await notifier.minutes_published(world.plan_id, MEETING, 1) == []  # same version
+    assert len(await notifier.minutes_published(world.plan_id, MEETING, 2)) == 4
+    assert await services.repos.notifications.list_for_user(users["leser"]) == []
+    assert await services.repos.notifications.list_for_user(users["outsider"]) == []
+
+
+def test_zone_facts_are_ids_and_authors_only() -> None:
+    doc = new_zone_doc("comments")
+    messages = doc.get("messages", type=Array)
+    first = append_item(messages, {"authorId": "4", "text": "Hei 🙂 æøå"})
+    facts = zone_facts(doc, "comments")
+    assert facts.messages == {first: "4"} and facts.comments == {}
+    second = append_item(messages, {"authorId": "3", "text": "Svar"})
+    again = zone_facts(doc, "comments", facts)
+    assert again.messages == {first: "4", second: "3"}
+    assert "Hei" not in repr(again)
+    area = new_zone_doc("area")
+    measure = append_item(area.get("measures", type=Array), {"title": "T", "responsible": ["4"]})
+    assert zone_facts(area, "area").responsible == {measure: frozenset({"4"})}
+    assert zone_facts(new_zone_doc("content"), "content") == zone_facts(area, "minutes")
