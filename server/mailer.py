@@ -33,6 +33,7 @@ class EmailSender:
         self.notifications = notifications
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.sent = 0
         self.failed = 0
 
@@ -47,14 +48,22 @@ class EmailSender:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Let a send under way finish and be marked (cancelling it mid-send could send it
+        again after the lease lapses), then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.settings.smtp_timeout_seconds)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.drain()
             except Exception as exc:  # the database was away: try again on the next round
@@ -73,6 +82,8 @@ class EmailSender:
             if not batch:
                 return sent
             for email in batch:
+                if self._stopping:  # released rows' leases lapse; another node sends them
+                    return sent
                 if await self._send_one(email):
                     sent += 1
 
