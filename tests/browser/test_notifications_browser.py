@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.helpers import log_latency, wait_text, wait_until
+from tests.browser.helpers import log_in, log_latency, wait_text, wait_until
+from tests.conftest import skip_or_fail
+from tests.support.world import ROLE_USERS
 
 if TYPE_CHECKING:
     from tests.browser.conftest import Browsing
@@ -49,3 +51,27 @@ async def test_bell_counts_a_new_message_live_and_reading_clears_it(browse: Brow
     await wait_until(aase, BELL, 0, what="opening Meldinger clears the bell")
     await aase.goto(f"{browse.base}/notifications")
     assert await aase.locator('[data-kind="message"][data-unread="false"]').count() == 1
+
+
+async def test_notification_pages_and_messages_have_no_serious_axe_violations(
+    browse: Browsing,
+) -> None:
+    from tests.browser.test_plan_page import HAVE_AXE, axe_violations
+
+    if not HAVE_AXE:
+        skip_or_fail("axe-core is missing: run `npm ci` in tests/interop")
+    world = browse.world
+    await browse.server.services.notifier.message_posted(world.plan_id, "m-æøå", None)
+    page = await browse.new_page("axe", bypass_csp=True)
+    await log_in(page, browse.base, ROLE_USERS["koordinator"][0])
+    serious = {}
+    await page.goto(f"{browse.base}/notifications")
+    await wait_until(page, BELL, 1)
+    serious["notifications"] = await axe_violations(page, "notifications")
+    await page.goto(f"{browse.base}/settings/notifications")
+    serious["settings"] = await axe_violations(page, "settings")
+    await page.goto(f"{browse.base}/plans/{world.plan_id}#messages")
+    await page.locator("#plan-app[data-ready='true']").wait_for(state="attached")
+    await wait_until(page, "() => !document.getElementById('messages-panel').hidden")
+    serious["plan with Meldinger open"] = await axe_violations(page, "messages")
+    assert not any(serious.values()), serious
