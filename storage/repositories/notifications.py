@@ -27,6 +27,7 @@ from storage.errors import InvalidValue
 from storage.models import (
     NOTIFICATION_KINDS,
     EmailOutbox,
+    Membership,
     Notification,
     NotificationPref,
     utcnow,
@@ -195,10 +196,16 @@ class NotificationRepo:
             return _record(row) if row is not None and row.user_id == user_id else None
 
     async def unread_count(self, user_id: int) -> int:
+        """Unread notifications in plans the user is still a member of (what the list shows)."""
         async with self._sessionmaker() as session:
             count = await session.scalar(
                 select(func.count())
                 .select_from(Notification)
+                .join(
+                    Membership,
+                    (Membership.plan_id == Notification.plan_id)
+                    & (Membership.user_id == Notification.user_id),
+                )
                 .where(Notification.user_id == user_id, Notification.read_at.is_(None))
             )
             return int(count or 0)

@@ -20,6 +20,8 @@ async def _setup(store: Store) -> tuple[str, int, int]:
     plan = await store.plans.create_plan(municipality, "Individuell plan for Åse", "Åse Ødegård")
     aase = await store.users.create("aase@eksempel.test", "Åse Ødegård")
     per = await store.users.create("per@eksempel.test", "Per Lund")
+    await store.plans.add_member(plan.id, aase.id, "deltaker")
+    await store.plans.add_member(plan.id, per.id, "leser")
     return plan.id, aase.id, per.id
 
 
@@ -84,6 +86,8 @@ async def test_unread_counts_and_marking_read(store: Store) -> None:
     assert await repo.unread_count(per) == 1
     assert await repo.mark_read(per) == 1
     assert await repo.unread_count(aase) == 1
+    await store.plans.remove_member(plan_id, aase)  # a plan she left no longer counts
+    assert await repo.unread_count(aase) == 0
 
 
 async def test_email_preferences_default_and_choice(store: Store) -> None:
