@@ -67,6 +67,30 @@ def _zone_facts(doc: Doc[Any], kind: str, previous: ZoneFacts) -> ZoneFacts:
     return ZoneFacts()
 
 
+def created_since(doc: Doc[Any], since: str) -> set[str]:
+    """Ids of messages and comments whose `createdAt` (ISO 8601 UTC, `Z`) is `since` or later."""
+    found: set[str] = set()
+    with doc.transaction():
+        for root in (MESSAGES, COMMENT_LIST):
+            for item in doc.get(root, type=Array):
+                if not isinstance(item, Map):
+                    continue
+                created = item.get("createdAt")
+                if isinstance(created, str) and created >= since and (i := _str(item.get("id"))):
+                    found.add(i)
+    return found
+
+
+def without(facts: ZoneFacts, ids: set[str]) -> ZoneFacts:
+    """`facts` as if the messages and comments in `ids` were not there yet."""
+    return ZoneFacts(
+        messages={k: v for k, v in facts.messages.items() if k not in ids},
+        comments={k: v for k, v in facts.comments.items() if k not in ids},
+        responsible=facts.responsible,
+        updated_by=facts.updated_by,
+    )
+
+
 _EMPTY = ZoneFacts()
 
 

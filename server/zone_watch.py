@@ -5,8 +5,10 @@ The sync hot path pays one call per durable commit that adds the room to a set; 
 task (`debounce_seconds`) then reads each dirty room's document once, compares its facts
 (crdt/facts.py: ids and user ids, never text) with what it saw last time, and hands the
 differences to the notifier. A room's first facts are taken when it is loaded, so what was
-in the document already is never announced as new. With several nodes each one notices the
-same change; the notifications' dedupe keys make that one notification.
+in the document already is never announced as new, except messages and comments created in
+the last `RECENT` (a node that stopped between storing a message and noticing it makes up for
+it when the room loads again; the dedupe keys make a repeat a no-op). With several nodes each
+one notices the same change; the notifications' dedupe keys make that one notification.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import asyncio
 import logging
 import time
 import weakref
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pycrdt import Doc
 
-from crdt.facts import ZoneFacts, zone_facts
+from crdt.facts import ZoneFacts, created_since, without, zone_facts
 from crdt.registry import RoomRegistry
 from crdt.room import Room
-from crdt.schema import AREA, COMMENTS
+from crdt.schema import AREA, COMMENTS, utc_timestamp
 from server.notifier import Notifier
 from storage.repositories.plans import PlanRepo
 from storage.repositories.updates import ZoneLog
@@ -30,6 +33,7 @@ from storage.repositories.updates import ZoneLog
 log = logging.getLogger("samplan.zone_watch")
 
 WATCHED = frozenset({COMMENTS, AREA})
+RECENT = timedelta(minutes=10)
 
 
 class ZoneWatch:
@@ -57,8 +61,15 @@ class ZoneWatch:
         registry.on_committed = self.committed
 
     def loaded(self, room: Room) -> None:
-        if room.kind in WATCHED:
-            self._facts[room] = zone_facts(room.doc, room.kind)
+        if room.kind not in WATCHED:
+            return
+        facts = zone_facts(room.doc, room.kind)
+        if room.kind == COMMENTS:
+            recent = created_since(room.doc, utc_timestamp(datetime.now(UTC) - RECENT))
+            if recent:
+                facts = without(facts, recent)
+                self.committed(room)  # look at them again as if just written
+        self._facts[room] = facts
 
     def committed(self, room: Room) -> None:
         """The hot path: remember the room, start the timer once."""

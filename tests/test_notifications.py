@@ -194,3 +194,41 @@ def test_zone_facts_are_ids_and_authors_only() -> None:
     measure = append_item(area.get("measures", type=Array), {"title": "T", "responsible": ["4"]})
     assert zone_facts(area, "area").responsible == {measure: frozenset({"4"})}
     assert zone_facts(new_zone_doc("content"), "content") == zone_facts(area, "minutes")
+
+
+async def test_a_recent_message_stored_but_never_noticed_is_notified_when_the_room_loads(
+    server: LiveServer, world: World
+) -> None:
+    """As if a node stopped between storing a message and noticing it: the message is in the
+    log, no notification exists; the next load of the room makes up for it (once). A message
+    older than RECENT is history, not news."""
+    repo = server.services.repos.notifications
+    doc = new_zone_doc("comments")
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    messages = doc.get("messages", type=Array)
+    old = append_item(
+        messages,
+        {
+            "authorId": str(world.users["koordinator"]),
+            "text": "Gammel",
+            "createdAt": "2020-01-01T10:00:00Z",
+        },
+    )
+    new = append_item(
+        messages,
+        {
+            "authorId": str(world.users["koordinator"]),
+            "text": "Ny 🙂",
+            "createdAt": utc_timestamp(),
+        },
+    )
+    await server.services.repos.zone_log.append_batch(
+        [(world.zones["comments"], u) for u in updates]
+    )
+    async with connected(server.ws_url(world.room("comments"), world.token("leser"))):
+        await wait_for(lambda: _has(repo, world.users["deltaker"], "message"), what="made up")
+        await server.services.zone_watch.flush()
+    notes = await repo.list_for_user(world.users["deltaker"])
+    assert [n.item_id for n in notes] == [new] and old != new
+    assert await repo.list_for_user(world.users["koordinator"]) == []  # the author
