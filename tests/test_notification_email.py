@@ -102,6 +102,13 @@ async def test_message_email_arrives_without_plan_content(
         log.info("e-mails received %.2f s after the message", took)
 
     assert handler.refused == 1  # the first attempt was refused, and retried
+
+    async def all_marked_sent() -> bool:
+        return all(e.sent_at is not None for e in await repo.outbox())
+
+    await wait_for(all_marked_sent, what="every outbox row marked sent")
+    assert await server.services.mailer.drain() == 0  # nothing left to send again
+    assert len(handler.messages) == 3  # each sent exactly once
     outbox = await repo.outbox()
     assert len(outbox) == 3 and all(e.sent_at is not None for e in outbox)
     assert sorted(e.attempts for e in outbox) == [1, 1, 2]
