@@ -45,6 +45,10 @@ class RoomRegistry:
         self._unloading: set[int] = set()
         self.last_load_seconds = 0.0
         self.on_compacted: Callable[[Room], None] | None = None
+        # The server's notification watcher: sees each room once loaded (its baseline) and
+        # is handed as each room's `on_committed`.
+        self.on_loaded: Callable[[Room], None] | None = None
+        self.on_committed: Callable[[Room], None] | None = None
 
     async def join(self, zone_id: int, peer: Peer, kind: str = "") -> Room:
         room = await self.get(zone_id, kind)
@@ -108,7 +112,10 @@ class RoomRegistry:
         room.on_fail = self._forget
         room.on_compacted = self._compacted
         room.load(stored)
+        room.on_committed = self.on_committed
         self.rooms[zone_id] = room
+        if self.on_loaded is not None:
+            self.on_loaded(room)
         self.last_load_seconds = time.perf_counter() - started
         log.info(
             "room %s loaded (%d updates in tail) in %.1f ms",

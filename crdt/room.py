@@ -69,6 +69,9 @@ class Room:
         self._compacting: asyncio.Task[None] | None = None
         self.on_fail: Callable[[Room], None] | None = None  # the registry drops a failed room
         self.on_compacted: Callable[[Room], None] | None = None  # the server refreshes summaries
+        # Called after each durable commit: the server only marks the zone dirty here and
+        # looks at the document later (notifications), so the hot path pays one call.
+        self.on_committed: Callable[[Room], None] | None = None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -168,6 +171,8 @@ class Room:
         self.committed_seq = max(self.committed_seq, fut.result())
         self.tail_length += 1
         self._broadcast(encode_sync_update(update), exclude=origin)
+        if self.on_committed is not None:
+            self.on_committed(self)
         if self.tail_length > self.compact_after:
             self.compact_in_background()
 

@@ -36,8 +36,29 @@ def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
         dates = [
             d for item in evaluations if isinstance(item, Map) and (d := _text(item.get("date")))
         ]
-        return {"openMeasureEnds": open_ends, "lastEvaluation": max(dates) if dates else None}
+        # Open measures with an end date and their responsible members: the deadline
+        # reminder reads these instead of loading every area document.
+        open_measures = sorted(
+            (
+                {"id": item_id, "end": end, "responsible": _people(item.get("responsible"))}
+                for item in measures
+                if isinstance(item, Map)
+                and _text(item.get("status")) not in DONE_STATUSES
+                and (end := _text(item.get("end")))
+                and (item_id := _text(item.get("id")))
+            ),
+            key=lambda m: (m["end"], m["id"]),
+        )
+        return {
+            "openMeasureEnds": open_ends,
+            "openMeasures": open_measures,
+            "lastEvaluation": max(dates) if dates else None,
+        }
     return {}
+
+
+def _people(value: object) -> list[str]:
+    return [str(p) for p in value if isinstance(p, str) and p] if isinstance(value, Array) else []
 
 
 def _text(value: object) -> str | None:

@@ -28,6 +28,15 @@ from server.meetings_web import (
     minutes_page,
     new_meeting,
 )
+from server.notifications_web import (
+    messages_read,
+    notification_open,
+    notifications_page,
+    notifications_read_all,
+    settings_page,
+    settings_submit,
+    unread_count,
+)
 from server.pages import home, my_plans, plan_page
 from server.security import SecurityHeaders
 from server.services import Services
@@ -94,6 +103,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             action_to_measure,
             methods=["POST"],
         ),
+        Route("/plans/{plan_id}/messages/read", messages_read, methods=["POST"]),
+        Route("/notifications", notifications_page, methods=["GET"]),
+        Route("/notifications/unread", unread_count, methods=["GET"]),
+        Route("/notifications/read", notifications_read_all, methods=["POST"]),
+        Route("/notifications/{notification_id}/open", notification_open, methods=["POST"]),
+        Route("/settings/notifications", settings_page, methods=["GET"]),
+        Route("/settings/notifications", settings_submit, methods=["POST"]),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

@@ -18,6 +18,7 @@ from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
 from server.meetings import meetings_section
 from server.overview import indicators
+from server.security import csrf_token
 from server.services import Services
 from server.templating import render
 
@@ -56,6 +57,7 @@ async def my_plans(request: Request) -> Response:
     consented = await services.consents.plans_with_active_consent(
         [plan.id for plan, _, _ in overview], today_oslo()
     )
+    unread = await services.repos.notifications.unread_by_plan(user.id, "message")
     plans = [
         {
             "id": plan.id,
@@ -66,7 +68,7 @@ async def my_plans(request: Request) -> Response:
             "consent_given": plan.id in consented,
             **indicators(summaries.get(plan.id, []), today),
             "present_now": present.get(plan.id, []),
-            "unread": 0,  # messages and notifications are the minutes issue's
+            "unread": unread.get(plan.id, 0),  # unread messages (their notifications)
             "next_meeting": _next_meeting(next_meetings.get(plan.id), role),
         }
         for plan, role, koordinator in overview
@@ -134,6 +136,11 @@ async def plan_page(request: Request) -> Response:
         "zones": zones,
         "members": members,
         "ownDevice": request.cookies.get("samplan_own_device") == "1",
+        # For the Meldinger section's "read" POST (the token, not a secret of the page).
+        "csrf": csrf_token(request, services.secret_key),
+        "unreadMessages": (
+            await services.repos.notifications.unread_by_plan(user.id, "message")
+        ).get(plan.id, 0),
     }
     context = {
         "plan": {

@@ -17,14 +17,19 @@ from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex
 from server.event_hub import EventHub
+from server.mailer import EmailSender
+from server.notifier import Notifier
 from server.overview import Summaries
 from server.pdf import PdfRenderer
+from server.reminders import Reminders
 from server.settings import Settings
+from server.zone_watch import ZoneWatch
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
 from storage.repositories.meetings import MeetingRepo
+from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransferRepo
@@ -46,6 +51,7 @@ class Repositories:
     consents: ConsentRepo
     transfer: PlanTransferRepo
     meetings: MeetingRepo
+    notifications: NotificationRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -65,6 +71,7 @@ class Repositories:
             ConsentRepo(maker),
             PlanTransferRepo(maker),
             MeetingRepo(maker),
+            NotificationRepo(maker),
         )
 
     async def close(self) -> None:
@@ -82,8 +89,12 @@ class Services:
     watcher: AccessWatcher
     summaries: Summaries
     audit: AuditWriter
+    notifier: Notifier
+    zone_watch: ZoneWatch
+    reminders: Reminders
+    mailer: EmailSender
+    events: EventHub
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    events: EventHub = field(default_factory=EventHub)
     pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
 
     @property
@@ -120,6 +131,16 @@ class Services:
         watcher.start()
         audit = AuditWriter(repos.audit)
         audit.start()
+        events = EventHub()
+        notifier = Notifier(settings, repos.plans, repos.consents, repos.notifications, events)
+        zone_watch = ZoneWatch(
+            registry, repos.plans, repos.zone_log, notifier, settings.notify_debounce_seconds
+        )
+        reminders = Reminders(repos.plans, registry, notifier, settings.reminder_interval_seconds)
+        reminders.start()
+        mailer = EmailSender(settings, repos.notifications)
+        notifier.on_email_queued = mailer.wake
+        mailer.start()
         log.info("services started")
         return cls(
             settings,
@@ -131,12 +152,20 @@ class Services:
             watcher,
             Summaries(repos.plans, registry),
             audit,
+            notifier,
+            zone_watch,
+            reminders,
+            mailer,
+            events,
         )
 
     async def stop(self) -> None:
         self.events.close()
+        await self.reminders.stop()
         await self.watcher.stop()
         await self.registry.close()
+        await self.zone_watch.close()
+        await self.mailer.stop()
         await self.summaries.flush()
         await self.committer.stop()
         await self.audit.stop()  # after the rooms: their peers' leave rows are queued by now

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     oidc_label: str = "ID-porten"
     oidc_user_claim: str = "email"  # ID-token claim matched against users.email
 
+    # Notifications (issue 5). E-mail is off while smtp_host is empty; in-app always works.
+    public_url: str = "http://127.0.0.1:8000"  # the base of links in e-mails
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Samplan <samplan@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 30.0
+    smtp_retry_seconds: float = 60.0  # first retry; doubles per attempt, at most an hour
+    smtp_poll_seconds: float = 30.0
+    notify_debounce_seconds: float = 1.0
+    reminder_interval_seconds: float = 3600.0  # 0: never (tests run the job by hand)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

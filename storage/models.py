@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -335,3 +336,70 @@ class Consent(Base):
     revoked_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+
+
+NOTIFICATION_KINDS = ("message", "comment", "minutes", "assigned", "deadline", "revision")
+
+
+class Notification(Base):
+    """Something a user should know about (issue 5): in-app always, by e-mail if they chose.
+
+    `dedupe_key` is UNIQUE: an event seen by several nodes, or a reminder job run twice, is
+    recorded once (DESIGN.md §6, scheduled work runs once per cluster). Never plan content:
+    the kind, ids and a link are enough to find the item.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
+        Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    item_id: Mapped[str | None] = mapped_column(String(100))
+    link: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+
+
+class EmailOutbox(Base):
+    """E-mails waiting to be sent: a sender claims a row for a while (`claimed_until`), sends,
+    and marks it sent; a failure sets `next_attempt_at` further out. Several nodes drain the
+    same table safely because a claim is one conditional UPDATE."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        Index("ix_email_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    to: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NotificationPref(Base):
+    """A user's choice of e-mail per notification kind; no row means the kind's default."""
+
+    __tablename__ = "notification_prefs"
+    __table_args__ = (CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    email: Mapped[bool] = mapped_column(Boolean)

@@ -2,9 +2,11 @@
 // code is loaded only there.
 import { setupLogin, setupLogout } from './offline-store.js'
 import { connectEvents } from './events.js'
+import { setupBell } from './notifications.js'
 
 setupLogout()
 setupLogin()
+setupBell()
 connectEvents()
 
 const root = document.getElementById('plan-app')

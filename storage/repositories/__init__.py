@@ -5,6 +5,13 @@ from __future__ import annotations
 from storage.repositories.audit import AuditEvent, AuditRepo, VerifyResult
 from storage.repositories.consents import ConsentRecord, ConsentRepo, MemberAccess
 from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord, MeetingRepo
+from storage.repositories.notifications import (
+    EmailDraft,
+    NewNotification,
+    NotificationRecord,
+    NotificationRepo,
+    OutboxEmail,
+)
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransfer, PlanTransferRepo
@@ -18,10 +25,15 @@ __all__ = [
     "AuditRepo",
     "ConsentRecord",
     "ConsentRepo",
+    "EmailDraft",
     "LoadedZone",
     "MeetingRecord",
     "MeetingRepo",
     "MemberAccess",
+    "NewNotification",
+    "NotificationRecord",
+    "NotificationRepo",
+    "OutboxEmail",
     "PlanRepo",
     "PlanTransfer",
     "PlanTransferRepo",

@@ -442,6 +442,25 @@ class PlanRepo:
                 result.setdefault(plan_id, []).append((zone_id, kind, summary))
             return result
 
+    async def zone_summaries_of_kinds(
+        self, kinds: Collection[str]
+    ) -> list[tuple[str, int, str, str, dict[str, Any]]]:
+        """(plan id, zone id, kind, key, summary) of every zone of these kinds in active plans
+        that has a summary: what the reminder job reads instead of loading documents."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Zone.plan_id, Zone.id, Zone.kind, Zone.key, ZoneSummary.data)
+                .join(ZoneSummary, ZoneSummary.zone_id == Zone.id)
+                .join(Plan, Plan.id == Zone.plan_id)
+                .where(Zone.kind.in_(list(kinds)), Plan.status == "active")
+                .order_by(Zone.id)
+            )
+            return [(p, z, k, key, json.loads(d)) for p, z, k, key, d in rows]
+
+    async def get_zone_by_id(self, zone_id: int) -> Zone | None:
+        async with self._sessionmaker() as session:
+            return await session.get(Zone, zone_id)
+
     async def access_versions(self, plan_ids: Collection[str]) -> dict[str, int]:
         """Current access_version per plan; a plan that no longer exists is left out."""
         ids = list(dict.fromkeys(plan_ids))

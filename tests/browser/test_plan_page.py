@@ -245,10 +245,11 @@ async def test_reader_cannot_edit_can_comment_and_forged_updates_are_refused(
     await per.goto(f"{browse.base}/plans/{world.plan_id}")
     await per.locator(READY).wait_for(state="attached")
 
-    # No edit controls in the content and area zones.
+    # No edit controls in the content and area zones (comments and messages are writable).
     assert await per.locator('[data-testid^="add-"], [data-testid^="remove-"]').count() == 0
     controls = per.locator(
-        ".plan-main :is(input, select, textarea):not([data-testid^='comment-input-'])"
+        ".plan-main :is(input, select, textarea)"
+        ":not([data-testid^='comment-input-']):not([data-testid='message-input'])"
     )
     assert await controls.count() == 0, await controls.evaluate_all(
         "els => els.map(e => e.outerHTML)"

@@ -26,6 +26,9 @@ TABLES = {
     "audit_log",
     "consents",
     "meeting_invitees",
+    "notifications",
+    "email_outbox",
+    "notification_prefs",
 }
 
 

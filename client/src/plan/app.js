@@ -7,6 +7,7 @@ import { ConnectionStatus } from './status.js'
 import { UndoHub, LocalOrigin } from './undo.js'
 import { Removals } from './removal.js'
 import { Comments } from './comments.js'
+import { Messages } from './messages.js'
 import { Presence } from './presence.js'
 import { AreaView } from './area.js'
 import { section, richSection, metaSection, otherPlansSection, collaborationSection } from './content.js'
@@ -86,6 +87,11 @@ export function start (root) {
     zone.doc.on('update', () => overview.schedule())
     mainColumn.append(view.el)
     addToc(view.el.id, zone.spec.title || zone.key)
+  }
+  if (commentsZone) {
+    const messages = new Messages(commentsZone, ctx, { planId: data.planId, csrf: data.csrf, unread: data.unreadMessages })
+    mainColumn.append(messages.el)
+    addToc('messages', t('messages.heading'))
   }
   for (const [id, key] of [['plan-members', 'members.heading'], ['plan-meetings', 'meetings.heading'], ['plan-consent', 'consent.heading']]) {
     const el = document.getElementById(id)

@@ -1,0 +1,129 @@
+"""Notification e-mail against a local SMTP server (aiosmtpd): it arrives, it carries the
+kind of event, the initials and a link and no plan content, a refused send is retried, and
+a member who turned e-mail off for that kind gets none."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from pycrdt import Array
+
+from crdt.schema import append_item, utc_timestamp
+from server.settings import Settings
+from tests.conftest import make_settings
+from tests.support.clients import connected
+from tests.support.live import LiveServer, free_port
+from tests.support.waiting import wait_for
+from tests.support.world import ROLE_USERS, World
+
+log = logging.getLogger("tests.notification_email")
+
+PUBLIC = "https://samplan.eksempelvik.test"
+SECRET_TEXT = "Hemmelig helseopplysning: Åse får ny medisin 💊 æøå"
+
+
+class Inbox:
+    """An aiosmtpd handler that refuses the first `refuse` messages with 451, then keeps all."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.refuse = refuse
+        self.refused = 0
+        self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refused < self.refuse:
+            self.refused += 1
+            return "451 4.3.0 Prøv igjen senere"
+        data = envelope.content.decode("utf-8", "replace")
+        self.raw.append(data)
+        message = email.message_from_string(data, policy=email.policy.default)
+        self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox(refuse=1)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
+    return make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=inbox[1],
+        smtp_starttls=False,
+        smtp_from="Samplan <samplan@eksempelvik.test>",
+        smtp_retry_seconds=0.2,
+        smtp_poll_seconds=0.2,
+        public_url=PUBLIC,
+    )
+
+
+async def test_message_email_arrives_without_plan_content(
+    server: LiveServer, world: World, inbox: tuple[Inbox, int]
+) -> None:
+    handler, _ = inbox
+    repo = server.services.repos.notifications
+    await repo.set_email_prefs(world.users["verge"], {"message": False})
+    async with connected(server.ws_url(world.room("comments"), world.token("deltaker"))) as aase:
+        with aase.doc.transaction():
+            append_item(
+                aase.doc.get("messages", type=Array),
+                {
+                    "authorId": str(world.users["deltaker"]),
+                    "authorName": "Åse Ødegård",
+                    "text": SECRET_TEXT,
+                    "createdAt": utc_timestamp(),
+                },
+            )
+        wanted = [ROLE_USERS[r][0] for r in ("planeier", "koordinator", "leser")]
+        took = await wait_for(
+            lambda: all(handler.to(a) for a in wanted), timeout=20, what="three e-mails"
+        )
+        log.info("e-mails received %.2f s after the message", took)
+
+    assert handler.refused == 1  # the first attempt was refused, and retried
+
+    async def all_marked_sent() -> bool:
+        return all(e.sent_at is not None for e in await repo.outbox())
+
+    await wait_for(all_marked_sent, what="every outbox row marked sent")
+    assert await server.services.mailer.drain() == 0  # nothing left to send again
+    assert len(handler.messages) == 3  # each sent exactly once
+    outbox = await repo.outbox()
+    assert len(outbox) == 3 and all(e.sent_at is not None for e in outbox)
+    assert sorted(e.attempts for e in outbox) == [1, 1, 2]
+    assert not handler.to(ROLE_USERS["verge"][0])  # turned e-mail off for messages
+    assert not handler.to(ROLE_USERS["deltaker"][0])  # her own message
+    assert len(await repo.list_for_user(world.users["verge"])) == 1  # still told in-app
+
+    message = handler.to(ROLE_USERS["koordinator"][0])[0]
+    assert len(handler.to(ROLE_USERS["koordinator"][0])) == 1  # sent once
+    subject, body = str(message["Subject"]), message.get_content()
+    assert subject == "Samplan: Du har en ny melding i planen til J. B."
+    assert "Du har en ny melding i planen til J. B." in body
+    assert f"{PUBLIC}/plans/{world.plan_id}#message-" in body
+    assert f"{PUBLIC}/settings/notifications" in body
+    for raw, parsed in zip(handler.raw, handler.messages, strict=True):
+        decoded = f"{parsed['Subject']}\n{parsed.get_content()}"
+        for secret in (SECRET_TEXT, "medisin", "Jonas", "Berg", "Åse", "Ødegård", "Individuell"):
+            assert secret not in raw and secret not in decoded
