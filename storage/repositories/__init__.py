@@ -8,6 +8,7 @@ from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import LoadedZone, ZoneLog
 from storage.repositories.users import UserRepo
+from storage.repositories.versions import MinutesRecord, VersionRecord, VersionRepo, ZoneCopy
 
 __all__ = [
     "AuditEvent",
@@ -16,9 +17,13 @@ __all__ = [
     "ConsentRepo",
     "LoadedZone",
     "MemberAccess",
+    "MinutesRecord",
     "PlanRepo",
     "SessionRepo",
     "UserRepo",
     "VerifyResult",
+    "VersionRecord",
+    "VersionRepo",
+    "ZoneCopy",
     "ZoneLog",
 ]

@@ -25,6 +25,9 @@ TABLES = {
     "zone_summaries",
     "audit_log",
     "consents",
+    "plan_versions",
+    "plan_version_zones",
+    "published_minutes",
 }
 
 
