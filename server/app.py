@@ -21,6 +21,20 @@ from server.events import events_endpoint
 from server.i18n import language_of, translator
 from server.logs import install_token_scrubber
 from server.pages import home, my_plans, plan_page
+from server.plan_versions import (
+    create_version,
+    daily_versions,
+    history_page,
+    restore_version,
+    version_page,
+)
+from server.published import (
+    approve_minutes,
+    minutes_json,
+    minutes_page,
+    publish_minutes,
+    published_fragment,
+)
 from server.security import SecurityHeaders
 from server.services import Services
 from server.settings import Settings
@@ -59,9 +73,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.start(settings)
         app.state.services = services
+        daily = daily_versions(services)
+        daily.start()
+        app.state.daily_versions = daily
         try:
             yield
         finally:
+            await daily.stop()
             await services.stop()
 
     routes = [
@@ -74,6 +92,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/published-minutes", published_fragment),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/publish", publish_minutes, methods=["POST"]),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/minutes", minutes_page),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}.json", minutes_json),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}", minutes_page),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}/approve",
+            approve_minutes,
+            methods=["POST"],
+        ),
+        Route("/plans/{plan_id}/versions", history_page, methods=["GET"]),
+        Route("/plans/{plan_id}/versions", create_version, methods=["POST"]),
+        Route("/plans/{plan_id}/versions/{version_id:int}", version_page),
+        Route(
+            "/plans/{plan_id}/versions/{version_id:int}/restore", restore_version, methods=["POST"]
+        ),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

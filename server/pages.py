@@ -16,6 +16,8 @@ from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
 from server.overview import indicators
+from server.plan_state import PlanVisit
+from server.published import published_section
 from server.services import Services
 from server.templating import render
 
@@ -140,6 +142,7 @@ async def plan_page(request: Request) -> Response:
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
         "consent": await consent_section(services, plan.id, member.role, members, all_zones),
+        "published": await published_section(PlanVisit(services, user, plan, member, today)),
     }
     return render(request, "plan.html", context, user=user)
 

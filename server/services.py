@@ -27,6 +27,7 @@ from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
+from storage.repositories.versions import VersionRepo
 
 log = logging.getLogger("samplan.services")
 
@@ -41,6 +42,7 @@ class Repositories:
     zone_log: ZoneLog
     audit: AuditRepo
     consents: ConsentRepo
+    versions: VersionRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -58,6 +60,7 @@ class Repositories:
             ZoneLog(maker),
             AuditRepo(maker),
             ConsentRepo(maker),
+            VersionRepo(maker),
         )
 
     async def close(self) -> None:

@@ -385,4 +385,5 @@ class PublishedMinutes(Base):
     published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    approved_role: Mapped[str | None] = mapped_column(String(20))  # 'planeier' | 'verge'
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

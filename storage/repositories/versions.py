@@ -79,6 +79,7 @@ class MinutesRecord:
     published_at: datetime
     approved_by: int | None
     approved_by_name: str | None
+    approved_role: str | None
     approved_at: datetime | None
 
 
@@ -103,6 +104,7 @@ def _minutes(row: PublishedMinutes, names: dict[int, str]) -> MinutesRecord:
         row.published_at,
         row.approved_by,
         names.get(row.approved_by) if row.approved_by else None,
+        row.approved_role,
         row.approved_at,
     )
 
@@ -360,7 +362,7 @@ class VersionRepo:
         return _minutes(row, names)
 
     async def approve_minutes(
-        self, plan_id: str, meeting_id: str, number: int, approved_by: int
+        self, plan_id: str, meeting_id: str, number: int, approved_by: int, role: str
     ) -> MinutesRecord:
         """The one update this repository has: record who approved a published version, and
         when, once. NotFound for no such version; Conflict when it is approved already."""
@@ -378,7 +380,7 @@ class VersionRepo:
             changed = await session.execute(
                 update(PublishedMinutes)
                 .where(PublishedMinutes.id == row.id, PublishedMinutes.approved_at.is_(None))
-                .values(approved_by=approved_by, approved_at=now)
+                .values(approved_by=approved_by, approved_role=role, approved_at=now)
             )
             if getattr(changed, "rowcount", 0) != 1:
                 raise Conflict(f"version {number} of meeting {meeting_id} is approved already")

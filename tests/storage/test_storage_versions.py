@@ -126,12 +126,13 @@ async def test_approval_is_recorded_once(store: Store) -> None:
     plan_id = await _plan(store)
     owner = await store.users.create("jonas@example.no", "Jonas Berg")
     await repo.publish_minutes(plan_id, "mote-1", "Møte", "{}", "0" * 64, None, [])
-    approved = await repo.approve_minutes(plan_id, "mote-1", 1, owner.id)
-    assert approved.approved_by_name == "Jonas Berg" and approved.approved_at is not None
+    approved = await repo.approve_minutes(plan_id, "mote-1", 1, owner.id, "planeier")
+    assert approved.approved_by_name == "Jonas Berg" and approved.approved_role == "planeier"
+    assert approved.approved_at is not None
     with pytest.raises(Conflict):
-        await repo.approve_minutes(plan_id, "mote-1", 1, owner.id)
+        await repo.approve_minutes(plan_id, "mote-1", 1, owner.id, "planeier")
     with pytest.raises(NotFound):
-        await repo.approve_minutes(plan_id, "mote-1", 2, owner.id)
+        await repo.approve_minutes(plan_id, "mote-1", 2, owner.id, "planeier")
     again = await repo.get_published(plan_id, "mote-1", 1)
     assert again is not None and again.approved_at == approved.approved_at
 

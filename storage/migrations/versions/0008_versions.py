@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("published_by", sa.Integer(), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("approved_by", sa.Integer(), nullable=True),
+        sa.Column("approved_role", sa.String(length=20), nullable=True),
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["plan_id"],
