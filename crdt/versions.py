@@ -121,7 +121,9 @@ def zone_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[st
                 continue
         if isinstance(before, dict) and isinstance(after, dict):
             fields = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
-            changes.append({"root": root, "change": "changed", "id": None, "label": "", "fields": fields})
+            changes.append(
+                {"root": root, "change": "changed", "id": None, "label": "", "fields": fields}
+            )
             continue
         changes.append({"root": root, "change": "changed", "id": None, "label": "", "fields": []})
     return changes

@@ -81,7 +81,7 @@ def render_zone(data: dict[str, Any], t: Callable[[str], str]) -> list[dict[str,
                 for k, v in value.items()
                 if _plain(v)
             ]
-            sections.append({"heading": heading, "text": "", "items": [], "lines": lines})
+            sections.append({"heading": heading, "text": "", "entries": [], "lines": lines})
         elif isinstance(value, list) and all(isinstance(v, dict) and "id" in v for v in value):
             items = [
                 {
@@ -95,9 +95,9 @@ def render_zone(data: dict[str, Any], t: Callable[[str], str]) -> list[dict[str,
                 }
                 for item in value
             ]
-            sections.append({"heading": heading, "text": "", "items": items, "lines": []})
+            sections.append({"heading": heading, "text": "", "entries": items, "lines": []})
         else:
-            sections.append({"heading": heading, "text": _plain(value), "items": [], "lines": []})
+            sections.append({"heading": heading, "text": _plain(value), "entries": [], "lines": []})
     return sections
 
 
@@ -160,9 +160,7 @@ async def version_page(request: Request) -> Response:
     old_copies = {(c.kind, c.key): c for c in _readable(v, await repo.version_zones(record.id))}
     zones = []
     changes = []
-    current_zones = {
-        (z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)
-    }
+    current_zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
     for (kind, key), copy in old_copies.items():
         old = json.loads(copy.data)
         zones.append({"title": copy.title, "sections": render_zone(old, t)})
@@ -277,9 +275,7 @@ async def restore_version(request: Request) -> Response:
         client_address=client_address(request),
         details={"version_id": record.id, "before_restore_id": saved.id, "values": written},
     )
-    log.info(
-        "version restored plan_id=%s version_id=%s values=%d", v.plan.id, record.id, written
-    )
+    log.info("version restored plan_id=%s version_id=%s values=%d", v.plan.id, record.id, written)
     return RedirectResponse(f"/plans/{v.plan.id}/versions?restored={record.id}", status_code=303)
 
 
@@ -356,4 +352,3 @@ def daily_versions(services: Any) -> DailyVersions:
         lambda plan_id: zone_copies(services, plan_id),
         services.settings.daily_version_check_seconds,
     )
-

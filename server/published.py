@@ -128,7 +128,9 @@ async def publish_minutes(request: Request) -> Response:
 # --- read --------------------------------------------------------------------------------
 
 
-async def _readable(request: Request) -> tuple[PlanVisit, MinutesRecord, list[MinutesRecord]] | Response:
+async def _readable(
+    request: Request,
+) -> tuple[PlanVisit, MinutesRecord, list[MinutesRecord]] | Response:
     """The requested published version and all versions of its meeting, if the member may
     read that meeting's minutes (role and consent); the same 404 otherwise."""
     v = await visit(request)
@@ -141,8 +143,10 @@ async def _readable(request: Request) -> tuple[PlanVisit, MinutesRecord, list[Mi
     if not all_versions:
         return error_page(request, v.user, 404, "published.error.none")
     number = request.path_params.get("number")
-    record = all_versions[0] if number is None else next(
-        (r for r in all_versions if r.number == number), None
+    record = (
+        all_versions[0]
+        if number is None
+        else next((r for r in all_versions if r.number == number), None)
     )
     if record is None:
         return error_page(request, v.user, 404, "error.not_found")
@@ -165,7 +169,9 @@ async def minutes_page(request: Request) -> Response:
         client_address=client_address(request),
         details={"meeting_id": record.meeting_id, "number": record.number},
     )
-    names = {m.user_id: name for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)}
+    names = {
+        m.user_id: name for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
+    }
     context = {
         "plan": v.plan,
         "record": _row(record),
@@ -228,7 +234,12 @@ async def approve_minutes(request: Request) -> Response:
     member_ids = [m.user_id for m in await v.services.plans.list_members(v.plan.id)]
     v.services.events.publish(
         member_ids,
-        {"type": "minutes_approved", "planId": v.plan.id, "meetingId": meeting_id, "version": number},
+        {
+            "type": "minutes_approved",
+            "planId": v.plan.id,
+            "meetingId": meeting_id,
+            "version": number,
+        },
     )
     return RedirectResponse(_url(v.plan.id, meeting_id, number), status_code=303)
 
