@@ -1,7 +1,8 @@
 """Plan versions and published minutes: frozen copies of what people wrote (DESIGN.md §2, §5).
 
 Both are immutable records. This repository inserts rows and reads them; the only update it
-has is `approve_minutes`, which sets the approval fields of a published version once. A
+has is `approve_minutes`, which sets the approval fields of a published version once (and a
+purge, `purge_versions`, which deletes versions outright). A
 correction is a new row (version number n+1), never an edit of an old one, and history is
 deleted only with the plan (ON DELETE CASCADE) or by a purge.
 
@@ -15,7 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -267,6 +268,28 @@ class VersionRepo:
             if plan_id in active and (versioned is None or max(stamps) > versioned):
                 changed.append(plan_id)
         return changed
+
+    async def purge_versions(self, plan_id: str, *, before: datetime | None = None) -> int:
+        """Delete a plan's versions (all, or those created before `before`) with their zone
+        copies: the purge of health data that versions would otherwise keep. Published
+        minutes stay (their link to the version becomes NULL). Returns how many went."""
+        where = [PlanVersion.plan_id == plan_id]
+        if before is not None:
+            where.append(PlanVersion.created_at < before)
+        async with write_session(self._sessionmaker) as session:
+            ids = list(await session.scalars(select(PlanVersion.id).where(*where)))
+            if ids:
+                await session.execute(
+                    delete(PlanVersionZone).where(PlanVersionZone.version_id.in_(ids))
+                )
+                await session.execute(
+                    update(PublishedMinutes)
+                    .where(PublishedMinutes.plan_version_id.in_(ids))
+                    .values(plan_version_id=None)
+                )
+                await session.execute(delete(PlanVersion).where(PlanVersion.id.in_(ids)))
+        log.info("plan versions purged plan_id=%s count=%d", plan_id, len(ids))
+        return len(ids)
 
     # -- published minutes ----------------------------------------------------------------
 

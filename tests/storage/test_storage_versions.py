@@ -154,3 +154,21 @@ async def test_changed_plans_for_the_daily_task(store: Store) -> None:
     seq = (await store.zone_log.load(zone.id)).updates[-1][0]
     await store.zone_log.compact(zone.id, seq, b"\x00\x00")  # folded into a snapshot: still seen
     assert plan_id in await repo.plans_changed_since_last_version(["content", "area"])
+
+
+async def test_versions_can_be_purged_and_published_minutes_stay(store: Store) -> None:
+    repo = VersionRepo(store.sessionmaker)
+    plan_id = await _plan(store)
+    other_id = await _plan(store)
+    published = await repo.publish_minutes(
+        plan_id, "mote-1", "Møte", "{}", "0" * 64, None, _zones()
+    )
+    await repo.create_version(plan_id, "named", _zones(), name="Åse 🫐")
+    kept = await repo.create_version(other_id, "named", _zones(), name="Annen plan")
+    assert await repo.purge_versions(plan_id) == 2
+    assert await repo.list_versions(plan_id) == []
+    assert published.plan_version_id is not None
+    assert await repo.version_zones(published.plan_version_id) == []
+    still = await repo.get_published(plan_id, "mote-1", 1)
+    assert still is not None and still.plan_version_id is None and still.content == "{}"
+    assert [v.id for v in await repo.list_versions(other_id)] == [kept.id]
