@@ -21,8 +21,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.richtext import nodes_plain
-from crdt.schema import read_zone
-from crdt.versions import STAMP_FIELDS, item_label, restore_zone, zone_changes
+from crdt.schema import DATE_FIELDS, read_zone
+from crdt.versions import (
+    ITEM_LABELS,
+    STAMP_FIELDS,
+    item_label,
+    restore_zone,
+    zone_changes,
+)
 from server.access import today_oslo
 from server.audit import client_address
 from server.i18n import language_of, translator
@@ -61,6 +67,59 @@ def when(moment: datetime) -> str:
 
 # --- readable rendering ------------------------------------------------------------------
 
+# Field names with a label of their own where `<prefix>.<field>` does not fit.
+FIELD_KEYS = {
+    ("meta", "planPeriodStart"): "meta.periodStart",
+    ("meta", "planPeriodEnd"): "meta.periodEnd",
+    ("goals", "description"): "versions.field.description",
+    ("contributions", "text"): "versions.field.contribution",
+}
+# Enumerations shown with their words, not their stored values.
+ENUM_KEYS = {
+    ("meta", "status"): "planStatus",
+    ("measures", "status"): "measureStatus",
+    ("evaluations", "attainment"): "attainment",
+}
+USER_FIELDS = frozenset({"responsible", "responsibleUserId", "referentUserId"})
+
+
+class Rendering:
+    """Plain strings for a version's data: labels in the page's language, member names for
+    user ids, enumerations and dates as people read them."""
+
+    def __init__(self, t: Callable[[str], str], names: dict[str, str]) -> None:
+        self.t = t
+        self.names = names
+
+    def field(self, root: str, field: str) -> str:
+        key = FIELD_KEYS.get((root, field))
+        if key is None and root in FIELD_PREFIX:
+            key = f"{FIELD_PREFIX[root]}.{field}"
+        label = self.t(key) if key else field
+        return field if label == key else label
+
+    def value(self, root: str, field: str, value: Any) -> str:
+        if field in USER_FIELDS:
+            ids = value if isinstance(value, list) else [value]
+            return ", ".join(self.names.get(str(i), str(i)) for i in ids if i not in (None, ""))
+        enum = ENUM_KEYS.get((root, field))
+        if enum is not None and isinstance(value, str) and value:
+            key = f"{enum}.{value}"
+            return value if self.t(key) == key else self.t(key)
+        if field in DATE_FIELDS and isinstance(value, str) and len(value) == 10:
+            return f"{value[8:10]}.{value[5:7]}.{value[0:4]}"
+        return _plain(value)
+
+    def lines(self, root: str, values: dict[str, Any], hidden: frozenset[str]) -> list[Any]:
+        out = []
+        for key, raw in values.items():
+            if key in hidden:
+                continue
+            shown = self.value(root, key, raw)
+            if shown:
+                out.append({"label": self.field(root, key), "value": shown})
+        return out
+
 
 def _plain(value: Any) -> str:
     if isinstance(value, list) and all(isinstance(v, dict) and "type" in v for v in value):
@@ -70,42 +129,30 @@ def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def render_zone(data: dict[str, Any], t: Callable[[str], str]) -> list[dict[str, Any]]:
-    """A zone's `read_zone` data as headed sections of labelled lines, for read-only pages."""
+def render_zone(data: dict[str, Any], r: Rendering) -> list[dict[str, Any]]:
+    """A zone's `read_zone` data as headed sections of labelled lines, for read-only pages.
+    An item's heading is its label (crdt.versions.item_label), so those fields are not
+    repeated below it."""
     sections = []
     for root, value in data.items():
-        heading = t(f"versions.root.{root}")
+        heading = r.t(f"versions.root.{root}")
+        section: dict[str, Any] = {"heading": heading, "text": "", "entries": [], "lines": []}
         if isinstance(value, dict):
-            lines = [
-                {"label": _field(root, k, t), "value": _plain(v)}
-                for k, v in value.items()
-                if _plain(v)
-            ]
-            sections.append({"heading": heading, "text": "", "entries": [], "lines": lines})
+            section["lines"] = r.lines(root, value, frozenset())
         elif isinstance(value, list) and all(isinstance(v, dict) and "id" in v for v in value):
-            items = [
+            hidden = HIDDEN_FIELDS | set(ITEM_LABELS.get(root, ("title",)))
+            section["entries"] = [
                 {
                     "id": item["id"],
                     "title": item_label(root, item),
-                    "lines": [
-                        {"label": _field(root, k, t), "value": _plain(v)}
-                        for k, v in item.items()
-                        if k not in HIDDEN_FIELDS and _plain(v)
-                    ],
+                    "lines": r.lines(root, item, hidden),
                 }
                 for item in value
             ]
-            sections.append({"heading": heading, "text": "", "entries": items, "lines": []})
         else:
-            sections.append({"heading": heading, "text": _plain(value), "entries": [], "lines": []})
+            section["text"] = _plain(value)
+        sections.append(section)
     return sections
-
-
-def _field(root: str, field: str, t: Callable[[str], str]) -> str:
-    prefix = FIELD_PREFIX.get(root)
-    key = f"{prefix}.{field}" if prefix else ""
-    label = t(key) if key else field
-    return field if label == key else label
 
 
 # --- pages -------------------------------------------------------------------------------
@@ -156,20 +203,25 @@ async def version_page(request: Request) -> Response:
     record = await repo.get_version(v.plan.id, request.path_params["version_id"])
     if record is None:
         return error_page(request, v.user, 404, "error.not_found")
-    t = translator(language_of(request))
+    names = {
+        str(m.user_id): name
+        for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
+    }
+    r = Rendering(translator(language_of(request)), names)
+    t = r.t
     old_copies = {(c.kind, c.key): c for c in _readable(v, await repo.version_zones(record.id))}
     zones = []
     changes = []
     current_zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
     for (kind, key), copy in old_copies.items():
         old = json.loads(copy.data)
-        zones.append({"title": copy.title, "sections": render_zone(old, t)})
+        zones.append({"title": copy.title, "sections": render_zone(old, r)})
         zone = current_zones.get((kind, key))
         now = read_zone(await zone_doc(v.services, zone), kind) if zone else {}
         for change in zone_changes(old, now):
             change["zone"] = copy.title
             change["root_title"] = t(f"versions.root.{change['root']}")
-            change["field_titles"] = [_field(change["root"], f, t) for f in change["fields"]]
+            change["field_titles"] = [r.field(change["root"], f) for f in change["fields"]]
             changes.append(change)
     for (kind, key), zone in current_zones.items():
         if kind in VERSIONED_KINDS and (kind, key) not in old_copies:
