@@ -58,6 +58,7 @@ FIELD_PREFIX = {
     "collaboration": "collaboration",
     "meta": "meta",
 }
+FIRST_CHECK_SECONDS = 60.0
 HIDDEN_FIELDS = frozenset({"id", "parentId", "goalId", "meetingId", "userId", *STAMP_FIELDS})
 
 
@@ -372,6 +373,8 @@ class DailyVersions:
             self._task = None
 
     async def _run(self) -> None:
+        # Not in the middle of start-up: a minute (at most) later is soon enough for a day.
+        await asyncio.sleep(min(self.interval, FIRST_CHECK_SECONDS))
         while True:
             try:
                 await self.run_once()

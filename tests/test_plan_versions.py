@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 
 from crdt.schema import GOALS, MEASURES, append_item, find_item, get_root, read_zone, set_fields
+from server.access import today_oslo
 from server.plan_state import zone_copies
-from server.plan_versions import daily_versions
+from server.plan_versions import DailyVersions, daily_versions
 from tests.support.clients import connected, log_rows
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
@@ -233,3 +234,23 @@ async def test_daily_versions_are_claimed_once_per_plan_and_day(
             ["content", "area"]
         )
     )
+
+
+async def test_the_background_task_stores_the_day_s_version(web: LiveServer, world: World) -> None:
+    def write(doc: Any) -> None:
+        append_item(get_root(doc, "area", GOALS), {"id": "b1", "label": "1", "title": "Bak 🥐"})
+
+    await web.services.registry.edit(world.zones["area/skole"], write, "area")
+    task = DailyVersions(
+        web.services.repos.versions, lambda plan_id: zone_copies(web.services, plan_id), 0.05
+    )
+    task.start()
+    try:
+        await wait_for(lambda: task.stored == 1, what="the daily version")
+        await asyncio.sleep(0.2)  # a few more rounds: still one for the day
+    finally:
+        await task.stop()
+    versions = await web.services.repos.versions.list_versions(world.plan_id)
+    assert [(v.kind, v.day) for v in versions] == [("daily", today_oslo())]
+    zones = await web.services.repos.versions.version_zones(versions[0].id)
+    assert any("Bak 🥐" in z.data for z in zones)
