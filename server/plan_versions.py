@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.richtext import nodes_plain
+from crdt.room import RoomWriteFailed
 from crdt.schema import DATE_FIELDS, read_zone
 from crdt.versions import (
     ITEM_LABELS,
@@ -317,9 +318,15 @@ async def restore_version(request: Request) -> Response:
         if zone is None or copy.kind not in VERSIONED_KINDS:
             continue  # a zone removed since: nothing to write into
         old = json.loads(copy.data)
-        written += await v.services.registry.edit(
-            zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind
-        )
+        try:
+            written += await v.services.registry.edit(
+                zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind
+            )
+        except RoomWriteFailed:
+            # Zones written so far stay restored (each is its own durable change); the
+            # 'before_restore' version holds the state before, and trying again is safe.
+            log.error("restore failed plan_id=%s version_id=%s", v.plan.id, record.id)
+            return error_page(request, v.user, 503, "versions.error.restore_failed")
     v.services.audit.record(
         "version_restore",
         actor_user_id=v.user.id,
