@@ -38,6 +38,20 @@ from server.notifications_web import (
     unread_count,
 )
 from server.pages import home, my_plans, plan_page
+from server.plan_versions import (
+    create_version,
+    daily_versions,
+    history_page,
+    restore_version,
+    version_page,
+)
+from server.published import (
+    approve_minutes,
+    minutes_json,
+    publish_minutes,
+    published_fragment,
+    published_page,
+)
 from server.security import SecurityHeaders
 from server.services import Services
 from server.settings import Settings
@@ -76,9 +90,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.start(settings)
         app.state.services = services
+        daily = daily_versions(services)
+        daily.start()
+        app.state.daily_versions = daily
         try:
             yield
         finally:
+            await daily.stop()
             await services.stop()
 
     routes = [
@@ -110,6 +128,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/notifications/{notification_id}/open", notification_open, methods=["POST"]),
         Route("/settings/notifications", settings_page, methods=["GET"]),
         Route("/settings/notifications", settings_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/published-minutes", published_fragment),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/publish", publish_minutes, methods=["POST"]),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/minutes", published_page),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}.json", minutes_json),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}", published_page),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}/approve",
+            approve_minutes,
+            methods=["POST"],
+        ),
+        Route("/plans/{plan_id}/versions", history_page, methods=["GET"]),
+        Route("/plans/{plan_id}/versions", create_version, methods=["POST"]),
+        Route("/plans/{plan_id}/versions/{version_id:int}", version_page),
+        Route(
+            "/plans/{plan_id}/versions/{version_id:int}/restore", restore_version, methods=["POST"]
+        ),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

@@ -31,6 +31,7 @@ from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials
 from server.pages import _is_uuid, not_found
+from server.published import published_links
 from server.security import CSRF_FIELD, csrf_token, csrf_valid
 from server.services import Services
 from server.templating import render
@@ -299,6 +300,10 @@ async def minutes_page(
         "writable": access == "rw",
         "error": error,
         "app_data": json.dumps(app_data, ensure_ascii=False),
+        "published": published_links(
+            await services.repos.versions.list_published(plan.id, meeting.id)
+        ),
+        "may_publish": member.role == "koordinator",
     }
     return render(request, "minutes.html", context, status_code=status_code, user=user)
 

@@ -120,7 +120,7 @@ class Notifier:
             meeting_id,
             zone=f"minutes/{meeting_id}",
             recipients=None,
-            link=f"/plans/{plan_id}/meetings/{meeting_id}",
+            link=f"/plans/{plan_id}/meetings/{meeting_id}/published/{version}",
             dedupe_extra=str(version),
         )
 

@@ -18,6 +18,8 @@ from server.i18n import language_of, translator
 from server.identity import colour_for, identity_of, initials
 from server.meetings import meetings_section
 from server.overview import indicators
+from server.plan_state import PlanVisit
+from server.published import published_section
 from server.security import csrf_token
 from server.services import Services
 from server.templating import render
@@ -155,6 +157,7 @@ async def plan_page(request: Request) -> Response:
         "app_data": json.dumps(app_data, ensure_ascii=False),
         "consent": await consent_section(services, plan.id, member.role, members, all_zones),
         "meetings": await meetings_section(services, plan.id, user.id, member),
+        "published": await published_section(PlanVisit(services, user, plan, member, today)),
     }
     return render(request, "plan.html", context, user=user)
 

@@ -35,6 +35,7 @@ from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransferRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
+from storage.repositories.versions import VersionRepo
 
 log = logging.getLogger("samplan.services")
 
@@ -52,6 +53,7 @@ class Repositories:
     transfer: PlanTransferRepo
     meetings: MeetingRepo
     notifications: NotificationRepo
+    versions: VersionRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -72,6 +74,7 @@ class Repositories:
             PlanTransferRepo(maker),
             MeetingRepo(maker),
             NotificationRepo(maker),
+            VersionRepo(maker),
         )
 
     async def close(self) -> None:

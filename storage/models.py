@@ -403,3 +403,78 @@ class NotificationPref(Base):
     )
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     email: Mapped[bool] = mapped_column(Boolean)
+
+
+VERSION_KINDS = ("published", "daily", "named", "before_restore")
+
+
+class PlanVersion(Base):
+    """A full-state copy of a plan's zones (DESIGN.md §2, §5): at publication, once a day
+    while the plan changes, on demand with a name, and before a restore.
+
+    Immutable: storage.repositories.versions inserts rows and never updates them. `day`
+    is set for kind 'daily' only (NULL elsewhere, and NULLs never collide), so the unique
+    constraint lets exactly one server node claim a plan's daily version.
+    """
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", VERSION_KINDS), name="kind"),
+        UniqueConstraint("plan_id", "kind", "day"),
+        Index("ix_plan_versions_plan_id_created_at", "plan_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(200))
+    day: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PlanVersionZone(Base):
+    """One zone's copy inside a version: the full Yjs update of the zone document (`state`)
+    and its readable JSON rendering (`data`, crdt.schema.read_zone's form). Immutable."""
+
+    __tablename__ = "plan_version_zones"
+    __table_args__ = (UniqueConstraint("version_id", "zone_kind", "zone_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"))
+    zone_kind: Mapped[str] = mapped_column(String(20))
+    zone_key: Mapped[str] = mapped_column(String(64), default="")
+    zone_title: Mapped[str] = mapped_column(String(300))
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class PublishedMinutes(Base):
+    """One published version of a meeting's minutes, frozen (DESIGN.md §2).
+
+    `content` is the canonical JSON exactly as hashed into `sha256`. Rows are immutable but
+    for the approval fields, set once ("godkjent av planeier"). `meeting_id` has no foreign
+    key: the record of what was published outlives a rescheduled or deleted meeting.
+    """
+
+    __tablename__ = "published_minutes"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "meeting_id", "number"),
+        Index("ix_published_minutes_plan_id_published_at", "plan_id", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    meeting_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    content: Mapped[str] = mapped_column(Text)  # canonical JSON
+    sha256: Mapped[str] = mapped_column(String(64))
+    plan_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plan_versions.id", ondelete="SET NULL")
+    )
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    approved_role: Mapped[str | None] = mapped_column(String(20))  # 'planeier' | 'verge'
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

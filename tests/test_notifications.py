@@ -173,7 +173,7 @@ async def test_minutes_published_tells_who_may_read_them_once_per_version(
     first = await notifier.minutes_published(world.plan_id, MEETING, 1)
     told = {n.user_id for n in first}
     assert told == {users[r] for r in ("planeier", "verge", "koordinator", "deltaker")}
-    assert all(n.link == f"/plans/{world.plan_id}/meetings/{MEETING}" for n in first)
+    assert all(n.link == f"/plans/{world.plan_id}/meetings/{MEETING}/published/1" for n in first)
     assert await notifier.minutes_published(world.plan_id, MEETING, 1) == []  # same version
     assert len(await notifier.minutes_published(world.plan_id, MEETING, 2)) == 4
     assert await services.repos.notifications.list_for_user(users["leser"]) == []

@@ -17,6 +17,7 @@ from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransfer, PlanTransferRepo
 from storage.repositories.updates import LoadedZone, ZoneLog
 from storage.repositories.users import UserRepo
+from storage.repositories.versions import MinutesRecord, VersionRecord, VersionRepo, ZoneCopy
 
 __all__ = [
     "AgendaItem",
@@ -34,11 +35,15 @@ __all__ = [
     "NotificationRecord",
     "NotificationRepo",
     "OutboxEmail",
+    "MinutesRecord",
     "PlanRepo",
     "PlanTransfer",
     "PlanTransferRepo",
     "SessionRepo",
     "UserRepo",
     "VerifyResult",
+    "VersionRecord",
+    "VersionRepo",
+    "ZoneCopy",
     "ZoneLog",
 ]

@@ -29,6 +29,9 @@ TABLES = {
     "notifications",
     "email_outbox",
     "notification_prefs",
+    "plan_versions",
+    "plan_version_zones",
+    "published_minutes",
 }
 
 

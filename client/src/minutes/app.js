@@ -36,6 +36,7 @@ export function start (root) {
     attendanceSection(ctx), agendaSection(ctx), actionsSection(ctx))
   const side = h('aside', { class: 'plan-side', aria: { label: t('side.label') } }, presence.el)
   root.append(h('div', { class: 'plan-bar' }, status.el), h('div', { class: 'plan-layout' }, main, side))
+  for (const form of document.querySelectorAll('form[data-wait-saved]')) submitWhenSaved(form, zone)
   root.dataset.ready = 'true'
   status.update()
 }
@@ -275,16 +276,21 @@ function convertForm (ctx, itemId, describedBy) {
   const form = h('form', { method: 'post', action },
     h('input', { type: 'hidden', name: 'csrf_token', value: ctx.data.csrfToken }),
     h('button', { type: 'submit', class: 'btn', dataset: { testid: `action-convert-${itemId}` }, aria: { describedby: describedBy } }, t('minutes.actions.toMeasure')))
+  submitWhenSaved(form, ctx.zone)
+  return form
+}
+
+/** What was just typed must reach the server before it reads the minutes (to convert an
+ *  action item, to publish): hold the form until the zone says "Lagret", at most 10 s. */
+function submitWhenSaved (form, zone) {
   form.addEventListener('submit', (event) => {
-    // What was just typed must reach the server before it reads the item: wait for "Lagret".
-    if (!ctx.zone.pending && ctx.zone.synced) return
+    if (!zone.pending && zone.synced) return
     event.preventDefault()
     const started = Date.now()
     const retry = () => {
-      if ((!ctx.zone.pending && ctx.zone.synced) || Date.now() - started > 10000) form.submit()
+      if ((!zone.pending && zone.synced) || Date.now() - started > 10000) form.submit()
       else setTimeout(retry, 100)
     }
     retry()
   })
-  return form
 }

@@ -12,11 +12,13 @@ import { Presence } from './presence.js'
 import { AreaView } from './area.js'
 import { section, richSection, metaSection, otherPlansSection, collaborationSection } from './content.js'
 import { Overview } from './overview.js'
+import { watchPublished } from './published.js'
 
 const RENDERED_KINDS = new Set(['content', 'area', 'comments'])
 
 export function start (root) {
   const data = JSON.parse(root.dataset.app)
+  watchPublished(data.planId)
   const me = data.me
   const members = Array.isArray(data.members) ? data.members : []
   const membersById = new Map(members.map((m) => [String(m.id), m]))
@@ -93,7 +95,7 @@ export function start (root) {
     mainColumn.append(messages.el)
     addToc('messages', t('messages.heading'))
   }
-  for (const [id, key] of [['plan-members', 'members.heading'], ['plan-meetings', 'meetings.heading'], ['plan-consent', 'consent.heading']]) {
+  for (const [id, key] of [['plan-members', 'members.heading'], ['plan-meetings', 'meetings.heading'], ['plan-published', 'published.heading'], ['plan-consent', 'consent.heading']]) {
     const el = document.getElementById(id)
     if (el) { mainColumn.append(el); addToc(id, t(key)) }
   }

@@ -1,7 +1,7 @@
 """Notifications (in-app), the e-mail outbox and per-user e-mail preferences (issue 5).
 
 Revision ID: 0009_notifications
-Revises: 0007_meetings
+Revises: 0008_versions
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_notifications"
-down_revision: str | Sequence[str] | None = "0007_meetings"
+down_revision: str | Sequence[str] | None = "0008_versions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

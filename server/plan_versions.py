@@ -1,0 +1,416 @@
+"""The plan's history: full-state versions of its zones (published, daily, named,
+before_restore), viewing an old one with what changed since, and restoring one.
+
+A restore never rewrites history: it first saves the current state as a 'before_restore'
+version, then writes the old content zone by zone through the room's write path
+(`RoomRegistry.edit`) as a new change, whole values only (DESIGN §9), relayed live.
+Versions copy the content and area zones (server/plan_state.VERSIONED_KINDS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crdt.richtext import nodes_plain
+from crdt.room import RoomWriteFailed
+from crdt.schema import DATE_FIELDS, read_zone
+from crdt.versions import (
+    ITEM_LABELS,
+    STAMP_FIELDS,
+    item_label,
+    restore_zone,
+    zone_changes,
+)
+from server.access import today_oslo
+from server.audit import client_address
+from server.i18n import language_of, translator
+from server.plan_state import (
+    VERSIONED_KINDS,
+    PlanVisit,
+    error_page,
+    visit,
+    zone_copies,
+    zone_doc,
+)
+from server.security import CSRF_FIELD, csrf_valid
+from server.templating import render
+from storage.errors import AlreadyExists, InvalidValue
+from storage.repositories.versions import NAME_MAX, VersionRepo, ZoneCopy
+
+log = logging.getLogger("samplan.versions")
+OSLO = ZoneInfo("Europe/Oslo")
+CREATE_ROLES = ("koordinator", "planeier", "verge")
+RESTORE_ROLES = ("koordinator",)
+# The i18n prefix whose `<prefix>.<field>` keys name a root's fields, where one exists.
+FIELD_PREFIX = {
+    "goals": "goal",
+    "measures": "measure",
+    "evaluations": "evaluation",
+    "otherPlans": "otherPlans",
+    "collaboration": "collaboration",
+    "meta": "meta",
+}
+FIRST_CHECK_SECONDS = 60.0
+HIDDEN_FIELDS = frozenset({"id", "parentId", "goalId", "meetingId", "userId", *STAMP_FIELDS})
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone(OSLO).strftime("%d.%m.%Y kl. %H.%M")
+
+
+# --- readable rendering ------------------------------------------------------------------
+
+# Field names with a label of their own where `<prefix>.<field>` does not fit.
+FIELD_KEYS = {
+    ("meta", "planPeriodStart"): "meta.periodStart",
+    ("meta", "planPeriodEnd"): "meta.periodEnd",
+    ("goals", "description"): "versions.field.description",
+    ("contributions", "text"): "versions.field.contribution",
+}
+# Enumerations shown with their words, not their stored values.
+ENUM_KEYS = {
+    ("meta", "status"): "planStatus",
+    ("measures", "status"): "measureStatus",
+    ("evaluations", "attainment"): "attainment",
+}
+USER_FIELDS = frozenset({"responsible", "responsibleUserId", "referentUserId"})
+
+
+class Rendering:
+    """Plain strings for a version's data: labels in the page's language, member names for
+    user ids, enumerations and dates as people read them."""
+
+    def __init__(self, t: Callable[[str], str], names: dict[str, str]) -> None:
+        self.t = t
+        self.names = names
+
+    def field(self, root: str, field: str) -> str:
+        key = FIELD_KEYS.get((root, field))
+        if key is None and root in FIELD_PREFIX:
+            key = f"{FIELD_PREFIX[root]}.{field}"
+        label = self.t(key) if key else field
+        return field if label == key else label
+
+    def value(self, root: str, field: str, value: Any) -> str:
+        if field in USER_FIELDS:
+            ids = value if isinstance(value, list) else [value]
+            return ", ".join(self.names.get(str(i), str(i)) for i in ids if i not in (None, ""))
+        enum = ENUM_KEYS.get((root, field))
+        if enum is not None and isinstance(value, str) and value:
+            key = f"{enum}.{value}"
+            return value if self.t(key) == key else self.t(key)
+        if field in DATE_FIELDS and isinstance(value, str) and len(value) == 10:
+            return f"{value[8:10]}.{value[5:7]}.{value[0:4]}"
+        return _plain(value)
+
+    def lines(self, root: str, values: dict[str, Any], hidden: frozenset[str]) -> list[Any]:
+        out = []
+        for key, raw in values.items():
+            if key in hidden:
+                continue
+            shown = self.value(root, key, raw)
+            if shown:
+                out.append({"label": self.field(root, key), "value": shown})
+        return out
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, dict) and "type" in v for v in value):
+        return nodes_plain(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def render_zone(data: dict[str, Any], r: Rendering) -> list[dict[str, Any]]:
+    """A zone's `read_zone` data as headed sections of labelled lines, for read-only pages.
+    An item's heading is its label (crdt.versions.item_label), so those fields are not
+    repeated below it."""
+    sections = []
+    for root, value in data.items():
+        heading = r.t(f"versions.root.{root}")
+        section: dict[str, Any] = {"heading": heading, "text": "", "entries": [], "lines": []}
+        if isinstance(value, dict):
+            section["lines"] = r.lines(root, value, frozenset())
+        elif isinstance(value, list) and all(isinstance(v, dict) and "id" in v for v in value):
+            hidden = HIDDEN_FIELDS | set(ITEM_LABELS.get(root, ("title",)))
+            section["entries"] = [
+                {
+                    "id": item["id"],
+                    "title": item_label(root, item),
+                    "lines": r.lines(root, item, hidden),
+                }
+                for item in value
+            ]
+        else:
+            section["text"] = _plain(value)
+        sections.append(section)
+    return sections
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+def _form_ok(request: Request, v: PlanVisit, form: Any) -> bool:
+    return csrf_valid(request, v.services.secret_key, form.get(CSRF_FIELD))
+
+
+def _readable(v: PlanVisit, copies: list[ZoneCopy]) -> list[ZoneCopy]:
+    """Only the zones this member's role and consent cover."""
+    return [c for c in copies if v.access(c.kind, c.key) is not None]
+
+
+def _version_row(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "name": record.name,
+        "created_by": record.created_by_name,
+        "created_at": when(record.created_at),
+    }
+
+
+async def history_page(request: Request) -> Response:
+    """GET /plans/{plan_id}/versions: every version, newest first, for anyone who may read
+    the plan."""
+    v = await visit(request)
+    if isinstance(v, Response):
+        return v
+    versions = await v.services.repos.versions.list_versions(v.plan.id)
+    context = {
+        "plan": v.plan,
+        "versions": [_version_row(r) for r in versions],
+        "may_create": v.role in CREATE_ROLES,
+        "name_max": NAME_MAX,
+    }
+    return render(request, "versions.html", context, user=v.user)
+
+
+async def version_page(request: Request) -> Response:
+    """GET /plans/{plan_id}/versions/{version_id}: that version read-only, and what changed
+    since (by id) compared with the current state; only the zones the reader may see."""
+    v = await visit(request)
+    if isinstance(v, Response):
+        return v
+    repo = v.services.repos.versions
+    record = await repo.get_version(v.plan.id, request.path_params["version_id"])
+    if record is None:
+        return error_page(request, v.user, 404, "error.not_found")
+    names = {
+        str(m.user_id): name
+        for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
+    }
+    r = Rendering(translator(language_of(request)), names)
+    t = r.t
+    old_copies = {(c.kind, c.key): c for c in _readable(v, await repo.version_zones(record.id))}
+    zones = []
+    changes = []
+    current_zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
+    for (kind, key), copy in old_copies.items():
+        old = json.loads(copy.data)
+        zones.append({"title": copy.title, "sections": render_zone(old, r)})
+        zone = current_zones.get((kind, key))
+        now = read_zone(await zone_doc(v.services, zone), kind) if zone else {}
+        for change in zone_changes(old, now):
+            change["zone"] = copy.title
+            change["root_title"] = t(f"versions.root.{change['root']}")
+            change["field_titles"] = [r.field(change["root"], f) for f in change["fields"]]
+            changes.append(change)
+    for (kind, key), zone in current_zones.items():
+        if kind in VERSIONED_KINDS and (kind, key) not in old_copies:
+            if v.access(kind, key) is not None:
+                changes.append(
+                    {
+                        "zone": zone.title,
+                        "root": "",
+                        "root_title": "",
+                        "change": "zone_added",
+                        "id": None,
+                        "label": zone.title,
+                        "fields": [],
+                        "field_titles": [],
+                    }
+                )
+    v.services.audit.record(
+        "version_view",
+        actor_user_id=v.user.id,
+        role=v.role,
+        plan_id=v.plan.id,
+        client_address=client_address(request),
+        details={"version_id": record.id},
+    )
+    context = {
+        "plan": v.plan,
+        "version": _version_row(record),
+        "zones": zones,
+        "changes": changes,
+        "may_restore": v.role in RESTORE_ROLES,
+    }
+    return render(request, "version.html", context, user=v.user)
+
+
+async def create_version(request: Request) -> Response:
+    """POST /plans/{plan_id}/versions: a named version of the current state, on demand."""
+    v = await visit(request)
+    if isinstance(v, Response):
+        return v
+    form = await request.form()
+    if not _form_ok(request, v, form):
+        return error_page(request, v.user, 403, "error.expired_form")
+    if v.role not in CREATE_ROLES:
+        return error_page(request, v.user, 403, "versions.error.role")
+    name = str(form.get("name") or "").strip()
+    if not name or len(name) > NAME_MAX:
+        return error_page(request, v.user, 400, "versions.error.name")
+    try:
+        record = await v.services.repos.versions.create_version(
+            v.plan.id,
+            "named",
+            await zone_copies(v.services, v.plan.id),
+            name=name,
+            created_by=v.user.id,
+        )
+    except InvalidValue:
+        return error_page(request, v.user, 400, "versions.error.name")
+    v.services.audit.record(
+        "version_create",
+        actor_user_id=v.user.id,
+        role=v.role,
+        plan_id=v.plan.id,
+        client_address=client_address(request),
+        details={"version_id": record.id, "kind": "named"},
+    )
+    return RedirectResponse(f"/plans/{v.plan.id}/versions/{record.id}", status_code=303)
+
+
+async def restore_version(request: Request) -> Response:
+    """POST /plans/{plan_id}/versions/{version_id}/restore: koordinator only. Saves the
+    current state as 'before_restore', then writes the old content as a new change."""
+    v = await visit(request)
+    if isinstance(v, Response):
+        return v
+    form = await request.form()
+    if not _form_ok(request, v, form):
+        return error_page(request, v.user, 403, "error.expired_form")
+    if v.role not in RESTORE_ROLES:
+        return error_page(request, v.user, 403, "versions.error.restore_role")
+    repo = v.services.repos.versions
+    record = await repo.get_version(v.plan.id, request.path_params["version_id"])
+    if record is None:  # another plan's version looks exactly like no version
+        return error_page(request, v.user, 404, "error.not_found")
+    old_copies = await repo.version_zones(record.id)
+    saved = await repo.create_version(
+        v.plan.id, "before_restore", await zone_copies(v.services, v.plan.id), created_by=v.user.id
+    )
+    zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
+    written = 0
+    for copy in old_copies:
+        zone = zones.get((copy.kind, copy.key))
+        if zone is None or copy.kind not in VERSIONED_KINDS:
+            continue  # a zone removed since: nothing to write into
+        old = json.loads(copy.data)
+        try:
+            written += await v.services.registry.edit(
+                zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind
+            )
+        except RoomWriteFailed:
+            # Zones written so far stay restored (each is its own durable change); the
+            # 'before_restore' version holds the state before, and trying again is safe.
+            log.error("restore failed plan_id=%s version_id=%s", v.plan.id, record.id)
+            return error_page(request, v.user, 503, "versions.error.restore_failed")
+    v.services.audit.record(
+        "version_restore",
+        actor_user_id=v.user.id,
+        role=v.role,
+        plan_id=v.plan.id,
+        client_address=client_address(request),
+        details={"version_id": record.id, "before_restore_id": saved.id, "values": written},
+    )
+    log.info("version restored plan_id=%s version_id=%s values=%d", v.plan.id, record.id, written)
+    return RedirectResponse(f"/plans/{v.plan.id}/versions?restored={record.id}", status_code=303)
+
+
+def _restorer(kind: str, old: dict[str, Any], by: str) -> Callable[[Any], int]:
+    return lambda doc: restore_zone(doc, kind, old, by)
+
+
+# --- daily versions ----------------------------------------------------------------------
+
+
+class DailyVersions:
+    """Once a day, a version of every plan that changed since its last version.
+
+    Checked every `interval` seconds. Several server nodes on one PostgreSQL may run this at
+    once: each claims the plan's day through the unique (plan_id, kind, day) constraint, so
+    exactly one of them stores it and the others skip (AlreadyExists).
+    """
+
+    def __init__(
+        self,
+        repo: VersionRepo,
+        copies: Callable[[str], Any],
+        interval: float,
+    ) -> None:
+        self.repo = repo
+        self.copies = copies
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self.stored = 0
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="daily-versions")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        # Not in the middle of start-up: a minute (at most) later is soon enough for a day.
+        await asyncio.sleep(min(self.interval, FIRST_CHECK_SECONDS))
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the database is away: try again next round
+                log.error("daily versions failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.interval)
+
+    async def run_once(self) -> int:
+        """Store today's version of each changed plan; returns how many this call stored."""
+        day = today_oslo()
+        stored = 0
+        for plan_id in await self.repo.plans_changed_since_last_version(VERSIONED_KINDS):
+            try:
+                await self.repo.create_version(
+                    plan_id, "daily", await self.copies(plan_id), day=day
+                )
+            except AlreadyExists:
+                continue  # another node (or an earlier round today) has it
+            stored += 1
+        if stored:
+            log.info("daily versions stored=%d day=%s", stored, day.isoformat())
+        self.stored += stored
+        return stored
+
+
+def daily_versions(services: Any) -> DailyVersions:
+    """Wire the task to the services (called from Services.start)."""
+    return DailyVersions(
+        services.repos.versions,
+        lambda plan_id: zone_copies(services, plan_id),
+        services.settings.daily_version_check_seconds,
+    )
