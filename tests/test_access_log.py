@@ -112,6 +112,15 @@ async def wait_for_rows(
         await asyncio.sleep(0.05)
 
 
+def visit_of_page(page: str) -> str:
+    """The page load's id the plan page hands its script (and its sockets send back)."""
+    match = re.search(r'data-app="([^"]+)"', page)
+    assert match
+    visit = json.loads(html.unescape(match.group(1)))["visit"]
+    assert re.fullmatch(r"[0-9a-f]{32}", visit)
+    return str(visit)
+
+
 def visit_url(server: LiveServer, world: World, zone: str, role: str, visit: str = "") -> str:
     address = server.ws_url(world.room(zone), world.token(role))
     return address + (f"&visit={visit}" if visit else "")
@@ -168,8 +177,9 @@ async def test_owner_verge_and_koordinator_see_it_others_do_not(
 async def test_visits_with_duration_zones_and_edits_and_an_ongoing_one(
     web: LiveServer, world: World
 ) -> None:
-    visit = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-    # Åse's page load opened two zones (one visit); she types three times in Skole og læring.
+    async with as_user(web, "deltaker") as http:
+        visit = visit_of_page((await http.get(f"/plans/{world.plan_id}")).text)
+    # Her page load opens two zones (one visit); she types three times in Skole og læring.
     async with (
         connected(visit_url(web, world, "content", "deltaker", visit)),
         connected(visit_url(web, world, "area/skole", "deltaker", visit)) as skole,
@@ -177,12 +187,14 @@ async def test_visits_with_duration_zones_and_edits_and_an_ongoing_one(
         text = skole.doc.get("t", type=Text)
         for word in ("Åse ", "Ødegård ", "🎉"):
             text += word
-        await asyncio.sleep(1.2)
-    # Per reads the content with a token of his own (no page load): its own visit.
-    async with as_user(web, "planeier") as http, connected(
-        visit_url(web, world, "content", "leser")
+        await asyncio.sleep(0.2)
+    # Per reads the content with a token of his own (no page load, and a made-up visit id that
+    # is not one): its own visit.
+    async with (
+        as_user(web, "planeier") as http,
+        connected(visit_url(web, world, "content", "leser", "..%2F%C3%A6%C3%B8")),
     ):
-        rows = await wait_for_rows(http, url(world), 1, "Åse's visit listed", who=ASE)
+        rows = await wait_for_rows(http, url(world), 1, "Åse's visit listed", who=ASE, kind="visit")
         ase = rows[0]
         assert ase["kind"] == "visit" and ase["status"] == "ended"
         assert ase["role"] == "Deltaker" and ase["what"] == "Besøk"
@@ -197,8 +209,14 @@ async def test_visits_with_duration_zones_and_edits_and_an_ongoing_one(
         assert per["role"] == "Leser" and per["zones"] == "Felles del" and per["edits"] == "0"
         assert per["duration"].endswith("så langt")
 
+        joins = await web.services.repos.audit.for_plan(world.plan_id, 10, 0, "ws_join")
+        details = [json.loads(j.details) for j in reversed(joins)]
+        assert [d.get("visit") for d in details] == [visit, visit, None]
+        views = await web.services.repos.audit.for_plan(world.plan_id, 10, 0, "plan_view")
+        assert json.loads(views[0].details) == {"visit": visit}
+
         page = await http.get(url(world))
-        assert page.text.count("<th scope=\"col\">") == 7
+        assert page.text.count('<th scope="col">') == 7
         assert "<caption" in page.text and 'scope="row"' in page.text
         assert "Side 1 av 1" in page.text and "access-log-next" not in page.text
 
@@ -314,7 +332,7 @@ async def test_csv_export_has_every_row_norwegian_excel_format_and_is_logged(
     web: LiveServer, world: World
 ) -> None:
     repos = web.services.repos
-    tricky = await repos.users.create("formel@eksempelvik.test", "=HYPERKOBLING(\"x\") Ærlig")
+    tricky = await repos.users.create("formel@eksempelvik.test", '=HYPERKOBLING("x") Ærlig')
     await repos.plans.add_member(world.plan_id, tricky.id, "leser")
     start = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
     events = [
@@ -329,11 +347,24 @@ async def test_csv_export_has_every_row_norwegian_excel_format_and_is_logged(
         for i in range(40)
     ]
     events += [
-        AuditEvent("ws_join", world.users["deltaker"], "deltaker", world.plan_id, "area/fritid",
-                   at=start + timedelta(hours=2), details={"conn": "c1", "visit": "f" * 32}),
-        AuditEvent("ws_leave", world.users["deltaker"], "deltaker", world.plan_id, "area/fritid",
-                   at=start + timedelta(hours=2, minutes=12, seconds=30),
-                   details={"conn": "c1", "visit": "f" * 32, "edits": 7, "seconds": 750}),
+        AuditEvent(
+            "ws_join",
+            world.users["deltaker"],
+            "deltaker",
+            world.plan_id,
+            "area/fritid",
+            at=start + timedelta(hours=2),
+            details={"conn": "c1", "visit": "f" * 32},
+        ),
+        AuditEvent(
+            "ws_leave",
+            world.users["deltaker"],
+            "deltaker",
+            world.plan_id,
+            "area/fritid",
+            at=start + timedelta(hours=2, minutes=12, seconds=30),
+            details={"conn": "c1", "visit": "f" * 32, "edits": 7, "seconds": 750},
+        ),
         AuditEvent("plan_view", tricky.id, "leser", world.plan_id, at=start + timedelta(hours=3)),
     ]
     await repos.audit.append_many(events)
@@ -343,7 +374,7 @@ async def test_csv_export_has_every_row_norwegian_excel_format_and_is_logged(
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/csv; charset=utf-8"
         disposition = response.headers["content-disposition"]
-        assert disposition.startswith("attachment; filename=\"tilgangslogg-")
+        assert disposition.startswith('attachment; filename="tilgangslogg-')
         assert f"{today_oslo().isoformat()}.csv" in disposition
         body = response.content
         assert body.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
@@ -356,7 +387,7 @@ async def test_csv_export_has_every_row_norwegian_excel_format_and_is_logged(
         ]  # fmt: skip
         assert len(table) == 1 + 42  # every page, not just the first 25
         formula, visit = table[1], table[2]
-        assert formula[1] == "'=HYPERKOBLING(\"x\") Ærlig"  # text, never a formula
+        assert formula[1] == '\'=HYPERKOBLING("x") Ærlig'  # text, never a formula
         assert visit == [
             "Besøk", ASE, str(world.users["deltaker"]), "Deltaker",
             "2026-01-15T11:00:00+01:00", "2026-01-15T11:12:30+01:00", "avsluttet",

@@ -42,9 +42,7 @@ def ev(
     role: str = "deltaker",
     **details: Any,
 ) -> AuditEvent:
-    return AuditEvent(
-        action, user, role, plan, zone, "10.0.0.7", details=details, at=at(minutes)
-    )
+    return AuditEvent(action, user, role, plan, zone, "10.0.0.7", details=details, at=at(minutes))
 
 
 async def _users(store: Store) -> tuple[int, int]:
@@ -157,8 +155,11 @@ async def test_pages_are_stable_and_batches_walk_everything(store: Store) -> Non
     assert [p.total for p in pages] == [8, 8, 8]
     assert [r for p in pages for r in p.rows] == everything
 
-    walked = [r for batch in [b async for b in repo.access_history_batches(HistoryQuery(PLAN), 3)]
-              for r in batch]
+    walked = [
+        r
+        for batch in [b async for b in repo.access_history_batches(HistoryQuery(PLAN), 3)]
+        for r in batch
+    ]
     assert walked == everything
 
     # A new visit lands on top; what the next page holds does not shift under a keyset walk.
