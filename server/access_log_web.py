@@ -9,6 +9,8 @@ and a message, never a 500; nothing is read with a filter that did not parse.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import math
@@ -37,6 +39,7 @@ PAGE_SIZE = 25
 # The planeier and verge read about their own plan; the koordinator about one they coordinate.
 _HEADINGS = {"koordinator": "accessLog.heading"}
 EXPORT_BATCH = 1000
+FLUSH_WAIT_SECONDS = 1.0
 Translate = Callable[[str], str]
 
 
@@ -191,6 +194,13 @@ class Display:
         }
 
 
+async def _settled(services: Services) -> None:
+    """Let this node's queued audit rows land first (bounded: a busy writer never holds the
+    page), so someone who just left is shown as left, not as an unknown end."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(services.audit.flush(), FLUSH_WAIT_SECONDS)
+
+
 async def _display(services: Services, plan_id: str, t: Translate) -> Display:
     zones = await services.plans.list_zones(plan_id)
     suffixes = [z.kind + (f"/{z.key}" if z.key else "") for z in zones]
@@ -244,6 +254,7 @@ async def access_log_page(request: Request) -> Response:
     if filters.errors:
         return render(request, "access_log.html", context, status_code=400, user=user)
     query = filters.query(plan.id)
+    await _settled(services)
     if wanted == "csv":
         return await _export(request, services, query, filters, membership.role, user.id, t)
 
