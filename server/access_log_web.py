@@ -29,7 +29,7 @@ from server.access import may_see_access_log, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
-from server.pages import not_found
+from server.pages import ZONE_ORDER, not_found
 from server.services import Services
 from server.templating import render
 from storage.repositories.access_history import HistoryKind, HistoryQuery, HistoryRow, RowKind
@@ -40,6 +40,9 @@ PAGE_SIZE = 25
 _HEADINGS = {"koordinator": "accessLog.heading"}
 EXPORT_BATCH = 1000
 FLUSH_WAIT_SECONDS = 1.0
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+# Past this no page can exist; the offset is not even sent (SQLite ints end at 2**63).
+MAX_PAGE = 10_000_000
 Translate = Callable[[str], str]
 
 
@@ -106,6 +109,9 @@ def parse_filters(params: Mapping[str, str], members: set[int], t: Translate) ->
             day = _parse_day(text)
         except ValueError:
             errors[name] = t("accessLog.error.date").replace("{value}", text)
+            continue
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:  # 31.12.9999 + 1 day would overflow
+            errors[name] = t("accessLog.error.year").replace("{value}", text)
             continue
         if name == "from":
             found.first_day = day
@@ -204,9 +210,8 @@ async def _settled(services: Services) -> None:
 async def _display(services: Services, plan_id: str, t: Translate) -> Display:
     zones = await services.plans.list_zones(plan_id)
     suffixes = [z.kind + (f"/{z.key}" if z.key else "") for z in zones]
-    kinds = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
     ordered = sorted(
-        zip(suffixes, zones, strict=True), key=lambda p: (kinds[p[1].kind], p[1].position)
+        zip(suffixes, zones, strict=True), key=lambda p: (ZONE_ORDER[p[1].kind], p[1].position)
     )
     live = {c.user_id for c in services.connections.of_plan(plan_id)}
     return Display(
@@ -258,7 +263,7 @@ async def access_log_page(request: Request) -> Response:
     if wanted == "csv":
         return await _export(request, services, query, filters, membership.role, user.id, t)
 
-    offset = (filters.page_number - 1) * PAGE_SIZE
+    offset = (min(filters.page_number, MAX_PAGE) - 1) * PAGE_SIZE
     page = await services.repos.audit.access_history(query, PAGE_SIZE, offset)
     pages = max(1, math.ceil(page.total / PAGE_SIZE))
     context |= {"total": page.total, "page": filters.page_number, "pages": pages}
