@@ -312,7 +312,7 @@ async def test_bad_filter_input_gets_a_clear_message(web: LiveServer, world: Wor
         "kind=alt_mulig": "Ukjent valg under «Hva»",
         "to=31.12.9999": "Året i «31.12.9999» må være mellom 1900 og 2999",
         "from=01.01.0001": "Året i «01.01.0001» må være mellom 1900 og 2999",
-        "from=15.01.26": "Året i «15.01.26» må være mellom 1900 og 2999",
+        "from=15.01.26": "«15.01.26» er ikke en dato",
         "page=99999999999999999999999999": "finnes ikke med dette filteret. Siste side er 1",
         "page=0": "Sidetallet må være et helt tall",
         "page=-2": "Sidetallet må være et helt tall",
