@@ -259,9 +259,14 @@ async def page(engine: AsyncEngine, query: HistoryQuery, limit: int, offset: int
     if limit < 1 or offset < 0:
         raise InvalidValue("a page needs limit >= 1 and offset >= 0")
     history = _history(query)
+    # The total rides along as a window count: one pass over the plan's rows, not two.
+    stmt = _ordered(history).add_columns(func.count().over().label("total"))
     async with engine.connect() as conn:
-        total = int(await conn.scalar(select(func.count()).select_from(history)) or 0)
-        rows = (await conn.execute(_ordered(history).limit(limit).offset(offset))).all()
+        rows = (await conn.execute(stmt.limit(limit).offset(offset))).all()
+        if rows:
+            total = int(rows[0].total)
+        else:  # past the end (or nothing at all): count on its own
+            total = int(await conn.scalar(select(func.count()).select_from(history)) or 0)
     return HistoryPage([_row(r) for r in rows], total, offset, limit)
 
 
