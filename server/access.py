@@ -86,6 +86,14 @@ CONSENT_FREE_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
 _OSLO = ZoneInfo("Europe/Oslo")
 
 
+# DESIGN §3's "access log" column: who may see who has been in the plan.
+ACCESS_LOG_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
+
+
+def may_see_access_log(role: str) -> bool:
+    return role in ACCESS_LOG_ROLES
+
+
 def today_oslo() -> date:
     return datetime.now(_OSLO).date()
 

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from server.access_log_web import access_log_page
 from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.web import current_user, login_page, login_submit, logout
 from server.consent_web import consent_submit
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route(
             "/plans/{plan_id}/versions/{version_id:int}/restore", restore_version, methods=["POST"]
         ),
+        Route("/plans/{plan_id}/access-log", access_log_page),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

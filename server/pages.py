@@ -4,6 +4,7 @@ a user who changes an id in the URL gets the same 404 as for a plan that does no
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +12,13 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import can_export, effective_access, needs_consent, today_oslo
+from server.access import (
+    can_export,
+    effective_access,
+    may_see_access_log,
+    needs_consent,
+    today_oslo,
+)
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
@@ -66,6 +73,7 @@ async def my_plans(request: Request) -> Response:
             "title": plan.title,
             "person_name": plan.person_name,
             "role": role,
+            "access_log": may_see_access_log(role),
             "koordinator_name": koordinator,
             "consent_given": plan.id in consented,
             **indicators(summaries.get(plan.id, []), today),
@@ -92,12 +100,16 @@ async def plan_page(request: Request) -> Response:
     if needs_consent(member.role) and not (member.consent and member.consent.active_on(today)):
         # Until the planeier (or verge) consents, a deltaker or leser sees nothing of the plan.
         return not_found(request, user)
+    # This page load's id: its sockets send it back, so the access log shows one visit per
+    # page load rather than one per zone (server.ws, storage.repositories.access_history).
+    visit = secrets.token_hex(16)
     services.audit.record(
         "plan_view",
         actor_user_id=user.id,
         role=member.role,
         plan_id=plan.id,
         client_address=client_address(request),
+        details={"visit": visit},
     )
     zones = []
     all_zones = sorted(
@@ -143,6 +155,7 @@ async def plan_page(request: Request) -> Response:
         "unreadMessages": (
             await services.repos.notifications.unread_by_plan(user.id, "message")
         ).get(plan.id, 0),
+        "visit": visit,
     }
     context = {
         "plan": {
@@ -153,6 +166,7 @@ async def plan_page(request: Request) -> Response:
         },
         "me": me,
         "may_export": can_export(member.role),
+        "access_log": may_see_access_log(member.role),
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
         "consent": await consent_section(services, plan.id, member.role, members, all_zones),

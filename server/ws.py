@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
+import secrets
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ _peer_ids = itertools.count(1)
 # is not an edit: y-websocket frames [SYNC=0, STEP2=1 | UPDATE=2, len=2, 0, 0].
 _EDIT_TYPES = (1, 2)
 _EMPTY_UPDATE_TAIL = b"\x02\x00\x00"
+# The plan page's load id (server.pages.plan_page), sent back as ?visit= by its sockets.
+_VISIT_ID = re.compile(r"^[0-9a-f]{16,32}$")
 
 
 def _is_edit(data: bytes) -> bool:
@@ -149,7 +153,9 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         )
         conn = Connection(peer, user_id, context.plan_id, path.kind, context.role, zone)
         address = ws.client.host if ws.client else None
-        await _serve(receive, services, conn, context.zone_id, path.kind, zone, address)
+        visit = ws.query_params.get("visit", "")
+        ids = {"conn": secrets.token_hex(8), **({"visit": visit} if _VISIT_ID.match(visit) else {})}
+        await _serve(receive, services, conn, context.zone_id, path.kind, zone, address, ids)
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         await ws.close(refusal.code, refusal.reason)
@@ -166,7 +172,10 @@ async def _serve(
     kind: str,
     zone: str,
     address: str | None,
+    ids: dict[str, str],
 ) -> None:
+    """`ids` go on the join and the leave row alike: the connection's own id pairs them, the
+    page load's id groups a page's zones into one visit (storage.repositories.access_history)."""
     settings = services.settings
     peer = conn.peer
     room = await services.registry.join(zone_id, peer, kind)
@@ -188,7 +197,7 @@ async def _serve(
             plan_id=conn.plan_id,
             zone=zone,
             client_address=address,
-            details=details,
+            details={**details, **ids},
         )
 
     audit("ws_join", {"access": "rw" if peer.can_write else "r"})

@@ -115,8 +115,11 @@ async def test_ws_join_and_leave_with_duration_and_edit_count(
         (world.users["deltaker"], "deltaker", "area/skole"),
         (world.users["leser"], "leser", "area/skole"),
     ]
-    assert json.loads(joins[0].details) == {"access": "rw"}
+    join = json.loads(joins[0].details)
+    assert join["access"] == "rw" and len(join["conn"]) == 16  # pairs the join with its leave
+    assert "visit" not in join  # a token client, not a plan page: no page load to group by
     first, second = (json.loads(r.details) for r in leaves)
+    assert first["conn"] == join["conn"] and second["conn"] != first["conn"]
     assert first["edits"] == 3 and first["seconds"] >= 0.2
     assert second["edits"] == 0
     assert leaves[0].client_address == "127.0.0.1"

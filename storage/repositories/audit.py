@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from storage.db import engine_of, is_sqlite, write_connection
 from storage.errors import InvalidValue
 from storage.models import AuditEntry, audit_log_table, utcnow
+from storage.repositories import access_history
+from storage.repositories.access_history import HistoryPage, HistoryQuery, HistoryRow
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +219,19 @@ class AuditRepo:
         stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
         async with self._sessionmaker() as session:
             return list(await session.scalars(stmt))
+
+    async def access_history(
+        self, query: HistoryQuery, limit: int = 25, offset: int = 0
+    ) -> HistoryPage:
+        """One page of a plan's visits and page views for people to read, newest first
+        (storage.repositories.access_history says how joins and leaves become visits)."""
+        return await access_history.page(self._engine, query, limit, offset)
+
+    def access_history_batches(
+        self, query: HistoryQuery, size: int = 1000
+    ) -> AsyncIterator[list[HistoryRow]]:
+        """All of it, newest first, a batch at a time (for an export)."""
+        return access_history.batches(self._engine, query, size)
 
     async def count(self) -> int:
         async with self._engine.connect() as conn:

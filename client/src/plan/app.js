@@ -29,7 +29,7 @@ export function start (root) {
   const zones = data.zones
     .filter((spec) => RENDERED_KINDS.has(spec.kind))
     .map((spec) => {
-      const zone = new Zone(spec, { wsBase: wsBase(), userId: me.id, ownDevice: Boolean(data.ownDevice), onChange })
+      const zone = new Zone(spec, { wsBase: wsBase(), userId: me.id, ownDevice: Boolean(data.ownDevice), visit: data.visit, onChange })
       zone.origin = new LocalOrigin(spec.room)
       zone.provider.awareness.setLocalStateField('user', user)
       return zone

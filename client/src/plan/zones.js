@@ -17,7 +17,7 @@ import { dbName, rememberDb, onBeforeClear } from '../offline-store.js'
 const ACK_DELAY_MS = 250
 
 export class Zone {
-  constructor (spec, { wsBase, userId, ownDevice, onChange }) {
+  constructor (spec, { wsBase, userId, ownDevice, visit, onChange }) {
     this.spec = spec
     this.room = spec.room
     this.kind = spec.kind
@@ -45,7 +45,9 @@ export class Zone {
       onBeforeClear(() => this.persistence && this.persistence.destroy())
     }
 
-    this.provider = new WebsocketProvider(wsBase, this.room, this.doc, { connect: false, disableBc: true })
+    // ?visit= is this page load's id: the access log shows the page's zones as one visit.
+    const params = visit ? { visit } : {}
+    this.provider = new WebsocketProvider(wsBase, this.room, this.doc, { connect: false, disableBc: true, params })
     const provider = this.provider
 
     this.doc.on('update', (_update, origin) => {
