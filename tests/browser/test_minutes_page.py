@@ -209,3 +209,87 @@ async def test_axe_and_screenshot_of_the_form_and_the_minutes(
     serious["minutes"] = await axe_violations(page, "minutes")
     await page.screenshot(path=str(ARTIFACTS / "minutes-page.png"), full_page=True)
     assert not any(serious.values()), serious
+
+
+async def test_write_publish_and_the_deltaker_sees_it_live_with_a_notification(
+    browse: Browsing, plan: PlanContent, world: World
+) -> None:
+    """Issue 5's whole promise in one run: the koordinator and a deltaker write the minutes
+    together, the koordinator publishes from the minutes page, and the deltaker's open plan
+    page shows the published minutes and a notification badge without a reload; the published
+    version's hash verifies."""
+    import hashlib
+    import json
+    import time
+
+    import httpx
+
+    services = browse.server.services
+    start = datetime.now(UTC) + timedelta(days=1)
+    meeting = await services.meetings.schedule(
+        world.plan_id,
+        title="Ansvarsgruppemøte våren 🌱",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        place="Møterom Ø, rådhuset",
+        video_link=None,
+        agenda=[AgendaItem("sak-1", "Skolehverdagen 📚")],
+        invitee_ids=[world.users["koordinator"], world.users["deltaker"]],
+        created_by_user_id=world.users["koordinator"],
+    )
+    assert meeting.zone_id is not None
+    people = [{"userId": str(world.users["deltaker"]), "name": "Åse Ødegård", "role": "Deltaker"}]
+    await services.registry.edit(meeting.zone_id, seed_minutes(meeting, people, None), "minutes")
+    minutes_url = f"{browse.base}/plans/{world.plan_id}/meetings/{meeting.id}"
+
+    # The deltaker's plan page stays open the whole time; a marker shows it never reloads.
+    ase_plan = await browse.user("deltaker")
+    await ase_plan.evaluate("window.__notReloaded = true")
+    count = ase_plan.get_by_test_id("notification-count")
+    before = int(await count.get_attribute("data-count") or 0) if await count.count() else 0
+
+    kari = await browse.user("koordinator", plan=False)
+    await _open_minutes(kari, minutes_url)
+    ase = await browse.user("deltaker", plan=False)
+    await _open_minutes(ase, minutes_url)
+    body = "agenda-body-sak-1"
+    await type_at_end(kari, body, "Kari: Jonas har hatt en god vår 🌼 på Ørnes skole.")
+    await wait_text(ase, body, "Kari: Jonas har hatt", "koordinator → deltaker", contains=True)
+    await type_at_end(ase, body, " Åse: leksehjelpen fungerer – tusen takk!")
+    written = (
+        "Kari: Jonas har hatt en god vår 🌼 på Ørnes skole."
+        " Åse: leksehjelpen fungerer – tusen takk!"
+    )
+    await wait_text(kari, body, written, "deltaker → koordinator")
+    await type_at_end(kari, "agenda-decision-sak-1", "Leksehjelpen fortsetter ✅")
+
+    # Publish at once (the form waits until what was just typed is stored).
+    started = time.perf_counter()
+    await kari.get_by_test_id(f"publish-{meeting.id}").get_by_role("button").click()
+    await kari.get_by_test_id("published-minutes").wait_for()
+
+    listed = f"""() => !!document.querySelector('[data-testid="published-{meeting.id}"]')
+      && window.__notReloaded === true"""
+    await wait_until(ase_plan, listed, None, "published minutes on the deltaker's page")
+    shown = time.perf_counter() - started
+    badge = f"""() => window.__notReloaded === true && Number(document.querySelector(
+      '[data-testid="notification-count"] [data-count]').textContent) > {before}"""
+    await wait_until(ase_plan, badge, None, "notification badge on the deltaker's page")
+    log.info(
+        "publish click -> minutes on the deltaker's page %.0f ms, badge %.0f ms",
+        shown * 1000,
+        (time.perf_counter() - started) * 1000,
+    )
+
+    # The published version is what both wrote, and its hash verifies.
+    [record] = await services.repos.versions.list_published(world.plan_id, meeting.id)
+    url = f"{minutes_url}/published/{record.number}.json"
+    cookies = await kari.context.cookies()
+    async with httpx.AsyncClient(cookies={c["name"]: c["value"] for c in cookies}) as http:
+        response = await http.get(url)
+    assert response.status_code == 200
+    digest = hashlib.sha256(response.content).hexdigest()
+    assert digest == record.sha256 == response.headers["x-content-sha256"]
+    frozen = json.dumps(json.loads(response.content), ensure_ascii=False)
+    assert "Ørnes skole" in frozen and "leksehjelpen fungerer" in frozen
+    assert "Leksehjelpen fortsetter ✅" in frozen
