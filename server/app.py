@@ -18,6 +18,7 @@ from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.web import current_user, login_page, login_submit, logout
 from server.consent_web import consent_submit
 from server.i18n import language_of, translator
+from server.lifecycle_web import close_submit, delete_submit, reopen_submit
 from server.logs import install_token_scrubber
 from server.pages import home, my_plans, plan_page
 from server.security import SecurityHeaders
@@ -73,6 +74,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/close", close_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/reopen", reopen_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/delete", delete_submit, methods=["POST"]),
         Route("/healthz", healthz),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),
         Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),

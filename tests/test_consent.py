@@ -184,7 +184,7 @@ async def test_refusal_is_recorded_and_visible(server: LiveServer, world: World)
     async with _client(server, "koordinator") as http:
         page = (await http.get(f"/plans/{world.plan_id}")).text
     assert f'data-testid="consent-{leser}" data-state="refused"' in page
-    assert 'action="/plans/' not in page  # only the planeier and verge get the form
+    assert '/consent"' not in page  # only the planeier and verge get the consent form
     assert {"user_id": leser, "scope": [], "valid_until": None} in _audit(server, "consent_refuse")
 
 
