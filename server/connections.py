@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from crdt.peer import Peer
-from crdt.protocol import CloseCode
+from crdt.protocol import CloseCode, encode_permission_denied
 from crdt.registry import RoomRegistry
 from server import access
 from server.access import effective_access
@@ -91,6 +91,10 @@ class ConnectionIndex:
                 self.discard(conn)
                 continue
             conn.role = role or conn.role
+            if conn.peer.can_write and access != "rw":
+                # Tell the client now, not at its next refused edit: the browser stops saying
+                # "saved" and asks for a reload (client/src/plan/zones.js).
+                conn.peer.send(encode_permission_denied("read-only"))
             conn.peer.can_write = access == "rw"
 
 

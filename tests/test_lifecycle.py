@@ -84,10 +84,10 @@ async def _post(
 
 
 async def _denied_edit(client: YClient, words: str) -> None:
+    client.denied.clear()
     client.doc.get("t", type=Text).insert(0, words)
     await client.wait_for(lambda: bool(client.denied), timeout=30)
     assert client.denied == ["read-only"]
-    client.denied.clear()
 
 
 # -- closing ------------------------------------------------------------------------------
@@ -118,7 +118,10 @@ async def test_close_asks_for_confirmation_then_makes_open_writers_read_only(
         assert done.status_code == 303 and done.headers["location"] == f"/plans/{world.plan_id}"
         log.info("close POST answered after %.1f ms", (time.monotonic() - started) * 1000)
 
-        # The writer connected before the close can no longer change the document ...
+        # The writer connected before the close is told at once that it is read-only ...
+        await writer.wait_for(lambda: writer.denied == ["read-only"])
+        assert reader.denied == []  # (a reader had nothing to lose)
+        # ... and can no longer change the document ...
         await _denied_edit(writer, "etter avslutning ")
         assert writer.close_code is None
         # ... and the reader still reads: its socket stays open and a sync is answered.
