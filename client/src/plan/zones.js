@@ -76,7 +76,9 @@ export class Zone {
     // "Permission denied" (y-protocols auth): the server took write access away on this open
     // socket (the plan was closed, or my role changed). Nothing typed from now on is stored,
     // so the status says so instead of "saved".
-    provider.messageHandlers[messageAuth] = () => {
+    const logDenied = provider.messageHandlers[messageAuth] // y-websocket's: a console warning
+    provider.messageHandlers[messageAuth] = (...args) => {
+      logDenied(...args)
       if (this.writable && !this.writeRefused) {
         this.writeRefused = true
         this.onChange()
