@@ -370,14 +370,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
-
-    oslo = ZoneInfo("Europe/Oslo")
+    oslo = OSLO
 
     async def go(repos: Repositories, settings: Settings) -> int:
-        if await repos.plans.get_plan(args.plan) is None:
-            raise CliError(f"no plan {args.plan}")
         entries = await repos.audit.for_plan(args.plan, limit=args.limit, action=args.action)
+        # A deleted plan's log is still shown: that is why deletion keeps it.
+        if not entries and await repos.plans.get_plan(args.plan) is None:
+            logged = await repos.audit.for_plan(args.plan, limit=1)
+            if not logged:
+                raise CliError(f"no plan {args.plan}, and no access-log rows for it")
         names: dict[int, str] = {}
         for entry in entries:
             uid = entry.actor_user_id

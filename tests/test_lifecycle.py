@@ -432,6 +432,11 @@ def test_cli_close_reopen_delete(tmp_path: Path) -> None:
     assert actions == ["plan_close", "plan_reopen", "plan_delete"]
     gone = samplan(tmp_path, "plan", "delete", plan_id, "--yes", ok=False)
     assert gone.returncode == 2 and "no plan" in gone.stderr
+    # The deleted plan's access log can still be read.
+    shown = samplan(tmp_path, "audit", "show", plan_id).stdout
+    assert "plan_delete" in shown and '"reason":"cli"' in shown and "Åse" not in shown
+    never = samplan(tmp_path, "audit", "show", "no-such-plan", ok=False)
+    assert never.returncode == 2 and "no plan" in never.stderr
 
 
 def test_purge_deletes_plans_closed_longer_than_the_retention_period(
