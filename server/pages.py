@@ -71,6 +71,7 @@ async def my_plans(request: Request) -> Response:
             **indicators(summaries.get(plan.id, []), today),
             "present_now": present.get(plan.id, []),
             "unread": 0,  # messages and notifications are the minutes issue's
+            "closed": plan.status == "closed",
         }
         for plan, role, koordinator in overview
     ]
