@@ -189,9 +189,15 @@ def cmd_plan_delete(args: argparse.Namespace) -> int:
     from server.lifecycle import delete_details
 
     async def go(repos: Repositories, settings: Settings) -> int:
-        await _existing_plan(repos, args.plan)
+        plan = await _existing_plan(repos, args.plan)
         if not args.yes:
             raise CliError("deleting a plan cannot be undone: add --yes to confirm")
+        if plan.status == "active":
+            # Make it read-only first and give running servers' access watchers time to
+            # notice: an edit logged after its zone is gone would fail the whole group commit
+            # it is in (other plans' editors would have to reconnect).
+            await repos.plans.set_plan_status(args.plan, "closed")
+            await asyncio.sleep(2 * settings.access_poll_seconds + 0.5)
         rows = await repos.plans.delete_plan(args.plan)
         if rows is None:
             raise CliError(f"no plan {args.plan}")

@@ -406,6 +406,64 @@ async def test_delete_from_another_process_closes_sockets_through_the_watcher(
     await client.wait_for(lambda: zone_id not in server.services.registry.rooms, timeout=30)
 
 
+async def test_cli_delete_of_a_plan_being_edited_leaves_other_plans_alone(
+    server: LiveServer, world: World
+) -> None:
+    """`samplan plan delete` closes the plan first and waits for running servers to notice,
+    so no edit reaches the log after its zone is gone (that would fail the group commit it
+    shares with other plans' edits, and send their editors away to reconnect)."""
+    import asyncio
+    import os
+    import sys
+
+    settings = server.settings
+    env = {
+        **os.environ,
+        "SAMPLAN_DATABASE_URL": settings.resolved_database_url(),
+        "SAMPLAN_VAR_DIR": str(settings.var_dir),
+        "SAMPLAN_SECRET_KEY": settings.secret_key,
+        "SAMPLAN_ACCESS_POLL_SECONDS": str(settings.access_poll_seconds),
+    }
+    other = server.ws_url(
+        world.room("content", world.other_plan_id), world.token("outsider", world.other_plan_id)
+    )
+    stop = asyncio.Event()
+
+    async def keep_typing(client: YClient, words: str) -> int:
+        typed = 0
+        while not stop.is_set() and client.close_code is None:
+            client.doc.get("t", type=Text).insert(0, words)
+            typed += 1
+            await asyncio.sleep(0.01)
+        return typed
+
+    async with (
+        connected(server.ws_url(world.room("content"), world.token("deltaker"))) as doomed,
+        connected(other) as bystander,
+    ):
+        typing = [
+            asyncio.create_task(keep_typing(doomed, "æ")),
+            asyncio.create_task(keep_typing(bystander, "ø")),
+        ]
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "plan", "delete", world.plan_id, "--yes",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(cli.communicate(), 120)
+        assert cli.returncode == 0, err.decode()
+        assert await doomed.wait_closed(timeout=30) == 4404
+        stop.set()
+        typed = await asyncio.gather(*typing)
+        assert bystander.close_code is None  # never sent away
+        log.info("typed during the delete: doomed %d, bystander %d", *typed)
+    zone = await server.services.plans.get_zone(world.other_plan_id, "content", "")
+    assert zone is not None
+    deadline = time.monotonic() + 30
+    while (await _stored_text(server, zone.id)).count("ø") != typed[1]:
+        assert time.monotonic() < deadline, "the bystander's edits were not all stored"
+        await asyncio.sleep(0.05)
+
+
 # -- the command line ---------------------------------------------------------------------
 
 
