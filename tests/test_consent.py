@@ -128,6 +128,7 @@ async def test_consent_given_through_the_web_is_shown(server: LiveServer, world:
     assert 'data-state="given"' in row and "Skole og læring" in row and "31.12.2099" in row
     assert "Fritid" not in row.split("<form", 1)[0] and "Jonas Berg" in row
     assert today_oslo().strftime("%d.%m.%Y") in row
+    await server.services.audit.flush()  # rows are queued; read them once written
     [details] = [d for d in _audit(server, "consent_give") if d["user_id"]]
     assert details == {
         "user_id": world.users["deltaker"],
@@ -159,6 +160,7 @@ async def test_revoking_through_the_web_closes_the_socket_at_once(
     await client.close()
     log.info("revoke -> socket closed with 4403 after %.1f ms (POST included)", delay * 1000)
     assert await _refused(server, world, "deltaker", "content") == (4403, "no consent")
+    await server.services.audit.flush()
     assert [d["user_id"] for d in _audit(server, "consent_revoke")] == [world.users["deltaker"]]
 
 
@@ -185,6 +187,7 @@ async def test_refusal_is_recorded_and_visible(server: LiveServer, world: World)
         page = (await http.get(f"/plans/{world.plan_id}")).text
     assert f'data-testid="consent-{leser}" data-state="refused"' in page
     assert '/consent"' not in page  # only the planeier and verge get the consent form
+    await server.services.audit.flush()
     assert {"user_id": leser, "scope": [], "valid_until": None} in _audit(server, "consent_refuse")
 
 

@@ -51,7 +51,8 @@ def db_path(server: LiveServer) -> Path:
     return Path(server.settings.resolved_database_url().split("///", 1)[1])
 
 
-def _audit(server: LiveServer, action: str, plan_id: str) -> list[dict[str, Any]]:
+async def _audit(server: LiveServer, action: str, plan_id: str) -> list[dict[str, Any]]:
+    await server.services.audit.flush()  # rows are queued; read them once written
     with sqlite3.connect(db_path(server)) as db:
         rows = db.execute(
             "SELECT details FROM audit_log WHERE action = ? AND plan_id = ? ORDER BY id",
@@ -156,7 +157,7 @@ async def test_close_asks_for_confirmation_then_makes_open_writers_read_only(
         await _denied_edit(late, "koordinator etterpå ")
     stored = await _stored_text(server, zone_id)
     assert "Før avslutning" in stored and "etter" not in stored
-    assert _audit(server, "plan_close", world.plan_id) == [{}]
+    assert await _audit(server, "plan_close", world.plan_id) == [{}]
 
 
 async def test_close_twice_and_reopen(server: LiveServer, world: World) -> None:
@@ -187,8 +188,8 @@ async def test_close_twice_and_reopen(server: LiveServer, world: World) -> None:
         assert 'data-testid="plan-closed"' not in page and 'data-testid="close"' in page
         again = await _post(http, world.plan_id, "reopen")
         assert again.status_code == 409 and "ikke avsluttet" in again.text
-    assert len(_audit(server, "plan_close", world.plan_id)) == 1
-    assert len(_audit(server, "plan_reopen", world.plan_id)) == 1
+    assert len(await _audit(server, "plan_close", world.plan_id)) == 1
+    assert len(await _audit(server, "plan_reopen", world.plan_id)) == 1
 
 
 async def test_close_from_another_process_reaches_open_sockets(
@@ -347,7 +348,7 @@ async def test_delete_removes_everything_closes_sockets_and_leaves_no_bytes(
     assert len(await server.services.plans.list_zones(world.other_plan_id)) == other_before
     # The access log keeps every row about the plan, plus one for the deletion, no content.
     await server.services.audit.flush()
-    [details] = _audit(server, "plan_delete", world.plan_id)
+    [details] = await _audit(server, "plan_delete", world.plan_id)
     assert details == {
         "reason": "koordinator",
         "zones": len(world.zones),
@@ -358,7 +359,8 @@ async def test_delete_removes_everything_closes_sockets_and_leaves_no_bytes(
         "consents": 2,
         "meetings": 0,
     }
-    assert _audit(server, "ws_join", world.plan_id) and _audit(server, "plan_view", world.plan_id)
+    assert await _audit(server, "ws_join", world.plan_id)
+    assert await _audit(server, "plan_view", world.plan_id)
     assert (await server.services.repos.audit.verify()).ok
     # No deleted health data lingers: not in the database file, not in its write-ahead log.
     assert needle not in _file_bytes(path)
