@@ -151,6 +151,20 @@ class RoomRegistry:
             self._forget(room)
             log.info("room %s unloaded", zone_id)
 
+    def drop(self, zone_id: int, code: int, reason: str) -> bool:
+        """Forget a room whose zone is gone, WITHOUT compacting it: a snapshot taken now would
+        write deleted content back (or fail). Its peers are closed with `code`. False when the
+        room is not in memory."""
+        timer = self._unload_timers.pop(zone_id, None)
+        if timer is not None:
+            timer.cancel()
+        room = self.rooms.get(zone_id)
+        if room is None:
+            return False
+        room.drop(code, reason)
+        self._forget(room)
+        return True
+
     def _forget(self, room: Room) -> None:
         if self.rooms.get(room.zone_id) is room:
             del self.rooms[room.zone_id]

@@ -235,6 +235,14 @@ class Room:
         for peer in tuple(self.peers):
             peer.close(code, reason)
 
+    def drop(self, code: int, reason: str) -> None:
+        """Stop serving for good, without saving anything (the zone was deleted): nothing more
+        is applied, logged or compacted (the same guard as a failed write), and every peer is
+        closed with `code`."""
+        self.failed = True
+        log.info("room %s: dropped; closing %d peers", self.zone_id, len(self.peers))
+        self.close_all(code, reason)
+
     def _fail(self) -> None:
         """A durable write failed: the document holds something that is not on disk.
 

@@ -116,18 +116,64 @@ def effective_access(
     zone: str,
     consent: ConsentRecord | None,
     today: date | None = None,
+    *,
+    closed: bool = False,
 ) -> str | None:
     """The one answer to "what may this member do in this zone": 'rw', 'r' or None.
 
     `zone` is the room suffix ('content', 'area/skole', ...). The role table decides first; a
     deltaker or leser then also needs an active consent whose scope covers the zone (consent
-    never widens what the role allows).
+    never widens what the role allows). A closed plan is read-only for every role.
     """
     if role is None:
         return None
     access = zone_access(role, kind)
-    if access is None or not needs_consent(role):
-        return access
-    if consent is None or not consent.active_on(today or today_oslo()):
-        return None
-    return access if consent.covers(zone) else None
+    if access is not None and needs_consent(role):
+        if consent is None or not consent.active_on(today or today_oslo()):
+            return None
+        if not consent.covers(zone):
+            return None
+    if closed and access == WRITE:
+        return READ
+    return access
+
+
+# pasient- og brukerrettighetsloven § 4-3 and § 4-4: from 16 the person consents; below 16 the
+# parents (or another with parental responsibility) do. shared/domain/individuell-plan.md §1.5.
+CONSENT_AGE = 16
+
+
+def age_on(birth_date: date, today: date) -> int:
+    """Whole years on `today`. Born 29 February: the birthday of a common year is 1 March
+    (the day after 28 February), the later and so the careful reading for consent."""
+    years = today.year - birth_date.year
+    if (today.month, today.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+class ConsentRule(StrEnum):
+    """Why these roles may give consent; the page explains it with `consent.rule.<value>`."""
+
+    UNKNOWN_AGE = "unknown_age"  # no birth date recorded: planeier or verge
+    UNDER_16 = "under_16"  # the verge / foresatt gives it; the planeier sees it read-only
+    FROM_16 = "from_16"  # the planeier gives it; an appointed verge may too
+
+
+def consent_rule(birth_date: date | None, today: date | None = None) -> ConsentRule:
+    if birth_date is None:
+        return ConsentRule.UNKNOWN_AGE
+    if age_on(birth_date, today or today_oslo()) < CONSENT_AGE:
+        return ConsentRule.UNDER_16
+    return ConsentRule.FROM_16
+
+
+def may_give_consent(role: str, birth_date: date | None, today: date | None = None) -> bool:
+    """The one answer to "may this member give, refuse or revoke consent in this plan":
+    who may follows the person's age on today's date in Oslo (`consent_rule`). The koordinator
+    never does: consent is the person's (or the guardian's) to give."""
+    if role == Role.VERGE:
+        return True  # under 16 the foresatt decides; from 16 an appointed verge may too
+    if role == Role.PLANEIER:
+        return consent_rule(birth_date, today) != ConsentRule.UNDER_16
+    return False

@@ -21,6 +21,7 @@ from server.consent_web import consent_submit
 from server.events import events_endpoint
 from server.export_web import export_json, export_pdf, print_page
 from server.i18n import language_of, translator
+from server.lifecycle_web import close_submit, delete_submit, reopen_submit
 from server.logs import install_token_scrubber
 from server.meetings_web import (
     action_to_measure,
@@ -146,6 +147,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "/plans/{plan_id}/versions/{version_id:int}/restore", restore_version, methods=["POST"]
         ),
         Route("/plans/{plan_id}/access-log", access_log_page),
+        Route("/plans/{plan_id}/close", close_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/reopen", reopen_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/delete", delete_submit, methods=["POST"]),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

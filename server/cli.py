@@ -13,14 +13,18 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from zoneinfo import ZoneInfo
 
-from server.access import Role
+from server.access import ConsentRule, Role, consent_rule, may_give_consent, today_oslo
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
 from storage.errors import StorageError
+from storage.models import Plan
 from storage.repositories.audit import AuditEvent
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 
 class CliError(Exception):
@@ -103,10 +107,17 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_create(args: argparse.Namespace) -> int:
+    from server.lifecycle import parse_birth_date
+
+    birth_date = parse_birth_date(args.birth_date, today_oslo()) if args.birth_date else None
+    areas = _areas(args.area)
+
     async def go(repos: Repositories, settings: Settings) -> int:
         municipality_id = await repos.plans.get_or_create_municipality(args.municipality)
-        plan = await repos.plans.create_plan(municipality_id, args.title, args.person)
-        for position, (key, title) in enumerate(_areas(args.area)):
+        plan = await repos.plans.create_plan(
+            municipality_id, args.title, args.person, person_birth_date=birth_date
+        )
+        for position, (key, title) in enumerate(areas):
             await repos.plans.add_zone(plan.id, "area", key, title, position)
         print(plan.id)
         return 0
@@ -122,6 +133,106 @@ def _areas(specs: Sequence[str]) -> list[tuple[str, str]]:
             raise CliError(f"--area must look like KEY=Title, got {spec!r}")
         areas.append((key, title))
     return areas
+
+
+async def _existing_plan(repos: Repositories, plan_id: str) -> Plan:
+    plan = await repos.plans.get_plan(plan_id)
+    if plan is None:
+        raise CliError(f"no plan {plan_id}")
+    return plan
+
+
+def cmd_plan_set(args: argparse.Namespace) -> int:
+    from server.lifecycle import parse_birth_date
+
+    if args.birth_date is None and not args.clear_birth_date:
+        raise CliError("nothing to set: give --birth-date YYYY-MM-DD or --clear-birth-date")
+    birth_date = None if args.clear_birth_date else parse_birth_date(args.birth_date, today_oslo())
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        await _existing_plan(repos, args.plan)
+        if await repos.plans.set_person_birth_date(args.plan, birth_date):
+            # Who may consent follows the birth date: worth a row, but never the date itself.
+            details = {"field": "person_birth_date", "set": birth_date is not None}
+            await repos.audit.append(AuditEvent("plan_change", plan_id=args.plan, details=details))
+        rule = consent_rule(birth_date)
+        print(f"plan {args.plan}: birth date {'set' if birth_date else 'cleared'}; {_RULES[rule]}")
+        return 0
+
+    return _run(go)
+
+
+_RULES = {
+    ConsentRule.UNKNOWN_AGE: "consent is given by the planeier or the verge",
+    ConsentRule.UNDER_16: "the person is under 16: the verge/foresatt gives consent",
+    ConsentRule.FROM_16: "the person is 16 or older: the planeier gives consent (a verge may too)",
+}
+
+
+def cmd_plan_status(args: argparse.Namespace) -> int:
+    """`plan close` / `plan reopen`: a running server's watcher makes open sockets follow."""
+    status = "closed" if args.action == "close" else "active"
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        await _existing_plan(repos, args.plan)
+        if not await repos.plans.set_plan_status(args.plan, status):
+            state = "already closed" if status == "closed" else "not closed"
+            raise CliError(f"plan {args.plan} is {state}; nothing changed")
+        action = "plan_close" if status == "closed" else "plan_reopen"
+        await repos.audit.append(AuditEvent(action, plan_id=args.plan))
+        print(f"plan {args.plan} {'closed' if status == 'closed' else 'reopened'}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_plan_delete(args: argparse.Namespace) -> int:
+    from server.lifecycle import delete_details
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        plan = await _existing_plan(repos, args.plan)
+        if not args.yes:
+            raise CliError("deleting a plan cannot be undone: add --yes to confirm")
+        if plan.status == "active":
+            # Make it read-only first and give running servers' access watchers time to
+            # notice: an edit logged after its zone is gone would fail the whole group commit
+            # it is in (other plans' editors would have to reconnect).
+            await repos.plans.set_plan_status(args.plan, "closed")
+            await asyncio.sleep(2 * settings.access_poll_seconds + 0.5)
+        rows = await repos.plans.delete_plan(args.plan)
+        if rows is None:
+            raise CliError(f"no plan {args.plan}")
+        details = delete_details("cli", rows)
+        await repos.audit.append(AuditEvent("plan_delete", plan_id=args.plan, details=details))
+        await repos.plans.vacuum_plan_tables()
+        print(f"plan {args.plan} deleted: {_counts(rows.counts())}")
+        return 0
+
+    return _run(go)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {number}" for name, number in counts.items())
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from server.lifecycle import purge
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        days = settings.retention_days
+        items = await purge(repos, days, dry_run=args.dry_run)
+        verb = "would delete" if args.dry_run else "deleted"
+        for item in items:
+            head = f"plan {item.plan_id} (closed {item.closed_at.astimezone(OSLO):%d.%m.%Y})"
+            if item.rows is None:
+                print(f"{head}: skipped, reopened or gone meanwhile")
+            else:
+                print(f"{head}: {verb} {_counts(item.rows.counts())}")
+        done = sum(1 for item in items if item.rows is not None)
+        print(f"{done} plan(s) {verb}; closed more than {days} days ago (SAMPLAN_RETENTION_DAYS)")
+        return 0
+
+    return _run(go)
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
@@ -163,6 +274,29 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
     return _run(go)
 
 
+async def _consent_giver(repos: Repositories, plan_id: str, email: str | None) -> int | None:
+    """The member recorded as giving (or withdrawing) consent, checked against the age rule
+    (server.access.may_give_consent). Without --given-by the command line records it as the
+    operator (say, from a signed paper form), as before: no user, no age check."""
+    if email is None:
+        return None
+    plan = await _existing_plan(repos, plan_id)
+    user = await repos.users.get_by_email(email)
+    member = await repos.plans.get_membership(plan_id, user.id) if user else None
+    if user is None or member is None:
+        raise CliError(f"--given-by: {email} is not a member of plan {plan_id}")
+    if not may_give_consent(member.role, plan.person_birth_date):
+        if member.role == Role.PLANEIER:
+            raise CliError(
+                f"--given-by: the person is under 16, so the verge/foresatt gives consent, "
+                f"not {email}"
+            )
+        raise CliError(
+            f"--given-by: only the planeier or the verge gives consent ({email} is {member.role})"
+        )
+    return user.id
+
+
 def cmd_consent_give(args: argparse.Namespace) -> int:
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
@@ -180,8 +314,9 @@ def cmd_consent_give(args: argparse.Namespace) -> int:
             until = date.fromisoformat(args.until) if args.until else None
         except ValueError as exc:
             raise CliError(f"--until must be YYYY-MM-DD, got {args.until!r}") from exc
+        giver = await _consent_giver(repos, args.plan, args.given_by)
         record = await repos.consents.give(
-            args.plan, user.id, "all" if "all" in scope else scope, until, None
+            args.plan, user.id, "all" if "all" in scope else scope, until, giver
         )
         details = {
             "user_id": user.id,
@@ -197,8 +332,9 @@ def cmd_consent_give(args: argparse.Namespace) -> int:
 
 def cmd_consent_revoke(args: argparse.Namespace) -> int:
     async def go(repos: Repositories, settings: Settings) -> int:
+        giver = await _consent_giver(repos, args.plan, args.given_by)
         user = await repos.users.get_by_email(args.email)
-        revoked = await repos.consents.revoke(args.plan, user.id, None) if user else None
+        revoked = await repos.consents.revoke(args.plan, user.id, giver) if user else None
         if user is None or revoked is None:
             raise CliError(f"{args.email} has no current consent in plan {args.plan}")
         details = {
@@ -241,14 +377,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
-
-    oslo = ZoneInfo("Europe/Oslo")
+    oslo = OSLO
 
     async def go(repos: Repositories, settings: Settings) -> int:
-        if await repos.plans.get_plan(args.plan) is None:
-            raise CliError(f"no plan {args.plan}")
         entries = await repos.audit.for_plan(args.plan, limit=args.limit, action=args.action)
+        # A deleted plan's log is still shown: that is why deletion keeps it.
+        if not entries and await repos.plans.get_plan(args.plan) is None:
+            logged = await repos.audit.for_plan(args.plan, limit=1)
+            if not logged:
+                raise CliError(f"no plan {args.plan}, and no access-log rows for it")
         names: dict[int, str] = {}
         for entry in entries:
             uid = entry.actor_user_id
@@ -403,7 +540,29 @@ def build_parser() -> argparse.ArgumentParser:
     plan_create.add_argument("--person", required=True, help="the plan owner's name")
     plan_create.add_argument("--municipality", default="Eksempelvik kommune")
     plan_create.add_argument("--area", action="append", default=[], metavar="KEY=Title")
+    plan_create.add_argument(
+        "--birth-date", metavar="YYYY-MM-DD", help="the person's; decides who gives consent"
+    )
     plan_create.set_defaults(func=cmd_plan_create)
+    plan_set = plan.add_parser("set", help="change a plan's details")
+    plan_set.add_argument("plan", metavar="PLAN_ID")
+    birth = plan_set.add_mutually_exclusive_group()
+    birth.add_argument("--birth-date", metavar="YYYY-MM-DD", help="the person's birth date")
+    birth.add_argument("--clear-birth-date", action="store_true", help="forget the birth date")
+    plan_set.set_defaults(func=cmd_plan_set)
+    for name, help_text in (
+        ("close", "close a plan: read-only for everyone, still readable and exportable"),
+        ("reopen", "reopen a closed plan"),
+    ):
+        status = plan.add_parser(name, help=help_text)
+        status.add_argument("plan", metavar="PLAN_ID")
+        status.set_defaults(func=cmd_plan_status)
+    plan_delete = plan.add_parser(
+        "delete", help="delete a plan and everything in it (the access log stays)"
+    )
+    plan_delete.add_argument("plan", metavar="PLAN_ID")
+    plan_delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    plan_delete.set_defaults(func=cmd_plan_delete)
 
     member = sub.add_parser("member", help="manage members").add_subparsers(
         dest="action", required=True
@@ -429,10 +588,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", required=True, help="comma-separated zones (content,area/skole) or 'all'"
     )
     consent_give.add_argument("--until", metavar="YYYY-MM-DD")
-    consent_give.set_defaults(func=cmd_consent_give)
     consent_revoke = consent.add_parser("revoke", help="revoke a member's consent")
     consent_revoke.add_argument("--plan", required=True)
     consent_revoke.add_argument("--email", required=True)
+    for command in (consent_give, consent_revoke):
+        command.add_argument(
+            "--given-by",
+            metavar="EMAIL",
+            help="the planeier or verge who decided (checked against the person's age); "
+            "without it the operator records it",
+        )
+    consent_give.set_defaults(func=cmd_consent_give)
     consent_revoke.set_defaults(func=cmd_consent_revoke)
 
     token = sub.add_parser("token", help="print a token that opens one plan for one user")
@@ -462,6 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
     import_ = sub.add_parser("import", help="import a plan from `samplan export` JSON")
     import_.add_argument("file", metavar="FILE", help="the export file, or - for stdin")
     import_.set_defaults(func=cmd_import)
+    purge = sub.add_parser("purge", help="delete plans closed more than SAMPLAN_RETENTION_DAYS ago")
+    purge.add_argument("--dry-run", action="store_true", help="list them, delete nothing")
+    purge.set_defaults(func=cmd_purge)
 
     bench = sub.add_parser("bench", help="run the benchmark (see bench/README)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from crdt.peer import Peer
-from crdt.protocol import CloseCode
+from crdt.protocol import CloseCode, encode_permission_denied
+from crdt.registry import RoomRegistry
 from server import access
 from server.access import effective_access
 from storage.repositories.consents import MemberAccess
@@ -23,6 +24,9 @@ log = logging.getLogger("samplan.access")
 # (plan, user) -> role and current consent, None for a non-member
 MembershipLookup = Callable[[str, int], Awaitable[MemberAccess | None]]
 VersionLookup = Callable[[list[str]], Awaitable[dict[str, int]]]
+# Called with the id of a plan that has open connections but no longer exists (deleted by
+# another process): close them and drop the plan's rooms (`forget_plan`).
+GoneHandler = Callable[[str], None]
 
 
 @dataclass(eq=False)
@@ -34,6 +38,7 @@ class Connection:
     role: str
     zone: str = ""  # the room suffix: 'content', 'area/skole', ...
     edits: int = field(default=0)
+    zone_id: int = 0
 
 
 class ConnectionIndex:
@@ -78,24 +83,57 @@ class ConnectionIndex:
             role = member.role if member else None
             zone = conn.zone or conn.zone_kind
             consent = member.consent if member else None
-            access = effective_access(role, conn.zone_kind, zone, consent)
+            closed = member.plan_closed if member else False
+            access = effective_access(role, conn.zone_kind, zone, consent, closed=closed)
             if access is None:
                 log.info("plan %s: access withdrawn for user %s; closing", plan_id, conn.user_id)
                 conn.peer.close(CloseCode.FORBIDDEN, "access withdrawn")
                 self.discard(conn)
                 continue
             conn.role = role or conn.role
+            if conn.peer.can_write and access != "rw":
+                # Tell the client now, not at its next refused edit: the browser stops saying
+                # "saved" and asks for a reload (client/src/plan/zones.js).
+                conn.peer.send(encode_permission_denied("read-only"))
             conn.peer.can_write = access == "rw"
+
+
+PLAN_DELETED = "plan deleted"
+
+
+def forget_plan(
+    registry: RoomRegistry, index: ConnectionIndex, plan_id: str, zone_ids: Iterable[int] = ()
+) -> int:
+    """Close every open socket of a deleted plan (4404) and drop its rooms WITHOUT compacting
+    them: a snapshot taken after the delete would write deleted health data back (or fail).
+
+    `zone_ids` names rooms that may be in memory without a connection (in their grace period);
+    the rooms of open connections are found from the connections. Returns the rooms dropped.
+    """
+    zones = set(zone_ids) | {conn.zone_id for conn in index.of_plan(plan_id)}
+    dropped = sum(registry.drop(zone_id, CloseCode.NOT_FOUND, PLAN_DELETED) for zone_id in zones)
+    for conn in index.of_plan(plan_id):  # a socket whose room was not loaded (yet)
+        conn.peer.close(CloseCode.NOT_FOUND, PLAN_DELETED)
+        index.discard(conn)
+    log.info("plan %s deleted: %d rooms dropped without compaction", plan_id, dropped)
+    return dropped
 
 
 class AccessWatcher:
     """Polls access versions of plans with open connections (cheap: one indexed query), and
     re-checks every open connection when the date changes in Oslo: consent ends at a date."""
 
-    def __init__(self, index: ConnectionIndex, versions: VersionLookup, interval: float) -> None:
+    def __init__(
+        self,
+        index: ConnectionIndex,
+        versions: VersionLookup,
+        interval: float,
+        on_gone: GoneHandler | None = None,
+    ) -> None:
         self.index = index
         self.versions = versions
         self.interval = interval
+        self.on_gone = on_gone
         self._known: dict[str, int] = {}
         self._day = access.today_oslo()
         self._task: asyncio.Task[None] | None = None
@@ -135,6 +173,10 @@ class AccessWatcher:
             for plan_id in plans:
                 await self.index.recheck_plan(plan_id)
         current = await self.versions(plans)
+        for plan_id in plans:
+            if plan_id not in current and self.on_gone is not None:
+                log.info("plan %s was deleted: closing its connections", plan_id)
+                self.on_gone(plan_id)
         for plan_id, version in current.items():
             if self._known.get(plan_id, version) != version:
                 await self.index.recheck_plan(plan_id)

@@ -1,5 +1,6 @@
 """POST /plans/{plan_id}/consent: the planeier (or verge) gives, refuses or revokes a member's
-consent from the plan page's Samtykke section. Nothing changes on any error."""
+consent from the plan page's Samtykke section; who may follows the person's age
+(server.access.may_give_consent). Nothing changes on any error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import needs_consent, today_oslo
+from server.access import may_give_consent, needs_consent, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
@@ -59,6 +60,11 @@ async def consent_submit(request: Request) -> Response:
         return _error(request, user, 403, "consent.error.expired_form")
     if me.role not in OWNER_ROLES:
         return _error(request, user, 403, "consent.error.not_owner")
+    plan = await services.plans.get_plan(plan_id)
+    if plan is None:
+        return not_found(request, user)
+    if not may_give_consent(me.role, plan.person_birth_date):
+        return _error(request, user, 403, "consent.error.under_16")
     action = str(form.get("action") or "")
     if action not in ACTIONS:
         return _error(request, user, 400, "consent.error.action")

@@ -31,11 +31,14 @@ class DemoResult:
 
 
 async def load_demo(repos: Repositories) -> DemoResult:
+    birth_date = date.fromisoformat(demo.PLAN["person_birth_date"])
     existing = await repos.plans.get_plan_by_demo_key(demo.DEMO_KEY)
     if existing is not None:
         if not await repos.consents.latest_by_user(existing.id):  # loaded before consents
             await _demo_consent(repos, existing.id)
         await _demo_meeting_details(repos, existing.id)
+        if existing.person_birth_date is None:  # loaded before birth dates
+            await repos.plans.set_person_birth_date(existing.id, birth_date)
         return DemoResult(existing.id, False, await _demo_users(repos))
 
     password_hash = hash_password(demo.DEMO_PASSWORD)
@@ -48,7 +51,11 @@ async def load_demo(repos: Repositories) -> DemoResult:
 
     municipality = await repos.plans.get_or_create_municipality(demo.PLAN["municipality"])
     plan = await repos.plans.create_plan(
-        municipality, demo.PLAN["title"], demo.PLAN["person_name"], demo_key=demo.DEMO_KEY
+        municipality,
+        demo.PLAN["title"],
+        demo.PLAN["person_name"],
+        demo_key=demo.DEMO_KEY,
+        person_birth_date=birth_date,
     )
     for area in demo.AREAS:
         await repos.plans.add_zone(plan.id, "area", area.id, area.title, area.position)

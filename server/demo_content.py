@@ -27,7 +27,10 @@ OSLO = ZoneInfo("Europe/Oslo")
 PLAN: dict[str, Any] = {
     "title": "Individuell plan for Jonas Berg",
     "person_name": "Jonas Berg",
-    "person_age": 16,
+    "person_age": 16,  # when the plan was made (sample-plan.md), and so:
+    # 16 before he signed the consent on 28.08.2025 (over 16: he consents himself) and in vg1
+    # that autumn; 18 in spring 2027, the transition goal M4 is about. Invented, like the rest.
+    "person_birth_date": "2009-03-14",
     "municipality": "Eksempelvik kommune",
     "plan_type": "Individuell plan",
     "plan_period_start": "2025-09-01",

@@ -30,8 +30,9 @@ from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials
-from server.pages import _is_uuid, not_found
+from server.pages import not_found
 from server.published import published_links
+from server.room_path import is_uuid
 from server.security import CSRF_FIELD, csrf_token, csrf_valid
 from server.services import Services
 from server.templating import render
@@ -58,7 +59,7 @@ async def _visit(request: Request) -> Visit | Response:
     if user is None:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     services: Services = request.app.state.services
-    member = await services.consents.member_access(plan_id, user.id) if _is_uuid(plan_id) else None
+    member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if member else None
     if plan is None or member is None or not m.sees_plan(member, today_oslo()):
         return not_found(request, user)

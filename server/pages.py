@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,8 +13,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.access import (
+    ConsentRule,
+    Role,
     can_export,
+    consent_rule,
     effective_access,
+    may_give_consent,
     may_see_access_log,
     needs_consent,
     today_oslo,
@@ -27,6 +31,7 @@ from server.meetings import meetings_section
 from server.overview import indicators
 from server.plan_state import PlanVisit
 from server.published import published_section
+from server.room_path import is_uuid
 from server.security import csrf_token
 from server.services import Services
 from server.templating import render
@@ -80,10 +85,12 @@ async def my_plans(request: Request) -> Response:
             "present_now": present.get(plan.id, []),
             "unread": unread.get(plan.id, 0),  # unread messages (their notifications)
             "next_meeting": _next_meeting(next_meetings.get(plan.id), role),
+            "closed": plan.status == "closed",
         }
         for plan, role, koordinator in overview
     ]
-    return render(request, "plans.html", {"plans": plans}, user=user)
+    deleted = request.query_params.get("deleted") == "1"
+    return render(request, "plans.html", {"plans": plans, "deleted": deleted}, user=user)
 
 
 async def plan_page(request: Request) -> Response:
@@ -92,7 +99,7 @@ async def plan_page(request: Request) -> Response:
         return _login_redirect(request)
     services: Services = request.app.state.services
     plan_id = request.path_params["plan_id"]
-    member = await services.consents.member_access(plan_id, user.id) if _is_uuid(plan_id) else None
+    member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if member else None
     if plan is None or member is None:
         return not_found(request, user)
@@ -117,7 +124,9 @@ async def plan_page(request: Request) -> Response:
     )
     for zone in all_zones:
         suffix = zone.kind + (f"/{zone.key}" if zone.key else "")
-        access = effective_access(member.role, zone.kind, suffix, member.consent, today)
+        access = effective_access(
+            member.role, zone.kind, suffix, member.consent, today, closed=plan.status == "closed"
+        )
         if access is not None:
             room = f"plan/{plan.id}/{suffix}"
             zones.append(
@@ -163,24 +172,34 @@ async def plan_page(request: Request) -> Response:
             "title": plan.title,
             "person_name": plan.person_name,
             "status": plan.status,
+            "closed_on": _ddmmyyyy(plan.closed_at),
         },
         "me": me,
         "may_export": can_export(member.role),
         "access_log": may_see_access_log(member.role),
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
-        "consent": await consent_section(services, plan.id, member.role, members, all_zones),
+        "consent": await consent_section(
+            services, plan.id, member.role, members, all_zones, plan.person_birth_date
+        ),
         "meetings": await meetings_section(services, plan.id, user.id, member),
         "published": await published_section(PlanVisit(services, user, plan, member, today)),
+        "may_close_and_delete": member.role == Role.KOORDINATOR,
     }
     return render(request, "plan.html", context, user=user)
 
 
 async def consent_section(
-    services: Services, plan_id: str, my_role: str, members: list[dict[str, Any]], zones: list[Any]
+    services: Services,
+    plan_id: str,
+    my_role: str,
+    members: list[dict[str, Any]],
+    zones: list[Any],
+    birth_date: date | None = None,
 ) -> dict[str, Any]:
     """The Samtykke section: per deltaker/leser member the current consent, and whether this
-    user may change it (the planeier and verge only)."""
+    user may change it (the planeier and verge, as the person's age allows:
+    server.access.may_give_consent), with the sentence that says who gives consent and why."""
     titles = {z.kind + (f"/{z.key}" if z.key else ""): z.title for z in zones}
     choices = [{"value": suffix, "title": title} for suffix, title in titles.items()]
     latest = await services.consents.latest_by_user(plan_id)
@@ -219,7 +238,17 @@ async def consent_section(
                 "revoked_at": _ddmmyyyy(record.revoked_at) if record else None,
             }
         )
-    return {"may_edit": my_role in ("planeier", "verge"), "rows": rows, "zones": choices}
+    rule = consent_rule(birth_date, today)
+    may_edit = may_give_consent(my_role, birth_date, today)
+    # The planeier below 16 sees the record read-only, and is told why.
+    read_only_why = my_role == Role.PLANEIER and rule == ConsentRule.UNDER_16
+    return {
+        "may_edit": may_edit,
+        "rows": rows,
+        "zones": choices,
+        "rule": rule.value,
+        "read_only_why": read_only_why,
+    }
 
 
 def _next_meeting(meeting: Any, role: str) -> dict[str, Any] | None:
@@ -240,12 +269,3 @@ def _ddmmyyyy(value: Any) -> str | None:
     if hasattr(value, "astimezone"):
         value = value.astimezone(OSLO).date()
     return str(value.strftime("%d.%m.%Y"))
-
-
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

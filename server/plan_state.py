@@ -8,7 +8,6 @@ that is not yet durable), else from storage (snapshot plus tail), without loadin
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +20,7 @@ from crdt.schema import read_zone
 from server.access import effective_access, needs_consent, today_oslo
 from server.auth.web import current_user
 from server.i18n import language_of, translator
+from server.room_path import is_uuid
 from server.services import Services
 from server.templating import render
 from storage.models import Plan, Zone
@@ -66,7 +66,7 @@ async def visit(request: Request) -> PlanVisit | Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     services: Services = request.app.state.services
     plan_id = request.path_params["plan_id"]
-    member = await services.consents.member_access(plan_id, user.id) if _is_uuid(plan_id) else None
+    member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if member else None
     if plan is None or member is None:
         return error_page(request, user, 404, "error.not_found")
@@ -109,10 +109,3 @@ async def zone_copies(services: Services, plan_id: str) -> list[ZoneCopy]:
         data = json.dumps(read_zone(doc, zone.kind), ensure_ascii=False)
         copies.append(ZoneCopy(zone.kind, zone.key, zone.title, doc.get_update(), data))
     return copies
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

@@ -46,3 +46,12 @@ def parse_room_path(path: str) -> RoomPath:
     if len(parts) == 4 and kind in _KEYED and _KEY.match(parts[3]):
         return RoomPath(plan_id, kind, parts[3])
     raise BadRoomPath("unknown zone")
+
+
+def is_uuid(value: str) -> bool:
+    """A plan id as the URL must spell it (canonical lower-case UUID); anything else is a 404
+    before the database is asked."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -15,7 +15,7 @@ from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
 from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
-from server.connections import AccessWatcher, ConnectionIndex
+from server.connections import AccessWatcher, ConnectionIndex, forget_plan
 from server.event_hub import EventHub
 from server.mailer import EmailSender
 from server.notifier import Notifier
@@ -128,8 +128,12 @@ class Services:
         )
 
         connections = ConnectionIndex(repos.consents.member_access)
+
+        def plan_gone(plan_id: str) -> None:
+            forget_plan(registry, connections, plan_id)
+
         watcher = AccessWatcher(
-            connections, repos.plans.access_versions, settings.access_poll_seconds
+            connections, repos.plans.access_versions, settings.access_poll_seconds, plan_gone
         )
         watcher.start()
         audit = AuditWriter(repos.audit)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 12 * 3600
     session_idle_seconds: int = 30 * 60
     log_level: str = "INFO"
+    # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
+    retention_days: int = Field(default=365, ge=1)
 
     # OpenID Connect (ID-porten, HelseID): off while oidc_issuer is empty
     oidc_issuer: str = ""

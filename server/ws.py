@@ -139,7 +139,9 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         if needs_consent(context.role):
             member = await services.consents.member_access(context.plan_id, user_id)
             consent = member.consent if member else None
-        access = effective_access(context.role, path.kind, zone, consent)
+        access = effective_access(
+            context.role, path.kind, zone, consent, closed=context.plan_closed
+        )
         if access is None:
             reason = "no consent" if needs_consent(context.role) else "not allowed"
             raise Refused(CloseCode.FORBIDDEN, reason)
@@ -151,7 +153,9 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             max_queued_frames=services.settings.send_queue_frames,
             identity=identity_of(user_id, context.user_name, context.role),
         )
-        conn = Connection(peer, user_id, context.plan_id, path.kind, context.role, zone)
+        conn = Connection(
+            peer, user_id, context.plan_id, path.kind, context.role, zone, zone_id=context.zone_id
+        )
         address = ws.client.host if ws.client else None
         visit = ws.query_params.get("visit", "")
         ids = {"conn": secrets.token_hex(8), **({"visit": visit} if _VISIT_ID.match(visit) else {})}

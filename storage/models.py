@@ -129,6 +129,12 @@ class Plan(Base):
     # Lets `samplan demo` find the plan it made last time instead of making another.
     demo_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    # Set when the plan is closed, cleared when it is reopened: retention (`samplan purge`)
+    # counts from it.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who may give consent follows the person's age (server.access.consent_givers); NULL when
+    # not recorded.
+    person_birth_date: Mapped[date | None] = mapped_column(Date)
     # Bumped on every membership change: a server polls it to notice access changes made by
     # another process (the CLI, another node) and re-check open connections (DESIGN.md §3).
     access_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,10 @@ def _sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
             log.warning("sqlite journal_mode is %s, not wal", mode)
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, in their pages and on the freelist, so a
+        # deleted plan's health data cannot be read back from the file (ON, not FAST: FAST
+        # leaves freelist pages as they were). Costs write I/O only when rows are deleted.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
@@ -302,6 +306,47 @@ async def insert_returning_ids(
         insert(table), [{**row, pk.name: i} for row, i in zip(rows, ids, strict=True)]
     )
     return ids
+
+
+async def scrub_deleted(engine: AsyncEngine) -> None:
+    """After deleting rows whose bytes must not linger (a deleted plan), on SQLite: copy the
+    write-ahead log into the database file and truncate the log to zero bytes.
+
+    secure_delete (set on every connection) has already zeroed the deleted rows in the pages;
+    older images of those pages stay in the -wal file until it is rewritten, and this removes
+    them. It waits (busy_timeout) for readers of other connections to finish; if one still
+    holds an old snapshot, the log is not truncated and a warning says so. A no-op on
+    PostgreSQL (see `vacuum`) and on an in-memory database.
+    """
+    zone_log = sqlite_zone_log(engine)
+    if zone_log is None:
+        return
+    busy, frames, copied = await zone_log.checkpoint()
+    if busy:
+        log.warning(
+            "sqlite checkpoint after delete incomplete: %s of %s WAL frames copied", copied, frames
+        )
+    else:
+        log.info("sqlite WAL checkpointed and truncated after delete")
+
+
+async def vacuum(engine: AsyncEngine, tables: Sequence[str]) -> bool:
+    """PostgreSQL: plain VACUUM of `tables` (after a purge), so dead rows of deleted plans are
+    pruned now rather than whenever autovacuum comes round. Plain VACUUM never blocks reads or
+    writes (it takes SHARE UPDATE EXCLUSIVE), unlike VACUUM FULL. Returns False on SQLite,
+    where `scrub_deleted` is what matters.
+    """
+    if is_sqlite(engine):
+        return False
+    async with engine.connect() as conn:
+        # VACUUM cannot run inside a transaction block.
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            if not table.isidentifier():
+                raise InvalidValue(f"not a table name: {table!r}")
+            await auto.exec_driver_sql(f'VACUUM (ANALYZE) "{table}"')
+    log.info("vacuumed %s", ", ".join(tables))
+    return True
 
 
 def lock_for_migration(connection: Connection) -> None:

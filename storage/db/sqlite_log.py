@@ -215,6 +215,14 @@ class SQLiteZoneLog:
         worker = self._started(self._writer if role == "writer" else self._reader, role)
         return await worker.submit(fn)
 
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """`PRAGMA wal_checkpoint(TRUNCATE)` on the writer's connection, under the engine's
+        writer lock (so none of our own writers is mid-transaction); returns SQLite's
+        (busy, WAL frames, frames copied). Runs outside any transaction, as it must."""
+        writer = self._started(self._writer, "writer")
+        async with self._write_lock:
+            return await writer.submit(_checkpoint)
+
     def threads(self) -> list[threading.Thread]:
         return [w.thread for w in (self._writer, self._reader) if w is not None]
 
@@ -279,6 +287,15 @@ def _load(conn: sqlite3.Connection, zone_id: int) -> LoadedRows:
         _rollback(conn)
         raise
     return (snap[1] if snap is not None else None), seq, updates
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    statement = "PRAGMA wal_checkpoint(TRUNCATE)"
+    try:
+        busy, frames, copied = conn.execute(statement).fetchone()
+    except sqlite3.Error as exc:
+        raise _wrap(exc, statement) from exc
+    return int(busy), int(frames), int(copied)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -52,10 +52,12 @@ class ConsentRecord:
 
 @dataclass(frozen=True, slots=True)
 class MemberAccess:
-    """What access decisions need about one member: the role and the current consent row."""
+    """What access decisions need about one member: the role, the current consent row, and
+    whether the plan is closed (read-only for everyone)."""
 
     role: str
     consent: ConsentRecord | None
+    plan_closed: bool = False
 
 
 def _record(row: Consent) -> ConsentRecord:
@@ -195,7 +197,8 @@ class ConsentRepo:
         async with self._sessionmaker() as session:
             row = (
                 await session.execute(
-                    select(Membership.role, Consent)
+                    select(Membership.role, Consent, Plan.status)
+                    .join(Plan, Plan.id == Membership.plan_id)
                     .outerjoin(
                         Consent,
                         (Consent.plan_id == Membership.plan_id)
@@ -209,8 +212,9 @@ class ConsentRepo:
             ).first()
         if row is None:
             return None
-        role, consent = row
-        return MemberAccess(role, _record(consent) if consent is not None else None)
+        role, consent, status = row
+        record = _record(consent) if consent is not None else None
+        return MemberAccess(role, record, status == "closed")
 
     async def latest_by_user(self, plan_id: str) -> dict[int, tuple[ConsentRecord, str | None]]:
         """The newest row per member (current, or the last revoked one) with the giver's name."""

@@ -12,28 +12,34 @@ import json
 import logging
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import write_session
+from storage.db import engine_of, scrub_deleted, vacuum, write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
 from storage.models import (
     KEYLESS_ZONE_KINDS,
     PLAN_STATUSES,
     ROLES,
     ZONE_KINDS,
+    Consent,
     Meeting,
     Membership,
     Municipality,
+    Notification,
     Plan,
+    PlanVersion,
+    PublishedMinutes,
     User,
     Zone,
+    ZoneSnapshot,
     ZoneSummary,
+    ZoneUpdate,
     new_meeting_id,
     utcnow,
 )
@@ -46,6 +52,27 @@ class ConnectionContext:
     zone_id: int
     role: str
     user_name: str
+    plan_closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRows:
+    """How many rows a plan owns (and a deletion removes): numbers for the access log and
+    `samplan purge`, never content."""
+
+    zones: int
+    updates: int
+    snapshots: int
+    summaries: int
+    members: int
+    consents: int
+    meetings: int
+    versions: int
+    published_minutes: int
+    notifications: int
+
+    def counts(self) -> dict[str, int]:
+        return asdict(self)
 
 
 log = logging.getLogger(__name__)
@@ -90,6 +117,45 @@ async def _bump_access(session: AsyncSession, plan_id: str) -> None:
     )
 
 
+async def _count_owned(session: AsyncSession, plan_id: str) -> PlanRows:
+    zone_ids = select(Zone.id).where(Zone.plan_id == plan_id).scalar_subquery()
+
+    async def count(column: Any, *where: Any) -> int:
+        return int(await session.scalar(select(func.count(column)).where(*where)) or 0)
+
+    return PlanRows(
+        zones=await count(Zone.id, Zone.plan_id == plan_id),
+        updates=await count(ZoneUpdate.id, ZoneUpdate.zone_id.in_(zone_ids)),
+        snapshots=await count(ZoneSnapshot.zone_id, ZoneSnapshot.zone_id.in_(zone_ids)),
+        summaries=await count(ZoneSummary.zone_id, ZoneSummary.zone_id.in_(zone_ids)),
+        members=await count(Membership.id, Membership.plan_id == plan_id),
+        consents=await count(Consent.id, Consent.plan_id == plan_id),
+        meetings=await count(Meeting.id, Meeting.plan_id == plan_id),
+        versions=await count(PlanVersion.id, PlanVersion.plan_id == plan_id),
+        published_minutes=await count(PublishedMinutes.id, PublishedMinutes.plan_id == plan_id),
+        notifications=await count(Notification.id, Notification.plan_id == plan_id),
+    )
+
+
+# Every table holding a plan's rows (all reached from `plans` by ON DELETE CASCADE).
+_PLAN_TABLES = (
+    "zone_updates",
+    "zone_snapshots",
+    "zone_summaries",
+    "zones",
+    "memberships",
+    "consents",
+    "meeting_invitees",
+    "meetings",
+    "plan_version_zones",
+    "plan_versions",
+    "published_minutes",
+    "email_outbox",
+    "notifications",
+    "plans",
+)
+
+
 class PlanRepo:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
@@ -122,7 +188,12 @@ class PlanRepo:
     # -- plans ----------------------------------------------------------------------------
 
     async def create_plan(
-        self, municipality_id: int, title: str, person_name: str, demo_key: str | None = None
+        self,
+        municipality_id: int,
+        title: str,
+        person_name: str,
+        demo_key: str | None = None,
+        person_birth_date: date | None = None,
     ) -> Plan:
         """Create a plan with its `content` and `comments` zones, in one transaction."""
         plan = Plan(
@@ -132,6 +203,7 @@ class PlanRepo:
             demo_key=demo_key,
             status="active",
             access_version=0,
+            person_birth_date=person_birth_date,
         )
         try:
             async with write_session(self._sessionmaker) as session:
@@ -170,30 +242,95 @@ class PlanRepo:
         async with self._sessionmaker() as session:
             return await session.scalar(select(Plan).where(Plan.demo_key == demo_key))
 
-    async def set_plan_status(self, plan_id: str, status: str) -> None:
-        """Open or close a plan; closing changes who may write, so access_version moves too."""
+    async def set_plan_status(self, plan_id: str, status: str, at: datetime | None = None) -> bool:
+        """Close or reopen a plan; False (and nothing written) when it already has `status`.
+
+        Closing stamps `closed_at` (`at`, default now: retention counts from it) and reopening
+        clears it. Either changes who may write, so access_version moves too.
+        """
         if status not in PLAN_STATUSES:
             raise InvalidValue(
                 f"unknown plan status {status!r}; expected one of {', '.join(PLAN_STATUSES)}"
             )
+        if at is not None and at.tzinfo is None:
+            raise InvalidValue("a closing time must carry a time zone")
+        async with write_session(self._sessionmaker) as session:
+            plan = await session.get(Plan, plan_id, with_for_update=True)
+            if plan is None:
+                raise NotFound(f"plan {plan_id} does not exist")
+            if plan.status == status:
+                return False
+            plan.status = status
+            plan.closed_at = (at or utcnow()) if status == "closed" else None
+            await _bump_access(session, plan_id)
+        log.info("plan status set plan_id=%s status=%s", plan_id, status)
+        return True
+
+    async def set_person_birth_date(self, plan_id: str, birth_date: date | None) -> bool:
+        """Record (or, with None, forget) the person's birth date; False when unchanged."""
         async with write_session(self._sessionmaker) as session:
             plan = await session.get(Plan, plan_id)
             if plan is None:
                 raise NotFound(f"plan {plan_id} does not exist")
-            if plan.status != status:
-                plan.status = status
-                await _bump_access(session, plan_id)
-        log.info("plan status set plan_id=%s status=%s", plan_id, status)
+            if plan.person_birth_date == birth_date:
+                return False
+            plan.person_birth_date = birth_date
+        log.info("plan birth date set plan_id=%s", plan_id)  # never the date itself
+        return True
 
-    async def delete_plan(self, plan_id: str) -> bool:
-        """Delete a plan and, through ON DELETE CASCADE, everything it owns (purge)."""
+    async def closed_before(self, cutoff: datetime) -> list[Plan]:
+        """Closed plans whose `closed_at` is before `cutoff`, oldest first: what purge takes."""
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Plan)
+                .where(Plan.status == "closed", Plan.closed_at < cutoff)
+                .order_by(Plan.closed_at, Plan.id)
+            )
+            return list(rows)
+
+    async def owned_rows(self, plan_id: str) -> PlanRows | None:
+        """What deleting the plan would remove (`samplan purge --dry-run`); None: no plan."""
+        async with self._sessionmaker() as session:
+            if await session.get(Plan, plan_id) is None:
+                return None
+            return await _count_owned(session, plan_id)
+
+    async def delete_plan(
+        self, plan_id: str, *, closed_before: datetime | None = None
+    ) -> PlanRows | None:
+        """Delete a plan and everything it owns; None when there is no such plan (or, with
+        `closed_before`, when it is not closed since before then: a purge never deletes a
+        plan reopened after it was listed).
+
+        ON DELETE CASCADE takes its zones (with their update logs, snapshots and summaries),
+        memberships, consents and meetings in the same transaction; the access log has no
+        foreign keys and keeps every row. Afterwards, on SQLite, the write-ahead log is
+        checkpointed and truncated (storage.db.scrub_deleted), so the deleted bytes are in
+        neither file: secure_delete has zeroed them in the database pages.
+        """
         async with write_session(self._sessionmaker) as session:
-            result = await session.execute(
+            # The row lock makes a concurrent status or membership change wait for us.
+            plan = await session.get(Plan, plan_id, with_for_update=True)
+            if plan is None:
+                return None
+            if closed_before is not None and not (
+                plan.status == "closed"
+                and plan.closed_at is not None
+                and plan.closed_at < closed_before
+            ):
+                return None
+            rows = await _count_owned(session, plan_id)
+            await session.execute(
                 delete(Plan).where(Plan.id == plan_id).execution_options(synchronize_session=False)
             )
-        deleted = bool(result.rowcount)  # type: ignore[attr-defined]
-        log.info("plan deleted plan_id=%s deleted=%s", plan_id, deleted)
-        return deleted
+        log.info("plan deleted plan_id=%s %s", plan_id, rows.counts())
+        await scrub_deleted(engine_of(self._sessionmaker))
+        return rows
+
+    async def vacuum_plan_tables(self) -> bool:
+        """PostgreSQL: VACUUM the tables a plan's rows live in (after a purge or a deletion
+        from the command line); False on SQLite, where delete_plan already scrubbed."""
+        return await vacuum(engine_of(self._sessionmaker), _PLAN_TABLES)
 
     # -- zones ----------------------------------------------------------------------------
 
@@ -400,7 +537,7 @@ class PlanRepo:
         async with self._sessionmaker() as session:
             row = (
                 await session.execute(
-                    select(Plan.access_version, Zone.id, Membership.role, User.name)
+                    select(Plan.access_version, Zone.id, Membership.role, User.name, Plan.status)
                     .join(Zone, Zone.plan_id == Plan.id)
                     .join(Membership, Membership.plan_id == Plan.id)
                     .join(User, User.id == Membership.user_id)
@@ -414,8 +551,8 @@ class PlanRepo:
             ).first()
         if row is None:
             return None
-        version, zone_id, role, name = row
-        return ConnectionContext(plan_id, version, zone_id, role, name)
+        version, zone_id, role, name, status = row
+        return ConnectionContext(plan_id, version, zone_id, role, name, status == "closed")
 
     async def save_zone_summary(self, zone_id: int, summary: Mapping[str, Any]) -> None:
         """Replace the zone's summary (delete + insert: portable, and one transaction)."""

@@ -39,6 +39,7 @@ export class ConnectionStatus {
     const allSynced = zones.every((z) => z.synced)
     const allSaved = zones.every((z) => z.saved)
     const closed = zones.find((z) => z.closedForGood)
+    const refused = zones.find((z) => z.writeRefused)
     if (allSynced) this.everSynced = true
 
     if (allConnected) this.disconnectedSince = null
@@ -59,6 +60,7 @@ export class ConnectionStatus {
 
     let key
     if (closed) key = 'status.closed'
+    else if (refused) key = 'status.readOnly'
     else if (connection === 'offline') key = 'status.offline'
     else if (connection === 'connecting') key = this.everSynced ? 'status.reconnecting' : 'status.connecting'
     else if (!this.everSynced) key = 'status.loading'

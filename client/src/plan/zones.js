@@ -7,7 +7,7 @@
 // every update we sent before it is stored. A zone is "saved" when its socket is connected, it
 // has synced, and every local change is covered by such a reply.
 import * as Y from 'yjs'
-import { WebsocketProvider, messageSync } from 'y-websocket'
+import { WebsocketProvider, messageAuth, messageSync } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import * as syncProtocol from 'y-protocols/sync'
 import * as encoding from 'lib0/encoding'
@@ -30,6 +30,7 @@ export class Zone {
     this.pendingReplies = [] // what each outstanding sync-step-2 reply acknowledges
     this.ackTimer = null
     this.closedForGood = null // {code, reason} after a 44xx close: y-websocket stops retrying
+    this.writeRefused = false // the server made this zone read-only while we are connected
 
     this.persistence = null
     if (ownDevice) {
@@ -71,6 +72,18 @@ export class Zone {
       } else if (syncType === syncProtocol.messageYjsSyncStep1) {
         // Our reply (step 2, with anything made offline) is on its way; confirm it.
         this.scheduleAck()
+      }
+    }
+
+    // "Permission denied" (y-protocols auth): the server took write access away on this open
+    // socket (the plan was closed, or my role changed). Nothing typed from now on is stored,
+    // so the status says so instead of "saved".
+    const logDenied = provider.messageHandlers[messageAuth] // y-websocket's: a console warning
+    provider.messageHandlers[messageAuth] = (...args) => {
+      logDenied(...args)
+      if (this.writable && !this.writeRefused) {
+        this.writeRefused = true
+        this.onChange()
       }
     }
 

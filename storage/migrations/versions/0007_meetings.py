@@ -1,7 +1,7 @@
 """Meetings: scheduling fields (video link, agenda, creator, cancellation) and invitees.
 
 Revision ID: 0007_meetings
-Revises: 0004
+Revises: 0005_lifecycle
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_meetings"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005_lifecycle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
