@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from storage.repositories.consents import ConsentRecord
+from storage.repositories.consents import ConsentRecord, MemberAccess
 
 
 class Role(StrEnum):
@@ -100,6 +100,16 @@ def today_oslo() -> date:
 
 def needs_consent(role: str) -> bool:
     return role not in CONSENT_FREE_ROLES
+
+
+def sees_plan(member: MemberAccess | None, today: date) -> bool:
+    """Whether a member may open the plan at all: a deltaker or leser sees nothing of it
+    before the planeier (or verge) consents (DESIGN §3)."""
+    if member is None:
+        return False
+    if needs_consent(member.role):
+        return member.consent is not None and member.consent.active_on(today)
+    return True
 
 
 # DESIGN §3, column export/print: the person, the guardian and the koordinator.

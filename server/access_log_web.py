@@ -14,7 +14,6 @@ import contextlib
 import csv
 import io
 import math
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -29,7 +28,9 @@ from server.access import may_see_access_log, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
-from server.pages import ZONE_ORDER, not_found
+from server.pages import ZONE_ORDER
+from server.plan_visit import error_page, not_found
+from server.room_path import is_uuid
 from server.services import Services
 from server.templating import render
 from storage.repositories.access_history import HistoryKind, HistoryQuery, HistoryRow, RowKind
@@ -72,13 +73,6 @@ class Filters:
         values = {"person": self.person, "from": self.date_from, "to": self.date_to}
         values |= {"kind": self.kind, **changes}
         return urlencode({k: v for k, v in values.items() if v and (k, v) != ("kind", "all")})
-
-
-def _is_plan_id(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def _oslo_midnight(day: date) -> datetime:
@@ -232,16 +226,13 @@ async def access_log_page(request: Request) -> Response:
     if user is None:
         return RedirectResponse(f"/login?next=/plans/{plan_id}/access-log", status_code=303)
     services: Services = request.app.state.services
-    membership = (
-        await services.plans.get_membership(plan_id, user.id) if _is_plan_id(plan_id) else None
-    )
+    membership = await services.plans.get_membership(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if membership else None
     if plan is None or membership is None:
         return not_found(request, user)
-    t = translator(language_of(request))
     if not may_see_access_log(membership.role):
-        refusal = {"status": 403, "message": t("accessLog.error.forbidden")}
-        return render(request, "error.html", refusal, status_code=403, user=user)
+        return error_page(request, user, 403, "accessLog.error.forbidden")
+    t = translator(language_of(request))
 
     members = await services.plans.list_members_with_names(plan.id)
     filters = parse_filters(request.query_params, {m.user_id for m, _, _ in members}, t)

@@ -12,11 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from server.access import may_give_consent, needs_consent, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
-from server.i18n import language_of, translator
-from server.pages import not_found
+from server.plan_visit import error_page, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
-from server.templating import render
 
 OWNER_ROLES = ("planeier", "verge")
 ACTIONS = ("give", "refuse", "revoke")
@@ -40,12 +38,6 @@ def parse_until(text: str, today: date) -> date | None:
     return value
 
 
-def _error(request: Request, user: object, status: int, key: str) -> Response:
-    t = translator(language_of(request))
-    context = {"status": status, "message": t(key)}
-    return render(request, "error.html", context, status_code=status, user=user)
-
-
 async def consent_submit(request: Request) -> Response:
     user = await current_user(request)
     plan_id = request.path_params["plan_id"]
@@ -57,38 +49,38 @@ async def consent_submit(request: Request) -> Response:
     if me is None:
         return not_found(request, user)
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return _error(request, user, 403, "consent.error.expired_form")
+        return error_page(request, user, 403, "consent.error.expired_form")
     if me.role not in OWNER_ROLES:
-        return _error(request, user, 403, "consent.error.not_owner")
+        return error_page(request, user, 403, "consent.error.not_owner")
     plan = await services.plans.get_plan(plan_id)
     if plan is None:
         return not_found(request, user)
     if not may_give_consent(me.role, plan.person_birth_date):
-        return _error(request, user, 403, "consent.error.under_16")
+        return error_page(request, user, 403, "consent.error.under_16")
     action = str(form.get("action") or "")
     if action not in ACTIONS:
-        return _error(request, user, 400, "consent.error.action")
+        return error_page(request, user, 400, "consent.error.action")
     try:
         target_id = int(str(form.get("user_id") or ""))
     except ValueError:
-        return _error(request, user, 400, "consent.error.member")
+        return error_page(request, user, 400, "consent.error.member")
     target = await services.plans.get_membership(plan_id, target_id)
     if target is None or not needs_consent(target.role):
-        return _error(request, user, 400, "consent.error.member")
+        return error_page(request, user, 400, "consent.error.member")
 
     details: dict[str, object] = {"user_id": target_id}
     if action == "give":
         try:
             until = parse_until(str(form.get("until") or ""), today_oslo())
         except BadDate as exc:
-            return _error(request, user, 400, str(exc))
+            return error_page(request, user, 400, str(exc))
         known = {
             z.kind + (f"/{z.key}" if z.key else "")
             for z in await services.plans.list_zones(plan_id)
         }
         scope = [str(v) for v in form.getlist("scope")]
         if not scope or any(s not in known and s != "all" for s in scope):
-            return _error(request, user, 400, "consent.error.scope")
+            return error_page(request, user, 400, "consent.error.scope")
         chosen: list[str] | str = "all" if "all" in scope or set(scope) >= known else scope
         record = await services.consents.give(plan_id, target_id, chosen, until, user.id)
         details |= {
@@ -101,7 +93,7 @@ async def consent_submit(request: Request) -> Response:
     else:
         revoked = await services.consents.revoke(plan_id, target_id, user.id)
         if revoked is None:
-            return _error(request, user, 400, "consent.error.nothing_active")
+            return error_page(request, user, 400, "consent.error.nothing_active")
         details |= {
             "scope": "all" if revoked.scope is None else list(revoked.scope),
             "valid_until": revoked.valid_until.isoformat() if revoked.valid_until else None,

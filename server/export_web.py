@@ -9,18 +9,16 @@ so the answer never tells whether a plan exists. Every print and download is an 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from server.access import can_export, needs_consent, today_oslo
+from server.access import can_export, today_oslo
 from server.audit import client_address
-from server.auth.web import current_user
 from server.export import build_export, dumps
 from server.i18n import language_of, translator
-from server.pages import not_found
+from server.plan_visit import error_page, not_found, visit
 from server.print_view import print_context
 from server.services import Services
 from server.templating import render, render_to_string
@@ -62,31 +60,22 @@ async def export_pdf(request: Request) -> Response:
         pdf = await services.pdf.render(html)  # CPU work, in a worker process
     except Exception as exc:  # logged without content; the user gets the generic error page
         log.error("pdf failed plan_id=%s: %s", document["plan"]["id"], type(exc).__name__)
-        return _error(request, user, 500, "error.generic")
+        return error_page(request, user, 500, "error.generic")
     _audit(request, "export", user, role, document, {"format": "pdf"})
     return Response(pdf, media_type="application/pdf", headers=_download_headers(document, "pdf"))
 
 
 async def _allowed(request: Request) -> Response | tuple[Any, str, dict[str, Any]]:
     """(user, role, export document), or the response that refuses."""
-    user = await current_user(request)
-    if user is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    services: Services = request.app.state.services
-    plan_id = request.path_params["plan_id"]
-    member = await services.consents.member_access(plan_id, user.id) if _is_id(plan_id) else None
-    if member is None:
-        return not_found(request, user)
-    if needs_consent(member.role) and not (
-        member.consent and member.consent.active_on(today_oslo())
-    ):
-        return not_found(request, user)
-    if not can_export(member.role):
-        return _error(request, user, 403, "print.forbidden")
-    document = await build_export(services.repos, plan_id, services.registry.rooms)
+    v = await visit(request)
+    if isinstance(v, Response):
+        return v
+    if not can_export(v.role):
+        return error_page(request, v.user, 403, "print.forbidden")
+    document = await build_export(v.services.repos, v.plan.id, v.services.registry.rooms)
     if document is None:  # deleted a moment ago
-        return not_found(request, user)
-    return user, member.role, document
+        return not_found(request, v.user)
+    return v.user, v.role, document
 
 
 def _context(request: Request, document: dict[str, Any], *, for_pdf: bool) -> dict[str, Any]:
@@ -120,16 +109,3 @@ def _download_headers(document: dict[str, Any], extension: str) -> dict[str, str
         "content-disposition": f'attachment; filename="{name}"',
         "cache-control": "no-store",  # health data
     }
-
-
-def _error(request: Request, user: Any, status: int, key: str) -> Response:
-    t = translator(language_of(request))
-    context = {"status": status, "message": t(key)}
-    return render(request, "error.html", context, status_code=status, user=user)
-
-
-def _is_id(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

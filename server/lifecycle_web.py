@@ -16,9 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from server.access import Role
 from server.audit import client_address
 from server.auth.web import current_user
-from server.i18n import language_of, translator
 from server.lifecycle import delete_details, delete_plan_live, title_confirmed
-from server.pages import not_found
+from server.plan_visit import error_page, not_found
 from server.room_path import is_uuid
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
@@ -31,12 +30,6 @@ class _Koordinator:
     user: Any
     plan: Plan
     form: Any
-
-
-def _error(request: Request, user: object, status: int, key: str) -> Response:
-    t = translator(language_of(request))
-    context = {"status": status, "message": t(key)}
-    return render(request, "error.html", context, status_code=status, user=user)
 
 
 async def _koordinator(request: Request) -> _Koordinator | Response:
@@ -52,9 +45,9 @@ async def _koordinator(request: Request) -> _Koordinator | Response:
     if me is None or plan is None:
         return not_found(request, user)
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return _error(request, user, 403, "lifecycle.error.expired_form")
+        return error_page(request, user, 403, "lifecycle.error.expired_form")
     if me.role != Role.KOORDINATOR:
-        return _error(request, user, 403, "lifecycle.error.not_koordinator")
+        return error_page(request, user, 403, "lifecycle.error.not_koordinator")
     return _Koordinator(user, plan, form)
 
 
@@ -83,12 +76,12 @@ async def close_submit(request: Request) -> Response:
     if isinstance(who, Response):
         return who
     if who.plan.status == "closed":
-        return _error(request, who.user, 409, "lifecycle.error.already_closed")
+        return error_page(request, who.user, 409, "lifecycle.error.already_closed")
     if who.form.get("confirm") != "yes":
         return _confirm_page(request, who, "close")
     services: Services = request.app.state.services
     if not await services.plans.set_plan_status(who.plan.id, "closed"):
-        return _error(request, who.user, 409, "lifecycle.error.already_closed")
+        return error_page(request, who.user, 409, "lifecycle.error.already_closed")
     # Writers become readers on their open sockets now; the watcher would within a second.
     await services.connections.recheck_plan(who.plan.id)
     _audit(request, who, "plan_close", {})
@@ -101,7 +94,7 @@ async def reopen_submit(request: Request) -> Response:
         return who
     services: Services = request.app.state.services
     if not await services.plans.set_plan_status(who.plan.id, "active"):
-        return _error(request, who.user, 409, "lifecycle.error.not_closed")
+        return error_page(request, who.user, 409, "lifecycle.error.not_closed")
     await services.connections.recheck_plan(who.plan.id)
     _audit(request, who, "plan_reopen", {})
     return RedirectResponse(f"/plans/{who.plan.id}", status_code=303)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pycrdt import Array, Doc, Map, merge_updates
+from pycrdt import Array, Doc, Map
 
 from crdt.schema import (
     ACTION_ITEMS,
@@ -33,7 +33,8 @@ from crdt.schema import (
     set_fields,
 )
 from crdt.summary import DONE_STATUSES
-from server.access import effective_access, needs_consent, today_oslo
+from server.access import effective_access, today_oslo
+from server.plan_state import zone_doc
 from server.services import Services
 from storage.repositories.consents import MemberAccess
 from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord
@@ -65,18 +66,6 @@ def may_see_meeting(
 
 def may_download_ics(member: MemberAccess, user_id: int, meeting: MeetingRecord) -> bool:
     return user_id in meeting.invitee_ids or member.role == "koordinator"
-
-
-def sees_plan(member: MemberAccess | None, today: date) -> bool:
-    """The plan page's rule: a deltaker or leser sees nothing before the planeier consents."""
-    if member is None:
-        return False
-    if needs_consent(member.role):
-        return member.consent is not None and member.consent.active_on(today)
-    return True
-
-
-# --- formatting -----------------------------------------------------------------------------
 
 
 def oslo(moment: datetime) -> datetime:
@@ -132,22 +121,6 @@ async def meetings_section(
 
 
 # --- reading zones --------------------------------------------------------------------------
-
-
-async def zone_doc(services: Services, zone_id: int, kind: str) -> Doc[Any]:
-    """The zone's document to read: the live room's when loaded (what someone typed a second
-    ago counts), else rebuilt from storage without loading a room."""
-    room = services.registry.rooms.get(zone_id)
-    if room is not None and not room.failed:
-        return room.doc
-    stored = await services.repos.zone_log.load(zone_id)
-    doc: Doc[Any] = Doc()
-    if stored.snapshot is not None:
-        doc.apply_update(stored.snapshot)
-    updates = [update for _, update in stored.updates]
-    if updates:
-        doc.apply_update(updates[0] if len(updates) == 1 else merge_updates(*updates))
-    return doc
 
 
 def _text(value: object) -> str:
@@ -216,7 +189,7 @@ async def plan_areas(
             continue
         if effective_access(member.role, "area", f"area/{zone.key}", member.consent, today) is None:
             continue
-        doc = await zone_doc(services, zone.id, "area")
+        doc = await zone_doc(services, zone.id)
         result.append(area_items(zone.key, zone.title, doc, today))
     return result
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,51 +25,20 @@ from server.action_items import (
     read_action_item,
 )
 from server.audit import client_address
-from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials
-from server.pages import not_found
+from server.plan_visit import PlanVisit, error_page, not_found
+from server.plan_visit import visit as visit_of
 from server.published import published_links
-from server.room_path import is_uuid
 from server.security import CSRF_FIELD, csrf_token, csrf_valid
 from server.services import Services
 from server.templating import render
 from storage.errors import StorageError
-from storage.repositories.consents import MemberAccess
 from storage.repositories.meetings import MeetingRecord
 
 log = logging.getLogger("samplan.meetings")
 _locks = ConversionLocks()
-
-
-@dataclass
-class Visit:
-    user: Any
-    services: Services
-    plan: Any
-    member: MemberAccess
-
-
-async def _visit(request: Request) -> Visit | Response:
-    """The logged-in member who may see this plan, or the response to send instead."""
-    user = await current_user(request)
-    plan_id = request.path_params["plan_id"]
-    if user is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    services: Services = request.app.state.services
-    member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
-    plan = await services.plans.get_plan(plan_id) if member else None
-    if plan is None or member is None or not m.sees_plan(member, today_oslo()):
-        return not_found(request, user)
-    return Visit(user, services, plan, member)
-
-
-def _message(request: Request, user: Any, status: int, key: str) -> Response:
-    t = translator(language_of(request))
-    return render(
-        request, "error.html", {"status": status, "message": t(key)}, status_code=status, user=user
-    )
 
 
 async def _members(services: Services, plan_id: str) -> list[dict[str, Any]]:
@@ -84,11 +52,11 @@ async def _members(services: Services, plan_id: str) -> list[dict[str, Any]]:
 
 
 async def new_meeting(request: Request) -> Response:
-    visit = await _visit(request)
+    visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
     if visit.member.role != "koordinator":
-        return _message(request, visit.user, 403, "meetings.error.not_koordinator")
+        return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
     today = today_oslo()
     areas = await m.plan_areas(visit.services, visit.plan.id, visit.member, today)
     candidates = m.agenda_candidates(areas)
@@ -145,7 +113,7 @@ async def new_meeting(request: Request) -> Response:
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
 
 
-async def _seed(visit: Visit, meeting: MeetingRecord, members: list[dict[str, Any]]) -> None:
+async def _seed(visit: PlanVisit, meeting: MeetingRecord, members: list[dict[str, Any]]) -> None:
     t = translator("nb")
     attendees = [
         {"userId": str(x["id"]), "name": x["name"], "role": x["unit"] or t(f"role.{x['role']}")}
@@ -164,7 +132,7 @@ async def _seed(visit: Visit, meeting: MeetingRecord, members: list[dict[str, An
 
 def _form(
     request: Request,
-    visit: Visit,
+    visit: PlanVisit,
     candidates: list[dict[str, Any]],
     members: list[dict[str, Any]],
     values: dict[str, str],
@@ -188,7 +156,7 @@ def _form(
 async def cancel_meeting(request: Request) -> Response:
     """The koordinator cancels a meeting: it stays listed (marked Avlyst), leaves Mine planer,
     and its .ics says STATUS:CANCELLED. The minutes zone is kept."""
-    visit = await _visit(request)
+    visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
     meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
@@ -196,9 +164,9 @@ async def cancel_meeting(request: Request) -> Response:
         return not_found(request, visit.user)
     form = await request.form()
     if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
-        return _message(request, visit.user, 403, "form.expired")
+        return error_page(request, visit.user, 403, "form.expired")
     if visit.member.role != "koordinator":
-        return _message(request, visit.user, 403, "meetings.error.not_koordinator")
+        return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
     if await visit.services.meetings.cancel(meeting.id):
         visit.services.audit.record(
             "meeting_cancel",
@@ -215,14 +183,14 @@ async def cancel_meeting(request: Request) -> Response:
 
 
 async def meeting_calendar(request: Request) -> Response:
-    visit = await _visit(request)
+    visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
     meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
     if meeting is None:
         return not_found(request, visit.user)
     if not m.may_download_ics(visit.member, visit.user.id, meeting):
-        return _message(request, visit.user, 403, "meetings.error.not_invited")
+        return error_page(request, visit.user, 403, "meetings.error.not_invited")
     base = str(request.base_url).rstrip("/")
     url = f"{base}/plans/{visit.plan.id}/meetings/{meeting.id}"
     body = meeting_ics(meeting, url, request.url.hostname or "samplan", datetime.now(UTC))
@@ -242,7 +210,7 @@ async def meeting_calendar(request: Request) -> Response:
 async def minutes_page(
     request: Request, *, error: str | None = None, status_code: int = 200
 ) -> Response:
-    visit = await _visit(request)
+    visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
     services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
@@ -313,7 +281,7 @@ async def minutes_page(
 
 
 async def action_to_measure(request: Request) -> Response:
-    visit = await _visit(request)
+    visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
     services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
@@ -357,7 +325,7 @@ async def action_to_measure(request: Request) -> Response:
 
 
 async def _convert(
-    visit: Visit, meeting: MeetingRecord, item_id: str, today: Any
+    visit: PlanVisit, meeting: MeetingRecord, item_id: str, today: Any
 ) -> tuple[str, str]:
     services, plan, member = visit.services, visit.plan, visit.member
     registry = services.registry

@@ -13,24 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from server.auth.web import current_user
-from server.i18n import language_of, translator
-from server.pages import not_found
+from server.plan_visit import error_page, login_redirect, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 from server.templating import render
 from storage.models import NOTIFICATION_KINDS
 
 OSLO = ZoneInfo("Europe/Oslo")
-
-
-def _login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-def _error(request: Request, user: object, status: int, key: str) -> Response:
-    t = translator(language_of(request))
-    context = {"status": status, "message": t(key)}
-    return render(request, "error.html", context, status_code=status, user=user)
 
 
 def _when(moment: datetime) -> str:
@@ -40,7 +29,7 @@ def _when(moment: datetime) -> str:
 async def notifications_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return _login(request)
+        return login_redirect(request)
     services: Services = request.app.state.services
     titles = {plan.id: plan.title for plan, _, _ in await services.plans.overview_for_user(user.id)}
     items = [
@@ -63,11 +52,11 @@ async def notification_open(request: Request) -> Response:
     """POST: mark one notification read and go to its item."""
     user = await current_user(request)
     if user is None:
-        return _login(request)
+        return login_redirect(request)
     services: Services = request.app.state.services
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return _error(request, user, 403, "notify.error.expired_form")
+        return error_page(request, user, 403, "notify.error.expired_form")
     try:
         notification_id = int(request.path_params["notification_id"])
     except ValueError:
@@ -85,11 +74,11 @@ async def notification_open(request: Request) -> Response:
 async def notifications_read_all(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return _login(request)
+        return login_redirect(request)
     services: Services = request.app.state.services
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return _error(request, user, 403, "notify.error.expired_form")
+        return error_page(request, user, 403, "notify.error.expired_form")
     await services.repos.notifications.mark_read(user.id)
     await services.notifier.tell_count(user.id)
     return RedirectResponse("/notifications", status_code=303)
@@ -128,7 +117,7 @@ async def messages_read(request: Request) -> Response:
 async def settings_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return _login(request)
+        return login_redirect(request)
     return await _render_settings(request, user, saved=request.query_params.get("saved") == "1")
 
 
@@ -148,14 +137,14 @@ async def _render_settings(
 async def settings_submit(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return _login(request)
+        return login_redirect(request)
     services: Services = request.app.state.services
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return _error(request, user, 403, "notify.error.expired_form")
+        return error_page(request, user, 403, "notify.error.expired_form")
     chosen = [str(v) for v in form.getlist("email")]
     if any(kind not in NOTIFICATION_KINDS for kind in chosen):
-        return _error(request, user, 400, "notify.error.bad")
+        return error_page(request, user, 400, "notify.error.bad")
     prefs = {kind: kind in chosen for kind in NOTIFICATION_KINDS}
     await services.repos.notifications.set_email_prefs(user.id, prefs)
     return RedirectResponse("/settings/notifications?saved=1", status_code=303)

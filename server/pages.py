@@ -25,29 +25,18 @@ from server.access import (
 )
 from server.audit import client_address
 from server.auth.web import current_user
-from server.i18n import language_of, translator
+from server.i18n import language_of
 from server.identity import colour_for, identity_of, initials
 from server.meetings import meetings_section
 from server.overview import indicators
-from server.plan_state import PlanVisit
+from server.plan_visit import login_redirect, visit
 from server.published import published_section
-from server.room_path import is_uuid
 from server.security import csrf_token
 from server.services import Services
 from server.templating import render
 
 OSLO = ZoneInfo("Europe/Oslo")
 ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
-
-
-def _login_redirect(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-def not_found(request: Request, user: Any) -> Response:
-    t = translator(language_of(request))
-    context = {"status": 404, "message": t("error.not_found")}
-    return render(request, "error.html", context, status_code=404, user=user)
 
 
 async def home(request: Request) -> Response:
@@ -58,7 +47,7 @@ async def home(request: Request) -> Response:
 async def my_plans(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     services: Services = request.app.state.services
     present = services.connections.present_by_plan()
     summaries = await services.summaries.for_user(user.id)
@@ -94,29 +83,20 @@ async def my_plans(request: Request) -> Response:
 
 
 async def plan_page(request: Request) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return _login_redirect(request)
-    services: Services = request.app.state.services
-    plan_id = request.path_params["plan_id"]
-    member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
-    plan = await services.plans.get_plan(plan_id) if member else None
-    if plan is None or member is None:
-        return not_found(request, user)
-    today = today_oslo()
-    if needs_consent(member.role) and not (member.consent and member.consent.active_on(today)):
-        # Until the planeier (or verge) consents, a deltaker or leser sees nothing of the plan.
-        return not_found(request, user)
+    v = await visit(request)
+    if isinstance(v, Response):
+        return v
+    services, user, plan, member, today = v.services, v.user, v.plan, v.member, v.today
     # This page load's id: its sockets send it back, so the access log shows one visit per
     # page load rather than one per zone (server.ws, storage.repositories.access_history).
-    visit = secrets.token_hex(16)
+    visit_id = secrets.token_hex(16)
     services.audit.record(
         "plan_view",
         actor_user_id=user.id,
         role=member.role,
         plan_id=plan.id,
         client_address=client_address(request),
-        details={"visit": visit},
+        details={"visit": visit_id},
     )
     zones = []
     all_zones = sorted(
@@ -164,7 +144,7 @@ async def plan_page(request: Request) -> Response:
         "unreadMessages": (
             await services.repos.notifications.unread_by_plan(user.id, "message")
         ).get(plan.id, 0),
-        "visit": visit,
+        "visit": visit_id,
     }
     context = {
         "plan": {
@@ -183,7 +163,7 @@ async def plan_page(request: Request) -> Response:
             services, plan.id, member.role, members, all_zones, plan.person_birth_date
         ),
         "meetings": await meetings_section(services, plan.id, user.id, member),
-        "published": await published_section(PlanVisit(services, user, plan, member, today)),
+        "published": await published_section(v),
         "may_close_and_delete": member.role == Role.KOORDINATOR,
     }
     return render(request, "plan.html", context, user=user)

@@ -33,14 +33,8 @@ from crdt.versions import (
 from server.access import today_oslo
 from server.audit import client_address
 from server.i18n import language_of, translator
-from server.plan_state import (
-    VERSIONED_KINDS,
-    PlanVisit,
-    error_page,
-    visit,
-    zone_copies,
-    zone_doc,
-)
+from server.plan_state import VERSIONED_KINDS, zone_copies, zone_doc
+from server.plan_visit import PlanVisit, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render
 from storage.errors import AlreadyExists, InvalidValue
@@ -219,7 +213,7 @@ async def version_page(request: Request) -> Response:
         old = json.loads(copy.data)
         zones.append({"title": copy.title, "sections": render_zone(old, r)})
         zone = current_zones.get((kind, key))
-        now = read_zone(await zone_doc(v.services, zone), kind) if zone else {}
+        now = read_zone(await zone_doc(v.services, zone.id), kind) if zone else {}
         for change in zone_changes(old, now):
             change["zone"] = copy.title
             change["root_title"] = t(f"versions.root.{change['root']}")

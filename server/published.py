@@ -19,7 +19,8 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
 from server.audit import client_address
-from server.plan_state import PlanVisit, error_page, visit, zone_copies, zone_doc
+from server.plan_state import zone_copies, zone_doc
+from server.plan_visit import PlanVisit, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render
 from storage.errors import Conflict, NotFound
@@ -78,7 +79,7 @@ async def publish_minutes(request: Request) -> Response:
     zone = await services.plans.get_zone(v.plan.id, "minutes", meeting_id)
     if zone is None:
         return error_page(request, v.user, 404, "published.error.no_minutes")
-    content = minutes_content(await zone_doc(services, zone))
+    content = minutes_content(await zone_doc(services, zone.id))
     if is_empty_minutes(content):
         return error_page(request, v.user, 400, "published.error.empty")
     meeting = await services.plans.get_meeting(v.plan.id, meeting_id)

@@ -1,0 +1,85 @@
+"""Who is asking about a plan: the one check every plan page and form makes first.
+
+A plan that does not exist, that the user is not in, or that a deltaker or leser may not
+see yet for want of consent all get the same 404 (no oracle on which). Pages then refuse
+by role with `error_page` (403 and a sentence saying why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from server.access import effective_access, sees_plan, today_oslo
+from server.auth.web import current_user
+from server.i18n import language_of, translator
+from server.room_path import is_uuid
+from server.services import Services
+from server.templating import render
+from storage.models import Plan
+from storage.repositories.consents import MemberAccess
+
+
+def suffix_of(kind: str, key: str) -> str:
+    return kind + (f"/{key}" if key else "")
+
+
+@dataclass
+class PlanVisit:
+    """A logged-in member who may open the plan (consent included), for one request."""
+
+    services: Services
+    user: Any
+    plan: Plan
+    member: MemberAccess
+    today: date
+
+    @property
+    def role(self) -> str:
+        return self.member.role
+
+    def access(self, kind: str, key: str) -> str | None:
+        """'rw', 'r' or None for one zone (role table, then consent scope)."""
+        return effective_access(
+            self.member.role,
+            kind,
+            suffix_of(kind, key),
+            self.member.consent,
+            self.today,
+            closed=self.plan.status == "closed",
+        )
+
+
+def login_redirect(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+async def visit(request: Request) -> PlanVisit | Response:
+    """The member behind the request, or the response to send instead: a log-in redirect,
+    or the 404 for a plan they may not see."""
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    services: Services = request.app.state.services
+    plan_id = request.path_params["plan_id"]
+    member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
+    plan = await services.plans.get_plan(plan_id) if member else None
+    today = today_oslo()
+    if plan is None or member is None or not sees_plan(member, today):
+        return not_found(request, user)
+    return PlanVisit(services, user, plan, member, today)
+
+
+def error_page(request: Request, user: Any, status: int, key: str) -> Response:
+    """A clear message (role="alert" in error.html) with the right status; nothing changed."""
+    t = translator(language_of(request))
+    context = {"status": status, "message": t(key)}
+    return render(request, "error.html", context, status_code=status, user=user)
+
+
+def not_found(request: Request, user: Any) -> Response:
+    return error_page(request, user, 404, "error.not_found")
