@@ -3,6 +3,7 @@ another person's by changing an id in the URL."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -97,3 +98,16 @@ async def test_security_headers_on_every_page(web: LiveServer) -> None:
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
             assert "frame-ancestors 'none'" in csp
             assert headers["x-content-type-options"] == "nosniff"
+
+
+async def test_plan_page_sections_are_well_formed(web: LiveServer, world: World) -> None:
+    """Each server-rendered section closes before the next opens (a merge once left the
+    meetings section open, and the sections after it rendered inside it)."""
+    async with httpx.AsyncClient(base_url=web.http) as http:
+        await log_in(http, ROLE_USERS["koordinator"][0])
+        page = (await http.get(f"/plans/{world.plan_id}")).text
+    depth = 0
+    for tag in re.findall(r"<(/?)section\b", page):
+        depth += -1 if tag else 1
+        assert depth in (0, 1), "a <section> opened inside another"
+    assert depth == 0
