@@ -153,7 +153,8 @@ async def make_source(settings: Settings) -> str:
         await repos.plans.remove_member(plan_id, tor.id)  # named in measure t4-1; invited
     finally:
         await repos.close()
-    await add_published_minutes(settings, plan_id)
+    async with live_server(settings) as server:
+        await publish_minutes_on(server, plan_id)
     return plan_id
 
 
@@ -170,65 +171,65 @@ def _decide(decision: str, task: str) -> Any:
     return change
 
 
-async def add_published_minutes(settings: Settings, plan_id: str) -> None:
-    """Through the real paths, on a live server: a meeting scheduled with agenda, invitees and
-    a video link; its minutes written as the editors would, published twice by the
-    koordinator over HTTP (a correction) and the first version approved by the planeier; and
-    one more meeting, cancelled."""
-    async with live_server(settings) as server:
-        services = server.services
-        people = {u: await services.repos.users.get_by_email(u) for u in (KARI, JONAS)}
-        kari, jonas = people[KARI], people[JONAS]
-        assert kari and jonas
-        line = await services.repos.users.get_by_email("line.berg@eksempelvik.demo")
-        assert line
-        start = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)
-        meeting = await services.meetings.schedule(
-            plan_id,
-            title="Ansvarsgruppemøte våren 2026 🌱",
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            place=None,
-            video_link=VIDEO_LINK,
-            agenda=[
-                AgendaItem("sak-1", "Skole og læring 📚", AgendaRef("measure", "skole", "t1-2")),
-                AgendaItem("sak-2", "Eventuelt – Åse Ødegård"),
-            ],
-            invitee_ids=[jonas.id, line.id, kari.id],
-            created_by_user_id=kari.id,
-            meeting_id=MEETING_ID,
-        )
-        assert meeting.zone_id is not None
-        attendees = [
-            {"userId": str(u.id), "name": u.name, "role": role}
-            for u, role in ((jonas, "planeier"), (line, "verge"), (kari, "koordinator"))
-        ]
-        edit = services.registry.edit
-        await edit(meeting.zone_id, seed_minutes(meeting, attendees, kari.id), "minutes")
-        await edit(meeting.zone_id, _decide(DECISION_1, "Søke om leksehjelp"), "minutes")
-        base = f"/plans/{plan_id}/meetings/{MEETING_ID}"
-        async with _user(server, KARI) as (http, csrf):
-            first = await http.post(f"{base}/publish", data={"csrf_token": csrf})
-            assert first.headers.get("location") == f"{base}/published/1", first.text[:300]
-            await edit(meeting.zone_id, _decide(DECISION_2, "Avtale med skolen"), "minutes")
-            second = await http.post(f"{base}/publish", data={"csrf_token": csrf})
-            assert second.headers.get("location") == f"{base}/published/2", second.text[:300]
-        async with _user(server, JONAS) as (http, csrf):
-            approved = await http.post(f"{base}/published/1/approve", data={"csrf_token": csrf})
-            assert approved.status_code == 303, approved.text[:300]
-        await services.meetings.schedule(
-            plan_id,
-            title="Møte som ble avlyst",
-            starts_at=start + timedelta(days=30),
-            ends_at=start + timedelta(days=30, hours=1),
-            place="Eksempelvik vgs., rom 204",
-            video_link=None,
-            agenda=[],
-            invitee_ids=[kari.id],
-            created_by_user_id=kari.id,
-            meeting_id=CANCELLED_ID,
-        )
-        assert await services.meetings.cancel(CANCELLED_ID)
+async def publish_minutes_on(server: LiveServer, plan_id: str) -> int:
+    """Through the real paths, on a live server with the demo plan: a meeting scheduled with
+    agenda, invitees and a video link; its minutes written as the editors would, published
+    twice by the koordinator over HTTP (a correction) and the first version approved by the
+    planeier; and one more meeting, cancelled. Returns the minutes zone's id."""
+    services = server.services
+    people = {u: await services.repos.users.get_by_email(u) for u in (KARI, JONAS)}
+    kari, jonas = people[KARI], people[JONAS]
+    assert kari and jonas
+    line = await services.repos.users.get_by_email("line.berg@eksempelvik.demo")
+    assert line
+    start = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)
+    meeting = await services.meetings.schedule(
+        plan_id,
+        title="Ansvarsgruppemøte våren 2026 🌱",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        place=None,
+        video_link=VIDEO_LINK,
+        agenda=[
+            AgendaItem("sak-1", "Skole og læring 📚", AgendaRef("measure", "skole", "t1-2")),
+            AgendaItem("sak-2", "Eventuelt – Åse Ødegård"),
+        ],
+        invitee_ids=[jonas.id, line.id, kari.id],
+        created_by_user_id=kari.id,
+        meeting_id=MEETING_ID,
+    )
+    assert meeting.zone_id is not None
+    attendees = [
+        {"userId": str(u.id), "name": u.name, "role": role}
+        for u, role in ((jonas, "planeier"), (line, "verge"), (kari, "koordinator"))
+    ]
+    edit = services.registry.edit
+    await edit(meeting.zone_id, seed_minutes(meeting, attendees, kari.id), "minutes")
+    await edit(meeting.zone_id, _decide(DECISION_1, "Søke om leksehjelp"), "minutes")
+    base = f"/plans/{plan_id}/meetings/{MEETING_ID}"
+    async with _user(server, KARI) as (http, csrf):
+        first = await http.post(f"{base}/publish", data={"csrf_token": csrf})
+        assert first.headers.get("location") == f"{base}/published/1", first.text[:300]
+        await edit(meeting.zone_id, _decide(DECISION_2, "Avtale med skolen"), "minutes")
+        second = await http.post(f"{base}/publish", data={"csrf_token": csrf})
+        assert second.headers.get("location") == f"{base}/published/2", second.text[:300]
+    async with _user(server, JONAS) as (http, csrf):
+        approved = await http.post(f"{base}/published/1/approve", data={"csrf_token": csrf})
+        assert approved.status_code == 303, approved.text[:300]
+    await services.meetings.schedule(
+        plan_id,
+        title="Møte som ble avlyst",
+        starts_at=start + timedelta(days=30),
+        ends_at=start + timedelta(days=30, hours=1),
+        place="Eksempelvik vgs., rom 204",
+        video_link=None,
+        agenda=[],
+        invitee_ids=[kari.id],
+        created_by_user_id=kari.id,
+        meeting_id=CANCELLED_ID,
+    )
+    assert await services.meetings.cancel(CANCELLED_ID)
+    return meeting.zone_id
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,7 @@
 """Printing and downloading a plan over real HTTP against a live server: who may (planeier,
 verge, koordinator), who gets 403 or the plan page's 404, the audit rows, the PDF/A itself
-(opened with pypdf) and an export taken while someone is editing."""
+(opened with pypdf; with the published minutes, never the drafts) and an export taken while
+someone is editing."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 from pypdf import PdfReader
 
-from crdt.schema import append_item, get_root, read_zone
+from crdt.schema import append_item, find_item, get_root, read_zone, set_fields
 from crdt.zone_state import doc_from_stored
 from server import demo_content
 from server.auth.passwords import hash_password
@@ -28,7 +30,15 @@ from server.settings import Settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
 from tests.support.world import OUTSIDER, ROLE_USERS, World
-from tests.test_web import PASSWORD, log_in
+from tests.test_export import (
+    DECISION_1,
+    DECISION_2,
+    JONAS,
+    MEETING_ID,
+    VIDEO_LINK,
+    publish_minutes_on,
+)
+from tests.test_web import PASSWORD, csrf_of, log_in
 
 log = logging.getLogger("tests.export")
 
@@ -195,6 +205,51 @@ async def test_the_pdf_is_pdf_a_with_the_goals_and_measures(
     assert reader.metadata is not None and reader.metadata.title == demo_content.PLAN["title"]
     english_text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(english.content)).pages)
     assert "About me" in english_text and "Responsibility group" in english_text
+
+
+async def test_the_pdf_holds_the_published_minutes_and_not_the_drafts(
+    demo: tuple[LiveServer, str],
+) -> None:
+    """Each meeting's newest published version goes into the archive PDF, with its approval;
+    an older version and what was written after publishing (the draft) do not."""
+    server, plan_id = demo
+    zone_id = await publish_minutes_on(server, plan_id)
+    draft = "Utkast som ikke er publisert 📝"
+
+    def redraft(doc: Any) -> None:
+        item = find_item(get_root(doc, "minutes", "agenda"), "sak-1")
+        assert item is not None
+        set_fields(item, {"decision": draft})
+
+    await server.services.registry.edit(zone_id, redraft, "minutes")
+    base = f"/plans/{plan_id}/meetings/{MEETING_ID}/published"
+    async with logged_in(server, JONAS, demo_content.DEMO_PASSWORD) as http:
+        csrf = csrf_of((await http.get("/plans")).text)
+        approved = await http.post(f"{base}/2/approve", data={"csrf_token": csrf})
+        assert approved.status_code == 303
+    kari = "kari.nilsen@eksempelvik.demo"
+    async with logged_in(server, kari, demo_content.DEMO_PASSWORD) as http:
+        response = await http.get(f"/plans/{plan_id}/export.pdf")
+        assert response.status_code == 200
+        printed = await http.get(f"/plans/{plan_id}/print")
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    log.info("PDF with published minutes: %d pages", len(reader.pages))
+    assert "Publiserte referater" in text
+    # The newest version's decision and action item (emoji aside: the PDF's fonts may lack
+    # them), not the older version's decision nor the draft written after publishing.
+    assert DECISION_2.split(" 🫐")[0] in text and "Avtale med skolen" in text
+    assert DECISION_1.split(" ✅")[0] not in text and draft.split(" 📝")[0] not in text
+    assert "Ansvarsgruppemøte våren 2026 🌱" in printed.text
+    assert re.search(r"Godkjent av planeier \d\d\.\d\d\.\d{4}", text), text[-2000:]
+    assert "Line Berg (Verge / foresatt)" in text  # an attendee, her role in words
+    demo_minutes = demo_content.zone_data(
+        {m.email: i for i, m in enumerate(demo_content.MEMBERS, 1)}
+    )[("minutes", demo_content.MEETING_ID)]
+    for item in demo_minutes["agenda"]:  # the demo meeting's minutes were never published
+        if item["decision"]:
+            assert " ".join(item["decision"].split()) not in text
+    assert "(Avlyst)" in text and VIDEO_LINK in printed.text
 
 
 async def test_an_export_taken_while_someone_types_holds_only_durable_state(
