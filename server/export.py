@@ -24,9 +24,11 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
 Never password hashes, sessions or the access log. Times are UTC ISO 8601, dates YYYY-MM-DD.
 Published minutes are carried as the very string that was hashed (never re-serialised), so
 `sha256sum` still verifies them after an import. User ids inside that content are those of
-the exporting database (it cannot be renumbered without breaking the hash); `people` holds
-them too. Plan versions (`plan_versions`, the copies kept for diff and restore) are not part
-of the export; an imported published version therefore has no plan version (NULL).
+the database it was published in (renumbering them would break the hash), so they are not
+looked up here (after an import that renumbered people they could name someone else); the
+content's own `attendees` pair each id with a name. Plan versions (`plan_versions`, the
+copies kept for diff and restore) are not part of the export; an imported published version
+therefore has no plan version (NULL).
 
 Version 1 (before meetings had agenda and invitees, and before published minutes) had only
 {id, title, starts_at, ends_at, place, created_at} per meeting and an empty
@@ -109,22 +111,12 @@ async def build_export(
     contents = [read_zone(doc, zone.kind) for doc, zone in zip(docs, zones, strict=True)]
     people = list(record.people)
     known = {p.id for p in people}
-    published = [_parsed(p.content) for p in record.published_minutes]
-    referenced = {
-        int(uid) for c in [*contents, *published] for uid in user_ids_in(c) if uid.isdigit()
-    }
+    referenced = {int(uid) for c in contents for uid in user_ids_in(c) if uid.isdigit()}
     if referenced - known:
-        # People the documents (or published minutes) name who are no longer members (a
-        # former deltaker who wrote a goal): kept so the archive still says who.
+        # People the documents name who are no longer members (a former deltaker who wrote
+        # a goal): kept so the archive still says who.
         people = sorted([*people, *await repos.transfer.people(referenced - known)], key=_id)
     return export_document(record, zones, states, contents, people, now or datetime.now(UTC))
-
-
-def _parsed(content: str) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:  # never written so; the content is exported as it is all the same
-        return None
 
 
 def _id(person: Person) -> int:

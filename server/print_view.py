@@ -124,6 +124,10 @@ def _minutes(
         content = {}
     if not isinstance(content, dict):
         content = {}
+    attendees = _dicts(content.get("attendees"))
+    # The content names its people itself (ids there are those of the database it was
+    # published in): an action item's responsible is looked up among its attendees first.
+    own = {str(a.get("userId")): a.get("name") for a in attendees if a.get("userId")}
     return {
         "title": entry["title"],
         "date": oslo_date(starts_at or content.get("startsAt")),
@@ -137,7 +141,7 @@ def _minutes(
             else None
         ),
         "sha256": entry["sha256"],
-        "attendees": [_attendee(a, names, t) for a in _dicts(content.get("attendees"))],
+        "attendees": [_attendee(a, names, t) for a in attendees],
         "agenda": [
             {
                 "title": item.get("title") or "",
@@ -149,7 +153,8 @@ def _minutes(
         "action_items": [
             {
                 "what": item.get("what") or "",
-                "responsible": names.one(item.get("responsibleUserId")),
+                "responsible": own.get(str(item.get("responsibleUserId")))
+                or names.one(item.get("responsibleUserId")),
                 "due": norwegian_date(item.get("due")),
             }
             for item in _dicts(content.get("actionItems"))

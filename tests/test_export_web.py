@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from crdt.zone_state import doc_from_stored
 from server import demo_content
 from server.auth.passwords import hash_password
 from server.demo import load_demo
+from server.print_view import print_context
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
@@ -300,3 +302,47 @@ class _LoopLag:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         return self.worst
+
+
+def test_printed_minutes_name_people_from_their_own_attendees() -> None:
+    """Ids inside published minutes are those of the database they were published in: after an
+    import that renumbered people, id 3 may be someone else here. The minutes' own attendee
+    list names them; the plan's people only where the minutes do not."""
+    content = {
+        "attendees": [{"userId": "3", "name": "Åse Ødegård", "role": "deltaker", "present": True}],
+        "agenda": [{"id": "s1", "title": "Skole", "body": "Linje én\nLinje to", "decision": "Ja"}],
+        "actionItems": [
+            {"what": "Ringe skolen", "responsibleUserId": "3", "due": "2026-02-01"},
+            {"what": "Søke", "responsibleUserId": "4", "due": None},
+        ],
+    }
+    entry = {
+        "meeting_id": "m1",
+        "number": 1,
+        "title": "Møte 🌱",
+        "content": json.dumps(content, ensure_ascii=False),
+        "sha256": "0" * 64,
+        "published_by": 4,
+        "published_at": "2026-01-16T08:00:00+00:00",
+        "approved_by": None,
+        "approved_role": "verge",
+        "approved_at": "2026-01-17T23:30:00+00:00",
+    }
+    document = {
+        "plan": {"id": "p", "title": "T", "person_name": "Å", "municipality": "K", "status": "x"},
+        "exported_at": "2026-02-01T10:00:00+00:00",
+        "people": [{"id": 3, "name": "Per Annen"}, {"id": 4, "name": "Kari Nilsen"}],
+        "members": [],
+        "consents": [],
+        "zones": [{"zone": "content", "kind": "content", "title": "Felles", "content": {}}],
+        "meetings": [],
+        "published_minutes": [entry, {**entry, "number": 0, "content": "{}"}],
+    }
+    printed = print_context(document, lambda key: key, date(2026, 2, 1))["published_minutes"]
+    assert len(printed) == 1  # the newest version only
+    minutes = printed[0]
+    assert [a["name"] for a in minutes["attendees"]] == ["Åse Ødegård"]
+    assert [a["responsible"] for a in minutes["action_items"]] == ["Åse Ødegård", "Kari Nilsen"]
+    assert minutes["agenda"][0]["body"] == ["Linje én", "Linje to"]
+    assert minutes["approved"] == "published.approvedBy.verge 18.01.2026"  # Oslo date
+    assert minutes["published_by"] == "Kari Nilsen" and minutes["number"] == 1

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 from pypdf import PdfReader
 
+from crdt.schema import write_zone
 from tests.browser.helpers import AXE_JS, PlanContent
 from tests.browser.test_plan_page import axe_violations
 from tests.conftest import skip_or_fail
-from crdt.schema import write_zone
 from tests.support.world import MEETING, World
 from tests.test_published import MINUTES
 
@@ -30,9 +30,9 @@ async def test_print_page_from_the_plan_page_and_pdf_download(
 ) -> None:
     if not AXE_JS.exists():
         skip_or_fail(f"{AXE_JS} is missing: run `npm ci` in tests/interop")
-    await browse.server.services.registry.edit(
-        world.zones[f"minutes/{MEETING}"], lambda doc: write_zone(doc, "minutes", MINUTES), "minutes"
-    )
+    zone = world.zones[f"minutes/{MEETING}"]
+    edit = browse.server.services.registry.edit
+    await edit(zone, lambda doc: write_zone(doc, "minutes", MINUTES), "minutes")
     page = await browse.user("koordinator", bypass_csp=True)  # the CSP would block axe's script
     await page.get_by_test_id(f"publish-{MEETING}").get_by_role("button").click()
     await page.get_by_test_id("published-minutes").wait_for()
