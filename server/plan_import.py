@@ -149,7 +149,7 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
     if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ImportRefused(
             f"export version {version!r} is not supported; this Samplan reads "
-            f"version {' and '.join(str(v) for v in READABLE_VERSIONS)}"
+            f"versions {' and '.join(str(v) for v in READABLE_VERSIONS)}"
         )
     people = _people(root.get("people"))
     published_field = root.get("published_minutes")
