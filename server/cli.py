@@ -482,7 +482,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(
             f"imported plan {plan_id}: {len(parsed.plan.zones)} zones, "
             f"{len(parsed.plan.members)} members ({result.users_created} users created, "
-            f"{result.users_reused} found by e-mail)"
+            f"{result.users_reused} found by e-mail), {len(parsed.plan.meetings)} meetings, "
+            f"{len(parsed.plan.published_minutes)} published minutes"
         )
         return 0
 

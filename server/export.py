@@ -1,22 +1,38 @@
 """The export document of one plan: complete (everything `samplan import` needs to bring the plan
 back, CRDT state included) and readable without Samplan (each zone's content as JSON too).
 
-    {"format": "samplan-plan", "version": 1, "exported_at", "about",
+    {"format": "samplan-plan", "version": 2, "exported_at", "about",
      "plan":     {id, title, person_name, status, municipality, created_at},
      "people":   [{id, email, name}]   every user the plan refers to; `id` is the user id the
                                        zone documents use (as a string) in the exporting database
      "members":  [{user_id, email, name, role, unit, contribution, added_at}],
      "consents": [{user_id, status, scope ("all" | [zone, ...]), valid_until, given_by_user_id,
                    given_at, revoked_at, revoked_by_user_id}]   the full history, oldest first
-     "meetings": [{id, title, starts_at, ends_at, place, created_at}],
+     "meetings": [{id, title, starts_at, ends_at, place, video_link,
+                   agenda: [{id, title, ref: {kind, areaKey, itemId} | null}],
+                   invitees: [people id, ...], created_by_user_id, created_at, updated_at,
+                   cancelled_at (null: not cancelled)}],
      "zones":    [{zone, kind, key, title, position,
                    state: base64 of the Yjs v1 update of the whole zone document,
                    content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md)}],
-     "published_minutes": []}
+     "published_minutes": [{meeting_id, number, title,
+                   content: the canonical JSON exactly as published and hashed (a string),
+                   sha256: hex sha256 of content's UTF-8 bytes,
+                   published_by, published_at, approved_by, approved_role, approved_at}]}
+                   oldest first; published_by / approved_by are people ids (or null)
 
 Never password hashes, sessions or the access log. Times are UTC ISO 8601, dates YYYY-MM-DD.
-`published_minutes` is reserved for the published minutes and versions (a later slice); this
-version always writes it empty.
+Published minutes are carried as the very string that was hashed (never re-serialised), so
+`sha256sum` still verifies them after an import. User ids inside that content are those of
+the database it was published in (renumbering them would break the hash), so they are not
+looked up here (after an import that renumbered people they could name someone else); the
+content's own `attendees` pair each id with a name. Plan versions (`plan_versions`, the
+copies kept for diff and restore) are not part of the export; an imported published version
+therefore has no plan version (NULL).
+
+Version 1 (before meetings had agenda and invitees, and before published minutes) had only
+{id, title, starts_at, ends_at, place, created_at} per meeting and an empty
+`published_minutes`; `samplan import` still reads it.
 """
 
 from __future__ import annotations
@@ -37,11 +53,13 @@ from server.services import Repositories
 from storage.repositories.transfer import Person, PlanTransfer, ZoneRow
 
 FORMAT = "samplan-plan"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ABOUT = (
     "An individuell plan exported by Samplan. zones[].content is each part of the plan as JSON; "
     "zones[].state is the same part as a Yjs update (base64), which `samplan import` restores. "
-    "User ids in the content refer to people[].id."
+    "User ids in the content refer to people[].id. published_minutes[].content is each "
+    "published version of a meeting's minutes exactly as hashed into its sha256."
 )
 ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
 
@@ -161,7 +179,13 @@ def export_document(
                 "starts_at": iso_time(m.starts_at),
                 "ends_at": iso_time(m.ends_at),
                 "place": m.place,
+                "video_link": m.video_link,
+                "agenda": [item.to_json() for item in m.agenda],
+                "invitees": list(m.invitee_ids),
+                "created_by_user_id": m.created_by_user_id,
                 "created_at": iso_time(m.created_at),
+                "updated_at": iso_time(m.updated_at),
+                "cancelled_at": iso_time(m.cancelled_at),
             }
             for m in record.meetings
         ],
@@ -177,7 +201,21 @@ def export_document(
             }
             for zone, state, content in zip(zones, states, contents, strict=True)
         ],
-        "published_minutes": [],
+        "published_minutes": [
+            {
+                "meeting_id": p.meeting_id,
+                "number": p.number,
+                "title": p.title,
+                "content": p.content,
+                "sha256": p.sha256,
+                "published_by": p.published_by,
+                "published_at": iso_time(p.published_at),
+                "approved_by": p.approved_by,
+                "approved_role": p.approved_role,
+                "approved_at": iso_time(p.approved_at),
+            }
+            for p in record.published_minutes
+        ],
     }
 
 

@@ -3,15 +3,23 @@
 Everything is checked before anything is written: the JSON, the format and version, every
 field, and each zone's state, which must be a Yjs update the CRDT accepts and must say what the
 zone's `content` says (state is what is imported; a hand-edited `content` would otherwise be
-silently ignored). Then storage writes the whole plan in one transaction
-(storage.repositories.transfer). People are matched by e-mail; where a person's user id differs
-in this database, the user-id references inside the documents are renumbered.
+silently ignored), and each published version of the minutes, whose content must hash to its
+sha256 (one changed byte and the whole file is refused: published minutes are evidence). Then
+storage writes the whole plan in one transaction (storage.repositories.transfer). People are
+matched by e-mail; where a person's user id differs in this database, the user-id references
+inside the documents, meetings and published minutes' rows are renumbered (never inside a
+published version's content: that would break its hash).
+
+Reads export versions 1 and 2 (server/export.py): a version-1 file has meetings without agenda,
+invitees and the rest, and no published minutes. Plan versions are not in the export, so the
+imported plan has none, and its published minutes have no plan version (NULL).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 import uuid
@@ -26,10 +34,12 @@ from crdt.lib0 import MalformedFrame
 from crdt.schema import read_zone
 from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
-from server.export import FORMAT, VERSION, zone_suffix
+from server.export import FORMAT, READABLE_VERSIONS, zone_suffix
+from server.published import APPROVE_ROLES
 from server.services import Repositories
 from storage.errors import InvalidValue
 from storage.models import CONSENT_STATUSES, KEYLESS_ZONE_KINDS, PLAN_STATUSES, ROLES, ZONE_KINDS
+from storage.repositories.meetings import REF_KINDS, AgendaItem, AgendaRef
 from storage.repositories.transfer import (
     ConsentRow,
     ImportResult,
@@ -37,12 +47,15 @@ from storage.repositories.transfer import (
     MemberRow,
     Person,
     PlanTransfer,
+    PublishedRow,
     ZoneContent,
     ZoneRow,
+    sha256_hex,
 )
 from storage.repositories.users import normalize_email
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ImportRefused(Exception):
@@ -132,14 +145,16 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         raise root.fail("must be a JSON object (a Samplan plan export)")
     if data.get("format") != FORMAT:
         raise ImportRefused(f"not a Samplan plan export (format must be {FORMAT!r})")
-    if data.get("version") != VERSION:
+    version = data.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ImportRefused(
-            f"export version {data.get('version')!r} is not supported; this Samplan reads "
-            f"version {VERSION}"
+            f"export version {version!r} is not supported; this Samplan reads "
+            f"versions {' and '.join(str(v) for v in READABLE_VERSIONS)}"
         )
-    if root.get("published_minutes").items():
-        raise ImportRefused("published_minutes: this Samplan cannot import published minutes yet")
     people = _people(root.get("people"))
+    published_field = root.get("published_minutes")
+    if version == 1 and published_field.items():
+        raise published_field.fail("a version 1 export has no published minutes")
     plan = root.get("plan")
     zones, states, docs = _zones(root.get("zones"))
     transfer = PlanTransfer(
@@ -152,8 +167,9 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         people=tuple(people.values()),
         members=_members(root.get("members"), people),
         consents=_consents(root.get("consents"), people),
-        meetings=_meetings(root.get("meetings")),
+        meetings=_meetings(root.get("meetings"), people, version),
         zones=zones,
+        published_minutes=_published(published_field, people),
     )
     return ParsedPlan(transfer, states, docs)
 
@@ -250,7 +266,7 @@ def _consents(field: _Field, people: Mapping[int, Person]) -> tuple[ConsentRow, 
     return tuple(consents)
 
 
-def _meetings(field: _Field) -> tuple[MeetingRow, ...]:
+def _meetings(field: _Field, people: Mapping[int, Person], version: int) -> tuple[MeetingRow, ...]:
     meetings: list[MeetingRow] = []
     for item in field.items():
         mid = item.get("id").text()
@@ -260,17 +276,103 @@ def _meetings(field: _Field) -> tuple[MeetingRow, ...]:
         ends = item.get("ends_at").time(optional=True)
         if ends is not None and ends < starts:
             raise item.get("ends_at").fail("a meeting cannot end before it starts")
-        meetings.append(
-            MeetingRow(
-                mid,
+        row = MeetingRow(
+            mid,
+            item.get("title").text(),
+            starts,
+            ends,
+            item.get("place").text(optional=True, empty=True),
+            item.get("created_at").time(),
+        )
+        if version >= 2:  # version 1 knew none of these
+            row = dataclasses.replace(
+                row,
+                video_link=item.get("video_link").text(optional=True, empty=True),
+                agenda=_agenda(item.get("agenda")),
+                created_by_user_id=_person(item.get("created_by_user_id"), people, optional=True),
+                updated_at=item.get("updated_at").time(optional=True),
+                cancelled_at=item.get("cancelled_at").time(optional=True),
+                invitee_ids=_invitees(item.get("invitees"), people),
+            )
+        meetings.append(row)
+    return tuple(meetings)
+
+
+def _agenda(field: _Field) -> tuple[AgendaItem, ...]:
+    """The same rules the meeting form keeps (storage.repositories.meetings.agenda_json)."""
+    agenda: list[AgendaItem] = []
+    for item in field.items():
+        aid = item.get("id").text()
+        if any(a.id == aid for a in agenda):
+            raise item.get("id").fail("two agenda items have this id")
+        ref_field = item.get("ref")
+        ref = None
+        if ref_field.value is not None:
+            ref = AgendaRef(
+                ref_field.get("kind").choice(REF_KINDS),
+                ref_field.get("areaKey").text(),
+                ref_field.get("itemId").text(),
+            )
+        agenda.append(AgendaItem(aid, item.get("title").text(), ref))
+    return tuple(agenda)
+
+
+def _invitees(field: _Field, people: Mapping[int, Person]) -> tuple[int, ...]:
+    ids = [_person(item, people) for item in field.items()]
+    if len(set(ids)) != len(ids):
+        raise field.fail("a person is invited twice")
+    return tuple(sorted(ids))
+
+
+def _published(field: _Field, people: Mapping[int, Person]) -> tuple[PublishedRow, ...]:
+    rows: list[PublishedRow] = []
+    for item in field.items():
+        meeting_id = item.get("meeting_id").text()
+        if not _KEY.fullmatch(meeting_id):
+            raise item.get("meeting_id").fail("must be 1-64 letters, digits, '-' or '_'")
+        number = item.get("number").integer()
+        if number < 1 or any((r.meeting_id, r.number) == (meeting_id, number) for r in rows):
+            raise item.get("number").fail("must be a positive number, unique per meeting")
+        entry = f"{item.path} (meeting {meeting_id}, version {number})"
+        content = item.get("content").text()
+        try:
+            parsed = json.loads(content)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ImportRefused(f"{entry}: content must be the published JSON object, as text")
+        digest = item.get("sha256").text()
+        if not _SHA256.fullmatch(digest):
+            raise item.get("sha256").fail("must be 64 lower-case hex digits")
+        if sha256_hex(content) != digest:
+            raise ImportRefused(
+                f"{entry}: the content does not match its sha256 (it was changed after "
+                "publication); nothing imported"
+            )
+        approved_at = item.get("approved_at").time(optional=True)
+        role_field = item.get("approved_role")
+        role = None if role_field.value is None else role_field.choice(APPROVE_ROLES)
+        approved_by = _person(item.get("approved_by"), people, optional=True)
+        if (approved_at is None) != (role is None) or (approved_by and approved_at is None):
+            raise ImportRefused(
+                f"{entry}: approved_at and approved_role are set together (approved_by "
+                "only with them)"
+            )
+        rows.append(
+            PublishedRow(
+                meeting_id,
+                number,
                 item.get("title").text(),
-                starts,
-                ends,
-                item.get("place").text(optional=True, empty=True),
-                item.get("created_at").time(),
+                content,
+                digest,
+                _person(item.get("published_by"), people, optional=True),
+                item.get("published_at").time(),
+                approved_by,
+                role,
+                approved_at,
             )
         )
-    return tuple(meetings)
+    return tuple(rows)
 
 
 def _zones(

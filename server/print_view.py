@@ -3,17 +3,22 @@ and the JSON archive always say the same thing. Pure: no I/O, no request.
 
 The template (client/templates/print.html) gets plain values: dates already as dd.mm.yyyy,
 user ids already turned into names, the goal tree already nested.
+
+Of the minutes, only what was published goes on paper: each meeting's newest published
+version, read from its frozen content. The draft minutes (the `minutes` zones) never do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crdt.summary import DONE_STATUSES
 from server.overview import norwegian_date
+from storage.models import ROLES
 
 OSLO = ZoneInfo("Europe/Oslo")
 Translate = Callable[[str], str]
@@ -84,9 +89,91 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
                 "starts": oslo_time(m["starts_at"]),
                 "ends": oslo_time(m["ends_at"]),
                 "place": m["place"],
+                "video_link": m.get("video_link"),  # absent from a version-1 document
+                "cancelled": bool(m.get("cancelled_at")),
+                "invitees": names.many(m.get("invitees")),
             }
             for m in document["meetings"]
         ],
+        "published_minutes": _published(document, names, t),
+    }
+
+
+def _published(document: Mapping[str, Any], names: _Names, t: Translate) -> list[dict[str, Any]]:
+    """Each meeting's newest published version, in meeting order (a meeting since deleted
+    last, by publication)."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for entry in document.get("published_minutes", []):
+        held = newest.get(entry["meeting_id"])
+        if held is None or entry["number"] > held["number"]:
+            newest[entry["meeting_id"]] = entry
+    order = {m["id"]: i for i, m in enumerate(document["meetings"])}
+    starts = {m["id"]: m["starts_at"] for m in document["meetings"]}
+    rows = sorted(
+        newest.values(), key=lambda e: (order.get(e["meeting_id"], len(order)), e["published_at"])
+    )
+    return [_minutes(e, starts.get(e["meeting_id"]), names, t) for e in rows]
+
+
+def _minutes(
+    entry: Mapping[str, Any], starts_at: str | None, names: _Names, t: Translate
+) -> dict[str, Any]:
+    try:
+        content = json.loads(entry["content"])
+    except ValueError:
+        content = {}
+    if not isinstance(content, dict):
+        content = {}
+    attendees = _dicts(content.get("attendees"))
+    # The content names its people itself (ids there are those of the database it was
+    # published in): an action item's responsible is looked up among its attendees first.
+    own = {str(a.get("userId")): a.get("name") for a in attendees if a.get("userId")}
+    return {
+        "title": entry["title"],
+        "date": oslo_date(starts_at or content.get("startsAt")),
+        "number": entry["number"],
+        "published_by": names.one(entry["published_by"]),
+        "published_at": oslo_date(entry["published_at"]),
+        "approved": (
+            f"{t('published.approvedBy.' + entry['approved_role'])} "
+            f"{oslo_date(entry['approved_at'])}"
+            if entry["approved_at"] and entry["approved_role"]
+            else None
+        ),
+        "sha256": entry["sha256"],
+        "attendees": [_attendee(a, names, t) for a in attendees],
+        "agenda": [
+            {
+                "title": item.get("title") or "",
+                "body": [line for line in str(item.get("body") or "").split("\n") if line],
+                "decision": item.get("decision") or "",
+            }
+            for item in _dicts(content.get("agenda"))
+        ],
+        "action_items": [
+            {
+                "what": item.get("what") or "",
+                "responsible": own.get(str(item.get("responsibleUserId")))
+                or names.one(item.get("responsibleUserId")),
+                "due": norwegian_date(item.get("due")),
+            }
+            for item in _dicts(content.get("actionItems"))
+        ],
+    }
+
+
+def _dicts(value: Any) -> Sequence[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _attendee(a: Mapping[str, Any], names: _Names, t: Translate) -> dict[str, Any]:
+    role = a.get("role")
+    return {
+        "name": a.get("name") or names.one(a.get("userId")) or names.unknown,
+        "role": t(f"role.{role}") if role in ROLES else (role or ""),
+        "absent": a.get("present") is False,
+        "apology": bool(a.get("apology")),
+        "note": a.get("note") or "",
     }
 
 

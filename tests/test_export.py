@@ -1,36 +1,64 @@
 """`samplan export` / `samplan import` through the real command line and real SQLite files:
-the round trip is exact, people are matched by e-mail (renumbering the documents' user ids
-where needed), the imported plan is served to a WebSocket client, and every bad file is refused
-with exit 1 and changes nothing."""
+the round trip is exact (meetings with agenda and invitees, published minutes with their hash),
+people are matched by e-mail (renumbering the documents' user ids where needed), the imported
+plan is served to a WebSocket client and its published minutes still verify over HTTP, a
+version-1 file still imports, and every bad file is refused with exit 1 and changes nothing."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import hashlib
 import json
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from pycrdt import Doc
 
-from crdt.schema import USER_REF_FIELDS, USER_REF_LISTS, append_item, get_root, read_zone
+from crdt.schema import (
+    ACTION_ITEMS,
+    AGENDA,
+    USER_REF_FIELDS,
+    USER_REF_LISTS,
+    append_item,
+    find_item,
+    get_root,
+    read_zone,
+    set_fields,
+)
 from crdt.zone_state import doc_from_stored
+from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
 from server.demo import load_demo
+from server.demo_content import DEMO_PASSWORD
+from server.meetings import seed_minutes
 from server.services import Repositories
 from server.settings import Settings
+from storage.repositories.meetings import AgendaItem, AgendaRef
 from tests.conftest import make_settings
 from tests.support.clients import connected
-from tests.support.live import live_server
+from tests.support.live import LiveServer, live_server
+from tests.support.web import csrf_of, log_in
 
 EMOJI_GOAL = "Lære å lage blåbærsyltetøy 🫐 på egen hånd"
 EMOJI_PARTNER = "Ødegård Ørnerede 🦅 fritidsklubb"
+MEETING_ID = "mote-2026-varen"
+CANCELLED_ID = "mote-avlyst"
+VIDEO_LINK = "https://video.eksempelvik.demo/rom/ansvarsgruppe-%C3%A5se"
+DECISION_1 = "Leksehjelp to dager i uka ✅"
+DECISION_2 = "Leksehjelp tre dager i uka 🫐 (rettet)"
+KARI = "kari.nilsen@eksempelvik.demo"
+JONAS = "jonas.berg@eksempelvik.demo"
 
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -63,8 +91,8 @@ def db_path(settings: Settings) -> Path:
 
 def row_counts(settings: Settings) -> dict[str, int]:
     tables = (
-        "municipalities users plans zones memberships consents meetings zone_updates "
-        "zone_snapshots zone_summaries audit_log"
+        "municipalities users plans zones memberships consents meetings meeting_invitees "
+        "published_minutes plan_versions zone_updates zone_snapshots zone_summaries audit_log"
     ).split()
     with sqlite3.connect(db_path(settings)) as db:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
@@ -83,10 +111,12 @@ def by_email(document: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict):
             return {k: swap(v, k) for k, v in value.items()}
         if isinstance(value, list):
+            if key == "invitees":  # ordered by id, which differs here
+                return sorted(emails.get(str(v), v) for v in value)
             if key in USER_REF_LISTS:
                 return [emails.get(str(v), v) for v in value]
             return [swap(v) for v in value]
-        if key in USER_REF_FIELDS or key.endswith("user_id"):
+        if key in USER_REF_FIELDS or key.endswith(("user_id", "published_by", "approved_by")):
             return emails.get(str(value), value) if value is not None else None
         return value
 
@@ -120,10 +150,95 @@ async def make_source(settings: Settings) -> str:
         await repos.consents.give(plan_id, erik.id, ["content", "area/skole"], None, jonas.id)
         tor = await repos.users.get_by_email("tor.eriksen@eksempelvik.demo")
         assert tor
-        await repos.plans.remove_member(plan_id, tor.id)  # named in measure t4-1
-        return plan_id
+        await repos.plans.remove_member(plan_id, tor.id)  # named in measure t4-1; invited
     finally:
         await repos.close()
+    async with live_server(settings) as server:
+        await publish_minutes_on(server, plan_id)
+    return plan_id
+
+
+def _decide(decision: str, task: str) -> Any:
+    def change(doc: Doc[Any]) -> None:
+        item = find_item(get_root(doc, "minutes", AGENDA), "sak-1")
+        assert item is not None
+        set_fields(item, {"decision": decision})
+        append_item(
+            get_root(doc, "minutes", ACTION_ITEMS),
+            {"agendaId": "sak-1", "what": task, "responsibleUserId": None, "due": "2026-04-01"},
+        )
+
+    return change
+
+
+async def publish_minutes_on(server: LiveServer, plan_id: str) -> int:
+    """Through the real paths, on a live server with the demo plan: a meeting scheduled with
+    agenda, invitees and a video link; its minutes written as the editors would, published
+    twice by the koordinator over HTTP (a correction) and the first version approved by the
+    planeier; and one more meeting, cancelled. Returns the minutes zone's id."""
+    services = server.services
+    people = {u: await services.repos.users.get_by_email(u) for u in (KARI, JONAS)}
+    kari, jonas = people[KARI], people[JONAS]
+    assert kari and jonas
+    line = await services.repos.users.get_by_email("line.berg@eksempelvik.demo")
+    assert line
+    start = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)
+    meeting = await services.meetings.schedule(
+        plan_id,
+        title="Ansvarsgruppemøte våren 2026 🌱",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        place=None,
+        video_link=VIDEO_LINK,
+        agenda=[
+            AgendaItem("sak-1", "Skole og læring 📚", AgendaRef("measure", "skole", "t1-2")),
+            AgendaItem("sak-2", "Eventuelt – Åse Ødegård"),
+        ],
+        invitee_ids=[jonas.id, line.id, kari.id],
+        created_by_user_id=kari.id,
+        meeting_id=MEETING_ID,
+    )
+    assert meeting.zone_id is not None
+    attendees = [
+        {"userId": str(u.id), "name": u.name, "role": role}
+        for u, role in ((jonas, "planeier"), (line, "verge"), (kari, "koordinator"))
+    ]
+    edit = services.registry.edit
+    await edit(meeting.zone_id, seed_minutes(meeting, attendees, kari.id), "minutes")
+    await edit(meeting.zone_id, _decide(DECISION_1, "Søke om leksehjelp"), "minutes")
+    base = f"/plans/{plan_id}/meetings/{MEETING_ID}"
+    async with _user(server, KARI) as (http, csrf):
+        first = await http.post(f"{base}/publish", data={"csrf_token": csrf})
+        assert first.headers.get("location") == f"{base}/published/1", first.text[:300]
+        await edit(meeting.zone_id, _decide(DECISION_2, "Avtale med skolen"), "minutes")
+        second = await http.post(f"{base}/publish", data={"csrf_token": csrf})
+        assert second.headers.get("location") == f"{base}/published/2", second.text[:300]
+    async with _user(server, JONAS) as (http, csrf):
+        approved = await http.post(f"{base}/published/1/approve", data={"csrf_token": csrf})
+        assert approved.status_code == 303, approved.text[:300]
+    await services.meetings.schedule(
+        plan_id,
+        title="Møte som ble avlyst",
+        starts_at=start + timedelta(days=30),
+        ends_at=start + timedelta(days=30, hours=1),
+        place="Eksempelvik vgs., rom 204",
+        video_link=None,
+        agenda=[],
+        invitee_ids=[kari.id],
+        created_by_user_id=kari.id,
+        meeting_id=CANCELLED_ID,
+    )
+    assert await services.meetings.cancel(CANCELLED_ID)
+    return meeting.zone_id
+
+
+@contextlib.asynccontextmanager
+async def _user(
+    server: LiveServer, email: str, password: str = DEMO_PASSWORD
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
+        assert (await log_in(http, email, password)).status_code == 303
+        yield http, csrf_of((await http.get("/plans")).text)
 
 
 @pytest.fixture
@@ -146,8 +261,35 @@ async def test_round_trip_is_exact_and_served(
     plan_id, path = exported
     first = json.loads(path.read_text(encoding="utf-8"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # health data: owner only
-    assert first["format"] == "samplan-plan" and first["version"] == 1
-    assert first["published_minutes"] == []
+    assert first["format"] == "samplan-plan" and first["version"] == 2
+    ids = {p["email"]: p["id"] for p in first["people"]}
+    meetings = {m["id"]: m for m in first["meetings"]}
+    meeting = meetings[MEETING_ID]
+    assert meeting["video_link"] == VIDEO_LINK and meeting["place"] is None
+    assert meeting["agenda"] == [
+        {
+            "id": "sak-1",
+            "title": "Skole og læring 📚",
+            "ref": {"kind": "measure", "areaKey": "skole", "itemId": "t1-2"},
+        },
+        {"id": "sak-2", "title": "Eventuelt – Åse Ødegård", "ref": None},
+    ]
+    assert meeting["invitees"] == sorted(
+        ids[e] for e in (KARI, JONAS, "line.berg@eksempelvik.demo")
+    )
+    assert meeting["created_by_user_id"] == ids[KARI] and meeting["cancelled_at"] is None
+    assert meetings[CANCELLED_ID]["cancelled_at"] is not None
+    demo_invitees = meetings["mote-2026-01-15"]["invitees"]
+    assert ids["tor.eriksen@eksempelvik.demo"] in demo_invitees  # removed, still invited
+    assert all(uid in {p["id"] for p in first["people"]} for uid in demo_invitees)
+    published = first["published_minutes"]
+    assert [(p["meeting_id"], p["number"]) for p in published] == [(MEETING_ID, 1), (MEETING_ID, 2)]
+    assert [p["approved_role"] for p in published] == ["planeier", None]
+    assert published[0]["approved_by"] == ids[JONAS] and published[0]["approved_at"]
+    assert all(p["published_by"] == ids[KARI] for p in published)
+    for entry, decision in zip(published, (DECISION_1, DECISION_2), strict=True):
+        assert hashlib.sha256(entry["content"].encode()).hexdigest() == entry["sha256"]
+        assert json.loads(entry["content"])["decisions"][0]["decision"] == decision
     assert "password" not in path.read_text() and "argon2" not in path.read_text()
     skole = next(z for z in first["zones"] if z["zone"] == "area/skole")
     assert any(g["title"] == EMOJI_GOAL for g in skole["content"]["goals"])
@@ -161,7 +303,7 @@ async def test_round_trip_is_exact_and_served(
     target = make_settings(tmp_path / "b")
     result = samplan(target, "import", str(path))
     assert result.returncode == 0, result.stderr
-    assert "9 users created, 0 found by e-mail" in result.stdout
+    assert "9 users created, 0 found by e-mail), 3 meetings, 2 published minutes" in result.stdout
     again = samplan(target, "export", plan_id)
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
@@ -179,6 +321,21 @@ async def test_round_trip_is_exact_and_served(
             async with connected(url) as client:
                 assert read_zone(client.doc, zone["kind"]) == zone["content"], zone["zone"]
                 assert client.doc.get_update() == base64.b64decode(zone["state"])
+        # The published minutes, served from the imported database, still verify.
+        users = server.services.repos.users
+        await users.set_password_hash(kari["user_id"], hash_password(DEMO_PASSWORD))
+        async with _user(server, KARI) as (http, _):
+            for entry in published:
+                url = f"/plans/{plan_id}/meetings/{MEETING_ID}/published/{entry['number']}"
+                frozen = await http.get(f"{url}.json")
+                assert frozen.status_code == 200
+                assert hashlib.sha256(frozen.content).hexdigest() == entry["sha256"]
+                assert frozen.headers["x-content-sha256"] == entry["sha256"]
+                assert frozen.content.decode("utf-8") == entry["content"]
+            page = await http.get(f"/plans/{plan_id}/meetings/{MEETING_ID}/published/1")
+            assert "Godkjent av planeier" in page.text and DECISION_1 in page.text
+        stored = await server.services.repos.versions.list_published(plan_id)
+        assert {r.plan_version_id for r in stored} == {None}  # versions are not exported
 
 
 async def test_import_finds_people_by_email_and_renumbers_the_documents(
@@ -227,12 +384,18 @@ async def test_bad_files_exit_1_and_change_nothing(
     def zone(document: dict[str, Any], name: str) -> dict[str, Any]:
         return next(z for z in document["zones"] if z["zone"] == name)
 
+    def meeting(document: dict[str, Any]) -> dict[str, Any]:
+        return next(m for m in document["meetings"] if m["id"] == MEETING_ID)
+
     garbage = base64.b64encode(b"\x01\xff\xff\xff\xff\x0f\x00" * 3).decode()
+    content = good["published_minutes"][1]["content"]
+    assert DECISION_2 in content
+    tampered = content.replace(DECISION_2, "Ingen leksehjelp")  # still valid JSON
     cases: dict[str, tuple[str, str]] = {
         "not JSON": ('{"format": "samplan-plan", ', "not valid JSON"),
         "not an object": ("[1, 2]", "must be a JSON object"),
         "wrong format": (mutated(lambda d: d.update(format="noe-annet")), "format"),
-        "wrong version": (mutated(lambda d: d.update(version=2)), "version 2"),
+        "wrong version": (mutated(lambda d: d.update(version=3)), "version 3"),
         "missing title": (mutated(lambda d: d["plan"].pop("title")), "plan.title: missing"),
         "bad plan id": (mutated(lambda d: d["plan"].update(id="x")), "plan.id"),
         "bad role": (mutated(lambda d: d["members"][0].update(role="sjef")), "members[0].role"),
@@ -256,9 +419,34 @@ async def test_bad_files_exit_1_and_change_nothing(
             mutated(lambda d: zone(d, "area/skole")["content"]["goals"][0].update(title="Nytt")),
             "differs from the zone's state",
         ),
-        "published minutes": (
-            mutated(lambda d: d.update(published_minutes=[{"id": "x"}])),
-            "published_minutes",
+        "minutes changed after publication": (
+            mutated(lambda d: d["published_minutes"][1].update(content=tampered)),
+            f"published_minutes[1] (meeting {MEETING_ID}, version 2): the content does not "
+            "match its sha256",
+        ),
+        "minutes not JSON": (
+            mutated(lambda d: d["published_minutes"][0].update(content="referat")),
+            "content must be the published JSON object",
+        ),
+        "same version twice": (
+            mutated(lambda d: d["published_minutes"][1].update(number=1)),
+            "published_minutes[1].number: must be a positive number, unique per meeting",
+        ),
+        "approval without a role": (
+            mutated(lambda d: d["published_minutes"][0].update(approved_role=None)),
+            "approved_at and approved_role are set together",
+        ),
+        "unknown invitee": (
+            mutated(lambda d: meeting(d)["invitees"].append(999)),
+            "invitees[3]: user 999 is not among people",
+        ),
+        "bad agenda reference": (
+            mutated(lambda d: meeting(d)["agenda"][0]["ref"].update(kind="ønske")),
+            "agenda[0].ref.kind: must be one of measure, goal",
+        ),
+        "version 1 with published minutes": (
+            mutated(lambda d: d.update(version=1)),
+            "published_minutes: a version 1 export has no published minutes",
         ),
         "no such file": ("", "cannot read"),
     }
@@ -280,6 +468,33 @@ async def test_bad_files_exit_1_and_change_nothing(
     # ... and from stdin too.
     stdin = samplan(target, "import", "-", stdin=path.read_bytes())
     assert stdin.returncode == 1 and "already exists" in stdin.stderr
+
+
+async def test_a_version_1_file_still_imports(exported: tuple[str, Path], tmp_path: Path) -> None:
+    """A file written before meetings had agenda and invitees and before published minutes:
+    its meetings come back with none of those, everything else as it was."""
+    plan_id, path = exported
+    current = json.loads(path.read_text(encoding="utf-8"))
+    old = copy.deepcopy(current)
+    v1_fields = ("id", "title", "starts_at", "ends_at", "place", "created_at")
+    old.update(
+        version=1,
+        published_minutes=[],
+        meetings=[{k: m[k] for k in v1_fields} for m in current["meetings"]],
+    )
+    file = tmp_path / "v1.json"
+    file.write_text(json.dumps(old, ensure_ascii=False, indent=2), encoding="utf-8")
+    target = make_settings(tmp_path / "v1")
+    result = samplan(target, "import", str(file))
+    assert result.returncode == 0, result.stderr
+    assert "3 meetings, 0 published minutes" in result.stdout
+    back = json.loads(samplan(target, "export", plan_id).stdout)
+    assert back["version"] == 2 and back["published_minutes"] == []
+    assert [{k: m[k] for k in v1_fields} for m in back["meetings"]] == old["meetings"]
+    for m in back["meetings"]:
+        added = (m["agenda"], m["invitees"], m["video_link"], m["cancelled_at"])
+        assert added == ([], [], None, None)
+    assert back["zones"] == current["zones"] and back["consents"] == current["consents"]
 
 
 async def test_cli_export_is_logged_and_unknown_plans_refused(

@@ -1,6 +1,7 @@
 """Printing and downloading a plan over real HTTP against a live server: who may (planeier,
 verge, koordinator), who gets 403 or the plan page's 404, the audit rows, the PDF/A itself
-(opened with pypdf) and an export taken while someone is editing."""
+(opened with pypdf; with the published minutes, never the drafts) and an export taken while
+someone is editing."""
 
 from __future__ import annotations
 
@@ -13,22 +14,33 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 from pypdf import PdfReader
 
-from crdt.schema import append_item, get_root, read_zone
+from crdt.schema import append_item, find_item, get_root, read_zone, set_fields
 from crdt.zone_state import doc_from_stored
 from server import demo_content
 from server.auth.passwords import hash_password
 from server.demo import load_demo
+from server.print_view import print_context
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
 from tests.support.world import OUTSIDER, ROLE_USERS, World
-from tests.test_web import PASSWORD, log_in
+from tests.test_export import (
+    DECISION_1,
+    DECISION_2,
+    JONAS,
+    MEETING_ID,
+    VIDEO_LINK,
+    publish_minutes_on,
+)
+from tests.test_web import PASSWORD, csrf_of, log_in
 
 log = logging.getLogger("tests.export")
 
@@ -197,6 +209,51 @@ async def test_the_pdf_is_pdf_a_with_the_goals_and_measures(
     assert "About me" in english_text and "Responsibility group" in english_text
 
 
+async def test_the_pdf_holds_the_published_minutes_and_not_the_drafts(
+    demo: tuple[LiveServer, str],
+) -> None:
+    """Each meeting's newest published version goes into the archive PDF, with its approval;
+    an older version and what was written after publishing (the draft) do not."""
+    server, plan_id = demo
+    zone_id = await publish_minutes_on(server, plan_id)
+    draft = "Utkast som ikke er publisert 📝"
+
+    def redraft(doc: Any) -> None:
+        item = find_item(get_root(doc, "minutes", "agenda"), "sak-1")
+        assert item is not None
+        set_fields(item, {"decision": draft})
+
+    await server.services.registry.edit(zone_id, redraft, "minutes")
+    base = f"/plans/{plan_id}/meetings/{MEETING_ID}/published"
+    async with logged_in(server, JONAS, demo_content.DEMO_PASSWORD) as http:
+        csrf = csrf_of((await http.get("/plans")).text)
+        approved = await http.post(f"{base}/2/approve", data={"csrf_token": csrf})
+        assert approved.status_code == 303
+    kari = "kari.nilsen@eksempelvik.demo"
+    async with logged_in(server, kari, demo_content.DEMO_PASSWORD) as http:
+        response = await http.get(f"/plans/{plan_id}/export.pdf")
+        assert response.status_code == 200
+        printed = await http.get(f"/plans/{plan_id}/print")
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    log.info("PDF with published minutes: %d pages", len(reader.pages))
+    assert "Publiserte referater" in text
+    # The newest version's decision and action item (emoji aside: the PDF's fonts may lack
+    # them), not the older version's decision nor the draft written after publishing.
+    assert DECISION_2.split(" 🫐")[0] in text and "Avtale med skolen" in text
+    assert DECISION_1.split(" ✅")[0] not in text and draft.split(" 📝")[0] not in text
+    assert "Ansvarsgruppemøte våren 2026 🌱" in printed.text
+    assert re.search(r"Godkjent av planeier \d\d\.\d\d\.\d{4}", text), text[-2000:]
+    assert "Line Berg (Verge / foresatt)" in text  # an attendee, her role in words
+    demo_minutes = demo_content.zone_data(
+        {m.email: i for i, m in enumerate(demo_content.MEMBERS, 1)}
+    )[("minutes", demo_content.MEETING_ID)]
+    for item in demo_minutes["agenda"]:  # the demo meeting's minutes were never published
+        if item["decision"]:
+            assert " ".join(item["decision"].split()) not in text
+    assert "(Avlyst)" in text and VIDEO_LINK in printed.text
+
+
 async def test_an_export_taken_while_someone_types_holds_only_durable_state(
     web: LiveServer, world: World
 ) -> None:
@@ -245,3 +302,47 @@ class _LoopLag:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         return self.worst
+
+
+def test_printed_minutes_name_people_from_their_own_attendees() -> None:
+    """Ids inside published minutes are those of the database they were published in: after an
+    import that renumbered people, id 3 may be someone else here. The minutes' own attendee
+    list names them; the plan's people only where the minutes do not."""
+    content = {
+        "attendees": [{"userId": "3", "name": "Åse Ødegård", "role": "deltaker", "present": True}],
+        "agenda": [{"id": "s1", "title": "Skole", "body": "Linje én\nLinje to", "decision": "Ja"}],
+        "actionItems": [
+            {"what": "Ringe skolen", "responsibleUserId": "3", "due": "2026-02-01"},
+            {"what": "Søke", "responsibleUserId": "4", "due": None},
+        ],
+    }
+    entry = {
+        "meeting_id": "m1",
+        "number": 1,
+        "title": "Møte 🌱",
+        "content": json.dumps(content, ensure_ascii=False),
+        "sha256": "0" * 64,
+        "published_by": 4,
+        "published_at": "2026-01-16T08:00:00+00:00",
+        "approved_by": None,
+        "approved_role": "verge",
+        "approved_at": "2026-01-17T23:30:00+00:00",
+    }
+    document = {
+        "plan": {"id": "p", "title": "T", "person_name": "Å", "municipality": "K", "status": "x"},
+        "exported_at": "2026-02-01T10:00:00+00:00",
+        "people": [{"id": 3, "name": "Per Annen"}, {"id": 4, "name": "Kari Nilsen"}],
+        "members": [],
+        "consents": [],
+        "zones": [{"zone": "content", "kind": "content", "title": "Felles", "content": {}}],
+        "meetings": [],
+        "published_minutes": [entry, {**entry, "number": 0, "content": "{}"}],
+    }
+    printed = print_context(document, lambda key: key, date(2026, 2, 1))["published_minutes"]
+    assert len(printed) == 1  # the newest version only
+    minutes = printed[0]
+    assert [a["name"] for a in minutes["attendees"]] == ["Åse Ødegård"]
+    assert [a["responsible"] for a in minutes["action_items"]] == ["Åse Ødegård", "Kari Nilsen"]
+    assert minutes["agenda"][0]["body"] == ["Linje én", "Linje to"]
+    assert minutes["approved"] == "published.approvedBy.verge 18.01.2026"  # Oslo date
+    assert minutes["published_by"] == "Kari Nilsen" and minutes["number"] == 1

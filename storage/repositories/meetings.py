@@ -98,7 +98,8 @@ def agenda_from_json(text: str) -> tuple[AgendaItem, ...]:
     return tuple(items)
 
 
-def _agenda_json(agenda: Sequence[AgendaItem]) -> str:
+def agenda_json(agenda: Sequence[AgendaItem]) -> str:
+    """The stored form of an agenda (checked: unique ids, every item titled)."""
     ids = [item.id for item in agenda]
     if len(set(ids)) != len(ids):
         raise InvalidValue("agenda item ids must be unique")
@@ -163,7 +164,7 @@ class MeetingRepo:
         invitees = sorted(set(invitee_ids))
         if not invitees:
             raise InvalidValue("a meeting needs at least one invitee")
-        agenda_text = _agenda_json(agenda)
+        agenda_text = agenda_json(agenda)
         async with write_session(self._sessionmaker) as session:
             if await session.get(Plan, plan_id) is None:
                 raise NotFound(f"plan {plan_id} does not exist")
@@ -291,7 +292,7 @@ class MeetingRepo:
             if meeting is None:
                 raise NotFound(f"meeting {meeting_id} does not exist")
             if agenda is not None:
-                meeting.agenda = _agenda_json(agenda)
+                meeting.agenda = agenda_json(agenda)
             if video_link is not None:
                 meeting.video_link = video_link or None
             meeting.updated_at = utcnow()

@@ -1,11 +1,16 @@
 """A whole plan's SQL side in and out: the storage half of `samplan export` / `samplan import`.
 
-`read` gathers the plan, its people, members, full consent history, meetings and zones from one
-consistent database snapshot. `create` writes an imported plan in ONE transaction: the
-municipality (found or created), the people (an existing user is found by e-mail and reused; a
-new one is created without a password, keeping the id it had where that id is free, so the
-documents' user-id references stay right), then plan, zones with their state as snapshot,
-members, consents and meetings. Any refusal raises before commit, so nothing is written.
+`read` gathers the plan, its people, members, full consent history, meetings (with agenda and
+invitees), published minutes and zones from one consistent database snapshot. `create` writes an
+imported plan in ONE transaction: the municipality (found or created), the people (an existing
+user is found by e-mail and reused; a new one is created without a password, keeping the id it
+had where that id is free, so the documents' user-id references stay right), then plan, zones
+with their state as snapshot, members, consents, meetings with their invitees, and published
+minutes. Any refusal raises before commit, so nothing is written.
+
+Plan versions (`plan_versions`) are not transferred: they are full copies of the zones for
+diff and restore, not part of the plan. Published minutes keep their content and hash
+byte for byte; their `plan_version_id` is NULL after an import.
 
 Storage never reads CRDT bytes: the caller hands `create` a function that is given the people's
 ids in this database and returns each zone's state and summary.
@@ -13,6 +18,7 @@ ids in this database and returns each zone's state and summary.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -30,9 +36,11 @@ from storage.errors import AlreadyExists, Conflict, InvalidValue
 from storage.models import (
     Consent,
     Meeting,
+    MeetingInvitee,
     Membership,
     Municipality,
     Plan,
+    PublishedMinutes,
     User,
     Zone,
     ZoneSnapshot,
@@ -40,6 +48,7 @@ from storage.models import (
     utcnow,
 )
 from storage.repositories.consents import ALL
+from storage.repositories.meetings import AgendaItem, agenda_from_json, agenda_json
 from storage.repositories.users import normalize_email
 
 log = logging.getLogger(__name__)
@@ -86,6 +95,30 @@ class MeetingRow:
     ends_at: datetime | None
     place: str | None
     created_at: datetime
+    video_link: str | None = None
+    agenda: tuple[AgendaItem, ...] = ()
+    created_by_user_id: int | None = None
+    updated_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    invitee_ids: tuple[int, ...] = ()  # ascending
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRow:
+    """One published version of a meeting's minutes; `content` is exactly what `sha256`
+    covers (its UTF-8 bytes). `meeting_id` need not name a meeting of the plan (the record
+    outlives a deleted meeting, as in the table)."""
+
+    meeting_id: str
+    number: int
+    title: str
+    content: str
+    sha256: str
+    published_by: int | None
+    published_at: datetime
+    approved_by: int | None = None
+    approved_role: str | None = None
+    approved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +143,7 @@ class PlanTransfer:
     consents: tuple[ConsentRow, ...] = ()  # oldest first
     meetings: tuple[MeetingRow, ...] = ()
     zones: tuple[ZoneRow, ...] = ()
+    published_minutes: tuple[PublishedRow, ...] = ()  # oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +182,7 @@ class PlanTransferRepo:
 
     async def read(self, plan_id: str) -> PlanTransfer | None:
         """The plan's SQL side, or None when there is no such plan. `people` are the users
-        that members and consent rows refer to, by id."""
+        that members, consent rows, meetings and published minutes refer to, by id."""
         async with self._sessionmaker() as session, session.begin():
             row = (
                 await session.execute(
@@ -181,12 +215,52 @@ class PlanTransferRepo:
                     select(Consent).where(Consent.plan_id == plan_id).order_by(Consent.id)
                 )
             ]
+            invitees: dict[str, list[int]] = {}
+            for meeting_id, user_id in await session.execute(
+                select(MeetingInvitee.meeting_id, MeetingInvitee.user_id)
+                .join(Meeting, Meeting.id == MeetingInvitee.meeting_id)
+                .where(Meeting.plan_id == plan_id)
+                .order_by(MeetingInvitee.meeting_id, MeetingInvitee.user_id)
+            ):
+                invitees.setdefault(meeting_id, []).append(user_id)
             meetings = [
-                MeetingRow(m.id, m.title, m.starts_at, m.ends_at, m.place, m.created_at)
+                MeetingRow(
+                    m.id,
+                    m.title,
+                    m.starts_at,
+                    m.ends_at,
+                    m.place,
+                    m.created_at,
+                    m.video_link,
+                    agenda_from_json(m.agenda),
+                    m.created_by_user_id,
+                    m.updated_at,
+                    m.cancelled_at,
+                    tuple(invitees.get(m.id, ())),
+                )
                 for m in await session.scalars(
                     select(Meeting)
                     .where(Meeting.plan_id == plan_id)
                     .order_by(Meeting.starts_at, Meeting.id)
+                )
+            ]
+            published = [
+                PublishedRow(
+                    p.meeting_id,
+                    p.number,
+                    p.title,
+                    p.content,
+                    p.sha256,
+                    p.published_by,
+                    p.published_at,
+                    p.approved_by,
+                    p.approved_role,
+                    p.approved_at,
+                )
+                for p in await session.scalars(
+                    select(PublishedMinutes)
+                    .where(PublishedMinutes.plan_id == plan_id)
+                    .order_by(PublishedMinutes.published_at, PublishedMinutes.id)
                 )
             ]
             zones = [
@@ -202,6 +276,12 @@ class PlanTransferRepo:
                     for uid in (c.user_id, c.given_by_user_id, c.revoked_by_user_id)
                     if uid is not None
                 )
+            for m in meetings:
+                referenced.update(m.invitee_ids)
+                if m.created_by_user_id is not None:
+                    referenced.add(m.created_by_user_id)
+            for p in published:
+                referenced.update(u for u in (p.published_by, p.approved_by) if u is not None)
             people = await self._people(session, referenced)
         return PlanTransfer(
             plan.id,
@@ -215,6 +295,7 @@ class PlanTransferRepo:
             tuple(consents),
             tuple(meetings),
             tuple(zones),
+            tuple(published),
         )
 
     async def people(self, user_ids: Iterable[int]) -> list[Person]:
@@ -258,7 +339,8 @@ class PlanTransferRepo:
         """Write the whole plan in one transaction (see the module docstring).
 
         Raises AlreadyExists (the plan id or a meeting id is taken), Conflict (an e-mail that
-        two people share after normalising) or InvalidValue; nothing is written then.
+        two people share after normalising) or InvalidValue (among others: published minutes
+        whose content does not hash to their sha256); nothing is written then.
         """
         _check(plan)
         try:
@@ -291,18 +373,10 @@ class PlanTransferRepo:
                 for c in plan.consents:  # one by one: ids keep the history's order
                     session.add(_consent(plan.id, c, ids))
                     await session.flush()
-                session.add_all(
-                    Meeting(
-                        id=m.id,
-                        plan_id=plan.id,
-                        title=m.title,
-                        starts_at=m.starts_at,
-                        ends_at=m.ends_at,
-                        place=m.place,
-                        created_at=m.created_at,
-                    )
-                    for m in plan.meetings
-                )
+                await self._meetings_in(session, plan, ids)
+                for p in plan.published_minutes:  # one by one: ids keep the file's order
+                    session.add(_published(plan.id, p, ids))
+                    await session.flush()
         except IntegrityError as exc:
             # Lost a race with another process (same plan id, meeting id or e-mail), or a
             # second koordinator slipped past the checks: nothing was committed.
@@ -404,6 +478,38 @@ class PlanTransferRepo:
                 session.add(ZoneSummary(zone_id=row.id, data=data, updated_at=now))
         await session.flush()
 
+    @staticmethod
+    async def _meetings_in(
+        session: AsyncSession, plan: PlanTransfer, ids: Mapping[int, int]
+    ) -> None:
+        def user(uid: int | None) -> int | None:
+            return None if uid is None else ids[uid]
+
+        session.add_all(
+            Meeting(
+                id=m.id,
+                plan_id=plan.id,
+                title=m.title,
+                starts_at=m.starts_at,
+                ends_at=m.ends_at,
+                place=m.place,
+                created_at=m.created_at,
+                video_link=m.video_link,
+                agenda=agenda_json(m.agenda),
+                created_by_user_id=user(m.created_by_user_id),
+                updated_at=m.updated_at,
+                cancelled_at=m.cancelled_at,
+            )
+            for m in plan.meetings
+        )
+        await session.flush()
+        session.add_all(
+            MeetingInvitee(meeting_id=m.id, user_id=ids[uid])
+            for m in plan.meetings
+            for uid in m.invitee_ids
+        )
+        await session.flush()
+
     async def count_rows(self) -> dict[str, int]:
         """Rows per table an import writes to: lets a caller (a test) see that nothing was."""
         tables = {
@@ -414,6 +520,8 @@ class PlanTransferRepo:
             "memberships": Membership,
             "consents": Consent,
             "meetings": Meeting,
+            "meeting_invitees": MeetingInvitee,
+            "published_minutes": PublishedMinutes,
             "zone_snapshots": ZoneSnapshot,
         }
         async with self._sessionmaker() as session:
@@ -439,6 +547,28 @@ def _consent(plan_id: str, c: ConsentRow, ids: Mapping[int, int]) -> Consent:
     )
 
 
+def _published(plan_id: str, p: PublishedRow, ids: Mapping[int, int]) -> PublishedMinutes:
+    return PublishedMinutes(
+        plan_id=plan_id,
+        meeting_id=p.meeting_id,
+        number=p.number,
+        title=p.title,
+        content=p.content,
+        sha256=p.sha256,
+        plan_version_id=None,  # versions are not transferred
+        published_by=ids[p.published_by] if p.published_by is not None else None,
+        published_at=p.published_at,
+        approved_by=ids[p.approved_by] if p.approved_by is not None else None,
+        approved_role=p.approved_role,
+        approved_at=p.approved_at,
+    )
+
+
+def sha256_hex(content: str) -> str:
+    """The hash a published version's `sha256` holds: over the content's UTF-8 bytes."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
 def _check(plan: PlanTransfer) -> None:
     """The rules the schema enforces, checked first for a readable error."""
     people = {p.id for p in plan.people}
@@ -450,6 +580,10 @@ def _check(plan: PlanTransfer) -> None:
     refs = [m.user_id for m in plan.members]
     for c in plan.consents:
         refs += [u for u in (c.user_id, c.given_by_user_id, c.revoked_by_user_id) if u is not None]
+    for m in plan.meetings:
+        refs += [u for u in (*m.invitee_ids, m.created_by_user_id) if u is not None]
+    for p in plan.published_minutes:
+        refs += [u for u in (p.published_by, p.approved_by) if u is not None]
     missing = sorted(set(refs) - people)
     if missing:
         raise InvalidValue(f"user id(s) {missing} are not among the people")
@@ -466,3 +600,14 @@ def _check(plan: PlanTransfer) -> None:
     meetings = [m.id for m in plan.meetings]
     if len(set(meetings)) != len(meetings):
         raise InvalidValue("two meetings have the same id")
+    if any(len(set(m.invitee_ids)) != len(m.invitee_ids) for m in plan.meetings):
+        raise InvalidValue("a person is invited to a meeting twice")
+    versions = [(p.meeting_id, p.number) for p in plan.published_minutes]
+    if len(set(versions)) != len(versions):
+        raise InvalidValue("two published minutes have the same meeting and number")
+    for p in plan.published_minutes:
+        if sha256_hex(p.content) != p.sha256:
+            raise InvalidValue(
+                f"published minutes {p.meeting_id} version {p.number}: the content does not "
+                "match its sha256"
+            )

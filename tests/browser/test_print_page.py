@@ -1,6 +1,7 @@
-"""Print and download from the plan page in a real browser: the koordinator follows "Skriv ut"
-to a page axe finds no serious problem with and whose toolbar never prints, and "Last ned PDF"
-downloads a PDF/A; a deltaker sees no such links."""
+"""Print and download from the plan page in a real browser: the koordinator publishes the
+minutes, follows "Skriv ut" to a page (with the published minutes) axe finds no serious
+problem with and whose toolbar never prints, and "Last ned PDF" downloads a PDF/A; a deltaker
+sees no such links."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 from pypdf import PdfReader
 
+from crdt.schema import write_zone
 from tests.browser.helpers import AXE_JS, PlanContent
 from tests.browser.test_plan_page import axe_violations
 from tests.conftest import skip_or_fail
-from tests.support.world import World
+from tests.support.world import MEETING, World
+from tests.test_published import MINUTES
 
 if TYPE_CHECKING:
     from tests.browser.conftest import Browsing
@@ -27,11 +30,19 @@ async def test_print_page_from_the_plan_page_and_pdf_download(
 ) -> None:
     if not AXE_JS.exists():
         skip_or_fail(f"{AXE_JS} is missing: run `npm ci` in tests/interop")
+    zone = world.zones[f"minutes/{MEETING}"]
+    edit = browse.server.services.registry.edit
+    await edit(zone, lambda doc: write_zone(doc, "minutes", MINUTES), "minutes")
     page = await browse.user("koordinator", bypass_csp=True)  # the CSP would block axe's script
+    await page.get_by_test_id(f"publish-{MEETING}").get_by_role("button").click()
+    await page.get_by_test_id("published-minutes").wait_for()
+    await page.go_back()
     await page.get_by_role("link", name="Skriv ut").click()
     await page.wait_for_url(f"{browse.base}/plans/{world.plan_id}/print")
     assert await page.locator("h1").inner_text() == "Individuell plan for Jonas Berg"
-    assert await page.get_by_role("heading", name="Skole og læring").is_visible()
+    assert await page.get_by_role("heading", name="Skole og læring", exact=True).is_visible()
+    minutes = page.get_by_role("region", name="Publiserte referater")
+    assert await minutes.get_by_text("Vedtak: Leksehjelp to dager i uka ✅").is_visible()
     assert not await axe_violations(page, "print")
     toolbar = page.get_by_role("navigation", name="Skriv ut og last ned")
     assert await toolbar.is_visible()

@@ -1,14 +1,18 @@
 """PlanTransferRepo on SQLite and PostgreSQL: a whole plan written in one transaction and read
-back as it was; people matched by e-mail, ids kept where free; any refusal writes nothing."""
+back as it was (meetings with agenda and invitees, published minutes byte for byte); people
+matched by e-mail, ids kept where free; any refusal writes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 import pytest
 
 from storage.errors import AlreadyExists, InvalidValue
+from storage.repositories.meetings import AgendaItem, AgendaRef
 from storage.repositories.transfer import (
     ConsentRow,
     MeetingRow,
@@ -16,6 +20,7 @@ from storage.repositories.transfer import (
     Person,
     PlanTransfer,
     PlanTransferRepo,
+    PublishedRow,
     ZoneContent,
     ZoneRow,
 )
@@ -24,6 +29,36 @@ from tests.storage.conftest import Store
 PLAN_ID = "7d6c1f8e-2b1a-4c3d-9e8f-0a1b2c3d4e5f"
 T0 = datetime(2025, 9, 1, 8, 30, 0, 123456, tzinfo=UTC)
 T1 = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+T2 = datetime(2026, 1, 17, 9, 15, 30, 250000, tzinfo=UTC)
+MINUTES = '{"agenda":[{"decision":"Leksehjelp ✅","title":"Skole 📚"}],"title":"Møte"}'
+MINUTES_2 = MINUTES.replace("✅", "🫐")
+MEETING = MeetingRow(
+    "mote-2026-01-15",
+    "Ansvarsgruppemøte",
+    T1,
+    None,
+    "Rom 204",
+    T0,
+    "https://video.example.no/rom-ø",
+    (
+        AgendaItem("sak-1", "Skole og læring 📚", AgendaRef("measure", "skole", "t1-2")),
+        AgendaItem("sak-2", "Eventuelt"),
+    ),
+    7,
+    T1,
+    T2,
+    (5, 7, 9),
+)
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+PUBLISHED = (
+    PublishedRow("mote-2026-01-15", 1, "Møte", MINUTES, sha(MINUTES), 7, T1, 5, "planeier", T2),
+    PublishedRow("mote-2026-01-15", 2, "Møte", MINUTES_2, sha(MINUTES_2), 7, T2),
+)
 
 
 def plan(**changes: object) -> PlanTransfer:
@@ -48,7 +83,8 @@ def plan(**changes: object) -> PlanTransfer:
             ConsentRow(9, "refused", (), None, 5, T0, T1, 5),
             ConsentRow(9, "given", ("content", "area/skole"), date(2027, 8, 31), 5, T1, None, None),
         ),
-        "meetings": (MeetingRow("mote-2026-01-15", "Ansvarsgruppemøte", T1, None, "Rom 204", T0),),
+        "meetings": (MEETING,),
+        "published_minutes": PUBLISHED,
         "zones": (
             ZoneRow("content", "", "Felles del", 0),
             ZoneRow("area", "skole", "Skole og læring", 0),
@@ -104,12 +140,28 @@ async def test_people_are_found_by_email_and_taken_ids_are_not_reused(store: Sto
     assert back is not None
     assert [m.user_id for m in back.members] == [result.user_ids[5], existing.id, 9]
     assert back.consents[0].given_by_user_id == result.user_ids[5]
+    assert back.meetings[0].invitee_ids == tuple(sorted(result.user_ids[u] for u in (5, 7, 9)))
+    assert back.meetings[0].created_by_user_id == existing.id
+    assert [(p.published_by, p.approved_by) for p in back.published_minutes] == [
+        (existing.id, result.user_ids[5]),
+        (existing.id, None),
+    ]
+    assert [p.content for p in back.published_minutes] == [MINUTES, MINUTES_2]  # never renumbered
     assert {p.email: p.name for p in back.people}["kari.nilsen@example.no"] == "Kari N."
 
 
 @pytest.mark.parametrize(
     "case",
-    ["plan exists", "meeting taken", "two koordinators", "unknown person", "content fails"],
+    [
+        "plan exists",
+        "meeting taken",
+        "two koordinators",
+        "unknown person",
+        "content fails",
+        "unknown invitee",
+        "hash mismatch",
+        "same version twice",
+    ],
 )
 async def test_a_refused_import_writes_nothing(store: Store, case: str) -> None:
     repo = PlanTransferRepo(store.sessionmaker)
@@ -129,6 +181,18 @@ async def test_a_refused_import_writes_nothing(store: Store, case: str) -> None:
             InvalidValue,
         ),
         "content fails": (plan(id=other_id, meetings=()), RuntimeError),
+        "unknown invitee": (
+            plan(meetings=(dataclasses.replace(MEETING, invitee_ids=(5, 42)),)),
+            InvalidValue,
+        ),
+        "hash mismatch": (
+            plan(published_minutes=(dataclasses.replace(PUBLISHED[0], content=MINUTES_2),)),
+            InvalidValue,
+        ),
+        "same version twice": (
+            plan(published_minutes=(PUBLISHED[0], dataclasses.replace(PUBLISHED[1], number=1))),
+            InvalidValue,
+        ),
     }[case]
 
     def content(ids: Mapping[int, int]) -> list[ZoneContent]:
