@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.room import RoomWriteFailed
 from server import meetings as m
-from server.access import effective_access, today_oslo
+from server.access import today_oslo
 from server.action_items import (
     ConversionError,
     ConversionLocks,
@@ -28,7 +28,7 @@ from server.audit import client_address
 from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials
-from server.plan_visit import PlanVisit, error_page, not_found
+from server.plan_visit import PlanVisit, closed_page, error_page, not_found
 from server.plan_visit import visit as visit_of
 from server.published import published_links
 from server.security import CSRF_FIELD, csrf_token, csrf_valid
@@ -57,6 +57,8 @@ async def new_meeting(request: Request) -> Response:
         return visit
     if visit.member.role != "koordinator":
         return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
+    if visit.closed:
+        return closed_page(request, visit)
     today = today_oslo()
     areas = await m.plan_areas(visit.services, visit.plan.id, visit.member, today)
     candidates = m.agenda_candidates(areas)
@@ -162,6 +164,8 @@ async def cancel_meeting(request: Request) -> Response:
     meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
     if meeting is None:
         return not_found(request, visit.user)
+    if visit.closed:
+        return closed_page(request, visit)
     form = await request.form()
     if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
         return error_page(request, visit.user, 403, "form.expired")
@@ -216,7 +220,7 @@ async def minutes_page(
     services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
     today = today_oslo()
     meeting = await services.meetings.get(plan.id, request.path_params["meeting_id"])
-    access = m.minutes_access(member, meeting.id, today) if meeting else None
+    access = visit.access("minutes", meeting.id) if meeting else None
     if meeting is None or meeting.zone_id is None or access is None:
         return not_found(request, user)
     members = await _members(services, plan.id)
@@ -242,10 +246,7 @@ async def minutes_page(
                 "key": a.key,
                 "title": a.title,
                 "goals": [{k: g[k] for k in ("id", "label", "title")} for g in a.goals],
-                "writable": effective_access(
-                    member.role, "area", f"area/{a.key}", member.consent, today
-                )
-                == "rw",
+                "writable": visit.access("area", a.key) == "rw",
             }
             for a in areas
         ],
@@ -289,9 +290,11 @@ async def action_to_measure(request: Request) -> Response:
     meeting_id = request.path_params["meeting_id"]
     item_id = request.path_params["item_id"]
     meeting = await services.meetings.get(plan.id, meeting_id)
-    access = m.minutes_access(member, meeting_id, today) if meeting else None
+    access = visit.access("minutes", meeting_id) if meeting else None
     if meeting is None or meeting.zone_id is None or access is None:
         return not_found(request, user)
+    if visit.closed:
+        return closed_page(request, visit)
 
     async def fail(key: str, status: int) -> Response:
         return await minutes_page(request, error=key, status_code=status)
@@ -327,7 +330,7 @@ async def action_to_measure(request: Request) -> Response:
 async def _convert(
     visit: PlanVisit, meeting: MeetingRecord, item_id: str, today: Any
 ) -> tuple[str, str]:
-    services, plan, member = visit.services, visit.plan, visit.member
+    services, plan = visit.services, visit.plan
     registry = services.registry
     assert meeting.zone_id is not None
     item = await registry.edit(
@@ -339,8 +342,7 @@ async def _convert(
     area = await services.plans.get_zone(plan.id, "area", item.area_key)
     if area is None:
         raise ConversionError("minutes.error.goal")
-    suffix = f"area/{area.key}"
-    if effective_access(member.role, "area", suffix, member.consent, today) != "rw":
+    if visit.access("area", area.key) != "rw":
         raise ConversionError("minutes.error.area_forbidden", 403)
     date_text = m.oslo(meeting.starts_at).strftime("%d.%m.%Y")
     measure_id: str = await registry.edit(

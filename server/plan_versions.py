@@ -34,7 +34,7 @@ from server.access import today_oslo
 from server.audit import client_address
 from server.i18n import language_of, translator
 from server.plan_state import VERSIONED_KINDS, zone_copies, zone_doc
-from server.plan_visit import PlanVisit, error_page, visit
+from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render
 from storage.errors import AlreadyExists, InvalidValue
@@ -297,6 +297,8 @@ async def restore_version(request: Request) -> Response:
         return error_page(request, v.user, 403, "error.expired_form")
     if v.role not in RESTORE_ROLES:
         return error_page(request, v.user, 403, "versions.error.restore_role")
+    if v.closed:
+        return closed_page(request, v)
     repo = v.services.repos.versions
     record = await repo.get_version(v.plan.id, request.path_params["version_id"])
     if record is None:  # another plan's version looks exactly like no version

@@ -42,6 +42,12 @@ class PlanVisit:
     def role(self) -> str:
         return self.member.role
 
+    @property
+    def closed(self) -> bool:
+        """A closed plan is read-only for everyone (issue 4): the server changes nothing in
+        it either, until the koordinator reopens it."""
+        return self.plan.status == "closed"
+
     def access(self, kind: str, key: str) -> str | None:
         """'rw', 'r' or None for one zone (role table, then consent scope)."""
         return effective_access(
@@ -79,6 +85,10 @@ def error_page(request: Request, user: Any, status: int, key: str) -> Response:
     t = translator(language_of(request))
     context = {"status": status, "message": t(key)}
     return render(request, "error.html", context, status_code=status, user=user)
+
+
+def closed_page(request: Request, v: PlanVisit) -> Response:
+    return error_page(request, v.user, 409, "plan.error.closed")
 
 
 def not_found(request: Request, user: Any) -> Response:

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
 from server.audit import client_address
 from server.plan_state import zone_copies, zone_doc
-from server.plan_visit import PlanVisit, error_page, visit
+from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render
 from storage.errors import Conflict, NotFound
@@ -76,6 +76,8 @@ async def publish_minutes(request: Request) -> Response:
         return error_page(request, v.user, 403, "error.expired_form")
     if v.role not in PUBLISH_ROLES:
         return error_page(request, v.user, 403, "published.error.not_koordinator")
+    if v.closed:
+        return closed_page(request, v)
     zone = await services.plans.get_zone(v.plan.id, "minutes", meeting_id)
     if zone is None:
         return error_page(request, v.user, 404, "published.error.no_minutes")
@@ -221,6 +223,8 @@ async def approve_minutes(request: Request) -> Response:
         return error_page(request, v.user, 404, "error.not_found")
     if v.role not in APPROVE_ROLES:
         return error_page(request, v.user, 403, "published.error.not_owner")
+    if v.closed:
+        return closed_page(request, v)
     try:
         record = await v.services.repos.versions.approve_minutes(
             v.plan.id, meeting_id, number, v.user.id, v.role

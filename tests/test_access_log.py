@@ -29,8 +29,8 @@ from server.auth.passwords import hash_password
 from storage.repositories.audit import AuditEvent
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.web import PASSWORD, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
-from tests.test_web import PASSWORD, log_in
 
 log = logging.getLogger("tests.access_log")
 OSLO = ZoneInfo("Europe/Oslo")

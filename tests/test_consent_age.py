@@ -31,8 +31,8 @@ from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.consents import ConsentRecord
 from tests.support.live import LiveServer
+from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
-from tests.test_web import PASSWORD, csrf_of, log_in
 
 TODAY = date(2026, 11, 24)
 

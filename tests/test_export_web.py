@@ -31,6 +31,7 @@ from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
+from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 from tests.test_export import (
     DECISION_1,
@@ -40,7 +41,6 @@ from tests.test_export import (
     VIDEO_LINK,
     publish_minutes_on,
 )
-from tests.test_web import PASSWORD, csrf_of, log_in
 
 log = logging.getLogger("tests.export")
 

@@ -26,8 +26,8 @@ from server.settings import Settings
 from storage.models import utcnow
 from tests.support.clients import connected, log_rows, text_of
 from tests.support.live import LiveServer
+from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
-from tests.test_web import PASSWORD, csrf_of, log_in
 
 log = logging.getLogger("tests.lifecycle")
 
@@ -572,3 +572,57 @@ def test_purge_deletes_plans_closed_longer_than_the_retention_period(
     monkeypatch.setenv("SAMPLAN_RETENTION_DAYS", "0")
     bad = samplan(tmp_path, "purge", ok=False)
     assert bad.returncode != 0 and "RETENTION_DAYS" in bad.stderr.upper()
+
+
+async def test_nothing_the_server_writes_itself_changes_a_closed_plan(
+    server: LiveServer, world: World
+) -> None:
+    """Closed means read-only for everyone, the server's own writes included: publishing,
+    approving, restoring a version, scheduling or cancelling a meeting and turning an action
+    item into a measure are each refused with 409 and change nothing."""
+    from datetime import UTC, datetime
+
+    from storage.repositories.meetings import AgendaItem
+
+    services = server.services
+    start = datetime.now(UTC) + timedelta(days=2)
+    meeting = await services.meetings.schedule(
+        world.plan_id,
+        title="Ansvarsgruppemøte 🌿",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        place="Ørnes skole",
+        video_link=None,
+        agenda=[AgendaItem("sak-1", "Skolehverdagen – æøå")],
+        invitee_ids=[world.users["koordinator"], world.users["deltaker"]],
+        created_by_user_id=world.users["koordinator"],
+    )
+    async with _browser(server, "koordinator") as kari:
+        made = await _post(kari, world.plan_id, "versions", name="Før avslutning 🗂️")
+        assert made.status_code == 303
+        [version] = await services.repos.versions.list_versions(world.plan_id)
+        assert (await _post(kari, world.plan_id, "close", confirm="yes")).status_code == 303
+        before = log_rows(db_path(server), None)
+        meetings_before = len(await services.meetings.list_for_plan(world.plan_id))
+        refused = {
+            "publish": await _post(kari, world.plan_id, f"meetings/{meeting.id}/publish"),
+            "restore": await _post(kari, world.plan_id, f"versions/{version.id}/restore"),
+            "schedule": await _post(kari, world.plan_id, "meetings/new", title="Nytt møte"),
+            "cancel": await _post(kari, world.plan_id, f"meetings/{meeting.id}/cancel"),
+            "measure": await _post(
+                kari, world.plan_id, f"meetings/{meeting.id}/actions/oppgave-1/measure"
+            ),
+        }
+        for what, response in refused.items():
+            assert response.status_code == 409, what
+            assert "Planen er avsluttet" in response.text, what
+    async with _browser(server, "planeier") as jonas:
+        approve = await _post(jonas, world.plan_id, f"meetings/{meeting.id}/published/1/approve")
+        assert approve.status_code in (404, 409)  # nothing was published, nothing approved
+    assert log_rows(db_path(server), None) == before
+    assert await services.repos.versions.list_published(world.plan_id) == []
+    assert [v.id for v in await services.repos.versions.list_versions(world.plan_id)] == [
+        version.id
+    ]
+    after = await services.meetings.list_for_plan(world.plan_id)
+    assert len(after) == meetings_before and not any(m.cancelled_at for m in after)
