@@ -24,7 +24,6 @@ from server.action_items import (
     link_measure,
     read_action_item,
 )
-from server.audit import client_address
 from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials
@@ -103,13 +102,10 @@ async def new_meeting(request: Request) -> Response:
         errors = ["meetings.error.invitees"]
         return _form(request, visit, candidates, members, values, refs, errors, invitees)
     await _seed(visit, meeting, members)
-    visit.services.audit.record(
+    visit.audit(
+        request,
         "meeting_schedule",
-        actor_user_id=visit.user.id,
-        role=visit.member.role,
-        plan_id=visit.plan.id,
         zone=f"minutes/{meeting.id}",
-        client_address=client_address(request),
         details={"meeting_id": meeting.id, "invitees": list(meeting.invitee_ids)},
     )
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
@@ -172,14 +168,7 @@ async def cancel_meeting(request: Request) -> Response:
     if visit.member.role != "koordinator":
         return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
     if await visit.services.meetings.cancel(meeting.id):
-        visit.services.audit.record(
-            "meeting_cancel",
-            actor_user_id=visit.user.id,
-            role=visit.member.role,
-            plan_id=visit.plan.id,
-            client_address=client_address(request),
-            details={"meeting_id": meeting.id},
-        )
+        visit.audit(request, "meeting_cancel", details={"meeting_id": meeting.id})
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
 
 
@@ -253,14 +242,7 @@ async def minutes_page(
         "csrfToken": csrf_token(request, services.secret_key),
         "converted": request.query_params.get("converted"),
     }
-    services.audit.record(
-        "minutes_view",
-        actor_user_id=user.id,
-        role=member.role,
-        plan_id=plan.id,
-        zone=f"minutes/{meeting.id}",
-        client_address=client_address(request),
-    )
+    visit.audit(request, "minutes_view", zone=f"minutes/{meeting.id}")
     context = {
         "plan": plan,
         "meeting": m.meeting_view(
@@ -285,7 +267,7 @@ async def action_to_measure(request: Request) -> Response:
     visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
-    services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
+    services, plan, user = visit.services, visit.plan, visit.user
     today = today_oslo()
     meeting_id = request.path_params["meeting_id"]
     item_id = request.path_params["item_id"]
@@ -312,13 +294,10 @@ async def action_to_measure(request: Request) -> Response:
         except RoomWriteFailed:
             log.error("action item conversion failed meeting_id=%s", meeting.id)
             return await fail("error.generic", 503)
-    services.audit.record(
+    visit.audit(
+        request,
         "measure_from_minutes",
-        actor_user_id=user.id,
-        role=member.role,
-        plan_id=plan.id,
         zone=f"area/{area_key}",
-        client_address=client_address(request),
         details={"meeting_id": meeting.id, "action_item_id": item_id, "measure_id": measure_id},
     )
     return RedirectResponse(

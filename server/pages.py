@@ -23,7 +23,6 @@ from server.access import (
     needs_consent,
     today_oslo,
 )
-from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of
 from server.identity import colour_for, identity_of, initials
@@ -90,14 +89,7 @@ async def plan_page(request: Request) -> Response:
     # This page load's id: its sockets send it back, so the access log shows one visit per
     # page load rather than one per zone (server.ws, storage.repositories.access_history).
     visit_id = secrets.token_hex(16)
-    services.audit.record(
-        "plan_view",
-        actor_user_id=user.id,
-        role=member.role,
-        plan_id=plan.id,
-        client_address=client_address(request),
-        details={"visit": visit_id},
-    )
+    v.audit(request, "plan_view", details={"visit": visit_id})
     zones = []
     all_zones = sorted(
         await services.plans.list_zones(plan.id), key=lambda z: (ZONE_ORDER[z.kind], z.position)

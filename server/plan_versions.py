@@ -31,7 +31,6 @@ from crdt.versions import (
     zone_changes,
 )
 from server.access import today_oslo
-from server.audit import client_address
 from server.i18n import language_of, translator
 from server.plan_state import VERSIONED_KINDS, zone_copies, zone_doc
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
@@ -234,14 +233,7 @@ async def version_page(request: Request) -> Response:
                         "field_titles": [],
                     }
                 )
-    v.services.audit.record(
-        "version_view",
-        actor_user_id=v.user.id,
-        role=v.role,
-        plan_id=v.plan.id,
-        client_address=client_address(request),
-        details={"version_id": record.id},
-    )
+    v.audit(request, "version_view", details={"version_id": record.id})
     context = {
         "plan": v.plan,
         "version": _version_row(record),
@@ -275,14 +267,7 @@ async def create_version(request: Request) -> Response:
         )
     except InvalidValue:
         return error_page(request, v.user, 400, "versions.error.name")
-    v.services.audit.record(
-        "version_create",
-        actor_user_id=v.user.id,
-        role=v.role,
-        plan_id=v.plan.id,
-        client_address=client_address(request),
-        details={"version_id": record.id, "kind": "named"},
-    )
+    v.audit(request, "version_create", details={"version_id": record.id, "kind": "named"})
     return RedirectResponse(f"/plans/{v.plan.id}/versions/{record.id}", status_code=303)
 
 
@@ -323,12 +308,9 @@ async def restore_version(request: Request) -> Response:
             # 'before_restore' version holds the state before, and trying again is safe.
             log.error("restore failed plan_id=%s version_id=%s", v.plan.id, record.id)
             return error_page(request, v.user, 503, "versions.error.restore_failed")
-    v.services.audit.record(
+    v.audit(
+        request,
         "version_restore",
-        actor_user_id=v.user.id,
-        role=v.role,
-        plan_id=v.plan.id,
-        client_address=client_address(request),
         details={"version_id": record.id, "before_restore_id": saved.id, "values": written},
     )
     log.info("version restored plan_id=%s version_id=%s values=%d", v.plan.id, record.id, written)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.access import effective_access, sees_plan, today_oslo
+from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
 from server.room_path import is_uuid
@@ -47,6 +48,25 @@ class PlanVisit:
         """A closed plan is read-only for everyone (issue 4): the server changes nothing in
         it either, until the koordinator reopens it."""
         return self.plan.status == "closed"
+
+    def audit(
+        self,
+        request: Request,
+        action: str,
+        *,
+        zone: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record what this member did in the access log (ids and counts, never content)."""
+        self.services.audit.record(
+            action,
+            actor_user_id=self.user.id,
+            role=self.member.role,
+            plan_id=self.plan.id,
+            zone=zone,
+            client_address=client_address(request),
+            details=details or {},
+        )
 
     def access(self, kind: str, key: str) -> str | None:
         """'rw', 'r' or None for one zone (role table, then consent scope)."""

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
-from server.audit import client_address
 from server.plan_state import zone_copies, zone_doc
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
@@ -101,13 +100,10 @@ async def publish_minutes(request: Request) -> Response:
         )
     except Conflict:
         return error_page(request, v.user, 409, "published.error.unchanged")
-    services.audit.record(
+    v.audit(
+        request,
         "minutes_publish",
-        actor_user_id=v.user.id,
-        role=v.role,
-        plan_id=v.plan.id,
         zone=f"minutes/{meeting_id}",
-        client_address=client_address(request),
         details={"meeting_id": meeting_id, "number": record.number, "sha256": digest},
     )
     member_ids = [m.user_id for m in await services.plans.list_members(v.plan.id)]
@@ -169,13 +165,10 @@ async def published_page(request: Request) -> Response:
         return found
     v, record, all_versions = found
     content = json.loads(record.content)
-    v.services.audit.record(
+    v.audit(
+        request,
         "minutes_view",
-        actor_user_id=v.user.id,
-        role=v.role,
-        plan_id=v.plan.id,
         zone=f"minutes/{record.meeting_id}",
-        client_address=client_address(request),
         details={"meeting_id": record.meeting_id, "number": record.number},
     )
     names = {
@@ -233,13 +226,10 @@ async def approve_minutes(request: Request) -> Response:
         return error_page(request, v.user, 404, "error.not_found")
     except Conflict:
         return error_page(request, v.user, 409, "published.error.approved_already")
-    v.services.audit.record(
+    v.audit(
+        request,
         "minutes_approve",
-        actor_user_id=v.user.id,
-        role=v.role,
-        plan_id=v.plan.id,
         zone=f"minutes/{meeting_id}",
-        client_address=client_address(request),
         details={"meeting_id": meeting_id, "number": number, "sha256": record.sha256},
     )
     member_ids = [m.user_id for m in await v.services.plans.list_members(v.plan.id)]
