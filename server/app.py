@@ -26,6 +26,7 @@ from server.logs import install_token_scrubber
 from server.meetings_web import (
     action_to_measure,
     cancel_meeting,
+    edit_meeting,
     meeting_calendar,
     minutes_page,
     new_meeting,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/meetings/{meeting_id}.ics", meeting_calendar),
         Route("/plans/{plan_id}/meetings/{meeting_id}", minutes_page),
         Route("/plans/{plan_id}/meetings/{meeting_id}/cancel", cancel_meeting, methods=["POST"]),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/edit", edit_meeting, methods=["GET", "POST"]),
         Route(
             "/plans/{plan_id}/meetings/{meeting_id}/actions/{item_id}/measure",
             action_to_measure,

@@ -26,7 +26,11 @@ def meeting_ics(meeting: MeetingRecord, minutes_url: str, host: str, now: dateti
     event = Event()
     # Stable per meeting, so importing the file again updates the entry instead of adding one.
     event.add("uid", f"samplan-meeting-{meeting.id}@{host}")
-    event.add("dtstamp", now.astimezone(UTC))
+    # The file describes the meeting as last changed; an unchanged meeting gives the same
+    # stamp on every download, an edited one a later stamp (RFC 5545 §3.8.7.2-3).
+    changed = (meeting.updated_at or now).astimezone(UTC)
+    event.add("dtstamp", changed)
+    event.add("last-modified", changed)
     event.add("dtstart", meeting.starts_at.astimezone(UTC))
     ends_at = meeting.ends_at or meeting.starts_at + timedelta(hours=1)
     event.add("dtend", ends_at.astimezone(UTC))
@@ -38,7 +42,9 @@ def meeting_ics(meeting: MeetingRecord, minutes_url: str, host: str, now: dateti
         event.add("location", location)
     event.add("url", minutes_url)
     event.add("status", "CANCELLED" if meeting.cancelled else "CONFIRMED")
-    # A calendar applies a re-imported entry only when its sequence is higher.
-    event.add("sequence", 1 if meeting.cancelled else 0)
+    # A calendar applies a re-imported entry only when its sequence is higher (§3.8.7.4): one
+    # step per edit, one more for the cancellation (the last change: a cancelled meeting is
+    # never edited again).
+    event.add("sequence", meeting.sequence + (1 if meeting.cancelled else 0))
     calendar.add_component(event)
     return bytes(calendar.to_ical())

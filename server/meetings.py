@@ -358,22 +358,41 @@ def seed_minutes(
                 "referentUserId": str(referent_user_id) if referent_user_id else None,
             },
         )
-        people: Array[Any] = get_root(doc, MINUTES, ATTENDEES)
-        for person in attendees:
-            append_item(
-                people,
-                {
-                    "userId": person["userId"],
-                    "name": person["name"],
-                    "role": person["role"],
-                    "present": None,
-                    "apology": None,
-                    "note": "",
-                },
-            )
+        _append_attendees(get_root(doc, MINUTES, ATTENDEES), attendees)
         agenda: Array[Any] = get_root(doc, MINUTES, AGENDA)
         for item in meeting.agenda:
             append_item(agenda, {"id": item.id, "title": item.title, "body": [], "decision": ""})
         get_root(doc, MINUTES, ACTION_ITEMS)
+
+    return change
+
+
+def _append_attendees(people: Array[Any], attendees: Sequence[Mapping[str, str]]) -> None:
+    for person in attendees:
+        append_item(
+            people,
+            {
+                "userId": person["userId"],
+                "name": person["name"],
+                "role": person["role"],
+                "present": None,
+                "apology": None,
+                "note": "",
+            },
+        )
+
+
+def add_attendees(attendees: Sequence[Mapping[str, str]]) -> Any:
+    """A `registry.edit` change for an edited meeting: newly invited people join the minutes'
+    attendees (attendance not yet known), unless someone with their user id is there already
+    (found by id, never by position). Whole values only; those no longer invited stay listed,
+    since the minutes may already say something about them."""
+
+    def change(doc: Doc[Any]) -> int:
+        people: Array[Any] = get_root(doc, MINUTES, ATTENDEES)
+        present = {str(person.get("userId")) for person in people if isinstance(person, Map)}
+        new = [person for person in attendees if person["userId"] not in present]
+        _append_attendees(people, new)
+        return len(new)
 
     return change

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,29 +52,70 @@ async def _members(services: Services, plan_id: str) -> list[dict[str, Any]]:
 
 
 async def new_meeting(request: Request) -> Response:
+    return await _meeting_form(request, editing=False)
+
+
+async def edit_meeting(request: Request) -> Response:
+    """The koordinator reschedules a meeting: the scheduling form, prefilled, without the
+    agenda (once the minutes exist, the agenda is edited there)."""
+    return await _meeting_form(request, editing=True)
+
+
+def _prefill(meeting: MeetingRecord) -> tuple[dict[str, str], list[str]]:
+    start = m.oslo(meeting.starts_at)
+    end = m.oslo(meeting.ends_at or meeting.starts_at)
+    values = {
+        "title": meeting.title,
+        "date": start.strftime("%d.%m.%Y"),
+        "start": start.strftime("%H:%M"),
+        "end": end.strftime("%H:%M"),
+        "place": meeting.place or "",
+        "video_link": meeting.video_link or "",
+    }
+    return values, [str(x) for x in meeting.invitee_ids]
+
+
+async def _meeting_form(request: Request, *, editing: bool) -> Response:
+    """One handler for scheduling and editing: the same checks, the same form and parsing."""
     visit = await visit_of(request)
     if isinstance(visit, Response):
         return visit
+    meeting: MeetingRecord | None = None
+    if editing:
+        meeting = await visit.services.meetings.get(
+            visit.plan.id, request.path_params["meeting_id"]
+        )
+        if meeting is None:
+            return not_found(request, visit.user)
     if visit.member.role != "koordinator":
         return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
     if visit.closed:
         return closed_page(request, visit)
-    today = today_oslo()
-    areas = await m.plan_areas(visit.services, visit.plan.id, visit.member, today)
-    candidates = m.agenda_candidates(areas)
+    if meeting is not None and meeting.cancelled:
+        return error_page(request, visit.user, 409, "meetings.error.cancelled_edit")
     members = await _members(visit.services, visit.plan.id)
+    candidates: list[dict[str, Any]] = []
+    if meeting is None:
+        areas = await m.plan_areas(visit.services, visit.plan.id, visit.member, today_oslo())
+        candidates = m.agenda_candidates(areas)
+    form_of = _FormPage(request, visit, meeting, candidates, members)
     if request.method == "GET":
-        values = {"title": m.DEFAULT_TITLE, "start": "14:00", "end": "15:00"}
-        chosen = [str(x["id"]) for x in members]
-        return _form(request, visit, candidates, members, values, [], [], chosen)
+        if meeting is not None:
+            values, chosen = _prefill(meeting)
+        else:
+            values = {"title": m.DEFAULT_TITLE, "start": "14:00", "end": "15:00"}
+            chosen = [str(x["id"]) for x in members]
+        return form_of(values, [], [], chosen)
 
     form = await request.form()
     values = {k: str(form.get(k) or "") for k in ("title", "date", "start", "end", "place")}
     values |= {k: str(form.get(k) or "") for k in ("video_link", "agenda")}
-    refs = [str(v) for v in form.getlist("agenda_ref")]
+    if meeting is not None:
+        values["agenda"] = ""  # not on the edit form; never read from a crafted post
+    refs = [str(v) for v in form.getlist("agenda_ref")] if meeting is None else []
     invitees = [str(v) for v in form.getlist("invitee")]
     if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
-        return _form(request, visit, candidates, members, values, refs, ["form.expired"], invitees)
+        return form_of(values, refs, ["form.expired"], invitees)
     try:
         wanted = m.parse_schedule(
             values,
@@ -84,40 +126,62 @@ async def new_meeting(request: Request) -> Response:
             now=datetime.now(UTC),
         )
     except m.FormErrors as exc:
-        return _form(request, visit, candidates, members, values, refs, exc.keys, invitees)
+        return form_of(values, refs, exc.keys, invitees)
     try:
-        meeting = await visit.services.meetings.schedule(
-            visit.plan.id,
-            title=wanted.title,
-            starts_at=wanted.starts_at,
-            ends_at=wanted.ends_at,
-            place=wanted.place,
-            video_link=wanted.video_link,
-            agenda=wanted.agenda,
-            invitee_ids=wanted.invitee_ids,
-            created_by_user_id=visit.user.id,
-        )
+        if meeting is None:
+            saved = await visit.services.meetings.schedule(
+                visit.plan.id,
+                title=wanted.title,
+                starts_at=wanted.starts_at,
+                ends_at=wanted.ends_at,
+                place=wanted.place,
+                video_link=wanted.video_link,
+                agenda=wanted.agenda,
+                invitee_ids=wanted.invitee_ids,
+                created_by_user_id=visit.user.id,
+            )
+        else:
+            saved = await visit.services.meetings.update(
+                visit.plan.id,
+                meeting.id,
+                title=wanted.title,
+                starts_at=wanted.starts_at,
+                ends_at=wanted.ends_at,
+                place=wanted.place,
+                video_link=wanted.video_link,
+                invitee_ids=wanted.invitee_ids,
+            )
     except StorageError:
-        log.warning("scheduling refused by storage plan_id=%s", visit.plan.id)
-        errors = ["meetings.error.invitees"]
-        return _form(request, visit, candidates, members, values, refs, errors, invitees)
-    await _seed(visit, meeting, members)
+        log.warning("meeting form refused by storage plan_id=%s", visit.plan.id)
+        return form_of(values, refs, ["meetings.error.invitees"], invitees)
+    if meeting is None:
+        await _seed(visit, saved, members)
+        action = "meeting_schedule"
+    else:
+        added = set(saved.invitee_ids) - set(meeting.invitee_ids)
+        await _add_attendees(visit, saved, _attendees(members, added))
+        action = "meeting_update"
     visit.audit(
         request,
-        "meeting_schedule",
-        zone=f"minutes/{meeting.id}",
-        details={"meeting_id": meeting.id, "invitees": list(meeting.invitee_ids)},
+        action,
+        zone=f"minutes/{saved.id}",
+        details={"meeting_id": saved.id, "invitees": list(saved.invitee_ids)},
     )
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
 
 
-async def _seed(visit: PlanVisit, meeting: MeetingRecord, members: list[dict[str, Any]]) -> None:
+def _attendees(members: list[dict[str, Any]], ids: Collection[int]) -> list[dict[str, str]]:
+    """The minutes' attendee values for these members (by user id), as seeding writes them."""
     t = translator("nb")
-    attendees = [
+    return [
         {"userId": str(x["id"]), "name": x["name"], "role": x["unit"] or t(f"role.{x['role']}")}
         for x in members
-        if x["id"] in meeting.invitee_ids
+        if x["id"] in ids
     ]
+
+
+async def _seed(visit: PlanVisit, meeting: MeetingRecord, members: list[dict[str, Any]]) -> None:
+    attendees = _attendees(members, meeting.invitee_ids)
     if meeting.zone_id is None:
         return
     try:
@@ -128,27 +192,55 @@ async def _seed(visit: PlanVisit, meeting: MeetingRecord, members: list[dict[str
         log.error("seeding minutes failed meeting_id=%s", meeting.id)
 
 
-def _form(
-    request: Request,
-    visit: PlanVisit,
-    candidates: list[dict[str, Any]],
-    members: list[dict[str, Any]],
-    values: dict[str, str],
-    refs: list[str],
-    errors: list[str],
-    invitees: list[str],
-) -> Response:
-    context = {
-        "plan": visit.plan,
-        "values": values,
-        "candidates": candidates,
-        "refs": refs,
-        "members": members,
-        "invitees": invitees,
-        "errors": errors,
-    }
-    status = 400 if errors else 200
-    return render(request, "meeting_new.html", context, status_code=status, user=visit.user)
+async def _add_attendees(
+    visit: PlanVisit, meeting: MeetingRecord, attendees: list[dict[str, str]]
+) -> None:
+    if meeting.zone_id is None or not attendees:
+        return
+    try:
+        await visit.services.registry.edit(meeting.zone_id, m.add_attendees(attendees), "minutes")
+    except RoomWriteFailed:
+        # The meeting is saved; the new invitee can still be added in the minutes page.
+        log.error("adding attendees failed meeting_id=%s", meeting.id)
+
+
+class _FormPage:
+    """Renders meeting_new.html for scheduling or editing with what was typed and the errors."""
+
+    def __init__(
+        self,
+        request: Request,
+        visit: PlanVisit,
+        meeting: MeetingRecord | None,
+        candidates: list[dict[str, Any]],
+        members: list[dict[str, Any]],
+    ) -> None:
+        self.request, self.visit, self.meeting = request, visit, meeting
+        self.candidates, self.members = candidates, members
+
+    def __call__(
+        self, values: dict[str, str], refs: list[str], errors: list[str], invitees: list[str]
+    ) -> Response:
+        plan = self.visit.plan
+        meeting = self.meeting
+        action = f"/plans/{plan.id}/meetings/" + (
+            "new" if meeting is None else f"{meeting.id}/edit"
+        )
+        context = {
+            "plan": plan,
+            "editing": meeting is not None,
+            "action": action,
+            "values": values,
+            "candidates": self.candidates,
+            "refs": refs,
+            "members": self.members,
+            "invitees": invitees,
+            "errors": errors,
+        }
+        status = 400 if errors else 200
+        return render(
+            self.request, "meeting_new.html", context, status_code=status, user=self.visit.user
+        )
 
 
 async def cancel_meeting(request: Request) -> Response:

@@ -204,6 +204,9 @@ class Meeting(Base):
     )
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How often the koordinator edited the meeting: the .ics SEQUENCE (RFC 5545 §3.8.7.4), so
+    # a calendar replaces its entry instead of keeping the old time. updated_at cannot count.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MeetingInvitee(Base):

@@ -413,3 +413,210 @@ async def test_koordinator_cancels_a_meeting(web: LiveServer, world: World) -> N
     (event,) = Calendar.from_ical(ics.content).walk("VEVENT")
     assert str(event.get("status")) == "CANCELLED"
     assert (await _only_meeting(web, world)).cancelled_at is not None
+
+
+# --- editing (rescheduling) -----------------------------------------------------------------
+
+NEW_PLACE = "Ørnes skole, rom «Måke» 🐦"
+
+
+async def _edit(
+    http: httpx.AsyncClient, world: World, meeting_id: str, **fields: Any
+) -> httpx.Response:
+    url = f"/plans/{world.plan_id}/meetings/{meeting_id}/edit"
+    page = await http.get(url)
+    assert page.status_code == 200, page.text
+    data = {"csrf_token": csrf_of(page.text), **fields}
+    return await http.post(url, data=data)
+
+
+def _edit_form(world: World, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "title": "Ansvarsgruppemøte – endret ✏️",
+        "date": _future_day(10),
+        "start": "09:15",
+        "end": "10:45",
+        "place": NEW_PLACE,
+        "video_link": "https://video.eksempelvik.test/rom-æøå",
+        "invitee": [str(world.users[r]) for r in ("koordinator", "deltaker", "leser")],
+    }
+    values.update(overrides)
+    return values
+
+
+async def _ics_event(http: httpx.AsyncClient, world: World, meeting_id: str) -> Any:
+    response = await http.get(f"/plans/{world.plan_id}/meetings/{meeting_id}.ics")
+    assert response.status_code == 200
+    (event,) = Calendar.from_ical(response.content).walk("VEVENT")
+    return event
+
+
+async def test_koordinator_edits_a_meeting(web: LiveServer, world: World) -> None:
+    invited = [str(world.users[r]) for r in ("koordinator", "deltaker")]
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[], invitee=invited)).status_code == 303
+        meeting = await _only_meeting(web, world)
+        first = await _ics_event(http, world, meeting.id)
+        assert int(first.get("sequence")) == 0
+
+        plan_page = await http.get(f"/plans/{world.plan_id}")
+        link = f'href="/plans/{world.plan_id}/meetings/{meeting.id}/edit"'
+        assert link in plan_page.text
+        assert f'data-testid="meeting-edit-{meeting.id}"' in plan_page.text
+        form = await http.get(f"/plans/{world.plan_id}/meetings/{meeting.id}/edit")
+        assert form.status_code == 200
+        assert 'value="14:00"' in form.text and 'value="15:30"' in form.text
+        assert f'value="{_future_day()}"' in form.text
+        assert "Blåbærveien 1" in form.text
+        assert f'id="inv-{world.users["deltaker"]}" name="invitee"' in form.text
+        assert 'data-testid="meeting-agenda-hint"' in form.text
+        assert 'name="agenda"' not in form.text  # the agenda is edited in the minutes
+
+        started = time.monotonic()
+        response = await _edit(http, world, meeting.id, **_edit_form(world))
+        assert response.status_code == 303, response.text
+        log.info("edit round trip: %.3f s", time.monotonic() - started)
+        edited = await _only_meeting(web, world)
+        assert edited.starts_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") == (
+            f"{_future_day(10)} 09:15"
+        )
+        assert edited.place == NEW_PLACE and edited.title == "Ansvarsgruppemøte – endret ✏️"
+        assert set(edited.invitee_ids) == {
+            world.users[r] for r in ("koordinator", "deltaker", "leser")
+        }
+        assert edited.agenda == meeting.agenda  # kept as it was
+        assert edited.sequence == 1 and edited.updated_at is not None
+        event = await _ics_event(http, world, meeting.id)
+        assert int(event.get("sequence")) == 1
+        assert event.decoded("dtstart") == edited.starts_at
+        assert event.decoded("dtend").astimezone(OSLO).strftime("%H:%M") == "10:45"
+        assert NEW_PLACE in str(event.get("location"))
+        changed = edited.updated_at.replace(microsecond=0)  # iCalendar keeps whole seconds
+        assert event.decoded("last-modified") == changed == event.decoded("dtstamp")
+        assert str(event.get("uid")) == str(first.get("uid"))
+
+        again = _edit_form(world, place="Blåbærveien 1 🫐", start="10:00", end="11:00")
+        assert (await _edit(http, world, meeting.id, **again)).status_code == 303
+        event = await _ics_event(http, world, meeting.id)
+        assert int(event.get("sequence")) == 2
+        assert str(event.get("location")).startswith("Blåbærveien 1 🫐")
+        assert event.decoded("dtstart").astimezone(OSLO).strftime("%H:%M") == "10:00"
+        assert (await _only_meeting(web, world)).sequence == 2
+
+    # The new invitee joined the minutes' attendees, once, after the first two.
+    room = world.room(f"minutes/{meeting.id}")
+    async with connected(web.ws_url(room, world.token("deltaker", world.plan_id))) as client:
+        data = read_zone(client.doc, "minutes")
+    names = [a["name"] for a in data["attendees"]]
+    assert sorted(names[:2]) == ["Kari Nilsen", "Åse Ødegård"] and names[2:] == ["Per Lund"]
+    assert data["attendees"][2]["userId"] == str(world.users["leser"])
+    assert data["attendees"][2]["present"] is None
+    assert [a["id"] for a in data["agenda"]] == [item.id for item in meeting.agenda]
+
+    await web.services.audit.flush()
+    db = Path(str(web.settings.resolved_database_url()).split("///", 1)[1])
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT details FROM audit_log WHERE action = 'meeting_update'"
+        ).fetchall()
+    assert len(rows) == 2
+    assert json.loads(rows[0][0]) == {
+        "meeting_id": meeting.id,
+        "invitees": sorted(world.users[r] for r in ("koordinator", "deltaker", "leser")),
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"date": "01.01.2020"}, "meetings.error.past"),
+        ({"start": "15:00", "end": "14:00"}, "meetings.error.end_before_start"),
+        ({"invitee": []}, "meetings.error.invitees"),
+        ({"video_link": "javascript:alert('æøå')"}, "meetings.error.link"),
+        ({"place": "", "video_link": ""}, "meetings.error.where"),
+    ],
+)
+async def test_bad_edit_changes_nothing(
+    web: LiveServer, world: World, overrides: dict[str, Any], error: str
+) -> None:
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[])).status_code == 303
+        before = await _only_meeting(web, world)
+        response = await _edit(http, world, before.id, **_edit_form(world, **overrides))
+        assert response.status_code == 400
+        assert 'role="alert"' in response.text
+        assert f'data-error="{error}"' in response.text
+        assert f'action="/plans/{world.plan_id}/meetings/{before.id}/edit"' in response.text
+        # what was typed comes back
+        assert "Ansvarsgruppemøte – endret ✏️" in response.text
+    assert await _only_meeting(web, world) == before
+
+
+async def test_only_the_koordinator_edits(web: LiveServer, world: World) -> None:
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[])).status_code == 303
+    meeting = await _only_meeting(web, world)
+    url = f"/plans/{world.plan_id}/meetings/{meeting.id}/edit"
+    for role in ("deltaker", "planeier"):
+        async with _client(web, role) as http:
+            assert (await http.get(url)).status_code == 403
+            page = await http.get(f"/plans/{world.plan_id}")
+            assert f'data-testid="meeting-edit-{meeting.id}"' not in page.text
+            response = await http.post(
+                url, data={"csrf_token": csrf_of(page.text), **_edit_form(world)}
+            )
+            assert response.status_code == 403
+    async with _client(web, "outsider") as http:
+        assert (await http.get(url)).status_code == 404
+        assert (await http.post(url, data=_edit_form(world))).status_code == 404
+    async with _client(web, "koordinator") as http:
+        missing = f"/plans/{world.plan_id}/meetings/finnes-ikke/edit"
+        assert (await http.get(missing)).status_code == 404
+        response = await http.post(url, data=_edit_form(world))  # no CSRF token
+        assert response.status_code == 400
+    assert await _only_meeting(web, world) == meeting
+
+
+async def test_cancelled_meeting_and_closed_plan_refuse_edits(
+    web: LiveServer, world: World
+) -> None:
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[])).status_code == 303
+        assert (await _schedule(http, world, agenda_ref=[], date=_future_day(3))).status_code == 303
+        first, second = [
+            m
+            for m in await web.services.meetings.list_for_plan(world.plan_id)
+            if m.id != "mote-2026-01-15"
+        ]
+        page = await http.get(f"/plans/{world.plan_id}")
+        cancel = f"/plans/{world.plan_id}/meetings/{first.id}/cancel"
+        assert (await http.post(cancel, data={"csrf_token": csrf_of(page.text)})).status_code == 303
+        page = await http.get(f"/plans/{world.plan_id}")
+        assert f'data-testid="meeting-edit-{first.id}"' not in page.text
+        assert f'data-testid="meeting-edit-{second.id}"' in page.text
+        url = f"/plans/{world.plan_id}/meetings/{first.id}/edit"
+        refused = await http.get(url)
+        assert refused.status_code == 409
+        assert "Møtet er avlyst og kan ikke endres" in refused.text
+        response = await http.post(
+            url, data={"csrf_token": csrf_of(page.text), **_edit_form(world)}
+        )
+        assert response.status_code == 409
+        cancelled = await web.services.meetings.get(world.plan_id, first.id)
+        assert cancelled is not None and cancelled.sequence == 0 and cancelled.place == PLACE
+        event = await _ics_event(http, world, first.id)
+        assert int(event.get("sequence")) == 1 and str(event.get("status")) == "CANCELLED"
+
+        closing = await http.post(
+            f"/plans/{world.plan_id}/close",
+            data={"csrf_token": csrf_of(page.text), "confirm": "yes"},
+        )
+        assert closing.status_code == 303
+        url = f"/plans/{world.plan_id}/meetings/{second.id}/edit"
+        assert (await http.get(url)).status_code == 409
+        response = await http.post(
+            url, data={"csrf_token": csrf_of(page.text), **_edit_form(world)}
+        )
+        assert response.status_code == 409
+        assert "Planen er avsluttet" in response.text
+    assert await web.services.meetings.get(world.plan_id, second.id) == second

@@ -74,6 +74,8 @@ class MeetingRecord:
     created_by_user_id: int | None
     cancelled_at: datetime | None
     zone_id: int | None = field(default=None)
+    updated_at: datetime | None = field(default=None)
+    sequence: int = field(default=0)  # edits so far: the .ics SEQUENCE (RFC 5545)
 
     @property
     def cancelled(self) -> bool:
@@ -125,7 +127,32 @@ def _record(meeting: Meeting, invitees: Sequence[int], zone_id: int | None) -> M
         created_by_user_id=meeting.created_by_user_id,
         cancelled_at=meeting.cancelled_at,
         zone_id=zone_id,
+        updated_at=meeting.updated_at,
+        sequence=meeting.sequence or 0,
     )
+
+
+def _checked(
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    place: str | None,
+    video_link: str | None,
+    invitee_ids: Collection[int],
+) -> list[int]:
+    """The rules every scheduled or edited meeting keeps; the sorted invitee ids."""
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise InvalidValue("meeting times must carry a time zone")
+    if ends_at <= starts_at:
+        raise InvalidValue("a meeting must end after it starts")
+    if not title.strip():
+        raise InvalidValue("meeting title must not be empty")
+    if not (place or video_link):
+        raise InvalidValue("a meeting needs a place or a video link")
+    invitees = sorted(set(invitee_ids))
+    if not invitees:
+        raise InvalidValue("a meeting needs at least one invitee")
+    return invitees
 
 
 class MeetingRepo:
@@ -153,17 +180,7 @@ class MeetingRepo:
         meeting_id = meeting_id or new_meeting_id()
         if not _MEETING_ID.fullmatch(meeting_id):
             raise InvalidValue("a meeting id must be 1-64 lower-case letters, digits or '-'")
-        if starts_at.tzinfo is None or ends_at.tzinfo is None:
-            raise InvalidValue("meeting times must carry a time zone")
-        if ends_at <= starts_at:
-            raise InvalidValue("a meeting must end after it starts")
-        if not title.strip():
-            raise InvalidValue("meeting title must not be empty")
-        if not (place or video_link):
-            raise InvalidValue("a meeting needs a place or a video link")
-        invitees = sorted(set(invitee_ids))
-        if not invitees:
-            raise InvalidValue("a meeting needs at least one invitee")
+        invitees = _checked(title, starts_at, ends_at, place, video_link, invitee_ids)
         agenda_text = agenda_json(agenda)
         async with write_session(self._sessionmaker) as session:
             if await session.get(Plan, plan_id) is None:
@@ -191,6 +208,51 @@ class MeetingRepo:
             await session.flush()
             record = _record(meeting, invitees, zone.id)
         log.info("meeting scheduled plan_id=%s meeting_id=%s", plan_id, meeting_id)
+        return record
+
+    async def update(
+        self,
+        plan_id: str,
+        meeting_id: str,
+        *,
+        title: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        place: str | None,
+        video_link: str | None,
+        invitee_ids: Collection[int],
+    ) -> MeetingRecord:
+        """Reschedule: replace title, times, place, link and invitees in one transaction,
+        bump `updated_at` and the edit count `sequence`. The agenda stays as it is (once the
+        minutes exist, it is edited there). A cancelled meeting is not edited (InvalidValue).
+        """
+        invitees = _checked(title, starts_at, ends_at, place, video_link, invitee_ids)
+        async with write_session(self._sessionmaker) as session:
+            meeting = await session.get(Meeting, meeting_id)
+            if meeting is None or meeting.plan_id != plan_id:
+                raise NotFound(f"meeting {meeting_id} does not exist in plan {plan_id}")
+            if meeting.cancelled_at is not None:
+                raise InvalidValue("a cancelled meeting cannot be edited")
+            await self._check_members(session, plan_id, invitees)
+            meeting.title = title.strip()
+            meeting.starts_at, meeting.ends_at = starts_at, ends_at
+            meeting.place, meeting.video_link = place or None, video_link or None
+            meeting.updated_at = utcnow()
+            meeting.sequence = (meeting.sequence or 0) + 1
+            await session.execute(
+                delete(MeetingInvitee).where(MeetingInvitee.meeting_id == meeting_id)
+            )
+            session.add_all(MeetingInvitee(meeting_id=meeting_id, user_id=u) for u in invitees)
+            zone = await session.scalar(
+                select(Zone).where(
+                    Zone.plan_id == plan_id, Zone.kind == "minutes", Zone.key == meeting_id
+                )
+            )
+            if zone is not None:
+                zone.title = meeting.title
+            await session.flush()
+            record = _record(meeting, invitees, zone.id if zone is not None else None)
+        log.info("meeting updated plan_id=%s meeting_id=%s", plan_id, meeting_id)
         return record
 
     @staticmethod

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage.errors import InvalidValue, NotFound
-from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRepo
+from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord, MeetingRepo
 from tests.storage.conftest import Store
 
 START = datetime(2031, 3, 4, 13, 0, tzinfo=UTC)
@@ -113,3 +113,116 @@ async def test_invitee_must_be_member(store: Store) -> None:
     assert await repo.list_for_plan(plan_id) == []
     with pytest.raises(NotFound):
         await repo.cancel("finnes-ikke")
+
+
+async def _scheduled(repo: MeetingRepo, plan_id: str, users: list[int]) -> MeetingRecord:
+    return await repo.schedule(
+        plan_id,
+        title="Ansvarsgruppemøte",
+        starts_at=START,
+        ends_at=START + timedelta(hours=1),
+        place="Rom 204, Blåbærveien 1",
+        video_link=None,
+        agenda=[AgendaItem("sak-1", "Velkommen – æøå 👋")],
+        invitee_ids=users[:2],
+        created_by_user_id=users[0],
+    )
+
+
+async def test_update_reschedules_and_counts_edits(store: Store) -> None:
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    record = await _scheduled(repo, plan_id, users)
+    assert record.sequence == 0
+    later = START + timedelta(days=2, hours=3)
+    updated = await repo.update(
+        plan_id,
+        record.id,
+        title="  Ansvarsgruppemøte – flyttet 🗓️ ",
+        starts_at=later,
+        ends_at=later + timedelta(minutes=90),
+        place=None,
+        video_link="https://video.eksempelvik.test/rom",
+        invitee_ids=[users[0], users[2], users[2]],
+    )
+    assert updated.sequence == 1
+    again = await repo.get(plan_id, record.id)
+    assert again == updated
+    assert again.title == "Ansvarsgruppemøte – flyttet 🗓️"
+    assert again.starts_at == later and again.ends_at == later + timedelta(minutes=90)
+    assert again.place is None and again.video_link == "https://video.eksempelvik.test/rom"
+    assert again.invitee_ids == tuple(sorted([users[0], users[2]]))
+    assert again.agenda == record.agenda and again.zone_id == record.zone_id
+    assert again.updated_at is not None and record.updated_at is not None
+    assert again.updated_at >= record.updated_at
+    zone = await store.plans.get_zone(plan_id, "minutes", record.id)
+    assert zone is not None and zone.title == "Ansvarsgruppemøte – flyttet 🗓️"
+
+    second = await repo.update(
+        plan_id,
+        record.id,
+        title="Ansvarsgruppemøte",
+        starts_at=later,
+        ends_at=later + timedelta(hours=1),
+        place="Ørnes skole",
+        video_link=None,
+        invitee_ids=users,
+    )
+    assert second.sequence == 2 and second.invitee_ids == tuple(sorted(users))
+    assert (await repo.get(plan_id, record.id)) == second
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"invitee_ids": []},
+        {"ends_at": START},
+        {"place": None},
+        {"title": "  "},
+        {"starts_at": START.replace(tzinfo=None)},
+    ],
+)
+async def test_bad_update_changes_nothing(store: Store, change: dict[str, object]) -> None:
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    record = await _scheduled(repo, plan_id, users)
+    values: dict[str, object] = {
+        "title": "Nytt møte ✏️",
+        "starts_at": START,
+        "ends_at": START + timedelta(hours=1),
+        "place": None,
+        "video_link": None,
+        "invitee_ids": users,
+        **change,
+    }
+    if change.get("place", "") is not None:
+        values["place"] = "Ørnes skole"
+    with pytest.raises(InvalidValue):
+        await repo.update(plan_id, record.id, **values)  # type: ignore[arg-type]
+    assert await repo.get(plan_id, record.id) == record
+
+
+async def test_update_refuses_cancelled_strangers_and_other_plans(store: Store) -> None:
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    record = await _scheduled(repo, plan_id, users)
+    stranger = await store.users.create("ola@eksempelvik.test", "Ola Nordmann")
+    values: dict[str, object] = {
+        "title": "Møte",
+        "starts_at": START,
+        "ends_at": START + timedelta(hours=1),
+        "place": "Rom 204",
+        "video_link": None,
+    }
+    with pytest.raises(InvalidValue):
+        await repo.update(plan_id, record.id, invitee_ids=[stranger.id], **values)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        await repo.update("annen-plan", record.id, invitee_ids=users, **values)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        await repo.update(plan_id, "finnes-ikke", invitee_ids=users, **values)  # type: ignore[arg-type]
+    assert await repo.get(plan_id, record.id) == record
+    assert await repo.cancel(record.id) is True
+    cancelled = await repo.get(plan_id, record.id)
+    with pytest.raises(InvalidValue):
+        await repo.update(plan_id, record.id, invitee_ids=users, **values)  # type: ignore[arg-type]
+    assert await repo.get(plan_id, record.id) == cancelled
