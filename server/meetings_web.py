@@ -1,6 +1,7 @@
-"""The meeting pages: schedule a meeting (koordinator), download it as .ics (invitees), write
-its minutes together (koordinator and deltaker; the others read), and turn an action item
-into a measure. A non-member gets the plan page's 404; a member without the right role 403.
+"""The meeting pages: schedule or edit a meeting (koordinator), download it as .ics
+(invitees), write its minutes together (koordinator and deltaker; the others read), and turn an
+action item into a measure. A non-member gets the plan page's 404; a member without the right
+role 403.
 """
 
 from __future__ import annotations
