@@ -11,7 +11,7 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
      "meetings": [{id, title, starts_at, ends_at, place, video_link,
                    agenda: [{id, title, ref: {kind, areaKey, itemId} | null}],
                    invitees: [people id, ...], created_by_user_id, created_at, updated_at,
-                   cancelled_at (null: not cancelled)}],
+                   cancelled_at (null: not cancelled), sequence (edits so far)}],
      "zones":    [{zone, kind, key, title, position,
                    state: base64 of the Yjs v1 update of the whole zone document,
                    content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md)}],
@@ -186,6 +186,7 @@ def export_document(
                 "created_at": iso_time(m.created_at),
                 "updated_at": iso_time(m.updated_at),
                 "cancelled_at": iso_time(m.cancelled_at),
+                "sequence": m.sequence,
             }
             for m in record.meetings
         ],

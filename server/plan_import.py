@@ -293,6 +293,7 @@ def _meetings(field: _Field, people: Mapping[int, Person], version: int) -> tupl
                 updated_at=item.get("updated_at").time(optional=True),
                 cancelled_at=item.get("cancelled_at").time(optional=True),
                 invitee_ids=_invitees(item.get("invitees"), people),
+                sequence=_sequence(item.get("sequence")),
             )
         meetings.append(row)
     return tuple(meetings)
@@ -436,3 +437,13 @@ async def import_plan(repos: Repositories, parsed: ParsedPlan) -> ImportResult:
         return contents
 
     return await repos.transfer.create(plan, zone_content)
+
+
+def _sequence(field: _Field) -> int:
+    """A meeting's edit count; absent in files written before meetings could be edited."""
+    value = field.integer(optional=True)
+    if value is None:
+        return 0
+    if value < 0:
+        raise field.fail("must not be negative")
+    return int(value)

@@ -228,6 +228,17 @@ async def publish_minutes_on(server: LiveServer, plan_id: str) -> int:
         created_by_user_id=kari.id,
         meeting_id=CANCELLED_ID,
     )
+    moved = await services.meetings.update(  # rescheduled once: its .ics SEQUENCE is 1
+        plan_id,
+        CANCELLED_ID,
+        title="Møte som ble avlyst",
+        starts_at=start + timedelta(days=31),
+        ends_at=start + timedelta(days=31, hours=1),
+        place="Eksempelvik vgs., rom 204 – flyttet 🚚",
+        video_link=None,
+        invitee_ids=[kari.id],
+    )
+    assert moved.sequence == 1
     assert await services.meetings.cancel(CANCELLED_ID)
     return meeting.zone_id
 
@@ -279,6 +290,7 @@ async def test_round_trip_is_exact_and_served(
     )
     assert meeting["created_by_user_id"] == ids[KARI] and meeting["cancelled_at"] is None
     assert meetings[CANCELLED_ID]["cancelled_at"] is not None
+    assert meetings[CANCELLED_ID]["sequence"] == 1 and meeting["sequence"] == 0
     demo_invitees = meetings["mote-2026-01-15"]["invitees"]
     assert ids["tor.eriksen@eksempelvik.demo"] in demo_invitees  # removed, still invited
     assert all(uid in {p["id"] for p in first["people"]} for uid in demo_invitees)

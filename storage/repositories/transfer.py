@@ -101,6 +101,7 @@ class MeetingRow:
     updated_at: datetime | None = None
     cancelled_at: datetime | None = None
     invitee_ids: tuple[int, ...] = ()  # ascending
+    sequence: int = 0  # edits so far: the .ics SEQUENCE calendars use to update the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,7 @@ class PlanTransferRepo:
                     m.updated_at,
                     m.cancelled_at,
                     tuple(invitees.get(m.id, ())),
+                    m.sequence,
                 )
                 for m in await session.scalars(
                     select(Meeting)
@@ -499,6 +501,7 @@ class PlanTransferRepo:
                 created_by_user_id=user(m.created_by_user_id),
                 updated_at=m.updated_at,
                 cancelled_at=m.cancelled_at,
+                sequence=m.sequence,
             )
             for m in plan.meetings
         )
