@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -24,6 +25,18 @@ OSLO = ZoneInfo("Europe/Oslo")
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
+
+
+async def _posted(request: Request) -> tuple[Any, Services, FormData] | Response:
+    """The signed-in user behind a POST with a valid form token, or the response refusing."""
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    services: Services = request.app.state.services
+    form = await request.form()
+    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
+        return error_page(request, user, 403, "notify.error.expired_form")
+    return user, services, form
 
 
 async def notifications_page(request: Request) -> Response:
@@ -50,13 +63,10 @@ async def notifications_page(request: Request) -> Response:
 
 async def notification_open(request: Request) -> Response:
     """POST: mark one notification read and go to its item."""
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    services: Services = request.app.state.services
-    form = await request.form()
-    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, user, 403, "notify.error.expired_form")
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    user, services, form = posted
     try:
         notification_id = int(request.path_params["notification_id"])
     except ValueError:
@@ -72,13 +82,10 @@ async def notification_open(request: Request) -> Response:
 
 
 async def notifications_read_all(request: Request) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    services: Services = request.app.state.services
-    form = await request.form()
-    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, user, 403, "notify.error.expired_form")
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    user, services, form = posted
     await services.repos.notifications.mark_read(user.id)
     await services.notifier.tell_count(user.id)
     return RedirectResponse("/notifications", status_code=303)
@@ -135,13 +142,10 @@ async def _render_settings(
 
 
 async def settings_submit(request: Request) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    services: Services = request.app.state.services
-    form = await request.form()
-    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, user, 403, "notify.error.expired_form")
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    user, services, form = posted
     chosen = [str(v) for v in form.getlist("email")]
     if any(kind not in NOTIFICATION_KINDS for kind in chosen):
         return error_page(request, user, 400, "notify.error.bad")
