@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.disk import CommitProbe
 from bench.scenarios import ColdLoadResult, ConnectResult, LoadResult
-from bench.servers import PEER, SAMPLAN
+from bench.servers import FLOOR, PEER, SAMPLAN
 
 # The issue's targets for Samplan in durable mode (reported, never asserted).
 P99_TARGET_MS = {"meeting": 5.0, "municipality": 6.0, "burst": 15.0}
@@ -26,6 +27,7 @@ class Report:
     connects: list[ConnectResult] = field(default_factory=list)
     coldloads: list[ColdLoadResult] = field(default_factory=list)
     server_start_s: dict[str, float] = field(default_factory=dict)
+    commits: CommitProbe | None = None
     errors: list[str] = field(default_factory=list)
 
     def ratios(self) -> dict[str, dict[str, float]]:
@@ -46,6 +48,18 @@ class Report:
             out["connect"] = {"p99": _ratio(ours_c.p99_ms, peer_c.p99_ms)}
         return out
 
+    def above_floor(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Each server's p50 and p99 minus the bare relay's, per scenario: what its own work
+        (CRDT, checks, storage) adds to what the stack itself costs."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for floor in (r for r in self.loads if r.server == FLOOR):
+            out[floor.scenario] = {
+                r.server: {"p50": r.p50_ms - floor.p50_ms, "p99": r.p99_ms - floor.p99_ms}
+                for r in self.loads
+                if r.scenario == floor.scenario and r.server != FLOOR
+            }
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "durability": self.durability,
@@ -59,6 +73,8 @@ class Report:
                 for c in self.coldloads
             ],
             "ratios_samplan_over_peer": self.ratios(),
+            "above_floor_ms": self.above_floor(),
+            "durable_commit": asdict(self.commits) if self.commits is not None else None,
             "errors": self.errors,
         }
 
@@ -81,8 +97,8 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
 
-def _f(value: float, digits: int = 1) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+def _f(value: float, digits: int = 1, signed: bool = False) -> str:
+    return "n/a" if math.isnan(value) else f"{value:{'+' if signed else ''}.{digits}f}"
 
 
 LOAD_COLUMNS = [
@@ -174,9 +190,30 @@ def render(report: Report) -> str:
             for name, values in ratios.items()
         ]
         lines += ["", "samplan / pycrdt-websocket (below 1: samplan ahead): " + "; ".join(parts)]
+    lines += _floor(report)
     lines += _targets(report)
     lines += [f"FAILED: {e}" for e in report.errors]
     return "\n".join(lines) + "\n"
+
+
+def _floor(report: Report) -> list[str]:
+    lines = []
+    if report.commits is not None:
+        c = report.commits
+        lines.append(
+            f"a durable commit on this disk (SQLite WAL synchronous={c.synchronous}, one row, "
+            f"{c.commits} commits {_f(c.gap_ms, 0)} ms apart): p50 {_f(c.p50_ms, 2)} ms, "
+            f"p99 {_f(c.p99_ms, 2)} ms"
+        )
+    for scenario, servers in report.above_floor().items():
+        parts = [
+            f"{name} p50 {_f(d['p50'], 2, signed=True)}, p99 {_f(d['p99'], 2, signed=True)}"
+            for name, d in servers.items()
+        ]
+        lines.append(
+            f"{scenario} above the floor ({FLOOR}: no CRDT, no storage), ms: " + "; ".join(parts)
+        )
+    return [""] + lines if lines else []
 
 
 def _targets(report: Report) -> list[str]:

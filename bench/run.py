@@ -20,11 +20,20 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.disk import probe_commits
 from bench.edits import history, state_of
 from bench.report import Report, render
 from bench.scenarios import LoadSpec, run_coldload, run_connect, run_load
 from bench.seed import RoomNeed, Seeded, bench_settings, seed
-from bench.servers import PEER, ServerProcess, peer_server, samplan_server
+from bench.servers import (
+    FLOOR,
+    PEER,
+    SAMPLAN,
+    ServerProcess,
+    floor_server,
+    peer_server,
+    samplan_server,
+)
 from server.settings import Settings
 from storage.db import create_engine, durability_mode
 
@@ -44,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, help="seconds of paced edits (default 15)")
     parser.add_argument("--quick", action="store_true", help="short runs, 10 plans: a smoke test")
     parser.add_argument("--no-peer", action="store_true", help="skip pycrdt-websocket")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare relay (bench/relay_floor.py)"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     parser.add_argument("--plans", type=int, help="plans in `municipality` (default 100)")
@@ -132,16 +144,23 @@ def _main(args: argparse.Namespace, work: Path) -> int:
     ]
     if not args.no_peer:
         servers.append(lambda: peer_server(work))
+    if not args.no_floor:
+        servers.append(lambda: floor_server(work))
+    if any(s in specs for s in scenarios):
+        print("timing durable commits on this disk ...", flush=True)
+        report.commits = probe_commits(work, args.synchronous, commits=50 if args.quick else 200)
     for scenario in scenarios:
         for make in servers:
             server = make()
             if scenario == "coldload" and server.name == PEER:
                 continue  # in memory only: it has nothing to load
+            if server.name == FLOOR and scenario not in specs:
+                continue  # it holds no document: only the relay itself is its figure
             print(f"running {scenario} on {server.name} ...", flush=True)
             try:
                 with server:
                     report.server_start_s.setdefault(server.name, server.started_seconds)
-                    if args.py_spy is not None and server.name != PEER:
+                    if args.py_spy is not None and server.name == SAMPLAN:
                         args.py_spy.mkdir(parents=True, exist_ok=True)
                         server.profile(args.py_spy.resolve() / f"{scenario}.txt")
                     asyncio.run(_one(bench, scenario, server, report))

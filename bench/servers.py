@@ -18,6 +18,7 @@ import psutil  # type: ignore[import-untyped]
 REPO = Path(__file__).resolve().parents[1]
 SAMPLAN = "samplan"
 PEER = "pycrdt-websocket"
+FLOOR = "relay-floor"
 _LOADED = re.compile(r"room (\d+) loaded \((\d+) updates in tail\) in ([\d.]+) ms")
 
 
@@ -146,3 +147,8 @@ def samplan_server(
 def peer_server(work: Path) -> ServerProcess:
     command = [sys.executable, str(REPO / "bench" / "peer_pycrdt.py"), "--port", "{port}"]
     return ServerProcess(PEER, command, {}, work)
+
+
+def floor_server(work: Path) -> ServerProcess:
+    command = [sys.executable, str(REPO / "bench" / "relay_floor.py"), "--port", "{port}"]
+    return ServerProcess(FLOOR, command, {}, work)
