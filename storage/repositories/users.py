@@ -109,8 +109,6 @@ class UserRepo:
             return {}
         async with self._sessionmaker() as session:
             rows = await session.execute(
-                select(User.id, User.language).where(
-                    User.id.in_(ids), User.language.is_not(None)
-                )
+                select(User.id, User.language).where(User.id.in_(ids), User.language.is_not(None))
             )
             return {user_id: str(language) for user_id, language in rows}
