@@ -21,7 +21,7 @@ from server.auth.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
 from storage.errors import StorageError
-from storage.models import Plan
+from storage.models import LANGUAGES, Plan
 from storage.repositories.audit import AuditEvent
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -99,7 +99,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password_hash = hash_password(password) if password else None
 
     async def go(repos: Repositories, settings: Settings) -> int:
-        user = await repos.users.create(args.email, args.name, password_hash)
+        user = await repos.users.create(args.email, args.name, password_hash, args.language)
         print(user.id)
         return 0
 
@@ -533,6 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--name", required=True)
     user_add.add_argument("--password")
     user_add.add_argument("--no-password", action="store_true", help="token/OIDC-only user")
+    user_add.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        help="their language for pages and e-mail (default: not chosen, bokmål)",
+    )
     user_add.set_defaults(func=cmd_user_add)
 
     plan = sub.add_parser("plan", help="manage plans").add_subparsers(dest="action", required=True)

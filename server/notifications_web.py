@@ -1,7 +1,8 @@
 """The notification pages: the list (`/notifications`), opening one (marks it read, then goes
 straight to the item), the unread count for the header's bell, marking a plan's messages
-read, and the e-mail preferences (`/settings/notifications`). Every POST needs the CSRF
-token; a bad request gets a clear message and changes nothing."""
+read, and the e-mail preferences (`/settings/notifications`: which kinds by e-mail, and the
+language of Samplan and of the user's e-mail). Every POST needs the CSRF token; a bad request
+gets a clear message and changes nothing."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from server.auth.web import current_user
+from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, translator
 from server.plan_visit import error_page, login_redirect, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
-from server.templating import render
+from server.templating import remember_in_browser, render
 from storage.models import NOTIFICATION_KINDS
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -129,7 +131,12 @@ async def settings_page(request: Request) -> Response:
 
 
 async def _render_settings(
-    request: Request, user: Any, *, saved: bool = False, status: int = 200
+    request: Request,
+    user: Any,
+    *,
+    saved: bool = False,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     services: Services = request.app.state.services
     prefs = await services.repos.notifications.email_prefs(user.id)
@@ -137,6 +144,9 @@ async def _render_settings(
         "kinds": [{"kind": k, "email": prefs[k]} for k in NOTIFICATION_KINDS],
         "saved": saved,
         "smtp": bool(services.settings.smtp_host),
+        "language": user.language or DEFAULT_LANGUAGE,  # what their e-mail is written in
+        "languages": LANGUAGES,
+        "error": error,
     }
     return render(request, "notification_settings.html", context, user=user, status_code=status)
 
@@ -149,6 +159,14 @@ async def settings_submit(request: Request) -> Response:
     chosen = [str(v) for v in form.getlist("email")]
     if any(kind not in NOTIFICATION_KINDS for kind in chosen):
         return error_page(request, user, 400, "notify.error.bad")
+    language = form.get("language")  # absent: left as it was
+    if language is not None and language not in LANGUAGES:
+        t = translator(language_of(request))
+        return await _render_settings(request, user, error=t("prefs.error.language"), status=400)
     prefs = {kind: kind in chosen for kind in NOTIFICATION_KINDS}
     await services.repos.notifications.set_email_prefs(user.id, prefs)
-    return RedirectResponse("/settings/notifications?saved=1", status_code=303)
+    response = RedirectResponse("/settings/notifications?saved=1", status_code=303)
+    if isinstance(language, str):
+        await services.repos.users.set_language(user.id, language)
+        remember_in_browser(response, language)  # this browser's pages follow at once
+    return response

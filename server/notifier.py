@@ -7,7 +7,9 @@ pages), the author is never told of their own doing, each notification is record
 one row and one e-mail), and every open page of each recipient is told the new unread count.
 
 E-mail never carries plan content (health data): the kind of event, the initials of the
-person the plan is for ("planen til J. B.") and a link, nothing else.
+person the plan is for ("planen til J. B.") and a link, nothing else. Each e-mail is written
+in its recipient's chosen language (`users.language`; bokmål when they never chose), when the
+event is recorded: the outbox holds the finished text, so the sender never looks it up.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from server.access import effective_access, today_oslo
 from server.event_hub import EventHub
-from server.i18n import translator
+from server.i18n import DEFAULT_LANGUAGE, translator
 from server.settings import Settings
 from storage.repositories.consents import ConsentRepo
 from storage.repositories.notifications import (
@@ -28,10 +30,9 @@ from storage.repositories.notifications import (
     NotificationRepo,
 )
 from storage.repositories.plans import PlanRepo
+from storage.repositories.users import UserRepo
 
 log = logging.getLogger("samplan.notifier")
-
-EMAIL_LANGUAGE = "nb"
 
 
 def dotted_initials(name: str) -> str:
@@ -48,11 +49,13 @@ class Notifier:
         consents: ConsentRepo,
         notifications: NotificationRepo,
         events: EventHub,
+        users: UserRepo,
     ) -> None:
         self.settings = settings
         self.plans = plans
         self.consents = consents
         self.notifications = notifications
+        self.users = users
         self.events = events
         self.on_email_queued: Callable[[], None] | None = None  # wakes the sender
 
@@ -187,6 +190,7 @@ class Notifier:
         if not members:
             return []
         wants = await self.notifications.wants_email(members, kind) if self.email_enabled else set()
+        languages = await self.users.languages(wants)
         initials = dotted_initials(plan.person_name)
         items = [
             NewNotification(
@@ -196,7 +200,9 @@ class Notifier:
                 item_id,
                 link,
                 ":".join((kind, plan_id, item_id or "-", dedupe_extra, str(uid))),
-                self._email(kind, initials, link, email) if uid in wants and email else None,
+                self._email(kind, initials, link, email, languages.get(uid, DEFAULT_LANGUAGE))
+                if uid in wants and email
+                else None,
             )
             for uid, email in members.items()
         ]
@@ -219,8 +225,9 @@ class Notifier:
         unread = await self.notifications.unread_count(user_id)
         self.events.publish([user_id], {"type": "notification", "unread": unread, **extra})
 
-    def _email(self, kind: str, initials: str, link: str, to: str) -> EmailDraft:
-        t = translator(EMAIL_LANGUAGE)
+    def _email(self, kind: str, initials: str, link: str, to: str, lang: str) -> EmailDraft:
+        """The e-mail in `lang`: every word from client/i18n/<lang>.json."""
+        t = translator(lang)
         base = self.settings.public_url.rstrip("/")
         what = t(f"notify.email.{kind}").replace("{who}", initials)
         body = "\n".join(

@@ -139,7 +139,9 @@ class Services:
         audit = AuditWriter(repos.audit)
         audit.start()
         events = EventHub()
-        notifier = Notifier(settings, repos.plans, repos.consents, repos.notifications, events)
+        notifier = Notifier(
+            settings, repos.plans, repos.consents, repos.notifications, events, repos.users
+        )
         zone_watch = ZoneWatch(
             registry, repos.plans, repos.zone_log, notifier, settings.notify_debounce_seconds
         )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
-from server.i18n import LANG_COOKIE, LANGUAGES, language_of, translator
+from server.i18n import LANG_COOKIE, LANGUAGES, language_of, switched_to, translator
 from server.security import csrf_token, set_csrf_cookie
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "client" / "templates"
@@ -23,14 +23,23 @@ _env = Environment(
 )
 
 
+# Never echoed into a page's language link: an OIDC callback's one-time code and state, or a
+# token, would otherwise sit in the page for anyone who copies the link.
+NOT_CARRIED = frozenset({"lang", "code", "state", "session_state", "token", "id_token"})
+
+
 def _other_lang_url(request: Request, lang: str) -> str:
-    """The same page in the other language. Only `next` is carried over: never echo other
-    query parameters (an OIDC callback's code and state) into the page."""
+    """The same page in the other language: the path and every other query parameter as they
+    were (an access log's filters and page number, a `next`), with only `lang` replaced.
+    Re-encoded here, so a value with æøå or spaces survives and nothing breaks out of the
+    query. The path is percent-encoded, and a path starting "//" is not left to read as
+    another host."""
     other = next(code for code in LANGUAGES if code != lang)
-    query = {"lang": other}
-    if "next" in request.query_params:
-        query["next"] = request.query_params["next"]
-    return f"{request.url.path}?{urlencode(query)}"
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in NOT_CARRIED]
+    path = quote(request.scope["path"])
+    if path.startswith("//"):
+        path = "/%2F" + path[2:]
+    return f"{path}?{urlencode([*kept, ('lang', other)])}"
 
 
 def render_to_string(
@@ -65,6 +74,11 @@ def render(
     response = HTMLResponse(html, status_code=status_code)
     response.headers["cache-control"] = "no-store"  # pages hold health data
     set_csrf_cookie(response, request, secret)
-    if request.query_params.get("lang") in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    if switched_to(request):
+        remember_in_browser(response, lang)
     return response
+
+
+def remember_in_browser(response: Response, lang: str) -> None:
+    """The language cookie: this browser's choice, for a year."""
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")

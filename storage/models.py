@@ -38,6 +38,8 @@ ROLES = ("planeier", "verge", "koordinator", "deltaker", "leser")
 ZONE_KINDS = ("content", "area", "comments", "minutes")
 KEYLESS_ZONE_KINDS = ("content", "comments")
 PLAN_STATUSES = ("active", "closed")
+# The languages Samplan speaks (client/i18n/<code>.json), bokmål first: the default.
+LANGUAGES = ("nb", "en")
 
 # SQLite's INTEGER PRIMARY KEY is the rowid alias that autoincrements; BIGINT there would not be.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -114,6 +116,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The user's own choice of language (one of LANGUAGES), for pages on a browser that has
+    # not chosen and for e-mail; NULL until they choose (bokmål). No CHECK constraint: added
+    # by a plain ALTER TABLE (see migration 0012); UserRepo checks the value.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class Plan(Base):

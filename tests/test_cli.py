@@ -87,6 +87,52 @@ async def test_demo_plan_opens_with_a_printed_token(tmp_path: Path) -> None:
         proc.stop()
 
 
+def test_user_add_with_a_language(tmp_path: Path) -> None:
+    """`--language en`: their e-mail is English from the start; a language we do not speak is
+    refused by argparse (exit 2), and leaving it out leaves it unchosen (bokmål)."""
+    import sqlite3
+
+    samplan(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "per@eksempelvik.no",
+        "--name",
+        "Per Lund 🌍",
+        "--no-password",
+        "--language",
+        "en",
+    )
+    samplan(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "ase@eksempelvik.no",
+        "--name",
+        "Åse Ødegård",
+        "--no-password",
+    )
+    bad = samplan(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "ola@eksempelvik.no",
+        "--name",
+        "Ola",
+        "--no-password",
+        "--language",
+        "sv",
+        ok=False,
+    )
+    assert bad.returncode == 2 and "--language" in bad.stderr and "'sv'" in bad.stderr
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        rows = dict(db.execute("SELECT email, language FROM users").fetchall())
+    assert rows == {"per@eksempelvik.no": "en", "ase@eksempelvik.no": None}
+
+
 async def test_user_plan_member_token_commands(tmp_path: Path) -> None:
     samplan(
         tmp_path,

@@ -1,6 +1,7 @@
 """Notification e-mail against a local SMTP server (aiosmtpd): it arrives, it carries the
 kind of event, the initials and a link and no plan content, a refused send is retried, and
-a member who turned e-mail off for that kind gets none."""
+a member who turned e-mail off for that kind gets none; each e-mail is in its recipient's
+language."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from pycrdt import Array
@@ -21,6 +23,7 @@ from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, free_port
 from tests.support.waiting import wait_for
+from tests.support.web import log_in
 from tests.support.world import ROLE_USERS, World
 
 log = logging.getLogger("tests.notification_email")
@@ -127,3 +130,41 @@ async def test_message_email_arrives_without_plan_content(
         decoded = f"{parsed['Subject']}\n{parsed.get_content()}"
         for secret in (SECRET_TEXT, "medisin", "Jonas", "Berg", "Åse", "Ødegård", "Individuell"):
             assert secret not in raw and secret not in decoded
+
+
+async def test_each_email_is_in_its_recipients_language(
+    web: LiveServer, world: World, inbox: tuple[Inbox, int]
+) -> None:
+    """Kari switches Samplan to English while signed in, Per chose bokmål on his settings
+    page, Jonas never chose: one message, one English e-mail and two Norwegian ones."""
+    handler, _ = inbox
+    async with httpx.AsyncClient(base_url=web.http) as kari:
+        assert (await log_in(kari, ROLE_USERS["koordinator"][0])).status_code == 303
+        assert (await kari.get("/plans", params={"lang": "en"})).status_code == 200
+    await web.services.repos.users.set_language(world.users["leser"], "nb")
+    await web.services.repos.notifications.set_email_prefs(world.users["verge"], {"message": False})
+    await web.services.notifier.message_posted(
+        world.plan_id, "melding-æøå-🙂", str(world.users["deltaker"])
+    )
+    wanted = {role: ROLE_USERS[role][0] for role in ("planeier", "koordinator", "leser")}
+    await wait_for(lambda: all(handler.to(a) for a in wanted.values()), what="three e-mails")
+
+    link = f"{PUBLIC}/plans/{world.plan_id}#message-melding-"
+    english = handler.to(wanted["koordinator"])[0]
+    subject, body = str(english["Subject"]), english.get_content()
+    assert subject == "Samplan: You have a new message in the plan for J. B."
+    assert f"Open: {link}" in body
+    assert "You get this e-mail because you take part in the plan." in body
+    assert f"Choose which notifications you get by e-mail: {PUBLIC}/settings/notifications" in body
+    for word in ("Du ", "Åpne", "planen", "e-posten"):
+        assert word not in f"{subject}\n{body}", word
+    for role in ("planeier", "leser"):
+        norwegian = handler.to(wanted[role])[0]
+        subject, body = str(norwegian["Subject"]), norwegian.get_content()
+        assert subject == "Samplan: Du har en ny melding i planen til J. B.", role
+        assert f"Åpne: {link}" in body and "Du får denne e-posten" in body, role
+        assert "You " not in f"{subject}\n{body}", role
+    for message in handler.messages:  # in either language: the kind, initials and a link
+        text = f"{message['Subject']}\n{message.get_content()}"
+        for secret in ("Jonas", "Berg", "Åse", "Ødegård", "Individuell", "Kari"):
+            assert secret not in text

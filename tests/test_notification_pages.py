@@ -107,3 +107,42 @@ async def test_email_preferences(web: LiveServer, world: World) -> None:
         assert 'data-testid="prefs-saved"' in again.text and 'role="status"' in again.text
     async with httpx.AsyncClient(base_url=web.http) as anonymous:
         assert (await anonymous.get("/settings/notifications")).status_code == 303
+
+
+async def test_language_setting(web: LiveServer, world: World) -> None:
+    """The settings page shows the account's language in a labelled select, saves a choice
+    (with a valid form token; the pages follow at once) and refuses anything else with an
+    alert, changing nothing."""
+    users = web.services.repos.users
+    aase = world.users["deltaker"]
+    async with _client(web, "deltaker") as http:
+        page = await http.get("/settings/notifications")
+        assert '<label for="pref-language">Språk i Samplan og i e-post</label>' in page.text
+        assert re.search(r'<select[^>]* id="pref-language" name="language"', page.text)
+        assert 'aria-describedby="pref-language-hint"' in page.text
+        assert '<option value="nb" lang="nb" selected>Norsk bokmål</option>' in page.text
+        assert '<option value="en" lang="en">English</option>' in page.text
+        token = csrf_of(page.text)
+        form = {"csrf_token": token, "email": ["message"]}
+
+        refused = await http.post("/settings/notifications", data={**form, "csrf_token": "feil"})
+        assert refused.status_code == 403
+        bad = await http.post("/settings/notifications", data={**form, "language": "svensk 🇸🇪"})
+        assert bad.status_code == 400
+        alert = re.search(r'<div class="error-box" role="alert"[^>]*>(.*?)</div>', bad.text, re.S)
+        assert alert and "Velg norsk bokmål eller engelsk. Ingenting ble endret." in alert.group(1)
+        assert 'aria-invalid="true" aria-describedby="prefs-error pref-language-hint"' in bad.text
+        assert "svensk" not in bad.text
+        assert (await users.get(aase)).language is None  # type: ignore[union-attr]
+        assert (await web.services.repos.notifications.email_prefs(aase))["minutes"]
+
+        saved = await http.post("/settings/notifications", data={**form, "language": "en"})
+        assert saved.status_code == 303
+        assert (await users.get(aase)).language == "en"  # type: ignore[union-attr]
+        again = await http.get(saved.headers["location"])
+        assert '<html lang="en">' in again.text and "Your choices are saved." in again.text
+        assert '<option value="en" lang="en" selected>English</option>' in again.text
+        # Saving the e-mail choices without the field (an older form) leaves it as it was.
+        kept = await http.post("/settings/notifications", data=form)
+        assert kept.status_code == 303
+        assert (await users.get(aase)).language == "en"  # type: ignore[union-attr]

@@ -132,6 +132,7 @@ async def test_reminders_once_when_run_twice_and_on_two_nodes(
                 services.consents,
                 NotificationRepo(services.repos.sessionmaker),
                 services.events,
+                services.repos.users,
             ),
             0,
         )

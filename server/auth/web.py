@@ -15,7 +15,13 @@ from starlette.responses import RedirectResponse, Response
 
 from server.audit import client_address
 from server.auth.passwords import hash_password, verify_password
-from server.i18n import language_of, translator
+from server.i18n import (
+    browser_language,
+    language_of,
+    note_account_language,
+    switched_to,
+    translator,
+)
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 from server.templating import render
@@ -37,12 +43,21 @@ def _services(request: Request) -> Services:
 
 
 async def current_user(request: Request) -> Any:
+    """The signed-in user, or None. A `?lang=` switch on this request is remembered on their
+    account (their e-mail follows it), and their choice is noted for this request's pages."""
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     services = _services(request)
     user_id = await services.sessions.user_for(raw, services.settings.session_idle_seconds)
-    return await services.repos.users.get(user_id) if user_id is not None else None
+    user = await services.repos.users.get(user_id) if user_id is not None else None
+    if user is not None:
+        switched = switched_to(request)
+        if switched is not None and switched != user.language:
+            await services.repos.users.set_language(user.id, switched)
+            user.language = switched
+        note_account_language(request, user.language)
+    return user
 
 
 def safe_next(value: object) -> str:
@@ -107,8 +122,15 @@ def _record_failure(services: Services, request: Request, user_id: int | None, w
 async def start_session(
     request: Request, user_id: int, next_url: str, *, method: str = "password"
 ) -> Response:
-    """Create the server-side session and send the browser on with its cookie."""
+    """Create the server-side session and send the browser on with its cookie. A language
+    this browser chose before signing in becomes the account's, unless it has one already
+    (so someone who reads Samplan in English also gets English e-mail)."""
     services = _services(request)
+    chosen = browser_language(request)
+    if chosen is not None:
+        user = await services.repos.users.get(user_id)
+        if user is not None and user.language is None:
+            await services.repos.users.set_language(user_id, chosen)
     raw = await services.sessions.create(user_id, services.settings.session_ttl_seconds)
     services.audit.record(
         "login",

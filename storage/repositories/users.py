@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
 from storage.errors import AlreadyExists, InvalidValue, NotFound
-from storage.models import User
+from storage.models import LANGUAGES, User
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,30 @@ def _required(value: str, what: str) -> str:
     return value
 
 
+def _language(value: str | None) -> str | None:
+    if value is not None and value not in LANGUAGES:
+        raise InvalidValue(f"language must be one of {', '.join(LANGUAGES)}")
+    return value
+
+
 class UserRepo:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def create(self, email: str, name: str, password_hash: str | None = None) -> User:
+    async def create(
+        self,
+        email: str,
+        name: str,
+        password_hash: str | None = None,
+        language: str | None = None,
+    ) -> User:
         email = normalize_email(email)
-        user = User(email=email, name=_required(name, "name"), password_hash=password_hash)
+        user = User(
+            email=email,
+            name=_required(name, "name"),
+            password_hash=password_hash,
+            language=_language(language),
+        )
         try:
             async with write_session(self._sessionmaker) as session:
                 taken = await session.scalar(select(User.id).where(User.email == email))
@@ -72,3 +90,25 @@ class UserRepo:
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"user {user_id} does not exist")
         log.info("password changed user_id=%s", user_id)
+
+    async def set_language(self, user_id: int, language: str | None) -> None:
+        """Remember the user's language (None: not chosen, bokmål); InvalidValue otherwise."""
+        language = _language(language)
+        async with write_session(self._sessionmaker) as session:
+            result = await session.execute(
+                update(User).where(User.id == user_id).values(language=language)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound(f"user {user_id} does not exist")
+        log.info("language set user_id=%s language=%s", user_id, language)
+
+    async def languages(self, user_ids: Collection[int]) -> dict[int, str]:
+        """The chosen language of those of these users who chose one (for their e-mail)."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return {}
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(User.id, User.language).where(User.id.in_(ids), User.language.is_not(None))
+            )
+            return {user_id: str(language) for user_id, language in rows}

@@ -1,7 +1,7 @@
 """'Hvem har vært i planen min' in a real browser (issue 4, "Done when"): the deltaker opens
 the plan and leaves, the leser is still in it, and the planeier logs in and sees both visits:
 the ended one with its start, end and duration, the other one as ongoing. Then the filter by
-keyboard, and axe on the page.
+keyboard (and the language link keeps it), and axe on the page.
 
 The audit log is written by a queue, so the planeier reloads until the rows are there (up to
 20 s); the delay is logged (`-o log_cli=true`), never asserted.
@@ -14,6 +14,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -146,3 +147,16 @@ async def test_the_filter_works_from_the_keyboard(
     names = await kari.locator("tbody th[scope=row]").all_inner_texts()
     assert names and set(names) == {PER}, names
     assert f"person={world.users['leser']}" in kari.url
+
+    # The language link keeps the filter: Kari switches to English from the keyboard and
+    # still sees only Per, with the filter form as she left it.
+    filtered = parse_qsl(urlsplit(kari.url).query, keep_blank_values=True)
+    await kari.get_by_role("link", name="English").focus()
+    await kari.keyboard.press("Enter")
+    await kari.wait_for_url("**lang=en")
+    assert await kari.get_by_role("heading", level=1).inner_text() == "Who has been in the plan"
+    switched = parse_qsl(urlsplit(kari.url).query, keep_blank_values=True)
+    assert switched == [*filtered, ("lang", "en")], switched
+    assert await kari.locator("#access-log-person").input_value() == str(world.users["leser"])
+    names = await kari.locator("tbody th[scope=row]").all_inner_texts()
+    assert names and set(names) == {PER}, names

@@ -46,3 +46,30 @@ async def test_set_password_hash(store: Store) -> None:
     assert fetched is not None and fetched.password_hash is None
     with pytest.raises(NotFound):
         await store.users.set_password_hash(999_999, "x")
+
+
+async def test_language_is_remembered_per_user(store: Store) -> None:
+    aase = await store.users.create("ase@example.no", "Åse Ødegård 🌍")
+    assert aase.language is None  # not chosen: bokmål
+    per = await store.users.create("per@example.no", "Per Lund", language="en")
+    assert per.language == "en"
+    with pytest.raises(InvalidValue, match="language"):
+        await store.users.create("ola@example.no", "Ola", language="sv")
+    assert await store.users.get_by_email("ola@example.no") is None
+
+    await store.users.set_language(aase.id, "en")
+    await store.users.set_language(per.id, "nb")
+    fetched = await store.users.get(aase.id)
+    assert fetched is not None and fetched.language == "en"
+    kari = await store.users.create("kari@example.no", "Kari Nilsen")
+    assert await store.users.languages([aase.id, per.id, kari.id, aase.id]) == {
+        aase.id: "en",
+        per.id: "nb",
+    }
+    assert await store.users.languages([]) == {}
+    with pytest.raises(InvalidValue):
+        await store.users.set_language(aase.id, "nn; drop table users")
+    await store.users.set_language(aase.id, None)
+    assert await store.users.languages([aase.id]) == {}
+    with pytest.raises(NotFound):
+        await store.users.set_language(999_999, "en")
