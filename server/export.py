@@ -18,17 +18,25 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
      "published_minutes": [{meeting_id, number, title,
                    content: the canonical JSON exactly as published and hashed (a string),
                    sha256: hex sha256 of content's UTF-8 bytes,
+                   content_user_ids: {user id inside content (a string): people id},
                    published_by, published_at, approved_by, approved_role, approved_at}]}
                    oldest first; published_by / approved_by are people ids (or null)
 
 Never password hashes, sessions or the access log. Times are UTC ISO 8601, dates YYYY-MM-DD.
 Published minutes are carried as the very string that was hashed (never re-serialised), so
 `sha256sum` still verifies them after an import. User ids inside that content are those of
-the database it was published in (renumbering them would break the hash), so they are not
-looked up here (after an import that renumbered people they could name someone else); the
-content's own `attendees` pair each id with a name. Plan versions (`plan_versions`, the
-copies kept for diff and restore) are not part of the export; an imported published version
-therefore has no plan version (NULL).
+the database it was published in (renumbering them would break the hash), which need not be
+the exporting one: a plan imported where people got other ids keeps its minutes' ids. So
+never look them up in `people` as they stand. `content_user_ids` says who each is, as a
+people id (an id it leaves out names nobody: a user since deleted); `samplan import` composes
+it with the ids people get in its database and stores that beside the version, so a plan
+moved on again and again still names the right people, and a fresh-database round trip gives
+the same file. The content's own `attendees` also pair each id with a name, which wins.
+Files written before `content_user_ids` existed lack it: their content ids are then taken to
+be people ids (true when the minutes were published in the exporting database, as the
+exporter of the time assumed). Plan versions (`plan_versions`, the copies kept for diff and
+restore) are not part of the export; an imported published version therefore has no plan
+version (NULL).
 
 Version 1 (before meetings had agenda and invitees, and before published minutes) had only
 {id, title, starts_at, ends_at, place, created_at} per meeting and an empty
@@ -49,8 +57,9 @@ from pycrdt import Doc
 from crdt.room import Room
 from crdt.schema import read_zone
 from crdt.zone_state import doc_from_stored, user_ids_in
+from server.minutes_people import local_user_ids, parse_content
 from server.services import Repositories
-from storage.repositories.transfer import Person, PlanTransfer, ZoneRow
+from storage.repositories.transfer import Person, PlanTransfer, PublishedRow, ZoneRow
 
 FORMAT = "samplan-plan"
 VERSION = 2
@@ -58,8 +67,10 @@ READABLE_VERSIONS = (1, 2)
 ABOUT = (
     "An individuell plan exported by Samplan. zones[].content is each part of the plan as JSON; "
     "zones[].state is the same part as a Yjs update (base64), which `samplan import` restores. "
-    "User ids in the content refer to people[].id. published_minutes[].content is each "
-    "published version of a meeting's minutes exactly as hashed into its sha256."
+    "User ids in zones[].content refer to people[].id. published_minutes[].content is each "
+    "published version of a meeting's minutes exactly as hashed into its sha256; the user ids "
+    "inside it are those of the database it was published in, and "
+    "published_minutes[].content_user_ids maps each of them to a people[].id."
 )
 ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
 
@@ -112,15 +123,26 @@ async def build_export(
     people = list(record.people)
     known = {p.id for p in people}
     referenced = {int(uid) for c in contents for uid in user_ids_in(c) if uid.isdigit()}
+    referenced.update(uid for p in record.published_minutes for uid in _content_people(p).values())
     if referenced - known:
-        # People the documents name who are no longer members (a former deltaker who wrote
-        # a goal): kept so the archive still says who.
+        # People the documents or published minutes name who are no longer members (a former
+        # deltaker who wrote a goal, or had a task): kept so the archive still says who.
         people = sorted([*people, *await repos.transfer.people(referenced - known)], key=_id)
     return export_document(record, zones, states, contents, people, now or datetime.now(UTC))
 
 
 def _id(person: Person) -> int:
     return person.id
+
+
+def _content_people(p: PublishedRow, known: Iterable[int] | None = None) -> dict[str, int]:
+    """{user id inside the version's content: user id here}, in content order; with `known`,
+    only the people the export carries."""
+    ids = local_user_ids(parse_content(p.content), p.content_user_ids)
+    if known is None:
+        return ids
+    carried = set(known)
+    return {uid: local for uid, local in ids.items() if local in carried}
 
 
 def export_document(
@@ -209,6 +231,7 @@ def export_document(
                 "title": p.title,
                 "content": p.content,
                 "sha256": p.sha256,
+                "content_user_ids": _content_people(p, by_id),
                 "published_by": p.published_by,
                 "published_at": iso_time(p.published_at),
                 "approved_by": p.approved_by,

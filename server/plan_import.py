@@ -8,7 +8,10 @@ sha256 (one changed byte and the whole file is refused: published minutes are ev
 storage writes the whole plan in one transaction (storage.repositories.transfer). People are
 matched by e-mail; where a person's user id differs in this database, the user-id references
 inside the documents, meetings and published minutes' rows are renumbered (never inside a
-published version's content: that would break its hash).
+published version's content: that would break its hash). Instead each published version's
+`content_user_ids` ({id inside content: people id}) is composed with the people's ids here and
+stored beside it, so its pages name the right people (server/minutes_people.py). A file
+without it (written before it existed) has its content ids taken as people ids.
 
 Reads export versions 1 and 2 (server/export.py): a version-1 file has meetings without agenda,
 invitees and the rest, and no published minutes. Plan versions are not in the export, so the
@@ -35,6 +38,7 @@ from crdt.schema import read_zone
 from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
 from server.export import FORMAT, READABLE_VERSIONS, zone_suffix
+from server.minutes_people import content_user_ids
 from server.published import APPROVE_ROLES
 from server.services import Repositories
 from storage.errors import InvalidValue
@@ -371,9 +375,29 @@ def _published(field: _Field, people: Mapping[int, Person]) -> tuple[PublishedRo
                 approved_by,
                 role,
                 approved_at,
+                _content_people(item, parsed, people),
             )
         )
     return tuple(rows)
+
+
+def _content_people(
+    item: _Field, content: Mapping[str, Any], people: Mapping[int, Person]
+) -> dict[str, int]:
+    """{user id inside the content: people id}. Absent (a file from before the field): the
+    content's ids are taken to be people ids, as the exporter of the time did; an id that is
+    not among people then names nobody."""
+    if not isinstance(item.value, dict) or "content_user_ids" not in item.value:
+        return {uid: int(uid) for uid in content_user_ids(content) if int(uid) in people}
+    field = item.get("content_user_ids")
+    if not isinstance(field.value, dict):
+        raise field.fail("must be an object {user id inside content: people id}")
+    mapping: dict[str, int] = {}
+    for key in field.value:
+        if not isinstance(key, str) or not key.isdigit():
+            raise field.fail(f"key {key!r} is not a user id")
+        mapping[key] = _person(field.get(key), people)
+    return mapping
 
 
 def _zones(

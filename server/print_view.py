@@ -5,7 +5,10 @@ The template (client/templates/print.html) gets plain values: dates already as d
 user ids already turned into names, the goal tree already nested.
 
 Of the minutes, only what was published goes on paper: each meeting's newest published
-version, read from its frozen content. The draft minutes (the `minutes` zones) never do.
+version, read from its frozen content. The draft minutes (the `minutes` zones) never do. The
+user ids inside that content are those of the database it was published in: they name people
+through the version's own attendees and its `content_user_ids` (server/minutes_people.py),
+never by looking them up in `people` as they stand.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crdt.summary import DONE_STATUSES
+from server.minutes_people import names_for
 from server.overview import norwegian_date
 from storage.models import ROLES
 
@@ -125,9 +129,15 @@ def _minutes(
     if not isinstance(content, dict):
         content = {}
     attendees = _dicts(content.get("attendees"))
-    # The content names its people itself (ids there are those of the database it was
-    # published in): an action item's responsible is looked up among its attendees first.
-    own = {str(a.get("userId")): a.get("name") for a in attendees if a.get("userId")}
+    # Ids there are those of the database it was published in: named by its own attendees
+    # first, then through content_user_ids (absent from an older document: people ids).
+    said = names_for(content, _content_user_ids(entry), names.by_id())
+
+    def name(user_id: Any) -> str | None:
+        if user_id in (None, ""):
+            return None
+        return said.get(str(user_id), names.unknown)
+
     return {
         "title": entry["title"],
         "date": oslo_date(starts_at or content.get("startsAt")),
@@ -141,7 +151,7 @@ def _minutes(
             else None
         ),
         "sha256": entry["sha256"],
-        "attendees": [_attendee(a, names, t) for a in attendees],
+        "attendees": [_attendee(a, name(a.get("userId")) or names.unknown, t) for a in attendees],
         "agenda": [
             {
                 "title": item.get("title") or "",
@@ -153,8 +163,7 @@ def _minutes(
         "action_items": [
             {
                 "what": item.get("what") or "",
-                "responsible": own.get(str(item.get("responsibleUserId")))
-                or names.one(item.get("responsibleUserId")),
+                "responsible": name(item.get("responsibleUserId")),
                 "due": norwegian_date(item.get("due")),
             }
             for item in _dicts(content.get("actionItems"))
@@ -162,14 +171,21 @@ def _minutes(
     }
 
 
+def _content_user_ids(entry: Mapping[str, Any]) -> dict[str, int] | None:
+    given = entry.get("content_user_ids")
+    if not isinstance(given, dict):
+        return None
+    return {str(k): v for k, v in given.items() if isinstance(v, int)}
+
+
 def _dicts(value: Any) -> Sequence[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _attendee(a: Mapping[str, Any], names: _Names, t: Translate) -> dict[str, Any]:
+def _attendee(a: Mapping[str, Any], name: str, t: Translate) -> dict[str, Any]:
     role = a.get("role")
     return {
-        "name": a.get("name") or names.one(a.get("userId")) or names.unknown,
+        "name": a.get("name") or name,
         "role": t(f"role.{role}") if role in ROLES else (role or ""),
         "absent": a.get("present") is False,
         "apology": bool(a.get("apology")),
@@ -204,6 +220,9 @@ class _Names:
 
     def many(self, user_ids: Any) -> list[str]:
         return [self.one(u) or self.unknown for u in user_ids or []]
+
+    def by_id(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.people.items() if k.isdigit()}
 
 
 def _area(title: str, data: Mapping[str, Any], names: _Names, today: date) -> dict[str, Any]:

@@ -3,7 +3,10 @@ content-hashed version; every member's open plan page shows it at once; the plan
 verge) approves it. DESIGN §2-3. A correction is a new version; old ones stay readable.
 
 The hash is sha256 over the canonical JSON (crdt/versions.py) that `.../published/{n}.json`
-serves byte for byte, so anyone can verify a version with one command.
+serves byte for byte, so anyone can verify a version with one command. So the user ids inside
+it are those of the database it was published in; the page names people as
+server/minutes_people.py says (the minutes' own names, else the person's id here, looked up
+among all users: a former member is still named).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
+from server.minutes_people import names_for, parse_content, wanted_user_ids
 from server.plan_state import zone_copies, zone_doc
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
+from server.services import Repositories
 from server.templating import render
 from storage.errors import Conflict, NotFound
 from storage.repositories.versions import MinutesRecord
@@ -171,14 +176,11 @@ async def published_page(request: Request) -> Response:
         zone=f"minutes/{record.meeting_id}",
         details={"meeting_id": record.meeting_id, "number": record.number},
     )
-    names = {
-        m.user_id: name for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
-    }
     context = {
         "plan": v.plan,
         "record": _row(record),
         "content": content,
-        "names": {str(k): n for k, n in names.items()},
+        "names": await minutes_names(v.services.repos, record),
         "versions": [_row(r) for r in all_versions],
         "latest": all_versions[0].number,
         "may_approve": v.role in APPROVE_ROLES and record.approved_at is None,
@@ -186,6 +188,14 @@ async def published_page(request: Request) -> Response:
         "meeting": {"id": record.meeting_id, "title": record.title},
     }
     return render(request, "published_minutes.html", context, user=v.user)
+
+
+async def minutes_names(repos: Repositories, record: MinutesRecord) -> dict[str, str]:
+    """{user id inside the version's content: name}, for the people it mentions."""
+    content = parse_content(record.content)
+    mapping = record.content_user_ids
+    people = await repos.users.names(wanted_user_ids(content, mapping))
+    return names_for(content, mapping, people)
 
 
 async def minutes_json(request: Request) -> Response:

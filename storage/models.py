@@ -470,6 +470,12 @@ class PublishedMinutes(Base):
     `content` is the canonical JSON exactly as hashed into `sha256`. Rows are immutable but
     for the approval fields, set once ("godkjent av planeier"). `meeting_id` has no foreign
     key: the record of what was published outlives a rescheduled or deleted meeting.
+
+    The user ids inside `content` are those of the database the minutes were published in,
+    and cannot be renumbered (the hash covers them). `content_user_ids` says who they are
+    here: JSON {id inside content: users.id here}, written by an import (which may have given
+    people other ids); NULL for minutes published in this database, whose ids are ours. An id
+    an imported row does not map names nobody here: never look it up as it stands.
     """
 
     __tablename__ = "published_minutes"
@@ -493,3 +499,4 @@ class PublishedMinutes(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     approved_role: Mapped[str | None] = mapped_column(String(20))  # 'planeier' | 'verge'
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    content_user_ids: Mapped[str | None] = mapped_column(Text)  # JSON; NULL: ids are ours

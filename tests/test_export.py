@@ -108,6 +108,8 @@ def by_email(document: Mapping[str, Any]) -> dict[str, Any]:
     emails = {str(p["id"]): p["email"] for p in document["people"]}
 
     def swap(value: Any, key: str = "") -> Any:
+        if key == "content_user_ids":  # {id inside the frozen content: people id}
+            return {k: emails.get(str(v), v) for k, v in value.items()}
         if isinstance(value, dict):
             return {k: swap(v, k) for k, v in value.items()}
         if isinstance(value, list):
@@ -301,6 +303,10 @@ async def test_round_trip_is_exact_and_served(
     assert all(p["published_by"] == ids[KARI] for p in published)
     for entry, decision in zip(published, (DECISION_1, DECISION_2), strict=True):
         assert hashlib.sha256(entry["content"].encode()).hexdigest() == entry["sha256"]
+        # Published here: each id inside the content is that person's id among people.
+        assert entry["content_user_ids"] == {
+            str(ids[e]): ids[e] for e in (JONAS, "line.berg@eksempelvik.demo", KARI)
+        }
         assert json.loads(entry["content"])["decisions"][0]["decision"] == decision
     assert "password" not in path.read_text() and "argon2" not in path.read_text()
     skole = next(z for z in first["zones"] if z["zone"] == "area/skole")
@@ -443,6 +449,14 @@ async def test_bad_files_exit_1_and_change_nothing(
         "same version twice": (
             mutated(lambda d: d["published_minutes"][1].update(number=1)),
             "published_minutes[1].number: must be a positive number, unique per meeting",
+        ),
+        "unknown person in published minutes": (
+            mutated(lambda d: d["published_minutes"][0]["content_user_ids"].update({"1": 999})),
+            "published_minutes[0].content_user_ids.1: user 999 is not among people",
+        ),
+        "content_user_ids not an object": (
+            mutated(lambda d: d["published_minutes"][0].update(content_user_ids=[1])),
+            "published_minutes[0].content_user_ids: must be an object",
         ),
         "approval without a role": (
             mutated(lambda d: d["published_minutes"][0].update(approved_role=None)),

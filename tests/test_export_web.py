@@ -346,3 +346,22 @@ def test_printed_minutes_name_people_from_their_own_attendees() -> None:
     assert minutes["agenda"][0]["body"] == ["Linje én", "Linje to"]
     assert minutes["approved"] == "published.approvedBy.verge 18.01.2026"  # Oslo date
     assert minutes["published_by"] == "Kari Nilsen" and minutes["number"] == 1
+
+    # With content_user_ids (every export now): the ids inside the content are translated to
+    # people ids first; an id it does not map names nobody, however `people` is numbered.
+    moved = {**entry, "content_user_ids": {"3": 4, "4": 5}}
+    people = [*document["people"], {"id": 5, "name": "Bjørn Ærø"}]
+    printed = print_context(
+        {**document, "people": people, "published_minutes": [moved]},
+        lambda key: key,
+        date(2026, 2, 1),
+    )["published_minutes"]
+    assert [a["responsible"] for a in printed[0]["action_items"]] == ["Åse Ødegård", "Bjørn Ærø"]
+    unmapped = {**entry, "content_user_ids": {}}
+    printed = print_context(
+        {**document, "published_minutes": [unmapped]}, lambda key: key, date(2026, 2, 1)
+    )["published_minutes"]
+    assert [a["responsible"] for a in printed[0]["action_items"]] == [
+        "Åse Ødegård",
+        "member.unknown",
+    ]

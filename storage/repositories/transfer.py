@@ -10,7 +10,10 @@ minutes. Any refusal raises before commit, so nothing is written.
 
 Plan versions (`plan_versions`) are not transferred: they are full copies of the zones for
 diff and restore, not part of the plan. Published minutes keep their content and hash
-byte for byte; their `plan_version_id` is NULL after an import.
+byte for byte; their `plan_version_id` is NULL after an import. The user ids inside that
+content are never renumbered (the hash covers them): each row carries `content_user_ids`
+instead, {id inside content: person}, which `create` composes with the people's new ids and
+stores, so the minutes name the right people here however often the plan moves on.
 
 Storage never reads CRDT bytes: the caller hands `create` a function that is given the people's
 ids in this database and returns each zone's state and summary.
@@ -50,6 +53,7 @@ from storage.models import (
 from storage.repositories.consents import ALL
 from storage.repositories.meetings import AgendaItem, agenda_from_json, agenda_json
 from storage.repositories.users import normalize_email
+from storage.repositories.versions import user_ids_from_json, user_ids_json
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +124,11 @@ class PublishedRow:
     approved_by: int | None = None
     approved_role: str | None = None
     approved_at: datetime | None = None
+    # {user id inside content: person id (Person.id; users.id of the row's database)}.
+    # None: the content's ids are those person ids themselves (published in that database).
+    # `read` gives None for minutes published here; `create` stores None as every person's
+    # id mapped to itself, composed with the people's ids here.
+    content_user_ids: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +267,7 @@ class PlanTransferRepo:
                     p.approved_by,
                     p.approved_role,
                     p.approved_at,
+                    user_ids_from_json(p.content_user_ids),
                 )
                 for p in await session.scalars(
                     select(PublishedMinutes)
@@ -284,6 +294,7 @@ class PlanTransferRepo:
                     referenced.add(m.created_by_user_id)
             for p in published:
                 referenced.update(u for u in (p.published_by, p.approved_by) if u is not None)
+                referenced.update((p.content_user_ids or {}).values())
             people = await self._people(session, referenced)
         return PlanTransfer(
             plan.id,
@@ -376,8 +387,9 @@ class PlanTransferRepo:
                     session.add(_consent(plan.id, c, ids))
                     await session.flush()
                 await self._meetings_in(session, plan, ids)
+                people = [person.id for person in plan.people]
                 for p in plan.published_minutes:  # one by one: ids keep the file's order
-                    session.add(_published(plan.id, p, ids))
+                    session.add(_published(plan.id, p, ids, people))
                     await session.flush()
         except IntegrityError as exc:
             # Lost a race with another process (same plan id, meeting id or e-mail), or a
@@ -550,7 +562,14 @@ def _consent(plan_id: str, c: ConsentRow, ids: Mapping[int, int]) -> Consent:
     )
 
 
-def _published(plan_id: str, p: PublishedRow, ids: Mapping[int, int]) -> PublishedMinutes:
+def _published(
+    plan_id: str, p: PublishedRow, ids: Mapping[int, int], people: Sequence[int]
+) -> PublishedMinutes:
+    # Never NULL for an imported row: NULL says the content's ids are this database's own.
+    given = p.content_user_ids
+    if given is None:
+        given = {str(pid): pid for pid in people}
+    content_user_ids = {content_id: ids[pid] for content_id, pid in given.items()}
     return PublishedMinutes(
         plan_id=plan_id,
         meeting_id=p.meeting_id,
@@ -564,6 +583,7 @@ def _published(plan_id: str, p: PublishedRow, ids: Mapping[int, int]) -> Publish
         approved_by=ids[p.approved_by] if p.approved_by is not None else None,
         approved_role=p.approved_role,
         approved_at=p.approved_at,
+        content_user_ids=user_ids_json(content_user_ids),
     )
 
 
@@ -587,6 +607,7 @@ def _check(plan: PlanTransfer) -> None:
         refs += [u for u in (*m.invitee_ids, m.created_by_user_id) if u is not None]
     for p in plan.published_minutes:
         refs += [u for u in (p.published_by, p.approved_by) if u is not None]
+        refs += list((p.content_user_ids or {}).values())
     missing = sorted(set(refs) - people)
     if missing:
         raise InvalidValue(f"user id(s) {missing} are not among the people")

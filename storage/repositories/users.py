@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,8 @@ from storage.errors import AlreadyExists, InvalidValue, NotFound
 from storage.models import LANGUAGES, User
 
 log = logging.getLogger(__name__)
+
+_IN_CHUNK = 500
 
 
 def normalize_email(email: str) -> str:
@@ -72,6 +74,19 @@ class UserRepo:
     async def get(self, user_id: int) -> User | None:
         async with self._sessionmaker() as session:
             return await session.get(User, user_id)
+
+    async def names(self, user_ids: Iterable[int]) -> dict[int, str]:
+        """{id: name} of these users, members of a plan or not (someone who has left a plan
+        is still named in what they wrote there); ids with no user are left out."""
+        ids = sorted(set(user_ids))
+        names: dict[int, str] = {}
+        async with self._sessionmaker() as session:
+            for start in range(0, len(ids), _IN_CHUNK):
+                rows = await session.execute(
+                    select(User.id, User.name).where(User.id.in_(ids[start : start + _IN_CHUNK]))
+                )
+                names.update((int(uid), str(name)) for uid, name in rows)
+        return names
 
     async def get_by_email(self, email: str) -> User | None:
         try:

@@ -11,8 +11,9 @@ Storage never imports crdt: the zone copies arrive as bytes and JSON text, made 
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -65,7 +66,11 @@ class VersionRecord:
 
 @dataclass(frozen=True, slots=True)
 class MinutesRecord:
-    """A published version of one meeting's minutes; `content` is exactly what was hashed."""
+    """A published version of one meeting's minutes; `content` is exactly what was hashed.
+
+    `content_user_ids` says who the user ids inside `content` are here ({id inside content:
+    users.id}); None when the minutes were published in this database, so their ids are ours
+    (see models.PublishedMinutes)."""
 
     id: int
     plan_id: str
@@ -82,6 +87,21 @@ class MinutesRecord:
     approved_by_name: str | None
     approved_role: str | None
     approved_at: datetime | None
+    content_user_ids: dict[str, int] | None = None
+
+
+def user_ids_json(user_ids: Mapping[str, int] | None) -> str | None:
+    """The stored form of `content_user_ids`: one spelling, keys sorted."""
+    if user_ids is None:
+        return None
+    return json.dumps({str(k): int(v) for k, v in user_ids.items()}, sort_keys=True)
+
+
+def user_ids_from_json(raw: str | None) -> dict[str, int] | None:
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return {str(k): int(v) for k, v in value.items()}
 
 
 def _version(row: PlanVersion, name: str | None) -> VersionRecord:
@@ -107,6 +127,7 @@ def _minutes(row: PublishedMinutes, names: dict[int, str]) -> MinutesRecord:
         names.get(row.approved_by) if row.approved_by else None,
         row.approved_role,
         row.approved_at,
+        user_ids_from_json(row.content_user_ids),
     )
 
 

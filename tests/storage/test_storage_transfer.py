@@ -55,8 +55,23 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# Version 1 was published in a third database, where Åse was user 3 and Per user 4: its content
+# keeps those ids, and content_user_ids says who they are among the people. Version 2 has None:
+# its ids are the people ids themselves.
 PUBLISHED = (
-    PublishedRow("mote-2026-01-15", 1, "Møte", MINUTES, sha(MINUTES), 7, T1, 5, "planeier", T2),
+    PublishedRow(
+        "mote-2026-01-15",
+        1,
+        "Møte",
+        MINUTES,
+        sha(MINUTES),
+        7,
+        T1,
+        5,
+        "planeier",
+        T2,
+        {"3": 5, "4": 9},
+    ),
     PublishedRow("mote-2026-01-15", 2, "Møte", MINUTES_2, sha(MINUTES_2), 7, T2),
 )
 
@@ -113,8 +128,14 @@ async def test_a_plan_goes_in_whole_and_comes_back_as_it_was(store: Store) -> No
     assert (result.users_created, result.users_reused) == (3, 0)
     back = await repo.read(PLAN_ID)
     assert back is not None
+    # Stored never as NULL (that says "published here"): None went in as each person's own id.
+    identity = {"5": 5, "7": 7, "9": 9}
     assert back == plan(
-        zones=tuple(ZoneRow(z.kind, z.key, z.title, z.position, z.zone_id) for z in back.zones)
+        zones=tuple(ZoneRow(z.kind, z.key, z.title, z.position, z.zone_id) for z in back.zones),
+        published_minutes=(
+            PUBLISHED[0],
+            dataclasses.replace(PUBLISHED[1], content_user_ids=identity),
+        ),
     )
     for zone, expected in zip(back.zones, states(4), strict=True):
         stored = await store.zone_log.load(zone.zone_id)
@@ -147,6 +168,12 @@ async def test_people_are_found_by_email_and_taken_ids_are_not_reused(store: Sto
         (existing.id, None),
     ]
     assert [p.content for p in back.published_minutes] == [MINUTES, MINUTES_2]  # never renumbered
+    # ... but who the ids inside them are here is composed with the new ids and kept.
+    ids = result.user_ids
+    assert [p.content_user_ids for p in back.published_minutes] == [
+        {"3": ids[5], "4": 9},
+        {"5": ids[5], "7": existing.id, "9": 9},
+    ]
     assert {p.email: p.name for p in back.people}["kari.nilsen@example.no"] == "Kari N."
 
 
@@ -161,6 +188,7 @@ async def test_people_are_found_by_email_and_taken_ids_are_not_reused(store: Sto
         "unknown invitee",
         "hash mismatch",
         "same version twice",
+        "unknown person in minutes",
     ],
 )
 async def test_a_refused_import_writes_nothing(store: Store, case: str) -> None:
@@ -191,6 +219,12 @@ async def test_a_refused_import_writes_nothing(store: Store, case: str) -> None:
         ),
         "same version twice": (
             plan(published_minutes=(PUBLISHED[0], dataclasses.replace(PUBLISHED[1], number=1))),
+            InvalidValue,
+        ),
+        "unknown person in minutes": (
+            plan(
+                published_minutes=(dataclasses.replace(PUBLISHED[0], content_user_ids={"3": 42}),)
+            ),
             InvalidValue,
         ),
     }[case]

@@ -23,6 +23,16 @@ async def test_create_and_look_up_users(store: Store) -> None:
     assert await store.users.get(999_999) is None
 
 
+async def test_names_of_many_users_at_once(store: Store) -> None:
+    aase = await store.users.create("aase@example.no", "Åse Ødegård")
+    bjorn = await store.users.create("bjorn@example.no", "Bjørn Ærø 🌲")
+    assert await store.users.names([bjorn.id, aase.id, bjorn.id, 999_999]) == {
+        aase.id: "Åse Ødegård",
+        bjorn.id: "Bjørn Ærø 🌲",
+    }
+    assert await store.users.names([]) == {}
+
+
 async def test_duplicate_email_is_refused(store: Store) -> None:
     await store.users.create("kari@example.no", "Kari")
     with pytest.raises(AlreadyExists, match="already exists"):

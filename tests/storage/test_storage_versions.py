@@ -96,6 +96,7 @@ async def test_published_minutes_are_numbered_hashed_and_refused_when_unchanged(
     )
     assert first.number == 1 and first.published_by_name == "Kari Nilsen"
     assert first.approved_at is None and first.plan_version_id is not None
+    assert first.content_user_ids is None  # published here: the content's ids are ours
     with pytest.raises(Conflict):
         await repo.publish_minutes(
             plan_id, "mote-1", "Ansvarsgruppemøte", content, digest, user.id, _zones()

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_user_language"
-down_revision: str | Sequence[str] | None = "0010_meetedit"
+down_revision: str | Sequence[str] | None = "0011_minutes_people"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
