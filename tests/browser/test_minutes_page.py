@@ -15,6 +15,7 @@ import pytest
 from crdt.schema import read_zone
 from server.access import today_oslo
 from server.meetings import seed_minutes
+from server.plan_state import zone_doc
 from storage.repositories.meetings import AgendaItem
 from tests.browser.helpers import (
     ARTIFACTS,
@@ -126,8 +127,10 @@ async def test_schedule_write_minutes_together_and_make_a_measure(
     await ase.get_by_test_id(f"action-converted-{item_id}").wait_for()  # live, no reload
 
     # The measure is in the area zone under the goal, with the meeting id, and on the page.
-    area = browse.server.services.registry.rooms[world.zones["area/skole"]]
-    measures = [m for m in read_zone(area.doc, "area")["measures"] if m["title"] == what]
+    # Nobody holds the area zone open: the server loaded it for the edit and may have let it
+    # go again, so read its durable state, wherever it is.
+    area = await zone_doc(browse.server.services, world.zones["area/skole"])
+    measures = [m for m in read_zone(area, "area")["measures"] if m["title"] == what]
     assert len(measures) == 1
     assert measures[0]["goalId"] == plan.goal_id and measures[0]["meetingId"] == meeting.id
     await open_plan(kari, browse.base, world.plan_id)
