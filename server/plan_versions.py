@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -198,21 +198,20 @@ async def version_page(request: Request) -> Response:
     record = await repo.get_version(v.plan.id, request.path_params["version_id"])
     if record is None:
         return error_page(request, v.user, 404, "error.not_found")
-    names = {
-        str(m.user_id): name
-        for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
-    }
-    r = Rendering(translator(language_of(request)), names)
-    t = r.t
     old_copies = {(c.kind, c.key): c for c in _readable(v, await repo.version_zones(record.id))}
-    zones = []
-    changes = []
     current_zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
+    compared = []
     for (kind, key), copy in old_copies.items():
-        old = json.loads(copy.data)
-        zones.append({"title": copy.title, "sections": render_zone(old, r)})
         zone = current_zones.get((kind, key))
         now = read_zone(await zone_doc(v.services, zone.id), kind) if zone else {}
+        compared.append((copy, json.loads(copy.data), now))
+    names = await _names(v, [data for _, old, now in compared for data in (old, now)])
+    r = Rendering(translator(language_of(request)), names)
+    t = r.t
+    zones = []
+    changes = []
+    for copy, old, now in compared:
+        zones.append({"title": copy.title, "sections": render_zone(old, r)})
         for change in zone_changes(old, now):
             change["zone"] = copy.title
             change["root_title"] = t(f"versions.root.{change['root']}")
@@ -242,6 +241,31 @@ async def version_page(request: Request) -> Response:
         "may_restore": v.role in RESTORE_ROLES,
     }
     return render(request, "version.html", context, user=v.user)
+
+
+async def _names(v: PlanVisit, data: list[Any]) -> dict[str, str]:
+    """{user id: name} for everyone the data names: today's members, and through the users
+    table anyone who has left the plan since (still named in what was written with them)."""
+    names = {
+        str(m.user_id): name
+        for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
+    }
+    missing = {uid for uid in _user_ids(data) if str(uid) not in names}
+    if missing:
+        found = await v.services.repos.users.names(missing)
+        names.update((str(uid), name) for uid, name in found.items())
+    return names
+
+
+def _user_ids(value: Any, key: str = "") -> Iterator[int]:
+    if isinstance(value, dict):
+        for k, item in value.items():
+            yield from _user_ids(item, k)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _user_ids(item, key)
+    elif key in USER_FIELDS and isinstance(value, int | str) and str(value).isdigit():
+        yield int(value)
 
 
 async def create_version(request: Request) -> Response:

@@ -254,3 +254,34 @@ async def test_the_background_task_stores_the_day_s_version(web: LiveServer, wor
     assert [(v.kind, v.day) for v in versions] == [("daily", today_oslo())]
     zones = await web.services.repos.versions.version_zones(versions[0].id)
     assert any("Bak 🥐" in z.data for z in zones)
+
+
+async def test_a_version_names_someone_who_has_since_left_the_plan(
+    web: LiveServer, world: World
+) -> None:
+    """A version is read after people come and go: Per Lund, responsible for a measure in
+    it, has left the plan, and the page still names him (members only would show his id)."""
+    per = world.users["leser"]
+    url = web.ws_url(world.room("area/skole"), world.token("deltaker"))
+    async with connected(url) as client:
+        append_item(
+            get_root(client.doc, "area", GOALS), {"id": "g1", "label": "1", "title": OLD_TITLE}
+        )
+        append_item(
+            get_root(client.doc, "area", MEASURES),
+            {
+                "id": "m1",
+                "goalId": "g1",
+                "title": "Øvelseskjøring med ledsager 🚗",
+                "responsible": [str(per)],
+            },
+        )
+        await wait_for(lambda: _server_title(web, world), what="the goal on the server")
+        await web.services.registry.rooms[world.zones["area/skole"]].settle()
+    async with as_user(web, "koordinator") as (http, csrf):
+        version = await _create(http, csrf, world, "Før Per sluttet 👋")
+        assert await web.services.plans.remove_member(world.plan_id, per)
+        page = await http.get(f"/plans/{world.plan_id}/versions/{version}")
+    assert page.status_code == 200
+    measure = page.text.split("Øvelseskjøring med ledsager 🚗")[1].split("</section>")[0]
+    assert "Per Lund" in measure, measure
