@@ -200,8 +200,9 @@ def _floor(report: Report) -> list[str]:
     lines = []
     if report.commits is not None:
         c = report.commits
+        kind = "a durable commit" if c.synchronous == "FULL" else "a commit (not fsynced)"
         lines.append(
-            f"a durable commit on this disk (SQLite WAL synchronous={c.synchronous}, one row, "
+            f"{kind} on this disk (SQLite WAL synchronous={c.synchronous}, one row, "
             f"{c.commits} commits {_f(c.gap_ms, 0)} ms apart): p50 {_f(c.p50_ms, 2)} ms, "
             f"p99 {_f(c.p99_ms, 2)} ms"
         )
