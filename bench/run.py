@@ -147,7 +147,7 @@ def _main(args: argparse.Namespace, work: Path) -> int:
     if not args.no_floor:
         servers.append(lambda: floor_server(work))
     if any(s in specs for s in scenarios):
-        print("timing durable commits on this disk ...", flush=True)
+        print("timing commits on this disk ...", flush=True)
         report.commits = probe_commits(work, args.synchronous, commits=50 if args.quick else 200)
     for scenario in scenarios:
         for make in servers:
