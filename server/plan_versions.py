@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from crdt.versions import (
 )
 from server.access import today_oslo
 from server.i18n import language_of, translator
+from server.minutes_people import content_user_ids
 from server.plan_state import VERSIONED_KINDS, zone_copies, zone_doc
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
@@ -243,29 +244,18 @@ async def version_page(request: Request) -> Response:
     return render(request, "version.html", context, user=v.user)
 
 
-async def _names(v: PlanVisit, data: list[Any]) -> dict[str, str]:
+async def _names(v: PlanVisit, data: list[dict[str, Any]]) -> dict[str, str]:
     """{user id: name} for everyone the data names: today's members, and through the users
     table anyone who has left the plan since (still named in what was written with them)."""
     names = {
         str(m.user_id): name
         for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
     }
-    missing = {uid for uid in _user_ids(data) if str(uid) not in names}
+    missing = {int(uid) for d in data for uid in content_user_ids(d) if uid not in names}
     if missing:
         found = await v.services.repos.users.names(missing)
         names.update((str(uid), name) for uid, name in found.items())
     return names
-
-
-def _user_ids(value: Any, key: str = "") -> Iterator[int]:
-    if isinstance(value, dict):
-        for k, item in value.items():
-            yield from _user_ids(item, k)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _user_ids(item, key)
-    elif key in USER_FIELDS and isinstance(value, int | str) and str(value).isdigit():
-        yield int(value)
 
 
 async def create_version(request: Request) -> Response:

@@ -29,7 +29,7 @@ from server.auth.passwords import hash_password
 from storage.repositories.audit import AuditEvent
 from tests.support.clients import connected
 from tests.support.live import LiveServer
-from tests.support.web import PASSWORD, log_in
+from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 
 log = logging.getLogger("tests.access_log")
@@ -54,8 +54,7 @@ async def web(server: LiveServer, world: World) -> LiveServer:
 @asynccontextmanager
 async def as_user(server: LiveServer, role: str) -> AsyncIterator[httpx.AsyncClient]:
     email = OUTSIDER[0] if role == "outsider" else ROLE_USERS[role][0]
-    async with httpx.AsyncClient(base_url=server.http, timeout=30) as http:
-        assert (await log_in(http, email)).status_code == 303
+    async with signed_in(server.http, email) as http:
         yield http
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,7 +14,7 @@ import httpx
 
 from storage.repositories.audit import AuditEvent
 from tests.support.live import LiveServer
-from tests.support.web import log_in
+from tests.support.web import log_in, signed_in
 from tests.support.world import ROLE_USERS, World
 
 SWITCH = re.compile(r'<a href="([^"]*)" lang="(en|nb)" hreflang="(?:en|nb)">')
@@ -31,13 +29,6 @@ def switch_link(page: str) -> str:
 
 def query_of(link: str) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(link).query, keep_blank_values=True)
-
-
-@asynccontextmanager
-async def signed_in(web: LiveServer, role: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=web.http, timeout=30) as http:
-        assert (await log_in(http, ROLE_USERS[role][0])).status_code == 303
-        yield http
 
 
 async def test_the_access_log_link_keeps_filters_and_page(web: LiveServer, world: World) -> None:
@@ -57,7 +48,7 @@ async def test_the_access_log_link_keeps_filters_and_page(web: LiveServer, world
     ase = str(world.users["deltaker"])
     filters = {"person": ase, "from": "15.01.2026", "to": "15.01.2026", "kind": "page_views"}
     address = f"/plans/{world.plan_id}/access-log"
-    async with signed_in(web, "planeier") as http:
+    async with signed_in(web.http, ROLE_USERS["planeier"][0]) as http:
         page = await http.get(address, params={**filters, "page": "2"})
         assert page.status_code == 200 and "Side 2 av 3" in page.text
         link = switch_link(page.text)
@@ -107,7 +98,7 @@ async def test_every_page_keeps_its_parameters_but_never_a_code_or_token(
         lost = await anonymous.get(httpx.URL(f"{web.http}//fremmed.example/side"))
         assert lost.status_code == 404
         assert switch_link(lost.text).startswith("/%2Ffremmed.example/side?")
-    async with signed_in(web, "verge") as http:
+    async with signed_in(web.http, ROLE_USERS["verge"][0]) as http:
         for address, params in (
             ("/settings/notifications", [("saved", "1")]),
             ("/plans", [("deleted", "1")]),
@@ -123,14 +114,14 @@ async def test_a_signed_in_switch_is_remembered_on_the_account(
 ) -> None:
     users = web.services.repos.users
     kari = world.users["koordinator"]
-    async with signed_in(web, "koordinator") as http:
+    async with signed_in(web.http, ROLE_USERS["koordinator"][0]) as http:
         assert (await users.get(kari)).language is None  # type: ignore[union-attr]
         english = await http.get("/plans", params={"lang": "en"})
         assert '<html lang="en">' in english.text
         assert (await users.get(kari)).language == "en"  # type: ignore[union-attr]
         assert english.cookies.get("samplan_lang") == "en"
     # Another browser, that never chose: her pages are in the language she chose.
-    async with signed_in(web, "koordinator") as other:
+    async with signed_in(web.http, ROLE_USERS["koordinator"][0]) as other:
         assert '<html lang="en">' in (await other.get("/plans")).text
         back = await other.get("/notifications", params={"lang": "nb"})
         assert '<html lang="nb">' in back.text

@@ -10,17 +10,14 @@ left the plan keeps their name.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pycrdt import Doc
 from pypdf import PdfReader
 
@@ -33,8 +30,8 @@ from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.meetings import AgendaItem
 from tests.conftest import make_settings
-from tests.support.live import LiveServer, live_server
-from tests.support.web import csrf_of, log_in
+from tests.support.live import live_server
+from tests.support.web import csrf_of, signed_in
 from tests.test_export import JONAS, KARI, samplan
 
 log = logging.getLogger("tests.published_names")
@@ -44,13 +41,6 @@ BJORN = ("bjorn.aero@eksempelvik.demo", "Bjørn Ærø")
 MEETING_ID = "mote-navn-2026"
 CALL_SCHOOL = "Ringe skolen om leksehjelp 📞"  # Bjørn's, and he is no attendee
 APPLY = "Søke om støttekontakt"  # Åse's; she is an attendee without a name of her own
-
-
-@contextlib.asynccontextmanager
-async def signed_in(server: LiveServer, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
-        assert (await log_in(http, email, DEMO_PASSWORD)).status_code == 303
-        yield http
 
 
 def responsible(html: str, what: str) -> str:
@@ -115,7 +105,7 @@ async def make_source(settings: Settings) -> tuple[str, dict[str, int]]:
         edit = server.services.registry.edit
         await edit(meeting.zone_id, seed_minutes(meeting, attendees, ids[KARI]), "minutes")
         await edit(meeting.zone_id, tasks, "minutes")
-        async with signed_in(server, KARI) as http:
+        async with signed_in(server.http, KARI, DEMO_PASSWORD) as http:
             csrf = csrf_of((await http.get("/plans")).text)
             base = f"/plans/{plan_id}/meetings/{MEETING_ID}"
             published = await http.post(f"{base}/publish", data={"csrf_token": csrf})
@@ -153,7 +143,7 @@ async def pages(settings: Settings, plan_id: str, *, pdf: bool = False) -> dict[
         kari = await server.services.repos.users.get_by_email(KARI)
         assert kari is not None
         await server.services.repos.users.set_password_hash(kari.id, hash_password(DEMO_PASSWORD))
-        async with signed_in(server, KARI) as http:
+        async with signed_in(server.http, KARI, DEMO_PASSWORD) as http:
             page = await http.get(f"/plans/{plan_id}/meetings/{MEETING_ID}/published/1")
             printed = await http.get(f"/plans/{plan_id}/print")
             assert page.status_code == 200 and printed.status_code == 200

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -26,3 +28,13 @@ async def log_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD) 
             "next": "/plans",
         },
     )
+
+
+@asynccontextmanager
+async def signed_in(
+    base_url: str, email: str, password: str = PASSWORD
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client logged in as `email` for the length of the block."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        assert (await log_in(http, email, password)).status_code == 303
+        yield http
