@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 from pycrdt import Doc
 
 from crdt.committer import GroupCommitter
+from crdt.hooks import Hook
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
 from crdt.room import Room
+from crdt.zone_state import doc_from_stored
 
 log = logging.getLogger("samplan.registry")
 
@@ -44,11 +46,12 @@ class RoomRegistry:
         self._unload_timers: dict[int, asyncio.TimerHandle] = {}
         self._unloading: set[int] = set()
         self.last_load_seconds = 0.0
-        self.on_compacted: Callable[[Room], None] | None = None
-        # The server's notification watcher: sees each room once loaded (its baseline) and
-        # is handed as each room's `on_committed`.
-        self.on_loaded: Callable[[Room], None] | None = None
-        self.on_committed: Callable[[Room], None] | None = None
+        # What the server subscribes to (wired in one place, server/services.py): a room once
+        # loaded (a watcher's baseline), after each durable commit (the hot path: subscribers
+        # only mark the room and look later), after each compaction (stored summaries).
+        self.loaded: Hook[Room] = Hook("loaded")
+        self.committed: Hook[Room] = Hook("committed")
+        self.compacted: Hook[Room] = Hook("compacted")
 
     async def join(self, zone_id: int, peer: Peer, kind: str = "") -> Room:
         room = await self.get(zone_id, kind)
@@ -77,6 +80,36 @@ class RoomRegistry:
         finally:
             if not room.failed:  # a failed room has already been dropped (on_fail)
                 self._unload_when_idle(room)
+
+    async def read(self, zone_id: int) -> Doc[Any]:
+        """The zone as it is now, durably: every reader outside the sync path asks here.
+
+        A private copy of the live room's document once what it applied is durable (so a
+        page never shows what a crash could take back, and a reader can never change the live
+        document), else rebuilt from the store without loading a room. A failed room is never
+        read: its document may hold what is not on disk.
+        """
+        live = await self.read_live(zone_id)
+        if live is not None:
+            return live
+        return doc_from_stored(await self.committer.store.load(zone_id))
+
+    async def read_live(self, zone_id: int) -> Doc[Any] | None:
+        """Like `read`, but None when the zone is not in memory: for readers that keep a
+        stored summary of every zone and only want the fresher word of a live one."""
+        room = self.rooms.get(zone_id)
+        if room is None or room.failed:
+            return None
+        await room.settle()
+        if room.failed:
+            return None
+        doc: Doc[Any] = Doc()
+        doc.apply_update(room.doc.get_update())
+        return doc
+
+    def __len__(self) -> int:
+        """Rooms in memory (health and metrics)."""
+        return len(self.rooms)
 
     def _unload_when_idle(self, room: Room) -> None:
         if not room.peers and room.zone_id not in self._unload_timers:
@@ -110,12 +143,11 @@ class RoomRegistry:
         stored = await self.committer.store.load(zone_id)
         room = Room(zone_id, self.committer, kind=kind, compact_after=self.compact_after)
         room.on_fail = self._forget
-        room.on_compacted = self._compacted
+        room.on_compacted = self.compacted
         room.load(stored)
-        room.on_committed = self.on_committed
+        room.on_committed = self.committed
         self.rooms[zone_id] = room
-        if self.on_loaded is not None:
-            self.on_loaded(room)
+        self.loaded(room)
         self.last_load_seconds = time.perf_counter() - started
         log.info(
             "room %s loaded (%d updates in tail) in %.1f ms",
@@ -126,10 +158,6 @@ class RoomRegistry:
         if room.tail_length > self.compact_after:
             room.compact_in_background(delay=COMPACT_AFTER_LOAD_DELAY)
         return room
-
-    def _compacted(self, room: Room) -> None:
-        if self.on_compacted is not None:
-            self.on_compacted(room)
 
     def _start_unload(self, zone_id: int) -> None:
         self._unload_timers.pop(zone_id, None)

@@ -43,7 +43,6 @@ from server.notifications_web import (
 from server.pages import home, my_plans, plan_page
 from server.plan_versions import (
     create_version,
-    daily_versions,
     history_page,
     restore_version,
     version_page,
@@ -69,7 +68,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "status": "ok",
-            "rooms": len(services.registry.rooms),
+            "rooms": len(services.registry),
             "connections": len(services.connections),
         }
     )
@@ -93,13 +92,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.start(settings)
         app.state.services = services
-        daily = daily_versions(services)
-        daily.start()
-        app.state.daily_versions = daily
         try:
             yield
         finally:
-            await daily.stop()
             await services.stop()
 
     routes = [

@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from server.background import BackgroundTask
 from storage.models import utcnow
 from storage.repositories.audit import AuditEvent, AuditRepo
 
@@ -35,11 +36,11 @@ class AuditWriter:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("audit-writer")
         self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+        self._task.start(self._run)
 
     def record(
         self,
@@ -69,7 +70,7 @@ class AuditWriter:
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is in the database."""
-        if self._task is None or self._task.done():
+        if not self._task.running:
             await self._write_pending()
             return
         await self._idle.wait()
@@ -77,9 +78,7 @@ class AuditWriter:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._task.stop(grace=None)  # it writes what is queued, then ends
         try:
             await self._write_pending()  # anything recorded while stopping
         except Exception as exc:

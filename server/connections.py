@@ -7,7 +7,6 @@ others through `plans.access_version` and rechecks those plans.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from crdt.protocol import CloseCode, encode_permission_denied
 from crdt.registry import RoomRegistry
 from server import access
 from server.access import effective_access
+from server.background import Periodic
 from storage.repositories.consents import MemberAccess
 
 log = logging.getLogger("samplan.access")
@@ -136,29 +136,16 @@ class AccessWatcher:
         self.on_gone = on_gone
         self._known: dict[str, int] = {}
         self._day = access.today_oslo()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("access-watcher", interval, self.check_once)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="access-watcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._loop.stop()
 
     def remember(self, plan_id: str, version: int) -> None:
         self._known.setdefault(plan_id, version)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check_once()
-            except Exception as exc:
-                log.error("access watcher failed: %s", type(exc).__name__)
 
     async def check_once(self) -> None:
         plans = self.index.plans()

@@ -48,13 +48,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pycrdt import Doc
 
-from crdt.room import Room
 from crdt.schema import read_zone
 from crdt.zone_state import doc_from_stored, user_ids_in
 from server.minutes_people import local_user_ids, parse_content
@@ -91,18 +90,25 @@ def _zone_key(zone: ZoneRow) -> tuple[int, int, str]:
     return (ZONE_ORDER.get(zone.kind, 9), zone.position, zone.key)
 
 
+ZoneReader = Callable[[int], Awaitable[Doc[Any]]]
+
+
 async def build_export(
     repos: Repositories,
     plan_id: str,
-    rooms: Mapping[int, Room] | None = None,
+    read: ZoneReader | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """The export document, or None when there is no such plan (the caller checks access).
 
-    A zone whose room is live (`rooms`, the server's registry) is read from memory once every
-    update applied so far is durable, so the export never shows what storage does not hold;
-    any other zone is read from storage (snapshot plus log tail), as the CLI always does.
+    A running server passes `RoomRegistry.read` (live zones once durable, the others from
+    storage), so the export never shows what storage does not hold; the CLI, with no rooms,
+    reads storage (snapshot plus log tail).
     """
+
+    async def from_storage(zone_id: int) -> Doc[Any]:
+        return doc_from_stored(await repos.zone_log.load(zone_id))
+
     record = await repos.transfer.read(plan_id)
     if record is None:
         return None
@@ -110,12 +116,7 @@ async def build_export(
     docs: list[Doc[Any]] = []
     states: list[bytes] = []
     for zone in zones:
-        room = (rooms or {}).get(zone.zone_id)
-        if room is not None and not room.failed:
-            await room.settle()
-            doc = room.doc
-        else:
-            doc = doc_from_stored(await repos.zone_log.load(zone.zone_id))
+        doc = await (read or from_storage)(zone.zone_id)
         docs.append(doc)
         states.append(doc.get_update())
         await asyncio.sleep(0)  # a big plan: let live editing in between zones

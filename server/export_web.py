@@ -72,7 +72,7 @@ async def _allowed(request: Request) -> Response | tuple[Any, str, dict[str, Any
         return v
     if not can_export(v.role):
         return error_page(request, v.user, 403, "print.forbidden")
-    document = await build_export(v.services.repos, v.plan.id, v.services.registry.rooms)
+    document = await build_export(v.services.repos, v.plan.id, v.services.registry.read)
     if document is None:  # deleted a moment ago
         return not_found(request, v.user)
     return v.user, v.role, document

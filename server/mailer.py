@@ -18,6 +18,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from server.background import BackgroundTask
 from server.settings import Settings
 from storage.models import utcnow
 from storage.repositories.notifications import NotificationRepo, OutboxEmail
@@ -32,14 +33,14 @@ class EmailSender:
         self.settings = settings
         self.notifications = notifications
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("email-sender")
         self._stopping = False
         self.sent = 0
         self.failed = 0
 
     def start(self) -> None:
-        if self.settings.smtp_host and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self.settings.smtp_host and not self._task.running:
+            self._task.start(self._run)
             log.info(
                 "e-mail sender started (%s:%s)", self.settings.smtp_host, self.settings.smtp_port
             )
@@ -50,17 +51,9 @@ class EmailSender:
     async def stop(self) -> None:
         """Let a send under way finish and be marked (cancelling it mid-send could send it
         again after the lease lapses), then stop."""
-        if self._task is None:
-            return
         self._stopping = True
         self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), self.settings.smtp_timeout_seconds)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+        await self._task.stop(grace=self.settings.smtp_timeout_seconds)
 
     async def _run(self) -> None:
         while not self._stopping:

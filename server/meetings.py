@@ -34,7 +34,6 @@ from crdt.schema import (
 )
 from crdt.summary import DONE_STATUSES
 from server.access import effective_access, today_oslo
-from server.plan_state import zone_doc
 from server.services import Services
 from storage.repositories.consents import MemberAccess
 from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord
@@ -189,7 +188,7 @@ async def plan_areas(
             continue
         if effective_access(member.role, "area", f"area/{zone.key}", member.consent, today) is None:
             continue
-        doc = await zone_doc(services, zone.id)
+        doc = await services.registry.read(zone.id)
         result.append(area_items(zone.key, zone.title, doc, today))
     return result
 

@@ -55,10 +55,9 @@ class Summaries:
         self.plans = plans
         self.registry = registry
         self._saving: set[asyncio.Task[None]] = set()
-        registry.on_compacted = self.refresh
 
     def refresh(self, room: Room) -> None:
-        """Called after a compaction: store what the document says now."""
+        """A subscriber of the registry's `compacted` hook: store what the document says now."""
         if room.kind not in ("content", "area"):
             return
         summary = zone_summary(room.doc, room.kind)
@@ -74,14 +73,16 @@ class Summaries:
 
     async def for_user(self, user_id: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         stored = await self.plans.zone_summaries_for_user(user_id)
-        rooms = self.registry.rooms
         return {
-            plan_id: [
-                (kind, zone_summary(rooms[zid].doc, kind) if zid in rooms else summary)
-                for zid, kind, summary in zones
-            ]
+            plan_id: [(kind, await self.fresh(zid, kind, summary)) for zid, kind, summary in zones]
             for plan_id, zones in stored.items()
         }
+
+    async def fresh(self, zone_id: int, kind: str, stored: dict[str, Any]) -> dict[str, Any]:
+        """A zone's summary: from its live room when one is loaded (what someone typed a
+        minute ago already counts), else the one stored at the last compaction."""
+        live = await self.registry.read_live(zone_id)
+        return stored if live is None else zone_summary(live, kind)
 
     async def flush(self) -> None:
         if self._saving:

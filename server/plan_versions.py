@@ -9,7 +9,6 @@ Versions copy the content and area zones (server/plan_state.VERSIONED_KINDS).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -30,15 +29,14 @@ from crdt.versions import (
     restore_zone,
     zone_changes,
 )
-from server.access import today_oslo
 from server.i18n import language_of, translator
 from server.minutes_people import content_user_ids
-from server.plan_state import VERSIONED_KINDS, zone_copies, zone_doc
+from server.plan_state import VERSIONED_KINDS, zone_copies
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render
-from storage.errors import AlreadyExists, InvalidValue
-from storage.repositories.versions import NAME_MAX, VersionRepo, ZoneCopy
+from storage.errors import InvalidValue
+from storage.repositories.versions import NAME_MAX, ZoneCopy
 
 log = logging.getLogger("samplan.versions")
 OSLO = ZoneInfo("Europe/Oslo")
@@ -204,7 +202,7 @@ async def version_page(request: Request) -> Response:
     compared = []
     for (kind, key), copy in old_copies.items():
         zone = current_zones.get((kind, key))
-        now = read_zone(await zone_doc(v.services, zone.id), kind) if zone else {}
+        now = read_zone(await v.services.registry.read(zone.id), kind) if zone else {}
         compared.append((copy, json.loads(copy.data), now))
     names = await _names(v, [data for _, old, now in compared for data in (old, now)])
     r = Rendering(translator(language_of(request)), names)
@@ -275,7 +273,7 @@ async def create_version(request: Request) -> Response:
         record = await v.services.repos.versions.create_version(
             v.plan.id,
             "named",
-            await zone_copies(v.services, v.plan.id),
+            await zone_copies(v.services.registry, v.services.plans, v.plan.id),
             name=name,
             created_by=v.user.id,
         )
@@ -304,7 +302,10 @@ async def restore_version(request: Request) -> Response:
         return error_page(request, v.user, 404, "error.not_found")
     old_copies = await repo.version_zones(record.id)
     saved = await repo.create_version(
-        v.plan.id, "before_restore", await zone_copies(v.services, v.plan.id), created_by=v.user.id
+        v.plan.id,
+        "before_restore",
+        await zone_copies(v.services.registry, v.services.plans, v.plan.id),
+        created_by=v.user.id,
     )
     zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
     written = 0
@@ -333,76 +334,3 @@ async def restore_version(request: Request) -> Response:
 
 def _restorer(kind: str, old: dict[str, Any], by: str) -> Callable[[Any], int]:
     return lambda doc: restore_zone(doc, kind, old, by)
-
-
-# --- daily versions ----------------------------------------------------------------------
-
-
-class DailyVersions:
-    """Once a day, a version of every plan that changed since its last version.
-
-    Checked every `interval` seconds. Several server nodes on one PostgreSQL may run this at
-    once: each claims the plan's day through the unique (plan_id, kind, day) constraint, so
-    exactly one of them stores it and the others skip (AlreadyExists).
-    """
-
-    def __init__(
-        self,
-        repo: VersionRepo,
-        copies: Callable[[str], Any],
-        interval: float,
-    ) -> None:
-        self.repo = repo
-        self.copies = copies
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self.stored = 0
-
-    def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="daily-versions")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _run(self) -> None:
-        # Not in the middle of start-up: a minute (at most) later is soon enough for a day.
-        await asyncio.sleep(min(self.interval, FIRST_CHECK_SECONDS))
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # the database is away: try again next round
-                log.error("daily versions failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.interval)
-
-    async def run_once(self) -> int:
-        """Store today's version of each changed plan; returns how many this call stored."""
-        day = today_oslo()
-        stored = 0
-        for plan_id in await self.repo.plans_changed_since_last_version(VERSIONED_KINDS):
-            try:
-                await self.repo.create_version(
-                    plan_id, "daily", await self.copies(plan_id), day=day
-                )
-            except AlreadyExists:
-                continue  # another node (or an earlier round today) has it
-            stored += 1
-        if stored:
-            log.info("daily versions stored=%d day=%s", stored, day.isoformat())
-        self.stored += stored
-        return stored
-
-
-def daily_versions(services: Any) -> DailyVersions:
-    """Wire the task to the services (called from Services.start)."""
-    return DailyVersions(
-        services.repos.versions,
-        lambda plan_id: zone_copies(services, plan_id),
-        services.settings.daily_version_check_seconds,
-    )

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
 from server.minutes_people import names_for, parse_content, wanted_user_ids
-from server.plan_state import zone_copies, zone_doc
+from server.plan_state import zone_copies
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Repositories
@@ -85,7 +85,7 @@ async def publish_minutes(request: Request) -> Response:
     zone = await services.plans.get_zone(v.plan.id, "minutes", meeting_id)
     if zone is None:
         return error_page(request, v.user, 404, "published.error.no_minutes")
-    content = minutes_content(await zone_doc(services, zone.id))
+    content = minutes_content(await services.registry.read(zone.id))
     if is_empty_minutes(content):
         return error_page(request, v.user, 400, "published.error.empty")
     meeting = await services.plans.get_meeting(v.plan.id, meeting_id)
@@ -101,7 +101,7 @@ async def publish_minutes(request: Request) -> Response:
             canonical,
             digest,
             v.user.id,
-            await zone_copies(services, v.plan.id),
+            await zone_copies(services.registry, services.plans, v.plan.id),
         )
     except Conflict:
         return error_page(request, v.user, 409, "published.error.unchanged")

@@ -9,16 +9,14 @@ makes every insert after the first a no-op, so a reminder reaches a member once 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import date, timedelta
 from typing import Any
 
-from crdt.registry import RoomRegistry
-from crdt.summary import zone_summary
 from server.access import today_oslo
+from server.background import Periodic
 from server.notifier import Notifier
+from server.overview import Summaries
 from storage.repositories.plans import PlanRepo
 
 log = logging.getLogger("samplan.reminders")
@@ -28,32 +26,18 @@ DEADLINE_DAYS = 7
 
 class Reminders:
     def __init__(
-        self, plans: PlanRepo, registry: RoomRegistry, notifier: Notifier, interval: float
+        self, plans: PlanRepo, summaries: Summaries, notifier: Notifier, interval: float
     ) -> None:
         self.plans = plans
-        self.registry = registry
+        self.summaries = summaries
         self.notifier = notifier
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("reminders", interval, lambda: self.run(today_oslo()), first_delay=0)
 
     def start(self) -> None:
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run(today_oslo())
-            except Exception as exc:
-                log.error("reminder run failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.interval)
+        await self._loop.stop()
 
     async def run(self, today: date) -> int:
         """One pass for `today` (Europe/Oslo); returns how many notifications it created."""
@@ -81,8 +65,4 @@ class Reminders:
 
     async def _summaries(self) -> list[tuple[str, int, str, str, dict[str, Any]]]:
         stored = await self.plans.zone_summaries_of_kinds(("area", "content"))
-        rooms = self.registry.rooms
-        return [
-            (p, z, k, key, zone_summary(rooms[z].doc, k) if z in rooms else s)
-            for p, z, k, key, s in stored
-        ]
+        return [(p, z, k, key, await self.summaries.fresh(z, k, s)) for p, z, k, key, s in stored]

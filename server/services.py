@@ -16,11 +16,13 @@ from crdt.registry import RoomRegistry
 from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
 from server.connections import AccessWatcher, ConnectionIndex, forget_plan
+from server.daily_versions import DailyVersions
 from server.event_hub import EventHub
 from server.mailer import EmailSender
 from server.notifier import Notifier
 from server.overview import Summaries
 from server.pdf import PdfRenderer
+from server.plan_state import zone_copies
 from server.reminders import Reminders
 from server.settings import Settings
 from server.zone_watch import ZoneWatch
@@ -97,6 +99,7 @@ class Services:
     reminders: Reminders
     mailer: EmailSender
     events: EventHub
+    daily_versions: DailyVersions
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
 
@@ -142,14 +145,23 @@ class Services:
         notifier = Notifier(
             settings, repos.plans, repos.consents, repos.notifications, events, repos.users
         )
-        zone_watch = ZoneWatch(
-            registry, repos.plans, repos.zone_log, notifier, settings.notify_debounce_seconds
-        )
-        reminders = Reminders(repos.plans, registry, notifier, settings.reminder_interval_seconds)
+        summaries = Summaries(repos.plans, registry)
+        zone_watch = ZoneWatch(registry, repos.plans, notifier, settings.notify_debounce_seconds)
+        # Every subscriber of the registry's hooks, in one place.
+        registry.loaded.subscribe(zone_watch.loaded)
+        registry.committed.subscribe(zone_watch.committed)
+        registry.compacted.subscribe(summaries.refresh)
+        reminders = Reminders(repos.plans, summaries, notifier, settings.reminder_interval_seconds)
         reminders.start()
         mailer = EmailSender(settings, repos.notifications)
         notifier.on_email_queued = mailer.wake
         mailer.start()
+        daily_versions = DailyVersions(
+            repos.versions,
+            lambda plan_id: zone_copies(registry, repos.plans, plan_id),
+            settings.daily_version_check_seconds,
+        )
+        daily_versions.start()
         log.info("services started")
         return cls(
             settings,
@@ -159,17 +171,19 @@ class Services:
             registry,
             connections,
             watcher,
-            Summaries(repos.plans, registry),
+            summaries,
             audit,
             notifier,
             zone_watch,
             reminders,
             mailer,
             events,
+            daily_versions,
         )
 
     async def stop(self) -> None:
         self.events.close()
+        await self.daily_versions.stop()
         await self.reminders.stop()
         await self.watcher.stop()
         await self.registry.close()

@@ -18,9 +18,6 @@ import logging
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from pycrdt import Doc
 
 from crdt.facts import ZoneFacts, created_since, without, zone_facts
 from crdt.registry import RoomRegistry
@@ -28,7 +25,6 @@ from crdt.room import Room
 from crdt.schema import AREA, COMMENTS, utc_timestamp
 from server.notifier import Notifier
 from storage.repositories.plans import PlanRepo
-from storage.repositories.updates import ZoneLog
 
 log = logging.getLogger("samplan.zone_watch")
 
@@ -41,13 +37,11 @@ class ZoneWatch:
         self,
         registry: RoomRegistry,
         plans: PlanRepo,
-        zone_log: ZoneLog,
         notifier: Notifier,
         debounce_seconds: float = 1.0,
     ) -> None:
         self.registry = registry
         self.plans = plans
-        self.zone_log = zone_log
         self.notifier = notifier
         self.debounce_seconds = debounce_seconds
         self._facts: weakref.WeakKeyDictionary[Room, ZoneFacts] = weakref.WeakKeyDictionary()
@@ -57,8 +51,6 @@ class ZoneWatch:
         self._running: set[asyncio.Task[None]] = set()
         self.checks = 0
         self.check_seconds = 0.0
-        registry.on_loaded = self.loaded
-        registry.on_committed = self.committed
 
     def loaded(self, room: Room) -> None:
         if room.kind not in WATCHED:
@@ -159,21 +151,10 @@ class ZoneWatch:
 
     async def _responsible(self, plan_id: str) -> dict[str, frozenset[str]]:
         """Responsible members per measure/evaluation id across the plan's areas: live rooms
-        are read in memory, the others from storage into a throwaway document."""
+        are read once durable, the others from storage (`RoomRegistry.read`)."""
         found: dict[str, frozenset[str]] = {}
         for zone in await self.plans.list_zones(plan_id):
             if zone.kind != AREA:
                 continue
-            room = self.registry.rooms.get(zone.id)
-            doc: Doc[Any]
-            if room is not None:
-                doc = room.doc
-            else:
-                stored = await self.zone_log.load(zone.id)
-                doc = Doc()
-                if stored.snapshot is not None:
-                    doc.apply_update(stored.snapshot)
-                for _, update in stored.updates:
-                    doc.apply_update(update)
-            found.update(zone_facts(doc, AREA).responsible)
+            found.update(zone_facts(await self.registry.read(zone.id), AREA).responsible)
         return found

@@ -125,7 +125,7 @@ async def test_reminders_once_when_run_twice_and_on_two_nodes(
     nodes = [
         Reminders(
             services.plans,
-            services.registry,
+            services.summaries,
             Notifier(
                 services.settings,
                 services.plans,

@@ -14,8 +14,8 @@ import httpx
 
 from crdt.schema import GOALS, MEASURES, append_item, find_item, get_root, read_zone, set_fields
 from server.access import today_oslo
+from server.daily_versions import DailyVersions
 from server.plan_state import zone_copies
-from server.plan_versions import DailyVersions, daily_versions
 from tests.support.clients import connected, log_rows
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
@@ -140,7 +140,7 @@ async def test_restoring_a_version_of_another_plan_is_404_and_changes_nothing(
     foreign = await repo.create_version(
         world.other_plan_id,
         "named",
-        await zone_copies(web.services, world.other_plan_id),
+        await zone_copies(web.services.registry, web.services.plans, world.other_plan_id),
         name="Åse",
     )
     before = await repo.list_versions(world.plan_id)
@@ -214,6 +214,16 @@ async def test_a_reader_sees_only_the_zones_their_consent_covers(
         assert "Fritid ⚽" not in page.text and "Spille fotball" not in page.text
 
 
+def daily_versions(web: LiveServer, interval: float = 0.0) -> DailyVersions:
+    """Another "node"'s daily versions over the same database and rooms."""
+    services = web.services
+    return DailyVersions(
+        services.repos.versions,
+        lambda plan_id: zone_copies(services.registry, services.plans, plan_id),
+        interval,
+    )
+
+
 async def test_daily_versions_are_claimed_once_per_plan_and_day(
     web: LiveServer, world: World
 ) -> None:
@@ -222,7 +232,7 @@ async def test_daily_versions_are_claimed_once_per_plan_and_day(
 
     await web.services.registry.edit(world.zones["area/skole"], write, "area")
     # Two "nodes" at once: the unique (plan, kind, day) constraint lets one of them store it.
-    node_a, node_b = daily_versions(web.services), daily_versions(web.services)
+    node_a, node_b = daily_versions(web), daily_versions(web)
     stored = await asyncio.gather(node_a.run_once(), node_b.run_once())
     assert sum(stored) == 1
     assert await node_a.run_once() == 0  # nothing changed since
@@ -241,9 +251,7 @@ async def test_the_background_task_stores_the_day_s_version(web: LiveServer, wor
         append_item(get_root(doc, "area", GOALS), {"id": "b1", "label": "1", "title": "Bak 🥐"})
 
     await web.services.registry.edit(world.zones["area/skole"], write, "area")
-    task = DailyVersions(
-        web.services.repos.versions, lambda plan_id: zone_copies(web.services, plan_id), 0.05
-    )
+    task = daily_versions(web, interval=0.05)
     task.start()
     try:
         await wait_for(lambda: task.stored == 1, what="the daily version")

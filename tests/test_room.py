@@ -266,3 +266,66 @@ async def test_a_long_tail_found_at_load_is_compacted_after_the_first_sync(
     assert stored.snapshot is not None and stored.updates == ()
     await peer.stop()
     await committer.stop()
+
+
+async def test_read_waits_for_durability_and_falls_back_to_the_store(
+    store: ControlledStore,
+) -> None:
+    """`RoomRegistry.read` is every reader's way in: a live room is read only once what it
+    applied is durable (a copy: the reader cannot touch the live document), a zone not in
+    memory is read from the store without loading a room, and a failed room is never read."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    peer = Peer(MemoryTransport(), peer_id="a", can_write=True)
+    room = await registry.join(1, peer)
+    store.release.clear()  # the next commit is held back
+    room.receive(peer, encode_sync_update(edit("Åse Ødegård skriver 🌻")))
+    reading = asyncio.ensure_future(registry.read(1))
+    await _flush()
+    assert not reading.done()  # not before the update is durable
+    store.release.set()
+    doc = await reading
+    assert str(doc.get("t", type=Text)) == "Åse Ødegård skriver 🌻"
+    doc.get("t", type=Text).insert(0, "kopi ")
+    assert str(room.doc.get("t", type=Text)) == "Åse Ødegård skriver 🌻"
+
+    loads = store.loads
+    assert str((await registry.read(2)).get("t", type=Text)) == ""
+    assert store.loads == loads + 1 and 2 not in registry.rooms
+
+    store.fail = True  # the room fails: its document holds what is not on disk
+    room.receive(peer, encode_sync_update(edit("aldri lagret 💾", client_id=7)))
+    await committer.flush()
+    await _flush()
+    store.fail = False
+    assert room.failed
+    assert str((await registry.read(1)).get("t", type=Text)) == "Åse Ødegård skriver 🌻"
+    await peer.stop()
+    await committer.stop()
+
+
+async def test_a_second_subscriber_to_a_hook_does_not_replace_the_first(
+    store: ControlledStore,
+) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    seen: list[str] = []
+
+    def broken(room: object) -> None:
+        raise RuntimeError("one subscriber's bug")
+
+    registry.loaded.subscribe(lambda room: seen.append("loaded"))
+    registry.committed.subscribe(lambda room: seen.append("first"))
+    registry.committed.subscribe(broken)  # must not keep the others, or the write, from going on
+    registry.committed.subscribe(lambda room: seen.append("second"))
+    peer = Peer(MemoryTransport(), peer_id="a", can_write=True)
+    room = await registry.join(3, peer)
+    room.receive(peer, encode_sync_update(edit("Blåbær 🫐")))
+    await committer.flush()
+    await _flush()
+    assert seen == ["loaded", "first", "second"]
+    assert not room.failed
+    await peer.stop()
+    await committer.stop()
