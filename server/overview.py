@@ -1,20 +1,10 @@
 """The "effective plan" indicators of Mine planer: next revision, overdue measures, last
-evaluation. Stored zone summaries, refreshed whenever a room is compacted; rooms in memory
-are read live so what someone typed a minute ago already counts."""
+evaluation, folded from the plan's zone summaries (server/summaries.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import date
 from typing import Any
-
-from crdt.registry import RoomRegistry
-from crdt.room import Room
-from crdt.summary import zone_summary
-from storage.repositories.plans import PlanRepo
-
-log = logging.getLogger("samplan.overview")
 
 
 def norwegian_date(iso: str | None) -> str | None:
@@ -48,42 +38,3 @@ def indicators(zones: list[tuple[str, dict[str, Any]]], today: date) -> dict[str
         "overdue_measures": overdue,
         "last_evaluation": norwegian_date(last_evaluation),
     }
-
-
-class Summaries:
-    def __init__(self, plans: PlanRepo, registry: RoomRegistry) -> None:
-        self.plans = plans
-        self.registry = registry
-        self._saving: set[asyncio.Task[None]] = set()
-
-    def refresh(self, room: Room) -> None:
-        """A subscriber of the registry's `compacted` hook: store what the document says now."""
-        if room.kind not in ("content", "area"):
-            return
-        summary = zone_summary(room.doc, room.kind)
-        task = asyncio.get_running_loop().create_task(self._save(room.zone_id, summary))
-        self._saving.add(task)
-        task.add_done_callback(self._saving.discard)
-
-    async def _save(self, zone_id: int, summary: dict[str, Any]) -> None:
-        try:
-            await self.plans.save_zone_summary(zone_id, summary)
-        except Exception as exc:
-            log.error("zone %s: saving its summary failed: %s", zone_id, type(exc).__name__)
-
-    async def for_user(self, user_id: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        stored = await self.plans.zone_summaries_for_user(user_id)
-        return {
-            plan_id: [(kind, await self.fresh(zid, kind, summary)) for zid, kind, summary in zones]
-            for plan_id, zones in stored.items()
-        }
-
-    async def fresh(self, zone_id: int, kind: str, stored: dict[str, Any]) -> dict[str, Any]:
-        """A zone's summary: from its live room when one is loaded (what someone typed a
-        minute ago already counts), else the one stored at the last compaction."""
-        live = await self.registry.read_live(zone_id)
-        return stored if live is None else zone_summary(live, kind)
-
-    async def flush(self) -> None:
-        if self._saving:
-            await asyncio.gather(*self._saving, return_exceptions=True)

@@ -16,7 +16,7 @@ from typing import Any
 from server.access import today_oslo
 from server.background import Periodic
 from server.notifier import Notifier
-from server.overview import Summaries
+from server.summaries import Summaries
 from storage.repositories.plans import PlanRepo
 
 log = logging.getLogger("samplan.reminders")

@@ -20,11 +20,11 @@ from server.daily_versions import DailyVersions
 from server.event_hub import EventHub
 from server.mailer import EmailSender
 from server.notifier import Notifier
-from server.overview import Summaries
 from server.pdf import PdfRenderer
 from server.plan_state import zone_copies
 from server.reminders import Reminders
 from server.settings import Settings
+from server.summaries import Summaries
 from server.zone_watch import ZoneWatch
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
