@@ -59,11 +59,6 @@ async def load_demo(repos: Repositories) -> DemoResult:
     )
     for area in demo.AREAS:
         await repos.plans.add_zone(plan.id, "area", area.id, area.title, area.position)
-    for meeting in demo.MEETINGS:
-        await repos.plans.add_meeting(
-            plan.id, meeting.id, meeting.title, meeting.starts_at, meeting.ends_at, meeting.place
-        )
-        await repos.plans.add_zone(plan.id, "minutes", meeting.id, meeting.title, 0)
     for member in demo.MEMBERS:
         await repos.plans.add_member(
             plan.id,
@@ -71,6 +66,21 @@ async def load_demo(repos: Repositories) -> DemoResult:
             member.role,
             unit=member.unit,
             contribution=member.contribution,
+        )
+    # After the members: a meeting's invitees must be members. Scheduling creates the
+    # meeting's minutes zone too; the agenda follows in _demo_meeting_details.
+    for meeting in demo.MEETINGS:
+        await repos.meetings.schedule(
+            plan.id,
+            meeting_id=meeting.id,
+            title=meeting.title,
+            starts_at=meeting.starts_at,
+            ends_at=meeting.ends_at,
+            place=meeting.place,
+            video_link=None,
+            agenda=(),
+            invitee_ids=[user_ids[email] for email in demo.MEETING_INVITEES],
+            created_by_user_id=None,
         )
     items = []
     for (kind, key), update in demo.build_zone_docs(user_ids).items():

@@ -88,7 +88,7 @@ async def publish_minutes(request: Request) -> Response:
     content = minutes_content(await services.registry.read(zone.id))
     if is_empty_minutes(content):
         return error_page(request, v.user, 400, "published.error.empty")
-    meeting = await services.plans.get_meeting(v.plan.id, meeting_id)
+    meeting = await services.meetings.get(v.plan.id, meeting_id)
     content["title"] = meeting.title if meeting else zone.title
     content["startsAt"] = meeting.starts_at.isoformat() if meeting else None
     canonical = canonical_json(content)
@@ -282,7 +282,7 @@ async def published_section(v: PlanVisit) -> dict[str, Any]:
         if record.meeting_id in rows or v.access("minutes", record.meeting_id) is None:
             continue
         rows[record.meeting_id] = _row(record)
-    meetings = {m.id: m for m in await v.services.plans.list_meetings(v.plan.id)}
+    meetings = {m.id: m for m in await v.services.meetings.list_for_plan(v.plan.id)}
     for meeting_id, row in rows.items():
         meeting = meetings.get(meeting_id)
         row["date"] = meeting.starts_at.astimezone(OSLO).strftime("%d.%m.%Y") if meeting else ""

@@ -1,7 +1,8 @@
-"""Plans, their zones, members and meetings: the SQL side of who may do what (DESIGN.md §2-3).
+"""Plans, their zones and members: the SQL side of who may do what (DESIGN.md §2-3).
 
-Methods return detached ORM rows (`Plan`, `Zone`, `Membership`, `Meeting`), fully loaded and
-safe to read after the transaction; changing them changes nothing in the database.
+Methods return detached ORM rows (`Plan`, `Zone`, `Membership`), fully loaded and safe to read
+after the transaction; changing them changes nothing in the database. Meetings are
+MeetingRepo's alone (storage/repositories/meetings.py), so their rules live in one place.
 Every membership change bumps `plans.access_version` in the same transaction, so any process
 polling `access_versions` notices it and re-checks open connections.
 """
@@ -40,7 +41,6 @@ from storage.models import (
     ZoneSnapshot,
     ZoneSummary,
     ZoneUpdate,
-    new_meeting_id,
     utcnow,
 )
 
@@ -610,62 +610,3 @@ class PlanRepo:
                 )
                 versions.update({plan_id: version for plan_id, version in rows})
         return versions
-
-    # -- meetings -------------------------------------------------------------------------
-
-    async def add_meeting(
-        self,
-        plan_id: str,
-        meeting_id: str | None,
-        title: str,
-        starts_at: datetime,
-        ends_at: datetime | None = None,
-        place: str | None = None,
-    ) -> Meeting:
-        """Record a meeting; `meeting_id` None draws a short random one.
-
-        The minutes zone is not created here: the caller adds it with
-        `add_zone(plan_id, "minutes", meeting.id, ...)` when minutes are to be written.
-        """
-        meeting_id = new_meeting_id() if meeting_id is None else meeting_id
-        if not _ZONE_KEY.fullmatch(meeting_id):
-            raise InvalidValue("a meeting id must be 1-64 letters, digits, '-' or '_'")
-        if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
-            # A naive time is ambiguous (Oslo? UTC?); the columns hold UTC instants.
-            raise InvalidValue("meeting times must carry a time zone")
-        if ends_at is not None and ends_at < starts_at:
-            raise InvalidValue("a meeting cannot end before it starts")
-        meeting = Meeting(
-            id=meeting_id,
-            plan_id=plan_id,
-            title=_required(title, "meeting title"),
-            starts_at=starts_at,
-            ends_at=ends_at,
-            place=place,
-        )
-        try:
-            async with write_session(self._sessionmaker) as session:
-                if await session.get(Plan, plan_id) is None:
-                    raise NotFound(f"plan {plan_id} does not exist")
-                if await session.get(Meeting, meeting_id) is not None:
-                    raise AlreadyExists(f"meeting {meeting_id} already exists")
-                session.add(meeting)
-        except IntegrityError as exc:
-            raise AlreadyExists(f"meeting {meeting_id} already exists") from exc
-        log.info("meeting added plan_id=%s meeting_id=%s", plan_id, meeting.id)
-        return meeting
-
-    async def get_meeting(self, plan_id: str, meeting_id: str) -> Meeting | None:
-        async with self._sessionmaker() as session:
-            return await session.scalar(
-                select(Meeting).where(Meeting.plan_id == plan_id, Meeting.id == meeting_id)
-            )
-
-    async def list_meetings(self, plan_id: str) -> list[Meeting]:
-        async with self._sessionmaker() as session:
-            rows = await session.scalars(
-                select(Meeting)
-                .where(Meeting.plan_id == plan_id)
-                .order_by(Meeting.starts_at, Meeting.id)
-            )
-            return list(rows)

@@ -14,7 +14,7 @@ from storage.db import create_engine, is_sqlite, make_sessionmaker, sqlite_zone_
 from storage.errors import InvalidValue, NotFound
 from storage.migrate import downgrade_sync, upgrade
 from storage.models import utcnow
-from storage.repositories import AuditEvent, AuditRepo, ConsentRepo, PlanRepo
+from storage.repositories import AuditEvent, AuditRepo, ConsentRepo, MeetingRepo, PlanRepo
 from storage.repositories.versions import VersionRepo, ZoneCopy
 from tests.storage.conftest import Store
 
@@ -33,14 +33,21 @@ async def _full_plan(store: Store) -> tuple[str, list[int]]:
     """A plan with something in every table a plan owns."""
     plan_id = await _plan(store)
     await store.plans.add_zone(plan_id, "area", "skole", "Skole og læring ✏️", 0)
-    meeting = await store.plans.add_meeting(
-        plan_id, None, "Ansvarsgruppemøte", datetime(2026, 1, 15, 13, tzinfo=UTC)
-    )
-    await store.plans.add_zone(plan_id, "minutes", meeting.id, "Referat", 0)
     planeier = await store.users.create(f"planeier-{plan_id[:8]}@example.no", "Åse Ødegård")
     deltaker = await store.users.create(f"deltaker-{plan_id[:8]}@example.no", "Per Lærer")
     await store.plans.add_member(plan_id, planeier.id, "planeier")
     await store.plans.add_member(plan_id, deltaker.id, "deltaker")
+    await MeetingRepo(store.sessionmaker).schedule(  # with its minutes zone
+        plan_id,
+        title="Ansvarsgruppemøte",
+        starts_at=datetime(2026, 1, 15, 13, tzinfo=UTC),
+        ends_at=datetime(2026, 1, 15, 14, tzinfo=UTC),
+        place="Rom 204",
+        video_link=None,
+        agenda=[],
+        invitee_ids=[deltaker.id],
+        created_by_user_id=planeier.id,
+    )
     await ConsentRepo(store.sessionmaker).give(plan_id, deltaker.id, "all", None, planeier.id)
     zones = [zone.id for zone in await store.plans.list_zones(plan_id)]
     await store.zone_log.append_batch([(zone, SECRET.encode()) for zone in zones])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from storage.errors import InvalidValue, NotFound
+from storage.errors import AlreadyExists, InvalidValue, NotFound
 from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord, MeetingRepo
 from tests.storage.conftest import Store
 
@@ -92,6 +92,59 @@ async def test_bad_input_saves_nothing(store: Store, change: dict[str, object]) 
         await repo.schedule(plan_id, **values)  # type: ignore[arg-type]
     assert await repo.list_for_plan(plan_id) == []
     assert [z.kind for z in await store.plans.list_zones(plan_id)] == ["content", "comments"]
+
+
+async def test_list_is_earliest_first_in_utc_and_ids_stay_unique(store: Store) -> None:
+    """What the published-minutes page relies on (it was PlanRepo.list_meetings/get_meeting
+    before MeetingRepo became the meetings table's only owner)."""
+    repo = MeetingRepo(store.sessionmaker)
+    plan_id, users = await _plan(store)
+    oslo = timezone(timedelta(hours=1))
+    values: dict[str, object] = {"agenda": [], "invitee_ids": users, "created_by_user_id": None}
+    later = await repo.schedule(
+        plan_id,
+        meeting_id="mote-2026-03-01",
+        title="Evaluering – Åse Ødegård 🗓️",
+        starts_at=datetime(2026, 3, 1, 14, tzinfo=oslo),
+        ends_at=datetime(2026, 3, 1, 15, tzinfo=oslo),
+        place=None,
+        video_link="https://video.eksempelvik.test/rom",
+        **values,  # type: ignore[arg-type]
+    )
+    first = await repo.schedule(
+        plan_id,
+        title="Ansvarsgruppemøte 15. januar",
+        starts_at=datetime(2026, 1, 15, 14, tzinfo=oslo),
+        ends_at=datetime(2026, 1, 15, 15, tzinfo=oslo),
+        place="Eksempelvik vgs., rom 204",
+        video_link=None,
+        **values,  # type: ignore[arg-type]
+    )
+    meetings = await repo.list_for_plan(plan_id)
+    assert [m.id for m in meetings] == [first.id, later.id]
+    assert meetings[0].starts_at == datetime(2026, 1, 15, 13, tzinfo=UTC)
+    assert meetings[0].title == "Ansvarsgruppemøte 15. januar"
+    fetched = await repo.get(plan_id, later.id)
+    assert fetched is not None and fetched.place is None
+    assert fetched.title == "Evaluering – Åse Ødegård 🗓️"
+    assert await repo.get("annen-plan", later.id) is None
+
+    again = {
+        "title": "Igjen",
+        "starts_at": START,
+        "ends_at": START + timedelta(hours=1),
+        "place": "Rom 204",
+        "video_link": None,
+        **values,
+    }
+    with pytest.raises(AlreadyExists):
+        await repo.schedule(plan_id, meeting_id=later.id, **again)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        await repo.schedule("finnes-ikke", **again)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="time zone"):
+        naive = {**again, "starts_at": datetime(2026, 4, 1), "title": "Naiv"}
+        await repo.schedule(plan_id, **naive)  # type: ignore[arg-type]
+    assert await repo.list_for_plan(plan_id) == meetings
 
 
 async def test_invitee_must_be_member(store: Store) -> None:

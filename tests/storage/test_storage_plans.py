@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -150,40 +150,3 @@ async def test_exactly_one_koordinator(store: Store) -> None:
             member = await session.get(Membership, former.id)
             assert member is not None
             member.role = "koordinator"
-
-
-async def test_meetings(store: Store) -> None:
-    plan_id = await _plan(store)
-    oslo = timezone(timedelta(hours=1))
-    later = await store.plans.add_meeting(
-        plan_id, "mote-2026-03-01", "Evaluering", datetime(2026, 3, 1, 14, tzinfo=oslo)
-    )
-    first = await store.plans.add_meeting(
-        plan_id,
-        None,
-        "Ansvarsgruppemøte 15. januar",
-        datetime(2026, 1, 15, 14, tzinfo=oslo),
-        datetime(2026, 1, 15, 15, tzinfo=oslo),
-        "Eksempelvik vgs., rom 204",
-    )
-    meetings = await store.plans.list_meetings(plan_id)
-    assert [m.id for m in meetings] == [first.id, later.id]
-    assert meetings[0].starts_at == datetime(2026, 1, 15, 13, tzinfo=UTC)
-    assert meetings[0].starts_at.tzinfo is not None
-    assert meetings[0].title == "Ansvarsgruppemøte 15. januar"
-    fetched = await store.plans.get_meeting(plan_id, later.id)
-    assert fetched is not None and fetched.place is None
-    with pytest.raises(AlreadyExists):
-        await store.plans.add_meeting(plan_id, later.id, "Igjen", datetime(2026, 4, 1, tzinfo=UTC))
-    with pytest.raises(InvalidValue):
-        await store.plans.add_meeting(plan_id, "a b", "Feil id", datetime(2026, 4, 1, tzinfo=UTC))
-    with pytest.raises(InvalidValue):
-        await store.plans.add_meeting(
-            plan_id,
-            None,
-            "Baklengs",
-            datetime(2026, 4, 1, tzinfo=UTC),
-            datetime(2026, 3, 1, tzinfo=UTC),
-        )
-    with pytest.raises(InvalidValue, match="time zone"):
-        await store.plans.add_meeting(plan_id, None, "Naiv", datetime(2026, 4, 1))

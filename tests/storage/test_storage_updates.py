@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
@@ -8,8 +9,8 @@ from sqlalchemy import event, func, select
 from crdt.store import ZoneStore
 from storage.db import sqlite_zone_log
 from storage.errors import NotFound
-from storage.models import Meeting, Membership, Zone, ZoneSnapshot, ZoneUpdate
-from storage.repositories import ZoneLog
+from storage.models import Meeting, MeetingInvitee, Membership, Zone, ZoneSnapshot, ZoneUpdate
+from storage.repositories import MeetingRepo, ZoneLog
 from tests.storage.conftest import Store
 
 
@@ -139,10 +140,19 @@ async def test_deleting_a_plan_cascades(store: Store) -> None:
     keep = await store.plans.create_plan(municipality, "Annen plan", "Åse Ødegård")
     user = await store.users.create("jonas@example.no", "Jonas Berg")
     await store.plans.add_member(plan.id, user.id, "planeier")
-    meeting = await store.plans.add_meeting(
-        plan.id, None, "Ansvarsgruppemøte", store.clock(), None, "Rom 204"
+    meeting = await MeetingRepo(store.sessionmaker).schedule(
+        plan.id,
+        title="Ansvarsgruppemøte",
+        starts_at=store.clock(),
+        ends_at=store.clock() + timedelta(hours=1),
+        place="Rom 204",
+        video_link=None,
+        agenda=[],
+        invitee_ids=[user.id],
+        created_by_user_id=user.id,
     )
-    zone = await store.plans.add_zone(plan.id, "minutes", meeting.id, "Referat", 0)
+    zone = await store.plans.get_zone(plan.id, "minutes", meeting.id)
+    assert zone is not None
     kept_zone = await store.plans.get_zone(keep.id, "content", "")
     assert kept_zone is not None
     seqs = await store.zone_log.append_batch(
@@ -153,7 +163,7 @@ async def test_deleting_a_plan_cascades(store: Store) -> None:
     assert await store.plans.delete_plan(plan.id)
     assert not await store.plans.delete_plan(plan.id)
     async with store.sessionmaker() as session:
-        for model in (Zone, ZoneUpdate, ZoneSnapshot, Membership, Meeting):
+        for model in (Zone, ZoneUpdate, ZoneSnapshot, Membership, Meeting, MeetingInvitee):
             rows = await session.scalar(select(func.count()).select_from(model))
             assert rows == {Zone: 2, ZoneUpdate: 1}.get(model, 0), model.__name__
     assert await store.users.get(user.id) is not None
