@@ -158,7 +158,7 @@ class AccessWatcher:
             try:
                 await self.check_once()
             except Exception as exc:
-                log.error("access watcher failed: %s", type(exc).__name__)
+                log.error("access watcher failed: %s", type(exc).__name__, exc_info=exc)
 
     async def check_once(self) -> None:
         plans = self.index.plans()

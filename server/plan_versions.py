@@ -378,7 +378,7 @@ class DailyVersions:
             try:
                 await self.run_once()
             except Exception as exc:  # the database is away: try again next round
-                log.error("daily versions failed: %s", type(exc).__name__)
+                log.error("daily versions failed: %s", type(exc).__name__, exc_info=exc)
             await asyncio.sleep(self.interval)
 
     async def run_once(self) -> int:

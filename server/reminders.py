@@ -52,7 +52,7 @@ class Reminders:
             try:
                 await self.run(today_oslo())
             except Exception as exc:
-                log.error("reminder run failed: %s", type(exc).__name__)
+                log.error("reminder run failed: %s", type(exc).__name__, exc_info=exc)
             await asyncio.sleep(self.interval)
 
     async def run(self, today: date) -> int:
