@@ -114,8 +114,14 @@ def make_safe(record: logging.LogRecord) -> None:
     """Strip `record` of what could carry content (idempotent)."""
     if record.exc_info:
         _, exc, tb = record.exc_info
-        record.exc_text = safe_traceback(exc, tb) if exc is not None else None
         record.exc_info = None
+        if exc is None:
+            record.exc_text = None
+        else:
+            try:
+                record.exc_text = safe_traceback(exc, tb)
+            except Exception:  # never let logging a failure fail the caller
+                record.exc_text = f"{_type_name(type(exc))} {_HIDDEN} (its stack could not be read)"
     if record.name.split(".", 1)[0] in OWN_LOGGERS:
         return
     if record.levelno < logging.INFO:
