@@ -77,7 +77,12 @@ class GroupCommitter:
         try:
             seqs = await self.store.append_batch([(zone, update) for zone, update, _ in batch])
         except Exception as exc:
-            log.error("group commit of %d updates failed: %s", len(batch), type(exc).__name__)
+            log.error(
+                "group commit of %d updates failed: %s",
+                len(batch),
+                type(exc).__name__,
+                exc_info=exc,
+            )
             for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)

@@ -123,7 +123,7 @@ class Peer:
             # hold this forever (the transport's keepalive ends such a connection later).
             await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT_SECONDS)
         except Exception as exc:  # the socket may already be gone; nothing else to tell it
-            log.debug("peer %s close failed: %s", self.peer_id, type(exc).__name__)
+            log.debug("peer %s close failed: %s", self.peer_id, type(exc).__name__, exc_info=exc)
         finally:
             self._closed.set()
 
@@ -146,7 +146,13 @@ class Peer:
     def _send_failed(self, exc: Exception) -> None:
         # A send to a closed socket must never take anything else down (a pitfall of
         # pycrdt-websocket): mark this peer closed; its receive loop ends the session.
-        log.info("peer %s send failed (%s): closing", self.peer_id, type(exc).__name__)
+        # Usually the client has gone: the stack only when debugging.
+        log.info(
+            "peer %s send failed (%s): closing",
+            self.peer_id,
+            type(exc).__name__,
+            exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+        )
         self.close(CloseCode.GOING_AWAY, "send failed")
 
     async def stop(self) -> None:

@@ -172,7 +172,12 @@ class RoomRegistry:
         try:
             await room.compact()
         except Exception as exc:
-            log.error("room %s: compaction on unload failed: %s", zone_id, type(exc).__name__)
+            log.error(
+                "room %s: compaction on unload failed: %s",
+                zone_id,
+                type(exc).__name__,
+                exc_info=exc,
+            )
         finally:
             self._unloading.discard(zone_id)
         if not room.peers and self.rooms.get(zone_id) is room:
@@ -211,6 +216,9 @@ class RoomRegistry:
                 await room.compact()
             except Exception as exc:
                 log.error(
-                    "room %s: compaction at shutdown failed: %s", room.zone_id, type(exc).__name__
+                    "room %s: compaction at shutdown failed: %s",
+                    room.zone_id,
+                    type(exc).__name__,
+                    exc_info=exc,
                 )
             self._forget(room)

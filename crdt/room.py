@@ -298,7 +298,9 @@ class Room:
         try:
             await self.compact()
         except Exception as exc:
-            log.error("room %s: compaction failed: %s", self.zone_id, type(exc).__name__)
+            log.error(
+                "room %s: compaction failed: %s", self.zone_id, type(exc).__name__, exc_info=exc
+            )
         finally:
             self._compacting = None
 

@@ -22,7 +22,7 @@ from server.events import events_endpoint
 from server.export_web import export_json, export_pdf, print_page
 from server.i18n import language_of, translator
 from server.lifecycle_web import close_submit, delete_submit, reopen_submit
-from server.logs import install_token_scrubber
+from server.logs import install_log_privacy
 from server.meetings_web import (
     action_to_measure,
     cancel_meeting,
@@ -86,7 +86,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    install_token_scrubber()
+    install_log_privacy()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -82,7 +82,12 @@ class AuditWriter:
         try:
             await self._write_pending()  # anything recorded while stopping
         except Exception as exc:
-            log.error("audit: %d rows not written at shut-down (%s)", len(self._pending), exc)
+            log.error(
+                "audit: %d rows not written at shut-down (%s)",
+                len(self._pending),
+                type(exc).__name__,
+                exc_info=exc,
+            )
 
     async def _run(self) -> None:
         while True:
@@ -91,7 +96,7 @@ class AuditWriter:
             try:
                 await self._write_pending()
             except Exception as exc:  # the database is away: keep the rows, try again
-                log.error("audit append failed (%s); retrying", type(exc).__name__)
+                log.error("audit append failed (%s); retrying", type(exc).__name__, exc_info=exc)
                 if self._stopping:
                     return
                 await asyncio.sleep(_RETRY_SECONDS)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from server.access import ConsentRule, Role, consent_rule, may_give_consent, today_oslo
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
+from server.logs import install_log_privacy
 from server.services import Repositories
 from server.settings import Settings
 from storage.errors import StorageError
@@ -649,6 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # everything after `bench` belongs to bench/run.py (--quick, …)
         argv = ["bench", "--", *argv[1:]] if argv[1:2] != ["--"] else argv
     args = build_parser().parse_args(argv)
+    install_log_privacy()  # also for commands that log only through logging's last resort
     try:
         return int(args.func(args))
     except (CliError, StorageError, ValueError) as exc:

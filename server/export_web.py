@@ -59,7 +59,9 @@ async def export_pdf(request: Request) -> Response:
     try:
         pdf = await services.pdf.render(html)  # CPU work, in a worker process
     except Exception as exc:  # logged without content; the user gets the generic error page
-        log.error("pdf failed plan_id=%s: %s", document["plan"]["id"], type(exc).__name__)
+        log.error(
+            "pdf failed plan_id=%s: %s", document["plan"]["id"], type(exc).__name__, exc_info=exc
+        )
         return error_page(request, user, 500, "error.generic")
     _audit(request, "export", user, role, document, {"format": "pdf"})
     return Response(pdf, media_type="application/pdf", headers=_download_headers(document, "pdf"))

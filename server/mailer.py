@@ -60,7 +60,7 @@ class EmailSender:
             try:
                 await self.drain()
             except Exception as exc:  # the database was away: try again on the next round
-                log.error("e-mail sender round failed: %s", type(exc).__name__)
+                log.error("e-mail sender round failed: %s", type(exc).__name__, exc_info=exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.smtp_poll_seconds)
             self._wake.clear()
@@ -98,6 +98,7 @@ class EmailSender:
                 email.attempts,
                 error,
                 delay,
+                exc_info=exc,
             )
             return False
         await self.notifications.mark_sent(email.id)

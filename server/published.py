@@ -131,7 +131,12 @@ async def publish_minutes(request: Request) -> Response:
     try:  # the minutes are published either way; a lost notification is logged, not fatal
         await services.notifier.minutes_published(v.plan.id, meeting_id, record.number)
     except Exception as exc:
-        log.error("plan %s: minutes notifications failed: %s", v.plan.id, type(exc).__name__)
+        log.error(
+            "plan %s: minutes notifications failed: %s",
+            v.plan.id,
+            type(exc).__name__,
+            exc_info=exc,
+        )
     return RedirectResponse(_url(v.plan.id, meeting_id, record.number), status_code=303)
 
 

@@ -35,7 +35,9 @@ class Summaries:
         try:
             await self.plans.save_zone_summary(zone_id, summary)
         except Exception as exc:
-            log.error("zone %s: saving its summary failed: %s", zone_id, type(exc).__name__)
+            log.error(
+                "zone %s: saving its summary failed: %s", zone_id, type(exc).__name__, exc_info=exc
+            )
 
     async def for_user(self, user_id: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         stored = await self.plans.zone_summaries_for_user(user_id)

@@ -93,7 +93,9 @@ class ZoneWatch:
             try:
                 await self._announce(room, before, after)
             except Exception as exc:
-                log.error("zone %s: notifying failed: %s", room.zone_id, type(exc).__name__)
+                log.error(
+                    "zone %s: notifying failed: %s", room.zone_id, type(exc).__name__, exc_info=exc
+                )
 
     async def flush(self) -> None:
         """Check now what is dirty and wait for running checks (tests, shutdown)."""

@@ -130,7 +130,7 @@ async def oidc_login(request: Request) -> Response:
                 code_verifier=verifier,
             )
     except Exception as exc:  # the provider is down or misconfigured
-        log.warning("oidc: discovery failed (%s)", type(exc).__name__)
+        log.warning("oidc: discovery failed (%s)", type(exc).__name__, exc_info=exc)
         failure = OidcFailure("login.error.oidc_failed", 502, "discovery")
         return _failure_page(request, failure, next_url)
     flow = {"state": state, "nonce": nonce, "verifier": verifier, "next": next_url}

@@ -68,11 +68,20 @@ def _lookup(engine: Engine) -> _EngineInfo | None:
 
 
 def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
-    """Create the async engine for `url` with the durability settings DESIGN.md §4 promises."""
+    """Create the async engine for `url` with the durability settings DESIGN.md §4 promises.
+
+    SQL parameters are plan content, names and addresses: `hide_parameters` keeps them out of
+    SQLAlchemy's errors (IntegrityError's text) and of its statement log.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = create_async_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            hide_parameters=True,
         )
         _register(engine, sqlite_synchronous=None)
         return engine
@@ -87,7 +96,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect(synchronous))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     event.listen(engine.sync_engine, "engine_disposed", _sqlite_on_dispose)
