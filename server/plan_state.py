@@ -12,14 +12,10 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.schema import read_zone
+from crdt.schema import VERSIONED_KINDS, read_zone
 from crdt.zone_state import doc_from_stored
 from server.services import Services
 from storage.repositories.versions import ZoneCopy
-
-# The zones a plan version copies and a restore writes: what the plan says. Comments have
-# their own thread, minutes their own published versions.
-VERSIONED_KINDS = ("content", "area")
 
 
 async def zone_doc(services: Services, zone_id: int) -> Doc[Any]:
