@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
@@ -26,14 +27,46 @@ from crdt.richtext import (
     validate_nodes,
 )
 
-# --- zone kinds --------------------------------------------------------------------------
+# --- zone kinds and keys ------------------------------------------------------------------
+# The one definition of a zone: the server, the CLI and import all ask here. storage/ may not
+# import crdt, so storage.models keeps one copy of the kinds and the key pattern, pinned to
+# these by tests/test_zone_definition.py.
 
-CONTENT: Final = "content"
-AREA: Final = "area"
-COMMENTS: Final = "comments"
-MINUTES: Final = "minutes"
+
+class ZoneKind(StrEnum):
+    """The zone kinds, in display order (the plan page, the access log, the export)."""
+
+    CONTENT = "content"
+    AREA = "area"
+    COMMENTS = "comments"
+    MINUTES = "minutes"
+
+
+CONTENT: Final[str] = ZoneKind.CONTENT.value
+AREA: Final[str] = ZoneKind.AREA.value
+COMMENTS: Final[str] = ZoneKind.COMMENTS.value
+MINUTES: Final[str] = ZoneKind.MINUTES.value
+ZONE_KINDS: Final = tuple(kind.value for kind in ZoneKind)
+ZONE_ORDER: Final = {kind: position for position, kind in enumerate(ZONE_KINDS)}
+# Many zones of these kinds per plan, told apart by a key: an area id, a meeting id.
 KEYED_KINDS: Final = frozenset({AREA, MINUTES})
-_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# The zones a plan version copies and a restore writes: what the plan says. Comments have
+# their own thread, minutes their own published versions.
+VERSIONED_KINDS: Final = (CONTENT, AREA)
+
+# A key is a path segment of the room (`area/<key>`): a key the room path parser would refuse
+# makes a zone nobody can open, so every way a zone is created checks this same rule.
+ZONE_KEY_PATTERN: Final = r"[a-z0-9][a-z0-9-]{0,63}"
+ZONE_KEY_RULE: Final = (
+    "lower-case letters a-z, digits and '-', starting with a letter or digit, at most 64 characters"
+)
+_ZONE_KEY: Final = re.compile(ZONE_KEY_PATTERN)
+
+
+def is_zone_key(key: str) -> bool:
+    """Whether `key` may name an area or a meeting's minutes (whole string, no newline)."""
+    return _ZONE_KEY.fullmatch(key) is not None
+
 
 # --- root names --------------------------------------------------------------------------
 
@@ -171,11 +204,16 @@ _SHARED = (Text, XmlFragment, XmlElement, XmlText, Map, Array)
 
 
 def zone_name(kind: str, key: str = "") -> str:
-    """The room suffix, e.g. `area/skole`: one spelling, shared with the room path parser."""
+    """The room suffix, e.g. `area/skole`: the one spelling of a zone's name.
+
+    The key's characters are not judged here, so a zone stored before the key rule was
+    enforced everywhere still has a name to list, export and report (`samplan migrate` names
+    those); the rule is kept where keys come in (`is_zone_key`) and where a name is read
+    (`split_zone_name`)."""
     if kind not in ZONE_ROOTS:
         raise ValueError(f"unknown zone kind {kind!r}")
     if kind in KEYED_KINDS:
-        if not _KEY_RE.match(key):
+        if not key or "/" in key:
             raise ValueError(f"bad {kind} key {key!r}")
         return f"{kind}/{key}"
     if key:
@@ -184,9 +222,10 @@ def zone_name(kind: str, key: str = "") -> str:
 
 
 def split_zone_name(name: str) -> tuple[str, str]:
-    """Strict inverse of `zone_name`, so a raw path never becomes a key by accident."""
+    """The inverse of `zone_name`, strict about the key: a raw path never becomes a key by
+    accident, and a name the socket would refuse is never read as a zone."""
     kind, _, key = name.partition("/")
-    if zone_name(kind, key) != name:
+    if (key and not is_zone_key(key)) or zone_name(kind, key) != name:
         raise ValueError(f"bad zone name {name!r}")
     return kind, key
 

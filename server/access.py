@@ -10,6 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from crdt.schema import ZoneKind
 from storage.repositories.consents import ConsentRecord, MemberAccess
 
 
@@ -19,13 +20,6 @@ class Role(StrEnum):
     KOORDINATOR = "koordinator"
     DELTAKER = "deltaker"
     LESER = "leser"
-
-
-class ZoneKind(StrEnum):
-    CONTENT = "content"
-    AREA = "area"
-    COMMENTS = "comments"
-    MINUTES = "minutes"
 
 
 READ, WRITE = "r", "rw"

@@ -24,11 +24,11 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from crdt.schema import ZONE_ORDER, zone_name
 from server.access import may_see_access_log, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
 from server.i18n import language_of, translator
-from server.pages import ZONE_ORDER
 from server.plan_visit import error_page, not_found
 from server.room_path import is_uuid
 from server.services import Services
@@ -203,7 +203,7 @@ async def _settled(services: Services) -> None:
 
 async def _display(services: Services, plan_id: str, t: Translate) -> Display:
     zones = await services.plans.list_zones(plan_id)
-    suffixes = [z.kind + (f"/{z.key}" if z.key else "") for z in zones]
+    suffixes = [zone_name(z.kind, z.key) for z in zones]
     ordered = sorted(
         zip(suffixes, zones, strict=True), key=lambda p: (ZONE_ORDER[p[1].kind], p[1].position)
     )

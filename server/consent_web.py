@@ -9,6 +9,7 @@ from datetime import date, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crdt.schema import zone_name
 from server.access import may_give_consent, needs_consent, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
@@ -74,10 +75,7 @@ async def consent_submit(request: Request) -> Response:
             until = parse_until(str(form.get("until") or ""), today_oslo())
         except BadDate as exc:
             return error_page(request, user, 400, str(exc))
-        known = {
-            z.kind + (f"/{z.key}" if z.key else "")
-            for z in await services.plans.list_zones(plan_id)
-        }
+        known = {zone_name(z.kind, z.key) for z in await services.plans.list_zones(plan_id)}
         scope = [str(v) for v in form.getlist("scope")]
         if not scope or any(s not in known and s != "all" for s in scope):
             return error_page(request, user, 400, "consent.error.scope")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from crdt.schema import VERSIONED_KINDS
 from server.access import today_oslo
 from server.background import Periodic
-from server.plan_state import VERSIONED_KINDS
 from storage.errors import AlreadyExists
 from storage.repositories.versions import VersionRepo, ZoneCopy
 

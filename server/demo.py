@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pycrdt import Doc
 
+from crdt.schema import AREA, MINUTES, zone_name
 from crdt.summary import zone_summary
 from server import demo_content as demo
 from server.access import needs_consent, today_oslo
@@ -86,7 +87,7 @@ async def load_demo(repos: Repositories) -> DemoResult:
     for (kind, key), update in demo.build_zone_docs(user_ids).items():
         zone = await repos.plans.get_zone(plan.id, kind, key)
         if zone is None:
-            raise RuntimeError(f"demo zone {kind}/{key} was not created")
+            raise RuntimeError(f"demo zone {zone_name(kind, key)} was not created")
         items.append((zone.id, update))
         doc: Doc[Any] = Doc()
         doc.apply_update(update)
@@ -171,8 +172,8 @@ def describe_demo(result: DemoResult, secret: str, ttl: int, settings: Settings)
     lines += [
         "",
         f"Rom: plan/{result.plan_id}/content, .../comments, "
-        + ", ".join(f".../area/{a.id}" for a in demo.AREAS)
+        + ", ".join(f".../{zone_name(AREA, a.id)}" for a in demo.AREAS)
         + ", "
-        + ", ".join(f".../minutes/{m.id}" for m in demo.MEETINGS),
+        + ", ".join(f".../{zone_name(MINUTES, m.id)}" for m in demo.MEETINGS),
     ]
     return "\n".join(lines)

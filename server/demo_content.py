@@ -200,7 +200,11 @@ CONSENT: dict[str, Any] = {
     "given_on": "2025-08-28",
     "valid_until": "2026-08-31",
     "zones_by_email": {
-        _email("Ahmed Rahimi"): ("area/skole", "area/fritid", f"minutes/{MEETING_ID}"),
+        _email("Ahmed Rahimi"): (
+            schema.zone_name(AREA, "skole"),
+            schema.zone_name(AREA, "fritid"),
+            schema.zone_name(MINUTES, MEETING_ID),
+        ),
     },  # members not listed: every zone of the plan
 }
 

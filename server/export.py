@@ -54,7 +54,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.schema import read_zone
+from crdt.schema import ZONE_ORDER, read_zone, zone_name
 from crdt.zone_state import doc_from_stored, user_ids_in
 from server.minutes_people import local_user_ids, parse_content
 from server.services import Repositories
@@ -71,7 +71,6 @@ ABOUT = (
     "inside it are those of the database it was published in, and "
     "published_minutes[].content_user_ids maps each of them to a people[].id."
 )
-ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
 
 
 def iso_time(value: datetime | None) -> str | None:
@@ -80,10 +79,6 @@ def iso_time(value: datetime | None) -> str | None:
 
 def iso_date(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def zone_suffix(kind: str, key: str) -> str:
-    return kind + (f"/{key}" if key else "")
 
 
 def _zone_key(zone: ZoneRow) -> tuple[int, int, str]:
@@ -215,7 +210,7 @@ def export_document(
         ],
         "zones": [
             {
-                "zone": zone_suffix(zone.kind, zone.key),
+                "zone": zone_name(zone.kind, zone.key),
                 "kind": zone.kind,
                 "key": zone.key,
                 "title": zone.title,

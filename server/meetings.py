@@ -21,6 +21,7 @@ from pycrdt import Array, Doc, Map
 from crdt.schema import (
     ACTION_ITEMS,
     AGENDA,
+    AREA,
     ATTENDEES,
     EVALUATIONS,
     GOALS,
@@ -31,6 +32,7 @@ from crdt.schema import (
     get_root,
     new_id,
     set_fields,
+    zone_name,
 )
 from crdt.summary import DONE_STATUSES
 from server.access import effective_access, today_oslo
@@ -184,9 +186,10 @@ async def plan_areas(
     """The plan's areas this member may read, with their goals and open measures."""
     result = []
     for zone in await services.plans.list_zones(plan_id):
-        if zone.kind != "area":
+        if zone.kind != AREA:
             continue
-        if effective_access(member.role, "area", f"area/{zone.key}", member.consent, today) is None:
+        name = zone_name(AREA, zone.key)
+        if effective_access(member.role, AREA, name, member.consent, today) is None:
             continue
         doc = await services.registry.read(zone.id)
         result.append(area_items(zone.key, zone.title, doc, today))

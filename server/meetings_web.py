@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.room import RoomWriteFailed
+from crdt.schema import AREA, MINUTES, zone_name
 from server import meetings as m
 from server.access import today_oslo
 from server.action_items import (
@@ -165,7 +166,7 @@ async def _meeting_form(request: Request, *, editing: bool) -> Response:
     visit.audit(
         request,
         action,
-        zone=f"minutes/{saved.id}",
+        zone=zone_name(MINUTES, saved.id),
         details={"meeting_id": saved.id, "invitees": list(saved.invitee_ids)},
     )
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
@@ -316,8 +317,8 @@ async def minutes_page(
         "lang": language_of(request),
         "me": me,
         "zone": {
-            "room": f"plan/{plan.id}/minutes/{meeting.id}",
-            "kind": "minutes",
+            "room": f"plan/{plan.id}/{zone_name(MINUTES, meeting.id)}",
+            "kind": MINUTES,
             "key": meeting.id,
             "title": meeting.title,
             "access": access,
@@ -335,7 +336,7 @@ async def minutes_page(
         "csrfToken": csrf_token(request, services.secret_key),
         "converted": request.query_params.get("converted"),
     }
-    visit.audit(request, "minutes_view", zone=f"minutes/{meeting.id}")
+    visit.audit(request, "minutes_view", zone=zone_name(MINUTES, meeting.id))
     context = {
         "plan": plan,
         "meeting": m.meeting_view(
@@ -390,7 +391,7 @@ async def action_to_measure(request: Request) -> Response:
     visit.audit(
         request,
         "measure_from_minutes",
-        zone=f"area/{area_key}",
+        zone=zone_name(AREA, area_key),
         details={"meeting_id": meeting.id, "action_item_id": item_id, "measure_id": measure_id},
     )
     return RedirectResponse(

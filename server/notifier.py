@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, zone_name
 from server.access import effective_access, today_oslo
 from server.event_hub import EventHub
 from server.i18n import DEFAULT_LANGUAGE, translator
@@ -73,7 +74,7 @@ class Notifier:
             plan_id,
             "message",
             message_id,
-            zone="comments",
+            zone_kind=COMMENTS,
             recipients=None,
             exclude=_ids([author_id]),
             link=f"/plans/{plan_id}#message-{message_id}",
@@ -92,21 +93,22 @@ class Notifier:
             plan_id,
             "comment",
             comment_id,
-            zone="comments",
+            zone_kind=COMMENTS,
             recipients=_ids(responsible),
             exclude=_ids([author_id]),
             link=f"/plans/{plan_id}#measure-{anchor_id}",
         )
 
     async def measure_assigned(
-        self, plan_id: str, zone: str, measure_id: str, user_ids: Iterable[str], by: str | None
+        self, plan_id: str, area_key: str, measure_id: str, user_ids: Iterable[str], by: str | None
     ) -> list[NotificationRecord]:
         """Members newly named responsible for a measure (not the one who named themselves)."""
         return await self.notify(
             plan_id,
             "assigned",
             measure_id,
-            zone=zone,
+            zone_kind=AREA,
+            zone_key=area_key,
             recipients=_ids(user_ids),
             exclude=_ids([by]),
             link=f"/plans/{plan_id}#measure-{measure_id}",
@@ -121,20 +123,22 @@ class Notifier:
             plan_id,
             "minutes",
             meeting_id,
-            zone=f"minutes/{meeting_id}",
+            zone_kind=MINUTES,
+            zone_key=meeting_id,
             recipients=None,
             link=f"/plans/{plan_id}/meetings/{meeting_id}/published/{version}",
             dedupe_extra=str(version),
         )
 
     async def deadline_soon(
-        self, plan_id: str, zone: str, measure_id: str, end: str, user_ids: Iterable[str]
+        self, plan_id: str, area_key: str, measure_id: str, end: str, user_ids: Iterable[str]
     ) -> list[NotificationRecord]:
         return await self.notify(
             plan_id,
             "deadline",
             measure_id,
-            zone=zone,
+            zone_kind=AREA,
+            zone_key=area_key,
             recipients=_ids(user_ids),
             link=f"/plans/{plan_id}#measure-{measure_id}",
             dedupe_extra=end,
@@ -147,7 +151,7 @@ class Notifier:
             plan_id,
             "revision",
             None,
-            zone="content",
+            zone_kind=CONTENT,
             recipients=None,
             roles=("koordinator",),
             link=f"/plans/{plan_id}#sec-meta",
@@ -162,18 +166,19 @@ class Notifier:
         kind: str,
         item_id: str | None,
         *,
-        zone: str,
+        zone_kind: str,
+        zone_key: str = "",
         recipients: set[int] | None,
         link: str,
         exclude: set[int] | frozenset[int] = frozenset(),
         roles: tuple[str, ...] | None = None,
         dedupe_extra: str = "",
     ) -> list[NotificationRecord]:
-        """Record `kind` for `recipients` (None: every member) who may read `zone`."""
+        """Record `kind` for `recipients` (None: every member) who may read the zone."""
         plan = await self.plans.get_plan(plan_id)
         if plan is None or plan.status != "active":
             return []
-        zone_kind = zone.partition("/")[0]
+        zone = zone_name(zone_kind, zone_key)
         latest = await self.consents.latest_by_user(plan_id)
         today = today_oslo()
         members: dict[int, str] = {}

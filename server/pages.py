@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crdt.schema import ZONE_ORDER, zone_name
 from server.access import (
     ConsentRule,
     Role,
@@ -35,7 +36,6 @@ from server.services import Services
 from server.templating import render
 
 OSLO = ZoneInfo("Europe/Oslo")
-ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
 
 
 async def home(request: Request) -> Response:
@@ -95,7 +95,7 @@ async def plan_page(request: Request) -> Response:
         await services.plans.list_zones(plan.id), key=lambda z: (ZONE_ORDER[z.kind], z.position)
     )
     for zone in all_zones:
-        suffix = zone.kind + (f"/{zone.key}" if zone.key else "")
+        suffix = zone_name(zone.kind, zone.key)
         access = effective_access(
             member.role, zone.kind, suffix, member.consent, today, closed=plan.status == "closed"
         )
@@ -172,7 +172,7 @@ async def consent_section(
     """The Samtykke section: per deltaker/leser member the current consent, and whether this
     user may change it (the planeier and verge, as the person's age allows:
     server.access.may_give_consent), with the sentence that says who gives consent and why."""
-    titles = {z.kind + (f"/{z.key}" if z.key else ""): z.title for z in zones}
+    titles = {zone_name(z.kind, z.key): z.title for z in zones}
     choices = [{"value": suffix, "title": title} for suffix, title in titles.items()]
     latest = await services.consents.latest_by_user(plan_id)
     today = today_oslo()

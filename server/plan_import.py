@@ -34,15 +34,15 @@ from typing import Any
 from pycrdt import Doc
 
 from crdt.lib0 import MalformedFrame
-from crdt.schema import read_zone
+from crdt.schema import KEYED_KINDS, ZONE_KEY_RULE, ZONE_KINDS, is_zone_key, read_zone, zone_name
 from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
-from server.export import FORMAT, READABLE_VERSIONS, zone_suffix
+from server.export import FORMAT, READABLE_VERSIONS
 from server.minutes_people import content_user_ids
 from server.published import APPROVE_ROLES
 from server.services import Repositories
 from storage.errors import InvalidValue
-from storage.models import CONSENT_STATUSES, KEYLESS_ZONE_KINDS, PLAN_STATUSES, ROLES, ZONE_KINDS
+from storage.models import CONSENT_STATUSES, PLAN_STATUSES, ROLES
 from storage.repositories.meetings import REF_KINDS, AgendaItem, AgendaRef
 from storage.repositories.transfer import (
     ConsentRow,
@@ -58,12 +58,16 @@ from storage.repositories.transfer import (
 )
 from storage.repositories.users import normalize_email
 
-_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ImportRefused(Exception):
     """The file cannot be imported; the message says why, for a person at a terminal."""
+
+
+def _bad_key(key: str) -> str:
+    """Area and meeting ids become room paths: one the socket would refuse is no use."""
+    return f"{key!r} is not a valid key: use {ZONE_KEY_RULE}"
 
 
 @dataclass(frozen=True)
@@ -274,8 +278,10 @@ def _meetings(field: _Field, people: Mapping[int, Person], version: int) -> tupl
     meetings: list[MeetingRow] = []
     for item in field.items():
         mid = item.get("id").text()
-        if not _KEY.fullmatch(mid) or any(m.id == mid for m in meetings):
-            raise item.get("id").fail("must be 1-64 letters, digits, '-' or '_', unique")
+        if not is_zone_key(mid):
+            raise item.get("id").fail(_bad_key(mid))
+        if any(m.id == mid for m in meetings):
+            raise item.get("id").fail(f"two meetings have the id {mid!r}")
         starts = item.get("starts_at").time()
         ends = item.get("ends_at").time(optional=True)
         if ends is not None and ends < starts:
@@ -333,8 +339,8 @@ def _published(field: _Field, people: Mapping[int, Person]) -> tuple[PublishedRo
     rows: list[PublishedRow] = []
     for item in field.items():
         meeting_id = item.get("meeting_id").text()
-        if not _KEY.fullmatch(meeting_id):
-            raise item.get("meeting_id").fail("must be 1-64 letters, digits, '-' or '_'")
+        if not is_zone_key(meeting_id):
+            raise item.get("meeting_id").fail(_bad_key(meeting_id))
         number = item.get("number").integer()
         if number < 1 or any((r.meeting_id, r.number) == (meeting_id, number) for r in rows):
             raise item.get("number").fail("must be a positive number, unique per meeting")
@@ -410,14 +416,12 @@ def _zones(
         kind = item.get("kind").choice(ZONE_KINDS)
         key_field = item.get("key")
         key = key_field.text(empty=True)
-        if (kind in KEYLESS_ZONE_KINDS) != (key == "") or (key and not _KEY.fullmatch(key)):
-            raise key_field.fail(
-                f"a {kind} zone has no key"
-                if kind in KEYLESS_ZONE_KINDS
-                else "must be 1-64 letters, digits, '-' or '_'"
-            )
+        if kind not in KEYED_KINDS and key:
+            raise key_field.fail(f"a {kind} zone has no key")
+        if kind in KEYED_KINDS and not is_zone_key(key):
+            raise key_field.fail(_bad_key(key))
         if any((z.kind, z.key) == (kind, key) for z in zones):
-            raise item.fail(f"zone {zone_suffix(kind, key)} is listed twice")
+            raise item.fail(f"zone {zone_name(kind, key)} is listed twice")
         state_field = item.get("state")
         try:
             state = base64.b64decode(state_field.text(), validate=True)
@@ -435,7 +439,7 @@ def _zones(
         zones.append(ZoneRow(kind, key, item.get("title").text(), item.get("position").integer()))
         states.append(state)
         docs.append(doc)
-    for kind in KEYLESS_ZONE_KINDS:
+    for kind in (k for k in ZONE_KINDS if k not in KEYED_KINDS):
         if sum(1 for z in zones if z.kind == kind) != 1:
             raise field.fail(f"a plan has exactly one {kind} zone")
     return tuple(zones), tuple(states), tuple(docs)

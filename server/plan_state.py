@@ -7,13 +7,9 @@ from __future__ import annotations
 import json
 
 from crdt.registry import RoomRegistry
-from crdt.schema import read_zone
+from crdt.schema import VERSIONED_KINDS, read_zone
 from storage.repositories.plans import PlanRepo
 from storage.repositories.versions import ZoneCopy
-
-# The zones a plan version copies and a restore writes: what the plan says. Comments have
-# their own thread, minutes their own published versions.
-VERSIONED_KINDS = ("content", "area")
 
 
 async def zone_copies(registry: RoomRegistry, plans: PlanRepo, plan_id: str) -> list[ZoneCopy]:

@@ -4,7 +4,7 @@ before_restore), viewing an old one with what changed since, and restoring one.
 A restore never rewrites history: it first saves the current state as a 'before_restore'
 version, then writes the old content zone by zone through the room's write path
 (`RoomRegistry.edit`) as a new change, whole values only (DESIGN §9), relayed live.
-Versions copy the content and area zones (server/plan_state.VERSIONED_KINDS).
+Versions copy the content and area zones (crdt.schema.VERSIONED_KINDS).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.richtext import nodes_plain
 from crdt.room import RoomWriteFailed
-from crdt.schema import DATE_FIELDS, read_zone
+from crdt.schema import DATE_FIELDS, VERSIONED_KINDS, read_zone
 from crdt.versions import (
     ITEM_LABELS,
     STAMP_FIELDS,
@@ -31,7 +31,7 @@ from crdt.versions import (
 )
 from server.i18n import language_of, translator
 from server.minutes_people import content_user_ids
-from server.plan_state import VERSIONED_KINDS, zone_copies
+from server.plan_state import zone_copies
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crdt.schema import zone_name
 from server.access import effective_access, sees_plan, today_oslo
 from server.audit import client_address
 from server.auth.web import current_user
@@ -23,10 +24,6 @@ from server.services import Services
 from server.templating import render
 from storage.models import Plan
 from storage.repositories.consents import MemberAccess
-
-
-def suffix_of(kind: str, key: str) -> str:
-    return kind + (f"/{key}" if key else "")
 
 
 @dataclass
@@ -73,7 +70,7 @@ class PlanVisit:
         return effective_access(
             self.member.role,
             kind,
-            suffix_of(kind, key),
+            zone_name(kind, key),
             self.member.consent,
             self.today,
             closed=self.plan.status == "closed",

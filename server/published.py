@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crdt.schema import MINUTES, zone_name
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
 from server.minutes_people import names_for, parse_content, wanted_user_ids
 from server.plan_state import zone_copies
@@ -108,7 +109,7 @@ async def publish_minutes(request: Request) -> Response:
     v.audit(
         request,
         "minutes_publish",
-        zone=f"minutes/{meeting_id}",
+        zone=zone_name(MINUTES, meeting_id),
         details={"meeting_id": meeting_id, "number": record.number, "sha256": digest},
     )
     member_ids = [m.user_id for m in await services.plans.list_members(v.plan.id)]
@@ -178,7 +179,7 @@ async def published_page(request: Request) -> Response:
     v.audit(
         request,
         "minutes_view",
-        zone=f"minutes/{record.meeting_id}",
+        zone=zone_name(MINUTES, record.meeting_id),
         details={"meeting_id": record.meeting_id, "number": record.number},
     )
     context = {
@@ -244,7 +245,7 @@ async def approve_minutes(request: Request) -> Response:
     v.audit(
         request,
         "minutes_approve",
-        zone=f"minutes/{meeting_id}",
+        zone=zone_name(MINUTES, meeting_id),
         details={"meeting_id": meeting_id, "number": number, "sha256": record.sha256},
     )
     member_ids = [m.user_id for m in await v.services.plans.list_members(v.plan.id)]

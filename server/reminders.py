@@ -50,7 +50,7 @@ class Reminders:
                         created += len(
                             await self.notifier.deadline_soon(
                                 plan_id,
-                                f"area/{key}",
+                                key,
                                 str(measure["id"]),
                                 deadline,
                                 measure["responsible"],

@@ -1,18 +1,16 @@
 """Parse a room name strictly into (plan id, zone kind, zone key).
 
 Nothing is ever keyed on the raw path: `plan/<uuid>/content`, `plan/<uuid>/comments`,
-`plan/<uuid>/area/<id>` and `plan/<uuid>/minutes/<id>` are the only shapes.
+`plan/<uuid>/area/<id>` and `plan/<uuid>/minutes/<id>` are the only shapes. What a zone name
+may be is crdt.schema's to say (`split_zone_name`); this module adds the plan id around it.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
-_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_SINGLE = {"content", "comments"}
-_KEYED = {"area", "minutes"}
+from crdt.schema import split_zone_name, zone_name
 
 
 class BadRoomPath(ValueError):
@@ -25,9 +23,13 @@ class RoomPath:
     kind: str
     key: str
 
+    @property
+    def zone(self) -> str:
+        """The room suffix: 'content', 'area/skole', ..."""
+        return zone_name(self.kind, self.key)
+
     def __str__(self) -> str:
-        suffix = f"{self.kind}/{self.key}" if self.key else self.kind
-        return f"plan/{self.plan_id}/{suffix}"
+        return f"plan/{self.plan_id}/{self.zone}"
 
 
 def parse_room_path(path: str) -> RoomPath:
@@ -40,12 +42,11 @@ def parse_room_path(path: str) -> RoomPath:
         raise BadRoomPath("bad plan id") from exc
     if plan_id != parts[1]:
         raise BadRoomPath("plan id not in canonical form")
-    kind = parts[2]
-    if len(parts) == 3 and kind in _SINGLE:
-        return RoomPath(plan_id, kind, "")
-    if len(parts) == 4 and kind in _KEYED and _KEY.match(parts[3]):
-        return RoomPath(plan_id, kind, parts[3])
-    raise BadRoomPath("unknown zone")
+    try:
+        kind, key = split_zone_name("/".join(parts[2:]))
+    except ValueError as exc:
+        raise BadRoomPath("unknown zone") from exc
+    return RoomPath(plan_id, kind, key)
 
 
 def is_uuid(value: str) -> bool:

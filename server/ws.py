@@ -134,7 +134,7 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         )
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, "no such plan or zone")  # no oracle on which
-        zone = f"{path.kind}/{path.key}" if path.key else path.kind
+        zone = path.zone
         consent = None
         if needs_consent(context.role):
             member = await services.consents.member_access(context.plan_id, user_id)

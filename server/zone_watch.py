@@ -45,7 +45,7 @@ class ZoneWatch:
         self.notifier = notifier
         self.debounce_seconds = debounce_seconds
         self._facts: weakref.WeakKeyDictionary[Room, ZoneFacts] = weakref.WeakKeyDictionary()
-        self._zones: dict[int, tuple[str, str]] = {}  # zone id -> (plan id, room suffix)
+        self._zones: dict[int, tuple[str, str]] = {}  # zone id -> (plan id, zone key)
         self._dirty: set[Room] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -120,7 +120,7 @@ class ZoneWatch:
             zone = await self.plans.get_zone_by_id(zone_id)
             if zone is None:
                 return None
-            known = (zone.plan_id, zone.kind + (f"/{zone.key}" if zone.key else ""))
+            known = (zone.plan_id, zone.key)
             self._zones[zone_id] = known
         return known
 
@@ -128,7 +128,7 @@ class ZoneWatch:
         where = await self._zone(room.zone_id)
         if where is None:
             return
-        plan_id, suffix = where
+        plan_id, key = where
         for message_id, author in after.messages.items():
             if message_id not in before.messages:
                 await self.notifier.message_posted(plan_id, message_id, author)
@@ -149,7 +149,7 @@ class ZoneWatch:
             gained = people - before.responsible.get(item_id, frozenset())
             if gained:
                 by = after.updated_by.get(item_id)
-                await self.notifier.measure_assigned(plan_id, suffix, item_id, gained, by)
+                await self.notifier.measure_assigned(plan_id, key, item_id, gained, by)
 
     async def _responsible(self, plan_id: str) -> dict[str, frozenset[str]]:
         """Responsible members per measure/evaluation id across the plan's areas: live rooms

@@ -8,6 +8,7 @@ or zone kind later is a one-line migration on both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import UTC, date, datetime
@@ -37,6 +38,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ROLES = ("planeier", "verge", "koordinator", "deltaker", "leser")
 ZONE_KINDS = ("content", "area", "comments", "minutes")
 KEYLESS_ZONE_KINDS = ("content", "comments")
+# A zone key (an area id, a meeting id) is a segment of the room path, which the server parses
+# with crdt.schema's rule: a key that rule refuses makes a zone nobody can open. storage may
+# not import crdt, so this is storage's one copy of the rule, for every repository that
+# creates zones or meetings; tests/test_zone_definition.py pins it and the kinds above to
+# crdt.schema's.
+ZONE_KEY_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
+ZONE_KEY_RULE = (
+    "lower-case letters a-z, digits and '-', starting with a letter or digit, at most 64 characters"
+)
+_ZONE_KEY = re.compile(ZONE_KEY_PATTERN)
 PLAN_STATUSES = ("active", "closed")
 # The languages Samplan speaks (client/i18n/<code>.json), bokmål first: the default.
 LANGUAGES = ("nb", "en")
@@ -51,6 +62,10 @@ def utcnow() -> datetime:
 
 def new_plan_id() -> str:
     return str(uuid.uuid4())
+
+
+def is_zone_key(key: str) -> bool:
+    return _ZONE_KEY.fullmatch(key) is not None
 
 
 def new_meeting_id() -> str:

@@ -30,6 +30,7 @@ from crdt.schema import (
     AGENDA,
     USER_REF_FIELDS,
     USER_REF_LISTS,
+    ZONE_KEY_RULE,
     append_item,
     find_item,
     get_root,
@@ -424,6 +425,14 @@ async def test_bad_files_exit_1_and_change_nothing(
         "two koordinators": (
             mutated(lambda d: d["members"][1].update(role="koordinator")),
             "at most one koordinator",
+        ),
+        "area key the socket refuses": (
+            mutated(lambda d: zone(d, "area/skole").update(key="Skole_1")),
+            f".key: 'Skole_1' is not a valid key: use {ZONE_KEY_RULE}",
+        ),
+        "meeting id the socket refuses": (
+            mutated(lambda d: meeting(d).update(id="Møte_1")),
+            f".id: 'Møte_1' is not a valid key: use {ZONE_KEY_RULE}",
         ),
         "state not base64": (
             mutated(lambda d: zone(d, "content").update(state="æøå 🫐")),

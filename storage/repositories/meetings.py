@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,18 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.db import write_session
 from storage.errors import AlreadyExists, InvalidValue, NotFound
 from storage.models import (
+    ZONE_KEY_RULE,
     Meeting,
     MeetingInvitee,
     Membership,
     Plan,
     Zone,
+    is_zone_key,
     new_meeting_id,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
 
-_MEETING_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 REF_KINDS = ("measure", "goal")
 
 
@@ -178,8 +178,8 @@ class MeetingRepo:
         Invitees must be members of the plan; at least one is needed.
         """
         meeting_id = meeting_id or new_meeting_id()
-        if not _MEETING_ID.fullmatch(meeting_id):
-            raise InvalidValue("a meeting id must be 1-64 lower-case letters, digits or '-'")
+        if not is_zone_key(meeting_id):
+            raise InvalidValue(f"meeting id {meeting_id!r} is not valid: use {ZONE_KEY_RULE}")
         invitees = _checked(title, starts_at, ends_at, place, video_link, invitee_ids)
         agenda_text = agenda_json(agenda)
         async with write_session(self._sessionmaker) as session:

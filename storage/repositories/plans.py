@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -27,6 +26,7 @@ from storage.models import (
     KEYLESS_ZONE_KINDS,
     PLAN_STATUSES,
     ROLES,
+    ZONE_KEY_RULE,
     ZONE_KINDS,
     Consent,
     Meeting,
@@ -41,6 +41,7 @@ from storage.models import (
     ZoneSnapshot,
     ZoneSummary,
     ZoneUpdate,
+    is_zone_key,
     utcnow,
 )
 
@@ -77,9 +78,6 @@ class PlanRows:
 
 log = logging.getLogger(__name__)
 
-# Zone keys end up in room paths (`area/<key>`, `minutes/<key>`) that the server parses
-# strictly, so only path-safe characters are let in.
-_ZONE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
 CONTENT_TITLE = "Felles del"
@@ -99,8 +97,8 @@ def _check_zone(kind: str, key: str) -> None:
     if kind in KEYLESS_ZONE_KINDS:
         if key != "":
             raise InvalidValue(f"a {kind} zone has no key")
-    elif not _ZONE_KEY.fullmatch(key):
-        raise InvalidValue(f"a {kind} zone key must be 1-64 letters, digits, '-' or '_'")
+    elif not is_zone_key(key):
+        raise InvalidValue(f"{kind} key {key!r} is not valid: use {ZONE_KEY_RULE}")
 
 
 def _check_role(role: str) -> None:
@@ -369,6 +367,17 @@ class PlanRepo:
             return await session.scalar(
                 select(Zone).where(Zone.plan_id == plan_id, Zone.kind == kind, Zone.key == key)
             )
+
+    async def all_zone_keys(self) -> list[tuple[str, str, str]]:
+        """(plan id, kind, key) of every zone, so `samplan migrate` can find zones stored
+        under an older, looser key rule. Ids only, never content."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Zone.plan_id, Zone.kind, Zone.key).order_by(
+                    Zone.plan_id, Zone.kind, Zone.key
+                )
+            )
+            return [(plan_id, kind, key) for plan_id, kind, key in rows]
 
     async def list_zones(self, plan_id: str) -> list[Zone]:
         async with self._sessionmaker() as session:

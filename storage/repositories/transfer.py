@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -37,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.db import is_sqlite, write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue
 from storage.models import (
+    KEYLESS_ZONE_KINDS,
+    ZONE_KEY_RULE,
     Consent,
     Meeting,
     MeetingInvitee,
@@ -48,6 +49,7 @@ from storage.models import (
     Zone,
     ZoneSnapshot,
     ZoneSummary,
+    is_zone_key,
     utcnow,
 )
 from storage.repositories.consents import ALL
@@ -58,7 +60,6 @@ from storage.repositories.versions import user_ids_from_json, user_ids_json
 log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500
-_ZONE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,8 +620,14 @@ def _check(plan: PlanTransfer) -> None:
     if len(set(zones)) != len(zones):
         raise InvalidValue("two zones have the same kind and key")
     for zone in plan.zones:
-        if zone.key and not _ZONE_KEY.fullmatch(zone.key):
-            raise InvalidValue(f"zone key {zone.key!r} is not 1-64 letters, digits, '-' or '_'")
+        if zone.kind in KEYLESS_ZONE_KINDS:
+            if zone.key:
+                raise InvalidValue(f"a {zone.kind} zone takes no key")
+        elif not is_zone_key(zone.key):
+            raise InvalidValue(f"zone key {zone.key!r} is not valid: use {ZONE_KEY_RULE}")
+    for meeting in plan.meetings:
+        if not is_zone_key(meeting.id):
+            raise InvalidValue(f"meeting id {meeting.id!r} is not valid: use {ZONE_KEY_RULE}")
     meetings = [m.id for m in plan.meetings]
     if len(set(meetings)) != len(meetings):
         raise InvalidValue("two meetings have the same id")
