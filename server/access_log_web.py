@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from server.access import may_see_access_log, today_oslo
+from server.access import may_see_access_log
 from server.audit import client_address
 from server.auth.web import current_user
+from server.clock import OSLO, today_oslo
 from server.i18n import language_of, translator
 from server.pages import ZONE_ORDER
 from server.plan_visit import error_page, not_found
@@ -35,7 +35,6 @@ from server.services import Services
 from server.templating import render
 from storage.repositories.access_history import HistoryKind, HistoryQuery, HistoryRow, RowKind
 
-OSLO = ZoneInfo("Europe/Oslo")
 PAGE_SIZE = 25
 # The planeier and verge read about their own plan; the koordinator about one they coordinate.
 _HEADINGS = {"koordinator": "accessLog.heading"}

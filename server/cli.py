@@ -13,18 +13,16 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from zoneinfo import ZoneInfo
 
-from server.access import ConsentRule, Role, consent_rule, may_give_consent, today_oslo
+from server.access import ConsentRule, Role, consent_rule, may_give_consent
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
+from server.clock import OSLO, today_oslo
 from server.services import Repositories
 from server.settings import Settings
 from storage.errors import StorageError
 from storage.models import LANGUAGES, Plan
 from storage.repositories.audit import AuditEvent
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 class CliError(Exception):

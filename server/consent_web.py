@@ -9,9 +9,10 @@ from datetime import date, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import may_give_consent, needs_consent, today_oslo
+from server.access import may_give_consent, needs_consent
 from server.audit import client_address
 from server.auth.web import current_user
+from server.clock import today_oslo
 from server.plan_visit import error_page, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services

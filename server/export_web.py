@@ -14,8 +14,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.access import can_export, today_oslo
+from server.access import can_export
 from server.audit import client_address
+from server.clock import today_oslo
 from server.export import build_export, dumps
 from server.i18n import language_of, translator
 from server.plan_visit import error_page, not_found, visit

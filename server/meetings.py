@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from pycrdt import Array, Doc, Map
 
@@ -33,7 +32,8 @@ from crdt.schema import (
     set_fields,
 )
 from crdt.summary import DONE_STATUSES
-from server.access import effective_access, today_oslo
+from server.access import effective_access
+from server.clock import OSLO, today_oslo
 from server.plan_state import zone_doc
 from server.services import Services
 from storage.repositories.consents import MemberAccess
@@ -41,7 +41,6 @@ from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord
 
 log = logging.getLogger("samplan.meetings")
 
-OSLO = ZoneInfo("Europe/Oslo")
 # A goal is due for evaluation when it was never evaluated, or its latest evaluation's next
 # review date falls within this many days (or has passed).
 EVALUATION_WINDOW_DAYS = 30

@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.room import RoomWriteFailed
 from server import meetings as m
-from server.access import today_oslo
 from server.action_items import (
     ConversionError,
     ConversionLocks,
@@ -26,6 +25,7 @@ from server.action_items import (
     link_measure,
     read_action_item,
 )
+from server.clock import today_oslo
 from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials

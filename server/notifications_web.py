@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from server.auth.web import current_user
+from server.clock import OSLO
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, translator
 from server.plan_visit import error_page, login_redirect, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 from server.templating import remember_in_browser, render
 from storage.models import NOTIFICATION_KINDS
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _when(moment: datetime) -> str:

@@ -18,7 +18,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from server.access import effective_access, today_oslo
+from server.access import effective_access
+from server.clock import today_oslo
 from server.event_hub import EventHub
 from server.i18n import DEFAULT_LANGUAGE, translator
 from server.settings import Settings

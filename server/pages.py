@@ -7,7 +7,6 @@ import json
 import secrets
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -21,9 +20,9 @@ from server.access import (
     may_give_consent,
     may_see_access_log,
     needs_consent,
-    today_oslo,
 )
 from server.auth.web import current_user
+from server.clock import OSLO, today_oslo
 from server.i18n import language_of
 from server.identity import colour_for, identity_of, initials
 from server.meetings import meetings_section
@@ -34,7 +33,6 @@ from server.security import csrf_token
 from server.services import Services
 from server.templating import render
 
-OSLO = ZoneInfo("Europe/Oslo")
 ZONE_ORDER = {"content": 0, "area": 1, "comments": 2, "minutes": 3}
 
 

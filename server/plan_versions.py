@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -30,7 +29,7 @@ from crdt.versions import (
     restore_zone,
     zone_changes,
 )
-from server.access import today_oslo
+from server.clock import OSLO, today_oslo
 from server.i18n import language_of, translator
 from server.minutes_people import content_user_ids
 from server.plan_state import VERSIONED_KINDS, zone_copies, zone_doc
@@ -41,7 +40,6 @@ from storage.errors import AlreadyExists, InvalidValue
 from storage.repositories.versions import NAME_MAX, VersionRepo, ZoneCopy
 
 log = logging.getLogger("samplan.versions")
-OSLO = ZoneInfo("Europe/Oslo")
 CREATE_ROLES = ("koordinator", "planeier", "verge")
 RESTORE_ROLES = ("koordinator",)
 # The i18n prefix whose `<prefix>.<field>` keys name a root's fields, where one exists.

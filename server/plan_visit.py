@@ -14,9 +14,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import effective_access, sees_plan, today_oslo
+from server.access import effective_access, sees_plan
 from server.audit import client_address
 from server.auth.web import current_user
+from server.clock import today_oslo
 from server.i18n import language_of, translator
 from server.room_path import is_uuid
 from server.services import Services

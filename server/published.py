@@ -15,12 +15,12 @@ import json
 import logging
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
+from server.clock import OSLO
 from server.minutes_people import names_for, parse_content, wanted_user_ids
 from server.plan_state import zone_copies, zone_doc
 from server.plan_visit import PlanVisit, closed_page, error_page, visit
@@ -31,7 +31,6 @@ from storage.errors import Conflict, NotFound
 from storage.repositories.versions import MinutesRecord
 
 log = logging.getLogger("samplan.published")
-OSLO = ZoneInfo("Europe/Oslo")
 PUBLISH_ROLES = ("koordinator",)
 APPROVE_ROLES = ("planeier", "verge")
 

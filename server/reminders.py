@@ -17,7 +17,7 @@ from typing import Any
 
 from crdt.registry import RoomRegistry
 from crdt.summary import zone_summary
-from server.access import today_oslo
+from server.clock import today_oslo
 from server.notifier import Notifier
 from storage.repositories.plans import PlanRepo
 
