@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from server.access import may_see_access_log
+from server.access import Role, may_see_access_log
 from server.audit import client_address
 from server.auth.web import current_user
 from server.clock import OSLO, today_oslo
@@ -37,7 +37,7 @@ from storage.repositories.access_history import HistoryKind, HistoryQuery, Histo
 
 PAGE_SIZE = 25
 # The planeier and verge read about their own plan; the koordinator about one they coordinate.
-_HEADINGS = {"koordinator": "accessLog.heading"}
+_HEADINGS: dict[str, str] = {Role.KOORDINATOR: "accessLog.heading"}
 EXPORT_BATCH = 5000  # each batch is one pass over the plan's rows: few, not huge
 FLUSH_WAIT_SECONDS = 1.0
 FIRST_YEAR, LAST_YEAR = 1900, 2999

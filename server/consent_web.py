@@ -9,7 +9,7 @@ from datetime import date, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.access import may_give_consent, needs_consent
+from server.access import Role, may_give_consent, needs_consent
 from server.audit import client_address
 from server.auth.web import current_user
 from server.clock import today_oslo
@@ -17,7 +17,7 @@ from server.plan_visit import error_page, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 
-OWNER_ROLES = ("planeier", "verge")
+OWNER_ROLES = (Role.PLANEIER, Role.VERGE)
 ACTIONS = ("give", "refuse", "revoke")
 
 

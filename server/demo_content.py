@@ -15,6 +15,7 @@ from typing import Any
 from crdt import schema
 from crdt.richtext import blocks_to_nodes
 from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES
+from server.access import Role
 from server.clock import OSLO
 
 DEMO_KEY = "demo-jonas-berg"
@@ -462,7 +463,7 @@ def _content(u: Mapping[str, str]) -> dict[str, Any]:
                 "text": m.contribution,
             }
             for m in MEMBERS
-            if m.role != "leser"
+            if m.role != Role.LESER
         ],
         "collaboration": [
             {

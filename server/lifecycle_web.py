@@ -113,5 +113,5 @@ async def delete_submit(request: Request) -> Response:
     rows = await delete_plan_live(services, who.plan.id)
     if rows is None:  # deleted by someone else a moment ago
         return not_found(request, who.user)
-    _audit(request, who, "plan_delete", delete_details("koordinator", rows))
+    _audit(request, who, "plan_delete", delete_details(Role.KOORDINATOR.value, rows))
     return RedirectResponse("/plans?deleted=1", status_code=303)

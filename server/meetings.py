@@ -32,7 +32,7 @@ from crdt.schema import (
     set_fields,
 )
 from crdt.summary import DONE_STATUSES
-from server.access import effective_access
+from server.access import Role, effective_access
 from server.clock import OSLO, today_oslo
 from server.plan_state import zone_doc
 from server.services import Services
@@ -64,7 +64,7 @@ def may_see_meeting(
 
 
 def may_download_ics(member: MemberAccess, user_id: int, meeting: MeetingRecord) -> bool:
-    return user_id in meeting.invitee_ids or member.role == "koordinator"
+    return user_id in meeting.invitee_ids or member.role == Role.KOORDINATOR
 
 
 def oslo(moment: datetime) -> datetime:
@@ -116,7 +116,7 @@ async def meetings_section(
         ended = meeting.ends_at or meeting.starts_at
         (upcoming if ended >= now else past).append(view)
     past.reverse()
-    return {"upcoming": upcoming, "past": past, "may_schedule": member.role == "koordinator"}
+    return {"upcoming": upcoming, "past": past, "may_schedule": member.role == Role.KOORDINATOR}
 
 
 # --- reading zones --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.room import RoomWriteFailed
 from server import meetings as m
+from server.access import Role
 from server.action_items import (
     ConversionError,
     ConversionLocks,
@@ -88,7 +89,7 @@ async def _meeting_form(request: Request, *, editing: bool) -> Response:
         )
         if meeting is None:
             return not_found(request, visit.user)
-    if visit.member.role != "koordinator":
+    if visit.member.role != Role.KOORDINATOR:
         return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
     if visit.closed:
         return closed_page(request, visit)
@@ -258,7 +259,7 @@ async def cancel_meeting(request: Request) -> Response:
     form = await request.form()
     if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
         return error_page(request, visit.user, 403, "form.expired")
-    if visit.member.role != "koordinator":
+    if visit.member.role != Role.KOORDINATOR:
         return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
     if await visit.services.meetings.cancel(meeting.id):
         visit.audit(request, "meeting_cancel", details={"meeting_id": meeting.id})
@@ -348,7 +349,7 @@ async def minutes_page(
         "published": published_links(
             await services.repos.versions.list_published(plan.id, meeting.id)
         ),
-        "may_publish": member.role == "koordinator",
+        "may_publish": member.role == Role.KOORDINATOR,
     }
     return render(request, "minutes.html", context, status_code=status_code, user=user)
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from server.access import effective_access
+from server.access import Role, effective_access
 from server.clock import today_oslo
 from server.event_hub import EventHub
 from server.i18n import DEFAULT_LANGUAGE, translator
@@ -150,7 +150,7 @@ class Notifier:
             None,
             zone="content",
             recipients=None,
-            roles=("koordinator",),
+            roles=(Role.KOORDINATOR,),
             link=f"/plans/{plan_id}#sec-meta",
             dedupe_extra=next_revision,
         )

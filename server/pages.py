@@ -52,7 +52,7 @@ async def my_plans(request: Request) -> Response:
     overview = await services.plans.overview_for_user(user.id)
     # "Samtykke: gitt" when at least one member has an active consent to see the plan.
     next_meetings = await services.meetings.next_by_plan(
-        user.id, datetime.now(UTC), see_all_roles=("planeier", "verge", "koordinator")
+        user.id, datetime.now(UTC), see_all_roles=(Role.PLANEIER, Role.VERGE, Role.KOORDINATOR)
     )
     consented = await services.consents.plans_with_active_consent(
         [plan.id for plan, _, _ in overview], today_oslo()

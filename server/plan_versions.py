@@ -29,6 +29,7 @@ from crdt.versions import (
     restore_zone,
     zone_changes,
 )
+from server.access import Role
 from server.clock import OSLO, today_oslo
 from server.i18n import language_of, translator
 from server.minutes_people import content_user_ids
@@ -40,8 +41,8 @@ from storage.errors import AlreadyExists, InvalidValue
 from storage.repositories.versions import NAME_MAX, VersionRepo, ZoneCopy
 
 log = logging.getLogger("samplan.versions")
-CREATE_ROLES = ("koordinator", "planeier", "verge")
-RESTORE_ROLES = ("koordinator",)
+CREATE_ROLES = (Role.KOORDINATOR, Role.PLANEIER, Role.VERGE)
+RESTORE_ROLES = (Role.KOORDINATOR,)
 # The i18n prefix whose `<prefix>.<field>` keys name a root's fields, where one exists.
 FIELD_PREFIX = {
     "goals": "goal",

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
+from server.access import Role
 from server.clock import OSLO
 from server.minutes_people import names_for, parse_content, wanted_user_ids
 from server.plan_state import zone_copies, zone_doc
@@ -31,8 +32,8 @@ from storage.errors import Conflict, NotFound
 from storage.repositories.versions import MinutesRecord
 
 log = logging.getLogger("samplan.published")
-PUBLISH_ROLES = ("koordinator",)
-APPROVE_ROLES = ("planeier", "verge")
+PUBLISH_ROLES = (Role.KOORDINATOR,)
+APPROVE_ROLES = (Role.PLANEIER, Role.VERGE)
 
 
 def when(moment: datetime | None) -> str:
