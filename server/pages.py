@@ -23,11 +23,12 @@ from server.access import (
 )
 from server.auth.web import current_user
 from server.clock import OSLO, today_oslo
+from server.errors import LoginRequired
 from server.i18n import language_of
 from server.identity import colour_for, identity_of, initials
 from server.meetings import meetings_section
 from server.overview import indicators
-from server.plan_visit import login_redirect, visit
+from server.plan_visit import visit
 from server.published import published_section
 from server.security import csrf_token
 from server.services import Services
@@ -44,7 +45,7 @@ async def home(request: Request) -> Response:
 async def my_plans(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return login_redirect(request)
+        raise LoginRequired()
     services: Services = request.app.state.services
     present = services.connections.present_by_plan()
     summaries = await services.summaries.for_user(user.id)
@@ -81,8 +82,6 @@ async def my_plans(request: Request) -> Response:
 
 async def plan_page(request: Request) -> Response:
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     services, user, plan, member, today = v.services, v.user, v.plan, v.member, v.today
     # This page load's id: its sockets send it back, so the access log shows one visit per
     # page load rather than one per zone (server.ws, storage.repositories.access_history).
