@@ -6,11 +6,11 @@ role means for a connection. The server never looks inside an update to decide.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from crdt.schema import ZoneKind
+from server import clock
 from storage.repositories.consents import ConsentRecord, MemberAccess
 
 
@@ -77,7 +77,6 @@ def can_write(role: str, kind: str) -> bool:
 # Roles that own or run the plan never need consent (DESIGN §3); the others only see what the
 # planeier (or verge) has consented to share with them.
 CONSENT_FREE_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
-_OSLO = ZoneInfo("Europe/Oslo")
 
 
 # DESIGN §3's "access log" column: who may see who has been in the plan.
@@ -86,10 +85,6 @@ ACCESS_LOG_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
 
 def may_see_access_log(role: str) -> bool:
     return role in ACCESS_LOG_ROLES
-
-
-def today_oslo() -> date:
-    return datetime.now(_OSLO).date()
 
 
 def needs_consent(role: str) -> bool:
@@ -133,7 +128,7 @@ def effective_access(
         return None
     access = zone_access(role, kind)
     if access is not None and needs_consent(role):
-        if consent is None or not consent.active_on(today or today_oslo()):
+        if consent is None or not consent.active_on(today or clock.today_oslo()):
             return None
         if not consent.covers(zone):
             return None
@@ -167,7 +162,7 @@ class ConsentRule(StrEnum):
 def consent_rule(birth_date: date | None, today: date | None = None) -> ConsentRule:
     if birth_date is None:
         return ConsentRule.UNKNOWN_AGE
-    if age_on(birth_date, today or today_oslo()) < CONSENT_AGE:
+    if age_on(birth_date, today or clock.today_oslo()) < CONSENT_AGE:
         return ConsentRule.UNDER_16
     return ConsentRule.FROM_16
 

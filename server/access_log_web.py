@@ -19,26 +19,25 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from crdt.schema import ZONE_ORDER, zone_name
-from server.access import may_see_access_log, today_oslo
+from server.access import Role, may_see_access_log
 from server.audit import client_address
 from server.auth.web import current_user
+from server.clock import OSLO, today_oslo
+from server.errors import Forbidden, LoginRequired, NotFound
 from server.i18n import language_of, translator
-from server.plan_visit import error_page, not_found
 from server.room_path import is_uuid
 from server.services import Services
 from server.templating import render
 from storage.repositories.access_history import HistoryKind, HistoryQuery, HistoryRow, RowKind
 
-OSLO = ZoneInfo("Europe/Oslo")
 PAGE_SIZE = 25
 # The planeier and verge read about their own plan; the koordinator about one they coordinate.
-_HEADINGS = {"koordinator": "accessLog.heading"}
+_HEADINGS: dict[str, str] = {Role.KOORDINATOR: "accessLog.heading"}
 EXPORT_BATCH = 5000  # each batch is one pass over the plan's rows: few, not huge
 FLUSH_WAIT_SECONDS = 1.0
 FIRST_YEAR, LAST_YEAR = 1900, 2999
@@ -224,14 +223,14 @@ async def access_log_page(request: Request) -> Response:
     user = await current_user(request)
     plan_id = request.path_params["plan_id"]
     if user is None:
-        return RedirectResponse(f"/login?next=/plans/{plan_id}/access-log", status_code=303)
+        raise LoginRequired(f"/plans/{plan_id}/access-log")
     services: Services = request.app.state.services
     membership = await services.plans.get_membership(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if membership else None
     if plan is None or membership is None:
-        return not_found(request, user)
+        raise NotFound()
     if not may_see_access_log(membership.role):
-        return error_page(request, user, 403, "accessLog.error.forbidden")
+        raise Forbidden("accessLog.error.forbidden")
     t = translator(language_of(request))
 
     members = await services.plans.list_members_with_names(plan.id)

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -18,6 +18,7 @@ from server.access_log_web import access_log_page
 from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.web import current_user, login_page, login_submit, logout
 from server.consent_web import consent_submit
+from server.errors import LoginRequired, PageError
 from server.events import events_endpoint
 from server.export_web import export_json, export_pdf, print_page
 from server.i18n import language_of, translator
@@ -82,6 +83,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(
         request, "error.html", {"status": status, "message": message}, status_code=status, user=user
     )
+
+
+async def page_error(request: Request, exc: Exception) -> Response:
+    """The one place a raised PageError becomes a response: the log-in redirect, or
+    error.html with its status and sentence and the signed-in user in the header."""
+    assert isinstance(exc, PageError)
+    if isinstance(exc, LoginRequired):
+        next_path = exc.next_path or request.url.path
+        return RedirectResponse(f"/login?next={next_path}", status_code=303)
+    user = await current_user(request)
+    t = translator(language_of(request))  # after current_user: the account's language counts
+    context = {"status": exc.status, "message": t(exc.key)}
+    return render(request, "error.html", context, status_code=exc.status, user=user)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -157,5 +171,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, PageError: page_error},
     )

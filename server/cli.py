@@ -13,20 +13,18 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
-from server.access import ConsentRule, Role, consent_rule, may_give_consent, today_oslo
+from server.access import ConsentRule, Role, consent_rule, may_give_consent
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
+from server.clock import OSLO, today_oslo
 from server.logs import install_log_privacy
 from server.services import Repositories
 from server.settings import Settings
 from storage.errors import StorageError
 from storage.models import LANGUAGES, Plan
 from storage.repositories.audit import AuditEvent
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 class CliError(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from crdt.peer import Peer
 from crdt.protocol import CloseCode, encode_permission_denied
 from crdt.registry import RoomRegistry
-from server import access
+from server import clock
 from server.access import effective_access
 from server.background import Periodic
 from storage.repositories.consents import MemberAccess
@@ -135,7 +135,7 @@ class AccessWatcher:
         self.interval = interval
         self.on_gone = on_gone
         self._known: dict[str, int] = {}
-        self._day = access.today_oslo()
+        self._day = clock.today_oslo()
         self._loop = Periodic("access-watcher", interval, self.check_once)
 
     def start(self) -> None:
@@ -153,7 +153,7 @@ class AccessWatcher:
             del self._known[gone]
         if not plans:
             return
-        today = access.today_oslo()
+        today = clock.today_oslo()
         if today != self._day:
             self._day = today
             log.info("a new day: re-checking %d plans for ended consent", len(plans))

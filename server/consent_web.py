@@ -10,14 +10,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.schema import zone_name
-from server.access import may_give_consent, needs_consent, today_oslo
+from server.access import Role, may_give_consent, needs_consent
 from server.audit import client_address
 from server.auth.web import current_user
-from server.plan_visit import error_page, not_found
+from server.clock import today_oslo
+from server.errors import BadRequest, Forbidden, LoginRequired, NotFound
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 
-OWNER_ROLES = ("planeier", "verge")
+OWNER_ROLES = (Role.PLANEIER, Role.VERGE)
 ACTIONS = ("give", "refuse", "revoke")
 
 
@@ -43,42 +44,42 @@ async def consent_submit(request: Request) -> Response:
     user = await current_user(request)
     plan_id = request.path_params["plan_id"]
     if user is None:
-        return RedirectResponse(f"/login?next=/plans/{plan_id}", status_code=303)
+        raise LoginRequired(f"/plans/{plan_id}")
     services: Services = request.app.state.services
     form = await request.form()
     me = await services.plans.get_membership(plan_id, user.id)
     if me is None:
-        return not_found(request, user)
+        raise NotFound()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, user, 403, "consent.error.expired_form")
+        raise Forbidden("consent.error.expired_form")
     if me.role not in OWNER_ROLES:
-        return error_page(request, user, 403, "consent.error.not_owner")
+        raise Forbidden("consent.error.not_owner")
     plan = await services.plans.get_plan(plan_id)
     if plan is None:
-        return not_found(request, user)
+        raise NotFound()
     if not may_give_consent(me.role, plan.person_birth_date):
-        return error_page(request, user, 403, "consent.error.under_16")
+        raise Forbidden("consent.error.under_16")
     action = str(form.get("action") or "")
     if action not in ACTIONS:
-        return error_page(request, user, 400, "consent.error.action")
+        raise BadRequest("consent.error.action")
     try:
         target_id = int(str(form.get("user_id") or ""))
     except ValueError:
-        return error_page(request, user, 400, "consent.error.member")
+        raise BadRequest("consent.error.member") from None
     target = await services.plans.get_membership(plan_id, target_id)
     if target is None or not needs_consent(target.role):
-        return error_page(request, user, 400, "consent.error.member")
+        raise BadRequest("consent.error.member")
 
     details: dict[str, object] = {"user_id": target_id}
     if action == "give":
         try:
             until = parse_until(str(form.get("until") or ""), today_oslo())
         except BadDate as exc:
-            return error_page(request, user, 400, str(exc))
+            raise BadRequest(str(exc)) from exc
         known = {zone_name(z.kind, z.key) for z in await services.plans.list_zones(plan_id)}
         scope = [str(v) for v in form.getlist("scope")]
         if not scope or any(s not in known and s != "all" for s in scope):
-            return error_page(request, user, 400, "consent.error.scope")
+            raise BadRequest("consent.error.scope")
         chosen: list[str] | str = "all" if "all" in scope or set(scope) >= known else scope
         record = await services.consents.give(plan_id, target_id, chosen, until, user.id)
         details |= {
@@ -91,7 +92,7 @@ async def consent_submit(request: Request) -> Response:
     else:
         revoked = await services.consents.revoke(plan_id, target_id, user.id)
         if revoked is None:
-            return error_page(request, user, 400, "consent.error.nothing_active")
+            raise BadRequest("consent.error.nothing_active")
         details |= {
             "scope": "all" if revoked.scope is None else list(revoked.scope),
             "valid_until": revoked.valid_until.isoformat() if revoked.valid_until else None,

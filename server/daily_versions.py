@@ -11,8 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from crdt.schema import VERSIONED_KINDS
-from server.access import today_oslo
 from server.background import Periodic
+from server.clock import today_oslo
 from storage.errors import AlreadyExists
 from storage.repositories.versions import VersionRepo, ZoneCopy
 

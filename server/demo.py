@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pycrdt import Doc
 
 from crdt.schema import AREA, MINUTES, zone_name
 from crdt.summary import zone_summary
 from server import demo_content as demo
-from server.access import needs_consent, today_oslo
+from server.access import needs_consent
 from server.auth.passwords import hash_password
 from server.auth.tokens import issue_plan_token
+from server.clock import OSLO, today_oslo
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.meetings import AgendaItem, AgendaRef
@@ -128,9 +128,7 @@ async def _demo_consent(repos: Repositories, plan_id: str) -> None:
     until: date | None = date.fromisoformat(consent["valid_until"])
     if until is not None and until < today_oslo():
         until = None
-    given_at = datetime.combine(
-        date.fromisoformat(consent["given_on"]), time(12), tzinfo=ZoneInfo("Europe/Oslo")
-    )
+    given_at = datetime.combine(date.fromisoformat(consent["given_on"]), time(12), tzinfo=OSLO)
     for member in demo.MEMBERS:
         if not needs_consent(member.role):
             continue

@@ -11,18 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from crdt import schema
 from crdt.richtext import blocks_to_nodes
 from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES
+from server.access import Role
+from server.clock import OSLO
 
 DEMO_KEY = "demo-jonas-berg"
 # One shared password for every demo user. Demo only: the demo plan is fictional and a
 # deployment with real people never runs `samplan demo`.
 DEMO_PASSWORD = "samplan-demo"
 
-OSLO = ZoneInfo("Europe/Oslo")
 
 PLAN: dict[str, Any] = {
     "title": "Individuell plan for Jonas Berg",
@@ -467,7 +467,7 @@ def _content(u: Mapping[str, str]) -> dict[str, Any]:
                 "text": m.contribution,
             }
             for m in MEMBERS
-            if m.role != "leser"
+            if m.role != Role.LESER
         ],
         "collaboration": [
             {

@@ -11,9 +11,9 @@ import asyncio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from crdt.protocol import CloseCode
+from server.auth.sessions import SESSION_COOKIE
 from server.event_hub import CLOSED
 from server.services import Services
-from server.ws import SESSION_COOKIE
 
 
 async def events_endpoint(ws: WebSocket) -> None:

@@ -14,11 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.access import can_export, today_oslo
+from server.access import can_export
 from server.audit import client_address
+from server.clock import today_oslo
+from server.errors import Forbidden, NotFound, PageError
 from server.export import build_export, dumps
 from server.i18n import language_of, translator
-from server.plan_visit import error_page, not_found, visit
+from server.plan_visit import visit
 from server.print_view import print_context
 from server.services import Services
 from server.templating import render, render_to_string
@@ -27,10 +29,7 @@ log = logging.getLogger("samplan.export")
 
 
 async def export_json(request: Request) -> Response:
-    allowed = await _allowed(request)
-    if isinstance(allowed, Response):
-        return allowed
-    user, role, document = allowed
+    user, role, document = await _allowed(request)
     _audit(request, "export", user, role, document, {"format": "json"})
     return Response(
         dumps(document),
@@ -40,20 +39,14 @@ async def export_json(request: Request) -> Response:
 
 
 async def print_page(request: Request) -> Response:
-    allowed = await _allowed(request)
-    if isinstance(allowed, Response):
-        return allowed
-    user, role, document = allowed
+    user, role, document = await _allowed(request)
     context = _context(request, document, for_pdf=False)
     _audit(request, "print", user, role, document, {"format": "html"})
     return render(request, "print.html", context, user=user)
 
 
 async def export_pdf(request: Request) -> Response:
-    allowed = await _allowed(request)
-    if isinstance(allowed, Response):
-        return allowed
-    user, role, document = allowed
+    user, role, document = await _allowed(request)
     html = render_to_string(request, "print.html", _context(request, document, for_pdf=True))
     services: Services = request.app.state.services
     try:
@@ -62,21 +55,19 @@ async def export_pdf(request: Request) -> Response:
         log.error(
             "pdf failed plan_id=%s: %s", document["plan"]["id"], type(exc).__name__, exc_info=exc
         )
-        return error_page(request, user, 500, "error.generic")
+        raise PageError(500, "error.generic") from exc
     _audit(request, "export", user, role, document, {"format": "pdf"})
     return Response(pdf, media_type="application/pdf", headers=_download_headers(document, "pdf"))
 
 
-async def _allowed(request: Request) -> Response | tuple[Any, str, dict[str, Any]]:
-    """(user, role, export document), or the response that refuses."""
+async def _allowed(request: Request) -> tuple[Any, str, dict[str, Any]]:
+    """(user, role, export document); raises a PageError for whoever may not."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     if not can_export(v.role):
-        return error_page(request, v.user, 403, "print.forbidden")
+        raise Forbidden("print.forbidden")
     document = await build_export(v.services.repos, v.plan.id, v.services.registry.read)
     if document is None:  # deleted a moment ago
-        return not_found(request, v.user)
+        raise NotFound()
     return v.user, v.role, document
 
 

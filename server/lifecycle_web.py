@@ -16,8 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from server.access import Role
 from server.audit import client_address
 from server.auth.web import current_user
+from server.errors import Conflict, Forbidden, LoginRequired, NotFound
 from server.lifecycle import delete_details, delete_plan_live, title_confirmed
-from server.plan_visit import error_page, not_found
 from server.room_path import is_uuid
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
@@ -32,22 +32,22 @@ class _Koordinator:
     form: Any
 
 
-async def _koordinator(request: Request) -> _Koordinator | Response:
-    """The signed-in koordinator of the plan with a valid form, or the response refusing."""
+async def _koordinator(request: Request) -> _Koordinator:
+    """The signed-in koordinator of the plan with a valid form; raises a PageError if not."""
     user = await current_user(request)
     plan_id = request.path_params["plan_id"]
     if user is None:
-        return RedirectResponse(f"/login?next=/plans/{plan_id}", status_code=303)
+        raise LoginRequired(f"/plans/{plan_id}")
     services: Services = request.app.state.services
     form = await request.form()
     me = await services.plans.get_membership(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if me else None
     if me is None or plan is None:
-        return not_found(request, user)
+        raise NotFound()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, user, 403, "lifecycle.error.expired_form")
+        raise Forbidden("lifecycle.error.expired_form")
     if me.role != Role.KOORDINATOR:
-        return error_page(request, user, 403, "lifecycle.error.not_koordinator")
+        raise Forbidden("lifecycle.error.not_koordinator")
     return _Koordinator(user, plan, form)
 
 
@@ -73,15 +73,13 @@ def _audit(request: Request, who: _Koordinator, action: str, details: dict[str, 
 
 async def close_submit(request: Request) -> Response:
     who = await _koordinator(request)
-    if isinstance(who, Response):
-        return who
     if who.plan.status == "closed":
-        return error_page(request, who.user, 409, "lifecycle.error.already_closed")
+        raise Conflict("lifecycle.error.already_closed")
     if who.form.get("confirm") != "yes":
         return _confirm_page(request, who, "close")
     services: Services = request.app.state.services
     if not await services.plans.set_plan_status(who.plan.id, "closed"):
-        return error_page(request, who.user, 409, "lifecycle.error.already_closed")
+        raise Conflict("lifecycle.error.already_closed")
     # Writers become readers on their open sockets now; the watcher would within a second.
     await services.connections.recheck_plan(who.plan.id)
     _audit(request, who, "plan_close", {})
@@ -90,11 +88,9 @@ async def close_submit(request: Request) -> Response:
 
 async def reopen_submit(request: Request) -> Response:
     who = await _koordinator(request)
-    if isinstance(who, Response):
-        return who
     services: Services = request.app.state.services
     if not await services.plans.set_plan_status(who.plan.id, "active"):
-        return error_page(request, who.user, 409, "lifecycle.error.not_closed")
+        raise Conflict("lifecycle.error.not_closed")
     await services.connections.recheck_plan(who.plan.id)
     _audit(request, who, "plan_reopen", {})
     return RedirectResponse(f"/plans/{who.plan.id}", status_code=303)
@@ -102,8 +98,6 @@ async def reopen_submit(request: Request) -> Response:
 
 async def delete_submit(request: Request) -> Response:
     who = await _koordinator(request)
-    if isinstance(who, Response):
-        return who
     typed = str(who.form.get("confirm_title") or "")
     if not typed.strip():
         return _confirm_page(request, who, "delete", 400, "lifecycle.error.title_missing")
@@ -112,6 +106,6 @@ async def delete_submit(request: Request) -> Response:
     services: Services = request.app.state.services
     rows = await delete_plan_live(services, who.plan.id)
     if rows is None:  # deleted by someone else a moment ago
-        return not_found(request, who.user)
-    _audit(request, who, "plan_delete", delete_details("koordinator", rows))
+        raise NotFound()
+    _audit(request, who, "plan_delete", delete_details(Role.KOORDINATOR.value, rows))
     return RedirectResponse("/plans?deleted=1", status_code=303)

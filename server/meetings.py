@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from pycrdt import Array, Doc, Map
 
@@ -35,14 +34,14 @@ from crdt.schema import (
     zone_name,
 )
 from crdt.summary import DONE_STATUSES
-from server.access import effective_access, today_oslo
+from server.access import Role, effective_access
+from server.clock import OSLO, today_oslo
 from server.services import Services
 from storage.repositories.consents import MemberAccess
 from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord
 
 log = logging.getLogger("samplan.meetings")
 
-OSLO = ZoneInfo("Europe/Oslo")
 # A goal is due for evaluation when it was never evaluated, or its latest evaluation's next
 # review date falls within this many days (or has passed).
 EVALUATION_WINDOW_DAYS = 30
@@ -66,7 +65,7 @@ def may_see_meeting(
 
 
 def may_download_ics(member: MemberAccess, user_id: int, meeting: MeetingRecord) -> bool:
-    return user_id in meeting.invitee_ids or member.role == "koordinator"
+    return user_id in meeting.invitee_ids or member.role == Role.KOORDINATOR
 
 
 def oslo(moment: datetime) -> datetime:
@@ -118,7 +117,7 @@ async def meetings_section(
         ended = meeting.ends_at or meeting.starts_at
         (upcoming if ended >= now else past).append(view)
     past.reverse()
-    return {"upcoming": upcoming, "past": past, "may_schedule": member.role == "koordinator"}
+    return {"upcoming": upcoming, "past": past, "may_schedule": member.role == Role.KOORDINATOR}
 
 
 # --- reading zones --------------------------------------------------------------------------

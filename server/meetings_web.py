@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from crdt.room import RoomWriteFailed
 from crdt.schema import AREA, MINUTES, zone_name
 from server import meetings as m
-from server.access import today_oslo
+from server.access import Role
 from server.action_items import (
     ConversionError,
     ConversionLocks,
@@ -27,10 +27,12 @@ from server.action_items import (
     link_measure,
     read_action_item,
 )
+from server.clock import today_oslo
+from server.errors import Conflict, Forbidden, NotFound, PlanClosed
 from server.i18n import language_of, translator
 from server.ics import meeting_ics
 from server.identity import colour_for, identity_of, initials
-from server.plan_visit import PlanVisit, closed_page, error_page, not_found
+from server.plan_visit import PlanVisit
 from server.plan_visit import visit as visit_of
 from server.published import published_links
 from server.security import CSRF_FIELD, csrf_token, csrf_valid
@@ -80,21 +82,19 @@ def _prefill(meeting: MeetingRecord) -> tuple[dict[str, str], list[str]]:
 async def _meeting_form(request: Request, *, editing: bool) -> Response:
     """One handler for scheduling and editing: the same checks, the same form and parsing."""
     visit = await visit_of(request)
-    if isinstance(visit, Response):
-        return visit
     meeting: MeetingRecord | None = None
     if editing:
         meeting = await visit.services.meetings.get(
             visit.plan.id, request.path_params["meeting_id"]
         )
         if meeting is None:
-            return not_found(request, visit.user)
-    if visit.member.role != "koordinator":
-        return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
+            raise NotFound()
+    if visit.member.role != Role.KOORDINATOR:
+        raise Forbidden("meetings.error.not_koordinator")
     if visit.closed:
-        return closed_page(request, visit)
+        raise PlanClosed()
     if meeting is not None and meeting.cancelled:
-        return error_page(request, visit.user, 409, "meetings.error.cancelled_edit")
+        raise Conflict("meetings.error.cancelled_edit")
     members = await _members(visit.services, visit.plan.id)
     candidates: list[dict[str, Any]] = []
     if meeting is None:
@@ -249,18 +249,16 @@ async def cancel_meeting(request: Request) -> Response:
     """The koordinator cancels a meeting: it stays listed (marked Avlyst), leaves Mine planer,
     and its .ics says STATUS:CANCELLED. The minutes zone is kept."""
     visit = await visit_of(request)
-    if isinstance(visit, Response):
-        return visit
     meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
     if meeting is None:
-        return not_found(request, visit.user)
+        raise NotFound()
     if visit.closed:
-        return closed_page(request, visit)
+        raise PlanClosed()
     form = await request.form()
     if not csrf_valid(request, visit.services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, visit.user, 403, "form.expired")
-    if visit.member.role != "koordinator":
-        return error_page(request, visit.user, 403, "meetings.error.not_koordinator")
+        raise Forbidden("form.expired")
+    if visit.member.role != Role.KOORDINATOR:
+        raise Forbidden("meetings.error.not_koordinator")
     if await visit.services.meetings.cancel(meeting.id):
         visit.audit(request, "meeting_cancel", details={"meeting_id": meeting.id})
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
@@ -271,13 +269,11 @@ async def cancel_meeting(request: Request) -> Response:
 
 async def meeting_calendar(request: Request) -> Response:
     visit = await visit_of(request)
-    if isinstance(visit, Response):
-        return visit
     meeting = await visit.services.meetings.get(visit.plan.id, request.path_params["meeting_id"])
     if meeting is None:
-        return not_found(request, visit.user)
+        raise NotFound()
     if not m.may_download_ics(visit.member, visit.user.id, meeting):
-        return error_page(request, visit.user, 403, "meetings.error.not_invited")
+        raise Forbidden("meetings.error.not_invited")
     base = str(request.base_url).rstrip("/")
     url = f"{base}/plans/{visit.plan.id}/meetings/{meeting.id}"
     body = meeting_ics(meeting, url, request.url.hostname or "samplan", datetime.now(UTC))
@@ -298,14 +294,12 @@ async def minutes_page(
     request: Request, *, error: str | None = None, status_code: int = 200
 ) -> Response:
     visit = await visit_of(request)
-    if isinstance(visit, Response):
-        return visit
     services, plan, member, user = visit.services, visit.plan, visit.member, visit.user
     today = today_oslo()
     meeting = await services.meetings.get(plan.id, request.path_params["meeting_id"])
     access = visit.access("minutes", meeting.id) if meeting else None
     if meeting is None or meeting.zone_id is None or access is None:
-        return not_found(request, user)
+        raise NotFound()
     members = await _members(services, plan.id)
     for x in members:
         x |= {"initials": initials(x["name"]), "color": colour_for(x["id"])}
@@ -349,7 +343,7 @@ async def minutes_page(
         "published": published_links(
             await services.repos.versions.list_published(plan.id, meeting.id)
         ),
-        "may_publish": member.role == "koordinator",
+        "may_publish": member.role == Role.KOORDINATOR,
     }
     return render(request, "minutes.html", context, status_code=status_code, user=user)
 
@@ -359,18 +353,16 @@ async def minutes_page(
 
 async def action_to_measure(request: Request) -> Response:
     visit = await visit_of(request)
-    if isinstance(visit, Response):
-        return visit
-    services, plan, user = visit.services, visit.plan, visit.user
+    services, plan = visit.services, visit.plan
     today = today_oslo()
     meeting_id = request.path_params["meeting_id"]
     item_id = request.path_params["item_id"]
     meeting = await services.meetings.get(plan.id, meeting_id)
     access = visit.access("minutes", meeting_id) if meeting else None
     if meeting is None or meeting.zone_id is None or access is None:
-        return not_found(request, user)
+        raise NotFound()
     if visit.closed:
-        return closed_page(request, visit)
+        raise PlanClosed()
 
     async def fail(key: str, status: int) -> Response:
         return await minutes_page(request, error=key, status_code=status)

@@ -8,43 +8,41 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from server.auth.web import current_user
+from server.clock import OSLO
+from server.errors import BadRequest, Forbidden, LoginRequired, NotFound
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, translator
-from server.plan_visit import error_page, login_redirect, not_found
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 from server.templating import remember_in_browser, render
 from storage.models import NOTIFICATION_KINDS
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
 
 
-async def _posted(request: Request) -> tuple[Any, Services, FormData] | Response:
-    """The signed-in user behind a POST with a valid form token, or the response refusing."""
+async def _posted(request: Request) -> tuple[Any, Services, FormData]:
+    """The signed-in user behind a POST with a valid form token; raises a PageError if not."""
     user = await current_user(request)
     if user is None:
-        return login_redirect(request)
+        raise LoginRequired()
     services: Services = request.app.state.services
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
-        return error_page(request, user, 403, "notify.error.expired_form")
+        raise Forbidden("notify.error.expired_form")
     return user, services, form
 
 
 async def notifications_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return login_redirect(request)
+        raise LoginRequired()
     services: Services = request.app.state.services
     titles = {plan.id: plan.title for plan, _, _ in await services.plans.overview_for_user(user.id)}
     items = [
@@ -65,18 +63,15 @@ async def notifications_page(request: Request) -> Response:
 
 async def notification_open(request: Request) -> Response:
     """POST: mark one notification read and go to its item."""
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    user, services, form = posted
+    user, services, form = await _posted(request)
     try:
         notification_id = int(request.path_params["notification_id"])
     except ValueError:
-        return not_found(request, user)
+        raise NotFound() from None
     repo = services.repos.notifications
     found = await repo.get(user.id, notification_id)
     if found is None:
-        return not_found(request, user)
+        raise NotFound()
     await repo.mark_read(user.id, notification_id=notification_id)
     await services.notifier.tell_count(user.id)
     link = found.link if found.link.startswith("/") and not found.link.startswith("//") else "/"
@@ -84,10 +79,7 @@ async def notification_open(request: Request) -> Response:
 
 
 async def notifications_read_all(request: Request) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    user, services, form = posted
+    user, services, form = await _posted(request)
     await services.repos.notifications.mark_read(user.id)
     await services.notifier.tell_count(user.id)
     return RedirectResponse("/notifications", status_code=303)
@@ -126,7 +118,7 @@ async def messages_read(request: Request) -> Response:
 async def settings_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return login_redirect(request)
+        raise LoginRequired()
     return await _render_settings(request, user, saved=request.query_params.get("saved") == "1")
 
 
@@ -152,13 +144,10 @@ async def _render_settings(
 
 
 async def settings_submit(request: Request) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    user, services, form = posted
+    user, services, form = await _posted(request)
     chosen = [str(v) for v in form.getlist("email")]
     if any(kind not in NOTIFICATION_KINDS for kind in chosen):
-        return error_page(request, user, 400, "notify.error.bad")
+        raise BadRequest("notify.error.bad")
     language = form.get("language")  # absent: left as it was
     if language is not None and language not in LANGUAGES:
         t = translator(language_of(request))

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, zone_name
-from server.access import effective_access, today_oslo
+from server.access import Role, effective_access
+from server.clock import today_oslo
 from server.event_hub import EventHub
 from server.i18n import DEFAULT_LANGUAGE, translator
 from server.settings import Settings
@@ -153,7 +154,7 @@ class Notifier:
             None,
             zone_kind=CONTENT,
             recipients=None,
-            roles=("koordinator",),
+            roles=(Role.KOORDINATOR,),
             link=f"/plans/{plan_id}#sec-meta",
             dedupe_extra=next_revision,
         )

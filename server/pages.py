@@ -7,7 +7,6 @@ import json
 import secrets
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,20 +21,19 @@ from server.access import (
     may_give_consent,
     may_see_access_log,
     needs_consent,
-    today_oslo,
 )
 from server.auth.web import current_user
+from server.clock import OSLO, today_oslo
+from server.errors import LoginRequired
 from server.i18n import language_of
 from server.identity import colour_for, identity_of, initials
 from server.meetings import meetings_section
 from server.overview import indicators
-from server.plan_visit import login_redirect, visit
+from server.plan_visit import visit
 from server.published import published_section
 from server.security import csrf_token
 from server.services import Services
 from server.templating import render
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 async def home(request: Request) -> Response:
@@ -46,7 +44,7 @@ async def home(request: Request) -> Response:
 async def my_plans(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return login_redirect(request)
+        raise LoginRequired()
     services: Services = request.app.state.services
     present = services.connections.present_by_plan()
     summaries = await services.summaries.for_user(user.id)
@@ -54,7 +52,7 @@ async def my_plans(request: Request) -> Response:
     overview = await services.plans.overview_for_user(user.id)
     # "Samtykke: gitt" when at least one member has an active consent to see the plan.
     next_meetings = await services.meetings.next_by_plan(
-        user.id, datetime.now(UTC), see_all_roles=("planeier", "verge", "koordinator")
+        user.id, datetime.now(UTC), see_all_roles=(Role.PLANEIER, Role.VERGE, Role.KOORDINATOR)
     )
     consented = await services.consents.plans_with_active_consent(
         [plan.id for plan, _, _ in overview], today_oslo()
@@ -83,8 +81,6 @@ async def my_plans(request: Request) -> Response:
 
 async def plan_page(request: Request) -> Response:
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     services, user, plan, member, today = v.services, v.user, v.plan, v.member, v.today
     # This page load's id: its sockets send it back, so the access log shows one visit per
     # page load rather than one per zone (server.ws, storage.repositories.access_history).

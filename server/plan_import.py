@@ -37,6 +37,7 @@ from crdt.lib0 import MalformedFrame
 from crdt.schema import KEYED_KINDS, ZONE_KEY_RULE, ZONE_KINDS, is_zone_key, read_zone, zone_name
 from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
+from server.access import Role
 from server.export import FORMAT, READABLE_VERSIONS
 from server.minutes_people import content_user_ids
 from server.published import APPROVE_ROLES
@@ -230,7 +231,7 @@ def _members(field: _Field, people: Mapping[int, Person]) -> tuple[MemberRow, ..
             if (normalize_email(value) if key == "email" else value) != expected:
                 raise item.get(key).fail(f"does not match people entry {uid}")
         role = item.get("role").choice(ROLES)
-        if role == "koordinator" and any(m.role == "koordinator" for m in members):
+        if role == Role.KOORDINATOR and any(m.role == Role.KOORDINATOR for m in members):
             raise item.get("role").fail("a plan has at most one koordinator")
         members.append(
             MemberRow(

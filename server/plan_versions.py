@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -29,19 +28,21 @@ from crdt.versions import (
     restore_zone,
     zone_changes,
 )
+from server.access import Role
+from server.clock import OSLO
+from server.errors import BadRequest, Forbidden, NotFound, PageError, PlanClosed
 from server.i18n import language_of, translator
 from server.minutes_people import content_user_ids
 from server.plan_state import zone_copies
-from server.plan_visit import PlanVisit, closed_page, error_page, visit
+from server.plan_visit import PlanVisit, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.templating import render
 from storage.errors import InvalidValue
 from storage.repositories.versions import NAME_MAX, ZoneCopy
 
 log = logging.getLogger("samplan.versions")
-OSLO = ZoneInfo("Europe/Oslo")
-CREATE_ROLES = ("koordinator", "planeier", "verge")
-RESTORE_ROLES = ("koordinator",)
+CREATE_ROLES = (Role.KOORDINATOR, Role.PLANEIER, Role.VERGE)
+RESTORE_ROLES = (Role.KOORDINATOR,)
 # The i18n prefix whose `<prefix>.<field>` keys name a root's fields, where one exists.
 FIELD_PREFIX = {
     "goals": "goal",
@@ -175,8 +176,6 @@ async def history_page(request: Request) -> Response:
     """GET /plans/{plan_id}/versions: every version, newest first, for anyone who may read
     the plan."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     versions = await v.services.repos.versions.list_versions(v.plan.id)
     context = {
         "plan": v.plan,
@@ -191,12 +190,10 @@ async def version_page(request: Request) -> Response:
     """GET /plans/{plan_id}/versions/{version_id}: that version read-only, and what changed
     since (by id) compared with the current state; only the zones the reader may see."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     repo = v.services.repos.versions
     record = await repo.get_version(v.plan.id, request.path_params["version_id"])
     if record is None:
-        return error_page(request, v.user, 404, "error.not_found")
+        raise NotFound()
     old_copies = {(c.kind, c.key): c for c in _readable(v, await repo.version_zones(record.id))}
     current_zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
     compared = []
@@ -259,16 +256,14 @@ async def _names(v: PlanVisit, data: list[dict[str, Any]]) -> dict[str, str]:
 async def create_version(request: Request) -> Response:
     """POST /plans/{plan_id}/versions: a named version of the current state, on demand."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     form = await request.form()
     if not _form_ok(request, v, form):
-        return error_page(request, v.user, 403, "error.expired_form")
+        raise Forbidden("error.expired_form")
     if v.role not in CREATE_ROLES:
-        return error_page(request, v.user, 403, "versions.error.role")
+        raise Forbidden("versions.error.role")
     name = str(form.get("name") or "").strip()
     if not name or len(name) > NAME_MAX:
-        return error_page(request, v.user, 400, "versions.error.name")
+        raise BadRequest("versions.error.name")
     try:
         record = await v.services.repos.versions.create_version(
             v.plan.id,
@@ -278,7 +273,7 @@ async def create_version(request: Request) -> Response:
             created_by=v.user.id,
         )
     except InvalidValue:
-        return error_page(request, v.user, 400, "versions.error.name")
+        raise BadRequest("versions.error.name") from None
     v.audit(request, "version_create", details={"version_id": record.id, "kind": "named"})
     return RedirectResponse(f"/plans/{v.plan.id}/versions/{record.id}", status_code=303)
 
@@ -287,19 +282,17 @@ async def restore_version(request: Request) -> Response:
     """POST /plans/{plan_id}/versions/{version_id}/restore: koordinator only. Saves the
     current state as 'before_restore', then writes the old content as a new change."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     form = await request.form()
     if not _form_ok(request, v, form):
-        return error_page(request, v.user, 403, "error.expired_form")
+        raise Forbidden("error.expired_form")
     if v.role not in RESTORE_ROLES:
-        return error_page(request, v.user, 403, "versions.error.restore_role")
+        raise Forbidden("versions.error.restore_role")
     if v.closed:
-        return closed_page(request, v)
+        raise PlanClosed()
     repo = v.services.repos.versions
     record = await repo.get_version(v.plan.id, request.path_params["version_id"])
     if record is None:  # another plan's version looks exactly like no version
-        return error_page(request, v.user, 404, "error.not_found")
+        raise NotFound()
     old_copies = await repo.version_zones(record.id)
     saved = await repo.create_version(
         v.plan.id,
@@ -322,7 +315,7 @@ async def restore_version(request: Request) -> Response:
             # Zones written so far stay restored (each is its own durable change); the
             # 'before_restore' version holds the state before, and trying again is safe.
             log.error("restore failed plan_id=%s version_id=%s", v.plan.id, record.id)
-            return error_page(request, v.user, 503, "versions.error.restore_failed")
+            raise PageError(503, "versions.error.restore_failed") from None
     v.audit(
         request,
         "version_restore",

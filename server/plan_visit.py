@@ -2,7 +2,7 @@
 
 A plan that does not exist, that the user is not in, or that a deltaker or leser may not
 see yet for want of consent all get the same 404 (no oracle on which). Pages then refuse
-by role with `error_page` (403 and a sentence saying why).
+by role by raising `server.errors.Forbidden` (403 and a sentence saying why).
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from datetime import date
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 
 from crdt.schema import zone_name
-from server.access import effective_access, sees_plan, today_oslo
+from server.access import effective_access, sees_plan
 from server.audit import client_address
 from server.auth.web import current_user
-from server.i18n import language_of, translator
+from server.clock import today_oslo
+from server.errors import LoginRequired, NotFound
 from server.room_path import is_uuid
 from server.services import Services
-from server.templating import render
 from storage.models import Plan
 from storage.repositories.consents import MemberAccess
 
@@ -77,36 +76,17 @@ class PlanVisit:
         )
 
 
-def login_redirect(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-async def visit(request: Request) -> PlanVisit | Response:
-    """The member behind the request, or the response to send instead: a log-in redirect,
-    or the 404 for a plan they may not see."""
+async def visit(request: Request) -> PlanVisit:
+    """The member behind the request. Raises LoginRequired when nobody is signed in, and
+    NotFound for a plan they may not see."""
     user = await current_user(request)
     if user is None:
-        return login_redirect(request)
+        raise LoginRequired()
     services: Services = request.app.state.services
     plan_id = request.path_params["plan_id"]
     member = await services.consents.member_access(plan_id, user.id) if is_uuid(plan_id) else None
     plan = await services.plans.get_plan(plan_id) if member else None
     today = today_oslo()
     if plan is None or member is None or not sees_plan(member, today):
-        return not_found(request, user)
+        raise NotFound()
     return PlanVisit(services, user, plan, member, today)
-
-
-def error_page(request: Request, user: Any, status: int, key: str) -> Response:
-    """A clear message (role="alert" in error.html) with the right status; nothing changed."""
-    t = translator(language_of(request))
-    context = {"status": status, "message": t(key)}
-    return render(request, "error.html", context, status_code=status, user=user)
-
-
-def closed_page(request: Request, v: PlanVisit) -> Response:
-    return error_page(request, v.user, 409, "plan.error.closed")
-
-
-def not_found(request: Request, user: Any) -> Response:
-    return error_page(request, user, 404, "error.not_found")

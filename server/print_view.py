@@ -17,14 +17,13 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from crdt.summary import DONE_STATUSES
+from server.clock import OSLO
 from server.minutes_people import names_for
 from server.overview import norwegian_date
 from storage.models import ROLES
 
-OSLO = ZoneInfo("Europe/Oslo")
 Translate = Callable[[str], str]
 
 

@@ -15,26 +15,27 @@ import json
 import logging
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from crdt.schema import MINUTES, zone_name
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
+from server.access import Role
+from server.clock import OSLO
+from server.errors import BadRequest, Conflict, Forbidden, NotFound, PlanClosed
 from server.minutes_people import names_for, parse_content, wanted_user_ids
 from server.plan_state import zone_copies
-from server.plan_visit import PlanVisit, closed_page, error_page, visit
+from server.plan_visit import PlanVisit, visit
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Repositories
 from server.templating import render
-from storage.errors import Conflict, NotFound
+from storage import errors as storage_errors
 from storage.repositories.versions import MinutesRecord
 
 log = logging.getLogger("samplan.published")
-OSLO = ZoneInfo("Europe/Oslo")
-PUBLISH_ROLES = ("koordinator",)
-APPROVE_ROLES = ("planeier", "verge")
+PUBLISH_ROLES = (Role.KOORDINATOR,)
+APPROVE_ROLES = (Role.PLANEIER, Role.VERGE)
 
 
 def when(moment: datetime | None) -> str:
@@ -72,23 +73,21 @@ async def publish_minutes(request: Request) -> Response:
     """POST: koordinator only. Freezes the minutes zone as version n+1 (refused when it is
     unchanged since version n), stores a 'published' plan version, audits, pushes live."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     services = v.services
     meeting_id = request.path_params["meeting_id"]
     form = await request.form()
     if not _form_ok(request, v, form):
-        return error_page(request, v.user, 403, "error.expired_form")
+        raise Forbidden("error.expired_form")
     if v.role not in PUBLISH_ROLES:
-        return error_page(request, v.user, 403, "published.error.not_koordinator")
+        raise Forbidden("published.error.not_koordinator")
     if v.closed:
-        return closed_page(request, v)
+        raise PlanClosed()
     zone = await services.plans.get_zone(v.plan.id, "minutes", meeting_id)
     if zone is None:
-        return error_page(request, v.user, 404, "published.error.no_minutes")
+        raise NotFound("published.error.no_minutes")
     content = minutes_content(await services.registry.read(zone.id))
     if is_empty_minutes(content):
-        return error_page(request, v.user, 400, "published.error.empty")
+        raise BadRequest("published.error.empty")
     meeting = await services.meetings.get(v.plan.id, meeting_id)
     content["title"] = meeting.title if meeting else zone.title
     content["startsAt"] = meeting.starts_at.isoformat() if meeting else None
@@ -104,8 +103,8 @@ async def publish_minutes(request: Request) -> Response:
             v.user.id,
             await zone_copies(services.registry, services.plans, v.plan.id),
         )
-    except Conflict:
-        return error_page(request, v.user, 409, "published.error.unchanged")
+    except storage_errors.Conflict:
+        raise Conflict("published.error.unchanged") from None
     v.audit(
         request,
         "minutes_publish",
@@ -144,20 +143,16 @@ async def publish_minutes(request: Request) -> Response:
 # --- read --------------------------------------------------------------------------------
 
 
-async def _readable(
-    request: Request,
-) -> tuple[PlanVisit, MinutesRecord, list[MinutesRecord]] | Response:
+async def _readable(request: Request) -> tuple[PlanVisit, MinutesRecord, list[MinutesRecord]]:
     """The requested published version and all versions of its meeting, if the member may
-    read that meeting's minutes (role and consent); the same 404 otherwise."""
+    read that meeting's minutes (role and consent); raises the same 404 otherwise."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     meeting_id = request.path_params["meeting_id"]
     if v.access("minutes", meeting_id) is None:
-        return error_page(request, v.user, 404, "error.not_found")
+        raise NotFound()
     all_versions = await v.services.repos.versions.list_published(v.plan.id, meeting_id)
     if not all_versions:
-        return error_page(request, v.user, 404, "published.error.none")
+        raise NotFound("published.error.none")
     number = request.path_params.get("number")
     record = (
         all_versions[0]
@@ -165,16 +160,13 @@ async def _readable(
         else next((r for r in all_versions if r.number == number), None)
     )
     if record is None:
-        return error_page(request, v.user, 404, "error.not_found")
+        raise NotFound()
     return v, record, all_versions
 
 
 async def published_page(request: Request) -> Response:
     """GET .../minutes (newest) or .../published/{n}: one published version, read-only."""
-    found = await _readable(request)
-    if isinstance(found, Response):
-        return found
-    v, record, all_versions = found
+    v, record, all_versions = await _readable(request)
     content = json.loads(record.content)
     v.audit(
         request,
@@ -207,10 +199,7 @@ async def minutes_names(repos: Repositories, record: MinutesRecord) -> dict[str,
 async def minutes_json(request: Request) -> Response:
     """GET .../published/{n}.json: the canonical JSON exactly as hashed (verify with
     `sha256sum`); the hash travels in a header, never inside what it covers."""
-    found = await _readable(request)
-    if isinstance(found, Response):
-        return found
-    _, record, _ = found
+    _, record, _ = await _readable(request)
     return Response(
         record.content.encode("utf-8"),
         media_type="application/json; charset=utf-8",
@@ -221,27 +210,25 @@ async def minutes_json(request: Request) -> Response:
 async def approve_minutes(request: Request) -> Response:
     """POST .../published/{n}/approve: the planeier or verge marks a version approved."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     meeting_id = request.path_params["meeting_id"]
     number = request.path_params["number"]
     form = await request.form()
     if not _form_ok(request, v, form):
-        return error_page(request, v.user, 403, "error.expired_form")
+        raise Forbidden("error.expired_form")
     if v.access("minutes", meeting_id) is None:
-        return error_page(request, v.user, 404, "error.not_found")
+        raise NotFound()
     if v.role not in APPROVE_ROLES:
-        return error_page(request, v.user, 403, "published.error.not_owner")
+        raise Forbidden("published.error.not_owner")
     if v.closed:
-        return closed_page(request, v)
+        raise PlanClosed()
     try:
         record = await v.services.repos.versions.approve_minutes(
             v.plan.id, meeting_id, number, v.user.id, v.role
         )
-    except NotFound:
-        return error_page(request, v.user, 404, "error.not_found")
-    except Conflict:
-        return error_page(request, v.user, 409, "published.error.approved_already")
+    except storage_errors.NotFound:
+        raise NotFound() from None
+    except storage_errors.Conflict:
+        raise Conflict("published.error.approved_already") from None
     v.audit(
         request,
         "minutes_approve",
@@ -311,7 +298,5 @@ async def published_fragment(request: Request) -> Response:
     """GET /plans/{plan_id}/published-minutes: the section's inner HTML, for the plan
     page to refresh itself when a `minutes_published` event arrives."""
     v = await visit(request)
-    if isinstance(v, Response):
-        return v
     context = {"plan": v.plan, "published": await published_section(v)}
     return render(request, "_published_list.html", context, user=v.user)

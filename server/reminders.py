@@ -13,8 +13,8 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from server.access import today_oslo
 from server.background import Periodic
+from server.clock import today_oslo
 from server.notifier import Notifier
 from server.summaries import Summaries
 from storage.repositories.plans import PlanRepo

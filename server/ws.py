@@ -22,6 +22,7 @@ from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
 from server.access import effective_access, needs_consent
+from server.auth.sessions import SESSION_COOKIE
 from server.auth.tokens import TokenError, verify_plan_token
 from server.connections import Connection
 from server.identity import identity_of
@@ -30,7 +31,6 @@ from server.services import Services
 
 log = logging.getLogger("samplan.ws")
 
-SESSION_COOKIE = "samplan_session"
 _peer_ids = itertools.count(1)
 # A sync step 2 or update whose update is empty (a fresh client answering the server's step 1)
 # is not an edit: y-websocket frames [SYNC=0, STEP2=1 | UPDATE=2, len=2, 0, 0].

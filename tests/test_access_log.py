@@ -18,14 +18,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from pycrdt import Text
 
-from server.access import today_oslo
 from server.auth.passwords import hash_password
+from server.clock import OSLO, today_oslo
 from storage.repositories.audit import AuditEvent
 from tests.support.clients import connected
 from tests.support.live import LiveServer
@@ -33,7 +32,6 @@ from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 
 log = logging.getLogger("tests.access_log")
-OSLO = ZoneInfo("Europe/Oslo")
 ASE = ROLE_USERS["deltaker"][1]
 PER = ROLE_USERS["leser"][1]
 WAIT_SECONDS = 20

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from crdt.client import YClient
-from server.access import today_oslo
 from server.auth.passwords import hash_password
+from server.clock import today_oslo
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
@@ -303,7 +303,7 @@ async def test_consent_ending_today_closes_open_sockets_when_the_day_turns(
 ) -> None:
     """Consent "until 24.11" holds through that day; when the date changes in Oslo the
     watcher re-checks every open socket and closes those whose consent has ended."""
-    import server.access as access
+    import server.clock as clock
 
     today = today_oslo()
     await server.services.repos.consents.give(
@@ -312,7 +312,7 @@ async def test_consent_ending_today_closes_open_sockets_when_the_day_turns(
     client = YClient(server.ws_url(world.room("content"), world.token("deltaker")))
     await client.connect()
     await client.wait_for(client.synced.is_set)
-    monkeypatch.setattr(access, "today_oslo", lambda: today + timedelta(days=1))
+    monkeypatch.setattr(clock, "today_oslo", lambda: today + timedelta(days=1))
     took = await client.wait_for(lambda: client.close_code is not None, timeout=30)
     logging.getLogger("tests").info("closed %.0f ms after the day turned", took * 1000)
     assert client.close_code == 4403

@@ -24,9 +24,9 @@ from server.access import (
     consent_rule,
     effective_access,
     may_give_consent,
-    today_oslo,
 )
 from server.auth.passwords import hash_password
+from server.clock import today_oslo
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.consents import ConsentRecord

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from crdt.schema import GOALS, MEASURES, append_item, find_item, get_root, read_zone, set_fields
-from server.access import today_oslo
+from server.clock import today_oslo
 from server.daily_versions import DailyVersions
 from server.plan_state import zone_copies
 from tests.support.clients import connected, log_rows

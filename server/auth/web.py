@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from server.audit import client_address
 from server.auth.passwords import hash_password, verify_password
+from server.auth.sessions import SESSION_COOKIE
 from server.i18n import (
     browser_language,
     language_of,
@@ -25,7 +26,6 @@ from server.i18n import (
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
 from server.templating import render
-from server.ws import SESSION_COOKIE
 
 log = logging.getLogger("samplan.auth")
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from crdt.schema import read_zone
-from server.access import today_oslo
+from server.clock import today_oslo
 from server.meetings import seed_minutes
 from server.plan_state import zone_doc
 from storage.repositories.meetings import AgendaItem
