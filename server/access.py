@@ -79,6 +79,10 @@ def can_write(role: str, kind: str) -> bool:
 CONSENT_FREE_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
 
 
+# DESIGN §3's "publish minutes" and "approve minutes" columns.
+PUBLISH_ROLES = (Role.KOORDINATOR,)
+APPROVE_ROLES = (Role.PLANEIER, Role.VERGE)
+
 # DESIGN §3's "access log" column: who may see who has been in the plan.
 ACCESS_LOG_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
 

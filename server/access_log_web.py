@@ -26,12 +26,12 @@ from starlette.responses import Response, StreamingResponse
 from crdt.schema import ZONE_ORDER, zone_name
 from server.access import Role, may_see_access_log
 from server.audit import client_address
-from server.auth.web import current_user
 from server.clock import OSLO, today_oslo
 from server.errors import Forbidden, LoginRequired, NotFound
 from server.i18n import language_of, translator
-from server.room_path import is_uuid
+from server.plan_visit import is_uuid
 from server.services import Services
+from server.session import current_user
 from server.templating import render
 from storage.repositories.access_history import HistoryKind, HistoryQuery, HistoryRow, RowKind
 

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from server.access_log_web import access_log_page
 from server.auth.oidc import oidc_callback, oidc_login
-from server.auth.web import current_user, login_page, login_submit, logout
+from server.auth.web import login_page, login_submit, logout
 from server.consent_web import consent_submit
 from server.errors import LoginRequired, PageError
 from server.events import events_endpoint
@@ -24,6 +24,7 @@ from server.export_web import export_json, export_pdf, print_page
 from server.i18n import language_of, translator
 from server.lifecycle_web import close_submit, delete_submit, reopen_submit
 from server.logs import install_log_privacy
+from server.meetings import meetings_section
 from server.meetings_web import (
     action_to_measure,
     cancel_meeting,
@@ -42,6 +43,7 @@ from server.notifications_web import (
     unread_count,
 )
 from server.pages import home, my_plans, plan_page
+from server.plan_sections import register_sections
 from server.plan_versions import (
     create_version,
     history_page,
@@ -54,9 +56,11 @@ from server.published import (
     publish_minutes,
     published_fragment,
     published_page,
+    published_section,
 )
 from server.security import SecurityHeaders
 from server.services import Services
+from server.session import current_user
 from server.settings import Settings
 from server.templating import render
 from server.ws import SyncEndpoint
@@ -167,9 +171,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),
         Mount("/static", StaticFiles(directory=CLIENT_DIR / "dist", check_dir=False)),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: http_error, PageError: page_error},
     )
+    # The plan page shows these capabilities' sections without importing them.
+    register_sections(app.state, {"meetings": meetings_section, "published": published_section})
+    return app

@@ -15,3 +15,13 @@ OSLO = ZoneInfo("Europe/Oslo")
 def today_oslo() -> date:
     """Today's date in Oslo: consent runs "until" a date there, meetings fall on days there."""
     return datetime.now(OSLO).date()
+
+
+def norwegian_date(iso: str | None) -> str | None:
+    """'2026-01-15' -> '15.01.2026'; anything unparsable is left out rather than shown wrong."""
+    if not iso:
+        return None
+    try:
+        return date.fromisoformat(iso).strftime("%d.%m.%Y")
+    except ValueError:
+        return None

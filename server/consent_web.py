@@ -12,11 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from crdt.schema import zone_name
 from server.access import Role, may_give_consent, needs_consent
 from server.audit import client_address
-from server.auth.web import current_user
 from server.clock import today_oslo
 from server.errors import BadRequest, Forbidden, LoginRequired, NotFound
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
+from server.session import current_user
 
 OWNER_ROLES = (Role.PLANEIER, Role.VERGE)
 ACTIONS = ("give", "refuse", "revoke")

@@ -15,12 +15,12 @@ from starlette.responses import RedirectResponse, Response
 
 from server.access import Role
 from server.audit import client_address
-from server.auth.web import current_user
 from server.errors import Conflict, Forbidden, LoginRequired, NotFound
 from server.lifecycle import delete_details, delete_plan_live, title_confirmed
-from server.room_path import is_uuid
+from server.plan_visit import is_uuid
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
+from server.session import current_user
 from server.templating import render
 from storage.models import Plan
 

@@ -36,6 +36,7 @@ from crdt.schema import (
 from crdt.summary import DONE_STATUSES
 from server.access import Role, effective_access
 from server.clock import OSLO, today_oslo
+from server.plan_visit import PlanVisit
 from server.services import Services
 from storage.repositories.consents import MemberAccess
 from storage.repositories.meetings import AgendaItem, AgendaRef, MeetingRecord
@@ -98,10 +99,9 @@ def is_web_link(value: str) -> bool:
 # --- listing -------------------------------------------------------------------------------
 
 
-async def meetings_section(
-    services: Services, plan_id: str, user_id: int, member: MemberAccess
-) -> dict[str, Any]:
+async def meetings_section(v: PlanVisit) -> dict[str, Any]:
     """The plan page's Møter section: upcoming (soonest first) and past (latest first)."""
+    services, plan_id, user_id, member = v.services, v.plan.id, v.user.id, v.member
     today = today_oslo()
     now = datetime.now(UTC)
     upcoming: list[dict[str, Any]] = []

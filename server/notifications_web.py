@@ -13,12 +13,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from server.auth.web import current_user
 from server.clock import OSLO
 from server.errors import BadRequest, Forbidden, LoginRequired, NotFound
 from server.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, translator
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
+from server.session import current_user
 from server.templating import remember_in_browser, render
 from storage.models import NOTIFICATION_KINDS
 

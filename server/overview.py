@@ -6,15 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-
-def norwegian_date(iso: str | None) -> str | None:
-    """'2026-01-15' -> '15.01.2026'; anything unparsable is left out rather than shown wrong."""
-    if not iso:
-        return None
-    try:
-        return date.fromisoformat(iso).strftime("%d.%m.%Y")
-    except ValueError:
-        return None
+from server.clock import norwegian_date
 
 
 def indicators(zones: list[tuple[str, dict[str, Any]]], today: date) -> dict[str, Any]:

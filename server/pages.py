@@ -22,17 +22,16 @@ from server.access import (
     may_see_access_log,
     needs_consent,
 )
-from server.auth.web import current_user
 from server.clock import OSLO, today_oslo
 from server.errors import LoginRequired
 from server.i18n import language_of
 from server.identity import colour_for, identity_of, initials
-from server.meetings import meetings_section
 from server.overview import indicators
+from server.plan_sections import plan_sections
 from server.plan_visit import visit
-from server.published import published_section
 from server.security import csrf_token
 from server.services import Services
+from server.session import current_user
 from server.templating import render
 
 
@@ -150,9 +149,8 @@ async def plan_page(request: Request) -> Response:
         "consent": await consent_section(
             services, plan.id, member.role, members, all_zones, plan.person_birth_date
         ),
-        "meetings": await meetings_section(services, plan.id, user.id, member),
-        "published": await published_section(v),
         "may_close_and_delete": member.role == Role.KOORDINATOR,
+        **await plan_sections(request, v),
     }
     return render(request, "plan.html", context, user=user)
 

@@ -37,10 +37,9 @@ from crdt.lib0 import MalformedFrame
 from crdt.schema import KEYED_KINDS, ZONE_KEY_RULE, ZONE_KINDS, is_zone_key, read_zone, zone_name
 from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
-from server.access import Role
+from server.access import APPROVE_ROLES, Role
 from server.export import FORMAT, READABLE_VERSIONS
 from server.minutes_people import content_user_ids
-from server.published import APPROVE_ROLES
 from server.services import Repositories
 from storage.errors import InvalidValue
 from storage.models import CONSENT_STATUSES, PLAN_STATUSES, ROLES

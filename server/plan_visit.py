@@ -7,6 +7,7 @@ by role by raising `server.errors.Forbidden` (403 and a sentence saying why).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,11 +17,10 @@ from starlette.requests import Request
 from crdt.schema import zone_name
 from server.access import effective_access, sees_plan
 from server.audit import client_address
-from server.auth.web import current_user
 from server.clock import today_oslo
 from server.errors import LoginRequired, NotFound
-from server.room_path import is_uuid
 from server.services import Services
+from server.session import current_user
 from storage.models import Plan
 from storage.repositories.consents import MemberAccess
 
@@ -90,3 +90,12 @@ async def visit(request: Request) -> PlanVisit:
     if plan is None or member is None or not sees_plan(member, today):
         raise NotFound()
     return PlanVisit(services, user, plan, member, today)
+
+
+def is_uuid(value: str) -> bool:
+    """A plan id as the URL must spell it (canonical lower-case UUID); anything else is a 404
+    before the database is asked."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -19,9 +19,8 @@ from datetime import date, datetime
 from typing import Any
 
 from crdt.summary import DONE_STATUSES
-from server.clock import OSLO
+from server.clock import OSLO, norwegian_date
 from server.minutes_people import names_for
-from server.overview import norwegian_date
 from storage.models import ROLES
 
 Translate = Callable[[str], str]

@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.schema import MINUTES, zone_name
 from crdt.versions import canonical_json, content_hash, is_empty_minutes, minutes_content
-from server.access import Role
+from server.access import APPROVE_ROLES, PUBLISH_ROLES
 from server.clock import OSLO
 from server.errors import BadRequest, Conflict, Forbidden, NotFound, PlanClosed
 from server.minutes_people import names_for, parse_content, wanted_user_ids
@@ -34,8 +34,6 @@ from storage import errors as storage_errors
 from storage.repositories.versions import MinutesRecord
 
 log = logging.getLogger("samplan.published")
-PUBLISH_ROLES = (Role.KOORDINATOR,)
-APPROVE_ROLES = (Role.PLANEIER, Role.VERGE)
 
 
 def when(moment: datetime | None) -> str:

@@ -47,12 +47,3 @@ def parse_room_path(path: str) -> RoomPath:
     except ValueError as exc:
         raise BadRoomPath("unknown zone") from exc
     return RoomPath(plan_id, kind, key)
-
-
-def is_uuid(value: str) -> bool:
-    """A plan id as the URL must spell it (canonical lower-case UUID); anything else is a 404
-    before the database is asked."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -19,12 +18,11 @@ from server.auth.sessions import SESSION_COOKIE
 from server.i18n import (
     browser_language,
     language_of,
-    note_account_language,
-    switched_to,
     translator,
 )
 from server.security import CSRF_FIELD, csrf_valid
 from server.services import Services
+from server.session import current_user
 from server.templating import render
 
 log = logging.getLogger("samplan.auth")
@@ -40,24 +38,6 @@ def _dummy_hash() -> str:
 def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
-
-
-async def current_user(request: Request) -> Any:
-    """The signed-in user, or None. A `?lang=` switch on this request is remembered on their
-    account (their e-mail follows it), and their choice is noted for this request's pages."""
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    services = _services(request)
-    user_id = await services.sessions.user_for(raw, services.settings.session_idle_seconds)
-    user = await services.repos.users.get(user_id) if user_id is not None else None
-    if user is not None:
-        switched = switched_to(request)
-        if switched is not None and switched != user.language:
-            await services.repos.users.set_language(user.id, switched)
-            user.language = switched
-        note_account_language(request, user.language)
-    return user
 
 
 def safe_next(value: object) -> str:
