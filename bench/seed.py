@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pycrdt import Doc
 
-from server.auth.tokens import issue_plan_token
+from server.core.tokens import issue_plan_token
 from server.services import Repositories
 from server.settings import Settings
 

@@ -14,18 +14,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from server.access_log_web import access_log_page
 from server.auth.oidc import oidc_callback, oidc_login
-from server.auth.web import login_page, login_submit, logout
-from server.consent_web import consent_submit
-from server.errors import LoginRequired, PageError
-from server.events import events_endpoint
-from server.export_web import export_json, export_pdf, print_page
-from server.i18n import language_of, translator
-from server.lifecycle_web import close_submit, delete_submit, reopen_submit
+from server.auth.pages import login_page, login_submit, logout
 from server.logs import install_log_privacy
-from server.meetings import meetings_section
-from server.meetings_web import (
+from server.meetings.pages import (
     action_to_measure,
     cancel_meeting,
     edit_meeting,
@@ -33,7 +25,16 @@ from server.meetings_web import (
     minutes_page,
     new_meeting,
 )
-from server.notifications_web import (
+from server.meetings.published import (
+    approve_minutes,
+    minutes_json,
+    publish_minutes,
+    published_fragment,
+    published_page,
+    published_section,
+)
+from server.meetings.scheduling import meetings_section
+from server.notify.pages import (
     messages_read,
     notification_open,
     notifications_page,
@@ -42,28 +43,27 @@ from server.notifications_web import (
     settings_submit,
     unread_count,
 )
-from server.pages import home, my_plans, plan_page
-from server.plan_sections import register_sections
-from server.plan_versions import (
+from server.plans.access_log import access_log_page
+from server.plans.consent import consent_submit
+from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
+from server.plans.pages import home, my_plans, plan_page
+from server.services import Services
+from server.settings import Settings
+from server.sync.endpoint import SyncEndpoint
+from server.sync.events import events_endpoint
+from server.transfer.pages import export_json, export_pdf, print_page
+from server.versions.pages import (
     create_version,
     history_page,
     restore_version,
     version_page,
 )
-from server.published import (
-    approve_minutes,
-    minutes_json,
-    publish_minutes,
-    published_fragment,
-    published_page,
-    published_section,
-)
-from server.security import SecurityHeaders
-from server.services import Services
-from server.session import current_user
-from server.settings import Settings
-from server.templating import render
-from server.ws import SyncEndpoint
+from server.web.errors import LoginRequired, PageError
+from server.web.i18n import language_of, translator
+from server.web.sections import register_sections
+from server.web.security import SecurityHeaders
+from server.web.session import current_user
+from server.web.templating import render
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 

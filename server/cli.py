@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
-from server.access import ConsentRule, Role, consent_rule, may_give_consent
-from server.auth.passwords import hash_password
-from server.auth.tokens import issue_plan_token
-from server.clock import OSLO, today_oslo
+from server.core.access import ConsentRule, Role, consent_rule, may_give_consent
+from server.core.clock import OSLO, today_oslo
+from server.core.passwords import hash_password
+from server.core.tokens import issue_plan_token
 from server.logs import install_log_privacy
 from server.services import Repositories
 from server.settings import Settings
@@ -109,7 +109,7 @@ def _shown(kind: str, key: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from server.demo import describe_demo, load_demo
+    from server.demo.loader import describe_demo, load_demo
 
     async def go(repos: Repositories, settings: Settings) -> int:
         result = await load_demo(repos)
@@ -140,7 +140,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_create(args: argparse.Namespace) -> int:
-    from server.lifecycle import parse_birth_date
+    from server.plans.lifecycle import parse_birth_date
 
     birth_date = parse_birth_date(args.birth_date, today_oslo()) if args.birth_date else None
     areas = _areas(args.area)
@@ -181,7 +181,7 @@ async def _existing_plan(repos: Repositories, plan_id: str) -> Plan:
 
 
 def cmd_plan_set(args: argparse.Namespace) -> int:
-    from server.lifecycle import parse_birth_date
+    from server.plans.lifecycle import parse_birth_date
 
     if args.birth_date is None and not args.clear_birth_date:
         raise CliError("nothing to set: give --birth-date YYYY-MM-DD or --clear-birth-date")
@@ -225,7 +225,7 @@ def cmd_plan_status(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_delete(args: argparse.Namespace) -> int:
-    from server.lifecycle import delete_details
+    from server.plans.lifecycle import delete_details
 
     async def go(repos: Repositories, settings: Settings) -> int:
         plan = await _existing_plan(repos, args.plan)
@@ -254,7 +254,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from server.lifecycle import purge
+    from server.plans.lifecycle import purge
 
     async def go(repos: Repositories, settings: Settings) -> int:
         days = settings.retention_days
@@ -314,7 +314,7 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
 
 async def _consent_giver(repos: Repositories, plan_id: str, email: str | None) -> int | None:
     """The member recorded as giving (or withdrawing) consent, checked against the age rule
-    (server.access.may_give_consent). Without --given-by the command line records it as the
+    (server.core.access.may_give_consent). Without --given-by the command line records it as the
     operator (say, from a signed paper form), as before: no user, no age check."""
     if email is None:
         return None
@@ -454,7 +454,7 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from server.export import build_export, dumps
+    from server.transfer.export import build_export, dumps
 
     async def go(repos: Repositories, settings: Settings) -> int:
         document = await build_export(repos, args.plan)  # no live rooms here: storage
@@ -493,7 +493,7 @@ def _write_private(path: str, text: str) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Exit 1 with one line on stderr for anything wrong with the file; nothing is written."""
-    from server.plan_import import ImportRefused, import_plan, parse_export
+    from server.transfer.importer import ImportRefused, import_plan, parse_export
 
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
@@ -527,7 +527,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _read_file(path: str) -> bytes:
-    from server.plan_import import ImportRefused
+    from server.transfer.importer import ImportRefused
 
     try:
         with open(path, "rb") as f:

@@ -13,19 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
-from server.audit import AuditWriter
 from server.auth.throttle import LoginThrottle
-from server.connections import AccessWatcher, ConnectionIndex, forget_plan
-from server.daily_versions import DailyVersions
-from server.event_hub import EventHub
-from server.mailer import EmailSender
-from server.notifier import Notifier
-from server.pdf import PdfRenderer
-from server.plan_state import zone_copies
-from server.reminders import Reminders
+from server.core.audit import AuditWriter
+from server.core.event_hub import EventHub
+from server.core.summaries import Summaries
+from server.core.zones import zone_copies
+from server.notify.mailer import EmailSender
+from server.notify.notifier import Notifier
+from server.notify.reminders import Reminders
+from server.notify.zone_watch import ZoneWatch
 from server.settings import Settings
-from server.summaries import Summaries
-from server.zone_watch import ZoneWatch
+from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
+from server.transfer.pdf import PdfRenderer
+from server.versions.daily import DailyVersions
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     room_grace_seconds: float = 10.0
     compact_after_updates: int = 1000
     access_poll_seconds: float = 1.0
-    daily_version_check_seconds: float = 600.0  # 0: no daily versions (server/plan_versions.py)
+    daily_version_check_seconds: float = 600.0  # 0: no daily versions (server/versions/pages.py)
     default_token_ttl_seconds: int = 8 * 3600
     session_ttl_seconds: int = 12 * 3600
     session_idle_seconds: int = 30 * 60

@@ -153,7 +153,7 @@ class Plan(Base):
     # Set when the plan is closed, cleared when it is reopened: retention (`samplan purge`)
     # counts from it.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Who may give consent follows the person's age (server.access.consent_givers); NULL when
+    # Who may give consent follows the person's age (server.core.access.consent_givers); NULL when
     # not recorded.
     person_birth_date: Mapped[date | None] = mapped_column(Date)
     # Bumped on every membership change: a server polls it to notice access changes made by

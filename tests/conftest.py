@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.auth.passwords import hash_password
+from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.live import LiveServer, live_server

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from pycrdt import Text
 
-from server.auth.passwords import hash_password
-from server.clock import OSLO, today_oslo
+from server.core.clock import OSLO, today_oslo
+from server.core.passwords import hash_password
 from storage.repositories.audit import AuditEvent
 from tests.support.clients import connected
 from tests.support.live import LiveServer

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from server.background import BackgroundTask, Periodic
+from server.core.background import BackgroundTask, Periodic
 from tests.support.waiting import wait_for
 
 

@@ -15,7 +15,7 @@ from pycrdt import Doc, Text
 from crdt.awareness import AwarenessEntry
 from crdt.client import YClient
 from crdt.protocol import encode_awareness, encode_sync_update
-from server.auth.tokens import SALT, issue_plan_token
+from server.core.tokens import SALT, issue_plan_token
 from tests.conftest import make_settings
 from tests.support.clients import connected, log_rows, text_of
 from tests.support.live import LiveServer, live_server

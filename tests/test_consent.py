@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from crdt.client import YClient
-from server.auth.passwords import hash_password
-from server.clock import today_oslo
+from server.core.clock import today_oslo
+from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
@@ -256,7 +256,7 @@ async def test_cli_revoke_reaches_open_sockets_through_the_watcher(
 
 
 def test_date_parsing() -> None:
-    from server.consent_web import BadDate, parse_until
+    from server.plans.consent import BadDate, parse_until
 
     today = date(2026, 11, 24)
     assert parse_until("", today) is None
@@ -268,7 +268,7 @@ def test_date_parsing() -> None:
 
 
 def test_demo_consent_and_cli(tmp_path: Path) -> None:
-    from server import demo_content
+    from server.demo import content as demo_content
     from tests.test_cli import samplan
 
     output = samplan(tmp_path, "demo").stdout
@@ -303,7 +303,7 @@ async def test_consent_ending_today_closes_open_sockets_when_the_day_turns(
 ) -> None:
     """Consent "until 24.11" holds through that day; when the date changes in Oslo the
     watcher re-checks every open socket and closes those whose consent has ended."""
-    import server.clock as clock
+    import server.core.clock as clock
 
     today = today_oslo()
     await server.services.repos.consents.give(

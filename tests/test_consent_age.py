@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.access import (
+from server.core.access import (
     READ,
     WRITE,
     ZONE_ACCESS,
@@ -25,8 +25,8 @@ from server.access import (
     effective_access,
     may_give_consent,
 )
-from server.auth.passwords import hash_password
-from server.clock import today_oslo
+from server.core.clock import today_oslo
+from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.consents import ConsentRecord
@@ -231,7 +231,7 @@ def test_cli_birth_date_and_consent_given_by(tmp_path: Path) -> None:
 
 def test_demo_records_jonas_birth_date(tmp_path: Path) -> None:
     """Jonas is 16 in the sample plan and signed his consent himself on 28.08.2025."""
-    from server import demo_content
+    from server.demo import content as demo_content
     from tests.test_cli import samplan
 
     samplan(tmp_path, "demo")

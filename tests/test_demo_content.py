@@ -7,7 +7,7 @@ from pycrdt import Doc
 
 from crdt.richtext import nodes_plain
 from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, read_zone, zone_name
-from server import demo_content as demo
+from server.demo import content as demo
 
 IDS = {m.email: 100 + i for i, m in enumerate(demo.MEMBERS)}
 MEMBER_IDS = {str(i) for i in IDS.values()}

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from crdt.protocol import CloseCode
-from server.event_hub import QUEUE_LIMIT, EventHub
+from server.core.event_hub import QUEUE_LIMIT, EventHub
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.web import log_in

@@ -38,11 +38,11 @@ from crdt.schema import (
     set_fields,
 )
 from crdt.zone_state import doc_from_stored
-from server.auth.passwords import hash_password
-from server.auth.tokens import issue_plan_token
-from server.demo import load_demo
-from server.demo_content import DEMO_PASSWORD
-from server.meetings import seed_minutes
+from server.core.passwords import hash_password
+from server.core.tokens import issue_plan_token
+from server.demo.content import DEMO_PASSWORD
+from server.demo.loader import load_demo
+from server.meetings.scheduling import seed_minutes
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.meetings import AgendaItem, AgendaRef

@@ -23,12 +23,12 @@ from pypdf import PdfReader
 
 from crdt.schema import append_item, find_item, get_root, read_zone, set_fields
 from crdt.zone_state import doc_from_stored
-from server import demo_content
-from server.auth.passwords import hash_password
-from server.demo import load_demo
-from server.print_view import print_context
+from server.core.passwords import hash_password
+from server.demo import content as demo_content
+from server.demo.loader import load_demo
 from server.services import Repositories
 from server.settings import Settings
+from server.transfer.print_view import print_context
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
 from tests.support.web import PASSWORD, csrf_of, log_in

@@ -18,7 +18,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from crdt.client import YClient
-from server.identity import identity_of
+from server.core.identity import identity_of
 from tests.support.clients import text_of
 from tests.support.live import LiveServer
 from tests.support.node_client import NodeYClient, require_node

@@ -20,7 +20,7 @@ from pycrdt import Doc, Text
 
 from crdt.client import YClient
 from crdt.protocol import encode_sync_step1
-from server.auth.passwords import hash_password
+from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from storage.models import utcnow
@@ -397,7 +397,7 @@ async def test_delete_then_shutdown_writes_nothing_back(settings: Settings, worl
             await c.wait_for(lambda: log_rows(path, world.zones["comments"]) == 1)
         # The socket closed: the room waits out its grace period, uncompacted, in memory.
         assert world.zones["comments"] in server.services.registry.rooms
-        from server.lifecycle import delete_plan_live
+        from server.plans.lifecycle import delete_plan_live
 
         assert await delete_plan_live(server.services, world.plan_id) is not None
         assert world.zones["comments"] not in server.services.registry.rooms

@@ -28,7 +28,7 @@ from crdt.registry import RoomRegistry
 from crdt.schema import append_item, get_root
 from crdt.store import LoadedZoneLike
 from server.logs import configure_logging, safe_traceback_text
-from server.mailer import EmailSender
+from server.notify.mailer import EmailSender
 from server.services import Repositories
 from server.settings import Settings
 from storage.db import write_session

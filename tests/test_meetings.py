@@ -21,8 +21,8 @@ from icalendar import Calendar
 from pycrdt import Array, Doc, Map
 
 from crdt.schema import append_item, get_root, read_zone
-from server.auth.passwords import hash_password
-from server.clock import OSLO, today_oslo
+from server.core.clock import OSLO, today_oslo
+from server.core.passwords import hash_password
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for

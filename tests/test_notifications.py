@@ -12,9 +12,9 @@ from pycrdt import Array, Map
 
 from crdt.facts import zone_facts
 from crdt.schema import append_item, find_item, new_zone_doc, set_fields, utc_timestamp
-from server.clock import today_oslo
-from server.notifier import Notifier, dotted_initials
-from server.reminders import Reminders
+from server.core.clock import today_oslo
+from server.notify.notifier import Notifier, dotted_initials
+from server.notify.reminders import Reminders
 from storage.repositories.notifications import NotificationRepo
 from tests.support.clients import connected
 from tests.support.live import LiveServer

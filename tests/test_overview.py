@@ -11,8 +11,8 @@ from pycrdt import Array, Map
 
 from crdt.schema import append_item
 from crdt.summary import zone_summary
-from server.auth.passwords import hash_password
-from server.overview import indicators
+from server.core.passwords import hash_password
+from server.plans.overview import indicators
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.world import ROLE_USERS, World

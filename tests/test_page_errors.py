@@ -1,4 +1,4 @@
-"""Page errors are raised, once, and turned into pages by one handler (server/errors.py,
+"""Page errors are raised, once, and turned into pages by one handler (server/web/errors.py,
 server.app.page_error): no handler asks whether a helper gave it a value or a response.
 
 The rule is read from the source with `ast`, so it cannot drift; each kind of error is then
@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 from markupsafe import escape
 
-from server.i18n import translator
-from server.security import HEADERS
+from server.web.i18n import translator
+from server.web.security import HEADERS
 from tests.support.live import LiveServer
 from tests.support.web import csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
@@ -64,7 +64,7 @@ def _offences(path: Path) -> list[str]:
 
 
 def test_no_function_in_server_checks_whether_it_got_a_response() -> None:
-    """A refusal is raised (server.errors), never returned for the caller to check."""
+    """A refusal is raised (server.web.errors), never returned for the caller to check."""
     files = sorted(SERVER.rglob("*.py"))
     assert len(files) > 30  # the rule reads the real tree
     assert [o for path in files for o in _offences(path)] == []
@@ -145,7 +145,8 @@ async def test_400_for_what_cannot_be_used(web: LiveServer, world: World) -> Non
 
 async def test_303_to_log_in_and_back(web: LiveServer, world: World) -> None:
     """Not signed in: to the log-in page, which returns to the page asked for; a form's POST
-    returns to the plan page the form was on (server.lifecycle_web, server.consent_web)."""
+    returns to the plan page the form was on (server.plans.lifecycle_pages,
+    server.plans.consent)."""
     plan = f"/plans/{world.plan_id}"
     wanted = {
         ("GET", f"{plan}/versions"): f"/login?next={plan}/versions",

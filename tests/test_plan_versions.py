@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 
 from crdt.schema import GOALS, MEASURES, append_item, find_item, get_root, read_zone, set_fields
-from server.clock import today_oslo
-from server.daily_versions import DailyVersions
-from server.plan_state import zone_copies
+from server.core.clock import today_oslo
+from server.core.zones import zone_copies
+from server.versions.daily import DailyVersions
 from tests.support.clients import connected, log_rows
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for

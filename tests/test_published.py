@@ -18,7 +18,7 @@ import websockets
 from pycrdt import Doc
 
 from crdt.schema import AGENDA, find_item, get_root, set_fields, write_zone
-from server.auth.passwords import hash_password
+from server.core.passwords import hash_password
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in

@@ -22,10 +22,10 @@ from pycrdt import Doc
 from pypdf import PdfReader
 
 from crdt.schema import ACTION_ITEMS, append_item, get_root
-from server.auth.passwords import hash_password
-from server.demo import load_demo
-from server.demo_content import DEMO_PASSWORD
-from server.meetings import seed_minutes
+from server.core.passwords import hash_password
+from server.demo.content import DEMO_PASSWORD
+from server.demo.loader import load_demo
+from server.meetings.scheduling import seed_minutes
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.meetings import AgendaItem

@@ -1,7 +1,7 @@
 """Every role x zone x read/write cell of DESIGN §3, through a real socket.
 
 The expected table is written out here again, on purpose, from DESIGN §3: if
-server/access.py drifted from the design, these tests would fail.
+server/core/access.py drifted from the design, these tests would fail.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from crdt import schema
-from server import access
-from server.room_path import BadRoomPath, parse_room_path
+from server.core import access
 from server.services import Repositories
+from server.sync.room_path import BadRoomPath, parse_room_path
 from storage import models
 from storage.errors import InvalidValue
 from storage.repositories.transfer import MeetingRow, PlanTransfer, ZoneRow

@@ -1,0 +1,1 @@
+"""Signing in and out: the log-in pages, OpenID Connect, throttling."""

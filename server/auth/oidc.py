@@ -26,11 +26,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.auth.web import safe_next, start_session
-from server.i18n import language_of, translator
+from server.auth.pages import safe_next, start_session
 from server.services import Services
 from server.settings import Settings
-from server.templating import render
+from server.web.i18n import language_of, translator
+from server.web.templating import render
 
 log = logging.getLogger("samplan.auth.oidc")
 

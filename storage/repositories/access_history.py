@@ -44,7 +44,7 @@ from storage.errors import InvalidValue
 from storage.models import User, audit_log_table
 
 JOIN, LEAVE, VIEW = "ws_join", "ws_leave", "plan_view"
-ZONE_SEPARATOR = ","  # room suffixes never hold one (server.room_path)
+ZONE_SEPARATOR = ","  # room suffixes never hold one (server.sync.room_path)
 _KEY_NAME = re.compile(r"^[a-z_]{1,40}$")
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest_asyncio
 
-from server.auth.passwords import hash_password
+from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.browser.helpers import (

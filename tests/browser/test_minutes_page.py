@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from crdt.schema import read_zone
-from server.clock import today_oslo
-from server.meetings import seed_minutes
-from server.plan_state import zone_doc
+from server.core.clock import today_oslo
+from server.core.zones import zone_doc
+from server.meetings.scheduling import seed_minutes
 from storage.repositories.meetings import AgendaItem
 from tests.browser.helpers import (
     ARTIFACTS,

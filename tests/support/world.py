@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from server.auth.tokens import issue_plan_token
+from server.core.tokens import issue_plan_token
 from server.services import Repositories
 
 ROLE_USERS = {

@@ -1,0 +1,1 @@
+"""`samplan demo`: the fictional plan a newcomer can log into."""

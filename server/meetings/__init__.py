@@ -1,0 +1,1 @@
+"""Meetings: scheduling, the live minutes page, publishing and approval, action items, .ics."""

@@ -1,0 +1,259 @@
+"""Turning an event in a plan into notifications: who gets one, its link, its e-mail.
+
+One entry point per kind of event, all through `notify`: recipients are narrowed to members
+who may read the zone the item lives in (role and consent, the same rule as sockets and
+pages), the author is never told of their own doing, each notification is recorded once per
+`dedupe_key` (so several nodes noticing the same event, or a reminder job run twice, make
+one row and one e-mail), and every open page of each recipient is told the new unread count.
+
+E-mail never carries plan content (health data): the kind of event, the initials of the
+person the plan is for ("planen til J. B.") and a link, nothing else. Each e-mail is written
+in its recipient's chosen language (`users.language`; bokmål when they never chose), when the
+event is recorded: the outbox holds the finished text, so the sender never looks it up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, zone_name
+from server.core.access import Role, effective_access
+from server.core.clock import today_oslo
+from server.core.event_hub import EventHub
+from server.settings import Settings
+from server.web.i18n import DEFAULT_LANGUAGE, translator
+from storage.repositories.consents import ConsentRepo
+from storage.repositories.notifications import (
+    EmailDraft,
+    NewNotification,
+    NotificationRecord,
+    NotificationRepo,
+)
+from storage.repositories.plans import PlanRepo
+from storage.repositories.users import UserRepo
+
+log = logging.getLogger("samplan.notifier")
+
+
+def dotted_initials(name: str) -> str:
+    """'Jonas Berg' -> 'J. B.'; 'Åse Marie Ødegård' -> 'Å. M. Ø.' (no more of the name)."""
+    parts = [p for p in name.replace("-", " ").split() if p[:1].isalpha()]
+    return " ".join(f"{p[0].upper()}." for p in parts[:3]) or "?"
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: Settings,
+        plans: PlanRepo,
+        consents: ConsentRepo,
+        notifications: NotificationRepo,
+        events: EventHub,
+        users: UserRepo,
+    ) -> None:
+        self.settings = settings
+        self.plans = plans
+        self.consents = consents
+        self.notifications = notifications
+        self.users = users
+        self.events = events
+        self.on_email_queued: Callable[[], None] | None = None  # wakes the sender
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.settings.smtp_host)
+
+    # -- the events ---------------------------------------------------------------------
+
+    async def message_posted(
+        self, plan_id: str, message_id: str, author_id: str | None
+    ) -> list[NotificationRecord]:
+        """A new message in the plan's thread: every member who can read it, but its author."""
+        return await self.notify(
+            plan_id,
+            "message",
+            message_id,
+            zone_kind=COMMENTS,
+            recipients=None,
+            exclude=_ids([author_id]),
+            link=f"/plans/{plan_id}#message-{message_id}",
+        )
+
+    async def comment_on_responsible(
+        self,
+        plan_id: str,
+        comment_id: str,
+        anchor_id: str,
+        responsible: Iterable[str],
+        author_id: str | None,
+    ) -> list[NotificationRecord]:
+        """A comment on a measure (or evaluation) someone is responsible for."""
+        return await self.notify(
+            plan_id,
+            "comment",
+            comment_id,
+            zone_kind=COMMENTS,
+            recipients=_ids(responsible),
+            exclude=_ids([author_id]),
+            link=f"/plans/{plan_id}#measure-{anchor_id}",
+        )
+
+    async def measure_assigned(
+        self, plan_id: str, area_key: str, measure_id: str, user_ids: Iterable[str], by: str | None
+    ) -> list[NotificationRecord]:
+        """Members newly named responsible for a measure (not the one who named themselves)."""
+        return await self.notify(
+            plan_id,
+            "assigned",
+            measure_id,
+            zone_kind=AREA,
+            zone_key=area_key,
+            recipients=_ids(user_ids),
+            exclude=_ids([by]),
+            link=f"/plans/{plan_id}#measure-{measure_id}",
+        )
+
+    async def minutes_published(
+        self, plan_id: str, meeting_id: str, version: int | str
+    ) -> list[NotificationRecord]:
+        """Called by the publish code once a meeting's minutes are published: every member
+        who may read that meeting's minutes zone is told, once per published version."""
+        return await self.notify(
+            plan_id,
+            "minutes",
+            meeting_id,
+            zone_kind=MINUTES,
+            zone_key=meeting_id,
+            recipients=None,
+            link=f"/plans/{plan_id}/meetings/{meeting_id}/published/{version}",
+            dedupe_extra=str(version),
+        )
+
+    async def deadline_soon(
+        self, plan_id: str, area_key: str, measure_id: str, end: str, user_ids: Iterable[str]
+    ) -> list[NotificationRecord]:
+        return await self.notify(
+            plan_id,
+            "deadline",
+            measure_id,
+            zone_kind=AREA,
+            zone_key=area_key,
+            recipients=_ids(user_ids),
+            link=f"/plans/{plan_id}#measure-{measure_id}",
+            dedupe_extra=end,
+        )
+
+    async def revision_due(self, plan_id: str, next_revision: str) -> list[NotificationRecord]:
+        """The plan's revision date has come: the koordinator, who runs the revision, is told
+        once per revision date."""
+        return await self.notify(
+            plan_id,
+            "revision",
+            None,
+            zone_kind=CONTENT,
+            recipients=None,
+            roles=(Role.KOORDINATOR,),
+            link=f"/plans/{plan_id}#sec-meta",
+            dedupe_extra=next_revision,
+        )
+
+    # -- the one path -------------------------------------------------------------------
+
+    async def notify(
+        self,
+        plan_id: str,
+        kind: str,
+        item_id: str | None,
+        *,
+        zone_kind: str,
+        zone_key: str = "",
+        recipients: set[int] | None,
+        link: str,
+        exclude: set[int] | frozenset[int] = frozenset(),
+        roles: tuple[str, ...] | None = None,
+        dedupe_extra: str = "",
+    ) -> list[NotificationRecord]:
+        """Record `kind` for `recipients` (None: every member) who may read the zone."""
+        plan = await self.plans.get_plan(plan_id)
+        if plan is None or plan.status != "active":
+            return []
+        zone = zone_name(zone_kind, zone_key)
+        latest = await self.consents.latest_by_user(plan_id)
+        today = today_oslo()
+        members: dict[int, str] = {}
+        for membership, _name, email in await self.plans.list_members_with_names(plan_id):
+            uid = membership.user_id
+            if recipients is not None and uid not in recipients:
+                continue
+            if uid in exclude or (roles is not None and membership.role not in roles):
+                continue
+            consent = latest.get(uid, (None, None))[0]
+            if effective_access(membership.role, zone_kind, zone, consent, today) is None:
+                continue
+            members[uid] = email
+        if not members:
+            return []
+        wants = await self.notifications.wants_email(members, kind) if self.email_enabled else set()
+        languages = await self.users.languages(wants)
+        initials = dotted_initials(plan.person_name)
+        items = [
+            NewNotification(
+                uid,
+                plan_id,
+                kind,
+                item_id,
+                link,
+                ":".join((kind, plan_id, item_id or "-", dedupe_extra, str(uid))),
+                self._email(kind, initials, link, email, languages.get(uid, DEFAULT_LANGUAGE))
+                if uid in wants and email
+                else None,
+            )
+            for uid, email in members.items()
+        ]
+        created = await self.notifications.record(items)
+        if any(uid in wants for uid in (n.user_id for n in created)):
+            if self.on_email_queued is not None:
+                self.on_email_queued()
+        for record in created:
+            await self._tell(record.user_id, {"kind": kind, "planId": plan_id})
+        log.info("plan %s: %s for %d member(s)", plan_id, kind, len(created))
+        return created
+
+    async def tell_count(self, user_id: int) -> None:
+        """Push the user's unread count to their open pages (after marking read, say)."""
+        await self._tell(user_id, {})
+
+    async def _tell(self, user_id: int, extra: dict[str, Any]) -> None:
+        if self.events.subscribers(user_id) == 0:
+            return
+        unread = await self.notifications.unread_count(user_id)
+        self.events.publish([user_id], {"type": "notification", "unread": unread, **extra})
+
+    def _email(self, kind: str, initials: str, link: str, to: str, lang: str) -> EmailDraft:
+        """The e-mail in `lang`: every word from client/i18n/<lang>.json."""
+        t = translator(lang)
+        base = self.settings.public_url.rstrip("/")
+        what = t(f"notify.email.{kind}").replace("{who}", initials)
+        body = "\n".join(
+            (
+                what,
+                "",
+                f"{t('notify.email.open')}: {base}{link}",
+                "",
+                t("notify.email.why"),
+                f"{t('notify.email.settings')}: {base}/settings/notifications",
+            )
+        )
+        return EmailDraft(to, f"{t('app.name')}: {what}", body + "\n")
+
+
+def _ids(values: Iterable[str | int | None]) -> set[int]:
+    ids = set()
+    for value in values:
+        try:
+            ids.add(int(str(value)))
+        except ValueError:
+            continue
+    return ids

@@ -1,0 +1,238 @@
+"""The HTML pages: "Mine planer" and the plan page. Membership is checked on every request:
+a user who changes an id in the URL gets the same 404 as for a plan that does not exist."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crdt.schema import ZONE_ORDER, zone_name
+from server.core.access import (
+    ConsentRule,
+    Role,
+    can_export,
+    consent_rule,
+    effective_access,
+    may_give_consent,
+    may_see_access_log,
+    needs_consent,
+)
+from server.core.clock import OSLO, today_oslo
+from server.core.identity import colour_for, identity_of, initials
+from server.plans.overview import indicators
+from server.services import Services
+from server.web.errors import LoginRequired
+from server.web.i18n import language_of
+from server.web.sections import plan_sections
+from server.web.security import csrf_token
+from server.web.session import current_user
+from server.web.templating import render
+from server.web.visit import visit
+
+
+async def home(request: Request) -> Response:
+    user = await current_user(request)
+    return RedirectResponse("/plans" if user else "/login", status_code=303)
+
+
+async def my_plans(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        raise LoginRequired()
+    services: Services = request.app.state.services
+    present = services.connections.present_by_plan()
+    summaries = await services.summaries.for_user(user.id)
+    today = today_oslo()
+    overview = await services.plans.overview_for_user(user.id)
+    # "Samtykke: gitt" when at least one member has an active consent to see the plan.
+    next_meetings = await services.meetings.next_by_plan(
+        user.id, datetime.now(UTC), see_all_roles=(Role.PLANEIER, Role.VERGE, Role.KOORDINATOR)
+    )
+    consented = await services.consents.plans_with_active_consent(
+        [plan.id for plan, _, _ in overview], today_oslo()
+    )
+    unread = await services.repos.notifications.unread_by_plan(user.id, "message")
+    plans = [
+        {
+            "id": plan.id,
+            "title": plan.title,
+            "person_name": plan.person_name,
+            "role": role,
+            "access_log": may_see_access_log(role),
+            "koordinator_name": koordinator,
+            "consent_given": plan.id in consented,
+            **indicators(summaries.get(plan.id, []), today),
+            "present_now": present.get(plan.id, []),
+            "unread": unread.get(plan.id, 0),  # unread messages (their notifications)
+            "next_meeting": _next_meeting(next_meetings.get(plan.id), role),
+            "closed": plan.status == "closed",
+        }
+        for plan, role, koordinator in overview
+    ]
+    deleted = request.query_params.get("deleted") == "1"
+    return render(request, "plans.html", {"plans": plans, "deleted": deleted}, user=user)
+
+
+async def plan_page(request: Request) -> Response:
+    v = await visit(request)
+    services, user, plan, member, today = v.services, v.user, v.plan, v.member, v.today
+    # This page load's id: its sockets send it back, so the access log shows one visit per
+    # page load rather than one per zone (server.sync.endpoint,
+    # storage.repositories.access_history).
+    visit_id = secrets.token_hex(16)
+    v.audit(request, "plan_view", details={"visit": visit_id})
+    zones = []
+    all_zones = sorted(
+        await services.plans.list_zones(plan.id), key=lambda z: (ZONE_ORDER[z.kind], z.position)
+    )
+    for zone in all_zones:
+        suffix = zone_name(zone.kind, zone.key)
+        access = effective_access(
+            member.role, zone.kind, suffix, member.consent, today, closed=plan.status == "closed"
+        )
+        if access is not None:
+            room = f"plan/{plan.id}/{suffix}"
+            zones.append(
+                {
+                    "room": room,
+                    "kind": zone.kind,
+                    "key": zone.key,
+                    "title": zone.title,
+                    "access": access,
+                }
+            )
+    members = [
+        {
+            "id": m.user_id,
+            "name": name,
+            "role": m.role,
+            "unit": m.unit,
+            "contribution": m.contribution,
+            "initials": initials(name),
+            "color": colour_for(m.user_id),
+            "email": email,
+        }
+        for m, name, email in await services.plans.list_members_with_names(plan.id)
+    ]
+    me = identity_of(user.id, user.name, member.role)
+    app_data = {
+        "planId": plan.id,
+        "lang": language_of(request),
+        "me": me,
+        "zones": zones,
+        "members": members,
+        "ownDevice": request.cookies.get("samplan_own_device") == "1",
+        # For the Meldinger section's "read" POST (the token, not a secret of the page).
+        "csrf": csrf_token(request, services.secret_key),
+        "unreadMessages": (
+            await services.repos.notifications.unread_by_plan(user.id, "message")
+        ).get(plan.id, 0),
+        "visit": visit_id,
+    }
+    context = {
+        "plan": {
+            "id": plan.id,
+            "title": plan.title,
+            "person_name": plan.person_name,
+            "status": plan.status,
+            "closed_on": _ddmmyyyy(plan.closed_at),
+        },
+        "me": me,
+        "may_export": can_export(member.role),
+        "access_log": may_see_access_log(member.role),
+        "members": members,
+        "app_data": json.dumps(app_data, ensure_ascii=False),
+        "consent": await consent_section(
+            services, plan.id, member.role, members, all_zones, plan.person_birth_date
+        ),
+        "may_close_and_delete": member.role == Role.KOORDINATOR,
+        **await plan_sections(request, v),
+    }
+    return render(request, "plan.html", context, user=user)
+
+
+async def consent_section(
+    services: Services,
+    plan_id: str,
+    my_role: str,
+    members: list[dict[str, Any]],
+    zones: list[Any],
+    birth_date: date | None = None,
+) -> dict[str, Any]:
+    """The Samtykke section: per deltaker/leser member the current consent, and whether this
+    user may change it (the planeier and verge, as the person's age allows:
+    server.core.access.may_give_consent), with the sentence that says who gives consent and why."""
+    titles = {zone_name(z.kind, z.key): z.title for z in zones}
+    choices = [{"value": suffix, "title": title} for suffix, title in titles.items()]
+    latest = await services.consents.latest_by_user(plan_id)
+    today = today_oslo()
+    rows = []
+    for m in members:
+        if not needs_consent(m["role"]):
+            continue
+        found = latest.get(m["id"])
+        record, given_by = found if found else (None, None)
+        if record is None:
+            state = "none"
+        elif record.revoked_at is not None:
+            state = "revoked"
+        elif record.status == "refused":
+            state = "refused"
+        else:
+            state = "given" if record.active_on(today) else "expired"
+        scope = None
+        if record is not None and record.status == "given":
+            scope = (
+                None
+                if record.scope is None
+                else [titles.get(suffix, suffix) for suffix in record.scope]
+            )
+        rows.append(
+            {
+                "member": m,
+                "state": state,
+                "all": record is not None and record.status == "given" and record.scope is None,
+                "scope": scope or [],
+                "selected": list(record.scope or titles) if record else [],
+                "until": _ddmmyyyy(record.valid_until) if record else None,
+                "given_by": given_by,
+                "given_at": _ddmmyyyy(record.given_at) if record else None,
+                "revoked_at": _ddmmyyyy(record.revoked_at) if record else None,
+            }
+        )
+    rule = consent_rule(birth_date, today)
+    may_edit = may_give_consent(my_role, birth_date, today)
+    # The planeier below 16 sees the record read-only, and is told why.
+    read_only_why = my_role == Role.PLANEIER and rule == ConsentRule.UNDER_16
+    return {
+        "may_edit": may_edit,
+        "rows": rows,
+        "zones": choices,
+        "rule": rule.value,
+        "read_only_why": read_only_why,
+    }
+
+
+def _next_meeting(meeting: Any, role: str) -> dict[str, Any] | None:
+    if meeting is None:
+        return None
+    start = meeting.starts_at.astimezone(OSLO)
+    return {
+        "date": start.strftime("%d.%m.%Y"),
+        "start": start.strftime("%H:%M"),
+        "title": meeting.title,
+        "url": f"/plans/{meeting.plan_id}/meetings/{meeting.id}",
+    }
+
+
+def _ddmmyyyy(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "astimezone"):
+        value = value.astimezone(OSLO).date()
+    return str(value.strftime("%d.%m.%Y"))

@@ -1,0 +1,478 @@
+"""`samplan import`: bring back a plan from its export document (server/transfer/export.py).
+
+Everything is checked before anything is written: the JSON, the format and version, every
+field, and each zone's state, which must be a Yjs update the CRDT accepts and must say what the
+zone's `content` says (state is what is imported; a hand-edited `content` would otherwise be
+silently ignored), and each published version of the minutes, whose content must hash to its
+sha256 (one changed byte and the whole file is refused: published minutes are evidence). Then
+storage writes the whole plan in one transaction (storage.repositories.transfer). People are
+matched by e-mail; where a person's user id differs in this database, the user-id references
+inside the documents, meetings and published minutes' rows are renumbered (never inside a
+published version's content: that would break its hash). Instead each published version's
+`content_user_ids` ({id inside content: people id}) is composed with the people's ids here and
+stored beside it, so its pages name the right people (server/core/minutes_people.py). A file
+without it (written before it existed) has its content ids taken as people ids.
+
+Reads export versions 1 and 2 (server/transfer/export.py): a version-1 file has meetings
+without agenda,
+invitees and the rest, and no published minutes. Plan versions are not in the export, so the
+imported plan has none, and its published minutes have no plan version (NULL).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pycrdt import Doc
+
+from crdt.lib0 import MalformedFrame
+from crdt.schema import KEYED_KINDS, ZONE_KEY_RULE, ZONE_KINDS, is_zone_key, read_zone, zone_name
+from crdt.summary import zone_summary
+from crdt.zone_state import doc_from_state, remap_user_ids
+from server.core.access import APPROVE_ROLES, Role
+from server.core.minutes_people import content_user_ids
+from server.services import Repositories
+from server.transfer.export import FORMAT, READABLE_VERSIONS
+from storage.errors import InvalidValue
+from storage.models import CONSENT_STATUSES, PLAN_STATUSES, ROLES
+from storage.repositories.meetings import REF_KINDS, AgendaItem, AgendaRef
+from storage.repositories.transfer import (
+    ConsentRow,
+    ImportResult,
+    MeetingRow,
+    MemberRow,
+    Person,
+    PlanTransfer,
+    PublishedRow,
+    ZoneContent,
+    ZoneRow,
+    sha256_hex,
+)
+from storage.repositories.users import normalize_email
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported; the message says why, for a person at a terminal."""
+
+
+def _bad_key(key: str) -> str:
+    """Area and meeting ids become room paths: one the socket would refuse is no use."""
+    return f"{key!r} is not a valid key: use {ZONE_KEY_RULE}"
+
+
+@dataclass(frozen=True)
+class ParsedPlan:
+    plan: PlanTransfer
+    states: tuple[bytes, ...]  # per zone, as in the file
+    docs: tuple[Doc[Any], ...]
+
+
+class _Field:
+    """One value of the document with its path, for messages like `members[2].role: ...`."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.value = value
+        self.path = path
+
+    def fail(self, problem: str) -> ImportRefused:
+        return ImportRefused(f"{self.path}: {problem}")
+
+    def get(self, key: str) -> _Field:
+        if not isinstance(self.value, dict):
+            raise self.fail("must be an object")
+        if key not in self.value:
+            raise ImportRefused(f"{self.path}.{key}: missing")
+        return _Field(self.value[key], f"{self.path}.{key}")
+
+    def items(self) -> list[_Field]:
+        if not isinstance(self.value, list):
+            raise self.fail("must be a list")
+        return [_Field(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    def text(self, *, optional: bool = False, empty: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        if not isinstance(self.value, str) or (not empty and not self.value.strip()):
+            raise self.fail("must be " + ("a string" if empty else "a non-empty string"))
+        return self.value
+
+    def integer(self, *, optional: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        if not isinstance(self.value, int) or isinstance(self.value, bool):
+            raise self.fail("must be a whole number")
+        return self.value
+
+    def choice(self, allowed: Sequence[str]) -> str:
+        if self.value not in allowed:
+            raise self.fail(f"must be one of {', '.join(allowed)}, not {self.value!r}")
+        return str(self.value)
+
+    def time(self, *, optional: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        try:
+            parsed = datetime.fromisoformat(self.text())
+        except ValueError:
+            raise self.fail("must be an ISO 8601 time") from None
+        if parsed.tzinfo is None:
+            raise self.fail("must carry a time zone")
+        return parsed
+
+    def day(self, *, optional: bool = False) -> Any:
+        if self.value is None and optional:
+            return None
+        try:
+            return date.fromisoformat(self.text())
+        except ValueError:
+            raise self.fail("must be a date, YYYY-MM-DD") from None
+
+
+def parse_export(raw: str | bytes) -> ParsedPlan:
+    """Check the whole document; raises ImportRefused naming the first problem."""
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ImportRefused("the file is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ImportRefused(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    root = _Field(data, "document")
+    if not isinstance(data, dict):
+        raise root.fail("must be a JSON object (a Samplan plan export)")
+    if data.get("format") != FORMAT:
+        raise ImportRefused(f"not a Samplan plan export (format must be {FORMAT!r})")
+    version = data.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise ImportRefused(
+            f"export version {version!r} is not supported; this Samplan reads "
+            f"versions {' and '.join(str(v) for v in READABLE_VERSIONS)}"
+        )
+    people = _people(root.get("people"))
+    published_field = root.get("published_minutes")
+    if version == 1 and published_field.items():
+        raise published_field.fail("a version 1 export has no published minutes")
+    plan = root.get("plan")
+    zones, states, docs = _zones(root.get("zones"))
+    transfer = PlanTransfer(
+        id=_plan_id(plan.get("id")),
+        title=plan.get("title").text(),
+        person_name=plan.get("person_name").text(),
+        status=plan.get("status").choice(PLAN_STATUSES),
+        municipality=plan.get("municipality").text(),
+        created_at=plan.get("created_at").time(),
+        people=tuple(people.values()),
+        members=_members(root.get("members"), people),
+        consents=_consents(root.get("consents"), people),
+        meetings=_meetings(root.get("meetings"), people, version),
+        zones=zones,
+        published_minutes=_published(published_field, people),
+    )
+    return ParsedPlan(transfer, states, docs)
+
+
+def _plan_id(field: _Field) -> str:
+    value = field.text()
+    try:
+        if str(uuid.UUID(value)) == value:
+            return str(value)
+    except ValueError:
+        pass
+    raise field.fail("must be a plan id (a lower-case UUID)")
+
+
+def _people(field: _Field) -> dict[int, Person]:
+    people: dict[int, Person] = {}
+    emails: set[str] = set()
+    for item in field.items():
+        pid = item.get("id").integer()
+        email_field = item.get("email")
+        try:
+            email = normalize_email(email_field.text())
+        except InvalidValue:
+            raise email_field.fail("not a valid e-mail address") from None
+        if pid <= 0 or pid in people:
+            raise item.get("id").fail("must be a positive id, unique among people")
+        if email in emails:
+            raise email_field.fail("two people have this e-mail address")
+        emails.add(email)
+        people[pid] = Person(pid, email, item.get("name").text())
+    return people
+
+
+def _person(field: _Field, people: Mapping[int, Person], *, optional: bool = False) -> Any:
+    uid = field.integer(optional=optional)
+    if uid is not None and uid not in people:
+        raise field.fail(f"user {uid} is not among people")
+    return uid
+
+
+def _members(field: _Field, people: Mapping[int, Person]) -> tuple[MemberRow, ...]:
+    members: list[MemberRow] = []
+    for item in field.items():
+        uid = _person(item.get("user_id"), people)
+        if any(m.user_id == uid for m in members):
+            raise item.get("user_id").fail("this person is listed as a member twice")
+        for key in ("email", "name"):
+            value = item.get(key).text()
+            expected = getattr(people[uid], key)
+            if (normalize_email(value) if key == "email" else value) != expected:
+                raise item.get(key).fail(f"does not match people entry {uid}")
+        role = item.get("role").choice(ROLES)
+        if role == Role.KOORDINATOR and any(m.role == Role.KOORDINATOR for m in members):
+            raise item.get("role").fail("a plan has at most one koordinator")
+        members.append(
+            MemberRow(
+                uid,
+                role,
+                item.get("unit").text(optional=True, empty=True),
+                item.get("contribution").text(optional=True, empty=True),
+                item.get("added_at").time(),
+            )
+        )
+    return tuple(members)
+
+
+def _consents(field: _Field, people: Mapping[int, Person]) -> tuple[ConsentRow, ...]:
+    consents: list[ConsentRow] = []
+    current: set[int] = set()
+    for item in field.items():
+        uid = _person(item.get("user_id"), people)
+        scope_field = item.get("scope")
+        if scope_field.value == "all":
+            scope = None
+        else:
+            scope = tuple(s.text() for s in scope_field.items())
+        revoked_at = item.get("revoked_at").time(optional=True)
+        if revoked_at is None:
+            if uid in current:
+                raise item.fail("a person has at most one current (not revoked) consent")
+            current.add(uid)
+        consents.append(
+            ConsentRow(
+                uid,
+                item.get("status").choice(CONSENT_STATUSES),
+                scope,
+                item.get("valid_until").day(optional=True),
+                _person(item.get("given_by_user_id"), people, optional=True),
+                item.get("given_at").time(),
+                revoked_at,
+                _person(item.get("revoked_by_user_id"), people, optional=True),
+            )
+        )
+    return tuple(consents)
+
+
+def _meetings(field: _Field, people: Mapping[int, Person], version: int) -> tuple[MeetingRow, ...]:
+    meetings: list[MeetingRow] = []
+    for item in field.items():
+        mid = item.get("id").text()
+        if not is_zone_key(mid):
+            raise item.get("id").fail(_bad_key(mid))
+        if any(m.id == mid for m in meetings):
+            raise item.get("id").fail(f"two meetings have the id {mid!r}")
+        starts = item.get("starts_at").time()
+        ends = item.get("ends_at").time(optional=True)
+        if ends is not None and ends < starts:
+            raise item.get("ends_at").fail("a meeting cannot end before it starts")
+        row = MeetingRow(
+            mid,
+            item.get("title").text(),
+            starts,
+            ends,
+            item.get("place").text(optional=True, empty=True),
+            item.get("created_at").time(),
+        )
+        if version >= 2:  # version 1 knew none of these
+            row = dataclasses.replace(
+                row,
+                video_link=item.get("video_link").text(optional=True, empty=True),
+                agenda=_agenda(item.get("agenda")),
+                created_by_user_id=_person(item.get("created_by_user_id"), people, optional=True),
+                updated_at=item.get("updated_at").time(optional=True),
+                cancelled_at=item.get("cancelled_at").time(optional=True),
+                invitee_ids=_invitees(item.get("invitees"), people),
+                sequence=_sequence(item.get("sequence")),
+            )
+        meetings.append(row)
+    return tuple(meetings)
+
+
+def _agenda(field: _Field) -> tuple[AgendaItem, ...]:
+    """The same rules the meeting form keeps (storage.repositories.meetings.agenda_json)."""
+    agenda: list[AgendaItem] = []
+    for item in field.items():
+        aid = item.get("id").text()
+        if any(a.id == aid for a in agenda):
+            raise item.get("id").fail("two agenda items have this id")
+        ref_field = item.get("ref")
+        ref = None
+        if ref_field.value is not None:
+            ref = AgendaRef(
+                ref_field.get("kind").choice(REF_KINDS),
+                ref_field.get("areaKey").text(),
+                ref_field.get("itemId").text(),
+            )
+        agenda.append(AgendaItem(aid, item.get("title").text(), ref))
+    return tuple(agenda)
+
+
+def _invitees(field: _Field, people: Mapping[int, Person]) -> tuple[int, ...]:
+    ids = [_person(item, people) for item in field.items()]
+    if len(set(ids)) != len(ids):
+        raise field.fail("a person is invited twice")
+    return tuple(sorted(ids))
+
+
+def _published(field: _Field, people: Mapping[int, Person]) -> tuple[PublishedRow, ...]:
+    rows: list[PublishedRow] = []
+    for item in field.items():
+        meeting_id = item.get("meeting_id").text()
+        if not is_zone_key(meeting_id):
+            raise item.get("meeting_id").fail(_bad_key(meeting_id))
+        number = item.get("number").integer()
+        if number < 1 or any((r.meeting_id, r.number) == (meeting_id, number) for r in rows):
+            raise item.get("number").fail("must be a positive number, unique per meeting")
+        entry = f"{item.path} (meeting {meeting_id}, version {number})"
+        content = item.get("content").text()
+        try:
+            parsed = json.loads(content)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ImportRefused(f"{entry}: content must be the published JSON object, as text")
+        digest = item.get("sha256").text()
+        if not _SHA256.fullmatch(digest):
+            raise item.get("sha256").fail("must be 64 lower-case hex digits")
+        if sha256_hex(content) != digest:
+            raise ImportRefused(
+                f"{entry}: the content does not match its sha256 (it was changed after "
+                "publication); nothing imported"
+            )
+        approved_at = item.get("approved_at").time(optional=True)
+        role_field = item.get("approved_role")
+        role = None if role_field.value is None else role_field.choice(APPROVE_ROLES)
+        approved_by = _person(item.get("approved_by"), people, optional=True)
+        if (approved_at is None) != (role is None) or (approved_by and approved_at is None):
+            raise ImportRefused(
+                f"{entry}: approved_at and approved_role are set together (approved_by "
+                "only with them)"
+            )
+        rows.append(
+            PublishedRow(
+                meeting_id,
+                number,
+                item.get("title").text(),
+                content,
+                digest,
+                _person(item.get("published_by"), people, optional=True),
+                item.get("published_at").time(),
+                approved_by,
+                role,
+                approved_at,
+                _content_people(item, parsed, people),
+            )
+        )
+    return tuple(rows)
+
+
+def _content_people(
+    item: _Field, content: Mapping[str, Any], people: Mapping[int, Person]
+) -> dict[str, int]:
+    """{user id inside the content: people id}. Absent (a file from before the field): the
+    content's ids are taken to be people ids, as the exporter of the time did; an id that is
+    not among people then names nobody."""
+    if not isinstance(item.value, dict) or "content_user_ids" not in item.value:
+        return {uid: int(uid) for uid in content_user_ids(content) if int(uid) in people}
+    field = item.get("content_user_ids")
+    if not isinstance(field.value, dict):
+        raise field.fail("must be an object {user id inside content: people id}")
+    mapping: dict[str, int] = {}
+    for key in field.value:
+        if not isinstance(key, str) or not key.isdigit():
+            raise field.fail(f"key {key!r} is not a user id")
+        mapping[key] = _person(field.get(key), people)
+    return mapping
+
+
+def _zones(
+    field: _Field,
+) -> tuple[tuple[ZoneRow, ...], tuple[bytes, ...], tuple[Doc[Any], ...]]:
+    zones: list[ZoneRow] = []
+    states: list[bytes] = []
+    docs: list[Doc[Any]] = []
+    for item in field.items():
+        kind = item.get("kind").choice(ZONE_KINDS)
+        key_field = item.get("key")
+        key = key_field.text(empty=True)
+        if kind not in KEYED_KINDS and key:
+            raise key_field.fail(f"a {kind} zone has no key")
+        if kind in KEYED_KINDS and not is_zone_key(key):
+            raise key_field.fail(_bad_key(key))
+        if any((z.kind, z.key) == (kind, key) for z in zones):
+            raise item.fail(f"zone {zone_name(kind, key)} is listed twice")
+        state_field = item.get("state")
+        try:
+            state = base64.b64decode(state_field.text(), validate=True)
+        except (binascii.Error, ValueError):
+            raise state_field.fail("must be base64") from None
+        try:
+            doc = doc_from_state(state)
+        except MalformedFrame:
+            raise state_field.fail("is not a valid Yjs update") from None
+        if "content" in item.value and item.get("content").value != read_zone(doc, kind):
+            raise item.get("content").fail(
+                "differs from the zone's state (the state is what is imported; "
+                "do not edit an export by hand)"
+            )
+        zones.append(ZoneRow(kind, key, item.get("title").text(), item.get("position").integer()))
+        states.append(state)
+        docs.append(doc)
+    for kind in (k for k in ZONE_KINDS if k not in KEYED_KINDS):
+        if sum(1 for z in zones if z.kind == kind) != 1:
+            raise field.fail(f"a plan has exactly one {kind} zone")
+    return tuple(zones), tuple(states), tuple(docs)
+
+
+async def import_plan(repos: Repositories, parsed: ParsedPlan) -> ImportResult:
+    """Write the parsed plan (one transaction). Raises ImportRefused when the plan id or a
+    meeting id is already taken here; StorageError on a race lost to another writer."""
+    plan = parsed.plan
+    if await repos.transfer.plan_exists(plan.id):
+        raise ImportRefused(f"a plan with id {plan.id} already exists in this database")
+    taken = await repos.transfer.existing_meetings(m.id for m in plan.meetings)
+    if taken:
+        raise ImportRefused(f"meeting id(s) {', '.join(sorted(taken))} already exist here")
+
+    def zone_content(user_ids: Mapping[int, int]) -> list[ZoneContent]:
+        mapping = {str(old): str(new) for old, new in user_ids.items()}
+        contents = []
+        for zone, state, doc in zip(plan.zones, parsed.states, parsed.docs, strict=True):
+            if remap_user_ids(doc, zone.kind, mapping):
+                state = doc.get_update()  # the renumbering is one more update on top
+            contents.append(ZoneContent(state, zone_summary(doc, zone.kind)))
+        return contents
+
+    return await repos.transfer.create(plan, zone_content)
+
+
+def _sequence(field: _Field) -> int:
+    """A meeting's edit count; absent in files written before meetings could be edited."""
+    value = field.integer(optional=True)
+    if value is None:
+        return 0
+    if value < 0:
+        raise field.fail("must not be negative")
+    return int(value)

@@ -1,0 +1,1 @@
+"""Plan versions: history, diff and restore pages, and the daily version."""
