@@ -85,3 +85,118 @@ def test_the_meeting_scan_sees_a_query() -> None:
         "    return await session.scalars(select(Meeting).where(Meeting.plan_id == plan_id))\n"
     )
     assert _functions_using(ast.parse(source), MEETING_MODELS) == {"list_meetings"}
+
+
+# --- inside server/: a package per capability -------------------------------------------
+
+SERVER = ROOT / "server"
+# The three layers every capability stands on, and what each may use of server/.
+FOUNDATIONS = {
+    "core": {"core", "settings"},
+    "sync": {"core", "sync", "settings", "services"},
+    "web": {"core", "web", "settings", "services"},
+}
+# The top: wiring and entry points, free to import anything in server/.
+TOP = {"app", "services", "cli"}
+# Leaves at the top that import nothing of server/.
+LEAVES = {"settings", "logs"}
+
+
+def server_modules() -> dict[str, Path]:
+    return {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in SERVER.rglob("*.py")
+    }
+
+
+def imported_server_modules(path: Path, known: set[str]) -> set[str]:
+    """The server modules `path` imports (`from server.x import y` counts `server.x.y` when
+    that is a module), at any depth of the file."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("server."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "server" or node.module.startswith("server."):
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    found.add(candidate if candidate in known else node.module)
+    return found - {"server"}
+
+
+def area_of(module: str) -> str:
+    """`server.meetings.pages` -> `meetings`; `server.app` -> `app`."""
+    return module.split(".")[1]
+
+
+def capabilities() -> set[str]:
+    return {p.name for p in SERVER.iterdir() if p.is_dir() and (p / "__init__.py").exists()} - set(
+        FOUNDATIONS
+    )
+
+
+def test_server_is_a_few_packages_and_the_top() -> None:
+    loose = {p.stem for p in SERVER.glob("*.py")} - {"__init__"}
+    assert loose == TOP | LEAVES
+    assert capabilities() >= {"auth", "plans", "meetings", "versions", "transfer", "notify"}
+
+
+def test_capabilities_use_the_foundations_and_nothing_imports_a_capability() -> None:
+    modules = server_modules()
+    known = set(modules)
+    caps = capabilities()
+    offenders: dict[str, list[str]] = {}
+    for name, path in modules.items():
+        if name == "server":
+            continue
+        area = area_of(name)
+        if area in TOP:
+            continue
+        if area in LEAVES:
+            allowed: set[str] = set()
+        elif area in FOUNDATIONS:
+            allowed = FOUNDATIONS[area]
+        else:
+            assert area in caps, name
+            allowed = {"core", "sync", "web", "settings", "services", area}
+        bad = sorted(m for m in imported_server_modules(path, known) if area_of(m) not in allowed)
+        if bad:
+            offenders[name] = bad
+    assert offenders == {}
+
+
+def test_no_import_cycles_inside_server() -> None:
+    modules = server_modules()
+    known = set(modules)
+    graph = {
+        name: {m for m in imported_server_modules(path, known) if m in known}
+        for name, path in modules.items()
+    }
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(node: str, stack: list[str]) -> bool:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle.extend([*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt])
+                return True
+            if nxt not in state and visit(nxt, [*stack, nxt]):
+                return True
+        state[node] = 2
+        return False
+
+    for start in sorted(graph):
+        if start not in state and visit(start, [start]):
+            break
+    assert cycle == []
+
+
+def test_only_the_sync_package_touches_the_registry_s_rooms() -> None:
+    """Everyone else reads a zone with `RoomRegistry.read` and subscribes to its hooks."""
+    touching = sorted(
+        str(path.relative_to(ROOT))
+        for path in SERVER.rglob("*.py")
+        if path.parent.name != "sync" and ".rooms" in path.read_text()
+    )
+    assert touching == []
