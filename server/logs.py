@@ -38,7 +38,7 @@ _CARETS = re.compile(r"^\s*[~^]+\s*$")
 _HIDDEN = "(message hidden)"
 _VALUES_HIDDEN = " [values hidden]"
 _VALUE_START = re.compile(r"[=:(\[{<'\"\n]")
-_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(?=:|$| \(message hidden\)$)")
+_TYPE = re.compile(r"^[A-Za-z_][\w.]*(?=:|$| \(message hidden\)$)")
 
 
 def safe_traceback(exc: BaseException, tb: TracebackType | None = None) -> str:

@@ -337,7 +337,7 @@ async def test_a_failing_pdf_logs_its_stack_and_not_the_plan(
     logged.assert_stack(
         "KeyError (message hidden)",
         "RuntimeError (message hidden)",
-        "export_web.py",
+        "transfer/pages.py",
         "in export_pdf\n",
         "in failing_render\n",
     )

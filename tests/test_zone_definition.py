@@ -126,7 +126,18 @@ async def test_storage_refuses_a_key_the_socket_would(tmp_path: Path) -> None:
             await repos.plans.add_zone(plan.id, "area", "Skole_1", "Skole og læring 📚", 0)
         when = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
         with pytest.raises(InvalidValue, match="'Møte_1'.*lower-case letters a-z"):
-            await repos.plans.add_meeting(plan.id, "Møte_1", "Ansvarsgruppemøte ✅", when)
+            await repos.meetings.schedule(
+                plan.id,
+                title="Ansvarsgruppemøte ✅",
+                starts_at=when,
+                ends_at=when,
+                place=None,
+                video_link=None,
+                agenda=(),
+                invitee_ids=(),
+                created_by_user_id=None,
+                meeting_id="Møte_1",
+            )
         # An import writes through storage.repositories.transfer, which checks too.
         moved = PlanTransfer(
             str(uuid.uuid4()), "Plan for Åse 🌱", "Åse Ødegård", "active", "Eksempelvik", when

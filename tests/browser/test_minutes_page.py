@@ -14,7 +14,6 @@ import pytest
 
 from crdt.schema import read_zone
 from server.core.clock import today_oslo
-from server.core.zones import zone_doc
 from server.meetings.scheduling import seed_minutes
 from storage.repositories.meetings import AgendaItem
 from tests.browser.helpers import (
@@ -129,7 +128,7 @@ async def test_schedule_write_minutes_together_and_make_a_measure(
     # The measure is in the area zone under the goal, with the meeting id, and on the page.
     # Nobody holds the area zone open: the server loaded it for the edit and may have let it
     # go again, so read its durable state, wherever it is.
-    area = await zone_doc(browse.server.services, world.zones["area/skole"])
+    area = await browse.server.services.registry.read(world.zones["area/skole"])
     measures = [m for m in read_zone(area, "area")["measures"] if m["title"] == what]
     assert len(measures) == 1
     assert measures[0]["goalId"] == plan.goal_id and measures[0]["meetingId"] == meeting.id
