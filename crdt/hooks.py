@@ -25,12 +25,6 @@ class Hook(Generic[T]):
     def subscribe(self, subscriber: Callable[[T], None]) -> None:
         self._subscribers.append(subscriber)
 
-    def unsubscribe(self, subscriber: Callable[[T], None]) -> None:
-        self._subscribers.remove(subscriber)
-
-    def __len__(self) -> int:
-        return len(self._subscribers)
-
     def __call__(self, value: T) -> None:
         for subscriber in self._subscribers:
             try:

@@ -89,23 +89,24 @@ class RoomRegistry:
         document), else rebuilt from the store without loading a room. A failed room is never
         read: its document may hold what is not on disk.
         """
-        live = await self.read_live(zone_id)
+        live = await self.read_live(zone_id, _copy)
         if live is not None:
             return live
         return doc_from_stored(await self.committer.store.load(zone_id))
 
-    async def read_live(self, zone_id: int) -> Doc[Any] | None:
-        """Like `read`, but None when the zone is not in memory: for readers that keep a
-        stored summary of every zone and only want the fresher word of a live one."""
+    async def read_live(self, zone_id: int, reader: Callable[[Doc[Any]], T]) -> T | None:
+        """`reader` applied to the live document once what it applied is durable, or None
+        when the zone is not in memory (or failed): for readers that keep a stored summary of
+        every zone and only want the fresher word of a live one, without copying it. The
+        reader runs synchronously, so nothing changes the document under it; it must neither
+        change the document nor keep it."""
         room = self.rooms.get(zone_id)
         if room is None or room.failed:
             return None
         await room.settle()
         if room.failed:
             return None
-        doc: Doc[Any] = Doc()
-        doc.apply_update(room.doc.get_update())
-        return doc
+        return reader(room.doc)
 
     def __len__(self) -> int:
         """Rooms in memory (health and metrics)."""
@@ -222,3 +223,9 @@ class RoomRegistry:
                     exc_info=exc,
                 )
             self._forget(room)
+
+
+def _copy(doc: Doc[Any]) -> Doc[Any]:
+    copy: Doc[Any] = Doc()
+    copy.apply_update(doc.get_update())
+    return copy

@@ -13,7 +13,7 @@ from crdt.room import Room
 from crdt.summary import zone_summary
 from storage.repositories.plans import PlanRepo
 
-log = logging.getLogger("samplan.overview")
+log = logging.getLogger("samplan.summaries")
 
 
 class Summaries:
@@ -49,8 +49,8 @@ class Summaries:
     async def fresh(self, zone_id: int, kind: str, stored: dict[str, Any]) -> dict[str, Any]:
         """A zone's summary: from its live room when one is loaded (what someone typed a
         minute ago already counts), else the one stored at the last compaction."""
-        live = await self.registry.read_live(zone_id)
-        return stored if live is None else zone_summary(live, kind)
+        live = await self.registry.read_live(zone_id, lambda doc: zone_summary(doc, kind))
+        return stored if live is None else live
 
     async def flush(self) -> None:
         if self._saving:
