@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
@@ -198,6 +198,62 @@ DATE_FIELDS: Final = frozenset(
     }
 )
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class Shape(StrEnum):
+    """What one field holds. Plain shapes are values in the item's Map; `null` (None) is
+    always allowed for them: absent optional values are null."""
+
+    STRING = "string"
+    USER_ID = "user id"  # a string ("7"); a number from an old writer reads as its string
+    DATE = "date"  # YYYY-MM-DD
+    LOCAL_TIME = "local time"  # YYYY-MM-DDTHH:MM, Europe/Oslo
+    TIMESTAMP = "timestamp"  # ISO 8601 UTC with Z
+    ENUM = "enum"  # one of ENUM_FIELDS[(root, field)]
+    BOOLEAN = "boolean"
+    TEXT = "text"  # Y.Text (a plain string from an older writer reads the same)
+    RICH_TEXT = "rich text"  # Y.XmlFragment, crdt/richtext.py
+    USER_IDS = "user ids"  # Y.Array of user-id strings
+
+
+# Every field the contract names, by name alone (as FIELD_TYPES): one rule per name in every
+# list and Map root. Keys not named here are unknown (docs/schema.md, "Unknown keys").
+FIELD_SHAPES: dict[str, Shape] = {
+    **dict.fromkeys(
+        (
+            "id",
+            "name",
+            "role",
+            "organisation",
+            "purpose",
+            "kind",
+            "holder",
+            "link",
+            "parentId",
+            "label",
+            "goalId",
+            "externalParty",
+            "scope",
+            "meetingId",
+            "anchorId",
+            "authorName",
+            "note",
+            "agendaId",
+            "areaId",
+            "measureId",
+        ),
+        Shape.STRING,
+    ),
+    **dict.fromkeys(sorted(USER_REF_FIELDS), Shape.USER_ID),
+    **dict.fromkeys(sorted(DATE_FIELDS), Shape.DATE),
+    "nextMeeting": Shape.LOCAL_TIME,
+    **dict.fromkeys(("updatedAt", "createdAt"), Shape.TIMESTAMP),
+    **dict.fromkeys(("status", "attainment"), Shape.ENUM),
+    **dict.fromkeys(("resolved", "present", "apology"), Shape.BOOLEAN),
+    **{key: Shape.TEXT for key, kind in FIELD_TYPES.items() if kind is Text},
+    **{key: Shape.RICH_TEXT for key, kind in FIELD_TYPES.items() if kind is XmlFragment},
+    "responsible": Shape.USER_IDS,
+}
 _SHARED = (Text, XmlFragment, XmlElement, XmlText, Map, Array)
 
 # --- zones -------------------------------------------------------------------------------
@@ -344,8 +400,18 @@ def remove_item(array: Array[Any], item_id: str) -> bool:
 # --- whole zones -------------------------------------------------------------------------
 
 
-def read_zone(doc: Doc[Any], kind: str) -> dict[str, Any]:
-    """The whole zone as plain JSON-able data: the form of export, import, tests and demo."""
+def read_zone(
+    doc: Doc[Any], kind: str, problems: list[ShapeProblem] | None = None
+) -> dict[str, Any]:
+    """The whole zone as plain JSON-able data: the form of export, import, tests and demo.
+
+    Only what keeps the contract (`conform_zone`): a document stored before the server
+    checked shapes, or written by a crafted client, never breaks a reader. What was left out
+    is added to `problems`, by id."""
+    return conform_zone(kind, _read_raw(doc, kind), problems)
+
+
+def _read_raw(doc: Doc[Any], kind: str) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name, root_type in _roots_of(kind).items():
         root = doc.get(name, type=root_type)
@@ -375,6 +441,161 @@ def _read_value(value: Any, order: Sequence[str] = ()) -> Any:
     if isinstance(value, Array):
         return [_read_value(v) for v in value]
     return plain_value(value)
+
+
+# --- shapes on read ----------------------------------------------------------------------
+
+
+class ShapeProblem(NamedTuple):
+    """What a reader left out of a zone, named without content: the root, the item's id (only
+    when it looks like an id; else None), its position in the list, and the field."""
+
+    root: str
+    item: str | None
+    position: int | None
+    field: str | None
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LOCAL_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+
+
+def conform_zone(
+    kind: str, data: Mapping[str, Any], problems: list[ShapeProblem] | None = None
+) -> dict[str, Any]:
+    """`data` (`read_zone` form, or an old version's stored copy of it) without what breaks
+    the contract: a list entry that is not a map, a map without a string id or with an id
+    already seen, a known field of the wrong shape (left out, so readers see it as absent).
+    Unknown keys are kept as they are (docs/schema.md, "Unknown keys"); unknown roots and
+    roots absent from `data` are not added."""
+    found = problems if problems is not None else []
+    roots = _roots_of(kind)
+    clean: dict[str, Any] = {}
+    for name, value in data.items():
+        root_type = roots.get(name)
+        if root_type is None:
+            continue
+        if root_type is XmlFragment:
+            if _is_rich(value):
+                clean[name] = value
+            else:
+                clean[name] = []
+                found.append(ShapeProblem(name, None, None, None))
+        elif root_type is Map:
+            if isinstance(value, Mapping):
+                clean[name] = _conform_fields(name, value, None, None, found)
+            else:
+                clean[name] = {}
+                found.append(ShapeProblem(name, None, None, None))
+        else:
+            clean[name] = _conform_items(name, value, found)
+    return clean
+
+
+def _conform_items(root: str, value: Any, found: list[ShapeProblem]) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        found.append(ShapeProblem(root, None, None, None))
+        return []
+    items = []
+    seen: set[str] = set()
+    for position, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            found.append(ShapeProblem(root, None, position, None))
+            continue
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or not item_id or item_id in seen:
+            found.append(ShapeProblem(root, _safe_id(item_id), position, "id"))
+            continue
+        seen.add(item_id)
+        items.append(_conform_fields(root, item, item_id, position, found))
+    return items
+
+
+def _conform_fields(
+    root: str,
+    values: Mapping[str, Any],
+    item_id: str | None,
+    position: int | None,
+    found: list[ShapeProblem],
+) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        shape = FIELD_SHAPES.get(key)
+        if shape is None or value is None:
+            clean[key] = value
+            continue
+        ok, value = _conform_value(root, key, shape, value)
+        if ok:
+            clean[key] = value
+        else:
+            found.append(ShapeProblem(root, _safe_id(item_id), position, key))
+    return clean
+
+
+def _conform_value(root: str, key: str, shape: Shape, value: Any) -> tuple[bool, Any]:
+    """(keeps the contract, the value as readers get it)."""
+    if shape in (Shape.STRING, Shape.TEXT):
+        return isinstance(value, str), value
+    if shape is Shape.USER_ID:
+        return _user_id(value)
+    if shape is Shape.DATE:
+        return is_iso_date(value), value
+    if shape is Shape.LOCAL_TIME:
+        return isinstance(value, str) and _parses(_LOCAL_TIME_RE, value), value
+    if shape is Shape.TIMESTAMP:
+        return isinstance(value, str) and _parses(None, value), value
+    if shape is Shape.ENUM:
+        allowed = ENUM_FIELDS.get((root, key))
+        if allowed is None:
+            return isinstance(value, str), value
+        return value in allowed, value
+    if shape is Shape.BOOLEAN:
+        return isinstance(value, bool), value
+    if shape is Shape.RICH_TEXT:
+        return _is_rich(value), value
+    # Shape.USER_IDS
+    if not isinstance(value, list):
+        return False, value
+    ids = [_user_id(v) for v in value]
+    return all(ok for ok, _ in ids), [v for _, v in ids]
+
+
+def is_iso_date(value: Any) -> bool:
+    """Whether `value` is a real date written YYYY-MM-DD (what date fields hold)."""
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _parses(pattern: re.Pattern[str] | None, value: str) -> bool:
+    if pattern is not None and not pattern.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _user_id(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, str) and value:
+        return True, value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True, str(value)  # an older writer's number (Yrs keeps numbers as floats)
+    return False, value
+
+
+def _is_rich(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(node, Mapping) for node in value)
+
+
+def _safe_id(item_id: Any) -> str | None:
+    """The id, if it may go into a log: ids are UUIDs or short keys, never a sentence."""
+    return item_id if isinstance(item_id, str) and _SAFE_ID.fullmatch(item_id) else None
 
 
 def validate_zone(kind: str, data: Mapping[str, Any]) -> None:

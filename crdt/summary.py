@@ -11,7 +11,7 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map
 
-from crdt.schema import AREA, CONTENT, EVALUATIONS, MEASURES, META
+from crdt.schema import AREA, CONTENT, EVALUATIONS, MEASURES, META, is_iso_date
 
 DONE_STATUSES = frozenset({"fullfort", "avsluttet"})
 
@@ -20,8 +20,8 @@ def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
     if kind == CONTENT:
         meta = doc.get(META, type=Map)
         return {
-            "nextRevision": _text(meta.get("nextRevision")),
-            "planPeriodEnd": _text(meta.get("planPeriodEnd")),
+            "nextRevision": _date(meta.get("nextRevision")),
+            "planPeriodEnd": _date(meta.get("planPeriodEnd")),
         }
     if kind == AREA:
         measures = doc.get(MEASURES, type=Array)
@@ -31,10 +31,10 @@ def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
             for item in measures
             if isinstance(item, Map)
             and _text(item.get("status")) not in DONE_STATUSES
-            and (end := _text(item.get("end")))
+            and (end := _date(item.get("end")))
         )
         dates = [
-            d for item in evaluations if isinstance(item, Map) and (d := _text(item.get("date")))
+            d for item in evaluations if isinstance(item, Map) and (d := _date(item.get("date")))
         ]
         # Open measures with an end date and their responsible members: the deadline
         # reminder reads these instead of loading every area document.
@@ -44,7 +44,7 @@ def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
                 for item in measures
                 if isinstance(item, Map)
                 and _text(item.get("status")) not in DONE_STATUSES
-                and (end := _text(item.get("end")))
+                and (end := _date(item.get("end")))
                 and (item_id := _text(item.get("id")))
             ),
             key=lambda m: (m["end"], m["id"]),
@@ -59,6 +59,11 @@ def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
 
 def _people(value: object) -> list[str]:
     return [str(p) for p in value if isinstance(p, str) and p] if isinstance(value, Array) else []
+
+
+def _date(value: object) -> str | None:
+    """Only a real YYYY-MM-DD: a summary is compared and formatted as a date by its readers."""
+    return value if isinstance(value, str) and is_iso_date(value) else None
 
 
 def _text(value: object) -> str | None:

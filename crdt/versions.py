@@ -62,10 +62,10 @@ def minutes_content(doc: Doc[Any]) -> dict[str, Any]:
     agenda = [
         {
             "id": item.get("id"),
-            "title": item.get("title", ""),
+            "title": item.get("title") or "",
             "body": nodes_plain(item.get("body") or []),
             "bodyNodes": item.get("body") or [],
-            "decision": item.get("decision", ""),
+            "decision": item.get("decision") or "",
         }
         for item in data[AGENDA]
     ]

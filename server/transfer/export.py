@@ -54,9 +54,10 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.schema import ZONE_ORDER, read_zone, zone_name
+from crdt.schema import ZONE_ORDER, zone_name
 from crdt.zone_state import doc_from_stored, user_ids_in
 from server.core.minutes_people import local_user_ids, parse_content
+from server.core.zones import zone_data
 from server.services import Repositories
 from storage.repositories.transfer import Person, PlanTransfer, PublishedRow, ZoneRow
 
@@ -115,7 +116,9 @@ async def build_export(
         docs.append(doc)
         states.append(doc.get_update())
         await asyncio.sleep(0)  # a big plan: let live editing in between zones
-    contents = [read_zone(doc, zone.kind) for doc, zone in zip(docs, zones, strict=True)]
+    contents = [
+        zone_data(doc, zone.kind, zone.zone_id) for doc, zone in zip(docs, zones, strict=True)
+    ]
     people = list(record.people)
     known = {p.id for p in people}
     referenced = {int(uid) for c in contents for uid in user_ids_in(c) if uid.isdigit()}

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.richtext import nodes_plain
 from crdt.room import RoomWriteFailed
-from crdt.schema import DATE_FIELDS, VERSIONED_KINDS, read_zone
+from crdt.schema import DATE_FIELDS, VERSIONED_KINDS
 from crdt.versions import (
     ITEM_LABELS,
     STAMP_FIELDS,
@@ -31,7 +31,7 @@ from crdt.versions import (
 from server.core.access import Role
 from server.core.clock import OSLO
 from server.core.minutes_people import content_user_ids
-from server.core.zones import zone_copies
+from server.core.zones import stored_zone_data, zone_copies, zone_data
 from server.web.errors import BadRequest, Forbidden, NotFound, PageError, PlanClosed
 from server.web.i18n import language_of, translator
 from server.web.security import CSRF_FIELD, csrf_valid
@@ -199,8 +199,9 @@ async def version_page(request: Request) -> Response:
     compared = []
     for (kind, key), copy in old_copies.items():
         zone = current_zones.get((kind, key))
-        now = read_zone(await v.services.registry.read(zone.id), kind) if zone else {}
-        compared.append((copy, json.loads(copy.data), now))
+        now = zone_data(await v.services.registry.read(zone.id), kind, zone.id) if zone else {}
+        old = stored_zone_data(kind, json.loads(copy.data), zone.id if zone else None)
+        compared.append((copy, old, now))
     names = await _names(v, [data for _, old, now in compared for data in (old, now)])
     r = Rendering(translator(language_of(request)), names)
     t = r.t
@@ -306,7 +307,7 @@ async def restore_version(request: Request) -> Response:
         zone = zones.get((copy.kind, copy.key))
         if zone is None or copy.kind not in VERSIONED_KINDS:
             continue  # a zone removed since: nothing to write into
-        old = json.loads(copy.data)
+        old = stored_zone_data(copy.kind, json.loads(copy.data), zone.id)
         try:
             written += await v.services.registry.edit(
                 zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind
