@@ -143,6 +143,27 @@ async def test_end_sessions_by_user_closes_all_their_sessions(
             await client.close()
 
 
+async def test_the_page_asks_when_its_session_ends_and_may_continue_it(
+    web: LiveServer, world: World
+) -> None:
+    settings = web.settings
+    async with _browser(web, "verge") as http:
+        state = (await http.get("/session")).json()
+        assert state["userId"] == world.users["verge"]
+        assert 0 < state["secondsLeft"] <= settings.session_idle_seconds
+        assert state["warnSeconds"] == settings.session_warn_seconds
+        # "Continue" is a POST with the form token; without it nothing changes.
+        refused = await http.post("/session", data={"csrf_token": "forfalsket"})
+        assert refused.status_code == 403
+        page = await http.get("/plans")
+        kept = await http.post("/session", data={"csrf_token": csrf_of(page.text)})
+        assert kept.status_code == 200 and kept.json()["userId"] == world.users["verge"]
+        await _log_out(http)
+        assert (await http.get("/session")).status_code == 401
+    async with httpx.AsyncClient(base_url=web.http) as stranger:
+        assert (await stranger.get("/session")).json() == {"secondsLeft": 0}
+
+
 IDLE = 3  # seconds; the rounds run often so a test waits for them, not for a minute
 
 
