@@ -15,7 +15,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from server.auth.oidc import oidc_callback, oidc_login
-from server.auth.pages import login_page, login_submit, logout
+from server.auth.pages import (
+    login_page,
+    login_submit,
+    logout,
+    session_continue,
+    session_status,
+)
 from server.logs import install_log_privacy
 from server.meetings.pages import (
     action_to_measure,
@@ -122,6 +128,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/login/oidc", oidc_login, methods=["GET"]),
         Route("/login/oidc/callback", oidc_callback, methods=["GET"], name="oidc_callback"),
         Route("/logout", logout, methods=["POST"]),
+        Route("/session", session_status, methods=["GET"]),
+        Route("/session", session_continue, methods=["POST"]),
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),

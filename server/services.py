@@ -24,6 +24,7 @@ from server.notify.reminders import Reminders
 from server.notify.zone_watch import ZoneWatch
 from server.settings import Settings
 from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
+from server.sync.sessions import SessionSockets
 from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
 from storage.db import create_engine, make_sessionmaker
@@ -100,6 +101,7 @@ class Services:
     mailer: EmailSender
     events: EventHub
     daily_versions: DailyVersions
+    session_sockets: SessionSockets
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
 
@@ -139,6 +141,10 @@ class Services:
             connections, repos.plans.access_versions, settings.access_poll_seconds, plan_gone
         )
         watcher.start()
+        session_sockets = SessionSockets(
+            repos.sessions, settings.session_idle_seconds, settings.session_check_seconds
+        )
+        session_sockets.start()
         audit = AuditWriter(repos.audit)
         audit.start()
         events = EventHub()
@@ -179,6 +185,7 @@ class Services:
             mailer,
             events,
             daily_versions,
+            session_sockets,
         )
 
     async def stop(self) -> None:
@@ -186,6 +193,7 @@ class Services:
         await self.daily_versions.stop()
         await self.reminders.stop()
         await self.watcher.stop()
+        await self.session_sockets.stop()
         await self.registry.close()
         await self.zone_watch.close()
         await self.mailer.stop()

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     default_token_ttl_seconds: int = 8 * 3600
     session_ttl_seconds: int = 12 * 3600
     session_idle_seconds: int = 30 * 60
+    # How often typing on sockets is written as session activity (one statement per round),
+    # and expired sessions' open sockets are closed (server/sync/sessions.py).
+    session_check_seconds: float = 60.0
+    # The page warns this long before an idle session ends, with a button to continue.
+    session_warn_seconds: int = 120
     log_level: str = "INFO"
     # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
     retention_days: int = Field(default=365, ge=1)

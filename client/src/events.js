@@ -24,7 +24,11 @@ export function connectEvents () {
     })
     socket.addEventListener('close', (close) => {
       document.body.dataset.events = 'closed'
-      if (close.code === 4401) return // logged out: the next page load starts again
+      if (close.code === 4401) { // logged out: client/src/session.js says so, and says when it is back
+        window.dispatchEvent(new CustomEvent('samplan:session-lost'))
+        window.addEventListener('samplan:session-back', () => { delay = 500; open() }, { once: true })
+        return
+      }
       setTimeout(open, delay)
       delay = Math.min(delay * 2, MAX_DELAY_MS)
     })

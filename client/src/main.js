@@ -3,10 +3,12 @@
 import { setupLogin, setupLogout } from './offline-store.js'
 import { connectEvents } from './events.js'
 import { setupBell } from './notifications.js'
+import { setupSession } from './session.js'
 
 setupLogout()
 setupLogin()
 setupBell()
+setupSession()
 connectEvents()
 
 const root = document.getElementById('plan-app')

@@ -10,7 +10,7 @@ import logging
 from functools import cache
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from server.core.audit import client_address
 from server.core.passwords import hash_password, verify_password
@@ -24,6 +24,7 @@ from server.web.i18n import (
 from server.web.security import CSRF_FIELD, csrf_valid
 from server.web.session import current_user
 from server.web.templating import render
+from storage.repositories.sessions import token_id
 
 log = logging.getLogger("samplan.auth")
 
@@ -139,6 +140,8 @@ async def logout(request: Request) -> Response:
     if raw:
         user_id = await services.sessions.user_for(raw, services.settings.session_idle_seconds)
         await services.sessions.delete(raw)
+        # Every socket and event stream this session opened closes now (4401), not later.
+        services.session_sockets.end_sessions([token_id(raw)])
         if user_id is not None:
             services.audit.record(
                 "logout", actor_user_id=user_id, client_address=client_address(request)
@@ -146,3 +149,32 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+async def _session_state(services: Services, raw: str | None) -> Response:
+    settings = services.settings
+    state = await services.sessions.remaining(raw, settings.session_idle_seconds) if raw else None
+    if state is None:
+        return JSONResponse({"secondsLeft": 0}, status_code=401)
+    user_id, left = state
+    body = {"userId": user_id, "secondsLeft": left, "warnSeconds": settings.session_warn_seconds}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def session_status(request: Request) -> Response:
+    """`GET /session`: when this session ends if nobody does anything, so the page can warn
+    before it does (client/src/session.js). Asking is not activity: it never extends it."""
+    return await _session_state(_services(request), request.cookies.get(SESSION_COOKIE))
+
+
+async def session_continue(request: Request) -> Response:
+    """`POST /session`: "Continue" on the page's warning; the session's idle time starts again."""
+    services = _services(request)
+    form = await request.form()
+    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
+        return JSONResponse({"error": "expired form"}, status_code=403)
+    raw = request.cookies.get(SESSION_COOKIE)
+    idle = services.settings.session_idle_seconds
+    if raw and await services.sessions.user_for(raw, idle) is not None:
+        await services.sessions.touch([token_id(raw)], idle)
+    return await _session_state(services, raw)

@@ -39,6 +39,7 @@ class Connection:
     zone: str = ""  # the room suffix: 'content', 'area/skole', ...
     edits: int = field(default=0)
     zone_id: int = 0
+    session_id: str | None = None  # the log-in session that opened it; None for a token
 
 
 class ConnectionIndex:

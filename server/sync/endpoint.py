@@ -28,6 +28,8 @@ from server.core.tokens import TokenError, verify_plan_token
 from server.services import Services
 from server.sync.connections import Connection
 from server.sync.room_path import BadRoomPath, parse_room_path
+from server.sync.sessions import SESSION_ENDED
+from storage.repositories.sessions import token_id
 
 log = logging.getLogger("samplan.ws")
 
@@ -90,7 +92,13 @@ class RateLimit:
         return True
 
 
-async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> int:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user_id: int
+    session_id: str | None  # None for a token: only sessions are ended by log-out or expiry
+
+
+async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> Caller:
     token = ws.query_params.get("token")
     if token:
         try:
@@ -99,14 +107,14 @@ async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> int:
             raise Refused(CloseCode.UNAUTHENTICATED, str(exc)) from exc
         if grant.plan_id != plan_id:
             raise Refused(CloseCode.FORBIDDEN, "token is for another plan")
-        return grant.user_id
+        return Caller(grant.user_id, None)
     cookie = ws.cookies.get(SESSION_COOKIE)
     if cookie:
         if not services.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
             raise Refused(CloseCode.FORBIDDEN, "origin not allowed")
         user_id = await services.sessions.user_for(cookie, services.settings.session_idle_seconds)
         if user_id is not None:
-            return user_id
+            return Caller(user_id, token_id(cookie))
     raise Refused(CloseCode.UNAUTHENTICATED, "not authenticated")
 
 
@@ -128,7 +136,8 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             path = parse_room_path(ws.path_params["room"])
         except BadRoomPath as exc:
             raise Refused(CloseCode.NOT_FOUND, "no such room") from exc
-        user_id = await _authenticate(ws, services, path.plan_id)
+        caller = await _authenticate(ws, services, path.plan_id)
+        user_id = caller.user_id
         context = await services.plans.connection_context(
             path.plan_id, path.kind, path.key, user_id
         )
@@ -154,7 +163,14 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             identity=identity_of(user_id, context.user_name, context.role),
         )
         conn = Connection(
-            peer, user_id, context.plan_id, path.kind, context.role, zone, zone_id=context.zone_id
+            peer,
+            user_id,
+            context.plan_id,
+            path.kind,
+            context.role,
+            zone,
+            zone_id=context.zone_id,
+            session_id=caller.session_id,
         )
         address = ws.client.host if ws.client else None
         visit = ws.query_params.get("visit", "")
@@ -184,10 +200,21 @@ async def _serve(
     peer = conn.peer
     room = await services.registry.join(zone_id, peer, kind)
     services.connections.add(conn)
+    session_id = conn.session_id
+    sockets = services.session_sockets
+    session_key = 0
+    if session_id is not None:
+        session_key = sockets.add(
+            session_id,
+            conn.user_id,
+            lambda: peer.close(CloseCode.UNAUTHENTICATED, SESSION_ENDED),
+        )
 
     def forget(_: Peer) -> None:
         services.connections.discard(conn)
         services.registry.leave(room, peer)
+        if session_id is not None:
+            sockets.discard(session_id, session_key)
 
     peer.on_close = forget
     joined = time.monotonic()
@@ -212,8 +239,8 @@ async def _serve(
     try:
         while not peer.closed:
             message = await receive()
-            if message["type"] == "websocket.disconnect":
-                break
+            if message["type"] == "websocket.disconnect" or peer.closed:
+                break  # closed while waiting (log-out, access withdrawn): nothing more is read
             data = message.get("bytes")
             if data is None:
                 peer.close(CloseCode.MALFORMED, "text frames are not part of the protocol")
@@ -227,6 +254,8 @@ async def _serve(
                     # Counted, never kept: the leave row says how many, not what.
                     if peer.can_write and _is_edit(data):
                         conn.edits += 1
+                        if session_id is not None:
+                            sockets.active.add(session_id)  # typing is activity
                 except MalformedFrame as exc:
                     log.info("peer %s sent a malformed frame: %s", peer.peer_id, exc)
                     peer.close(CloseCode.MALFORMED, "malformed frame")

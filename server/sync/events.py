@@ -14,6 +14,8 @@ from crdt.protocol import CloseCode
 from server.core.event_hub import CLOSED
 from server.core.sessions import SESSION_COOKIE
 from server.services import Services
+from server.sync.sessions import SESSION_ENDED
+from storage.repositories.sessions import token_id
 
 
 async def events_endpoint(ws: WebSocket) -> None:
@@ -24,17 +26,29 @@ async def events_endpoint(ws: WebSocket) -> None:
     user_id = None
     if cookie and services.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
         user_id = await services.sessions.user_for(cookie, services.settings.session_idle_seconds)
-    if user_id is None:
+    if cookie is None or user_id is None:
         await ws.close(CloseCode.UNAUTHENTICATED, "not authenticated")
         return
+    # Log-out or expiry of the session that opened this stream ends it (server/sync/sessions.py).
+    session_id = token_id(cookie)
+    ended = asyncio.Event()
+    sockets = services.session_sockets
+    session_key = sockets.add(session_id, user_id, ended.set)
     with services.events.subscribe(user_id) as queue:
         reader = asyncio.ensure_future(_until_disconnect(ws))
+        stop = asyncio.ensure_future(ended.wait())
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {getter, reader, stop}, return_when=asyncio.FIRST_COMPLETED
+                )
                 if reader in done:
                     getter.cancel()
+                    return
+                if stop in done:
+                    getter.cancel()
+                    await ws.close(CloseCode.UNAUTHENTICATED, SESSION_ENDED)
                     return
                 event = getter.result()
                 if event is CLOSED:
@@ -45,6 +59,8 @@ async def events_endpoint(ws: WebSocket) -> None:
             return  # the page went away mid-send
         finally:
             reader.cancel()
+            stop.cancel()
+            sockets.discard(session_id, session_key)
 
 
 async def _until_disconnect(ws: WebSocket) -> None:

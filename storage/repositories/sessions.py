@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
@@ -88,6 +88,56 @@ class SessionRepo:
                     .execution_options(synchronize_session=False)
                 )
         return row.user_id
+
+    async def remaining(
+        self, raw_token: str, idle_timeout_seconds: float
+    ) -> tuple[int, float] | None:
+        """(user, seconds until the session ends if nothing happens), or None once it has
+        ended. Reads without touching: asking when a session ends is not activity."""
+        now = self._clock()
+        async with self._sessionmaker() as session:
+            row = await session.get(UserSession, token_id(raw_token))
+        if row is None:
+            return None
+        end = min(row.expires_at, row.last_seen_at + timedelta(seconds=idle_timeout_seconds))
+        left = (end - now).total_seconds()
+        return (row.user_id, left) if left > 0 else None
+
+    async def touch(self, session_ids: Collection[str], idle_timeout_seconds: float) -> int:
+        """Mark sessions active now (typing on a socket), in one statement; a session already
+        past its end or idle timeout stays ended. Returns how many were touched."""
+        if not session_ids:
+            return 0
+        now = self._clock()
+        idle_since = now - timedelta(seconds=idle_timeout_seconds)
+        async with write_session(self._sessionmaker) as session:
+            result = await session.execute(
+                update(UserSession)
+                .where(
+                    UserSession.id.in_(list(session_ids)),
+                    UserSession.expires_at > now,
+                    UserSession.last_seen_at >= idle_since,
+                )
+                .values(last_seen_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def live_ids(self, session_ids: Collection[str], idle_timeout_seconds: float) -> set[str]:
+        """Which of `session_ids` are still live (neither ended, expired nor idle too long)."""
+        if not session_ids:
+            return set()
+        now = self._clock()
+        idle_since = now - timedelta(seconds=idle_timeout_seconds)
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(UserSession.id).where(
+                    UserSession.id.in_(list(session_ids)),
+                    UserSession.expires_at > now,
+                    UserSession.last_seen_at >= idle_since,
+                )
+            )
+        return {str(sid) for sid in rows.scalars()}
 
     async def delete(self, raw_token: str) -> None:
         """Log out; deleting an unknown or already ended session is not an error."""

@@ -59,7 +59,7 @@ export class ConnectionStatus {
     this.root.dataset.saved = String(allSaved)
 
     let key
-    if (closed) key = 'status.closed'
+    if (closed) key = closed.closedForGood.code === 4401 ? 'status.loggedOut' : 'status.closed'
     else if (refused) key = 'status.readOnly'
     else if (connection === 'offline') key = 'status.offline'
     else if (connection === 'connecting') key = this.everSynced ? 'status.reconnecting' : 'status.connecting'

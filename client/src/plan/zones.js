@@ -96,7 +96,18 @@ export class Zone {
     provider.on('closed', (event) => {
       this.closedForGood = event
       this.onChange()
+      // 4401: the session ended (log-out elsewhere, idle). What was typed stays in this doc.
+      if (event.code === 4401) window.dispatchEvent(new CustomEvent('samplan:session-lost'))
     })
+    // Logged in again (client/src/session.js): reconnect; the sync sends what was typed meanwhile.
+    this.onSessionBack = () => {
+      if (this.closedForGood && this.closedForGood.code === 4401) {
+        this.closedForGood = null
+        provider.connect()
+        this.onChange()
+      }
+    }
+    window.addEventListener('samplan:session-back', this.onSessionBack)
     provider.connect()
   }
 
@@ -130,6 +141,7 @@ export class Zone {
 
   destroy () {
     clearTimeout(this.ackTimer)
+    window.removeEventListener('samplan:session-back', this.onSessionBack)
     this.provider.destroy()
     if (this.persistence) this.persistence.destroy()
     this.doc.destroy()
