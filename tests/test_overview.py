@@ -72,11 +72,11 @@ async def test_mine_planer_shows_what_the_plan_says(server: LiveServer, world: W
     assert world.zones["area/skole"] not in server.services.registry.rooms
     await server.services.summaries.flush()
     stored = await server.services.plans.zone_summaries_for_user(world.users["koordinator"])
-    summary = next(s for zid, _, s in stored[world.plan_id] if zid == world.zones["area/skole"])
+    summary = next(s for zid, _, _, s in stored[world.plan_id] if zid == world.zones["area/skole"])
     assert summary["openMeasureEnds"] == ["2020-01-01"]
     assert summary["lastEvaluation"] == "2026-01-15"
     assert [(m["end"], m["responsible"]) for m in summary["openMeasures"]] == [("2020-01-01", [])]
-    content = next(s for _, kind, s in stored[world.plan_id] if kind == "content")
+    content = next(s for _, kind, _, s in stored[world.plan_id] if kind == "content")
     assert content == {}  # never opened: nothing to say yet, and nothing invented
 
 

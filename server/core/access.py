@@ -141,6 +141,18 @@ def effective_access(
     return access
 
 
+def sees_member_details(role: str, consent: ConsentRecord | None, today: date) -> bool:
+    """Whether this member sees the other members' e-mail, unit and contribution text.
+
+    Everyone who may open the plan sees who is in the ansvarsgruppe (names and roles: they
+    need to know who they work with). Contact details and what each member contributes
+    belong to the plan's common part, `content` (DESIGN §2), so they follow consent to
+    `content`: the planeier, verge and koordinator always see them; a deltaker or leser only
+    when their consent covers `content`. A member always sees their own."""
+    zone = ZoneKind.CONTENT.value
+    return effective_access(role, zone, zone, consent, today) is not None
+
+
 # pasient- og brukerrettighetsloven § 4-3 and § 4-4: from 16 the person consents; below 16 the
 # parents (or another with parental responsibility) do. shared/domain/individuell-plan.md §1.5.
 CONSENT_AGE = 16

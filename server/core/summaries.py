@@ -1,16 +1,23 @@
 """Per-zone summaries (crdt/summary.py: dates and counts, never text), for figures shown
 outside a zone: Mine planer's indicators, reminders. Stored whenever a room is compacted;
-rooms in memory are read live so what someone typed a minute ago already counts."""
+rooms in memory are read live so what someone typed a minute ago already counts. A member is
+shown figures only from the zones they may open (`for_user`); reminders are narrowed the
+same way by the notifier (server/notify/notifier.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from crdt.registry import RoomRegistry
 from crdt.room import Room
+from crdt.schema import zone_name
 from crdt.summary import zone_summary
+from server.core.access import effective_access
+from storage.repositories.consents import MemberAccess
 from storage.repositories.plans import PlanRepo
 
 log = logging.getLogger("samplan.summaries")
@@ -39,12 +46,28 @@ class Summaries:
                 "zone %s: saving its summary failed: %s", zone_id, type(exc).__name__, exc_info=exc
             )
 
-    async def for_user(self, user_id: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    async def for_user(
+        self, user_id: int, access: Mapping[str, MemberAccess], today: date
+    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Per plan the user is in: (kind, summary) of each zone this member may open, and of
+        no other. `access` is the member's role and consent per plan
+        (`ConsentRepo.access_by_plan`); a plan missing from it yields nothing. The one place
+        where consent bounds the figures shown outside a zone: a deltaker whose consent covers
+        two areas gets the overdue count of those two, and no revision date unless it covers
+        `content` (server.core.access.effective_access, the rule of sockets and pages)."""
         stored = await self.plans.zone_summaries_for_user(user_id)
-        return {
-            plan_id: [(kind, await self.fresh(zid, kind, summary)) for zid, kind, summary in zones]
-            for plan_id, zones in stored.items()
-        }
+        result: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for plan_id, zones in stored.items():
+            member = access.get(plan_id)
+            if member is None:
+                continue
+            result[plan_id] = [
+                (kind, await self.fresh(zid, kind, summary))
+                for zid, kind, key, summary in zones
+                if effective_access(member.role, kind, zone_name(kind, key), member.consent, today)
+                is not None
+            ]
+        return result
 
     async def fresh(self, zone_id: int, kind: str, stored: dict[str, Any]) -> dict[str, Any]:
         """A zone's summary: from its live room when one is loaded (what someone typed a

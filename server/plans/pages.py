@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from crdt.schema import ZONE_ORDER, zone_name
+from crdt.schema import COMMENTS, ZONE_ORDER, zone_name
 from server.core.access import (
     ConsentRule,
     Role,
@@ -21,6 +21,8 @@ from server.core.access import (
     may_give_consent,
     may_see_access_log,
     needs_consent,
+    sees_member_details,
+    sees_plan,
 )
 from server.core.clock import OSLO, today_oslo
 from server.core.identity import colour_for, identity_of, initials
@@ -33,6 +35,7 @@ from server.web.security import csrf_token
 from server.web.session import current_user
 from server.web.templating import render
 from server.web.visit import visit
+from storage.repositories.consents import MemberAccess
 
 
 async def home(request: Request) -> Response:
@@ -46,8 +49,12 @@ async def my_plans(request: Request) -> Response:
         raise LoginRequired()
     services: Services = request.app.state.services
     present = services.connections.present_by_plan()
-    summaries = await services.summaries.for_user(user.id)
     today = today_oslo()
+    # Every figure below comes only from what this member may open (role and consent): the
+    # zone summaries are filtered by Summaries.for_user; a plan the member may not open yet
+    # (no consent) shows no meeting, no one present and no unread messages.
+    access = await services.consents.access_by_plan(user.id)
+    summaries = await services.summaries.for_user(user.id, access, today)
     overview = await services.plans.overview_for_user(user.id)
     # "Samtykke: gitt" when at least one member has an active consent to see the plan.
     next_meetings = await services.meetings.next_by_plan(
@@ -57,23 +64,27 @@ async def my_plans(request: Request) -> Response:
         [plan.id for plan, _, _ in overview], today_oslo()
     )
     unread = await services.repos.notifications.unread_by_plan(user.id, "message")
-    plans = [
-        {
-            "id": plan.id,
-            "title": plan.title,
-            "person_name": plan.person_name,
-            "role": role,
-            "access_log": may_see_access_log(role),
-            "koordinator_name": koordinator,
-            "consent_given": plan.id in consented,
-            **indicators(summaries.get(plan.id, []), today),
-            "present_now": present.get(plan.id, []),
-            "unread": unread.get(plan.id, 0),  # unread messages (their notifications)
-            "next_meeting": _next_meeting(next_meetings.get(plan.id), role),
-            "closed": plan.status == "closed",
-        }
-        for plan, role, koordinator in overview
-    ]
+    plans = []
+    for plan, role, koordinator in overview:
+        mine = access.get(plan.id)
+        opens = sees_plan(mine, today)
+        plans.append(
+            {
+                "id": plan.id,
+                "title": plan.title,
+                "person_name": plan.person_name,
+                "role": role,
+                "access_log": may_see_access_log(role),
+                "koordinator_name": koordinator,
+                "consent_given": plan.id in consented,
+                **indicators(summaries.get(plan.id, []), today),
+                "present_now": present.get(plan.id, []) if opens else [],
+                # unread messages (their notifications), while the member may read the thread
+                "unread": unread.get(plan.id, 0) if _reads(mine, COMMENTS, today) else 0,
+                "next_meeting": _next_meeting(next_meetings.get(plan.id), role) if opens else None,
+                "closed": plan.status == "closed",
+            }
+        )
     deleted = request.query_params.get("deleted") == "1"
     return render(request, "plans.html", {"plans": plans, "deleted": deleted}, user=user)
 
@@ -106,16 +117,21 @@ async def plan_page(request: Request) -> Response:
                     "access": access,
                 }
             )
+    # Names and roles for everyone; e-mail, unit and contribution only for those who may
+    # read `content` (server.core.access.sees_member_details), and one's own always.
+    details = sees_member_details(member.role, member.consent, today)
     members = [
         {
             "id": m.user_id,
             "name": name,
             "role": m.role,
-            "unit": m.unit,
-            "contribution": m.contribution,
             "initials": initials(name),
             "color": colour_for(m.user_id),
-            "email": email,
+            **(
+                {"unit": m.unit, "contribution": m.contribution, "email": email}
+                if details or m.user_id == user.id
+                else {"unit": None, "contribution": None, "email": None}
+            ),
         }
         for m, name, email in await services.plans.list_members_with_names(plan.id)
     ]
@@ -131,7 +147,9 @@ async def plan_page(request: Request) -> Response:
         "csrf": csrf_token(request, services.secret_key),
         "unreadMessages": (
             await services.repos.notifications.unread_by_plan(user.id, "message")
-        ).get(plan.id, 0),
+        ).get(plan.id, 0)
+        if v.access(COMMENTS, "") is not None
+        else 0,
         "visit": visit_id,
     }
     context = {
@@ -216,6 +234,13 @@ async def consent_section(
         "rule": rule.value,
         "read_only_why": read_only_why,
     }
+
+
+def _reads(member: MemberAccess | None, kind: str, today: date) -> bool:
+    """Whether the member may open the plan's zone of this kind (a keyless zone)."""
+    if member is None:
+        return False
+    return effective_access(member.role, kind, kind, member.consent, today) is not None
 
 
 def _next_meeting(meeting: Any, role: str) -> dict[str, Any] | None:

@@ -572,20 +572,21 @@ class PlanRepo:
 
     async def zone_summaries_for_user(
         self, user_id: int
-    ) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
-        """Per plan the user is in: (zone id, kind, summary) of every zone, in one query; a
-        zone not summarised yet has an empty summary."""
+    ) -> dict[str, list[tuple[int, str, str, dict[str, Any]]]]:
+        """Per plan the user is in: (zone id, kind, key, summary) of every zone, in one query;
+        a zone not summarised yet has an empty summary. The caller decides which of them this
+        member may see (server/core/summaries.py)."""
         async with self._sessionmaker() as session:
             rows = await session.execute(
-                select(Zone.plan_id, Zone.id, Zone.kind, ZoneSummary.data)
+                select(Zone.plan_id, Zone.id, Zone.kind, Zone.key, ZoneSummary.data)
                 .outerjoin(ZoneSummary, ZoneSummary.zone_id == Zone.id)
                 .join(Membership, Membership.plan_id == Zone.plan_id)
                 .where(Membership.user_id == user_id)
             )
-            result: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
-            for plan_id, zone_id, kind, data in rows:
+            result: dict[str, list[tuple[int, str, str, dict[str, Any]]]] = {}
+            for plan_id, zone_id, kind, key, data in rows:
                 summary = json.loads(data) if data else {}
-                result.setdefault(plan_id, []).append((zone_id, kind, summary))
+                result.setdefault(plan_id, []).append((zone_id, kind, key, summary))
             return result
 
     async def zone_summaries_of_kinds(
