@@ -142,8 +142,25 @@ ITEM_FIELDS: dict[str, tuple[str, ...]] = {
         "ownerComment",
         *_CHANGED,
     ),
-    COMMENT_LIST: ("id", "anchorId", "authorId", "authorName", "text", "createdAt", "resolved"),
-    MESSAGES: ("id", "authorId", "authorName", "text", "createdAt"),
+    # Written only by the server (crdt/comments.py): `edits` keeps every earlier text as
+    # {text, at}, `editedAt` says when the text last changed; a hidden comment keeps its words.
+    COMMENT_LIST: (
+        "id",
+        "anchorId",
+        "authorId",
+        "authorName",
+        "text",
+        "createdAt",
+        "editedAt",
+        "edits",
+        "resolved",
+        "resolvedBy",
+        "resolvedAt",
+        "hiddenBy",
+        "hiddenByName",
+        "hiddenAt",
+    ),
+    MESSAGES: ("id", "authorId", "authorName", "text", "createdAt", "editedAt", "edits"),
     ATTENDEES: ("id", "userId", "name", "role", "present", "apology", "note"),
     AGENDA: ("id", "title", "body", "decision"),
     ACTION_ITEMS: (
@@ -173,7 +190,15 @@ FIELD_TYPES: dict[str, type] = {
 # Fields that hold a user id (a string, DESIGN: ids are SQL's users.id), and lists of them.
 # A plan imported into another database gets new user ids: crdt.zone_state renumbers these.
 USER_REF_FIELDS: Final = frozenset(
-    {"userId", "updatedBy", "authorId", "referentUserId", "responsibleUserId"}
+    {
+        "userId",
+        "updatedBy",
+        "authorId",
+        "referentUserId",
+        "responsibleUserId",
+        "resolvedBy",
+        "hiddenBy",
+    }
 )
 USER_REF_LISTS: Final = frozenset({"responsible"})
 
