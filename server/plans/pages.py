@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from crdt.schema import ZONE_ORDER, zone_name
+from crdt.schema import COMMENTS, ZONE_ORDER, zone_name
 from server.core.access import (
     ConsentRule,
     Role,
@@ -129,6 +129,18 @@ async def plan_page(request: Request) -> Response:
         "ownDevice": request.cookies.get("samplan_own_device") == "1",
         # For the Meldinger section's "read" POST (the token, not a secret of the page).
         "csrf": csrf_token(request, services.secret_key),
+        # Comments and messages are written by the server (server/plans/comments.py): the
+        # comments socket is read-only, and this says whether the page offers to write.
+        "mayComment": effective_access(
+            member.role,
+            COMMENTS,
+            COMMENTS,
+            member.consent,
+            today,
+            closed=plan.status == "closed",
+            by_server=True,
+        )
+        == "rw",
         "unreadMessages": (
             await services.repos.notifications.unread_by_plan(user.id, "message")
         ).get(plan.id, 0),
