@@ -142,8 +142,25 @@ ITEM_FIELDS: dict[str, tuple[str, ...]] = {
         "ownerComment",
         *_CHANGED,
     ),
-    COMMENT_LIST: ("id", "anchorId", "authorId", "authorName", "text", "createdAt", "resolved"),
-    MESSAGES: ("id", "authorId", "authorName", "text", "createdAt"),
+    # Written only by the server (crdt/comments.py): `edits` keeps every earlier text as
+    # {text, at}, `editedAt` says when the text last changed; a hidden comment keeps its words.
+    COMMENT_LIST: (
+        "id",
+        "anchorId",
+        "authorId",
+        "authorName",
+        "text",
+        "createdAt",
+        "editedAt",
+        "edits",
+        "resolved",
+        "resolvedBy",
+        "resolvedAt",
+        "hiddenBy",
+        "hiddenByName",
+        "hiddenAt",
+    ),
+    MESSAGES: ("id", "authorId", "authorName", "text", "createdAt", "editedAt", "edits"),
     ATTENDEES: ("id", "userId", "name", "role", "present", "apology", "note"),
     AGENDA: ("id", "title", "body", "decision"),
     ACTION_ITEMS: (
@@ -173,7 +190,15 @@ FIELD_TYPES: dict[str, type] = {
 # Fields that hold a user id (a string, DESIGN: ids are SQL's users.id), and lists of them.
 # A plan imported into another database gets new user ids: crdt.zone_state renumbers these.
 USER_REF_FIELDS: Final = frozenset(
-    {"userId", "updatedBy", "authorId", "referentUserId", "responsibleUserId"}
+    {
+        "userId",
+        "updatedBy",
+        "authorId",
+        "referentUserId",
+        "responsibleUserId",
+        "resolvedBy",
+        "hiddenBy",
+    }
 )
 USER_REF_LISTS: Final = frozenset({"responsible"})
 
@@ -214,6 +239,7 @@ class Shape(StrEnum):
     TEXT = "text"  # Y.Text (a plain string from an older writer reads the same)
     RICH_TEXT = "rich text"  # Y.XmlFragment, crdt/richtext.py
     USER_IDS = "user ids"  # Y.Array of user-id strings
+    HISTORY = "history"  # a plain list of {text, at}: a comment's or message's earlier words
 
 
 # Every field the contract names, by name alone (as FIELD_TYPES): one rule per name in every
@@ -237,6 +263,7 @@ FIELD_SHAPES: dict[str, Shape] = {
             "meetingId",
             "anchorId",
             "authorName",
+            "hiddenByName",
             "note",
             "agendaId",
             "areaId",
@@ -247,12 +274,15 @@ FIELD_SHAPES: dict[str, Shape] = {
     **dict.fromkeys(sorted(USER_REF_FIELDS), Shape.USER_ID),
     **dict.fromkeys(sorted(DATE_FIELDS), Shape.DATE),
     "nextMeeting": Shape.LOCAL_TIME,
-    **dict.fromkeys(("updatedAt", "createdAt"), Shape.TIMESTAMP),
+    **dict.fromkeys(
+        ("updatedAt", "createdAt", "editedAt", "hiddenAt", "resolvedAt"), Shape.TIMESTAMP
+    ),
     **dict.fromkeys(("status", "attainment"), Shape.ENUM),
     **dict.fromkeys(("resolved", "present", "apology"), Shape.BOOLEAN),
     **{key: Shape.TEXT for key, kind in FIELD_TYPES.items() if kind is Text},
     **{key: Shape.RICH_TEXT for key, kind in FIELD_TYPES.items() if kind is XmlFragment},
     "responsible": Shape.USER_IDS,
+    "edits": Shape.HISTORY,
 }
 _SHARED = (Text, XmlFragment, XmlElement, XmlText, Map, Array)
 
@@ -553,6 +583,11 @@ def _conform_value(root: str, key: str, shape: Shape, value: Any) -> tuple[bool,
         return isinstance(value, bool), value
     if shape is Shape.RICH_TEXT:
         return _is_rich(value), value
+    if shape is Shape.HISTORY:
+        return isinstance(value, list) and all(
+            isinstance(v, dict) and isinstance(v.get("text"), str) and isinstance(v.get("at"), str)
+            for v in value
+        ), value
     # Shape.USER_IDS
     if not isinstance(value, list):
         return False, value

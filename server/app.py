@@ -50,6 +50,15 @@ from server.notify.pages import (
     unread_count,
 )
 from server.plans.access_log import access_log_page
+from server.plans.comments import (
+    comment_add,
+    comment_delete,
+    comment_edit,
+    comment_hide,
+    comment_resolve,
+    message_add,
+    message_edit,
+)
 from server.plans.consent import consent_submit
 from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
 from server.plans.pages import home, my_plans, plan_page
@@ -97,8 +106,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def page_error(request: Request, exc: Exception) -> Response:
     """The one place a raised PageError becomes a response: the log-in redirect, or
-    error.html with its status and sentence and the signed-in user in the header."""
+    error.html with its status and sentence and the signed-in user in the header. A request
+    that asks for JSON (the plan page's comment and message fetches) gets
+    `{"error": sentence}` with the status instead, and 401 rather than the redirect."""
     assert isinstance(exc, PageError)
+    if _wants_json(request):
+        t = translator(language_of(request))
+        if isinstance(exc, LoginRequired):
+            return JSONResponse({"error": t("error.login_required")}, status_code=401)
+        return JSONResponse({"error": t(exc.key)}, status_code=exc.status)
     if isinstance(exc, LoginRequired):
         next_path = exc.next_path or request.url.path
         return RedirectResponse(f"/login?next={next_path}", status_code=303)
@@ -106,6 +122,10 @@ async def page_error(request: Request, exc: Exception) -> Response:
     t = translator(language_of(request))  # after current_user: the account's language counts
     context = {"status": exc.status, "message": t(exc.key)}
     return render(request, "error.html", context, status_code=exc.status, user=user)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -147,6 +167,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             methods=["POST"],
         ),
         Route("/plans/{plan_id}/messages/read", messages_read, methods=["POST"]),
+        Route("/plans/{plan_id}/comments", comment_add, methods=["POST"]),
+        Route("/plans/{plan_id}/comments/{item_id}/edit", comment_edit, methods=["POST"]),
+        Route("/plans/{plan_id}/comments/{item_id}/delete", comment_delete, methods=["POST"]),
+        Route("/plans/{plan_id}/comments/{item_id}/resolve", comment_resolve, methods=["POST"]),
+        Route("/plans/{plan_id}/comments/{item_id}/hide", comment_hide, methods=["POST"]),
+        Route("/plans/{plan_id}/messages", message_add, methods=["POST"]),
+        Route("/plans/{plan_id}/messages/{item_id}/edit", message_edit, methods=["POST"]),
         Route("/notifications", notifications_page, methods=["GET"]),
         Route("/notifications/unread", unread_count, methods=["GET"]),
         Route("/notifications/read", notifications_read_all, methods=["POST"]),

@@ -91,10 +91,10 @@ async def test_burst_in_flight_at_kill_loses_nothing_anyone_saw(tmp_path: Path) 
 
 async def test_graceful_stop_tells_clients_to_come_back_and_compacts(tmp_path: Path) -> None:
     world, proc = await _world_and_server(tmp_path)
-    room = world.room("comments")
+    room = world.room("area/skole")
     proc.start()
     try:
-        client = await YClient(proc.ws_url(room, world.token("leser"))).connect()
+        client = await YClient(proc.ws_url(room, world.token("deltaker"))).connect()
         await client.wait_for(client.synced.is_set)
         client.doc.get("t", type=Text).insert(0, "Lagret før omstart 🔁 æøå")
         await client.close()  # flushes the edit
@@ -107,7 +107,7 @@ async def test_graceful_stop_tells_clients_to_come_back_and_compacts(tmp_path: P
 
         db_file = tmp_path / "samplan.sqlite3"
         with sqlite3.connect(db_file) as db:
-            zone = world.zones["comments"]
+            zone = world.zones["area/skole"]
             tail = db.execute(
                 "SELECT count(*) FROM zone_updates WHERE zone_id=?", (zone,)
             ).fetchone()

@@ -174,14 +174,16 @@ async def test_close_twice_and_reopen(server: LiveServer, world: World) -> None:
             world.plan_id
         ] == version
 
-        comments = server.ws_url(world.room("comments"), world.token("leser"))
-        async with connected(comments) as refused, connected(comments) as quiet:
+        area = server.ws_url(world.room("area/skole"), world.token("deltaker"))
+        async with connected(area) as refused, connected(area) as quiet:
             await _denied_edit(refused, "kommentar i lukket plan ")
             assert (await _post(http, world.plan_id, "reopen")).status_code == 303
-            # Reopened: an open socket may write again (a leser writes comments). (Not the
+            # Reopened: an open socket may write again (a deltaker writes areas). (Not the
             # refused one: its later edits build on the edit the server never applied.)
             quiet.doc.get("t", type=Text).insert(0, "kommentar etter gjenåpning 💬 ")
-            async with connected(server.ws_url(world.room("comments"), world.token("verge"))) as v:
+            async with connected(
+                server.ws_url(world.room("area/skole"), world.token("verge"))
+            ) as v:
                 await v.wait_for(lambda: "etter gjenåpning" in text_of(v))
                 assert "lukket plan" not in text_of(v)
         page = (await http.get(f"/plans/{world.plan_id}")).text
@@ -392,15 +394,15 @@ async def test_delete_then_shutdown_writes_nothing_back(settings: Settings, worl
     needle = SECRET.encode("utf-8")
     # A grace period far longer than the test: the room is surely still in memory.
     async with live_server(settings.model_copy(update={"room_grace_seconds": 600})) as server:
-        async with connected(server.ws_url(world.room("comments"), world.token("leser"))) as c:
+        async with connected(server.ws_url(world.room("area/skole"), world.token("deltaker"))) as c:
             c.doc.get("t", type=Text).insert(0, SECRET)
-            await c.wait_for(lambda: log_rows(path, world.zones["comments"]) == 1)
+            await c.wait_for(lambda: log_rows(path, world.zones["area/skole"]) == 1)
         # The socket closed: the room waits out its grace period, uncompacted, in memory.
-        assert world.zones["comments"] in server.services.registry.rooms
+        assert world.zones["area/skole"] in server.services.registry.rooms
         from server.plans.lifecycle import delete_plan_live
 
         assert await delete_plan_live(server.services, world.plan_id) is not None
-        assert world.zones["comments"] not in server.services.registry.rooms
+        assert world.zones["area/skole"] not in server.services.registry.rooms
     assert needle not in _file_bytes(path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM zone_snapshots").fetchone()[0] == 0

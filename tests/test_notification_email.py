@@ -15,15 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from pycrdt import Array
 
-from crdt.schema import append_item, utc_timestamp
 from server.settings import Settings
 from tests.conftest import make_settings
-from tests.support.clients import connected
 from tests.support.live import LiveServer, free_port
 from tests.support.waiting import wait_for
-from tests.support.web import log_in
+from tests.support.web import log_in, post_json, signed_in
 from tests.support.world import ROLE_USERS, World
 
 log = logging.getLogger("tests.notification_email")
@@ -82,22 +79,15 @@ def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
 
 
 async def test_message_email_arrives_without_plan_content(
-    server: LiveServer, world: World, inbox: tuple[Inbox, int]
+    web: LiveServer, world: World, inbox: tuple[Inbox, int]
 ) -> None:
+    server = web
     handler, _ = inbox
     repo = server.services.repos.notifications
     await repo.set_email_prefs(world.users["verge"], {"message": False})
-    async with connected(server.ws_url(world.room("comments"), world.token("deltaker"))) as aase:
-        with aase.doc.transaction():
-            append_item(
-                aase.doc.get("messages", type=Array),
-                {
-                    "authorId": str(world.users["deltaker"]),
-                    "authorName": "Åse Ødegård",
-                    "text": SECRET_TEXT,
-                    "createdAt": utc_timestamp(),
-                },
-            )
+    async with signed_in(server.http, ROLE_USERS["deltaker"][0]) as aase:
+        posted = await post_json(aase, f"/plans/{world.plan_id}/messages", {"text": SECRET_TEXT})
+        assert posted.status_code == 201
         wanted = [ROLE_USERS[r][0] for r in ("planeier", "koordinator", "leser")]
         took = await wait_for(
             lambda: all(handler.to(a) for a in wanted), timeout=20, what="three e-mails"

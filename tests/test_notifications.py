@@ -19,7 +19,8 @@ from storage.repositories.notifications import NotificationRepo
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
-from tests.support.world import MEETING, World
+from tests.support.web import post_json, signed_in
+from tests.support.world import MEETING, ROLE_USERS, World
 
 log = logging.getLogger("tests.notifications")
 
@@ -29,22 +30,17 @@ async def _kinds(repo: NotificationRepo, user_id: int) -> list[str]:
 
 
 async def test_message_comment_and_assignment_notify_the_right_members(
-    server: LiveServer, world: World
+    web: LiveServer, world: World
 ) -> None:
+    server = web
     repo = server.services.repos.notifications
     users = world.users
-    async with connected(server.ws_url(world.room("comments"), world.token("deltaker"))) as aase:
+    async with signed_in(server.http, ROLE_USERS["deltaker"][0]) as aase:
         started = time.perf_counter()
-        with aase.doc.transaction():
-            append_item(
-                aase.doc.get("messages", type=Array),
-                {
-                    "authorId": str(users["deltaker"]),
-                    "authorName": "Åse Ødegård",
-                    "text": "Hei alle, møtet flyttes 🙂 æøå",
-                    "createdAt": utc_timestamp(),
-                },
-            )
+        posted = await post_json(
+            aase, f"/plans/{world.plan_id}/messages", {"text": "Hei alle, møtet flyttes 🙂 æøå"}
+        )
+        assert posted.status_code == 201
         others = ("planeier", "verge", "koordinator", "leser")
         for role in others:
             await wait_for(
@@ -76,19 +72,9 @@ async def test_message_comment_and_assignment_notify_the_right_members(
         assert assigned.item_id == measure_id
         assert assigned.link == f"/plans/{world.plan_id}#measure-{measure_id}"
 
-    async with connected(server.ws_url(world.room("comments"), world.token("leser"))) as per:
-        with per.doc.transaction():
-            append_item(
-                per.doc.get("comments", type=Array),
-                {
-                    "anchorId": measure_id,
-                    "authorId": str(users["leser"]),
-                    "authorName": "Per Lund",
-                    "text": "Går dette bra? 🤔",
-                    "createdAt": utc_timestamp(),
-                    "resolved": False,
-                },
-            )
+    async with signed_in(server.http, ROLE_USERS["leser"][0]) as per:
+        body = {"anchorId": measure_id, "text": "Går dette bra? 🤔"}
+        assert (await post_json(per, f"/plans/{world.plan_id}/comments", body)).status_code == 201
         await wait_for(lambda: _has(repo, users["deltaker"], "comment"), what="comment")
     assert await _kinds(repo, users["verge"]) == ["message"]  # not responsible: no comment note
 

@@ -122,14 +122,14 @@ async def test_offline_edits_merge_on_reconnect(server: LiveServer, world: World
 
 
 async def test_document_survives_everyone_leaving(server: LiveServer, world: World) -> None:
-    room = world.room("comments")
-    async with connected(server.ws_url(room, world.token("leser"))) as a:
-        a.doc.get("t", type=Text).insert(0, "Kommentar fra Per 💬")
-        await a.wait_for(lambda: log_rows(db_path(server), world.zones["comments"]) >= 1)
+    room = world.room("area/skole")
+    async with connected(server.ws_url(room, world.token("deltaker"))) as a:
+        a.doc.get("t", type=Text).insert(0, "Kommentar fra Åse 💬")
+        await a.wait_for(lambda: log_rows(db_path(server), world.zones["area/skole"]) >= 1)
     await asyncio.sleep(server.settings.room_grace_seconds + 0.5)
-    assert world.zones["comments"] not in server.services.registry.rooms
+    assert world.zones["area/skole"] not in server.services.registry.rooms
     async with connected(server.ws_url(room, world.token("planeier"))) as b:
-        assert text_of(b) == "Kommentar fra Per 💬"
+        assert text_of(b) == "Kommentar fra Åse 💬"
 
 
 async def test_compaction_loads_from_snapshot_plus_short_tail(tmp_path: Path) -> None:

@@ -58,6 +58,13 @@ ZONE_ACCESS: dict[Role, dict[ZoneKind, str]] = {
 }
 
 
+# Zones no socket writes (DESIGN §2): the server writes them for the signed-in person, so an
+# author, a name or a time in them is what the server saw. There the role table's "rw" means
+# "may write through the server" (server/plans/comments.py asks with `by_server=True`); every
+# connection, the browser's included, only reads them.
+SERVER_WRITTEN_KINDS = frozenset({ZoneKind.COMMENTS})
+
+
 def zone_access(role: str, kind: str) -> str | None:
     """'rw', 'r', or None when the role may not open the zone at all."""
     try:
@@ -121,12 +128,15 @@ def effective_access(
     today: date | None = None,
     *,
     closed: bool = False,
+    by_server: bool = False,
 ) -> str | None:
     """The one answer to "what may this member do in this zone": 'rw', 'r' or None.
 
     `zone` is the room suffix ('content', 'area/skole', ...). The role table decides first; a
     deltaker or leser then also needs an active consent whose scope covers the zone (consent
-    never widens what the role allows). A closed plan is read-only for every role.
+    never widens what the role allows). A closed plan is read-only for every role. A zone the
+    server writes (SERVER_WRITTEN_KINDS) is read-only to a connection; `by_server` asks what
+    the server may write there on the member's behalf instead.
     """
     if role is None:
         return None
@@ -137,6 +147,8 @@ def effective_access(
         if not consent.covers(zone):
             return None
     if closed and access == WRITE:
+        return READ
+    if access == WRITE and not by_server and kind in SERVER_WRITTEN_KINDS:
         return READ
     return access
 

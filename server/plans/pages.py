@@ -145,6 +145,18 @@ async def plan_page(request: Request) -> Response:
         "ownDevice": request.cookies.get("samplan_own_device") == "1",
         # For the Meldinger section's "read" POST (the token, not a secret of the page).
         "csrf": csrf_token(request, services.secret_key),
+        # Comments and messages are written by the server (server/plans/comments.py): the
+        # comments socket is read-only, and this says whether the page offers to write.
+        "mayComment": effective_access(
+            member.role,
+            COMMENTS,
+            COMMENTS,
+            member.consent,
+            today,
+            closed=plan.status == "closed",
+            by_server=True,
+        )
+        == "rw",
         "unreadMessages": (
             await services.repos.notifications.unread_by_plan(user.id, "message")
         ).get(plan.id, 0)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from crdt.comments import add_comment
 from crdt.richtext import rich_text_plain
 from crdt.schema import append_item, get_root, read_zone
 from tests.browser.helpers import (
@@ -478,25 +479,15 @@ async def test_markup_from_another_client_renders_as_text(
 ) -> None:
     ase = await browse.user("deltaker")
     per = await browse.user("leser")  # read-only views render differently (spans)
-    async with (
-        connected(server.ws_url(world.room(SKOLE), world.token("koordinator"))) as area,
-        connected(server.ws_url(world.room("comments"), world.token("koordinator"))) as talk,
-    ):
+    async with connected(server.ws_url(world.room(SKOLE), world.token("koordinator"))) as area:
         goal_id = append_item(
             get_root(area.doc, "area", "goals"),
             {"parentId": None, "label": "M3", "title": HOSTILE, "description": [HOSTILE]},
         )
-        append_item(
-            get_root(talk.doc, "comments", "comments"),
-            {
-                "anchorId": goal_id,
-                "authorId": str(world.users["koordinator"]),
-                "authorName": HOSTILE,
-                "text": HOSTILE,
-                "createdAt": "2026-01-15T10:00:00Z",
-                "resolved": False,
-            },
-        )
+        # Only the server writes comments: as if a user had chosen a hostile name.
+        author = str(world.users["koordinator"])
+        comment = add_comment(goal_id, author, HOSTILE, HOSTILE, "2026-01-15T10:00:00Z")
+        await server.services.registry.edit(world.zones["comments"], comment, "comments")
         for page, who in ((ase, "deltaker"), (per, "leser")):
             await wait_text(page, f"goal-title-{goal_id}", HOSTILE, f"hostile goal title → {who}")
             await wait_text(page, f"goal-description-{goal_id}", HOSTILE)

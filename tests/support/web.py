@@ -38,3 +38,14 @@ async def signed_in(
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         assert (await log_in(http, email, password)).status_code == 303
         yield http
+
+
+async def post_json(
+    http: httpx.AsyncClient, path: str, body: dict[str, object], *, token: bool = True
+) -> httpx.Response:
+    """A JSON POST as the plan page's fetches send it (comments, messages), with the form
+    token taken from a page unless `token` is False."""
+    if token:
+        page = await http.get("/plans")  # any page: the CSRF cookie and token
+        body = {"csrf_token": csrf_of(page.text), **body}
+    return await http.post(path, json=body, headers={"accept": "application/json"})

@@ -42,9 +42,9 @@ export function start (root) {
   const undo = new UndoHub()
   const removals = new Removals(undo)
   const commentsZone = zones.find((z) => z.kind === 'comments') || null
-  const ctx = { me, user, members, membersById, undo, removals }
+  // Comments and messages are written through the server (./words.js), never the socket.
+  const ctx = { me, user, members, membersById, undo, removals, planId: data.planId, csrf: data.csrf, mayComment: Boolean(data.mayComment) }
   ctx.comments = new Comments(commentsZone, ctx)
-  if (commentsZone && commentsZone.writable) undo.add(commentsZone, [commentsZone.doc.getArray('comments')], commentsZone.origin)
 
   const zctxOf = (zone) => ({ ...ctx, zone, doc: zone.doc, origin: zone.origin, writable: zone.writable, provider: zone.provider })
   const areaViews = []

@@ -1,12 +1,14 @@
 // The plan's closed message thread (comments zone, root `messages`), for every member who can
 // read the comments zone. Collapsed at first with the count of unread messages; opening it
 // (or following a notification's link to a message) marks this plan's messages read on the
-// server, and so does a new message arriving while it is open. Sent messages reach everyone
-// through the zone; the server notices them and notifies the other members.
+// server, and so does a new message arriving while it is open. A message is posted (and its
+// author edits it) through the server, which writes it for the signed-in person (./words.js);
+// it reaches everyone through the zone, and the server notifies the other members.
 import * as Y from 'yjs'
 import { h, reconcile, safeId } from '../dom.js'
 import { t } from '../i18n.js'
-import { formatDateTime, utcNow } from '../format.js'
+import { formatDateTime } from '../format.js'
+import { post, alertLine, textOf } from './words.js'
 
 export class Messages {
   constructor (zone, ctx, { planId, csrf, unread }) {
@@ -33,8 +35,9 @@ export class Messages {
     })
     this.list = h('ol', { class: 'thread-list message-list', aria: { label: t('messages.list') }, dataset: { testid: 'message-list' } })
     this.empty = h('p', { class: 'muted' }, t('messages.none'))
-    this.panel = h('div', { id: 'messages-panel', hidden: true }, this.list, this.empty)
-    if (this.zone.writable) {
+    this.alert = alertLine('messages-error')
+    this.panel = h('div', { id: 'messages-panel', hidden: true }, this.list, this.empty, this.alert)
+    if (this.ctx.mayComment) {
       this.input = h('textarea', { id: 'message-input', class: 'input input-multi', rows: 3, 'data-native-undo': true, dataset: { testid: 'message-input' } })
       const submit = h('button', { type: 'button', class: 'btn', dataset: { testid: 'message-send' }, onclick: () => this.send() }, t('messages.send'))
       this.input.addEventListener('keydown', (event) => {
@@ -63,20 +66,16 @@ export class Messages {
     }
   }
 
-  send () {
+  async send () {
     const text = this.input.value.trim()
-    if (!text) { this.input.focus(); return }
-    const { me } = this.ctx
-    this.zone.doc.transact(() => {
-      const item = new Y.Map()
-      item.set('id', crypto.randomUUID())
-      item.set('authorId', String(me.id))
-      item.set('authorName', me.name)
-      item.set('text', new Y.Text(text))
-      item.set('createdAt', utcNow())
-      this.array.push([item])
-    }, this.zone.origin)
-    this.input.value = ''
+    if (!text) { this.alert.show(t('comments.error.empty')); this.input.focus(); return }
+    const result = await post(this.ctx, '/messages', { text })
+    if (result.ok) {
+      this.alert.show('')
+      this.input.value = ''
+    } else {
+      this.alert.show(result.error) // what was typed stays in the box
+    }
     this.input.focus()
   }
 
@@ -119,15 +118,53 @@ export class Messages {
   element (m, id) {
     const author = h('span', { class: 'comment-author' })
     const time = h('time', { class: 'comment-time' })
+    const edited = h('span', { class: 'comment-edited muted', dataset: { testid: `message-edited-${id}` } })
     const text = h('p', { class: 'comment-text' })
+    const editor = h('div', { class: 'comment-editor', hidden: true })
+    const actions = h('div', { class: 'row comment-actions' })
+    let editing = false
     const li = h('li', { class: 'comment message', id: `message-${safeId(id)}`, dataset: { testid: `message-${id}` } },
-      h('div', { class: 'comment-meta' }, author, ' ', time), text)
+      h('div', { class: 'comment-meta' }, author, ' ', time, ' ', edited), text, editor, actions)
+    const edit = h('button', {
+      type: 'button', class: 'btn btn-link', dataset: { testid: `message-edit-${id}` }, onclick: () => startEdit()
+    }, t('messages.edit'))
+    const startEdit = () => {
+      editing = true
+      const inputId = `message-edit-input-${safeId(id)}`
+      const input = h('textarea', {
+        id: inputId, class: 'input input-multi', rows: 3, 'data-native-undo': true,
+        dataset: { testid: `message-edit-input-${id}` }, value: textOf(m.get('text'))
+      })
+      const stop = () => { editing = false; editor.hidden = true; editor.replaceChildren(); li.update(); edit.focus() }
+      const save = async () => {
+        const value = input.value.trim()
+        if (!value) { this.alert.show(t('comments.error.empty')); input.focus(); return }
+        const result = await post(this.ctx, `/messages/${encodeURIComponent(id)}/edit`, { text: value })
+        this.alert.show(result.ok ? '' : result.error)
+        if (result.ok) stop()
+        else input.focus()
+      }
+      editor.replaceChildren(
+        h('label', { for: inputId, class: 'field-label' }, t('messages.editLabel')), input,
+        h('div', { class: 'row' },
+          h('button', { type: 'button', class: 'btn btn-small', dataset: { testid: `message-save-${id}` }, onclick: save }, t('comments.save')),
+          h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: stop }, t('comments.cancel'))))
+      editor.hidden = false
+      text.hidden = true
+      actions.hidden = true
+      input.focus()
+    }
     li.update = () => {
-      const value = m.get('text')
       author.textContent = m.get('authorName') || t('member.unknown')
       time.textContent = formatDateTime(m.get('createdAt'))
       if (m.get('createdAt')) time.setAttribute('datetime', m.get('createdAt'))
-      text.textContent = value instanceof Y.Text ? value.toString() : String(value ?? '')
+      edited.textContent = m.get('editedAt') ? t('comments.edited', { time: formatDateTime(m.get('editedAt')) }) : ''
+      text.textContent = textOf(m.get('text'))
+      if (editing) return
+      text.hidden = false
+      actions.hidden = false
+      const mine = String(m.get('authorId') ?? '') === String(this.ctx.me.id)
+      actions.replaceChildren(...(this.ctx.mayComment && mine ? [edit] : []))
     }
     return li
   }
