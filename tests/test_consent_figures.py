@@ -219,3 +219,33 @@ async def test_reminders_reach_only_members_who_may_open_the_zone(
     assert got["leser"] == [("deadline", "m-fotball-⚽"), ("deadline", "m-skole-æøå")]
     assert got["koordinator"] == [("revision", "-")]  # the revision date is the koordinator's
     assert got["planeier"] == []
+
+
+async def test_the_minutes_page_hides_units_without_consent_to_content(
+    web: LiveServer, world: World
+) -> None:
+    """The minutes page's member list follows the plan page's rule: names and roles always,
+    another member's unit only with consent to `content`."""
+    when = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    meeting = await web.services.meetings.schedule(
+        world.plan_id,
+        title="Ansvarsgruppemøte 🤝 våren",
+        starts_at=when,
+        ends_at=when + timedelta(hours=1),
+        place="Rådhuset, møterom Ærfugl",
+        video_link=None,
+        agenda=(),
+        invitee_ids=(world.users["deltaker"], world.users["leser"]),
+        created_by_user_id=world.users["koordinator"],
+    )
+    await _setup(web, world, ["area/skole", f"minutes/{meeting.id}"])
+    async with signed_in(web.http, ROLE_USERS["deltaker"][0]) as http:
+        response = await http.get(f"/plans/{world.plan_id}/meetings/{meeting.id}")
+        assert response.status_code == 200
+        match = re.search(r'data-app="([^"]*)"', response.text)
+        assert match
+        members = {m["id"]: m for m in json.loads(html.unescape(match.group(1)))["members"]}
+        assert members[world.users["leser"]]["name"] == ROLE_USERS["leser"][1]
+        assert members[world.users["leser"]]["unit"] is None
+        assert members[world.users["deltaker"]]["unit"] == UNITS["deltaker"][0]
+        assert UNITS["leser"][0] not in html.unescape(response.text)

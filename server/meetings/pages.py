@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.room import RoomWriteFailed
 from crdt.schema import AREA, MINUTES, zone_name
-from server.core.access import Role
+from server.core.access import Role, sees_member_details
 from server.core.clock import today_oslo
 from server.core.identity import colour_for, identity_of, initials
 from server.meetings import scheduling as m
@@ -31,7 +31,6 @@ from server.meetings.action_items import (
 )
 from server.meetings.ics import meeting_ics
 from server.meetings.published import published_links
-from server.services import Services
 from server.web.errors import Conflict, Forbidden, NotFound, PlanClosed
 from server.web.i18n import language_of, translator
 from server.web.security import CSRF_FIELD, csrf_token, csrf_valid
@@ -45,10 +44,18 @@ log = logging.getLogger("samplan.meetings")
 _locks = ConversionLocks()
 
 
-async def _members(services: Services, plan_id: str) -> list[dict[str, Any]]:
+async def _members(visit: PlanVisit) -> list[dict[str, Any]]:
+    """The plan's members as the visitor may see them: another member's unit only with
+    consent to `content` (core.access.sees_member_details), like the plan page."""
+    details = sees_member_details(visit.role, visit.member.consent, visit.today)
     return [
-        {"id": ms.user_id, "name": name, "role": ms.role, "unit": ms.unit}
-        for ms, name, _ in await services.plans.list_members_with_names(plan_id)
+        {
+            "id": ms.user_id,
+            "name": name,
+            "role": ms.role,
+            "unit": ms.unit if details or ms.user_id == visit.user.id else None,
+        }
+        for ms, name, _ in await visit.services.plans.list_members_with_names(visit.plan.id)
     ]
 
 
@@ -95,7 +102,7 @@ async def _meeting_form(request: Request, *, editing: bool) -> Response:
         raise PlanClosed()
     if meeting is not None and meeting.cancelled:
         raise Conflict("meetings.error.cancelled_edit")
-    members = await _members(visit.services, visit.plan.id)
+    members = await _members(visit)
     candidates: list[dict[str, Any]] = []
     if meeting is None:
         areas = await m.plan_areas(visit.services, visit.plan.id, visit.member, today_oslo())
@@ -300,7 +307,7 @@ async def minutes_page(
     access = visit.access("minutes", meeting.id) if meeting else None
     if meeting is None or meeting.zone_id is None or access is None:
         raise NotFound()
-    members = await _members(services, plan.id)
+    members = await _members(visit)
     for x in members:
         x |= {"initials": initials(x["name"]), "color": colour_for(x["id"])}
     areas = await m.plan_areas(services, plan.id, member, today)
