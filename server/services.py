@@ -179,6 +179,10 @@ class Services:
             mailer,
             events,
             daily_versions,
+            login_throttle=LoginThrottle(
+                base_seconds=settings.login_backoff_base_seconds,
+                max_seconds=settings.login_backoff_max_seconds,
+            ),
         )
 
     async def stop(self) -> None:

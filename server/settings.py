@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     default_token_ttl_seconds: int = 8 * 3600
     session_ttl_seconds: int = 12 * 3600
     session_idle_seconds: int = 30 * 60
+    # Failed log-ins: after a few, each further attempt waits base, 2x, 4x ... seconds, at most
+    # max (server/auth/throttle.py). Never a lock: the right password gets in after that wait.
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
     retention_days: int = Field(default=365, ge=1)
