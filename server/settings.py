@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     redis_url: str = ""  # empty: single node
     secret_key: str = ""  # empty: generated into var_dir on first run (single node only)
     allowed_origins: list[str] = Field(default_factory=list)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or networks, or "*").
+    # Empty: none, the client address is the socket's peer (proxy_headers below).
+    trusted_proxies: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -66,6 +69,15 @@ class Settings(BaseSettings):
     smtp_poll_seconds: float = 30.0
     notify_debounce_seconds: float = 1.0
     reminder_interval_seconds: float = 3600.0  # 0: never (tests run the job by hand)
+
+    def proxy_headers(self) -> tuple[bool, list[str] | None]:
+        """uvicorn's `proxy_headers` and `forwarded_allow_ips`. uvicorn itself believes
+        X-Forwarded-For from any local proxy (127.0.0.1) unless told otherwise; Samplan
+        believes none unless SAMPLAN_TRUSTED_PROXIES names it, so the address in the access
+        log and the log-in back-off is the socket's peer."""
+        if not self.trusted_proxies:
+            return False, None
+        return True, list(self.trusted_proxies)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
