@@ -22,7 +22,7 @@ from server.web.i18n import (
     language_of,
     translator,
 )
-from server.web.security import CSRF_FIELD, csrf_valid
+from server.web.security import CSRF_FIELD, csrf_valid, forget_pre_session
 from server.web.session import current_user
 from server.web.templating import render
 
@@ -138,6 +138,7 @@ async def start_session(
         secure=request.url.scheme == "https",
         path="/",
     )
+    forget_pre_session(response)  # the form tokens rotate: only the new session's work now
     return response
 
 
