@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.pages import (
@@ -81,6 +82,34 @@ from server.web.session import current_user
 from server.web.templating import render
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
+
+
+class RowId(Convertor[int]):
+    """A row id in a URL (`{version_id:id}`): at most ten digits, so a 40-digit number is no
+    route at all (404), and a ten-digit one past the 32-bit integer columns becomes 0, which
+    names no row either: an over-long id answers 404, never a database overflow (500)."""
+
+    regex = "[0-9]{1,10}"
+    largest = 2**31 - 1  # PostgreSQL's `integer`
+
+    def convert(self, value: str) -> int:
+        number = int(value)
+        return number if number <= self.largest else 0
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", RowId())
+
+
+class SamplanApp(Starlette):
+    """Starlette with the security headers outermost. Starlette puts its 500 handler
+    (ServerErrorMiddleware) outside every user middleware, so a user middleware never sees
+    the 500 page; wrapping the whole stack gives every response, 500 included, the headers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -177,24 +206,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/notifications", notifications_page, methods=["GET"]),
         Route("/notifications/unread", unread_count, methods=["GET"]),
         Route("/notifications/read", notifications_read_all, methods=["POST"]),
-        Route("/notifications/{notification_id}/open", notification_open, methods=["POST"]),
+        Route("/notifications/{notification_id:id}/open", notification_open, methods=["POST"]),
         Route("/settings/notifications", settings_page, methods=["GET"]),
         Route("/settings/notifications", settings_submit, methods=["POST"]),
         Route("/plans/{plan_id}/published-minutes", published_fragment),
         Route("/plans/{plan_id}/meetings/{meeting_id}/publish", publish_minutes, methods=["POST"]),
         Route("/plans/{plan_id}/meetings/{meeting_id}/minutes", published_page),
-        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}.json", minutes_json),
-        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}", published_page),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:id}.json", minutes_json),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/published/{number:id}", published_page),
         Route(
-            "/plans/{plan_id}/meetings/{meeting_id}/published/{number:int}/approve",
+            "/plans/{plan_id}/meetings/{meeting_id}/published/{number:id}/approve",
             approve_minutes,
             methods=["POST"],
         ),
         Route("/plans/{plan_id}/versions", history_page, methods=["GET"]),
         Route("/plans/{plan_id}/versions", create_version, methods=["POST"]),
-        Route("/plans/{plan_id}/versions/{version_id:int}", version_page),
+        Route("/plans/{plan_id}/versions/{version_id:id}", version_page),
         Route(
-            "/plans/{plan_id}/versions/{version_id:int}/restore", restore_version, methods=["POST"]
+            "/plans/{plan_id}/versions/{version_id:id}/restore", restore_version, methods=["POST"]
         ),
         Route("/plans/{plan_id}/access-log", access_log_page),
         Route("/plans/{plan_id}/close", close_submit, methods=["POST"]),
@@ -206,11 +235,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),
         Mount("/static", StaticFiles(directory=CLIENT_DIR / "dist", check_dir=False)),
     ]
-    app = Starlette(
+    app = SamplanApp(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: http_error, PageError: page_error},
+        # Exception: the 500 page (error.html, no details), from Starlette's outermost handler
+        exception_handlers={
+            HTTPException: http_error,
+            PageError: page_error,
+            Exception: http_error,
+        },
     )
     # The plan page shows these capabilities' sections without importing them.
     register_sections(app.state, {"meetings": meetings_section, "published": published_section})

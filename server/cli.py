@@ -53,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
     configure_logging(settings.log_level)
+    trust_proxies, trusted = settings.proxy_headers()  # off unless SAMPLAN_TRUSTED_PROXIES
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -62,6 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        proxy_headers=trust_proxies,
+        forwarded_allow_ips=trusted,
     )
     uvicorn.Server(config).run()
     return 0

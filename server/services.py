@@ -186,6 +186,10 @@ class Services:
             events,
             daily_versions,
             session_sockets,
+            login_throttle=LoginThrottle(
+                base_seconds=settings.login_backoff_base_seconds,
+                max_seconds=settings.login_backoff_max_seconds,
+            ),
         )
 
     async def stop(self) -> None:

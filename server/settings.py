@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     redis_url: str = ""  # empty: single node
     secret_key: str = ""  # empty: generated into var_dir on first run (single node only)
     allowed_origins: list[str] = Field(default_factory=list)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or networks, or "*").
+    # Empty: none, the client address is the socket's peer (proxy_headers below).
+    trusted_proxies: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -42,6 +45,10 @@ class Settings(BaseSettings):
     session_check_seconds: float = 60.0
     # The page warns this long before an idle session ends, with a button to continue.
     session_warn_seconds: int = 120
+    # Failed log-ins: after a few, each further attempt waits base, 2x, 4x ... seconds, at most
+    # max (server/auth/throttle.py). Never a lock: the right password gets in after that wait.
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
     retention_days: int = Field(default=365, ge=1)
@@ -67,6 +74,15 @@ class Settings(BaseSettings):
     smtp_poll_seconds: float = 30.0
     notify_debounce_seconds: float = 1.0
     reminder_interval_seconds: float = 3600.0  # 0: never (tests run the job by hand)
+
+    def proxy_headers(self) -> tuple[bool, list[str] | None]:
+        """uvicorn's `proxy_headers` and `forwarded_allow_ips`. uvicorn itself believes
+        X-Forwarded-For from any local proxy (127.0.0.1) unless told otherwise; Samplan
+        believes none unless SAMPLAN_TRUSTED_PROXIES names it, so the address in the access
+        log and the log-in back-off is the socket's peer."""
+        if not self.trusted_proxies:
+            return False, None
+        return True, list(self.trusted_proxies)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

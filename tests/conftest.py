@@ -30,6 +30,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "secret_key": "test-secret-ikke-hemmelig",
         "room_grace_seconds": 0.3,
         "access_poll_seconds": 0.1,
+        # log-in back-off in tenths of a second: tests wait it out instead of seconds
+        "login_backoff_base_seconds": 0.05,
+        "login_backoff_max_seconds": 0.5,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -45,16 +45,6 @@ async def test_wrong_password_and_unknown_user_look_the_same(web: LiveServer) ->
         )
 
 
-async def test_log_in_is_throttled(web: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=web.http) as http:
-        codes = [
-            (await log_in(http, ROLE_USERS["leser"][0], "gjett")).status_code for _ in range(6)
-        ]
-        assert codes[:5] == [401] * 5 and codes[5] == 429
-        # even the right password waits out the window
-        assert (await log_in(http, ROLE_USERS["leser"][0])).status_code == 429
-
-
 async def test_forms_without_csrf_token_are_refused(web: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=web.http) as http:
         await http.get("/login")

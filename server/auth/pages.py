@@ -12,6 +12,7 @@ from functools import cache
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from server.auth.throttle import whole_seconds
 from server.core.audit import client_address
 from server.core.passwords import hash_password, verify_password
 from server.core.sessions import SESSION_COOKIE
@@ -21,7 +22,7 @@ from server.web.i18n import (
     language_of,
     translator,
 )
-from server.web.security import CSRF_FIELD, csrf_valid
+from server.web.security import CSRF_FIELD, csrf_valid, forget_pre_session
 from server.web.session import current_user
 from server.web.templating import render
 from storage.repositories.sessions import token_id
@@ -68,13 +69,23 @@ async def login_submit(request: Request) -> Response:
         context = {"error": t(error_key), "email": email, "next": next_url}
         return render(request, "login.html", context, status_code=status)
 
+    def wait(seconds: int) -> Response:
+        message = t("login.error.throttledOne" if seconds == 1 else "login.error.throttled")
+        context = {"error": message.replace("{n}", str(seconds)), "email": email, "next": next_url}
+        response = render(request, "login.html", context, status_code=429)
+        response.headers["retry-after"] = str(seconds)
+        return response
+
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
         return again("login.error.expired_form", 403)
     user = await services.repos.users.get_by_email(email) if email else None
-    if not services.login_throttle.allowed(email, address):
+    # No await from here to `failed`: concurrent guesses are counted one after another.
+    waiting = services.login_throttle.wait_seconds(email, address)
+    if waiting > 0:
+        # The password is not checked while waiting: the attempt neither counts nor tells.
         log.warning("log-in throttled")
         _record_failure(services, request, user.id if user else None, "throttled")
-        return again("login.error.throttled", 429)
+        return wait(whole_seconds(waiting))
     if user is None or not user.password_hash:
         verify_password(_dummy_hash(), password)
         ok = False
@@ -128,6 +139,7 @@ async def start_session(
         secure=request.url.scheme == "https",
         path="/",
     )
+    forget_pre_session(response)  # the form tokens rotate: only the new session's work now
     return response
 
 

@@ -1,41 +1,95 @@
-"""Log-in attempt limits: a sliding window of failures per e-mail and per client address.
+"""Log-in attempt limits: a growing back-off per e-mail and per client address, never a lock.
 
-In memory, per process: enough to stop guessing at one node; with several nodes each keeps
+A fixed lock-out ("five failures, then 15 minutes even for the right password") hands anyone
+who knows an e-mail address the power to keep its owner out, and a per-address lock blocks a
+whole school behind one NAT. So after a few free failures each further attempt on that key
+must wait 1, 2, 4 ... seconds, capped at a short maximum: guessing becomes slow (one try per
+`cap` seconds per account), while the person with the right password gets in after at most
+that short wait. An attempt made while waiting is answered "wait N seconds" without checking
+the password, so it neither counts nor reveals anything. The address key starts much later
+than the account key: many people share one address, few share an account.
+
+Unknown e-mail addresses back off exactly like known ones (no oracle on which accounts exist).
+In memory, per process: enough to slow guessing at one node; with several nodes each keeps
 its own count (a shared limit belongs to the scale-out work).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Keys idle this long start over: the back-off is for bursts of guessing, not a record.
+FORGET_AFTER_SECONDS = 900.0
+# Past this many tracked keys, the idle ones are dropped (an attacker spraying made-up
+# addresses must not grow the table without bound).
+PRUNE_ABOVE = 10_000
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
 
 
 class LoginThrottle:
     def __init__(
-        self, per_email: int = 5, per_address: int = 20, window_seconds: float = 900
+        self,
+        *,
+        base_seconds: float = 1.0,
+        max_seconds: float = 30.0,
+        free_per_email: int = 3,
+        free_per_address: int = 20,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.per_email = per_email
-        self.per_address = per_address
-        self.window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
+        self.base = base_seconds
+        self.cap = max_seconds
+        self.free = {"e": free_per_email, "a": free_per_address}
+        self.clock = clock
+        self._failures: dict[str, _Failures] = {}
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        stamps = self._failures.setdefault(key, deque())
-        while stamps and stamps[0] < now - self.window:
-            stamps.popleft()
-        return stamps
+    def _delay(self, kind: str, failures: _Failures) -> float:
+        over = failures.count - self.free[kind]
+        if over < 0:
+            return 0.0
+        return min(self.base * float(2 ** min(over, 30)), self.cap)
 
-    def allowed(self, email: str, address: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        return (
-            len(self._recent("e:" + email, now)) < self.per_email
-            and len(self._recent("a:" + address, now)) < self.per_address
-        )
+    def _wait_for(self, kind: str, key: str, now: float) -> float:
+        failures = self._failures.get(f"{kind}:{key}")
+        if failures is None or now - failures.last > FORGET_AFTER_SECONDS:
+            return 0.0
+        return max(0.0, failures.last + self._delay(kind, failures) - now)
 
-    def failed(self, email: str, address: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        self._recent("e:" + email, now).append(now)
-        self._recent("a:" + address, now).append(now)
+    def wait_seconds(self, email: str, address: str) -> float:
+        """How long this attempt must wait before its password is checked (0: check it now).
+        Never more than `max_seconds` after the last failure."""
+        now = self.clock()
+        return max(self._wait_for("e", email, now), self._wait_for("a", address, now))
+
+    def failed(self, email: str, address: str) -> None:
+        now = self.clock()
+        for key in (f"e:{email}", f"a:{address}"):
+            failures = self._failures.get(key)
+            if failures is None or now - failures.last > FORGET_AFTER_SECONDS:
+                self._failures[key] = _Failures(1, now)
+            else:
+                failures.count += 1
+                failures.last = now
+        if len(self._failures) > PRUNE_ABOVE:
+            self._prune(now)
 
     def succeeded(self, email: str) -> None:
-        self._failures.pop("e:" + email, None)
+        """The account starts over; the address keeps its count (others behind it may still
+        be guessing)."""
+        self._failures.pop(f"e:{email}", None)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, f in self._failures.items() if now - f.last > self.cap]:
+            del self._failures[key]
+
+
+def whole_seconds(wait: float) -> int:
+    """What the person is told to wait: rounded up, at least one second."""
+    return max(1, math.ceil(wait))

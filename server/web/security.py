@@ -1,11 +1,16 @@
 """Page security: response headers (CSP without inline script, no framing) and CSRF tokens.
 
-CSRF uses the double-submit pattern with a signed cookie: the form carries the same random
-value as the cookie, and the signature stops a sibling subdomain from planting its own.
+Every form (and the bundle's POSTs) carries a form token bound to the session: a MAC of the
+session cookie's value under the secret key, so a token taken from another session is
+refused, and logging in (a new session) makes every earlier token stale. Before log-in the
+token is bound the same way to a random pre-session value in a signed cookie (the signature
+stops a sibling subdomain from planting its own); log-in deletes that cookie.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 
@@ -14,6 +19,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.core.sessions import SESSION_COOKIE
 
 CSRF_COOKIE = "samplan_csrf"
 CSRF_FIELD = "csrf_token"
@@ -55,9 +62,13 @@ def _serializer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt="samplan.csrf.v1")
 
 
-def csrf_token(request: Request, secret: str) -> str:
-    """The request's CSRF value: from its cookie when valid, else a new one (set it on the
-    response with `set_csrf_cookie`)."""
+def _bound(secret: str, binding: str) -> str:
+    """The form token for one binding: a MAC, so it reveals nothing of the session it names."""
+    mac = hmac.new(secret.encode(), f"samplan.form.v2\x00{binding}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+
+
+def _pre_session(request: Request, secret: str) -> str | None:
     cookie = request.cookies.get(CSRF_COOKIE)
     if cookie:
         try:
@@ -65,10 +76,20 @@ def csrf_token(request: Request, secret: str) -> str:
         except BadSignature:
             pass
     value: str | None = request.scope.get("samplan.csrf")
+    return value
+
+
+def csrf_token(request: Request, secret: str) -> str:
+    """The form token for this request's session, or before log-in for this browser's
+    pre-session value (a new one is set on the response by `set_csrf_cookie`)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return _bound(secret, "session:" + session)
+    value = _pre_session(request, secret)
     if value is None:
         value = secrets.token_urlsafe(24)
         request.scope["samplan.csrf"] = value
-    return value
+    return _bound(secret, "pre:" + value)
 
 
 def set_csrf_cookie(response: Response, request: Request, secret: str) -> None:
@@ -83,12 +104,24 @@ def set_csrf_cookie(response: Response, request: Request, secret: str) -> None:
         )
 
 
+def forget_pre_session(response: Response) -> None:
+    """At log-in: the pre-session value goes, so no form token from before log-in works
+    again (the session's tokens name the new session anyway)."""
+    response.delete_cookie(CSRF_COOKIE)
+
+
 def csrf_valid(request: Request, secret: str, submitted: object) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not isinstance(submitted, str) or not submitted:
+    """The submitted token must be the one for the session cookie this request carries
+    (or, without one, for this browser's pre-session value): a token from another session,
+    or from before log-in, is refused."""
+    if not isinstance(submitted, str) or not submitted:
         return False
-    try:
-        expected = str(_serializer(secret).loads(cookie))
-    except BadSignature:
-        return False
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        expected = _bound(secret, "session:" + session)
+    else:
+        value = _pre_session(request, secret) if request.cookies.get(CSRF_COOKIE) else None
+        if value is None:
+            return False
+        expected = _bound(secret, "pre:" + value)
     return hmac.compare_digest(expected, submitted)

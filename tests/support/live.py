@@ -29,7 +29,10 @@ class LiveServer:
 
     @property
     def services(self) -> Services:
-        return self.server.config.loaded_app.app.state.services  # type: ignore[no-any-return]
+        app = self.server.config.loaded_app
+        while not hasattr(app, "state"):  # under uvicorn's proxy-headers middleware, if on
+            app = app.app
+        return app.state.services  # type: ignore[no-any-return]
 
     def ws_url(self, room: str, token: str | None = None) -> str:
         query = f"?token={token}" if token else ""
@@ -41,6 +44,7 @@ class LiveServer:
 
 
 def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config:
+    trust_proxies, trusted = settings.proxy_headers()
     return uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -49,6 +53,8 @@ def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config
         ws_per_message_deflate=False,
         log_config=None,
         lifespan="on",
+        proxy_headers=trust_proxies,
+        forwarded_allow_ips=trusted,
     )
 
 
