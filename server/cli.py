@@ -460,7 +460,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from server.transfer.export import build_export, dumps
 
     async def go(repos: Repositories, settings: Settings) -> int:
-        document = await build_export(repos, args.plan)  # no live rooms here: storage
+        # no live rooms here: storage; signed as this installation's (server/core/seals.py)
+        document = await build_export(repos, args.plan, secret_key=settings.resolved_secret_key())
         if document is None:
             raise CliError(f"no plan {args.plan}")
         text = dumps(document)
@@ -507,7 +508,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     async def go(repos: Repositories, settings: Settings) -> int:
         try:
-            result = await import_plan(repos, parsed)
+            result = await import_plan(repos, parsed, settings.resolved_secret_key())
         except (ImportRefused, StorageError) as exc:
             print(f"samplan import: {exc}", file=sys.stderr)
             return 1

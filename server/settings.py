@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,7 +63,9 @@ class Settings(BaseSettings):
     oidc_user_claim: str = "email"  # ID-token claim matched against users.email
 
     # Notifications (issue 5). E-mail is off while smtp_host is empty; in-app always works.
-    public_url: str = "http://127.0.0.1:8000"  # the base of links in e-mails
+    # The base of every absolute link the server writes (e-mails, .ics, the OIDC redirect URI),
+    # never the request's Host header, which the client chooses (see public_link).
+    public_url: str = "http://127.0.0.1:8000"
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_username: str = ""
@@ -83,6 +86,14 @@ class Settings(BaseSettings):
         if not self.trusted_proxies:
             return False, None
         return True, list(self.trusted_proxies)
+
+    def public_link(self, path: str = "/") -> str:
+        """An absolute link to `path` (which starts with /) on this server, as people reach it."""
+        return self.public_url.rstrip("/") + path
+
+    def public_host(self) -> str:
+        """The host name people reach this server by (the domain of .ics UIDs)."""
+        return urlsplit(self.public_url).hostname or "samplan"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

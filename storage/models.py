@@ -32,6 +32,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -515,3 +516,15 @@ class PublishedMinutes(Base):
     approved_role: Mapped[str | None] = mapped_column(String(20))  # 'planeier' | 'verge'
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     content_user_ids: Mapped[str | None] = mapped_column(Text)  # JSON; NULL: ids are ours
+    # What the server vouches for (server/core/seals.py). Hash scheme 1: `sha256` alone (rows
+    # published before the seal); 2: also `publication` (canonical JSON of who published what,
+    # when) and its `publication_sha256`. `approval`/`approval_sha256` seal the approval the
+    # same way, set with the approval fields. `published_here`: published in this
+    # installation, or imported with this installation's signature; false for a version
+    # imported from elsewhere ("imported, not published here").
+    hash_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    publication: Mapped[str | None] = mapped_column(Text)
+    publication_sha256: Mapped[str | None] = mapped_column(String(64))
+    approval: Mapped[str | None] = mapped_column(Text)
+    approval_sha256: Mapped[str | None] = mapped_column(String(64))
+    published_here: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

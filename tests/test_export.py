@@ -67,7 +67,7 @@ def env_of(settings: Settings) -> dict[str, str]:
         **os.environ,
         "SAMPLAN_VAR_DIR": str(settings.var_dir),
         "SAMPLAN_DATABASE_URL": settings.resolved_database_url(),
-        "SAMPLAN_SECRET_KEY": "test-secret-ikke-hemmelig",
+        "SAMPLAN_SECRET_KEY": settings.resolved_secret_key(),
     }
 
 
@@ -103,6 +103,17 @@ def without_time(document: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k != "exported_at"}
 
 
+def resealed(entry: dict[str, Any], **record: Any) -> None:
+    """Change what an entry's publication record says, and recompute its hash (as someone
+    fabricating a version would): what only a hash covers is then no proof of anything."""
+    publication = json.loads(entry["publication"]) | record
+    entry["publication"] = json.dumps(
+        publication, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    )
+    entry["publication_sha256"] = hashlib.sha256(entry["publication"].encode()).hexdigest()
+    entry.update({k: v for k, v in (("title", record.get("title")),) if v is not None})
+
+
 def by_email(document: Mapping[str, Any]) -> dict[str, Any]:
     """The document with every user id replaced by that person's e-mail, and no CRDT bytes:
     what must survive a move to a database where people have other ids."""
@@ -125,6 +136,9 @@ def by_email(document: Mapping[str, Any]) -> dict[str, Any]:
 
     result = swap(without_time(document))
     result.pop("people")
+    for entry in result["published_minutes"]:
+        # Signed over the file's own people ids, which differ here; present in both.
+        assert entry.pop("signature"), entry["number"]
     for zone in result["zones"]:
         zone.pop("state")
     return result
@@ -406,6 +420,15 @@ async def test_bad_files_exit_1_and_change_nothing(
     def meeting(document: dict[str, Any]) -> dict[str, Any]:
         return next(m for m in document["meetings"] if m["id"] == MEETING_ID)
 
+    kari = next(p["id"] for p in good["people"] if p["email"] == KARI)
+    someone_else = next(p["id"] for p in good["people"] if p["email"] not in (KARI, JONAS))
+
+    def earlier(index: int) -> str:
+        entry = good["published_minutes"][index]
+        moment = entry["approved_at"] if index == 0 else entry["published_at"]
+        return (datetime.fromisoformat(moment) - timedelta(days=1)).isoformat()
+
+    assert good["published_minutes"][1]["published_by"] == kari
     garbage = base64.b64encode(b"\x01\xff\xff\xff\xff\x0f\x00" * 3).decode()
     content = good["published_minutes"][1]["content"]
     assert DECISION_2 in content
@@ -471,6 +494,46 @@ async def test_bad_files_exit_1_and_change_nothing(
             mutated(lambda d: d["published_minutes"][0].update(approved_role=None)),
             "approved_at and approved_role are set together",
         ),
+        "title changed after publication": (
+            mutated(lambda d: d["published_minutes"][0].update(title="Et annet møte 🌱")),
+            "title does not match what was sealed at publication",
+        ),
+        "publisher changed": (
+            mutated(lambda d: d["published_minutes"][1].update(published_by=someone_else)),
+            "published_by does not match what was sealed",
+        ),
+        "publication time changed": (
+            mutated(lambda d: d["published_minutes"][1].update(published_at=earlier(1))),
+            "published_at does not match what was sealed",
+        ),
+        "approver changed": (
+            mutated(lambda d: d["published_minutes"][0].update(approved_by=someone_else)),
+            "approved_by does not match what was sealed",
+        ),
+        "approval time changed": (
+            mutated(lambda d: d["published_minutes"][0].update(approved_at=earlier(0))),
+            "approved_at does not match what was sealed",
+        ),
+        "approval role changed": (
+            mutated(lambda d: d["published_minutes"][0].update(approved_role="verge")),
+            "approved_role does not match what was sealed",
+        ),
+        "publication re-sealed under an approval": (
+            mutated(lambda d: resealed(d["published_minutes"][0], title="Et annet møte 🌱")),
+            "the approval's publication does not match what was sealed",
+        ),
+        "seal changed": (
+            mutated(lambda d: d["published_minutes"][1].update(publication_sha256="0" * 64)),
+            "publication does not match its publication_sha256",
+        ),
+        "seal taken away": (
+            mutated(
+                lambda d: d["published_minutes"][1].update(
+                    publication=None, publication_sha256=None
+                )
+            ),
+            "published_minutes[1].publication: missing (hash version 2 seals it)",
+        ),
         "unknown invitee": (
             mutated(lambda d: meeting(d)["invitees"].append(999)),
             "invitees[3]: user 999 is not among people",
@@ -503,6 +566,100 @@ async def test_bad_files_exit_1_and_change_nothing(
     # ... and from stdin too.
     stdin = samplan(target, "import", "-", stdin=path.read_bytes())
     assert stdin.returncode == 1 and "already exists" in stdin.stderr
+
+
+async def _imported_marks(settings: Settings, plan_id: str) -> dict[int, bool]:
+    """{version number: shown as imported-not-published-here} on the published page and in
+    the print view, which must agree, and as stored."""
+    marks: dict[int, bool] = {}
+    async with live_server(settings) as server:
+        stored = {
+            r.number: r.published_here
+            for r in await server.services.repos.versions.list_published(plan_id)
+        }
+        koordinator = await server.services.repos.users.get_by_email(KARI)
+        assert koordinator is not None
+        await server.services.repos.users.set_password_hash(
+            koordinator.id, hash_password(DEMO_PASSWORD)
+        )
+        async with _user(server, KARI) as (http, _):
+            for number in stored:
+                url = f"/plans/{plan_id}/meetings/{MEETING_ID}/published/{number}"
+                page = await http.get(url)
+                assert page.status_code == 200
+                marks[number] = 'data-testid="imported"' in page.text
+                assert marks[number] == ("Importert, ikke publisert her" in page.text)
+            printed = await http.get(f"/plans/{plan_id}/print")
+            assert printed.status_code == 200
+            newest = max(stored)  # the print holds the newest version of each meeting
+            assert ("Importert, ikke publisert her" in printed.text) == marks[newest]
+    assert marks == {n: not here for n, here in stored.items()}
+    return marks
+
+
+async def test_a_fabricated_version_is_kept_as_imported_not_published_here(
+    exported: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A hash proves no origin: version 2 rewritten with every hash and seal recomputed gets
+    in, but only as "imported, not published here"; version 1, signed by this installation,
+    is still published here. From an installation with another key, nothing is."""
+    plan_id, path = exported
+    forged = json.loads(path.read_text(encoding="utf-8"))
+    entry = forged["published_minutes"][1]
+    content = entry["content"].replace(DECISION_2, "Ingen leksehjelp, bestemt av Åse Ødegård 🙃")
+    entry["content"] = content
+    entry["sha256"] = hashlib.sha256(content.encode()).hexdigest()
+    resealed(entry, contentSha256=entry["sha256"])
+    file = tmp_path / "forged.json"
+    file.write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
+    target = make_settings(tmp_path / "e")
+    result = samplan(target, "import", str(file))
+    assert result.returncode == 0, result.stderr
+    assert await _imported_marks(target, plan_id) == {1: False, 2: True}
+    again = json.loads(samplan(target, "export", plan_id).stdout)["published_minutes"]
+    assert [(e["published_here"], bool(e["signature"])) for e in again] == [
+        (True, True),
+        (False, False),  # never signed as this installation's on the way out
+    ]
+
+    elsewhere = make_settings(tmp_path / "f", secret_key="en-annen-installasjon-æøå")
+    assert samplan(elsewhere, "import", str(path)).returncode == 0
+    assert await _imported_marks(elsewhere, plan_id) == {1: True, 2: True}
+
+
+async def test_minutes_sealed_by_the_old_rule_still_verify(
+    exported: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Rows published before the seal (hash scheme 1: the content hash only, written here as
+    migration 0013 leaves them) export, import and show as published here; their export is
+    signed, so a title changed in it is no longer vouched for."""
+    plan_id, path = exported
+    old = make_settings(tmp_path / "g")
+    assert samplan(old, "import", str(path)).returncode == 0
+    with sqlite3.connect(db_path(old)) as db:
+        db.execute(
+            "UPDATE published_minutes SET hash_version = 1, publication = NULL, "
+            "publication_sha256 = NULL, approval = NULL, approval_sha256 = NULL"
+        )
+    exported_old = samplan(old, "export", plan_id)
+    assert exported_old.returncode == 0, exported_old.stderr
+    document = json.loads(exported_old.stdout)
+    for entry in document["published_minutes"]:
+        assert entry["hash_version"] == 1 and entry["publication"] is None
+        assert entry["signature"] and entry["published_here"]
+        assert hashlib.sha256(entry["content"].encode()).hexdigest() == entry["sha256"]
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    target = make_settings(tmp_path / "h")
+    assert samplan(target, "import", str(file)).returncode == 0
+    assert await _imported_marks(target, plan_id) == {1: False, 2: False}
+
+    changed = copy.deepcopy(document)
+    changed["published_minutes"][0]["title"] = "Et annet møte 🌱"
+    file.write_text(json.dumps(changed, ensure_ascii=False), encoding="utf-8")
+    third = make_settings(tmp_path / "i")
+    assert samplan(third, "import", str(file)).returncode == 0  # the old rule: content only
+    assert await _imported_marks(third, plan_id) == {1: True, 2: False}
 
 
 async def test_a_version_1_file_still_imports(exported: tuple[str, Path], tmp_path: Path) -> None:

@@ -619,3 +619,29 @@ async def test_cancelled_meeting_and_closed_plan_refuse_edits(
         assert response.status_code == 409
         assert "Planen er avsluttet" in response.text
     assert await web.services.meetings.get(world.plan_id, second.id) == second
+
+
+async def test_ics_links_and_uid_come_from_public_url_never_the_host_header(
+    web: LiveServer, world: World
+) -> None:
+    """A forged Host header ends up nowhere in the file: the URL is on SAMPLAN_PUBLIC_URL and
+    the UID keeps the format calendars already hold (host of the public URL), so a meeting
+    imported before is updated, never added twice."""
+    async with _client(web, "koordinator") as http:
+        assert (await _schedule(http, world, agenda_ref=[])).status_code == 303
+    meeting = await _only_meeting(web, world)
+    url = f"/plans/{world.plan_id}/meetings/{meeting.id}.ics"
+    public = web.services.settings.public_url.rstrip("/")
+    assert public == "http://127.0.0.1:8000"  # the embedded default
+    uids = []
+    async with _client(web, "deltaker") as http:
+        for host in (None, "angriper.eksempel:666", "Åse-Ødegård-🫐.test"):
+            headers = {} if host is None else {"host": host.encode("utf-8")}
+            response = await http.get(url, headers=headers)
+            assert response.status_code == 200, host
+            text = response.content.decode()
+            assert "angriper" not in text and "Ødegård" not in text
+            event = next(iter(Calendar.from_ical(response.content).walk("VEVENT")))
+            assert str(event.get("url")) == f"{public}/plans/{world.plan_id}/meetings/{meeting.id}"
+            uids.append(str(event.get("uid")))
+    assert uids == [f"samplan-meeting-{meeting.id}@127.0.0.1"] * 3

@@ -22,6 +22,7 @@ from tests.support.live import LiveServer, free_port
 from tests.support.waiting import wait_for
 from tests.support.web import log_in, post_json, signed_in
 from tests.support.world import ROLE_USERS, World
+from tests.test_published import MINUTES, _write, as_user, publish_url, write_minutes
 
 log = logging.getLogger("tests.notification_email")
 
@@ -158,3 +159,23 @@ async def test_each_email_is_in_its_recipients_language(
         text = f"{message['Subject']}\n{message.get_content()}"
         for secret in ("Jonas", "Berg", "Åse", "Ødegård", "Individuell", "Kari"):
             assert secret not in text
+
+
+async def test_links_in_emails_come_from_public_url_never_the_host_header(
+    web: LiveServer, world: World, inbox: tuple[Inbox, int]
+) -> None:
+    """The koordinator publishes minutes through a request with a forged Host header: every
+    e-mail it causes links to SAMPLAN_PUBLIC_URL."""
+    handler, _ = inbox
+    await write_minutes(web, world, _write(MINUTES))
+    async with as_user(web, "koordinator") as (http, csrf):
+        response = await http.post(
+            publish_url(world), data={"csrf_token": csrf}, headers={"host": "angriper.eksempel"}
+        )
+        assert response.status_code == 303, response.text[:300]
+    wanted = [ROLE_USERS[r][0] for r in ("planeier", "deltaker")]
+    await wait_for(lambda: all(handler.to(a) for a in wanted), timeout=20, what="e-mails")
+    for message in handler.messages:
+        body = message.get_content()
+        assert f"{PUBLIC}/plans/{world.plan_id}" in body
+        assert "angriper" not in body and "127.0.0.1" not in body

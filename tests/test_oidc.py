@@ -40,6 +40,8 @@ async def oidc(tmp_path: Path) -> AsyncIterator[Setup]:
         finally:
             await repos.close()
         async with live_server(settings) as app:
+            # The redirect URI is built on SAMPLAN_PUBLIC_URL: here, the free port it got.
+            app.services.settings.public_url = app.http
             yield Setup(app, provider, world)
 
 

@@ -101,7 +101,9 @@ async def _discover(client: Any, issuer: str) -> dict[str, Any]:
 
 
 def _redirect_uri(request: Request) -> str:
-    return str(request.url_for("oidc_callback"))
+    """The callback on SAMPLAN_PUBLIC_URL (the address registered with the provider), never
+    built from the request's Host header."""
+    return _settings(request).public_link(request.app.url_path_for("oidc_callback"))
 
 
 def _failure_page(request: Request, failure: OidcFailure, next_url: str) -> Response:

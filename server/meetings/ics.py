@@ -17,7 +17,12 @@ from storage.repositories.meetings import MeetingRecord
 PRODID = "-//Samplan//Samplan møter//NB"
 
 
-def meeting_ics(meeting: MeetingRecord, minutes_url: str, host: str, now: datetime) -> bytes:
+def meeting_ics(meeting: MeetingRecord, minutes_url: str, uid_domain: str, now: datetime) -> bytes:
+    """`uid_domain` is the host of SAMPLAN_PUBLIC_URL: the UID is the one this format always
+    had (`samplan-meeting-<id>@<host people reach Samplan by>`, which the Host header gave
+    before), so a meeting already in a calendar is updated, not added twice; and it no longer
+    depends on what a request claims as its Host. A meeting id is unique, so the domain only
+    follows RFC 5545's advice; changing SAMPLAN_PUBLIC_URL's host changes the UIDs."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -25,7 +30,7 @@ def meeting_ics(meeting: MeetingRecord, minutes_url: str, host: str, now: dateti
     calendar.add("method", "PUBLISH")
     event = Event()
     # Stable per meeting, so importing the file again updates the entry instead of adding one.
-    event.add("uid", f"samplan-meeting-{meeting.id}@{host}")
+    event.add("uid", f"samplan-meeting-{meeting.id}@{uid_domain}")
     # The file describes the meeting as last changed; an unchanged meeting gives the same
     # stamp on every download, an edited one a later stamp (RFC 5545 §3.8.7.2-3).
     changed = (meeting.updated_at or now).astimezone(UTC)

@@ -281,9 +281,10 @@ async def meeting_calendar(request: Request) -> Response:
         raise NotFound()
     if not m.may_download_ics(visit.member, visit.user.id, meeting):
         raise Forbidden("meetings.error.not_invited")
-    base = str(request.base_url).rstrip("/")
-    url = f"{base}/plans/{visit.plan.id}/meetings/{meeting.id}"
-    body = meeting_ics(meeting, url, request.url.hostname or "samplan", datetime.now(UTC))
+    # Links and the UID from SAMPLAN_PUBLIC_URL, never the Host header (see meeting_ics).
+    settings = visit.services.settings
+    url = settings.public_link(f"/plans/{visit.plan.id}/meetings/{meeting.id}")
+    body = meeting_ics(meeting, url, settings.public_host(), datetime.now(UTC))
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",

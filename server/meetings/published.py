@@ -24,6 +24,7 @@ from crdt.versions import canonical_json, content_hash, is_empty_minutes, minute
 from server.core.access import APPROVE_ROLES, PUBLISH_ROLES
 from server.core.clock import OSLO
 from server.core.minutes_people import names_for, parse_content, wanted_user_ids
+from server.core.seals import approval_record, publication_record
 from server.core.zones import zone_copies
 from server.services import Repositories
 from server.web.errors import BadRequest, Conflict, Forbidden, NotFound, PlanClosed
@@ -91,6 +92,13 @@ async def publish_minutes(request: Request) -> Response:
     content["startsAt"] = meeting.starts_at.isoformat() if meeting else None
     canonical = canonical_json(content)
     digest = content_hash(canonical)
+    title: str = content["title"]
+
+    def seal(number: int, published_at: datetime) -> str:
+        return publication_record(
+            v.plan.id, meeting_id, number, title, digest, v.user.email, published_at
+        )
+
     try:
         record = await services.repos.versions.publish_minutes(
             v.plan.id,
@@ -100,6 +108,7 @@ async def publish_minutes(request: Request) -> Response:
             digest,
             v.user.id,
             await zone_copies(services.registry, services.plans, v.plan.id),
+            seal,
         )
     except storage_errors.Conflict:
         raise Conflict("published.error.unchanged") from None
@@ -219,9 +228,16 @@ async def approve_minutes(request: Request) -> Response:
         raise Forbidden("published.error.not_owner")
     if v.closed:
         raise PlanClosed()
+    email = v.user.email
+
+    def seal(published: MinutesRecord, approved_at: datetime) -> str:
+        return approval_record(
+            published.publication_sha256, published.sha256, email, v.role, approved_at
+        )
+
     try:
         record = await v.services.repos.versions.approve_minutes(
-            v.plan.id, meeting_id, number, v.user.id, v.role
+            v.plan.id, meeting_id, number, v.user.id, v.role, seal
         )
     except storage_errors.NotFound:
         raise NotFound() from None
@@ -262,6 +278,9 @@ def _row(record: MinutesRecord) -> dict[str, Any]:
         "approved_role": record.approved_role,
         "approved_at": when(record.approved_at),
         "url": _url(record.plan_id, record.meeting_id, record.number),
+        "published_here": record.published_here,
+        "publication_sha256": record.publication_sha256,
+        "approval_sha256": record.approval_sha256,
     }
 
 

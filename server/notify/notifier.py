@@ -234,16 +234,16 @@ class Notifier:
     def _email(self, kind: str, initials: str, link: str, to: str, lang: str) -> EmailDraft:
         """The e-mail in `lang`: every word from client/i18n/<lang>.json."""
         t = translator(lang)
-        base = self.settings.public_url.rstrip("/")
         what = t(f"notify.email.{kind}").replace("{who}", initials)
+        settings_link = self.settings.public_link("/settings/notifications")
         body = "\n".join(
             (
                 what,
                 "",
-                f"{t('notify.email.open')}: {base}{link}",
+                f"{t('notify.email.open')}: {self.settings.public_link(link)}",
                 "",
                 t("notify.email.why"),
-                f"{t('notify.email.settings')}: {base}/settings/notifications",
+                f"{t('notify.email.settings')}: {settings_link}",
             )
         )
         return EmailDraft(to, f"{t('app.name')}: {what}", body + "\n")

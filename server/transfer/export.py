@@ -19,8 +19,22 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
                    content: the canonical JSON exactly as published and hashed (a string),
                    sha256: hex sha256 of content's UTF-8 bytes,
                    content_user_ids: {user id inside content (a string): people id},
-                   published_by, published_at, approved_by, approved_role, approved_at}]}
+                   published_by, published_at, approved_by, approved_role, approved_at,
+                   hash_version, publication, publication_sha256, approval, approval_sha256,
+                   published_here, signature}]}
                    oldest first; published_by / approved_by are people ids (or null)
+
+What the server vouches for in published minutes (server/core/seals.py): `hash_version` 2
+means `publication` is the record of publishing (plan, meeting, number, title, content
+sha256, the publisher's e-mail, the time) as the canonical JSON whose sha256 is
+`publication_sha256`; `approval` / `approval_sha256` are the same for the approval (null while
+not approved, and for approvals made before the seal existed). Hash version 1 (minutes
+published before the seal, and files written before it): only `sha256` covers anything.
+`signature` is the HMAC-SHA256, with this installation's secret key, of the entry (without
+the signature) and the plan id; it is given only for versions this installation vouches for
+(`published_here`: published here, or imported with its own signature). `samplan import`
+decides what it shows as published here from the signature alone, never from
+`published_here`, which is there for the reader.
 
 Never password hashes, sessions or the access log. Times are UTC ISO 8601, dates YYYY-MM-DD.
 Published minutes are carried as the very string that was hashed (never re-serialised), so
@@ -57,6 +71,7 @@ from pycrdt import Doc
 from crdt.schema import ZONE_ORDER, zone_name
 from crdt.zone_state import doc_from_stored, user_ids_in
 from server.core.minutes_people import local_user_ids, parse_content
+from server.core.seals import SIGNATURE_FIELD, sign
 from server.core.zones import zone_data
 from server.services import Repositories
 from storage.repositories.transfer import Person, PlanTransfer, PublishedRow, ZoneRow
@@ -94,8 +109,10 @@ async def build_export(
     plan_id: str,
     read: ZoneReader | None = None,
     now: datetime | None = None,
+    secret_key: str | None = None,
 ) -> dict[str, Any] | None:
     """The export document, or None when there is no such plan (the caller checks access).
+    With `secret_key`, each published version this installation vouches for is signed.
 
     A running server passes `RoomRegistry.read` (live zones once durable, the others from
     storage), so the export never shows what storage does not hold; the CLI, with no rooms,
@@ -127,7 +144,12 @@ async def build_export(
         # People the documents or published minutes name who are no longer members (a former
         # deltaker who wrote a goal, or had a task): kept so the archive still says who.
         people = sorted([*people, *await repos.transfer.people(referenced - known)], key=_id)
-    return export_document(record, zones, states, contents, people, now or datetime.now(UTC))
+    document = export_document(record, zones, states, contents, people, now or datetime.now(UTC))
+    if secret_key is not None:
+        for entry in document["published_minutes"]:
+            if entry["published_here"]:
+                entry[SIGNATURE_FIELD] = sign(secret_key, record.id, entry)
+    return document
 
 
 def _id(person: Person) -> int:
@@ -236,6 +258,13 @@ def export_document(
                 "approved_by": p.approved_by,
                 "approved_role": p.approved_role,
                 "approved_at": iso_time(p.approved_at),
+                "hash_version": p.hash_version,
+                "publication": p.publication,
+                "publication_sha256": p.publication_sha256,
+                "approval": p.approval,
+                "approval_sha256": p.approval_sha256,
+                "published_here": p.published_here,
+                SIGNATURE_FIELD: None,
             }
             for p in record.published_minutes
         ],

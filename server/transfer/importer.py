@@ -13,6 +13,14 @@ published version's content: that would break its hash). Instead each published 
 stored beside it, so its pages name the right people (server/core/minutes_people.py). A file
 without it (written before it existed) has its content ids taken as people ids.
 
+The seals (server/core/seals.py) are checked like the content hash: a version of hash scheme 2
+must carry its publication record, hashing to `publication_sha256` and saying what the entry
+says (plan, meeting, number, title, content sha256, the publisher's e-mail, the time); an
+approval, when sealed, the same (and a scheme-2 approval must be). Any mismatch refuses the
+whole file. Then the signature: a version signed with this installation's key is kept as
+published here; every other one (from another installation, from before signatures, or
+changed and re-hashed by hand) is kept marked "imported, not published here".
+
 Reads export versions 1 and 2 (server/transfer/export.py): a version-1 file has meetings
 without agenda,
 invitees and the rest, and no published minutes. Plan versions are not in the export, so the
@@ -40,6 +48,16 @@ from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
 from server.core.access import APPROVE_ROLES, Role
 from server.core.minutes_people import content_user_ids
+from server.core.seals import (
+    APPROVAL_FORMAT,
+    CONTENT_ONLY,
+    PUBLICATION_FORMAT,
+    SEALED,
+    parse_record,
+    same_time,
+    sha256_text,
+    signed_here,
+)
 from server.services import Repositories
 from server.transfer.export import FORMAT, READABLE_VERSIONS
 from storage.errors import InvalidValue
@@ -76,6 +94,8 @@ class ParsedPlan:
     plan: PlanTransfer
     states: tuple[bytes, ...]  # per zone, as in the file
     docs: tuple[Doc[Any], ...]
+    # Each published version's entry as in the file, for its signature (import_plan).
+    published_entries: tuple[Mapping[str, Any], ...] = ()
 
 
 class _Field:
@@ -165,9 +185,10 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
     if version == 1 and published_field.items():
         raise published_field.fail("a version 1 export has no published minutes")
     plan = root.get("plan")
+    plan_id = _plan_id(plan.get("id"))
     zones, states, docs = _zones(root.get("zones"))
     transfer = PlanTransfer(
-        id=_plan_id(plan.get("id")),
+        id=plan_id,
         title=plan.get("title").text(),
         person_name=plan.get("person_name").text(),
         status=plan.get("status").choice(PLAN_STATUSES),
@@ -178,9 +199,10 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         consents=_consents(root.get("consents"), people),
         meetings=_meetings(root.get("meetings"), people, version),
         zones=zones,
-        published_minutes=_published(published_field, people),
+        published_minutes=_published(published_field, people, plan_id),
     )
-    return ParsedPlan(transfer, states, docs)
+    entries = tuple(item.value for item in published_field.items())
+    return ParsedPlan(transfer, states, docs, entries)
 
 
 def _plan_id(field: _Field) -> str:
@@ -336,7 +358,9 @@ def _invitees(field: _Field, people: Mapping[int, Person]) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
-def _published(field: _Field, people: Mapping[int, Person]) -> tuple[PublishedRow, ...]:
+def _published(
+    field: _Field, people: Mapping[int, Person], plan_id: str
+) -> tuple[PublishedRow, ...]:
     rows: list[PublishedRow] = []
     for item in field.items():
         meeting_id = item.get("meeting_id").text()
@@ -370,22 +394,120 @@ def _published(field: _Field, people: Mapping[int, Person]) -> tuple[PublishedRo
                 f"{entry}: approved_at and approved_role are set together (approved_by "
                 "only with them)"
             )
-        rows.append(
-            PublishedRow(
-                meeting_id,
-                number,
-                item.get("title").text(),
-                content,
-                digest,
-                _person(item.get("published_by"), people, optional=True),
-                item.get("published_at").time(),
-                approved_by,
-                role,
-                approved_at,
-                _content_people(item, parsed, people),
-            )
+        row = PublishedRow(
+            meeting_id,
+            number,
+            item.get("title").text(),
+            content,
+            digest,
+            _person(item.get("published_by"), people, optional=True),
+            item.get("published_at").time(),
+            approved_by,
+            role,
+            approved_at,
+            _content_people(item, parsed, people),
         )
+        rows.append(_sealed(item, row, people, plan_id, entry))
     return tuple(rows)
+
+
+def _optional(item: _Field, key: str) -> Any:
+    """A field files written before the seals lack."""
+    return item.value.get(key) if isinstance(item.value, dict) else None
+
+
+def _email(people: Mapping[int, Person], user_id: int | None) -> str | None:
+    return None if user_id is None else people[user_id].email
+
+
+def _sealed(
+    item: _Field, row: PublishedRow, people: Mapping[int, Person], plan_id: str, entry: str
+) -> PublishedRow:
+    """The row with its seals, each checked against what the entry says (the module
+    docstring); raises ImportRefused naming the first thing that differs."""
+
+    def refuse(what: str) -> ImportRefused:
+        return ImportRefused(
+            f"{entry}: {what} does not match what was sealed at publication (the published "
+            "minutes were changed); nothing imported"
+        )
+
+    version = _optional(item, "hash_version")
+    version = CONTENT_ONLY if version is None else item.get("hash_version").integer()
+    if version not in (CONTENT_ONLY, SEALED):
+        raise item.get("hash_version").fail(f"must be {CONTENT_ONLY} or {SEALED}")
+    publication = _seal_text(item, "publication", required=version == SEALED)
+    if version == CONTENT_ONLY and publication is not None:
+        raise item.get("publication").fail(f"hash version {CONTENT_ONLY} has no publication seal")
+    approval = _seal_text(item, "approval", required=version == SEALED and bool(row.approved_at))
+    if approval is not None and row.approved_at is None:
+        raise item.get("approval").fail("an approval seal needs approved_at")
+    publication_sha = None
+    if publication is not None:
+        publication_sha = sha256_text(publication)
+        record = parse_record(publication, PUBLICATION_FORMAT)
+        if record is None:
+            raise item.get("publication").fail(f"must be a {PUBLICATION_FORMAT} record")
+        expected = {
+            "planId": plan_id,
+            "meetingId": row.meeting_id,
+            "number": row.number,
+            "title": row.title,
+            "contentSha256": row.sha256,
+        }
+        for key, value in expected.items():
+            if record.get(key) != value:
+                raise refuse(key)
+        if not same_time(record.get("publishedAt"), row.published_at):
+            raise refuse("published_at")
+        if row.published_by is not None and record.get("publishedBy") != _email(
+            people, row.published_by
+        ):
+            raise refuse("published_by")
+    approval_sha = None
+    if approval is not None:
+        approval_sha = sha256_text(approval)
+        record = parse_record(approval, APPROVAL_FORMAT)
+        if record is None:
+            raise item.get("approval").fail(f"must be a {APPROVAL_FORMAT} record")
+        if record.get("publicationSha256") != publication_sha:
+            raise refuse("the approval's publication")
+        if record.get("contentSha256") != row.sha256:
+            raise refuse("the approval's content")
+        if record.get("approvedRole") != row.approved_role:
+            raise refuse("approved_role")
+        if not same_time(record.get("approvedAt"), row.approved_at):
+            raise refuse("approved_at")
+        if row.approved_by is not None and record.get("approvedBy") != _email(
+            people, row.approved_by
+        ):
+            raise refuse("approved_by")
+    return dataclasses.replace(
+        row,
+        hash_version=version,
+        publication=publication,
+        publication_sha256=publication_sha,
+        approval=approval,
+        approval_sha256=approval_sha,
+    )
+
+
+def _seal_text(item: _Field, key: str, *, required: bool) -> str | None:
+    """A seal's record and its hash, which must be the record's sha256."""
+    text = _optional(item, key)
+    digest = _optional(item, f"{key}_sha256")
+    if text is None and digest is None:
+        if required:
+            raise ImportRefused(f"{item.path}.{key}: missing (hash version {SEALED} seals it)")
+        return None
+    record = item.get(key).text()
+    given = item.get(f"{key}_sha256").text()
+    if sha256_text(record) != given:
+        raise ImportRefused(
+            f"{item.path}: {key} does not match its {key}_sha256 (it was changed after "
+            "publication); nothing imported"
+        )
+    return str(record)
 
 
 def _content_people(
@@ -446,10 +568,18 @@ def _zones(
     return tuple(zones), tuple(states), tuple(docs)
 
 
-async def import_plan(repos: Repositories, parsed: ParsedPlan) -> ImportResult:
+async def import_plan(repos: Repositories, parsed: ParsedPlan, secret_key: str) -> ImportResult:
     """Write the parsed plan (one transaction). Raises ImportRefused when the plan id or a
-    meeting id is already taken here; StorageError on a race lost to another writer."""
+    meeting id is already taken here; StorageError on a race lost to another writer.
+    A published version is kept as published here only when this installation signed it."""
     plan = parsed.plan
+    plan = dataclasses.replace(
+        plan,
+        published_minutes=tuple(
+            dataclasses.replace(row, published_here=signed_here(secret_key, plan.id, entry))
+            for row, entry in zip(plan.published_minutes, parsed.published_entries, strict=True)
+        ),
+    )
     if await repos.transfer.plan_exists(plan.id):
         raise ImportRefused(f"a plan with id {plan.id} already exists in this database")
     taken = await repos.transfer.existing_meetings(m.id for m in plan.meetings)

@@ -65,7 +65,9 @@ async def _allowed(request: Request) -> tuple[Any, str, dict[str, Any]]:
     v = await visit(request)
     if not can_export(v.role):
         raise Forbidden("print.forbidden")
-    document = await build_export(v.services.repos, v.plan.id, v.services.registry.read)
+    document = await build_export(
+        v.services.repos, v.plan.id, v.services.registry.read, secret_key=v.services.secret_key
+    )
     if document is None:  # deleted a moment ago
         raise NotFound()
     return v.user, v.role, document

@@ -150,6 +150,9 @@ def _minutes(
             else None
         ),
         "sha256": entry["sha256"],
+        # Only a version this installation vouches for is shown as published here; an
+        # export document from before the field had none that were vouched for.
+        "imported": not entry.get("published_here", False),
         "attendees": [_attendee(a, name(a.get("userId")) or names.unknown, t) for a in attendees],
         "agenda": [
             {

@@ -130,6 +130,14 @@ class PublishedRow:
     # `read` gives None for minutes published here; `create` stores None as every person's
     # id mapped to itself, composed with the people's ids here.
     content_user_ids: Mapping[str, int] | None = None
+    # The seals (models.PublishedMinutes; server/core/seals.py), as stored or as checked by
+    # the import; `published_here` as the import decided it from the file's signature.
+    hash_version: int = 1
+    publication: str | None = None
+    publication_sha256: str | None = None
+    approval: str | None = None
+    approval_sha256: str | None = None
+    published_here: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +277,12 @@ class PlanTransferRepo:
                     p.approved_role,
                     p.approved_at,
                     user_ids_from_json(p.content_user_ids),
+                    p.hash_version,
+                    p.publication,
+                    p.publication_sha256,
+                    p.approval,
+                    p.approval_sha256,
+                    p.published_here,
                 )
                 for p in await session.scalars(
                     select(PublishedMinutes)
@@ -585,6 +599,12 @@ def _published(
         approved_role=p.approved_role,
         approved_at=p.approved_at,
         content_user_ids=user_ids_json(content_user_ids),
+        hash_version=p.hash_version,
+        publication=p.publication,
+        publication_sha256=p.publication_sha256,
+        approval=p.approval,
+        approval_sha256=p.approval_sha256,
+        published_here=p.published_here,
     )
 
 
@@ -642,3 +662,12 @@ def _check(plan: PlanTransfer) -> None:
                 f"published minutes {p.meeting_id} version {p.number}: the content does not "
                 "match its sha256"
             )
+        for record, digest in (
+            (p.publication, p.publication_sha256),
+            (p.approval, p.approval_sha256),
+        ):
+            if (record is None) != (digest is None) or (record and sha256_hex(record) != digest):
+                raise InvalidValue(
+                    f"published minutes {p.meeting_id} version {p.number}: a seal does not "
+                    "match its record"
+                )

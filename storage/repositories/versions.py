@@ -11,9 +11,10 @@ Storage never imports crdt: the zone copies arrive as bytes and JSON text, made 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -88,6 +89,24 @@ class MinutesRecord:
     approved_role: str | None
     approved_at: datetime | None
     content_user_ids: dict[str, int] | None = None
+    # The seals and the origin (models.PublishedMinutes, server/core/seals.py).
+    hash_version: int = 1
+    publication: str | None = None
+    publication_sha256: str | None = None
+    approval: str | None = None
+    approval_sha256: str | None = None
+    published_here: bool = True
+
+
+# Given the version number and the time of publishing, the publication record to seal (the
+# server writes it: storage knows no record format).
+PublicationSeal = Callable[[int, datetime], str]
+# Given the version as stored and the time of approving, the approval record to seal.
+ApprovalSeal = Callable[["MinutesRecord", datetime], str]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def user_ids_json(user_ids: Mapping[str, int] | None) -> str | None:
@@ -128,6 +147,12 @@ def _minutes(row: PublishedMinutes, names: dict[int, str]) -> MinutesRecord:
         row.approved_role,
         row.approved_at,
         user_ids_from_json(row.content_user_ids),
+        row.hash_version,
+        row.publication,
+        row.publication_sha256,
+        row.approval,
+        row.approval_sha256,
+        row.published_here,
     )
 
 
@@ -323,10 +348,12 @@ class VersionRepo:
         sha256: str,
         published_by: int | None,
         zones: Sequence[ZoneCopy],
+        seal: PublicationSeal,
     ) -> MinutesRecord:
         """Store minutes as version n+1 of the meeting, with a plan version of kind
-        'published', in one transaction. Refuses (Conflict) content whose hash equals the
-        newest published version's: publishing twice changes nothing."""
+        'published', in one transaction, sealed (hash scheme 2) by the record `seal` writes
+        for its number and time. Refuses (Conflict) content whose hash equals the newest
+        published version's: publishing twice changes nothing."""
         try:
             async with write_session(self._sessionmaker) as session:
                 if await session.get(Plan, plan_id) is None:
@@ -349,6 +376,7 @@ class VersionRepo:
                 version = _add_version(session, plan_id, "published", None, None, published_by)
                 await session.flush()
                 _add_zones(session, version.id, zones)
+                publication = seal(number, version.created_at)
                 row = PublishedMinutes(
                     plan_id=plan_id,
                     meeting_id=meeting_id,
@@ -359,6 +387,10 @@ class VersionRepo:
                     plan_version_id=version.id,
                     published_by=published_by,
                     published_at=version.created_at,
+                    hash_version=2,
+                    publication=publication,
+                    publication_sha256=_sha256(publication),
+                    published_here=True,
                 )
                 session.add(row)
                 await session.flush()
@@ -406,10 +438,17 @@ class VersionRepo:
         return _minutes(row, names)
 
     async def approve_minutes(
-        self, plan_id: str, meeting_id: str, number: int, approved_by: int, role: str
+        self,
+        plan_id: str,
+        meeting_id: str,
+        number: int,
+        approved_by: int,
+        role: str,
+        seal: ApprovalSeal,
     ) -> MinutesRecord:
         """The one update this repository has: record who approved a published version, and
-        when, once. NotFound for no such version; Conflict when it is approved already."""
+        when, once, with the approval record `seal` writes and its hash. NotFound for no such
+        version; Conflict when it is approved already."""
         async with write_session(self._sessionmaker) as session:
             row = await session.scalar(
                 select(PublishedMinutes).where(
@@ -421,10 +460,17 @@ class VersionRepo:
             if row is None:
                 raise NotFound(f"no published version {number} of meeting {meeting_id}")
             now = utcnow()
+            approval = seal(_minutes(row, {}), now)
             changed = await session.execute(
                 update(PublishedMinutes)
                 .where(PublishedMinutes.id == row.id, PublishedMinutes.approved_at.is_(None))
-                .values(approved_by=approved_by, approved_role=role, approved_at=now)
+                .values(
+                    approved_by=approved_by,
+                    approved_role=role,
+                    approved_at=now,
+                    approval=approval,
+                    approval_sha256=_sha256(approval),
+                )
             )
             if getattr(changed, "rowcount", 0) != 1:
                 raise Conflict(f"version {number} of meeting {meeting_id} is approved already")

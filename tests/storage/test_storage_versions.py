@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
-from storage.repositories.versions import VersionRepo, ZoneCopy
+from storage.repositories.versions import MinutesRecord, VersionRepo, ZoneCopy
 from tests.storage.conftest import Store
 
 DATA = '{"goals": [{"id": "g1", "title": "Lese 20 minutter hver dag 📚 æøå"}]}'
@@ -83,6 +83,15 @@ async def test_one_daily_version_per_plan_and_day_even_when_racing(store: Store)
     assert len(await repo.list_versions(plan_id)) == 4
 
 
+def _seal(number: int, at: datetime) -> str:
+    """Storage stores the record the server writes; any text will do here."""
+    return f'{{"number":{number},"at":"{at.isoformat()}","by":"Åse Ødegård 🫐"}}'
+
+
+def _approval(published: MinutesRecord, at: datetime) -> str:
+    return f'{{"of":"{published.publication_sha256}","at":"{at.isoformat()}"}}'
+
+
 async def test_published_minutes_are_numbered_hashed_and_refused_when_unchanged(
     store: Store,
 ) -> None:
@@ -92,14 +101,17 @@ async def test_published_minutes_are_numbered_hashed_and_refused_when_unchanged(
     content = '{"agenda":[{"title":"Skole 📚","decision":"Åse får leksehjelp"}]}'
     digest = hashlib.sha256(content.encode()).hexdigest()
     first = await repo.publish_minutes(
-        plan_id, "mote-1", "Ansvarsgruppemøte", content, digest, user.id, _zones()
+        plan_id, "mote-1", "Ansvarsgruppemøte", content, digest, user.id, _zones(), _seal
     )
     assert first.number == 1 and first.published_by_name == "Kari Nilsen"
     assert first.approved_at is None and first.plan_version_id is not None
     assert first.content_user_ids is None  # published here: the content's ids are ours
+    assert first.hash_version == 2 and first.published_here
+    assert first.publication == _seal(1, first.published_at)
+    assert first.publication_sha256 == hashlib.sha256(first.publication.encode()).hexdigest()
     with pytest.raises(Conflict):
         await repo.publish_minutes(
-            plan_id, "mote-1", "Ansvarsgruppemøte", content, digest, user.id, _zones()
+            plan_id, "mote-1", "Ansvarsgruppemøte", content, digest, user.id, _zones(), _seal
         )
     assert len(await repo.list_published(plan_id)) == 1
     versions = await repo.list_versions(plan_id)
@@ -114,6 +126,7 @@ async def test_published_minutes_are_numbered_hashed_and_refused_when_unchanged(
         hashlib.sha256(corrected.encode()).hexdigest(),
         user.id,
         _zones(),
+        _seal,
     )
     assert second.number == 2
     old = await repo.get_published(plan_id, "mote-1", 1)
@@ -126,14 +139,16 @@ async def test_approval_is_recorded_once(store: Store) -> None:
     repo = VersionRepo(store.sessionmaker)
     plan_id = await _plan(store)
     owner = await store.users.create("jonas@example.no", "Jonas Berg")
-    await repo.publish_minutes(plan_id, "mote-1", "Møte", "{}", "0" * 64, None, [])
-    approved = await repo.approve_minutes(plan_id, "mote-1", 1, owner.id, "planeier")
+    await repo.publish_minutes(plan_id, "mote-1", "Møte", "{}", "0" * 64, None, [], _seal)
+    approved = await repo.approve_minutes(plan_id, "mote-1", 1, owner.id, "planeier", _approval)
     assert approved.approved_by_name == "Jonas Berg" and approved.approved_role == "planeier"
     assert approved.approved_at is not None
+    assert approved.approval == _approval(approved, approved.approved_at)
+    assert approved.approval_sha256 == hashlib.sha256(approved.approval.encode()).hexdigest()
     with pytest.raises(Conflict):
-        await repo.approve_minutes(plan_id, "mote-1", 1, owner.id, "planeier")
+        await repo.approve_minutes(plan_id, "mote-1", 1, owner.id, "planeier", _approval)
     with pytest.raises(NotFound):
-        await repo.approve_minutes(plan_id, "mote-1", 2, owner.id, "planeier")
+        await repo.approve_minutes(plan_id, "mote-1", 2, owner.id, "planeier", _approval)
     again = await repo.get_published(plan_id, "mote-1", 1)
     assert again is not None and again.approved_at == approved.approved_at
 
@@ -162,7 +177,7 @@ async def test_versions_can_be_purged_and_published_minutes_stay(store: Store) -
     plan_id = await _plan(store)
     other_id = await _plan(store)
     published = await repo.publish_minutes(
-        plan_id, "mote-1", "Møte", "{}", "0" * 64, None, _zones()
+        plan_id, "mote-1", "Møte", "{}", "0" * 64, None, _zones(), _seal
     )
     await repo.create_version(plan_id, "named", _zones(), name="Åse 🫐")
     kept = await repo.create_version(other_id, "named", _zones(), name="Annen plan")
