@@ -96,6 +96,21 @@ def test_the_guard_finds_a_bad_user_id_pushed_into_responsible() -> None:
     assert [(p.root, p.field) for p in problems] == [("measures", "responsible")]
 
 
+def test_the_guard_watches_items_already_in_the_document() -> None:
+    """A room's guard starts after the load: items stored before are watched too."""
+    writer = new_zone_doc("area")
+    measures = get_root(writer, "area", "measures")
+    append_item(measures, {"id": "m-1", "title": GOAL, "responsible": ["7"]})
+    server: Doc[Any] = Doc()
+    server.apply_update(writer.get_update())
+    guard = ShapeGuard(server, "area")
+    state = server.get_state()
+    measures[0]["end"] = 42
+    measures[0]["responsible"].append(7.5)
+    server.apply_update(writer.get_update(state))
+    assert sorted(p.field for p in guard.problems) == ["end", "responsible"]
+
+
 def test_the_guard_checks_map_roots() -> None:
     problems = _apply_through_guard(
         "content",
