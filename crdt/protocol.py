@@ -81,6 +81,9 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     TOO_LARGE = 4413
+    # The update would break the zone's shapes (crdt/shape_guard.py): refused, never stored.
+    # Final, so the client does not resend it; the page reloads the zone from the server.
+    UNPROCESSABLE = 4422
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ from crdt.protocol import (
     encode_sync_step2,
     encode_sync_update,
 )
+from crdt.schema import ZONE_ROOTS, ShapeProblem
+from crdt.shape_guard import ShapeGuard
 from crdt.store import LoadedZoneLike
 from crdt.update_format import apply_update_safely, delete_set_covered, delete_set_of
 from crdt.zone_state import apply_stored
@@ -47,6 +49,10 @@ T = TypeVar("T")
 
 class RoomWriteFailed(Exception):
     """A server-side edit could not be made durable (the room was failed or the write failed)."""
+
+
+class RoomWriteRefused(RoomWriteFailed):
+    """A server-side edit would have broken the zone's shapes: refused, and the room failed."""
 
 
 class Room:
@@ -65,6 +71,7 @@ class Room:
         self.tail_length = 0
         self._captured: list[bytes] = []
         self._subscription: Subscription | None = None
+        self._guard: ShapeGuard | None = None
         self._last_commit: asyncio.Future[int] | None = None
         self._compacting: asyncio.Task[None] | None = None
         self.on_fail: Callable[[Room], None] | None = None  # the registry drops a failed room
@@ -82,6 +89,10 @@ class Room:
         self.tail_length = len(stored.updates)
         # Subscribe only after the load: what came from storage is never logged again.
         self._subscription = self.doc.observe(self._on_transaction)
+        # The zone's shapes are checked on every write from here on; a room made without a
+        # kind (tests of the room's mechanics) checks nothing. The server always names it.
+        if self.kind in ZONE_ROOTS:
+            self._guard = ShapeGuard(self.doc, self.kind)
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         update = event.update
@@ -129,7 +140,14 @@ class Room:
             return
         captured = self._captured
         captured.clear()
+        guard = self._guard
+        if guard is not None:
+            guard.problems.clear()
         apply_update_safely(self.doc, update)
+        if guard is not None and guard.problems:
+            captured.clear()
+            self._refuse_shapes(peer, guard.problems)
+            return
         if not captured:
             return  # nothing new (a duplicate, or waiting for missing dependencies)
         for emitted in captured:
@@ -149,9 +167,15 @@ class Room:
             raise RoomWriteFailed(f"room {self.zone_id} has failed")
         captured = self._captured
         captured.clear()
+        guard = self._guard
+        if guard is not None:
+            guard.problems.clear()
         with self.doc.transaction():
             result = change(self.doc)
         emitted, captured[:] = list(captured), []
+        if guard is not None and guard.problems:
+            self._refuse_shapes(None, guard.problems)
+            raise RoomWriteRefused(f"room {self.zone_id}: the edit breaks the zone's shapes")
         commits = []
         for update in emitted:
             fut = self.committer.submit(self.zone_id, update)
@@ -258,6 +282,35 @@ class Room:
         if self.on_fail is not None:
             self.on_fail(self)
 
+    def _refuse_shapes(self, peer: Peer | None, problems: list[ShapeProblem]) -> None:
+        """An update that breaks the zone's shapes is never stored nor relayed, like a
+        read-only peer's; but the document already holds it, so the room fails as on a failed
+        log write: everyone else reconnects and resyncs from the durable state (they never saw
+        it), and the writer gets a final close, so it does not keep resending a change nobody
+        else has (its page reloads the zone from the server).
+
+        The server's own edits are checked the same way (`peer` None): one rule for everything
+        stored, and a server bug shows as a refused write rather than a page that breaks."""
+        if self.failed:
+            return
+        self.failed = True
+        for problem in problems[:5]:  # ids and names only: never the value
+            log.warning(
+                "room %s: refused an update from %s that breaks the zone's shapes: "
+                "root %s, item %s, position %s, field %s",
+                self.zone_id,
+                f"peer {peer.peer_id}" if peer is not None else "the server",
+                problem.root,
+                problem.item,
+                problem.position,
+                problem.field,
+            )
+        if peer is not None:
+            peer.close(CloseCode.UNPROCESSABLE, "refused: breaks the plan's shape")
+        self.close_all(CloseCode.TRY_AGAIN_LATER, "resync")
+        if self.on_fail is not None:
+            self.on_fail(self)
+
     # -- persistence ---------------------------------------------------------------------
 
     async def settle(self) -> None:
@@ -308,6 +361,9 @@ class Room:
         if self._subscription is not None:
             self.doc.unobserve(self._subscription)
             self._subscription = None
+        if self._guard is not None:
+            self._guard.close()
+            self._guard = None
 
 
 def _stamped(entry: AwarenessEntry, identity: dict[str, Any]) -> AwarenessEntry:

@@ -486,7 +486,7 @@ class ShapeProblem(NamedTuple):
     field: str | None
 
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SAFE_ID = re.compile(r"[\w-]{1,64}", re.ASCII)  # ASCII letters, digits, _ and -
 _LOCAL_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 
@@ -534,7 +534,7 @@ def _conform_items(root: str, value: Any, found: list[ShapeProblem]) -> list[dic
             continue
         item_id = item.get("id")
         if not isinstance(item_id, str) or not item_id or item_id in seen:
-            found.append(ShapeProblem(root, _safe_id(item_id), position, "id"))
+            found.append(ShapeProblem(root, safe_id(item_id), position, "id"))
             continue
         seen.add(item_id)
         items.append(_conform_fields(root, item, item_id, position, found))
@@ -558,7 +558,7 @@ def _conform_fields(
         if ok:
             clean[key] = value
         else:
-            found.append(ShapeProblem(root, _safe_id(item_id), position, key))
+            found.append(ShapeProblem(root, safe_id(item_id), position, key))
     return clean
 
 
@@ -595,6 +595,30 @@ def _conform_value(root: str, key: str, shape: Shape, value: Any) -> tuple[bool,
     return all(ok for ok, _ in ids), [v for _, v in ids]
 
 
+def value_keeps_shape(root: str, key: str, value: Any) -> bool:
+    """Whether a live value, as a Map holds it (shared types included), keeps the shape the
+    contract gives `key`: the write-time twin of `_conform_value`, so what a writer may store
+    is exactly what a reader keeps. Unknown keys and null always do (docs/schema.md)."""
+    shape = FIELD_SHAPES.get(key)
+    if shape is None or value is None:
+        return True
+    if shape is Shape.RICH_TEXT:
+        return isinstance(value, XmlFragment)
+    if shape is Shape.TEXT:
+        return isinstance(value, Text | str)
+    if shape is Shape.USER_IDS:
+        values = list(value) if isinstance(value, Array) else value
+        return isinstance(values, list) and all(is_user_id(v) for v in values)
+    if isinstance(value, _SHARED):
+        return False
+    return _conform_value(root, key, shape, plain_value(value))[0]
+
+
+def is_user_id(value: Any) -> bool:
+    """Whether a live value is a user id (a string; a number from an older writer)."""
+    return _user_id(plain_value(value))[0]
+
+
 def is_iso_date(value: Any) -> bool:
     """Whether `value` is a real date written YYYY-MM-DD (what date fields hold)."""
     if not isinstance(value, str) or not _DATE_RE.match(value):
@@ -628,7 +652,7 @@ def _is_rich(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(node, Mapping) for node in value)
 
 
-def _safe_id(item_id: Any) -> str | None:
+def safe_id(item_id: Any) -> str | None:
     """The id, if it may go into a log: ids are UUIDs or short keys, never a sentence."""
     return item_id if isinstance(item_id, str) and _SAFE_ID.fullmatch(item_id) else None
 

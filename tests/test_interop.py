@@ -434,3 +434,59 @@ async def test_document_intact_after_everyone_left(
     for joiner in joiners:
         assert await joiner.text() == expected, joiner.name
     assert_untroubled(*(j for j in joiners if isinstance(j, NodeYClient)))
+
+
+# -- the real client's normal plan edits never trip the server's shape check -------------------
+
+
+async def test_the_official_clients_plan_edits_keep_the_zone_shapes(
+    server: LiveServer, world: World, clients: Clients
+) -> None:
+    """Goals, sub-goals, measures with dates, status and responsible, evaluations, rich text
+    with marks and a list, æøå and emoji, undo and redo of typing and of a removal, content's
+    plan period and lists, and an offline merge, all as the bundle writes them (issue 11):
+    no socket is closed, every edit is stored, and the stored zones keep the contract."""
+    from crdt.schema import read_zone
+    from crdt.zone_state import doc_from_stored
+
+    me = str(world.users["deltaker"])
+    text = f"{ÅSE} øver på lesing med {BLÅBÆR} æøå"
+    area = await clients.node("deltaker", "area/skole")
+    other = await clients.node("koordinator", "area/skole")
+    content = await clients.node("deltaker", "content")
+    first = await area.call("areaEdits", me=me, text=text)
+    await content.call("contentEdits", me=me, text=text)
+    # Offline merge: both edit the same zone, one of them offline, then it reconnects.
+    await area.call("disconnect")
+    offline = await area.call("areaEdits", me=me, text=f"frakoblet {text}")
+    await other.call("areaEdits", me=str(world.users["koordinator"]), text=f"på nett {text}")
+    await area.call("connect")
+    await area.wait_synced()
+
+    zone_id = world.zones["area/skole"]
+    goals_each = first["goals"]  # what one round of edits leaves (undo and redo included)
+    assert offline["goals"] == 2 * goals_each
+
+    async def stored(zone: int, kind: str) -> dict[str, Any]:
+        problems: list[Any] = []
+        data = read_zone(
+            doc_from_stored(await server.services.committer.store.load(zone)), kind, problems
+        )
+        assert problems == []
+        return data
+
+    async def all_stored() -> bool:
+        room = server.services.registry.rooms.get(zone_id)
+        if room is not None:
+            await room.settle()
+        return len((await stored(zone_id, "area"))["goals"]) == 3 * goals_each
+
+    await eventually(all_stored)
+    data = await stored(zone_id, "area")
+    assert len(data["measures"]) == 3 and len(data["evaluations"]) == 3
+    assert {m["status"] for m in data["measures"]} == {"pagar"}
+    assert any(text in g["title"] for g in data["goals"])
+    contents = await stored(world.zones["content"], "content")
+    assert contents["meta"]["nextRevision"] == "2026-06-30"  # the last change was undone
+    assert contents["contributions"][0]["text"] == text
+    assert_untroubled(area, other, content)

@@ -76,7 +76,113 @@ const otherStates = () => {
   return states
 }
 
+// --- plan edits as the bundle makes them (client/src/plan/items.js, fields.js, stamp.js, undo.js) --
+// Normal use of the zone contract (docs/schema.md), so a test can prove the server's shape check
+// never refuses what the real client writes.
+const TEXT_FIELDS = new Set(['title', 'text', 'decision', 'what', 'result', 'worked', 'change', 'next', 'ownerComment'])
+const RICH_FIELDS = new Set(['description', 'body'])
+const newItem = (values) => {
+  const item = new Y.Map()
+  item.set('id', crypto.randomUUID())
+  for (const [key, value] of Object.entries(values)) {
+    if (TEXT_FIELDS.has(key)) item.set(key, new Y.Text(value || ''))
+    else if (RICH_FIELDS.has(key)) item.set(key, new Y.XmlFragment())
+    else if (key === 'responsible') { const arr = new Y.Array(); if (value && value.length) arr.push(value.map(String)); item.set(key, arr) }
+    else item.set(key, value)
+  }
+  return item
+}
+const stamp = (me) => ({ updatedBy: String(me), updatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') })
+// What y-prosemirror writes: a paragraph with a bold run, and a bullet list of one item.
+const writeRich = (fragment, text) => {
+  const paragraph = new Y.XmlElement('paragraph')
+  const run = new Y.XmlText()
+  paragraph.insert(0, [run])
+  const list = new Y.XmlElement('bulletList')
+  const listItem = new Y.XmlElement('listItem')
+  const inner = new Y.XmlElement('paragraph')
+  const innerText = new Y.XmlText()
+  inner.insert(0, [innerText])
+  listItem.insert(0, [inner])
+  list.insert(0, [listItem])
+  fragment.insert(fragment.length, [paragraph, list])
+  run.insert(0, text)
+  run.format(0, 3, { bold: {} })
+  innerText.insert(0, text, { italic: {} })
+}
+const origin = { local: true }
+const undo = { manager: null }
+const tracked = (roots) => {
+  if (!undo.manager) undo.manager = new Y.UndoManager(roots, { trackedOrigins: new Set([origin]), captureTimeout: 0 })
+  return undo.manager
+}
+const edit = (fn) => doc.transact(fn, origin)
+
+const areaEdits = ({ me = '4', text }) => {
+  const goals = doc.getArray('goals')
+  const measures = doc.getArray('measures')
+  const evaluations = doc.getArray('evaluations')
+  const manager = tracked([goals, measures, evaluations])
+  const goal = newItem({ parentId: null, label: 'M1', title: '', description: null, ...stamp(me) })
+  edit(() => goals.push([goal]))
+  edit(() => goal.get('title').insert(0, text))
+  edit(() => writeRich(goal.get('description'), text))
+  const sub = newItem({ parentId: goal.get('id'), label: '1.1', title: text, description: null, ...stamp(me) })
+  edit(() => goals.push([sub]))
+  const measure = newItem({
+    goalId: goal.get('id'), title: text, description: null, responsible: [], externalParty: '', scope: '',
+    start: null, end: null, status: 'ikke_startet', meetingId: null, ...stamp(me)
+  })
+  edit(() => measures.push([measure]))
+  edit(() => { measure.set('start', '2026-01-15'); measure.set('end', '2026-06-19') })
+  edit(() => measure.set('status', 'pagar'))
+  edit(() => measure.get('responsible').push([String(me)]))
+  edit(() => measure.set('externalParty', 'PPT Ødegården'))
+  edit(() => writeRich(measure.get('description'), text))
+  const evaluation = newItem({
+    goalId: goal.get('id'), date: '2026-02-01', attainment: null, result: '', worked: '', change: '', next: '',
+    responsible: [], nextReview: null, ownerComment: '', ...stamp(me)
+  })
+  edit(() => evaluations.push([evaluation]))
+  edit(() => { evaluation.set('attainment', 'delvis'); evaluation.get('result').insert(0, text) })
+  edit(() => evaluation.set('nextReview', '2026-05-01'))
+  edit(() => evaluation.set('nextReview', null))
+  doc.transact(() => { for (const item of [goal, measure, evaluation]) for (const [k, v] of Object.entries(stamp(me))) item.set(k, v) }, { stamp: true })
+  // Undo the last edits and a removal: the bundle's Angre.
+  edit(() => goal.get('title').insert(goal.get('title').length, ' (utkast)'))
+  manager.undo()
+  const removed = newItem({ parentId: null, label: 'M2', title: 'Slettes og angres 🗑️', description: null, ...stamp(me) })
+  edit(() => goals.push([removed]))
+  manager.stopCapturing()
+  edit(() => goals.delete(goals.length - 1, 1))
+  manager.undo()
+  manager.undo()
+  manager.redo()
+  return { goals: goals.length, measures: measures.length, evaluations: evaluations.length }
+}
+
+const contentEdits = ({ me = '4', text }) => {
+  const meta = doc.getMap('meta')
+  const aboutMe = doc.getXmlFragment('aboutMe')
+  const contributions = doc.getArray('contributions')
+  const collaboration = doc.getArray('collaboration')
+  const otherPlans = doc.getArray('otherPlans')
+  const manager = tracked([meta, aboutMe, contributions, collaboration, otherPlans])
+  edit(() => { meta.set('planPeriodStart', '2026-01-01'); meta.set('planPeriodEnd', '2026-12-31') })
+  edit(() => meta.set('nextRevision', '2026-06-30'))
+  edit(() => meta.set('status', 'aktiv'))
+  edit(() => writeRich(aboutMe, text))
+  edit(() => contributions.push([newItem({ userId: String(me), name: 'Åse Ødegård', text })]))
+  edit(() => collaboration.push([newItem({ name: 'Helsesykepleier Ødegård', role: 'helsesykepleier', organisation: 'Skolen 🏫', purpose: text })]))
+  edit(() => otherPlans.push([newItem({ kind: 'IOP', title: text, holder: 'Skolen', link: null })]))
+  edit(() => meta.set('nextRevision', '2026-08-15'))
+  manager.undo()
+  return { contributions: contributions.length }
+}
+
 const commands = {
+  areaEdits,
+  contentEdits,
   connect: () => { provider.connect(); return {} },
   // Like going offline: the socket closes (after a goodbye awareness update), the doc stays.
   disconnect: () => { provider.disconnect(); return {} },

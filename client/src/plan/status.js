@@ -7,6 +7,8 @@ import { t } from '../i18n.js'
 
 const OFFLINE_AFTER_MS = 5000 // a reconnect that takes longer than this is shown as offline
 const SAVING_AFTER_MS = 1500 // unsaved for longer than this: say so
+const RELOAD_WAIT_MS = 10000 // after a refused change: how long the other zones get to save
+const REFUSAL_SHOWN_MS = 4000 // and how long the alert stays, at least, to be read
 
 export class ConnectionStatus {
   constructor (root, zones) {
@@ -30,6 +32,25 @@ export class ConnectionStatus {
     this.update()
   }
 
+  /** The server refused a change of ours (4422: it did not fit the plan's shape) and sent
+   * everyone else back to the stored state. Say so (an alert, read at once), then reload the
+   * page, which loads that zone from the server: after a few seconds to read it, once the
+   * other zones have saved what was typed in them (or after a while). */
+  reloadAfterRefusal (zone) {
+    if (this.refusalShown) return
+    this.refusalShown = Date.now()
+    const alert = h('p', { class: 'error-box', role: 'alert', dataset: { testid: 'shape-refused' } }, t('status.shapeRefused'))
+    this.el.after(alert)
+    this.reloadWhenSaved = async () => {
+      const shown = Date.now() - this.refusalShown
+      const othersSaved = this.zones.every((z) => z === zone || z.saved || z.closedForGood)
+      if (shown < REFUSAL_SHOWN_MS || (!othersSaved && shown < RELOAD_WAIT_MS)) return
+      this.reloadWhenSaved = null
+      await zone.dropped
+      location.reload()
+    }
+  }
+
   anyPersisted () { return this.zones.every((z) => z.persistence) }
 
   update () {
@@ -40,6 +61,8 @@ export class ConnectionStatus {
     const allSaved = zones.every((z) => z.saved)
     const closed = zones.find((z) => z.closedForGood)
     const refused = zones.find((z) => z.writeRefused)
+    const shapeRefused = zones.find((z) => z.shapeRefused)
+    if (shapeRefused) this.reloadAfterRefusal(shapeRefused)
     if (allSynced) this.everSynced = true
 
     if (allConnected) this.disconnectedSince = null
@@ -59,7 +82,8 @@ export class ConnectionStatus {
     this.root.dataset.saved = String(allSaved)
 
     let key
-    if (closed) key = closed.closedForGood.code === 4401 ? 'status.loggedOut' : 'status.closed'
+    if (shapeRefused) key = 'status.reloading'
+    else if (closed) key = closed.closedForGood.code === 4401 ? 'status.loggedOut' : 'status.closed'
     else if (refused) key = 'status.readOnly'
     else if (connection === 'offline') key = 'status.offline'
     else if (connection === 'connecting') key = this.everSynced ? 'status.reconnecting' : 'status.connecting'
@@ -73,8 +97,10 @@ export class ConnectionStatus {
       this.el.dataset.state = key.slice('status.'.length)
     }
 
+    if (this.reloadWhenSaved) this.reloadWhenSaved()
+
     // Re-check when a threshold may pass without any event.
     clearTimeout(this.timer)
-    if (!allConnected || !allSaved || connection !== 'connected') this.timer = setTimeout(() => this.update(), 500)
+    if (!allConnected || !allSaved || connection !== 'connected' || shapeRefused) this.timer = setTimeout(() => this.update(), 500)
   }
 }

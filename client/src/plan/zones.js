@@ -15,6 +15,7 @@ import * as decoding from 'lib0/decoding'
 import { dbName, rememberDb, onBeforeClear } from '../offline-store.js'
 
 const ACK_DELAY_MS = 250
+const SHAPE_REFUSED = 4422 // crdt/protocol.py CloseCode.UNPROCESSABLE
 
 export class Zone {
   constructor (spec, { wsBase, userId, ownDevice, visit, onChange }) {
@@ -31,6 +32,7 @@ export class Zone {
     this.ackTimer = null
     this.closedForGood = null // {code, reason} after a 44xx close: y-websocket stops retrying
     this.writeRefused = false // the server made this zone read-only while we are connected
+    this.shapeRefused = false // 4422: the server refused a change of ours that broke the plan's shape
 
     this.persistence = null
     if (ownDevice) {
@@ -95,6 +97,7 @@ export class Zone {
     provider.on('sync', () => this.onChange())
     provider.on('closed', (event) => {
       this.closedForGood = event
+      if (event.code === SHAPE_REFUSED) this.dropLocalChanges()
       this.onChange()
       // 4401: the session ended (log-out elsewhere, idle). What was typed stays in this doc.
       if (event.code === 4401) window.dispatchEvent(new CustomEvent('samplan:session-lost'))
@@ -114,9 +117,18 @@ export class Zone {
   get connected () { return this.provider.wsconnected }
   get connecting () { return this.provider.wsconnecting || (!this.provider.wsconnected && this.provider.shouldConnect) }
   get synced () { return this.provider.wsconnected && this.provider.synced }
-  get pending () { return this.localSeq > this.ackedSeq }
+  get pending () { return !this.shapeRefused && this.localSeq > this.ackedSeq }
   // A read-only zone never has anything of ours to save (the server would refuse it anyway).
   get saved () { return this.synced && (!this.writable || !this.pending) }
+
+  /** The server refused a change of ours (4422) and never stored it: keep nothing of this
+   * zone on the device, so the refused change is not sent again; the page then reloads the
+   * zone from the server (status.js). */
+  dropLocalChanges () {
+    this.shapeRefused = true
+    this.dropped = this.persistence ? this.persistence.clearData().catch(() => {}) : Promise.resolve()
+    this.persistence = null
+  }
 
   scheduleAck () {
     if (this.ackTimer || !this.pending) return
