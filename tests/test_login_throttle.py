@@ -13,7 +13,7 @@ import httpx
 
 from server.auth.throttle import LoginThrottle
 from tests.support.live import LiveServer
-from tests.support.web import PASSWORD, log_in
+from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS
 
 GENEROUS = 30.0  # seconds: a wait for the server, never a measure of it
@@ -99,3 +99,34 @@ async def test_waiting_answer_is_the_same_for_known_and_unknown_accounts(
             answers[email] = codes
         known, unknown = answers.values()
         assert known == unknown == [401, 401, 401, 429, 429]
+
+
+async def test_a_stranger_s_failures_never_keep_the_owner_s_own_browser_waiting(
+    web: LiveServer,
+) -> None:
+    """Someone who fails again the moment each wait ends could keep an account's owner
+    waiting for ever; the browser the owner signed in from before is not that stranger."""
+    email = ROLE_USERS["verge"][0]
+    web.services.login_throttle.clock = lambda: 7000.0  # time stands still: no wait runs out
+    async with (
+        httpx.AsyncClient(base_url=web.http) as owner,
+        httpx.AsyncClient(base_url=web.http) as stranger,
+    ):
+        assert (await log_in(owner, email)).status_code == 303  # Line Berg's own browser
+        await owner.post("/logout", data={"csrf_token": csrf_of((await owner.get("/plans")).text)})
+        codes = [(await log_in(stranger, email, "gjetter 🕵️ æøå")).status_code for _ in range(5)]
+        assert codes[-1] == 429  # the stranger waits, and so would anyone without the cookie
+        assert (await log_in(owner, email)).status_code == 303  # the owner gets in at once
+        # Guesses from a browser that once signed in still slow down, on its own key.
+        await owner.post("/logout", data={"csrf_token": csrf_of((await owner.get("/plans")).text)})
+        mine = [(await log_in(owner, email, "feil i farten ✋")).status_code for _ in range(4)]
+        assert mine == [401, 401, 401, 429]
+        # The cookie is for that account only, and a forged one is nobody's.
+        other = ROLE_USERS["deltaker"][0]
+        for _ in range(3):
+            await log_in(stranger, other, "feil 🙈")
+        assert (await log_in(owner, other, "feil 🙈")).status_code == 429
+        for _ in range(3):  # the owner's log-in started the account over: the stranger again
+            await log_in(stranger, email, "gjetter igjen 🕵️")
+        stranger.cookies.set("samplan_device", "forfalsket.abc", path="/login")
+        assert (await log_in(stranger, email)).status_code == 429

@@ -12,6 +12,7 @@ from functools import cache
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from server.auth.devices import known_device, remember_device
 from server.auth.throttle import whole_seconds
 from server.core.audit import client_address
 from server.core.passwords import hash_password, verify_password
@@ -80,7 +81,8 @@ async def login_submit(request: Request) -> Response:
         return again("login.error.expired_form", 403)
     user = await services.repos.users.get_by_email(email) if email else None
     # No await from here to `failed`: concurrent guesses are counted one after another.
-    waiting = services.login_throttle.wait_seconds(email, address)
+    device = known_device(request, services.secret_key, email) if email else None
+    waiting = services.login_throttle.wait_seconds(email, address, device)
     if waiting > 0:
         # The password is not checked while waiting: the attempt neither counts nor tells.
         log.warning("log-in throttled")
@@ -92,14 +94,16 @@ async def login_submit(request: Request) -> Response:
     else:
         ok = verify_password(user.password_hash, password)
     if not ok or user is None:
-        services.login_throttle.failed(email, address)
+        services.login_throttle.failed(email, address, device)
         log.info("log-in failed")
         # The actor only when the account exists: never the typed e-mail address.
         _record_failure(services, request, user.id if user else None, "invalid")
         return again("login.error.invalid", 401)
-    services.login_throttle.succeeded(email)
+    services.login_throttle.succeeded(email, device)
     log.info("user %s logged in", user.id)
-    return await start_session(request, user.id, next_url)
+    response = await start_session(request, user.id, next_url)
+    remember_device(response, request, services.secret_key, email)
+    return response
 
 
 def _record_failure(services: Services, request: Request, user_id: int | None, why: str) -> None:

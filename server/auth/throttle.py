@@ -10,6 +10,8 @@ the password, so it neither counts nor reveals anything. The address key starts 
 than the account key: many people share one address, few share an account.
 
 Unknown e-mail addresses back off exactly like known ones (no oracle on which accounts exist).
+A browser that signed in to the account before (server/auth/devices.py) is counted on a key of
+its own instead, so a stranger's failures never keep the owner waiting.
 In memory, per process: enough to slow guessing at one node; with several nodes each keeps
 its own count (a shared limit belongs to the scale-out work).
 """
@@ -62,15 +64,19 @@ class LoginThrottle:
             return 0.0
         return max(0.0, failures.last + self._delay(kind, failures) - now)
 
-    def wait_seconds(self, email: str, address: str) -> float:
+    def wait_seconds(self, email: str, address: str, device: str | None = None) -> float:
         """How long this attempt must wait before its password is checked (0: check it now).
-        Never more than `max_seconds` after the last failure."""
+        Never more than `max_seconds` after the last failure. From a known `device`, only
+        that device's own failures for the account count."""
         now = self.clock()
+        if device is not None:
+            return self._wait_for("e", _on_device(email, device), now)
         return max(self._wait_for("e", email, now), self._wait_for("a", address, now))
 
-    def failed(self, email: str, address: str) -> None:
+    def failed(self, email: str, address: str, device: str | None = None) -> None:
         now = self.clock()
-        for key in (f"e:{email}", f"a:{address}"):
+        keys = (f"e:{_on_device(email, device)}",) if device else (f"e:{email}", f"a:{address}")
+        for key in keys:
             failures = self._failures.get(key)
             if failures is None or now - failures.last > FORGET_AFTER_SECONDS:
                 self._failures[key] = _Failures(1, now)
@@ -80,14 +86,20 @@ class LoginThrottle:
         if len(self._failures) > PRUNE_ABOVE:
             self._prune(now)
 
-    def succeeded(self, email: str) -> None:
+    def succeeded(self, email: str, device: str | None = None) -> None:
         """The account starts over; the address keeps its count (others behind it may still
         be guessing)."""
         self._failures.pop(f"e:{email}", None)
+        if device is not None:
+            self._failures.pop(f"e:{_on_device(email, device)}", None)
 
     def _prune(self, now: float) -> None:
         for key in [k for k, f in self._failures.items() if now - f.last > self.cap]:
             del self._failures[key]
+
+
+def _on_device(email: str, device: str) -> str:
+    return f"{email}#{device}"
 
 
 def whole_seconds(wait: float) -> int:
