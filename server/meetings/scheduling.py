@@ -36,6 +36,7 @@ from crdt.schema import (
 from crdt.summary import DONE_STATUSES
 from server.core.access import Role, effective_access
 from server.core.clock import OSLO, today_oslo
+from server.core.zones import zone_data
 from server.services import Services
 from server.web.visit import PlanVisit
 from storage.repositories.consents import MemberAccess
@@ -137,44 +138,32 @@ class AreaItems:
     open_measures: list[dict[str, Any]] = field(default_factory=list)  # {id, title, end}
 
 
-def area_items(key: str, title: str, doc: Doc[Any], today: date) -> AreaItems:
+def area_items(key: str, title: str, data: Mapping[str, Any], today: date) -> AreaItems:
+    """Goals (with whether each is due for evaluation) and open measures of one area, from
+    its contract-checked JSON (`core.zones.zone_data`: a malformed item is already left out)."""
     area = AreaItems(key, title)
-    goals = get_root(doc, "area", GOALS)
-    measures = get_root(doc, "area", MEASURES)
-    evaluations = get_root(doc, "area", EVALUATIONS)
     latest: dict[str, tuple[str, str | None]] = {}
-    for item in evaluations:
-        if not isinstance(item, Map):
-            continue
+    for item in data.get(EVALUATIONS, ()):
         goal_id, when = item.get("goalId"), _text(item.get("date"))
-        if isinstance(goal_id, str) and (goal_id not in latest or when > latest[goal_id][0]):
-            review = item.get("nextReview")
-            latest[goal_id] = (when, review if isinstance(review, str) else None)
+        if goal_id is not None and (goal_id not in latest or when > latest[goal_id][0]):
+            latest[goal_id] = (when, item.get("nextReview"))
     horizon = (today + timedelta(days=EVALUATION_WINDOW_DAYS)).isoformat()
-    for item in goals:
-        if isinstance(item, Map) and isinstance(item.get("id"), str):
-            found = latest.get(item["id"])
-            due = found is None or (found[1] is not None and found[1] <= horizon)
-            area.goals.append(
-                {
-                    "id": item["id"],
-                    "label": _text(item.get("label")),
-                    "title": _text(item.get("title")),
-                    "due": due,
-                }
-            )
-    for item in measures:
-        if not isinstance(item, Map) or not isinstance(item.get("id"), str):
-            continue
-        if item.get("status") in DONE_STATUSES:
-            continue
-        end = item.get("end")
-        area.open_measures.append(
+    for item in data.get(GOALS, ()):
+        found = latest.get(item["id"])
+        due = found is None or (found[1] is not None and found[1] <= horizon)
+        area.goals.append(
             {
                 "id": item["id"],
+                "label": _text(item.get("label")),
                 "title": _text(item.get("title")),
-                "end": end if isinstance(end, str) else None,
+                "due": due,
             }
+        )
+    for item in data.get(MEASURES, ()):
+        if item.get("status") in DONE_STATUSES:
+            continue
+        area.open_measures.append(
+            {"id": item["id"], "title": _text(item.get("title")), "end": item.get("end")}
         )
     return area
 
@@ -190,8 +179,8 @@ async def plan_areas(
         name = zone_name(AREA, zone.key)
         if effective_access(member.role, AREA, name, member.consent, today) is None:
             continue
-        doc = await services.registry.read(zone.id)
-        result.append(area_items(zone.key, zone.title, doc, today))
+        data = zone_data(await services.registry.read(zone.id), AREA, zone.id)
+        result.append(area_items(zone.key, zone.title, data, today))
     return result
 
 
