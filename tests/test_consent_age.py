@@ -86,7 +86,14 @@ def test_a_closed_plan_is_read_only_for_every_role() -> None:
             zone = kind.value if kind.value in ("content", "comments") else f"{kind.value}/x"
             closed = effective_access(role, kind, zone, everything, TODAY, closed=True)
             assert closed == (READ if open_access in (READ, WRITE) else None), (role, kind)
-            assert effective_access(role, kind, zone, everything, TODAY) == open_access
+            # What the role may do, through the server for the zones only it writes (comments).
+            assert effective_access(role, kind, zone, everything, TODAY, by_server=True) == (
+                open_access
+            )
+            server = effective_access(
+                role, kind, zone, everything, TODAY, closed=True, by_server=True
+            )
+            assert server == closed, (role, kind)
     # Closing never opens anything: no consent, no access, closed or not.
     assert effective_access("deltaker", "content", "content", None, TODAY, closed=True) is None
     assert effective_access(None, "content", "content", None, TODAY, closed=True) is None

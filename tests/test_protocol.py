@@ -45,6 +45,7 @@ def test_constants() -> None:
         "UNAUTHENTICATED": 4401,
         "FORBIDDEN": 4403,
         "NOT_FOUND": 4404,
+        "UNPROCESSABLE": 4422,
         "TOO_LARGE": 4413,
     }
 

@@ -29,9 +29,17 @@ export function setupSession () {
   let state = 'ok' // 'ok' | 'warning' | 'ended'
   let timer = null
 
-  const show = (next, message) => {
+  // Leaving "ended" (a log-in in another tab) brings the sockets back, whether the new
+  // session is fresh ("ok") or already in its warning window.
+  const enter = (next) => {
+    const wasEnded = state === 'ended'
     state = next
     document.body.dataset.session = next
+    if (wasEnded && next !== 'ended') window.dispatchEvent(new CustomEvent('samplan:session-back'))
+  }
+
+  const show = (next, message) => {
+    enter(next)
     text.textContent = message
     continueButton.hidden = next !== 'warning'
     loginLink.hidden = next !== 'ended'
@@ -39,11 +47,8 @@ export function setupSession () {
   }
 
   const hide = () => {
-    const wasEnded = state === 'ended'
-    state = 'ok'
-    document.body.dataset.session = 'ok'
+    enter('ok')
     box.hidden = true
-    if (wasEnded) window.dispatchEvent(new CustomEvent('samplan:session-back'))
   }
 
   const later = (ms) => {
