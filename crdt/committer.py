@@ -20,8 +20,8 @@ log = logging.getLogger("samplan.committer")
 class GroupCommitter:
     def __init__(self, store: ZoneStore) -> None:
         self.store = store
-        self._pending: list[tuple[int, bytes, asyncio.Future[int]]] = []
-        self._inflight: list[tuple[int, bytes, asyncio.Future[int]]] = []
+        self._pending: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
+        self._inflight: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._jobs: list[tuple[Callable[[], Awaitable[None]], asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -32,13 +32,14 @@ class GroupCommitter:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 
-    def submit(self, zone_id: int, update: bytes) -> asyncio.Future[int]:
-        """Queue one update; the future resolves with its sequence number once durable.
+    def submit(self, zone_id: int, update: bytes, author: int | None = None) -> asyncio.Future[int]:
+        """Queue one update and who made it; the future resolves with its sequence number once
+        durable (the author is written in the same row, so it is exactly as durable).
 
         Futures resolve in submission order, so callbacks that relay updates run in order.
         """
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((zone_id, update, fut))
+        self._pending.append((zone_id, update, author, fut))
         self._wakeup.set()
         return fut
 
@@ -51,7 +52,7 @@ class GroupCommitter:
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is durable (or has failed)."""
-        futures = [f for _, _, f in self._inflight + self._pending]
+        futures = [f for _, _, _, f in self._inflight + self._pending]
         if futures:
             await asyncio.wait(futures)
 
@@ -73,9 +74,12 @@ class GroupCommitter:
                 else:
                     fut.set_result(None)
 
-    async def _write(self, batch: list[tuple[int, bytes, asyncio.Future[int]]]) -> None:
+    async def _write(self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]) -> None:
         try:
-            seqs = await self.store.append_batch([(zone, update) for zone, update, _ in batch])
+            seqs = await self.store.append_batch(
+                [(zone, update) for zone, update, _, _ in batch],
+                [author for _, _, author, _ in batch],
+            )
         except Exception as exc:
             log.error(
                 "group commit of %d updates failed: %s",
@@ -83,13 +87,13 @@ class GroupCommitter:
                 type(exc).__name__,
                 exc_info=exc,
             )
-            for _, _, fut in batch:
+            for _, _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
         self.batches += 1
         self.updates += len(batch)
-        for (_, _, fut), seq in zip(batch, seqs, strict=True):
+        for (_, _, _, fut), seq in zip(batch, seqs, strict=True):
             if not fut.done():
                 fut.set_result(seq)
 

@@ -39,8 +39,12 @@ class Peer:
         can_write: bool,
         max_queued_frames: int = 2048,
         identity: dict[str, Any] | None = None,
+        user_id: int | None = None,
     ) -> None:
         self.transport = transport
+        # The authenticated user whose socket this is: the author of every update it sends,
+        # recorded with the update (crdt/authorship.py). Never taken from what a client writes.
+        self.user_id = user_id
         self.peer_id = peer_id
         self.can_write = can_write
         # Who the server authenticated; stamped over `user` in this peer's awareness states

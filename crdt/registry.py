@@ -71,12 +71,21 @@ class RoomRegistry:
         else:
             self._unload_when_idle(room)
 
-    async def edit(self, zone_id: int, change: Callable[[Doc[Any]], T], kind: str = "") -> T:
+    async def edit(
+        self,
+        zone_id: int,
+        change: Callable[[Doc[Any]], T],
+        kind: str = "",
+        *,
+        actor: int | None,
+    ) -> T:
         """A server-side change to a zone, live or not: load it if needed, apply `change`
-        through the room's write path (durable, then relayed), and let an idle room go."""
+        through the room's write path (durable, then relayed), and let an idle room go.
+        `actor` is the signed-in person the server acts for, recorded as the change's author
+        (None only for the server itself); every caller says which."""
         room = await self.get(zone_id, kind)
         try:
-            return await room.edit(change)
+            return await room.edit(change, actor)
         finally:
             if not room.failed:  # a failed room has already been dropped (on_fail)
                 self._unload_when_idle(room)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pycrdt import Doc, Subscription, TransactionEvent
 
+from crdt.authorship import trace_updates, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates
 from crdt.committer import GroupCommitter
 from crdt.lib0 import MalformedFrame
@@ -150,16 +151,18 @@ class Room:
             return
         if not captured:
             return  # nothing new (a duplicate, or waiting for missing dependencies)
+        author = peer.user_id
         for emitted in captured:
-            fut = self.committer.submit(self.zone_id, emitted)
+            fut = self.committer.submit(self.zone_id, emitted, author)
             self._last_commit = fut
             fut.add_done_callback(_Relay(self, peer, emitted))
         captured.clear()
 
-    async def edit(self, change: Callable[[Doc[Any]], T]) -> T:
+    async def edit(self, change: Callable[[Doc[Any]], T], actor: int | None = None) -> T:
         """Make a change on behalf of the server itself (a restore, an action item turned
         into a measure) through the same write path as a peer's: one transaction, logged,
-        relayed to every peer once durable. Returns when the change is durable.
+        relayed to every peer once durable. Returns when the change is durable. `actor` is
+        the user the server acts for (its author record), None for the server itself.
 
         `change` must write whole values, never by position (DESIGN §9).
         """
@@ -178,7 +181,7 @@ class Room:
             raise RoomWriteRefused(f"room {self.zone_id}: the edit breaks the zone's shapes")
         commits = []
         for update in emitted:
-            fut = self.committer.submit(self.zone_id, update)
+            fut = self.committer.submit(self.zone_id, update, actor)
             self._last_commit = fut
             fut.add_done_callback(_Relay(self, None, update))
             commits.append(fut)
@@ -329,10 +332,27 @@ class Room:
         await self.settle()
         if self.failed or self.tail_length == 0:
             return
+        store = self.committer.store
+        traces: dict[int, str] | None = None
+        if traces_kind(self.kind):
+            # Which items each folded update touched, replayed from the stored log (off the
+            # relay path: crdt/authorship.py); storage keeps who and when from the rows. Only
+            # what was traced is folded: later updates stay in the tail (the snapshot may hold
+            # them too; duplicates are harmless), so no record is kept without its trace.
+            stored = await store.load(self.zone_id)
+            if not stored.updates:
+                return
+            traces = trace_updates(self.kind, stored.snapshot, stored.updates)
+            if self.failed:
+                return
         snapshot = self.doc.get_update()
         upto, folded = self.committed_seq, self.tail_length
-        store = self.committer.store
-        await self.committer.run_exclusive(lambda: store.compact(self.zone_id, upto, snapshot))
+        if traces is not None:
+            upto = min(upto, stored.updates[-1][0])
+            folded = min(folded, sum(1 for seq, _ in stored.updates if seq <= upto))
+        await self.committer.run_exclusive(
+            lambda: store.compact(self.zone_id, upto, snapshot, traces)
+        )
         self.tail_length -= folded
         log.info("room %s: compacted %d updates up to seq %d", self.zone_id, folded, upto)
         if self.on_compacted is not None:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -27,14 +27,24 @@ class ZoneStore(Protocol):
         """Return the zone's snapshot and every update logged after it, in order."""
         ...
 
-    async def append_batch(self, items: Sequence[tuple[int, bytes]]) -> list[int]:
-        """Append (zone_id, update) pairs in ONE transaction; return their sequence numbers.
+    async def append_batch(
+        self, items: Sequence[tuple[int, bytes]], authors: Sequence[int | None] | None = None
+    ) -> list[int]:
+        """Append (zone_id, update) pairs, each with its author (a user id, None for the server
+        itself), in ONE transaction; return their sequence numbers.
 
         Returns only once the transaction is durable (committed with the configured fsync).
         """
         ...
 
-    async def compact(self, zone_id: int, upto_seq: int, snapshot: bytes) -> None:
+    async def compact(
+        self,
+        zone_id: int,
+        upto_seq: int,
+        snapshot: bytes,
+        items: Mapping[int, str] | None = None,
+    ) -> None:
         """Replace the zone's snapshot and every update with seq <= upto_seq by `snapshot`,
-        in one transaction."""
+        in one transaction, keeping each folded update's author record (who and when from its
+        row, which items from `items` by seq: crdt/authorship.py)."""
         ...

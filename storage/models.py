@@ -260,6 +260,30 @@ class ZoneUpdate(Base):
     zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Who made the change: the user of the socket it came from, or the acting user of a
+    # server edit; None for the server itself (demo data, an import). No foreign key: a
+    # check per logged update costs the hot path, and users are never deleted.
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ZoneChange(Base):
+    """The author record of a change compaction folded away (or an import brought): who,
+    when, and which items (JSON, see crdt/authorship.py; None when not traced for the zone's
+    kind). Written in the same transaction that deletes the update, so no record is lost;
+    `id` orders a zone's records, and its log tail (zone_updates) comes after them."""
+
+    __tablename__ = "zone_changes"
+    __table_args__ = (
+        Index("ix_zone_changes_zone_id_id", "zone_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    items: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ZoneSnapshot(Base):
@@ -301,6 +325,7 @@ class UserSession(Base):
 # Core handles for the hot path (storage.repositories.updates), where ORM objects cost too much.
 zone_updates_table = cast(Table, ZoneUpdate.__table__)
 zone_snapshots_table = cast(Table, ZoneSnapshot.__table__)
+zone_changes_table = cast(Table, ZoneChange.__table__)
 zones_table = cast(Table, Zone.__table__)
 
 

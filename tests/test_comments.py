@@ -38,7 +38,9 @@ async def _goal(server: LiveServer, world: World) -> str:
         goals = get_root(doc, "area", "goals")
         return append_item(goals, {"label": "M1", "title": "Trives på skolen 🏫 æøå"})
 
-    goal_id: str = await server.services.registry.edit(world.zones["area/skole"], add, "area")
+    goal_id: str = await server.services.registry.edit(
+        world.zones["area/skole"], add, "area", actor=None
+    )
     return goal_id
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -127,8 +128,12 @@ def by_email(document: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             if key == "invitees":  # ordered by id, which differs here
                 return sorted(emails.get(str(v), v) for v in value)
-            if key in USER_REF_LISTS:
-                return [emails.get(str(v), v) for v in value]
+            if key in USER_REF_LISTS:  # a list of ids, or a change record's [old, new] of one
+                return [
+                    swap(v, key) if isinstance(v, list) else emails.get(str(v), v) for v in value
+                ]
+            if key in USER_REF_FIELDS:  # a change record's [old, new]
+                return [None if v is None else emails.get(str(v), v) for v in value]
             return [swap(v) for v in value]
         if key in USER_REF_FIELDS or key.endswith(("user_id", "published_by", "approved_by")):
             return emails.get(str(value), value) if value is not None else None
@@ -220,7 +225,7 @@ async def publish_minutes_on(server: LiveServer, plan_id: str) -> int:
         {"userId": str(u.id), "name": u.name, "role": role}
         for u, role in ((jonas, "planeier"), (line, "verge"), (kari, "koordinator"))
     ]
-    edit = services.registry.edit
+    edit = functools.partial(services.registry.edit, actor=kari.id)
     await edit(meeting.zone_id, seed_minutes(meeting, attendees, kari.id), "minutes")
     await edit(meeting.zone_id, _decide(DECISION_1, "Søke om leksehjelp"), "minutes")
     base = f"/plans/{plan_id}/meetings/{MEETING_ID}"

@@ -223,7 +223,7 @@ async def test_the_pdf_holds_the_published_minutes_and_not_the_drafts(
         assert item is not None
         set_fields(item, {"decision": draft})
 
-    await server.services.registry.edit(zone_id, redraft, "minutes")
+    await server.services.registry.edit(zone_id, redraft, "minutes", actor=None)
     base = f"/plans/{plan_id}/meetings/{MEETING_ID}/published"
     async with logged_in(server, JONAS, demo_content.DEMO_PASSWORD) as http:
         csrf = csrf_of((await http.get("/plans")).text)

@@ -113,14 +113,18 @@ class FailingStore:
     async def load(self, zone_id: int) -> LoadedZoneLike:
         return await self.inner.load(zone_id)
 
-    async def append_batch(self, items: Sequence[tuple[int, bytes]]) -> list[int]:
+    async def append_batch(
+        self, items: Sequence[tuple[int, bytes]], authors: Sequence[int | None] | None = None
+    ) -> list[int]:
         if self.fail_appends:
             exc = OSError(28, f"No space left for {MARKER}")
             self.raised.append(exc)
             raise exc
         return await self.inner.append_batch(items)
 
-    async def compact(self, zone_id: int, upto_seq: int, snapshot: bytes) -> None:
+    async def compact(
+        self, zone_id: int, upto_seq: int, snapshot: bytes, items: Any = None
+    ) -> None:
         try:
             _raise_chained("could not fold")
         except RuntimeError as exc:
@@ -324,6 +328,7 @@ async def test_a_failing_pdf_logs_its_stack_and_not_the_plan(
             world.zones["area/skole"],
             lambda doc: append_item(get_root(doc, "area", "goals"), {"title": MARKER}),
             "area",
+            actor=None,
         )
         monkeypatch.setattr(services.pdf, "render", failing_render)
         async with signed_in(web.http, ROLE_USERS["koordinator"][0]) as http:

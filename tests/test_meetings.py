@@ -62,7 +62,7 @@ async def _seed_area(web: LiveServer, world: World) -> None:
             {"id": MEASURE_ID, "goalId": GOAL_ID, "title": "Leksehjelp", "status": "pagar"},
         )
 
-    await web.services.registry.edit(world.zones["area/skole"], change, "area")
+    await web.services.registry.edit(world.zones["area/skole"], change, "area", actor=None)
 
 
 def _future_day(days: int = 7) -> str:

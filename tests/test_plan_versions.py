@@ -199,7 +199,7 @@ async def test_a_reader_sees_only_the_zones_their_consent_covers(
             get_root(doc, "area", GOALS), {"id": "f1", "label": "1", "title": "Spille fotball ⚽"}
         )
 
-    await web.services.registry.edit(world.zones["area/fritid"], write, "area")
+    await web.services.registry.edit(world.zones["area/fritid"], write, "area", actor=None)
     await web.services.consents.give(
         world.plan_id, world.users["leser"], ["area/skole"], None, world.users["planeier"]
     )
@@ -230,7 +230,7 @@ async def test_daily_versions_are_claimed_once_per_plan_and_day(
     def write(doc: Any) -> None:
         append_item(get_root(doc, "area", GOALS), {"id": "d1", "label": "1", "title": "Daglig ✅"})
 
-    await web.services.registry.edit(world.zones["area/skole"], write, "area")
+    await web.services.registry.edit(world.zones["area/skole"], write, "area", actor=None)
     # Two "nodes" at once: the unique (plan, kind, day) constraint lets one of them store it.
     node_a, node_b = daily_versions(web), daily_versions(web)
     stored = await asyncio.gather(node_a.run_once(), node_b.run_once())
@@ -250,7 +250,7 @@ async def test_the_background_task_stores_the_day_s_version(web: LiveServer, wor
     def write(doc: Any) -> None:
         append_item(get_root(doc, "area", GOALS), {"id": "b1", "label": "1", "title": "Bak 🥐"})
 
-    await web.services.registry.edit(world.zones["area/skole"], write, "area")
+    await web.services.registry.edit(world.zones["area/skole"], write, "area", actor=None)
     task = daily_versions(web, interval=0.05)
     task.start()
     try:

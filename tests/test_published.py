@@ -57,7 +57,9 @@ async def write_minutes(
     server: LiveServer, world: World, change: Callable[[Doc[Any]], Any]
 ) -> None:
     """Through the durable write path, as the minutes page's editors would."""
-    await server.services.registry.edit(world.zones[f"minutes/{MEETING}"], change, "minutes")
+    await server.services.registry.edit(
+        world.zones[f"minutes/{MEETING}"], change, "minutes", actor=None
+    )
 
 
 @asynccontextmanager

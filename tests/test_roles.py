@@ -42,7 +42,9 @@ CELLS = [
 async def _server_writes(server: LiveServer, zone_id: int, words: str) -> None:
     """Text put at the front of root `t` by the server itself (any zone, comments included)."""
     await server.services.registry.edit(
-        zone_id, lambda doc: doc.get("t", type=Text).insert(0, words)
+        zone_id,
+        lambda doc: doc.get("t", type=Text).insert(0, words),
+        actor=None,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pycrdt import Doc, Text
@@ -58,14 +59,18 @@ class ControlledStore:
         await asyncio.sleep(0.05)  # a slow load, so concurrent joins overlap
         return await self.inner.load(zone_id)
 
-    async def append_batch(self, items: Sequence[tuple[int, bytes]]) -> list[int]:
+    async def append_batch(
+        self, items: Sequence[tuple[int, bytes]], authors: Sequence[int | None] | None = None
+    ) -> list[int]:
         await self.release.wait()
         if self.fail:
             raise OSError("disk full")
         self.batches.append(len(items))
         return await self.inner.append_batch(items)
 
-    async def compact(self, zone_id: int, upto_seq: int, snapshot: bytes) -> None:
+    async def compact(
+        self, zone_id: int, upto_seq: int, snapshot: bytes, items: Any = None
+    ) -> None:
         await self.inner.compact(zone_id, upto_seq, snapshot)
 
 
@@ -202,7 +207,7 @@ async def test_server_edit_is_durable_before_every_peer_sees_it(store: Controlle
         doc.get("t", type=Text)[:] = "Tiltak fra møtet: svømming på fredag 🏊"
         return "skrevet"
 
-    editing = asyncio.ensure_future(registry.edit(1, write))
+    editing = asyncio.ensure_future(registry.edit(1, write, actor=None))
     await _flush()
     assert not editing.done()
     assert not any(isinstance(m, SyncUpdate) for m in a_t.messages())  # not durable yet
@@ -219,7 +224,7 @@ async def test_server_edit_is_durable_before_every_peer_sees_it(store: Controlle
 
     registry.leave(registry.rooms[1], a)
     await a.stop()
-    await registry.edit(2, write)  # a zone nobody has open: loaded, edited, let go
+    await registry.edit(2, write, actor=None)  # a zone nobody has open: loaded, edited, let go
     await asyncio.sleep(0.3)
     assert 1 not in registry.rooms and 2 not in registry.rooms
     await committer.stop()
@@ -239,7 +244,7 @@ async def test_server_edit_that_cannot_be_stored_raises_and_drops_the_room(
         doc.get("t", type=Text)[:] = "når aldri disken 💾"
 
     with pytest.raises(RoomWriteFailed):
-        await registry.edit(3, write)
+        await registry.edit(3, write, actor=None)
     assert 3 not in registry.rooms
     store.fail = False
     await committer.stop()

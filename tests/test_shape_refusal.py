@@ -290,12 +290,13 @@ async def test_a_server_edit_that_breaks_the_shapes_is_refused(
         get_root(doc, "area", "goals").append("x")
 
     with pytest.raises(RoomWriteRefused):
-        await server.services.registry.edit(zone_id, bad, "area")
+        await server.services.registry.edit(zone_id, bad, "area", actor=None)
     assert _raw_goals(await _stored(server, zone_id)) == []
     # The next edit loads the room afresh from the durable state and works.
     await server.services.registry.edit(
         zone_id,
         lambda doc: append_item(get_root(doc, "area", "goals"), {"label": "M1", "title": GOAL}),
         "area",
+        actor=None,
     )
     assert _raw_goals(await _stored(server, zone_id)) == [GOAL]

@@ -195,7 +195,7 @@ async def _seed(visit: PlanVisit, meeting: MeetingRecord, members: list[dict[str
         return
     try:
         change = m.seed_minutes(meeting, attendees, visit.user.id)
-        await visit.services.registry.edit(meeting.zone_id, change, "minutes")
+        await visit.services.registry.edit(meeting.zone_id, change, "minutes", actor=visit.user.id)
     except RoomWriteFailed:
         # The meeting stands; its minutes start empty and can still be written in the page.
         log.error("seeding minutes failed meeting_id=%s", meeting.id)
@@ -207,7 +207,9 @@ async def _add_attendees(
     if meeting.zone_id is None or not attendees:
         return
     try:
-        await visit.services.registry.edit(meeting.zone_id, m.add_attendees(attendees), "minutes")
+        await visit.services.registry.edit(
+            meeting.zone_id, m.add_attendees(attendees), "minutes", actor=visit.user.id
+        )
     except RoomWriteFailed:
         # The meeting is saved; the new invitee can still be added in the minutes page.
         log.error("adding attendees failed meeting_id=%s", meeting.id)
@@ -407,7 +409,10 @@ async def _convert(
     registry = services.registry
     assert meeting.zone_id is not None
     item = await registry.edit(
-        meeting.zone_id, lambda doc: read_action_item(doc, item_id), "minutes"
+        meeting.zone_id,
+        lambda doc: read_action_item(doc, item_id),
+        "minutes",
+        actor=visit.user.id,
     )
     members = {str(ms.user_id) for ms in await services.plans.list_members(plan.id)}
     item = check_item(item, members, today)
@@ -419,7 +424,12 @@ async def _convert(
         raise ConversionError("minutes.error.area_forbidden", 403)
     date_text = m.oslo(meeting.starts_at).strftime("%d.%m.%Y")
     measure_id: str = await registry.edit(
-        area.id, add_measure(item, meeting.id, date_text, visit.user.id), "area"
+        area.id,
+        add_measure(item, meeting.id, date_text, visit.user.id),
+        "area",
+        actor=visit.user.id,
     )
-    await registry.edit(meeting.zone_id, link_measure(item_id, measure_id), "minutes")
+    await registry.edit(
+        meeting.zone_id, link_measure(item_id, measure_id), "minutes", actor=visit.user.id
+    )
     return measure_id, area.key

@@ -76,7 +76,9 @@ class _Post:
 
     async def edit(self, change: Callable[[Doc[Any]], T]) -> T:
         try:
-            return await self.v.services.registry.edit(self.zone_id, change, COMMENTS)
+            return await self.v.services.registry.edit(
+                self.zone_id, change, COMMENTS, actor=self.v.user.id
+            )
         except WordsRefused as refused:
             if refused.reason == "not_found":
                 raise NotFound("comments.error.not_found") from None

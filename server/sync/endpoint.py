@@ -161,6 +161,7 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             can_write=access == "rw",
             max_queued_frames=services.settings.send_queue_frames,
             identity=identity_of(user_id, context.user_name, context.role),
+            user_id=user_id,
         )
         conn = Connection(
             peer,

@@ -14,7 +14,10 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
                    cancelled_at (null: not cancelled), sequence (edits so far)}],
      "zones":    [{zone, kind, key, title, position,
                    state: base64 of the Yjs v1 update of the whole zone document,
-                   content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md)}],
+                   content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md),
+                   changes: who changed what, as the server recorded it, oldest first:
+                            [{user_id (people[].id or null: the server), at, items (null, or
+                            {item id: {root, fields: {field: [old, new] | null}}})}]}],
      "published_minutes": [{meeting_id, number, title,
                    content: the canonical JSON exactly as published and hashed (a string),
                    sha256: hex sha256 of content's UTF-8 bytes,
@@ -70,6 +73,7 @@ from pycrdt import Doc
 
 from crdt.schema import ZONE_ORDER, zone_name
 from crdt.zone_state import doc_from_stored, user_ids_in
+from server.core.authors import Change, zone_changes
 from server.core.minutes_people import local_user_ids, parse_content
 from server.core.seals import SIGNATURE_FIELD, sign
 from server.core.zones import zone_data
@@ -136,15 +140,20 @@ async def build_export(
     contents = [
         zone_data(doc, zone.kind, zone.zone_id) for doc, zone in zip(docs, zones, strict=True)
     ]
+    # Who changed what, as this server recorded it: carried so an import keeps the history.
+    changes = [await zone_changes(repos.zone_log, zone.zone_id, zone.kind) for zone in zones]
     people = list(record.people)
     known = {p.id for p in people}
     referenced = {int(uid) for c in contents for uid in user_ids_in(c) if uid.isdigit()}
+    referenced.update(c.user_id for cs in changes for c in cs if c.user_id is not None)
     referenced.update(uid for p in record.published_minutes for uid in _content_people(p).values())
     if referenced - known:
         # People the documents or published minutes name who are no longer members (a former
         # deltaker who wrote a goal, or had a task): kept so the archive still says who.
         people = sorted([*people, *await repos.transfer.people(referenced - known)], key=_id)
-    document = export_document(record, zones, states, contents, people, now or datetime.now(UTC))
+    document = export_document(
+        record, zones, states, contents, people, now or datetime.now(UTC), changes
+    )
     if secret_key is not None:
         for entry in document["published_minutes"]:
             if entry["published_here"]:
@@ -173,6 +182,7 @@ def export_document(
     contents: Sequence[dict[str, Any]],
     people: Iterable[Person],
     exported_at: datetime,
+    changes: Sequence[Sequence[Change]] | None = None,
 ) -> dict[str, Any]:
     """Pure: the document from what was read."""
     by_id = {p.id: p for p in people}
@@ -242,8 +252,14 @@ def export_document(
                 "position": zone.position,
                 "state": base64.b64encode(state).decode("ascii"),
                 "content": content,
+                "changes": [
+                    {"user_id": c.user_id, "at": iso_time(c.at), "items": dict(c.items) or None}
+                    for c in zone_changes_of
+                ],
             }
-            for zone, state, content in zip(zones, states, contents, strict=True)
+            for zone, state, content, zone_changes_of in zip(
+                zones, states, contents, changes or [[] for _ in zones], strict=True
+            )
         ],
         "published_minutes": [
             {

@@ -47,6 +47,7 @@ from crdt.schema import KEYED_KINDS, ZONE_KEY_RULE, ZONE_KINDS, is_zone_key, rea
 from crdt.summary import zone_summary
 from crdt.zone_state import doc_from_state, remap_user_ids
 from server.core.access import APPROVE_ROLES, Role
+from server.core.authors import remap_trace
 from server.core.minutes_people import content_user_ids
 from server.core.seals import (
     APPROVAL_FORMAT,
@@ -96,6 +97,11 @@ class ParsedPlan:
     docs: tuple[Doc[Any], ...]
     # Each published version's entry as in the file, for its signature (import_plan).
     published_entries: tuple[Mapping[str, Any], ...] = ()
+    # Per zone, its author records as in the file: (person id in the file, when, items).
+    changes: tuple[tuple[ImportedChange, ...], ...] = ()
+
+
+ImportedChange = tuple[int | None, datetime, dict[str, Any] | None]
 
 
 class _Field:
@@ -186,7 +192,7 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         raise published_field.fail("a version 1 export has no published minutes")
     plan = root.get("plan")
     plan_id = _plan_id(plan.get("id"))
-    zones, states, docs = _zones(root.get("zones"))
+    zones, states, docs, changes = _zones(root.get("zones"), people)
     transfer = PlanTransfer(
         id=plan_id,
         title=plan.get("title").text(),
@@ -202,7 +208,7 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         published_minutes=_published(published_field, people, plan_id),
     )
     entries = tuple(item.value for item in published_field.items())
-    return ParsedPlan(transfer, states, docs, entries)
+    return ParsedPlan(transfer, states, docs, entries, changes)
 
 
 def _plan_id(field: _Field) -> str:
@@ -530,11 +536,17 @@ def _content_people(
 
 
 def _zones(
-    field: _Field,
-) -> tuple[tuple[ZoneRow, ...], tuple[bytes, ...], tuple[Doc[Any], ...]]:
+    field: _Field, people: Mapping[int, Person]
+) -> tuple[
+    tuple[ZoneRow, ...],
+    tuple[bytes, ...],
+    tuple[Doc[Any], ...],
+    tuple[tuple[ImportedChange, ...], ...],
+]:
     zones: list[ZoneRow] = []
     states: list[bytes] = []
     docs: list[Doc[Any]] = []
+    changes: list[tuple[ImportedChange, ...]] = []
     for item in field.items():
         kind = item.get("kind").choice(ZONE_KINDS)
         key_field = item.get("key")
@@ -562,10 +574,24 @@ def _zones(
         zones.append(ZoneRow(kind, key, item.get("title").text(), item.get("position").integer()))
         states.append(state)
         docs.append(doc)
+        changes.append(_changes(item, people) if "changes" in item.value else ())
     for kind in (k for k in ZONE_KINDS if k not in KEYED_KINDS):
         if sum(1 for z in zones if z.kind == kind) != 1:
             raise field.fail(f"a plan has exactly one {kind} zone")
-    return tuple(zones), tuple(states), tuple(docs)
+    return tuple(zones), tuple(states), tuple(docs), tuple(changes)
+
+
+def _changes(item: _Field, people: Mapping[int, Person]) -> tuple[ImportedChange, ...]:
+    """A zone's author records (files from before they existed have none)."""
+    out: list[ImportedChange] = []
+    for change in item.get("changes").items():
+        user = _person(change.get("user_id"), people, optional=True)
+        at = change.get("at").time()
+        items = change.value.get("items") if isinstance(change.value, dict) else None
+        if items is not None and not isinstance(items, dict):
+            raise change.get("items").fail("must be an object or null")
+        out.append((user, at, items))
+    return tuple(out)
 
 
 async def import_plan(repos: Repositories, parsed: ParsedPlan, secret_key: str) -> ImportResult:
@@ -589,10 +615,21 @@ async def import_plan(repos: Repositories, parsed: ParsedPlan, secret_key: str) 
     def zone_content(user_ids: Mapping[int, int]) -> list[ZoneContent]:
         mapping = {str(old): str(new) for old, new in user_ids.items()}
         contents = []
-        for zone, state, doc in zip(plan.zones, parsed.states, parsed.docs, strict=True):
+        zone_records = parsed.changes or tuple(() for _ in plan.zones)
+        for zone, state, doc, changes in zip(
+            plan.zones, parsed.states, parsed.docs, zone_records, strict=True
+        ):
             if remap_user_ids(doc, zone.kind, mapping):
                 state = doc.get_update()  # the renumbering is one more update on top
-            contents.append(ZoneContent(state, zone_summary(doc, zone.kind)))
+            records = [
+                (
+                    None if user is None else user_ids[user],
+                    at,
+                    None if items is None else json.dumps(remap_trace(items, mapping)),
+                )
+                for user, at, items in changes
+            ]
+            contents.append(ZoneContent(state, zone_summary(doc, zone.kind), records))
         return contents
 
     return await repos.transfer.create(plan, zone_content)

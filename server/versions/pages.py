@@ -310,7 +310,7 @@ async def restore_version(request: Request) -> Response:
         old = stored_zone_data(copy.kind, json.loads(copy.data), zone.id)
         try:
             written += await v.services.registry.edit(
-                zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind
+                zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind, actor=v.user.id
             )
         except RoomWriteFailed:
             # Zones written so far stay restored (each is its own durable change); the

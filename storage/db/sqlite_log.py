@@ -39,7 +39,7 @@ T = TypeVar("T")
 # zone_updates has AUTOINCREMENT (storage.models): ids are never reused, even after compaction
 # deleted the newest rows, and inside one BEGIN IMMEDIATE transaction (nobody else can insert)
 # the rows of one executemany get consecutive ids ending at last_insert_rowid().
-_INSERT = "INSERT INTO zone_updates (zone_id, data, created_at) VALUES (?, ?, ?)"
+_INSERT = "INSERT INTO zone_updates (zone_id, data, created_at, user_id) VALUES (?, ?, ?, ?)"
 _SNAPSHOT = "SELECT seq, data FROM zone_snapshots WHERE zone_id = ?"
 _TAIL = "SELECT id, data FROM zone_updates WHERE zone_id = ? AND id > ? ORDER BY id"
 
@@ -190,10 +190,23 @@ class SQLiteZoneLog:
                     self._reader = worker
             return worker
 
-    async def append(self, items: Sequence[tuple[int, bytes]], created_at: datetime) -> list[int]:
-        """Insert (zone_id, update) rows in one durable transaction; return their ids in order."""
+    async def append(
+        self,
+        items: Sequence[tuple[int, bytes]],
+        created_at: datetime,
+        authors: Sequence[int | None] | None = None,
+    ) -> list[int]:
+        """Insert (zone_id, update) rows, each with its author, in one durable transaction;
+        return their ids in order."""
         stamp = self._stamp(created_at) if self._stamp is not None else created_at
-        rows = [(zone_id, data, stamp) for zone_id, data in items]
+        rows: list[tuple[int, bytes, Any, int | None]]
+        if authors is None:
+            rows = [(zone_id, data, stamp, None) for zone_id, data in items]
+        else:
+            rows = [
+                (zone_id, data, stamp, author)
+                for (zone_id, data), author in zip(items, authors, strict=True)
+            ]
         writer = self._started(self._writer, "writer")
         # The engine's writer lock: queue behind compactions and membership writes in the event
         # loop, not in SQLite's sleep-and-retry busy handler. (A caller cancelled mid-commit
@@ -240,7 +253,7 @@ class SQLiteZoneLog:
                 worker.thread.join()
 
 
-def _append(conn: sqlite3.Connection, rows: list[tuple[int, bytes, Any]]) -> list[int]:
+def _append(conn: sqlite3.Connection, rows: list[tuple[int, bytes, Any, int | None]]) -> list[int]:
     n = len(rows)
     statement = "BEGIN IMMEDIATE"
     try:

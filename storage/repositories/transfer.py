@@ -47,6 +47,7 @@ from storage.models import (
     PublishedMinutes,
     User,
     Zone,
+    ZoneChange,
     ZoneSnapshot,
     ZoneSummary,
     is_zone_key,
@@ -171,6 +172,8 @@ class ZoneContent:
 
     state: bytes
     summary: Mapping[str, Any] | None = None
+    # Author records that came with the zone, oldest first: (user id here, when, items JSON).
+    changes: Sequence[tuple[int | None, datetime, str | None]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,6 +508,10 @@ class PlanTransferRepo:
             if content.summary is not None:
                 data = json.dumps(dict(content.summary), ensure_ascii=False, sort_keys=True)
                 session.add(ZoneSummary(zone_id=row.id, data=data, updated_at=now))
+            session.add_all(
+                ZoneChange(zone_id=row.id, seq=None, user_id=user_id, at=at, items=items)
+                for user_id, at, items in content.changes
+            )
         await session.flush()
 
     @staticmethod
@@ -553,6 +560,7 @@ class PlanTransferRepo:
             "meeting_invitees": MeetingInvitee,
             "published_minutes": PublishedMinutes,
             "zone_snapshots": ZoneSnapshot,
+            "zone_changes": ZoneChange,
         }
         async with self._sessionmaker() as session:
             return {

@@ -163,7 +163,9 @@ async def test_reader_sees_minutes_read_only(
     )
     assert meeting.zone_id is not None
     people = [{"userId": str(world.users["deltaker"]), "name": "Åse Ødegård", "role": "Deltaker"}]
-    await services.registry.edit(meeting.zone_id, seed_minutes(meeting, people, None), "minutes")
+    await services.registry.edit(
+        meeting.zone_id, seed_minutes(meeting, people, None), "minutes", actor=None
+    )
     per = await browse.user("leser", plan=False)
     await _open_minutes(per, f"{browse.base}/plans/{world.plan_id}/meetings/{meeting.id}")
     await per.get_by_test_id("agenda-body-sak-1").wait_for()
@@ -241,7 +243,9 @@ async def test_write_publish_and_the_deltaker_sees_it_live_with_a_notification(
     )
     assert meeting.zone_id is not None
     people = [{"userId": str(world.users["deltaker"]), "name": "Åse Ødegård", "role": "Deltaker"}]
-    await services.registry.edit(meeting.zone_id, seed_minutes(meeting, people, None), "minutes")
+    await services.registry.edit(
+        meeting.zone_id, seed_minutes(meeting, people, None), "minutes", actor=None
+    )
     minutes_url = f"{browse.base}/plans/{world.plan_id}/meetings/{meeting.id}"
 
     # The deltaker's plan page stays open the whole time; a marker shows it never reloads.

@@ -487,7 +487,9 @@ async def test_markup_from_another_client_renders_as_text(
         # Only the server writes comments: as if a user had chosen a hostile name.
         author = str(world.users["koordinator"])
         comment = add_comment(goal_id, author, HOSTILE, HOSTILE, "2026-01-15T10:00:00Z")
-        await server.services.registry.edit(world.zones["comments"], comment, "comments")
+        await server.services.registry.edit(
+            world.zones["comments"], comment, "comments", actor=None
+        )
         for page, who in ((ase, "deltaker"), (per, "leser")):
             await wait_text(page, f"goal-title-{goal_id}", HOSTILE, f"hostile goal title → {who}")
             await wait_text(page, f"goal-description-{goal_id}", HOSTILE)

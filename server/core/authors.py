@@ -1,0 +1,78 @@
+"""Who changed what, as the server recorded it: a zone's author records, oldest first.
+
+Every logged update carries the user whose socket sent it (or for whom the server wrote it);
+compaction keeps that record with a trace of the items it touched (crdt/authorship.py). Here
+the kept records and the log tail (traced now) read as one list: the only source of "Sist
+endret av" and of an item's history. A name or time a client wrote into a document is never
+read (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crdt.authorship import parse_trace, trace_updates
+from crdt.schema import USER_REF_FIELDS, USER_REF_LISTS
+from storage.repositories.updates import ZoneLog
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One durable change: who (None: the server itself), when, and what it touched by item
+    id (`{item_id: {"root", "fields": {field: [old, new] | None}, "created"?, "deleted"?}}`;
+    empty when the zone's kind is not traced)."""
+
+    user_id: int | None
+    at: datetime
+    items: Mapping[str, Any]
+
+
+async def zone_changes(zone_log: ZoneLog, zone_id: int, kind: str) -> list[Change]:
+    stored = await zone_log.changes(zone_id)
+    traces = trace_updates(
+        kind,
+        stored.snapshot,
+        [(r.seq, r.update) for r in stored.tail if r.seq is not None and r.update is not None],
+    )
+    changes = [Change(r.user_id, r.at, parse_trace(r.items)) for r in stored.records]
+    changes.extend(
+        Change(r.user_id, r.at, parse_trace(traces.get(r.seq) if r.seq is not None else None))
+        for r in stored.tail
+    )
+    return changes
+
+
+def last_changes(changes: Sequence[Change]) -> dict[str, Change]:
+    """The last change of each item (deleted ones left out): "Sist endret av"."""
+    last: dict[str, Change] = {}
+    for change in changes:
+        for item_id, entry in change.items.items():
+            if isinstance(entry, dict) and entry.get("deleted"):
+                last.pop(item_id, None)
+            else:
+                last[item_id] = change
+    return last
+
+
+def remap_trace(items: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    """A trace with the user ids in its old and new values renumbered (an import)."""
+
+    def user(value: Any) -> Any:
+        return mapping.get(value, value) if isinstance(value, str) else value
+
+    out: dict[str, Any] = {}
+    for item_id, entry in items.items():
+        if not isinstance(entry, dict):
+            continue
+        fields: dict[str, Any] = {}
+        for key, values in (entry.get("fields") or {}).items():
+            if isinstance(values, list) and key in USER_REF_FIELDS:
+                values = [user(v) for v in values]
+            elif isinstance(values, list) and key in USER_REF_LISTS:
+                values = [[user(u) for u in v] if isinstance(v, list) else v for v in values]
+            fields[key] = values
+        out[item_id] = {**entry, "fields": fields}
+    return out
