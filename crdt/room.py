@@ -342,7 +342,11 @@ class Room:
             stored = await store.load(self.zone_id)
             if not stored.updates:
                 return
-            traces = trace_updates(self.kind, stored.snapshot, stored.updates)
+            # In a worker thread: replaying up to `compact_after` updates takes tens of
+            # milliseconds, which the event loop (everyone's typing) must not wait for.
+            traces = await asyncio.to_thread(
+                trace_updates, self.kind, stored.snapshot, stored.updates
+            )
             if self.failed:
                 return
         snapshot = self.doc.get_update()
