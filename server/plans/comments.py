@@ -176,15 +176,7 @@ async def comment_add(request: Request) -> Response:
 
 
 async def comment_edit(request: Request) -> Response:
-    p = await _post(request)
-    item_id = _item_id(request)
-    text = p.text()
-    author, _ = await p.words(COMMENT_LIST, item_id)
-    if author != p.author_id:
-        raise Forbidden("comments.error.not_author")
-    await p.edit(edit_words(COMMENT_LIST, item_id, text, utc_timestamp()))
-    p.audit(request, "comment_edit", item_id)
-    return _done(item_id)
+    return await _edit_own(request, COMMENT_LIST, "comment_edit")
 
 
 async def comment_delete(request: Request) -> Response:
@@ -234,12 +226,18 @@ async def message_add(request: Request) -> Response:
 
 
 async def message_edit(request: Request) -> Response:
+    return await _edit_own(request, MESSAGES, "message_edit")
+
+
+async def _edit_own(request: Request, root: str, action: str) -> Response:
+    """A comment's or message's new words, by its author only; the earlier words stay in
+    its history (crdt.comments.edit_words)."""
     p = await _post(request)
     item_id = _item_id(request)
     text = p.text()
-    author, _ = await p.words(MESSAGES, item_id)
+    author, _ = await p.words(root, item_id)
     if author != p.author_id:
         raise Forbidden("comments.error.not_author")
-    await p.edit(edit_words(MESSAGES, item_id, text, utc_timestamp()))
-    p.audit(request, "message_edit", item_id)
+    await p.edit(edit_words(root, item_id, text, utc_timestamp()))
+    p.audit(request, action, item_id)
     return _done(item_id)
