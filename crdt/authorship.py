@@ -23,7 +23,7 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, XmlFragment
 
-from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES
+from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, value_keeps_shape
 from crdt.update_format import apply_update_safely
 
 TRACED_ROOTS: dict[str, tuple[str, ...]] = {AREA: (GOALS, MEASURES, EVALUATIONS)}
@@ -46,8 +46,31 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _fields(item: Map[Any]) -> dict[str, tuple[bool, Any]]:
-    return {k: (isinstance(v, XmlFragment), _value(v)) for k, v in item.items()}
+# A browser's own "last changed by" stamp is not a change anyone made to the plan: the record
+# itself says who changed what (crdt/versions.py ignores the same fields).
+_NOT_TRACED = frozenset({"id", "updatedBy", "updatedAt"})
+
+
+def _fields(root: str, item: Map[Any]) -> dict[str, tuple[bool, Any]]:
+    """The item's fields as a trace sees them: what breaks the contract is left out, exactly
+    as readers leave it out (crdt/schema.py), so no trace carries it."""
+    return {
+        k: (isinstance(v, XmlFragment), _value(v))
+        for k, v in item.items()
+        if k not in _NOT_TRACED and value_keeps_shape(root, k, v)
+    }
+
+
+def _repeats_an_earlier_id(root: Array[Any], index: int) -> bool:
+    """A second item with an id already used earlier in the list: readers keep the first
+    (crdt/schema.py), so the trace leaves the copy out too."""
+    item = root[index]
+    if not isinstance(item, Map):
+        return False
+    item_id = item.get("id")
+    return any(
+        isinstance(other, Map) and other.get("id") == item_id for other in list(root)[:index]
+    )
 
 
 class _Tracer:
@@ -72,7 +95,7 @@ class _Tracer:
         item_id = item.get("id")
         if not isinstance(item_id, str):
             return None
-        self.known[item_id] = (root, _fields(item))
+        self.known[item_id] = (root, _fields(root, item))
         return item_id
 
     def trace(self) -> Trace:
@@ -83,14 +106,14 @@ class _Tracer:
         for name in sorted({root for root, _ in touched}):
             root = self.roots[name]
             whole_list = any(r == name and index is None for r, index in touched)
+            length = len(root)
             if whole_list:
-                items = list(root)
+                indexes = list(range(length))
             else:
-                length = len(root)
                 indexes = sorted({i for r, i in touched if r == name and i is not None})
-                items = [root[i] for i in indexes if i < length]
-            for item in items:
-                self._trace_item(name, item, trace)
+            for index in indexes:
+                if index < length and not _repeats_an_earlier_id(root, index):
+                    self._trace_item(name, root[index], trace)
             if whole_list:
                 present = {i.get("id") for i in root if isinstance(i, Map)}
                 for item_id, (known_root, _) in list(self.known.items()):
@@ -104,15 +127,13 @@ class _Tracer:
             return
         item_id: str = item["id"]
         before = self.known.get(item_id)
-        now = _fields(item)
+        now = _fields(root, item)
         self.known[item_id] = (root, now)
         changes: dict[str, Any] = {}
         old_fields = before[1] if before is not None else {}
         for key, (rich, value) in now.items():
             old = old_fields.get(key)
             if old is not None and old[1] == value:
-                continue
-            if key == "id":
                 continue
             changes[key] = None if rich else [None if old is None else old[1], value]
         for key in old_fields.keys() - now.keys():

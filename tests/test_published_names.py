@@ -103,8 +103,9 @@ async def make_source(settings: Settings) -> tuple[str, dict[str, int]]:
                 )
 
         edit = server.services.registry.edit
-        await edit(meeting.zone_id, seed_minutes(meeting, attendees, ids[KARI]), "minutes")
-        await edit(meeting.zone_id, tasks, "minutes")
+        seeded = seed_minutes(meeting, attendees, ids[KARI])
+        await edit(meeting.zone_id, seeded, "minutes", actor=ids[KARI])
+        await edit(meeting.zone_id, tasks, "minutes", actor=ids[KARI])
         async with signed_in(server.http, KARI, DEMO_PASSWORD) as http:
             csrf = csrf_of((await http.get("/plans")).text)
             base = f"/plans/{plan_id}/meetings/{MEETING_ID}"
