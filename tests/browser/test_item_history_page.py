@@ -14,7 +14,8 @@ import pytest
 from pycrdt import Array, Map, Text
 
 from crdt.schema import EVALUATIONS, MEASURES, append_item, find_item, set_fields
-from tests.browser.helpers import PlanContent, type_at_end, wait_until
+from tests.browser.helpers import PlanContent, log_in, open_plan, type_at_end, wait_until
+from tests.conftest import skip_or_fail
 from tests.support.clients import connected
 from tests.support.world import ROLE_USERS, World
 
@@ -160,3 +161,37 @@ async def test_only_the_planeiers_words_are_called_the_planeiers_comment(
         assert await byline.get_attribute("data-credit") == "owner"
         assert await field.locator(".field-label").text_content() == "Planeiers kommentar"
     assert not browse.page_errors
+
+
+async def test_history_by_keyboard_with_no_serious_axe_violations(
+    browse: Browsing, plan: PlanContent, world: World
+) -> None:
+    from tests.browser.test_plan_page import HAVE_AXE, axe_violations
+
+    if not HAVE_AXE:
+        skip_or_fail("axe-core is missing: run `npm ci` in tests/interop")
+    page = await browse.new_page("axe", bypass_csp=True)  # the CSP would block axe's script
+    await log_in(page, browse.base, ROLE_USERS["leser"][0])  # a leser reads the history too
+    await open_plan(page, browse.base, world.plan_id)
+    await _changed_line(page, plan.goal_id, KARI)
+    opener = page.get_by_test_id(f"history-{plan.goal_id}")
+    await opener.focus()
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name=f"Historikk: Mål M1: {plan.goal_title}")
+    await dialog.wait_for()
+    await dialog.get_by_test_id("history-entry").first.wait_for()
+    assert "opprettet" in await dialog.inner_text()
+    for _ in range(3):  # the modal keeps the focus inside it
+        await page.keyboard.press("Tab")
+        inside = await page.evaluate(
+            "() => document.querySelector('[data-testid=history-dialog]')"
+            ".contains(document.activeElement) || document.activeElement === document.body"
+        )
+        assert inside
+    serious = await axe_violations(page, "history dialog")
+    assert not serious, serious
+    await page.keyboard.press("Escape")
+    await dialog.wait_for(state="hidden")
+    assert await page.evaluate("document.activeElement.dataset.testid") == (
+        f"history-{plan.goal_id}"
+    )

@@ -26,7 +26,9 @@ export class AreaRecords {
     this.inFlight = false
     this.again = false // a change arrived while asking: ask once more after
     this.stale = false // the last answer may miss a change of mine not yet stored
+    this.refused = false // 401/403/404: a final answer, not asked again until something changes
     zone.doc.on('update', () => this.schedule())
+    window.addEventListener('samplan:session-back', () => this.schedule(0))
     this.schedule(0)
   }
 
@@ -52,6 +54,7 @@ export class AreaRecords {
 
   async fetch () {
     this.timer = null
+    this.refused = false
     this.inFlight = true
     this.again = false
     const pendingAtStart = this.zone.pending
@@ -65,6 +68,8 @@ export class AreaRecords {
         this.loaded = true
         this.failed = false
         ok = true
+      } else if ([401, 403, 404].includes(response.status)) {
+        this.refused = true // logged out, or no longer allowed: retrying would not help
       }
     } catch { /* offline: asked again below */ }
     this.inFlight = false
@@ -74,7 +79,7 @@ export class AreaRecords {
       try { render() } catch (error) { console.error(error) }
     }
     if (this.again) this.schedule()
-    else if (!ok) this.schedule(RETRY_MS)
+    else if (!ok && !this.refused) this.schedule(RETRY_MS)
     else this.zoneChanged()
   }
 }
