@@ -78,6 +78,7 @@ async def test_last_changed_and_history_name_the_real_authors(
 
         # Kari edits the same measure in her browser: Åse's page names her, live.
         await type_at_end(kari, f"measure-scope-{measure}", KARI_SCOPE)
+        await type_at_end(kari, f"measure-description-{measure}", " Også i ferien 🏖️, æøå.")
         assert KARI in await _changed_line(ase_page, measure, KARI)
 
         # A crafted client stamps the measure with Line's name again, after Kari's edit; the
@@ -98,6 +99,9 @@ async def test_last_changed_and_history_name_the_real_authors(
             assert KARI in line and LINE not in line
 
     # The measure's history: Kari's starting content, Åse's title, Kari's scope, in order.
+    # Out of the editor first: its toolbar folds away on blur and would move the button
+    # between mouse down and up.
+    await kari.evaluate("() => document.activeElement.blur()")
     opener = kari.get_by_test_id(f"history-{measure}")
     await opener.click()
     dialog = kari.get_by_test_id("history-dialog")
@@ -113,6 +117,7 @@ async def test_last_changed_and_history_name_the_real_authors(
     assert "opprettet" in created
     assert f"Tittel: {plan.measure_title} → {ASE_TITLE}" in by_ase
     assert f"Omfang: 2 timer/uke → 2 timer/uke{KARI_SCOPE}" in by_kari
+    assert "beskrivelsen ble endret" in by_kari and "beskrivelsen" not in by_ase
     text = await dialog.inner_text()
     assert LINE not in text and "02.02.2020" not in text
     assert await kari.evaluate("document.activeElement.dataset.testid") == "history-close"

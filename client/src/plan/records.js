@@ -116,11 +116,11 @@ export function lastWriterOf (records, itemId, field) {
 // --- the history dialog --------------------------------------------------------------------
 
 const FIELD_LABELS = {
-  goals: { title: 'goal.title', label: 'history.field.label', parentId: 'history.field.parentId', description: 'history.field.description' },
+  goals: { title: 'goal.title', label: 'history.field.label', parentId: 'history.field.parentId' },
   measures: {
     title: 'measure.title', status: 'measure.status', start: 'measure.start', end: 'measure.end',
     scope: 'measure.scope', externalParty: 'measure.externalParty', responsible: 'measure.responsible',
-    goalId: 'history.field.goalId', meetingId: 'history.field.meetingId', description: 'history.field.description'
+    goalId: 'history.field.goalId', meetingId: 'history.field.meetingId'
   },
   evaluations: {
     date: 'evaluation.date', attainment: 'evaluation.attainment', result: 'evaluation.result',
@@ -149,7 +149,7 @@ function valueText (field, value) {
 /** One field's change as a sentence: "Tittel: gammel → ny", or only that it changed. */
 function fieldLine (root, change) {
   const label = fieldLabel(root, change.field)
-  if (change.edited) return t('history.richEdited', { field: label })
+  if (change.edited) return t('history.richEdited')
   if (REFERENCE_FIELDS.has(change.field)) return t('history.changed', { field: label })
   return t('history.change', { field: label, old: valueText(change.field, change.old), new: valueText(change.field, change.new) })
 }
@@ -158,7 +158,8 @@ function entryView (root, entry) {
   const what = []
   if (entry.created) what.push(h('li', { class: 'history-what' }, t('history.created')))
   for (const change of entry.fields || []) {
-    if (entry.created && (change.old == null) && valueText(change.field, change.new) === t('history.empty')) continue
+    // A new item: "opprettet" and what it was given; its description comes with it.
+    if (entry.created && (change.edited || (change.old == null && valueText(change.field, change.new) === t('history.empty')))) continue
     what.push(h('li', { class: 'history-field' }, fieldLine(root, change)))
   }
   if (entry.deleted) what.push(h('li', { class: 'history-what' }, t('history.deleted')))
