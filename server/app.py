@@ -61,6 +61,7 @@ from server.plans.comments import (
     message_edit,
 )
 from server.plans.consent import consent_submit
+from server.plans.item_history import area_changes_json
 from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
 from server.plans.pages import home, my_plans, plan_page
 from server.services import Services
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/areas/{key}/changes", area_changes_json, methods=["GET"]),
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),

@@ -76,7 +76,7 @@ const otherStates = () => {
   return states
 }
 
-// --- plan edits as the bundle makes them (client/src/plan/items.js, fields.js, stamp.js, undo.js) --
+// --- plan edits as the bundle makes them (client/src/plan/items.js, fields.js, undo.js) --
 // Normal use of the zone contract (docs/schema.md), so a test can prove the server's shape check
 // never refuses what the real client writes.
 const TEXT_FIELDS = new Set(['title', 'text', 'decision', 'what', 'result', 'worked', 'change', 'next', 'ownerComment'])
@@ -92,7 +92,6 @@ const newItem = (values) => {
   }
   return item
 }
-const stamp = (me) => ({ updatedBy: String(me), updatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') })
 // What y-prosemirror writes: a paragraph with a bold run, and a bullet list of one item.
 const writeRich = (fragment, text) => {
   const paragraph = new Y.XmlElement('paragraph')
@@ -123,15 +122,15 @@ const areaEdits = ({ me = '4', text }) => {
   const measures = doc.getArray('measures')
   const evaluations = doc.getArray('evaluations')
   const manager = tracked([goals, measures, evaluations])
-  const goal = newItem({ parentId: null, label: 'M1', title: '', description: null, ...stamp(me) })
+  const goal = newItem({ parentId: null, label: 'M1', title: '', description: null })
   edit(() => goals.push([goal]))
   edit(() => goal.get('title').insert(0, text))
   edit(() => writeRich(goal.get('description'), text))
-  const sub = newItem({ parentId: goal.get('id'), label: '1.1', title: text, description: null, ...stamp(me) })
+  const sub = newItem({ parentId: goal.get('id'), label: '1.1', title: text, description: null })
   edit(() => goals.push([sub]))
   const measure = newItem({
     goalId: goal.get('id'), title: text, description: null, responsible: [], externalParty: '', scope: '',
-    start: null, end: null, status: 'ikke_startet', meetingId: null, ...stamp(me)
+    start: null, end: null, status: 'ikke_startet', meetingId: null
   })
   edit(() => measures.push([measure]))
   edit(() => { measure.set('start', '2026-01-15'); measure.set('end', '2026-06-19') })
@@ -141,17 +140,16 @@ const areaEdits = ({ me = '4', text }) => {
   edit(() => writeRich(measure.get('description'), text))
   const evaluation = newItem({
     goalId: goal.get('id'), date: '2026-02-01', attainment: null, result: '', worked: '', change: '', next: '',
-    responsible: [], nextReview: null, ownerComment: '', ...stamp(me)
+    responsible: [], nextReview: null, ownerComment: ''
   })
   edit(() => evaluations.push([evaluation]))
   edit(() => { evaluation.set('attainment', 'delvis'); evaluation.get('result').insert(0, text) })
   edit(() => evaluation.set('nextReview', '2026-05-01'))
   edit(() => evaluation.set('nextReview', null))
-  doc.transact(() => { for (const item of [goal, measure, evaluation]) for (const [k, v] of Object.entries(stamp(me))) item.set(k, v) }, { stamp: true })
   // Undo the last edits and a removal: the bundle's Angre.
   edit(() => goal.get('title').insert(goal.get('title').length, ' (utkast)'))
   manager.undo()
-  const removed = newItem({ parentId: null, label: 'M2', title: 'Slettes og angres 🗑️', description: null, ...stamp(me) })
+  const removed = newItem({ parentId: null, label: 'M2', title: 'Slettes og angres 🗑️', description: null })
   edit(() => goals.push([removed]))
   manager.stopCapturing()
   edit(() => goals.delete(goals.length - 1, 1))

@@ -10,6 +10,7 @@ import { Comments } from './comments.js'
 import { Messages } from './messages.js'
 import { Presence } from './presence.js'
 import { AreaView } from './area.js'
+import { HistoryDialog } from './records.js'
 import { section, richSection, metaSection, otherPlansSection, collaborationSection } from './content.js'
 import { Overview } from './overview.js'
 import { watchPublished } from './published.js'
@@ -25,7 +26,12 @@ export function start (root) {
   const user = { id: String(me.id), name: me.name, role: me.role, color: safeColor(me.color) }
 
   let status = null
-  const onChange = () => { if (status) status.update() }
+  const areaViews = []
+  // A zone's saved state changed: its status, and its records if they wait for my changes.
+  const onChange = () => {
+    if (status) status.update()
+    for (const view of areaViews) view.records.zoneChanged()
+  }
   const zones = data.zones
     .filter((spec) => RENDERED_KINDS.has(spec.kind))
     .map((spec) => {
@@ -46,8 +52,8 @@ export function start (root) {
   const ctx = { me, user, members, membersById, undo, removals, planId: data.planId, csrf: data.csrf, mayComment: Boolean(data.mayComment) }
   ctx.comments = new Comments(commentsZone, ctx)
 
+  ctx.history = new HistoryDialog()
   const zctxOf = (zone) => ({ ...ctx, zone, doc: zone.doc, origin: zone.origin, writable: zone.writable, provider: zone.provider })
-  const areaViews = []
   ctx.nextGoalLabel = (parentLabel, zone) => nextGoalLabel(parentLabel, zone, areaViews)
 
   // --- layout -------------------------------------------------------------------------------
@@ -109,7 +115,7 @@ export function start (root) {
 
   const bar = h('div', { class: 'plan-bar' }, status.el, undo.el)
   const side = h('aside', { class: 'plan-side', aria: { label: t('side.label') } }, presence.el, toc)
-  root.append(bar, h('div', { class: 'plan-layout' }, mainColumn, side), removals.el)
+  root.append(bar, h('div', { class: 'plan-layout' }, mainColumn, side), removals.el, ctx.history.el)
   root.dataset.ready = 'true'
   overview.render()
   status.update()

@@ -8,27 +8,22 @@ import { formatDate, formatDateTime, todayOslo } from '../format.js'
 import { textField, plainField, selectField, responsibleField, watchKey } from './fields.js'
 import { richText } from './richtext.js'
 import { bindTextContent } from './textbinding.js'
-import { newItem, changedFields, itemsOf, textOf, MEASURE_STATUSES, DONE_STATUSES, ATTAINMENTS } from './items.js'
-import { stampChanges } from './stamp.js'
+import { newItem, itemsOf, textOf, MEASURE_STATUSES, DONE_STATUSES, ATTAINMENTS } from './items.js'
+import { AreaRecords, changedLine, lastWriterOf, nameOf } from './records.js'
 
 const headingLevel = (depth) => Math.min(3 + depth, 6)
 
-/** "Sist endret av Kari Nilsen 05.09.2025 10:30", kept live. */
-function changedLine (ctx, map) {
-  const el = h('p', { class: 'changed' })
-  const render = () => {
-    const by = map.get('updatedBy')
-    const at = map.get('updatedAt')
-    if (!by && !at) { el.textContent = ''; return }
-    const member = by != null ? ctx.membersById.get(String(by)) : null
-    el.textContent = t('item.changed', {
-      name: member ? member.name : t('member.unknown'),
-      when: formatDateTime(at)
+const OWNER_ROLES = new Set(['planeier', 'verge'])
+
+/** "Historikk": opens the item's recorded changes (./records.js). */
+function historyButton (view, root, describedBy) {
+  return h('button', {
+    type: 'button', class: 'btn btn-small btn-quiet btn-history', 'aria-haspopup': 'dialog',
+    aria: { describedby: describedBy }, dataset: { testid: `history-${view.id}` },
+    onclick: (event) => view.ctx.history.open({
+      records: view.area.records, itemId: view.id, root, title: view.historyTitle(), opener: event.currentTarget
     })
-  }
-  const offA = watchKey(map, 'updatedBy', render)
-  const offB = watchKey(map, 'updatedAt', render)
-  return { el, destroy: () => { offA(); offB() } }
+  }, t('history.open'))
 }
 
 /** The heading of an item: kicker ("Mål M1", "Tiltak") + the title for screen readers. */
@@ -100,7 +95,7 @@ class GoalView extends ItemView {
       className: 'title-input', describedBy: this.heading.id, hideLabel: true, bare: false
     }))
     this.titleControl = title.control
-    const changed = this.use(changedLine(ctx, map))
+    const changed = this.use(changedLine(area.records, this.id))
     const descriptionSlot = h('div', { class: 'description' })
     this.use(watchKey(map, 'description', () => this.mountDescription(descriptionSlot)))
     const comments = this.commentParts(this.heading.id)
@@ -109,7 +104,7 @@ class GoalView extends ItemView {
     this.evaluationsEl = h('div', { class: 'evaluation-list' })
     this.childrenEl = h('div', { class: 'subgoal-list' })
 
-    const actions = h('div', { class: 'item-actions' }, comments && comments.button)
+    const actions = h('div', { class: 'item-actions' }, historyButton(this, 'goals', this.heading.id), comments && comments.button)
     const addRow = h('div', { class: 'add-row' })
     if (ctx.writable) {
       actions.append(h('button', {
@@ -176,6 +171,11 @@ class GoalView extends ItemView {
     }
   }
 
+  historyTitle () {
+    const title = textOf(this.map.get('title'))
+    return title ? `${this.kickerText()}: ${title}` : this.kickerText()
+  }
+
   setDepth (depth) {
     if (this.depth === depth) return
     this.depth = depth
@@ -232,9 +232,9 @@ class MeasureView extends ItemView {
       })
       descriptionSlot.append(this.editor.el)
     }
-    const changed = this.use(changedLine(ctx, map))
+    const changed = this.use(changedLine(area.records, this.id))
     const comments = this.commentParts(d)
-    const actions = h('div', { class: 'item-actions' }, overdue, comments && comments.button)
+    const actions = h('div', { class: 'item-actions' }, overdue, historyButton(this, 'measures', d), comments && comments.button)
     if (ctx.writable) {
       actions.append(h('button', {
         type: 'button', class: 'btn btn-small btn-quiet btn-remove', aria: { describedby: d },
@@ -246,6 +246,11 @@ class MeasureView extends ItemView {
       title.el, fields, descriptionSlot, changed.el, comments && comments.panel)
     this.use(watchKey(map, 'end', renderOverdue))
     this.use(watchKey(map, 'status', renderOverdue))
+  }
+
+  historyTitle () {
+    const title = textOf(this.map.get('title'))
+    return title ? `${t('measure.kicker')}: ${title}` : t('measure.kicker')
   }
 
   get goalId () { return this.map.get('goalId') }
@@ -282,11 +287,11 @@ class EvaluationView extends ItemView {
       text('next', t('evaluation.next')),
       this.use(responsibleField(ctx, map, 'responsible', { label: t('evaluation.responsible'), describedBy: d })).el,
       this.use(plainField(ctx, map, 'nextReview', { label: t('evaluation.nextReview'), type: 'date', describedBy: d })).el,
-      text('ownerComment', t('evaluation.ownerComment'))
+      this.ownerComment(text('ownerComment', t('evaluation.ownerComment')))
     )
-    const changed = this.use(changedLine(ctx, map))
+    const changed = this.use(changedLine(area.records, this.id))
     const comments = this.commentParts(d)
-    const actions = h('div', { class: 'item-actions' }, comments && comments.button)
+    const actions = h('div', { class: 'item-actions' }, historyButton(this, 'evaluations', d), comments && comments.button)
     if (ctx.writable) {
       actions.append(h('button', {
         type: 'button', class: 'btn btn-small btn-quiet btn-remove', aria: { describedby: d },
@@ -298,6 +303,51 @@ class EvaluationView extends ItemView {
     this.details = h('details', { class: 'evaluation-details' }, summary, body, changed.el)
     this.el = h('article', { class: 'evaluation', aria: { labelledby: d }, dataset: { testid: `evaluation-${this.id}` } },
       this.heading.el, h('div', { class: 'item-head' }, this.details, actions), comments && comments.panel)
+  }
+
+  /**
+   * Under the comment: who wrote it, per the server's record. It is only called the
+   * planeier's comment when that writer is the planeier or the verge; words are credited
+   * only to whoever the server saw write them.
+   */
+  ownerComment (fieldEl) {
+    const label = fieldEl.querySelector('.field-label')
+    const byline = h('p', { class: 'changed comment-byline', dataset: { testid: `owner-comment-by-${this.id}` } })
+    fieldEl.append(byline)
+    const render = () => {
+      const text = textOf(this.map.get('ownerComment'))
+      const writer = lastWriterOf(this.area.records, this.id, 'ownerComment')
+      const change = writer && writer.fields.find((f) => f.field === 'ownerComment')
+      // Credited only when the record has these very words (it may lag a keystroke behind).
+      const credited = Boolean(text && change && change.new === text)
+      const member = credited && writer.userId != null ? this.ctx.membersById.get(String(writer.userId)) : null
+      const byOwner = Boolean(member && OWNER_ROLES.has(member.role))
+      const vars = credited ? { name: nameOf(writer), when: formatDateTime(writer.at) } : {}
+      label.textContent = !text || byOwner ? t('evaluation.ownerComment') : t('evaluation.comment')
+      if (!text) byline.textContent = ''
+      else if (byOwner) byline.textContent = t('evaluation.ownerCommentBy', vars)
+      else if (credited) byline.textContent = t('evaluation.commentBy', vars)
+      else byline.textContent = this.area.records.loaded && !this.area.records.stale && !this.area.zone.pending && writer == null ? t('evaluation.commentUnknown') : ''
+      byline.dataset.credit = !text ? 'empty' : byOwner ? 'owner' : credited ? 'other' : 'unknown'
+    }
+    let unobserve = () => {}
+    this.use(watchKey(this.map, 'ownerComment', () => {
+      unobserve()
+      const value = this.map.get('ownerComment')
+      if (value instanceof Y.Text) {
+        value.observe(render)
+        unobserve = () => value.unobserve(render)
+      } else unobserve = () => {}
+      render()
+    }))
+    this.use(() => unobserve())
+    this.use(this.area.records.watch(render))
+    return fieldEl
+  }
+
+  historyTitle () {
+    const date = this.map.get('date')
+    return date ? `${t('evaluation.kicker')} ${formatDate(date)}` : t('evaluation.kicker')
   }
 
   get goalId () { return this.map.get('goalId') }
@@ -312,6 +362,8 @@ export class AreaView {
     this.goals = doc.getArray('goals')
     this.measures = doc.getArray('measures')
     this.evaluations = doc.getArray('evaluations')
+    // Who changed what, from the server's record (never the document's updatedBy).
+    this.records = new AreaRecords(zone, ctx.planId)
     this.goalViews = new Map()
     this.measureViews = new Map()
     this.evaluationViews = new Map()
@@ -340,7 +392,6 @@ export class AreaView {
         if (relevant) this.structure()
       })
     }
-    if (zone.writable) stampChanges(zone, roots, ctx.me.id)
     this.structure()
   }
 
@@ -426,7 +477,7 @@ export class AreaView {
   addGoal (parentId) {
     const label = this.ctx.nextGoalLabel(parentId ? this.goalViews.get(parentId)?.map.get('label') : null, this.zone)
     const item = newItem({
-      parentId: parentId || null, label, title: '', description: null, ...changedFields(this.ctx.me.id)
+      parentId: parentId || null, label, title: '', description: null
     })
     this.ctx.undo.stopCapturing()
     this.transact(() => this.goals.push([item]))
@@ -437,7 +488,7 @@ export class AreaView {
   addMeasure (goalId) {
     const item = newItem({
       goalId, title: '', description: null, responsible: [], externalParty: '', scope: '',
-      start: null, end: null, status: 'ikke_startet', meetingId: null, ...changedFields(this.ctx.me.id)
+      start: null, end: null, status: 'ikke_startet', meetingId: null
     })
     this.ctx.undo.stopCapturing()
     this.transact(() => this.measures.push([item]))
@@ -448,7 +499,7 @@ export class AreaView {
   addEvaluation (goalId) {
     const item = newItem({
       goalId, date: todayOslo(), attainment: null, result: '', worked: '', change: '', next: '',
-      responsible: [], nextReview: null, ownerComment: '', ...changedFields(this.ctx.me.id)
+      responsible: [], nextReview: null, ownerComment: ''
     })
     this.ctx.undo.stopCapturing()
     this.transact(() => this.evaluations.push([item]))

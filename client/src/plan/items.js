@@ -1,7 +1,6 @@
 // Creating list items exactly as the zone contract says (docs/schema.md, crdt/schema.py):
 // a field's shared type depends on its name only.
 import * as Y from 'yjs'
-import { utcNow } from '../format.js'
 
 const TEXT_FIELDS = new Set(['title', 'text', 'decision', 'what', 'result', 'worked', 'change', 'next', 'ownerComment'])
 const RICH_FIELDS = new Set(['description', 'body'])
@@ -24,8 +23,6 @@ export function newItem (values) {
   }
   return item
 }
-
-export const changedFields = (meId) => ({ updatedBy: String(meId), updatedAt: utcNow() })
 
 export const itemsOf = (array) => {
   const seen = new Set()
