@@ -310,7 +310,7 @@ async def restore_version(request: Request) -> Response:
         old = stored_zone_data(copy.kind, json.loads(copy.data), zone.id)
         try:
             written += await v.services.registry.edit(
-                zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind, actor=v.user.id
+                zone.id, _restorer(copy.kind, old), zone.kind, actor=v.user.id
             )
         except RoomWriteFailed:
             # Zones written so far stay restored (each is its own durable change); the
@@ -326,5 +326,5 @@ async def restore_version(request: Request) -> Response:
     return RedirectResponse(f"/plans/{v.plan.id}/versions?restored={record.id}", status_code=303)
 
 
-def _restorer(kind: str, old: dict[str, Any], by: str) -> Callable[[Any], int]:
-    return lambda doc: restore_zone(doc, kind, old, by)
+def _restorer(kind: str, old: dict[str, Any]) -> Callable[[Any], int]:
+    return lambda doc: restore_zone(doc, kind, old)
