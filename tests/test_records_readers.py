@@ -136,6 +136,13 @@ async def test_forged_stamps_and_a_deltakers_owner_comment_are_never_credited(
         pdf = await kari.get(f"/plans/{world.plan_id}/export.pdf")
         exported = await kari.get(f"/plans/{world.plan_id}/export.json")
         version = (await kari.get(version_url)).text
+        csrf = csrf_of((await kari.get("/plans")).text)
+        made = await kari.post(
+            f"/plans/{world.plan_id}/versions",
+            data={"csrf_token": csrf, "name": "Etter at alle skrev ✍️"},
+        )
+        assert made.status_code == 303, made.text
+        later_version = (await kari.get(made.headers["location"])).text
     assert pdf.status_code == 200 and exported.status_code == 200
 
     # The print page: each comment credited to whoever the server saw write it.
@@ -176,11 +183,30 @@ async def test_forged_stamps_and_a_deltakers_owner_comment_are_never_credited(
     wrote_goal = [c["user_id"] for c in zone["changes"] if goal_id in (c["items"] or {})]
     assert [people[u] for u in wrote_goal] == ["Åse Ødegård"]
 
-    # The version diff: the new goal listed, never a stamp.
-    changes_html = version.split('data-testid="changes"')[1]
-    assert f'data-change="added" data-item="{goal_id}"' in changes_html
+    # The version diff: what changed since, by whom the records say; never a stamp.
+    changes_html = version.split('data-testid="changes"')[1].split("</section>")[0]
+
+    def change_of(item_id: str) -> str:
+        found = re.search(rf'data-item="{item_id}">(.*?)</li>', changes_html, re.S)
+        assert found, changes_html
+        return found.group(1)
+
+    def by_of(item_id: str) -> str | None:
+        found = re.search(r'data-testid="changed-by"> ([^<]*)<', change_of(item_id))
+        return found.group(1) if found else None
+
+    assert 'data-change="added"' in changes_html
+    assert by_of(goal_id) == "av Åse Ødegård"
+    assert by_of(by_ase) == "av Åse Ødegård"
+    assert by_of(by_jonas) == "av Åse Ødegård, Jonas Berg"
+    assert by_of(by_server) is None  # the server wrote it for no one
     for forged in FORGED_SHOWN:
-        assert forged not in version
+        assert forged not in version and forged not in later_version
+    assert "Kari Nilsen" not in changes_html  # the forged stamp named her
+    # A version holding the evaluations labels each comment as the print does.
+    assert label_of(DELTAKER_SAYS, later_version) == "Kommentar fra Åse Ødegård"
+    assert label_of(PLANEIER_SAYS, later_version) == OWNER_LABEL
+    assert label_of(SERVER_SAYS, later_version) == "Kommentar"
 
 
 async def test_an_export_file_with_stamps_in_its_content_still_imports(

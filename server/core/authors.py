@@ -76,6 +76,24 @@ def last_field_changes(changes: Sequence[Change], field: str) -> dict[str, Chang
     return last
 
 
+# Whose words an evaluation's `ownerComment` ("Planeiers kommentar") may be credited as.
+OWNER_COMMENT = "ownerComment"
+OWNER_ROLES = frozenset({"planeier", "verge"})
+
+
+def owner_comment_credit(change: Change | None, roles: Mapping[str, str]) -> int | str | None:
+    """Whom an `ownerComment` is credited to, from the last change that wrote it (see
+    `last_field_changes`) and the plan's roles by user id (a string): "owner" when that
+    was the planeier or the verge; else the writer's user id; None when no one is on record
+    (written before records existed, or by the server). Words are credited only to whoever
+    the server saw write them."""
+    if change is None or change.user_id is None:
+        return None
+    if roles.get(str(change.user_id)) in OWNER_ROLES:
+        return "owner"
+    return change.user_id
+
+
 def remap_trace(items: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
     """A trace with the user ids in its old and new values renumbered (an import)."""
 

@@ -27,14 +27,10 @@ from datetime import date, datetime
 from typing import Any
 
 from crdt.summary import DONE_STATUSES
-from server.core.authors import Change, last_field_changes
+from server.core.authors import OWNER_COMMENT, Change, last_field_changes, owner_comment_credit
 from server.core.clock import OSLO, norwegian_date
 from server.core.minutes_people import names_for
 from storage.models import ROLES
-
-OWNER_COMMENT = "ownerComment"
-# Whose words may be printed as "Planeiers kommentar".
-OWNER_ROLES = frozenset({"planeier", "verge"})
 
 Translate = Callable[[str], str]
 
@@ -255,12 +251,13 @@ class _OwnerComments:
 
         def label(item_id: Any) -> str:
             change = writers.get(item_id) if isinstance(item_id, str) else None
-            if change is None or change.user_id is None:
-                return self.t("print.comment")
-            if self.roles.get(str(change.user_id)) in OWNER_ROLES:
+            credit = owner_comment_credit(change, self.roles)
+            if credit is None:
+                return self.t("evaluation.comment")
+            if credit == "owner":
                 return self.t("evaluation.ownerComment")
-            name = self.names.one(change.user_id) or self.names.unknown
-            return self.t("print.commentBy").replace("{name}", name)
+            name = self.names.one(credit) or self.names.unknown
+            return self.t("evaluation.commentBy").replace("{name}", name)
 
         return label
 
