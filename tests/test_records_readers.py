@@ -290,3 +290,77 @@ async def test_the_demo_records_name_the_demo_people(tmp_path: Path) -> None:
 
 def _goals(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [g for node in nodes for g in (node, *_goals(node["children"]))]
+
+
+def test_owner_comment_labels_follow_the_record_not_the_stamp() -> None:
+    """Pure: the print context from an export document. The stamps say the planeier wrote
+    every comment; only the records count. A verge's words count as the planeier's side; a
+    former member's are credited to her by name; a file without records credits no one."""
+    changes = [
+        {"user_id": who, "at": "2026-01-16T08:00:00+00:00", "items": {item: entry}}
+        for who, item, entry in (
+            (
+                4,
+                "e-ase",
+                {"root": EVALUATIONS, "created": True, "fields": {"ownerComment": [None, "a"]}},
+            ),
+            (2, "e-line", {"root": EVALUATIONS, "fields": {"ownerComment": ["", "b"]}}),
+            (9, "e-former", {"root": EVALUATIONS, "fields": {"ownerComment": ["", "c"]}}),
+            (1, "e-gone", {"root": EVALUATIONS, "deleted": True, "fields": {}}),
+        )
+    ]
+    stamp = {"updatedBy": "1", "updatedAt": FORGED_AT}
+    evaluations = [
+        {"id": i, "goalId": None, "date": "2026-01-15", "ownerComment": text, **stamp}
+        for i, text in (
+            ("e-ase", "a 🫐"),
+            ("e-line", "b"),
+            ("e-former", "c"),
+            ("e-none", "d"),
+            ("e-gone", "e"),
+        )
+    ]
+    area = {"goals": [], "measures": [], "evaluations": evaluations}
+    document = {
+        "plan": {"id": "p", "title": "T", "person_name": "Å", "municipality": "K", "status": "x"},
+        "exported_at": "2026-02-01T10:00:00+00:00",
+        "people": [
+            {"id": 1, "name": "Jonas Berg"},
+            {"id": 2, "name": "Line Berg"},
+            {"id": 4, "name": "Åse Ødegård"},
+            {"id": 9, "name": "Tor Tidligere"},
+        ],
+        "members": [
+            {"user_id": u, "name": n, "email": "", "role": r, "unit": None, "contribution": ""}
+            for u, n, r in (
+                (1, "Jonas Berg", "planeier"),
+                (2, "Line Berg", "verge"),
+                (4, "Åse Ødegård", "deltaker"),
+            )
+        ],
+        "consents": [],
+        "zones": [
+            {"zone": "content", "kind": "content", "title": "Felles", "content": {}},
+            {"zone": "area/a", "kind": "area", "title": "A", "content": area, "changes": changes},
+            {"zone": "area/b", "kind": "area", "title": "B", "content": area},  # no records
+        ],
+        "meetings": [],
+        "published_minutes": [],
+    }
+    t = {
+        "evaluation.ownerComment": OWNER_LABEL,
+        "evaluation.comment": "Kommentar",
+        "evaluation.commentBy": "Kommentar fra {name}",
+    }
+    printed = print_context(document, lambda key: t.get(key, key), datetime(2026, 2, 1).date())
+    labels = [[e["owner_comment_label"] for e in a["orphan_evaluations"]] for a in printed["areas"]]
+    assert labels == [
+        [
+            "Kommentar fra Åse Ødegård",
+            OWNER_LABEL,  # the verge
+            "Kommentar fra Tor Tidligere",  # no longer a member: never the planeier's
+            "Kommentar",  # no record of who wrote it
+            "Kommentar",  # its record ends in a deletion: no writer on record
+        ],
+        ["Kommentar"] * 5,
+    ]

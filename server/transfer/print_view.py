@@ -268,15 +268,23 @@ def _changes(given: Any) -> list[Change]:
     for c in given if isinstance(given, list) else []:
         if not isinstance(c, dict):
             continue
-        user_id, at, items = c.get("user_id"), c.get("at"), c.get("items")
+        user_id, items = c.get("user_id"), c.get("items")
         changes.append(
             Change(
                 user_id if isinstance(user_id, int) else None,
-                datetime.fromisoformat(at) if isinstance(at, str) else datetime.min,
+                _time(c.get("at")),
                 items if isinstance(items, dict) else {},
             )
         )
     return changes
+
+
+def _time(value: Any) -> datetime:
+    """A record's time (printing orders by position, so an unreadable one is no matter)."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else datetime.min
+    except ValueError:
+        return datetime.min
 
 
 def _area(
