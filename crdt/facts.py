@@ -22,7 +22,8 @@ class ZoneFacts:
     # item id -> (anchorId, authorId)
     responsible: dict[str, frozenset[str]] = field(default_factory=dict)
     # measure or evaluation id -> responsible user ids
-    updated_by: dict[str, str | None] = field(default_factory=dict)  # item id -> updatedBy
+    # Never who changed an item: a client's stamp says nothing; the server's records do
+    # (server/core/authors.py).
 
 
 def zone_facts(doc: Doc[Any], kind: str, previous: ZoneFacts | None = None) -> ZoneFacts:
@@ -53,7 +54,6 @@ def _zone_facts(doc: Doc[Any], kind: str, previous: ZoneFacts) -> ZoneFacts:
         return ZoneFacts(messages=messages, comments=comments)
     if kind == AREA:
         responsible: dict[str, frozenset[str]] = {}
-        updated_by: dict[str, str | None] = {}
         for root in (MEASURES, EVALUATIONS):
             for item in doc.get(root, type=Array):
                 if not isinstance(item, Map) or not (item_id := _str(item.get("id"))):
@@ -62,8 +62,7 @@ def _zone_facts(doc: Doc[Any], kind: str, previous: ZoneFacts) -> ZoneFacts:
                 responsible[item_id] = frozenset(
                     str(p) for p in (people if isinstance(people, Array) else ()) if p
                 )
-                updated_by[item_id] = _str(item.get("updatedBy"))
-        return ZoneFacts(responsible=responsible, updated_by=updated_by)
+        return ZoneFacts(responsible=responsible)
     return ZoneFacts()
 
 
@@ -87,7 +86,6 @@ def without(facts: ZoneFacts, ids: set[str]) -> ZoneFacts:
         messages={k: v for k, v in facts.messages.items() if k not in ids},
         comments={k: v for k, v in facts.comments.items() if k not in ids},
         responsible=facts.responsible,
-        updated_by=facts.updated_by,
     )
 
 

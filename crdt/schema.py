@@ -108,7 +108,13 @@ MAP_KEYS: dict[str, tuple[str, ...]] = {
     META: ("planPeriodStart", "planPeriodEnd", "nextRevision", "status"),
     MEETING: ("meetingId", "nextMeeting", "referentUserId"),
 }
+# Legacy stamps: browsers once wrote who last changed a goal, measure or evaluation, and when,
+# into the item itself. A client can write anything there, so nothing reads them: "Sist endret
+# av" and an item's history come from the server's records (server/core/authors.py). They stay
+# in the shapes because old documents hold them (kept on read, never breaking a reader);
+# `without_stamps` takes them out of what a reader shows.
 _CHANGED = ("updatedBy", "updatedAt")
+LEGACY_STAMPS: Final = frozenset(_CHANGED)
 ITEM_FIELDS: dict[str, tuple[str, ...]] = {
     CONTRIBUTIONS: ("id", "userId", "name", "text"),
     COLLABORATION: ("id", "name", "role", "organisation", "purpose"),
@@ -488,6 +494,23 @@ class ShapeProblem(NamedTuple):
 
 _SAFE_ID = re.compile(r"[\w-]{1,64}", re.ASCII)  # ASCII letters, digits, _ and -
 _LOCAL_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+
+
+def without_stamps(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` (`read_zone` form) without the legacy stamps (`LEGACY_STAMPS`) in its items."""
+    return {
+        name: (
+            [
+                {k: v for k, v in item.items() if k not in LEGACY_STAMPS}
+                if isinstance(item, Mapping)
+                else item
+                for item in value
+            ]
+            if isinstance(value, list)
+            else value
+        )
+        for name, value in data.items()
+    }
 
 
 def conform_zone(

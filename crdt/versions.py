@@ -27,6 +27,7 @@ from crdt.schema import (
     EVALUATIONS,
     GOALS,
     ITEM_FIELDS,
+    LEGACY_STAMPS,
     MEASURES,
     MEETING,
     MINUTES,
@@ -35,12 +36,12 @@ from crdt.schema import (
     _set_field,
     get_root,
     read_zone,
-    utc_timestamp,
 )
 
 CANONICAL_FORMAT = "samplan.minutes.v1"
-# Fields every edit stamps: a change in them alone is no change worth listing.
-STAMP_FIELDS = frozenset({"updatedBy", "updatedAt"})
+# The legacy stamps a client wrote (crdt/schema.py): never shown, never compared, never
+# written back; who changed what is the server's record.
+STAMP_FIELDS = LEGACY_STAMPS
 # How an item is named for people in a diff, per list.
 ITEM_LABELS: dict[str, tuple[str, ...]] = {
     GOALS: ("label", "title"),
@@ -177,15 +178,16 @@ def item_label(root: str, item: Mapping[str, Any]) -> str:
 # --- restore -----------------------------------------------------------------------------
 
 
-def restore_zone(doc: Doc[Any], kind: str, old: Mapping[str, Any], by: str = "") -> int:
+def restore_zone(doc: Doc[Any], kind: str, old: Mapping[str, Any]) -> int:
     """Make the zone read like `old` again, as a new change on top of today's document.
 
     Lists of items with ids: items added since are removed, each old item's fields are put
     back as whole values where they differ (updated in place, by id, so open editors stay
     bound), and items removed since are added back at their old place. Map roots get their
-    old keys back (keys added since are removed); rich-text roots are replaced whole. Items
-    the restore touches are stamped `updatedBy`=`by`/`updatedAt`=now where the list has
-    those fields. Returns the number of values written (0: nothing differed).
+    old keys back (keys added since are removed); rich-text roots are replaced whole. The
+    legacy stamps are neither put back nor stamped: the record of the restore's own update
+    says who restored (`RoomRegistry.edit(..., actor=...)`). Returns the number of values
+    written (0: nothing differed).
     """
     written = 0
     with doc.transaction():
@@ -201,7 +203,7 @@ def restore_zone(doc: Doc[Any], kind: str, old: Mapping[str, Any], by: str = "")
             elif isinstance(root, Map):
                 written += _restore_map(root, value or {}, ())
             elif isinstance(root, Array):
-                written += _restore_list(root, name, value or [], by)
+                written += _restore_list(root, value or [])
     return written
 
 
@@ -219,8 +221,7 @@ def _restore_map(item: Map[Any], old: Mapping[str, Any], keep: Sequence[str]) ->
     return written
 
 
-def _restore_list(array: Array[Any], name: str, old: Sequence[Mapping[str, Any]], by: str) -> int:
-    stamps = STAMP_FIELDS <= set(ITEM_FIELDS.get(name, ()))
+def _restore_list(array: Array[Any], old: Sequence[Mapping[str, Any]]) -> int:
     wanted = {item["id"] for item in old if isinstance(item, Mapping) and "id" in item}
     written = 0
     for index in reversed(range(len(array))):
@@ -232,23 +233,17 @@ def _restore_list(array: Array[Any], name: str, old: Sequence[Mapping[str, Any]]
     previous_id: Any = None
     for old_item in old:
         item_id = old_item.get("id")
-        values = dict(old_item)
+        values = {k: v for k, v in old_item.items() if k not in STAMP_FIELDS}
         current = present.get(item_id)
         if current is None:
             ids = [item.get("id") if isinstance(item, Map) else None for item in array]
             at = ids.index(previous_id) + 1 if previous_id in ids else 0
             new_item: Map[Any] = Map()
             array.insert(at, new_item)
-            if stamps and by:
-                values |= {"updatedBy": by, "updatedAt": utc_timestamp()}
             for key, value in values.items():
                 _set_field(new_item, key, value)
             written += 1
         else:
-            changed = _restore_map(current, values, tuple(STAMP_FIELDS) if stamps else ())
-            if changed and stamps and by:
-                _set_field(current, "updatedBy", by)
-                _set_field(current, "updatedAt", utc_timestamp())
-            written += changed
+            written += _restore_map(current, values, tuple(STAMP_FIELDS))
         previous_id = item_id
     return written

@@ -152,7 +152,9 @@ class Services:
             settings, repos.plans, repos.consents, repos.notifications, events, repos.users
         )
         summaries = Summaries(repos.plans, registry)
-        zone_watch = ZoneWatch(registry, repos.plans, notifier, settings.notify_debounce_seconds)
+        zone_watch = ZoneWatch(
+            registry, repos.plans, notifier, repos.zone_log, settings.notify_debounce_seconds
+        )
         # Every subscriber of the registry's hooks, in one place.
         registry.loaded.subscribe(zone_watch.loaded)
         registry.committed.subscribe(zone_watch.committed)

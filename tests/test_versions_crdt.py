@@ -64,7 +64,7 @@ def test_restore_content_zone_puts_back_maps_rich_text_and_item_order() -> None:
     assert meta_change["fields"] == ["nextRevision", "status"]
 
     before = doc.get_state()
-    written = restore_zone(doc, "content", old, by="7")
+    written = restore_zone(doc, "content", old)
     assert written > 0
     restored = read_zone(doc, "content")
     assert restored["meta"] == old["meta"] and restored["aboutMe"] == old["aboutMe"]
@@ -75,10 +75,12 @@ def test_restore_content_zone_puts_back_maps_rich_text_and_item_order() -> None:
     peer.apply_update(doc.get_update(peer.get_state()))
     assert read_zone(peer, "content") == restored
     assert doc.get_state() != before
-    assert restore_zone(doc, "content", old, by="7") == 0  # nothing left to write
+    assert restore_zone(doc, "content", old) == 0  # nothing left to write
 
 
-def test_restore_stamps_goals_and_removes_those_added_since() -> None:
+def test_restore_removes_goals_added_since_and_never_writes_stamps() -> None:
+    """The legacy stamps (crdt/schema.py) are never read: a restore neither puts old ones
+    back nor stamps anything (the record of its update says who restored)."""
     doc = new_zone_doc("area")
     goals = get_root(doc, "area", GOALS)
     append_item(goals, {"id": "g1", "label": "1", "title": "Lese 📚", "updatedBy": "3"})
@@ -88,10 +90,13 @@ def test_restore_stamps_goals_and_removes_those_added_since() -> None:
     assert item is not None
     set_fields(item, {"updatedBy": "5"})  # only a stamp changed: no change worth listing
     assert [c["id"] for c in zone_changes(old, read_zone(doc, "area"))] == ["g2"]
-    restore_zone(doc, "area", old, by="9")
+    set_fields(item, {"title": "Lese mer 📚 æøå"})
+    restore_zone(doc, "area", old)
     data = read_zone(doc, "area")
     assert [g["id"] for g in data["goals"]] == ["g1"]
     assert data["goals"][0]["title"] == "Lese 📚"
+    assert data["goals"][0]["updatedBy"] == "5"  # neither the old stamp nor a new one
+    assert "updatedAt" not in data["goals"][0]
 
 
 def test_canonical_minutes_hash_is_stable_and_unicode() -> None:

@@ -9,12 +9,13 @@ read (DESIGN §2).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crdt.authorship import parse_trace, trace_updates
+from crdt.authorship import parse_trace, trace_updates, traces_kind
 from crdt.schema import USER_REF_FIELDS, USER_REF_LISTS
 from storage.repositories.updates import ZoneLog
 
@@ -31,12 +32,13 @@ class Change:
 
 
 async def zone_changes(zone_log: ZoneLog, zone_id: int, kind: str) -> list[Change]:
+    """The zone's records, oldest first. The log tail is traced in a worker thread: replaying
+    it takes tens of milliseconds that live editing must not wait for."""
     stored = await zone_log.changes(zone_id)
-    traces = trace_updates(
-        kind,
-        stored.snapshot,
-        [(r.seq, r.update) for r in stored.tail if r.seq is not None and r.update is not None],
-    )
+    tail = [(r.seq, r.update) for r in stored.tail if r.seq is not None and r.update is not None]
+    traces: dict[int, str] = {}
+    if tail and traces_kind(kind):
+        traces = await asyncio.to_thread(trace_updates, kind, stored.snapshot, tail)
     changes = [Change(r.user_id, r.at, parse_trace(r.items)) for r in stored.records]
     changes.extend(
         Change(r.user_id, r.at, parse_trace(traces.get(r.seq) if r.seq is not None else None))
@@ -55,6 +57,41 @@ def last_changes(changes: Sequence[Change]) -> dict[str, Change]:
             else:
                 last[item_id] = change
     return last
+
+
+def last_field_changes(changes: Sequence[Change], field: str) -> dict[str, Change]:
+    """The last change that wrote `field` of each item (an item's creation counts when it
+    gave the field a value): who the server saw write what the field holds now. An item
+    deleted since is left out; one whose field no record wrote (written before records
+    existed) is absent."""
+    last: dict[str, Change] = {}
+    for change in changes:
+        for item_id, entry in change.items.items():
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("deleted"):
+                last.pop(item_id, None)
+            elif field in (entry.get("fields") or {}):
+                last[item_id] = change
+    return last
+
+
+# Whose words an evaluation's `ownerComment` ("Planeiers kommentar") may be credited as.
+OWNER_COMMENT = "ownerComment"
+OWNER_ROLES = frozenset({"planeier", "verge"})
+
+
+def owner_comment_credit(change: Change | None, roles: Mapping[str, str]) -> int | str | None:
+    """Whom an `ownerComment` is credited to, from the last change that wrote it (see
+    `last_field_changes`) and the plan's roles by user id (a string): "owner" when that
+    was the planeier or the verge; else the writer's user id; None when no one is on record
+    (written before records existed, or by the server). Words are credited only to whoever
+    the server saw write them."""
+    if change is None or change.user_id is None:
+        return None
+    if roles.get(str(change.user_id)) in OWNER_ROLES:
+        return "owner"
+    return change.user_id
 
 
 def remap_trace(items: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:

@@ -1,20 +1,24 @@
 """The fictional demo plan (Jonas Berg, Eksempelvik kommune) as the project's own data.
 
 Every name, diagnosis and place here is invented (see shared/domain/sample-plan.md). Pure data
-plus `build_zone_docs`; the database side lives in `server.demo.loader`. The texts are Norwegian
-because that is what users see; member references become real user ids only at build time.
+plus `build_zone_docs` and `area_history`; the database side lives in `server.demo.loader`.
+Who wrote each goal, measure and evaluation, and when, is not stamped into the documents (a
+stamp is never read): `area_history` gives each area as a made-up series of changes, each by
+one member, which the loader stores as the server's records of who changed what. The texts are
+Norwegian because that is what users see; member references become real user ids only at
+build time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from crdt import schema
 from crdt.richtext import blocks_to_nodes
-from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES
+from crdt.schema import AREA, COMMENTS, CONTENT, EVALUATIONS, MINUTES
 from server.core.access import Role
 from server.core.clock import OSLO
 
@@ -210,6 +214,34 @@ CONSENT: dict[str, Any] = {
 
 _SEPT = "2025-09-05T08:30:00Z"
 _MEETING_END = "2026-01-15T14:05:00Z"
+_OWNER_COMMENT_AT = "2026-01-16T18:40:00Z"  # Jonas adds his comment the evening after
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One item of an area list and who (a user id) wrote it, when (ISO 8601 UTC)."""
+
+    item: dict[str, Any]
+    by: str
+    at: str = _SEPT
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change of the demo's made-up history: `by` (a user id) at `at` created item
+    `fields["id"]` in `root` (`created`) or wrote `fields` into it."""
+
+    by: str
+    at: str
+    root: str
+    fields: dict[str, Any]
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Area:
+    lists: dict[str, list[Written]]
+    later: list[Edit] = field(default_factory=list)  # changes after the items were written
 
 
 def _rich(*blocks: Any) -> list[dict[str, Any]]:
@@ -223,16 +255,15 @@ def _goal(
     by: str,
     parent: str | None = None,
     description: tuple[Any, ...] = (),
-) -> dict[str, Any]:
-    return {
+) -> Written:
+    item = {
         "id": gid,
         "parentId": parent,
         "label": label,
         "title": title,
         "description": _rich(*description),
-        "updatedBy": by,
-        "updatedAt": _SEPT,
     }
+    return Written(item, by)
 
 
 def _measure(
@@ -249,8 +280,8 @@ def _measure(
     external: str = "",
     meeting: str | None = None,
     updated: str = _SEPT,
-) -> dict[str, Any]:
-    return {
+) -> Written:
+    item = {
         "id": mid,
         "goalId": goal,
         "title": title,
@@ -262,12 +293,11 @@ def _measure(
         "end": end,
         "status": status,
         "meetingId": meeting,
-        "updatedBy": by,
-        "updatedAt": updated,
     }
+    return Written(item, by, updated)
 
 
-def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def _areas(u: Mapping[str, str]) -> dict[str, _Area]:
     jonas, line, kari = u["Jonas Berg"], u["Line Berg"], u["Kari Nilsen"]
     ahmed, silje, maria, tor = (
         u["Ahmed Rahimi"],
@@ -332,23 +362,34 @@ def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             ),
         ],
         "evaluations": [
-            {
-                "id": "ev-m1-1-2026-01-15",
-                "goalId": "m1-1",
-                "date": "2026-01-15",
-                "attainment": "delvis",
-                "result": "78 % levert i tide (mål: 90 %).",
-                "worked": "Ukentlige planleggingsmøter og sjekkliste i skole-appen.",
-                "change": "Planlegge mer på mandager. Jonas ønsker påminnelser på mobilen.",
-                "next": "Fortsette tiltaket og legge til digital påminnelse.",
-                "responsible": [ahmed, jonas],
-                "nextReview": "2026-04-15",
-                "ownerComment": "Det hjelper å ha en fast dag med Ahmed.",
-                "updatedBy": kari,
-                "updatedAt": _MEETING_END,
-            }
+            Written(
+                {
+                    "id": "ev-m1-1-2026-01-15",
+                    "goalId": "m1-1",
+                    "date": "2026-01-15",
+                    "attainment": "delvis",
+                    "result": "78 % levert i tide (mål: 90 %).",
+                    "worked": "Ukentlige planleggingsmøter og sjekkliste i skole-appen.",
+                    "change": "Planlegge mer på mandager. Jonas ønsker påminnelser på mobilen.",
+                    "next": "Fortsette tiltaket og legge til digital påminnelse.",
+                    "responsible": [ahmed, jonas],
+                    "nextReview": "2026-04-15",
+                    "ownerComment": "",
+                },
+                kari,  # written at the meeting, by the koordinator
+                _MEETING_END,
+            )
         ],
     }
+    # Jonas, the planeier, adds his own comment: printed as "Planeiers kommentar".
+    skole_later = [
+        Edit(
+            jonas,
+            _OWNER_COMMENT_AT,
+            EVALUATIONS,
+            {"id": "ev-m1-1-2026-01-15", "ownerComment": "Det hjelper å ha en fast dag med Ahmed."},
+        )
+    ]
     hjem = {
         "goals": [
             _goal("m2", "M2", "Jeg vil klare meg mer selv hjemme.", jonas),
@@ -428,7 +469,12 @@ def _areas(u: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         ],
         "evaluations": [],
     }
-    return {"skole": skole, "hjem": hjem, "fritid": fritid, "helse": helse}
+    return {
+        "skole": _Area(skole, skole_later),
+        "hjem": _Area(hjem),
+        "fritid": _Area(fritid),
+        "helse": _Area(helse),
+    }
 
 
 def _content(u: Mapping[str, str]) -> dict[str, Any]:
@@ -734,17 +780,69 @@ def zone_data(user_ids_by_email: Mapping[str, int]) -> dict[tuple[str, str], dic
     # The contract stores user ids as strings; look them up by name to keep the data readable.
     u = {m.name: str(user_ids_by_email[m.email]) for m in MEMBERS}
     zones: dict[tuple[str, str], dict[str, Any]] = {(CONTENT, ""): _content(u)}
-    zones.update({(AREA, key): data for key, data in _areas(u).items()})
+    zones.update({(AREA, key): _final(area) for key, area in _areas(u).items()})
     zones[(COMMENTS, "")] = _comments(u)
     zones[(MINUTES, MEETING_ID)] = _minutes(u)
     return zones
 
 
+def _edits(area: _Area) -> list[Edit]:
+    """The area as changes in time order: each item created by whoever wrote it (items of one
+    list in their list order), then the later changes."""
+    created = [
+        Edit(w.by, w.at, root, w.item, created=True)
+        for root, written in area.lists.items()
+        for w in written
+    ]
+    return sorted([*created, *area.later], key=lambda e: e.at)  # stable: list order kept
+
+
+def _final(area: _Area) -> dict[str, Any]:
+    data = {root: [dict(w.item) for w in written] for root, written in area.lists.items()}
+    for edit in area.later:
+        for item in data[edit.root]:
+            if item["id"] == edit.fields["id"]:
+                item.update(edit.fields)
+    return data
+
+
+def area_history(
+    user_ids_by_email: Mapping[str, int],
+) -> dict[str, list[tuple[int, datetime, bytes]]]:
+    """Each area (by key) as its made-up history: (user id, when, Yjs update) oldest first,
+    each update one member's change, so the server's records say who wrote what."""
+    zone_data(user_ids_by_email)  # the same check for missing members
+    u = {m.name: str(user_ids_by_email[m.email]) for m in MEMBERS}
+    history: dict[str, list[tuple[int, datetime, bytes]]] = {}
+    for key, area in _areas(u).items():
+        doc = schema.new_zone_doc(AREA)
+        steps = []
+        for edit in _edits(area):
+            before = doc.get_state()
+            root = schema.get_root(doc, AREA, edit.root)
+            if edit.created:
+                schema.append_item(root, edit.fields)
+            else:
+                item = schema.find_item(root, edit.fields["id"])
+                if item is None:
+                    raise KeyError(f"demo edit of a missing item {edit.fields['id']}")
+                schema.set_fields(item, {k: v for k, v in edit.fields.items() if k != "id"})
+            at = datetime.fromisoformat(edit.at.replace("Z", "+00:00"))
+            steps.append((int(edit.by), at, doc.get_update(before)))
+        history[key] = steps
+    return history
+
+
 def build_zone_docs(user_ids_by_email: Mapping[str, int]) -> dict[tuple[str, str], bytes]:
-    """Each zone's full update, to store as its initial snapshot."""
+    """Each zone's full update: areas as their history leaves them, the others as written."""
     docs: dict[tuple[str, str], bytes] = {}
+    areas = area_history(user_ids_by_email)
     for (kind, key), data in zone_data(user_ids_by_email).items():
         doc = schema.new_zone_doc(kind)
-        schema.write_zone(doc, kind, data)
+        if kind == AREA:
+            for _, _, update in areas[key]:
+                doc.apply_update(update)
+        else:
+            schema.write_zone(doc, kind, data)
         docs[(kind, key)] = doc.get_update()
     return docs

@@ -2,6 +2,11 @@
 
 Run twice, it finds the plan by its demo key and only prints the details again; users
 that already exist (by e-mail) are reused, so it never duplicates anything.
+
+Each area is stored as the server stores an imported zone: its state as the snapshot and its
+made-up history (`demo.area_history`) as the author records, so "Sist endret av" and an
+item's history name the demo's people at the demo's times. The other zones are logged as one
+update each, by the koordinator who wrote them (the comments zone: by the server).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.schema import AREA, MINUTES, zone_name
+from crdt.authorship import trace_updates
+from crdt.schema import AREA, COMMENTS, MINUTES, zone_name
 from crdt.summary import zone_summary
 from server.core.access import needs_consent
 from server.core.clock import OSLO, today_oslo
@@ -22,6 +28,7 @@ from server.demo import content as demo
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.meetings import AgendaItem, AgendaRef
+from storage.repositories.updates import ChangeRow
 
 
 @dataclass(frozen=True)
@@ -83,19 +90,43 @@ async def load_demo(repos: Repositories) -> DemoResult:
             invitee_ids=[user_ids[email] for email in demo.MEETING_INVITEES],
             created_by_user_id=None,
         )
+    history = demo.area_history(user_ids)
+    writer = user_ids[demo.PLAN["coordinator_email"]]
     items = []
+    authors: list[int | None] = []
     for (kind, key), update in demo.build_zone_docs(user_ids).items():
         zone = await repos.plans.get_zone(plan.id, kind, key)
         if zone is None:
             raise RuntimeError(f"demo zone {zone_name(kind, key)} was not created")
-        items.append((zone.id, update))
+        if kind == AREA:
+            await _store_history(repos, zone.id, update, history[key])
+        else:
+            items.append((zone.id, update))
+            authors.append(None if kind == COMMENTS else writer)
         doc: Doc[Any] = Doc()
         doc.apply_update(update)
         await repos.plans.save_zone_summary(zone.id, zone_summary(doc, kind))
-    await repos.zone_log.append_batch(items)
+    await repos.zone_log.append_batch(items, authors)
     await _demo_consent(repos, plan.id)
     await _demo_meeting_details(repos, plan.id)
     return DemoResult(plan.id, True, await _demo_users(repos))
+
+
+async def _store_history(
+    repos: Repositories,
+    zone_id: int,
+    state: bytes,
+    history: list[tuple[int, datetime, bytes]],
+) -> None:
+    """The area's records (who, when, what each change touched), then its state as the
+    snapshot: as an import stores a zone with its records."""
+    traces = trace_updates(AREA, None, [(n, update) for n, (_, _, update) in enumerate(history)])
+    records = [
+        ChangeRow(None, user_id, at, traces.get(n), None)
+        for n, (user_id, at, _) in enumerate(history)
+    ]
+    await repos.zone_log.add_changes(zone_id, records)
+    await repos.zone_log.compact(zone_id, 0, state)
 
 
 async def _demo_meeting_details(repos: Repositories, plan_id: str) -> None:

@@ -27,7 +27,6 @@ from crdt.schema import (
     get_root,
     new_id,
     set_fields,
-    utc_timestamp,
 )
 
 
@@ -95,8 +94,9 @@ def check_item(item: ActionItem | None, member_ids: set[str], today: date) -> Ac
     return item
 
 
-def add_measure(item: ActionItem, meeting_id: str, meeting_date: str, actor_id: int) -> Any:
-    """A `registry.edit` change on the area zone: the goal must exist, then one measure."""
+def add_measure(item: ActionItem, meeting_id: str, meeting_date: str) -> Any:
+    """A `registry.edit` change on the area zone: the goal must exist, then one measure. No
+    stamp of who or when: the caller's `registry.edit(..., actor=...)` records who."""
 
     def change(doc: Doc[Any]) -> str:
         goal = find_item(get_root(doc, "area", GOALS), item.goal_id or "")
@@ -119,8 +119,6 @@ def add_measure(item: ActionItem, meeting_id: str, meeting_date: str, actor_id: 
                 "end": item.due,
                 "status": "planlagt",
                 "meetingId": meeting_id,
-                "updatedBy": str(actor_id),
-                "updatedAt": utc_timestamp(),
             },
         )
 

@@ -425,7 +425,7 @@ async def _convert(
     date_text = m.oslo(meeting.starts_at).strftime("%d.%m.%Y")
     measure_id: str = await registry.edit(
         area.id,
-        add_measure(item, meeting.id, date_text, visit.user.id),
+        add_measure(item, meeting.id, date_text),
         "area",
         actor=visit.user.id,
     )

@@ -7,7 +7,9 @@ task (`debounce_seconds`) then reads each dirty room's document once, compares i
 differences to the notifier. A room's first facts are taken when it is loaded, so what was
 in the document already is never announced as new, except messages and comments created in
 the last `RECENT` (a node that stopped between storing a message and noticing it makes up for
-it when the room loads again; the dedupe keys make a repeat a no-op). With several nodes each
+it when the room loads again; the dedupe keys make a repeat a no-op). Who named someone
+responsible (not told of naming themselves) is the server's record of the change
+(server/core/authors.py), never a stamp in the document. With several nodes each
 one notices the same change; the notifications' dedupe keys make that one notification.
 """
 
@@ -23,8 +25,10 @@ from crdt.facts import ZoneFacts, created_since, without, zone_facts
 from crdt.registry import RoomRegistry
 from crdt.room import Room
 from crdt.schema import AREA, COMMENTS, utc_timestamp
+from server.core.authors import last_field_changes, zone_changes
 from server.notify.notifier import Notifier
 from storage.repositories.plans import PlanRepo
+from storage.repositories.updates import ZoneLog
 
 log = logging.getLogger("samplan.zone_watch")
 
@@ -38,9 +42,11 @@ class ZoneWatch:
         registry: RoomRegistry,
         plans: PlanRepo,
         notifier: Notifier,
+        zone_log: ZoneLog,
         debounce_seconds: float = 1.0,
     ) -> None:
         self.registry = registry
+        self.zone_log = zone_log
         self.plans = plans
         self.notifier = notifier
         self.debounce_seconds = debounce_seconds
@@ -145,10 +151,20 @@ class ZoneWatch:
                     await self.notifier.comment_on_responsible(
                         plan_id, comment_id, anchor or "", people, author
                     )
-        for item_id, people in after.responsible.items():
-            gained = people - before.responsible.get(item_id, frozenset())
-            if gained:
-                by = after.updated_by.get(item_id)
+        assigned = {
+            item_id: gained
+            for item_id, people in after.responsible.items()
+            if (gained := people - before.responsible.get(item_id, frozenset()))
+        }
+        if assigned:
+            # Who last wrote each item's `responsible`, as the server recorded it (the change
+            # is durable before it is noticed, so its record is there).
+            writers = last_field_changes(
+                await zone_changes(self.zone_log, room.zone_id, room.kind), "responsible"
+            )
+            for item_id, gained in assigned.items():
+                writer = writers.get(item_id)
+                by = str(writer.user_id) if writer and writer.user_id is not None else None
                 await self.notifier.measure_assigned(plan_id, key, item_id, gained, by)
 
     async def _responsible(self, plan_id: str) -> dict[str, frozenset[str]]:

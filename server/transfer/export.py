@@ -15,6 +15,7 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
      "zones":    [{zone, kind, key, title, position,
                    state: base64 of the Yjs v1 update of the whole zone document,
                    content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md),
+                            less the legacy stamps (`updatedBy`, `updatedAt`: never read),
                    changes: who changed what, as the server recorded it, oldest first:
                             [{user_id (people[].id or null: the server), at, items (null, or
                             {item id: {root, fields: {field: [old, new] | null}}})}]}],
@@ -71,7 +72,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from crdt.schema import ZONE_ORDER, zone_name
+from crdt.schema import ZONE_ORDER, without_stamps, zone_name
 from crdt.zone_state import doc_from_stored, user_ids_in
 from server.core.authors import Change, zone_changes
 from server.core.minutes_people import local_user_ids, parse_content
@@ -137,8 +138,11 @@ async def build_export(
         docs.append(doc)
         states.append(doc.get_update())
         await asyncio.sleep(0)  # a big plan: let live editing in between zones
+    # Without the stamps a client wrote into items (who last changed it, when): a reader of
+    # the file would take them for the server's word. `changes` says who changed what.
     contents = [
-        zone_data(doc, zone.kind, zone.zone_id) for doc, zone in zip(docs, zones, strict=True)
+        without_stamps(zone_data(doc, zone.kind, zone.zone_id))
+        for doc, zone in zip(docs, zones, strict=True)
     ]
     # Who changed what, as this server recorded it: carried so an import keeps the history.
     changes = [await zone_changes(repos.zone_log, zone.zone_id, zone.kind) for zone in zones]

@@ -10,6 +10,13 @@ version, read from its frozen content. The draft minutes (the `minutes` zones) n
 user ids inside that content are those of the database it was published in: they name people
 through the version's own attendees and its `content_user_ids` (server/core/minutes_people.py),
 never by looking them up in `people` as they stand.
+
+Who wrote what comes from the server's records only (the export's `zones[].changes`, server/
+core/authors.py), never from a name or time a client wrote into the document: an evaluation's
+`ownerComment` is printed as the planeier's comment only when the record's last change of it
+was made by the planeier or the verge; otherwise as a comment by whoever the record says
+wrote it, or, with no writer on record (written before records existed, or by the server),
+as a comment credited to nobody.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from datetime import date, datetime
 from typing import Any
 
 from crdt.summary import DONE_STATUSES
+from server.core.authors import OWNER_COMMENT, Change, last_field_changes, owner_comment_credit
 from server.core.clock import OSLO, norwegian_date
 from server.core.minutes_people import names_for
 from storage.models import ROLES
@@ -47,6 +55,7 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
     content = next(z["content"] for z in zones if z["kind"] == "content")
     meta = content.get("meta", {})
     names = _Names(people, t("member.unknown"))
+    owner_comments = _OwnerComments(roles, names, t)
     plan = document["plan"]
     return {
         "plan": {
@@ -83,7 +92,9 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
         "collaboration": content.get("collaboration", []),
         "other_plans": content.get("otherPlans", []),
         "areas": [
-            _area(z["title"], z["content"], names, today) for z in zones if z["kind"] == "area"
+            _area(z["title"], z["content"], names, owner_comments.of(z), today)
+            for z in zones
+            if z["kind"] == "area"
         ],
         "consents": [_consent(c, people, roles, titles, today) for c in document["consents"]],
         "meetings": [
@@ -227,7 +238,62 @@ class _Names:
         return {int(k): v for k, v in self.people.items() if k.isdigit()}
 
 
-def _area(title: str, data: Mapping[str, Any], names: _Names, today: date) -> dict[str, Any]:
+class _OwnerComments:
+    """How each evaluation's `ownerComment` is labelled, from the zone's records."""
+
+    def __init__(self, roles: Mapping[str, str], names: _Names, t: Translate) -> None:
+        self.roles = roles
+        self.names = names
+        self.t = t
+
+    def of(self, zone: Mapping[str, Any]) -> Callable[[Any], str]:
+        writers = last_field_changes(_changes(zone.get("changes")), OWNER_COMMENT)
+
+        def label(item_id: Any) -> str:
+            change = writers.get(item_id) if isinstance(item_id, str) else None
+            credit = owner_comment_credit(change, self.roles)
+            if credit is None:
+                return self.t("evaluation.comment")
+            if credit == "owner":
+                return self.t("evaluation.ownerComment")
+            name = self.names.one(credit) or self.names.unknown
+            return self.t("evaluation.commentFrom").replace("{name}", name)
+
+        return label
+
+
+def _changes(given: Any) -> list[Change]:
+    """The export's `zones[].changes` as records (absent from a version-1 document)."""
+    changes = []
+    for c in given if isinstance(given, list) else []:
+        if not isinstance(c, dict):
+            continue
+        user_id, items = c.get("user_id"), c.get("items")
+        changes.append(
+            Change(
+                user_id if isinstance(user_id, int) else None,
+                _time(c.get("at")),
+                items if isinstance(items, dict) else {},
+            )
+        )
+    return changes
+
+
+def _time(value: Any) -> datetime:
+    """A record's time (printing orders by position, so an unreadable one is no matter)."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else datetime.min
+    except ValueError:
+        return datetime.min
+
+
+def _area(
+    title: str,
+    data: Mapping[str, Any],
+    names: _Names,
+    owner_comment_label: Callable[[Any], str],
+    today: date,
+) -> dict[str, Any]:
     goals = data.get("goals", [])
     ids = {g.get("id") for g in goals}
     children: dict[Any, list[Mapping[str, Any]]] = {}
@@ -242,7 +308,7 @@ def _area(title: str, data: Mapping[str, Any], names: _Names, today: date) -> di
     evaluations: dict[Any, list[dict[str, Any]]] = {}
     for e in sorted(data.get("evaluations", []), key=lambda e: e.get("date") or ""):
         goal_id = e.get("goalId") if e.get("goalId") in ids else None
-        evaluations.setdefault(goal_id, []).append(_evaluation(e, names))
+        evaluations.setdefault(goal_id, []).append(_evaluation(e, names, owner_comment_label))
 
     def tree(parent: Any, seen: frozenset[Any]) -> list[dict[str, Any]]:
         nodes = []
@@ -285,7 +351,9 @@ def _measure(m: Mapping[str, Any], names: _Names, today: date) -> dict[str, Any]
     }
 
 
-def _evaluation(e: Mapping[str, Any], names: _Names) -> dict[str, Any]:
+def _evaluation(
+    e: Mapping[str, Any], names: _Names, owner_comment_label: Callable[[Any], str]
+) -> dict[str, Any]:
     return {
         "date": norwegian_date(e.get("date")),
         "attainment": e.get("attainment"),
@@ -295,7 +363,8 @@ def _evaluation(e: Mapping[str, Any], names: _Names) -> dict[str, Any]:
         "next": e.get("next") or "",
         "responsible": names.many(e.get("responsible")),
         "next_review": norwegian_date(e.get("nextReview")),
-        "owner_comment": e.get("ownerComment") or "",
+        "owner_comment": e.get(OWNER_COMMENT) or "",
+        "owner_comment_label": owner_comment_label(e.get("id")),
     }
 
 

@@ -5,22 +5,27 @@ A restore never rewrites history: it first saves the current state as a 'before_
 version, then writes the old content zone by zone through the room's write path
 (`RoomRegistry.edit`) as a new change, whole values only (DESIGN §9), relayed live.
 Versions copy the content and area zones (crdt.schema.VERSIONED_KINDS).
+
+Who changed what since a version, and whose words an evaluation's `ownerComment` is, come
+from the server's records (server/core/authors.py), never from the legacy stamps a client
+wrote into items (never shown).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crdt.authorship import traces_kind
 from crdt.richtext import nodes_plain
 from crdt.room import RoomWriteFailed
-from crdt.schema import DATE_FIELDS, VERSIONED_KINDS
+from crdt.schema import DATE_FIELDS, EVALUATIONS, VERSIONED_KINDS
 from crdt.versions import (
     ITEM_LABELS,
     STAMP_FIELDS,
@@ -29,6 +34,13 @@ from crdt.versions import (
     zone_changes,
 )
 from server.core.access import Role
+from server.core.authors import (
+    OWNER_COMMENT,
+    Change,
+    last_field_changes,
+    owner_comment_credit,
+)
+from server.core.authors import zone_changes as recorded_changes
 from server.core.clock import OSLO
 from server.core.minutes_people import content_user_ids
 from server.core.zones import stored_zone_data, zone_copies, zone_data
@@ -82,9 +94,26 @@ class Rendering:
     """Plain strings for a version's data: labels in the page's language, member names for
     user ids, enumerations and dates as people read them."""
 
-    def __init__(self, t: Callable[[str], str], names: dict[str, str]) -> None:
+    def __init__(
+        self,
+        t: Callable[[str], str],
+        names: dict[str, str],
+        owner_comments: Mapping[str, int | str | None] | None = None,
+    ) -> None:
         self.t = t
         self.names = names
+        # Evaluation id -> whom its `ownerComment` is credited to (`owner_comment_credit`).
+        self.owner_comments = owner_comments or {}
+
+    def owner_comment(self, item_id: Any) -> str:
+        """An `ownerComment`'s label: the planeier's only when the record says so."""
+        credit = self.owner_comments.get(item_id) if isinstance(item_id, str) else None
+        if credit is None:
+            return self.t("evaluation.comment")
+        if credit == "owner":
+            return self.t("evaluation.ownerComment")
+        name = self.names.get(str(credit), self.t("member.unknown"))
+        return self.t("evaluation.commentFrom").replace("{name}", name)
 
     def field(self, root: str, field: str) -> str:
         key = FIELD_KEYS.get((root, field))
@@ -112,7 +141,11 @@ class Rendering:
                 continue
             shown = self.value(root, key, raw)
             if shown:
-                out.append({"label": self.field(root, key), "value": shown})
+                if root == EVALUATIONS and key == OWNER_COMMENT:
+                    label = self.owner_comment(values.get("id"))
+                else:
+                    label = self.field(root, key)
+                out.append({"label": label, "value": shown})
         return out
 
 
@@ -197,14 +230,24 @@ async def version_page(request: Request) -> Response:
     old_copies = {(c.kind, c.key): c for c in _readable(v, await repo.version_zones(record.id))}
     current_zones = {(z.kind, z.key): z for z in await v.services.plans.list_zones(v.plan.id)}
     compared = []
+    records: list[Change] = []  # who changed what in the zones compared, as recorded
     for (kind, key), copy in old_copies.items():
         zone = current_zones.get((kind, key))
         now = zone_data(await v.services.registry.read(zone.id), kind, zone.id) if zone else {}
         old = stored_zone_data(kind, json.loads(copy.data), zone.id if zone else None)
         compared.append((copy, old, now))
-    names = await _names(v, [data for _, old, now in compared for data in (old, now)])
-    r = Rendering(translator(language_of(request)), names)
-    t = r.t
+        if zone is not None and traces_kind(kind):
+            records.extend(await recorded_changes(v.services.repos.zone_log, zone.id, kind))
+    since = [c for c in records if c.at > record.created_at]
+    names, roles = await _names(
+        v,
+        [data for _, old, now in compared for data in (old, now)],
+        {c.user_id for c in since if c.user_id is not None},
+    )
+    t = translator(language_of(request))
+    then = _credits(records, roles, record.created_at)
+    r = Rendering(t, names, then)
+    now_r = Rendering(t, names, _credits(records, roles))
     zones = []
     changes = []
     for copy, old, now in compared:
@@ -212,7 +255,13 @@ async def version_page(request: Request) -> Response:
         for change in zone_changes(old, now):
             change["zone"] = copy.title
             change["root_title"] = t(f"versions.root.{change['root']}")
-            change["field_titles"] = [r.field(change["root"], f) for f in change["fields"]]
+            change["field_titles"] = [
+                now_r.owner_comment(change["id"])
+                if change["root"] == EVALUATIONS and f == OWNER_COMMENT
+                else r.field(change["root"], f)
+                for f in change["fields"]
+            ]
+            change["by"] = _changed_by(since, change["id"], names, t)
             changes.append(change)
     for (kind, key), zone in current_zones.items():
         if kind in VERSIONED_KINDS and (kind, key) not in old_copies:
@@ -240,18 +289,49 @@ async def version_page(request: Request) -> Response:
     return render(request, "version.html", context, user=v.user)
 
 
-async def _names(v: PlanVisit, data: list[dict[str, Any]]) -> dict[str, str]:
-    """{user id: name} for everyone the data names: today's members, and through the users
-    table anyone who has left the plan since (still named in what was written with them)."""
-    names = {
-        str(m.user_id): name
-        for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id)
+def _credits(
+    records: Sequence[Change], roles: Mapping[str, str], until: datetime | None = None
+) -> dict[str, int | str | None]:
+    """Evaluation id -> whom its `ownerComment` is credited to, by the records (up to `until`:
+    as the version held it)."""
+    upto = [c for c in records if until is None or c.at <= until]
+    return {
+        item_id: owner_comment_credit(change, roles)
+        for item_id, change in last_field_changes(upto, OWNER_COMMENT).items()
     }
+
+
+def _changed_by(
+    since: Sequence[Change], item_id: str | None, names: Mapping[str, str], t: Callable[[str], str]
+) -> str:
+    """ "av Åse Ødegård, Kari Nilsen": who the records say changed the item since the version
+    (empty for what is not traced item by item, and for changes the server made itself)."""
+    if item_id is None:
+        return ""
+    who = dict.fromkeys(c.user_id for c in since if c.user_id is not None and item_id in c.items)
+    if not who:
+        return ""
+    listed = ", ".join(names.get(str(u), t("member.unknown")) for u in who)
+    return t("versions.changedBy").replace("{names}", listed)
+
+
+async def _names(
+    v: PlanVisit, data: list[dict[str, Any]], user_ids: set[int]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """({user id: name}, {user id: role}) for everyone the data and `user_ids` name: today's
+    members, and through the users table anyone who has left the plan since (still named in
+    what was written with them; no role)."""
+    names: dict[str, str] = {}
+    roles: dict[str, str] = {}
+    for m, name, _ in await v.services.plans.list_members_with_names(v.plan.id):
+        names[str(m.user_id)] = name
+        roles[str(m.user_id)] = m.role
     missing = {int(uid) for d in data for uid in content_user_ids(d) if uid not in names}
+    missing |= {uid for uid in user_ids if str(uid) not in names}
     if missing:
         found = await v.services.repos.users.names(missing)
         names.update((str(uid), name) for uid, name in found.items())
-    return names
+    return names, roles
 
 
 async def create_version(request: Request) -> Response:
@@ -310,7 +390,7 @@ async def restore_version(request: Request) -> Response:
         old = stored_zone_data(copy.kind, json.loads(copy.data), zone.id)
         try:
             written += await v.services.registry.edit(
-                zone.id, _restorer(copy.kind, old, str(v.user.id)), zone.kind, actor=v.user.id
+                zone.id, _restorer(copy.kind, old), zone.kind, actor=v.user.id
             )
         except RoomWriteFailed:
             # Zones written so far stay restored (each is its own durable change); the
@@ -326,5 +406,5 @@ async def restore_version(request: Request) -> Response:
     return RedirectResponse(f"/plans/{v.plan.id}/versions?restored={record.id}", status_code=303)
 
 
-def _restorer(kind: str, old: dict[str, Any], by: str) -> Callable[[Any], int]:
-    return lambda doc: restore_zone(doc, kind, old, by)
+def _restorer(kind: str, old: dict[str, Any]) -> Callable[[Any], int]:
+    return lambda doc: restore_zone(doc, kind, old)
