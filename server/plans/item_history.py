@@ -18,15 +18,12 @@ an import, a restore). Items deleted since are listed too (an undo brings them b
 
 Who may ask: exactly who may open the zone (role, then consent scope), else 404 as for any
 zone the member may not see. Reading replays the log tail on a scratch document (about
-25 ms for a big area): the replay runs in a worker thread, and its result is kept per zone
-until the log changes, so many viewers re-fetching after one edit replay it once.
+25 ms for a big area): `zone_changes` does it in a worker thread and keeps the result per
+zone until the log changes, so many viewers re-fetching after one edit replay it once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,62 +32,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crdt.authorship import parse_trace, trace_updates
 from crdt.schema import AREA, USER_REF_FIELDS, USER_REF_LISTS
-from server.core.authors import Change
+from server.core.authors import Change, zone_changes
 from server.web.errors import NotFound
 from server.web.visit import visit
-from storage.repositories.updates import ZoneChanges, ZoneLog
+from storage.repositories.updates import ZoneLog
 
 RUN_GAP = timedelta(minutes=10)
 MAX_KEY = 100
 CACHED_ZONES = 64
-
-# Per ZoneLog (one per running app): zone id -> (what the log held, its changes).
-_Fingerprint = tuple[int, int, int, int]
-_cache: weakref.WeakKeyDictionary[ZoneLog, OrderedDict[int, tuple[_Fingerprint, list[Change]]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _fingerprint(stored: ZoneChanges) -> _Fingerprint:
-    """What the records depend on: seqs only grow, so a new update, a compaction or an
-    import each give another fingerprint."""
-    last = stored.tail[-1].seq if stored.tail and stored.tail[-1].seq is not None else 0
-    return (len(stored.records), stored.snapshot_seq, len(stored.tail), last)
-
-
-def _changes_of(stored: ZoneChanges) -> list[Change]:
-    """The records as one list, oldest first; the tail traced now (CPU-bound: a thread)."""
-    traces = trace_updates(
-        AREA,
-        stored.snapshot,
-        [(r.seq, r.update) for r in stored.tail if r.seq is not None and r.update is not None],
-    )
-    changes = [Change(r.user_id, r.at, parse_trace(r.items)) for r in stored.records]
-    changes.extend(
-        Change(r.user_id, r.at, parse_trace(traces.get(r.seq) if r.seq is not None else None))
-        for r in stored.tail
-    )
-    return changes
-
-
-async def area_changes(zone_log: ZoneLog, zone_id: int) -> list[Change]:
-    """`server.core.authors.zone_changes` for an area, replayed off the event loop and kept
-    until the zone's log changes."""
-    stored = await zone_log.changes(zone_id)
-    key = _fingerprint(stored)
-    zones = _cache.setdefault(zone_log, OrderedDict())
-    hit = zones.get(zone_id)
-    if hit is not None and hit[0] == key:
-        zones.move_to_end(zone_id)
-        return hit[1]
-    changes = await asyncio.to_thread(_changes_of, stored)
-    zones[zone_id] = (key, changes)
-    zones.move_to_end(zone_id)
-    while len(zones) > CACHED_ZONES:
-        zones.popitem(last=False)
-    return changes
 
 
 def _iso(at: datetime) -> str:
@@ -215,7 +165,7 @@ class _Names:
 
 async def area_records(zone_log: ZoneLog, users: Any, zone_id: int) -> dict[str, Any]:
     """The response body for one area zone (see the module docstring)."""
-    items = _runs(await area_changes(zone_log, zone_id))
+    items = _runs(await zone_changes(zone_log, zone_id, AREA))
     every_run = [run for _, runs in items.values() for run in runs]
     names = _Names(await users.names(_user_ids(every_run)))
     body: dict[str, Any] = {}
