@@ -396,6 +396,10 @@ async def test_deactivating_myself_closes_everything_at_once(
         assert (await log_in(fresh, ROLE_USERS["koordinator"][0])).status_code == 303
         assert ASE[1] in (await fresh.get(f"/plans/{world.plan_id}")).text
     assert (await web.services.repos.users.names([uid]))[uid] == ASE[1]
+    notifications = web.services.repos.notifications  # and no more e-mail to the account
+    assert await notifications.wants_email([uid, world.users["leser"]], "message") == {
+        world.users["leser"]
+    }
     rows = await _audit(web, settings)
     assert any(a == "account_deactivate" and u == uid and d["via"] == "self" for a, u, d in rows)
     assert ("login_failed", uid, {"method": "password", "reason": "deactivated"}) in rows

@@ -30,6 +30,7 @@ from storage.models import (
     Membership,
     Notification,
     NotificationPref,
+    User,
     utcnow,
 )
 
@@ -281,12 +282,18 @@ class NotificationRepo:
             )
 
     async def wants_email(self, user_ids: Collection[int], kind: str) -> set[int]:
-        """Which of these users want e-mail for `kind`."""
+        """Which of these users want e-mail for `kind` (never a deactivated account)."""
         _check_kind(kind)
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             return set()
         async with self._sessionmaker() as session:
+            off = set(
+                await session.scalars(
+                    select(User.id).where(User.id.in_(ids), User.deactivated_at.is_not(None))
+                )
+            )
+            ids = [u for u in ids if u not in off]
             rows = await session.execute(
                 select(NotificationPref.user_id, NotificationPref.email).where(
                     NotificationPref.kind == kind, NotificationPref.user_id.in_(ids)
