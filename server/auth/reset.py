@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -63,6 +64,14 @@ async def forgot_submit(request: Request) -> Response:
     if not services.reset_by_address.allow(client_address(request) or "?"):
         log.warning("password reset requests throttled for a client address")
         return again("reset.error.throttled", 429)
+    page = render(request, "forgot.html", {"sent": True, "error": None, "email": ""})
+    # Looked up and sent after the page has gone out: how long the answer takes does not
+    # tell whether the address has an account either.
+    page.background = BackgroundTask(_maybe_send, request, services, email)
+    return page
+
+
+async def _maybe_send(request: Request, services: Services, email: str) -> None:
     sent = False
     user = await services.repos.users.get_by_email(email)
     # The typed address is limited whether or not it has an account: the same for both.
@@ -79,7 +88,6 @@ async def forgot_submit(request: Request) -> Response:
         client_address=client_address(request),
         details={"sent": sent},
     )
-    return render(request, "forgot.html", {"sent": True, "error": None, "email": ""})
 
 
 async def _send_link(request: Request, services: Services, user: User) -> None:

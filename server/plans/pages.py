@@ -186,7 +186,7 @@ async def plan_page(request: Request) -> Response:
         "deactivatable": await services.repos.accounts.coordinated_entirely_by(
             user.id, [m.user_id for m, _, _ in member_rows]
         )
-        if member.role == Role.KOORDINATOR and plan.status != "closed"
+        if member.role == Role.KOORDINATOR
         else set(),
         **await plan_sections(request, v),
     }
