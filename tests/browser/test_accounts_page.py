@@ -31,26 +31,24 @@ PUBLIC_PATH = re.compile(r"https://samplan\.eksempelvik\.test(/login/reset\?toke
 NEW_PASSWORD = "Sommer på Sørlandet 🌊 æøå"
 
 
-SMTP_PORT = free_port()
-
-
 @pytest.fixture
-def inbox() -> Iterator[Inbox]:
+def inbox() -> Iterator[tuple[Inbox, int]]:
     handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield handler
+        yield handler, port
     finally:
         controller.stop()
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
     return make_settings(
         tmp_path,
         smtp_host="127.0.0.1",
-        smtp_port=SMTP_PORT,
+        smtp_port=inbox[1],
         smtp_starttls=False,
         smtp_poll_seconds=0.2,
         public_url="https://samplan.eksempelvik.test",
@@ -58,8 +56,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 async def test_forgot_password_by_keyboard_then_logged_in(
-    browse: Browsing, plan: PlanContent, inbox: Inbox
+    browse: Browsing, plan: PlanContent, inbox: tuple[Inbox, int]
 ) -> None:
+    handler, _ = inbox
     email, name = ROLE_USERS["deltaker"]
     page = await browse.new_page("glemt", bypass_csp=True)  # bypass: axe below
     await page.goto(f"{browse.base}/login")
@@ -73,8 +72,8 @@ async def test_forgot_password_by_keyboard_then_logged_in(
     await page.keyboard.press("Enter")
     await page.get_by_test_id("forgot-sent").wait_for()
 
-    await wait_for(lambda: bool(inbox.to(email)), timeout=30, what="the reset e-mail")
-    link = PUBLIC_PATH.search(inbox.to(email)[0].get_content())
+    await wait_for(lambda: bool(handler.to(email)), timeout=30, what="the reset e-mail")
+    link = PUBLIC_PATH.search(handler.to(email)[0].get_content())
     assert link, "the e-mail has the link"
     await page.goto(f"{browse.base}{link.group(1)}")
     assert await page.evaluate("() => document.activeElement.id") == "reset-password"
