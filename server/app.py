@@ -15,6 +15,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from server.auth.accounts import (
+    account_deactivate,
+    account_name,
+    account_page,
+    account_password,
+    member_deactivate,
+)
 from server.auth.oidc import oidc_callback, oidc_login
 from server.auth.pages import (
     login_page,
@@ -23,6 +30,7 @@ from server.auth.pages import (
     session_continue,
     session_status,
 )
+from server.auth.reset import forgot_page, forgot_submit, reset_page, reset_submit
 from server.logs import install_log_privacy
 from server.meetings.pages import (
     action_to_measure,
@@ -178,6 +186,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/login/oidc", oidc_login, methods=["GET"]),
         Route("/login/oidc/callback", oidc_callback, methods=["GET"], name="oidc_callback"),
         Route("/logout", logout, methods=["POST"]),
+        Route("/login/forgot", forgot_page, methods=["GET"]),
+        Route("/login/forgot", forgot_submit, methods=["POST"]),
+        Route("/login/reset", reset_page, methods=["GET"]),
+        Route("/login/reset", reset_submit, methods=["POST"]),
+        Route("/account", account_page, methods=["GET"]),
+        Route("/account/name", account_name, methods=["POST"]),
+        Route("/account/password", account_password, methods=["POST"]),
+        Route("/account/deactivate", account_deactivate, methods=["POST"]),
+        Route(
+            "/plans/{plan_id}/members/{user_id:id}/deactivate", member_deactivate, methods=["POST"]
+        ),
         Route("/session", session_status, methods=["GET"]),
         Route("/session", session_continue, methods=["POST"]),
         Route("/plans", my_plans),

@@ -17,13 +17,14 @@ from datetime import date
 from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
 from server.core.access import ConsentRule, Role, consent_rule, may_give_consent
 from server.core.clock import OSLO, today_oslo
-from server.core.passwords import hash_password
+from server.core.passwords import hash_password, password_problem
 from server.core.tokens import issue_plan_token
 from server.logs import install_log_privacy
 from server.services import Repositories
 from server.settings import Settings
+from server.web.i18n import translator
 from storage.errors import StorageError
-from storage.models import LANGUAGES, Plan
+from storage.models import LANGUAGES, Plan, User
 from storage.repositories.audit import AuditEvent
 
 
@@ -271,6 +272,70 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 print(f"{head}: {verb} {_counts(item.rows.counts())}")
         done = sum(1 for item in items if item.rows is not None)
         print(f"{done} plan(s) {verb}; closed more than {days} days ago (SAMPLAN_RETENTION_DAYS)")
+        return 0
+
+    return _run(go)
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    if args.password is not None:
+        return str(args.password)
+    return getpass.getpass("Passord: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+
+
+async def _user(repos: Repositories, email: str) -> User:
+    user = await repos.users.get_by_email(email)
+    if user is None:
+        raise CliError(f"no user with e-mail {email}")
+    return user
+
+
+def cmd_user_set_password(args: argparse.Namespace) -> int:
+    """The same rule as the pages (server.core.passwords.password_problem); every session of
+    the user ends and unused "Glemt passord" links stop working."""
+    password = _new_password(args)
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await _user(repos, args.email)
+        problem = password_problem(password, email=user.email, name=user.name)
+        if problem is not None:
+            raise CliError(translator("en")(problem))
+        ended = await repos.accounts.change_password(user.id, hash_password(password))
+        details = {"user_id": user.id, "via": "operator", "sessions": len(ended)}
+        await repos.audit.append(AuditEvent("account_password_set", details=details))
+        print(f"password set for {user.email}; {len(ended)} session(s) ended")
+        return 0
+
+    return _run(go)
+
+
+def cmd_user_deactivate(args: argparse.Namespace) -> int:
+    """A running server closes the account's open sockets at its next access poll (the
+    deactivation bumps the access version of every plan the account is in)."""
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await _user(repos, args.email)
+        ended = await repos.accounts.deactivate(user.id, None)
+        if ended is None:
+            print(f"{user.email} was deactivated already")
+            return 0
+        details = {"user_id": user.id, "via": "operator", "sessions": len(ended)}
+        await repos.audit.append(AuditEvent("account_deactivate", details=details))
+        print(f"{user.email} deactivated; {len(ended)} session(s) ended")
+        return 0
+
+    return _run(go)
+
+
+def cmd_user_reactivate(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user = await _user(repos, args.email)
+        if not await repos.accounts.reactivate(user.id):
+            print(f"{user.email} is active already")
+            return 0
+        details = {"user_id": user.id, "via": "operator"}
+        await repos.audit.append(AuditEvent("account_reactivate", details=details))
+        print(f"{user.email} reactivated")
         return 0
 
     return _run(go)
@@ -579,6 +644,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="their language for pages and e-mail (default: not chosen, bokmål)",
     )
     user_add.set_defaults(func=cmd_user_add)
+    user_password = user.add_parser(
+        "set-password",
+        help="set a user's password (from --password or stdin); ends their sessions",
+    )
+    user_password.add_argument("email", metavar="EMAIL")
+    user_password.add_argument("--password")
+    user_password.set_defaults(func=cmd_user_set_password)
+    user_off = user.add_parser(
+        "deactivate", help="deactivate an account: no log-in, sessions and sockets end"
+    )
+    user_off.add_argument("email", metavar="EMAIL")
+    user_off.set_defaults(func=cmd_user_deactivate)
+    user_on = user.add_parser("reactivate", help="let a deactivated account log in again")
+    user_on.add_argument("email", metavar="EMAIL")
+    user_on.set_defaults(func=cmd_user_reactivate)
 
     plan = sub.add_parser("plan", help="manage plans").add_subparsers(dest="action", required=True)
     plan_create = plan.add_parser("create", help="create a plan; prints its id")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
-from server.auth.throttle import LoginThrottle
+from server.auth.throttle import LoginThrottle, RequestLimit
 from server.core.audit import AuditWriter
 from server.core.event_hub import EventHub
 from server.core.summaries import Summaries
@@ -29,8 +29,9 @@ from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
+from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
-from storage.repositories.consents import ConsentRepo
+from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plans import PlanRepo
@@ -57,6 +58,7 @@ class Repositories:
     meetings: MeetingRepo
     notifications: NotificationRepo
     versions: VersionRepo
+    accounts: AccountRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -78,6 +80,7 @@ class Repositories:
             MeetingRepo(maker),
             NotificationRepo(maker),
             VersionRepo(maker),
+            AccountRepo(maker),
         )
 
     async def close(self) -> None:
@@ -103,6 +106,9 @@ class Services:
     daily_versions: DailyVersions
     session_sockets: SessionSockets
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # "Glemt passord": per typed address (silent) and per client address (said).
+    reset_by_email: RequestLimit = field(default_factory=lambda: RequestLimit(3))
+    reset_by_address: RequestLimit = field(default_factory=lambda: RequestLimit(20))
     pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
 
     @property
@@ -132,7 +138,14 @@ class Services:
             compact_after=settings.compact_after_updates,
         )
 
-        connections = ConnectionIndex(repos.consents.member_access)
+        async def live_member(plan_id: str, user_id: int) -> MemberAccess | None:
+            """A deactivated account is no member: its open sockets close at the re-check
+            that deactivating it (here or from the command line) sets off."""
+            if not await repos.accounts.is_active(user_id):
+                return None
+            return await repos.consents.member_access(plan_id, user_id)
+
+        connections = ConnectionIndex(live_member)
 
         def plan_gone(plan_id: str) -> None:
             forget_plan(registry, connections, plan_id)
@@ -192,6 +205,8 @@ class Services:
                 base_seconds=settings.login_backoff_base_seconds,
                 max_seconds=settings.login_backoff_max_seconds,
             ),
+            reset_by_email=RequestLimit(settings.password_reset_per_account_hour),
+            reset_by_address=RequestLimit(settings.password_reset_per_address_hour),
         )
 
     async def stop(self) -> None:

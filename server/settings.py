@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # max (server/auth/throttle.py). Never a lock: the right password gets in after that wait.
     login_backoff_base_seconds: float = Field(default=1.0, gt=0)
     login_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    # "Glemt passord" (server/auth/reset.py): how long a link works, and at most how many
+    # links one account is sent, and one client address may ask for, per hour.
+    password_reset_ttl_seconds: int = Field(default=3600, ge=60)
+    password_reset_per_account_hour: int = Field(default=3, ge=1)
+    password_reset_per_address_hour: int = Field(default=20, ge=1)
     log_level: str = "INFO"
     # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
     retention_days: int = Field(default=365, ge=1)

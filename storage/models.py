@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -136,6 +137,26 @@ class User(Base):
     # not chosen and for e-mail; NULL until they choose (bokmål). No CHECK constraint: added
     # by a plain ALTER TABLE (see migration 0012); UserRepo checks the value.
     language: Mapped[str | None] = mapped_column(String(8))
+    # A deactivated account cannot log in, and its sessions, tokens and sockets are refused;
+    # its name stays on what it wrote. `deactivated_by`: the user who did it (themselves or a
+    # koordinator), NULL for the command line (the operator). No foreign key: plain ALTER
+    # TABLE on SQLite (see migration 0012), and the row outlives nobody it names.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deactivated_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class PasswordReset(Base):
+    """A "Glemt passord" link: only the sha256 of its one-time token is kept, so a copy of
+    the database resets nobody's password. Used once (`used_at`), never after `expires_at`."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Plan(Base):
@@ -434,12 +455,15 @@ class EmailOutbox(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    notification_id: Mapped[int] = mapped_column(
+    # NULL for an e-mail that belongs to no notification (a password reset link).
+    notification_id: Mapped[int | None] = mapped_column(
         ForeignKey("notifications.id", ondelete="CASCADE"), index=True
     )
     to: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # The body holds a secret (a reset link): emptied once sent, so only the hash remains.
+    erase_after_send: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

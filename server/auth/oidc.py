@@ -233,6 +233,8 @@ async def oidc_callback(request: Request) -> Response:
         )
         if user is None:
             raise OidcFailure("login.error.oidc_unknown", 403, "no such local user")
+        if user.deactivated_at is not None:
+            raise OidcFailure("login.error.deactivated", 403, "account deactivated")
     except OidcFailure as failure:
         log.info("oidc log-in refused: %s", failure.reason)
         services.audit.record(  # fixed reasons only: nothing the provider or browser sent

@@ -100,6 +100,10 @@ async def login_submit(request: Request) -> Response:
         _record_failure(services, request, user.id if user else None, "invalid")
         return again("login.error.invalid", 401)
     services.login_throttle.succeeded(email, device)
+    if user.deactivated_at is not None:  # said only to someone who knows the password
+        log.info("log-in refused: account deactivated")
+        _record_failure(services, request, user.id, "deactivated")
+        return again("login.error.deactivated", 403)
     log.info("user %s logged in", user.id)
     response = await start_session(request, user.id, next_url)
     remember_device(response, request, services.secret_key, email)

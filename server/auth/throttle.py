@@ -105,3 +105,37 @@ def _on_device(email: str, device: str) -> str:
 def whole_seconds(wait: float) -> int:
     """What the person is told to wait: rounded up, at least one second."""
     return max(1, math.ceil(wait))
+
+
+class RequestLimit:
+    """At most `per_key` requests per `window` seconds for each key (a typed e-mail address,
+    a client address): for "Glemt passord", where each request may send an e-mail, so a
+    growing wait is not enough; the caller decides whether going over is said or silent.
+    In memory, per process, like the back-off above (the per-account limit is counted in the
+    database: storage.repositories.accounts)."""
+
+    def __init__(
+        self,
+        per_key: int,
+        window: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_key = per_key
+        self.window = window
+        self.clock = clock
+        self._seen: dict[str, list[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        """Count this request; False when the key has had `per_key` in the window already
+        (a refused request is not counted: the limit is not pushed further out)."""
+        now = self.clock()
+        recent = [t for t in self._seen.get(key, ()) if now - t < self.window]
+        if len(recent) >= self.per_key:
+            self._seen[key] = recent
+            return False
+        recent.append(now)
+        self._seen[key] = recent
+        if len(self._seen) > PRUNE_ABOVE:
+            for stale in [k for k, ts in self._seen.items() if now - ts[-1] >= self.window]:
+                del self._seen[stale]
+        return True

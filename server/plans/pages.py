@@ -120,6 +120,7 @@ async def plan_page(request: Request) -> Response:
     # Names and roles for everyone; e-mail, unit and contribution only for those who may
     # read `content` (server.core.access.sees_member_details), and one's own always.
     details = sees_member_details(member.role, member.consent, today)
+    member_rows = await services.plans.list_members_with_names(plan.id)
     members = [
         {
             "id": m.user_id,
@@ -133,7 +134,7 @@ async def plan_page(request: Request) -> Response:
                 else {"unit": None, "contribution": None, "email": None}
             ),
         }
-        for m, name, email in await services.plans.list_members_with_names(plan.id)
+        for m, name, email in member_rows
     ]
     me = identity_of(user.id, user.name, member.role)
     app_data = {
@@ -181,6 +182,12 @@ async def plan_page(request: Request) -> Response:
             services, plan.id, member.role, members, all_zones, plan.person_birth_date
         ),
         "may_close_and_delete": member.role == Role.KOORDINATOR,
+        # Whose account this koordinator may deactivate: those only in plans they coordinate.
+        "deactivatable": await services.repos.accounts.coordinated_entirely_by(
+            user.id, [m.user_id for m, _, _ in member_rows]
+        )
+        if member.role == Role.KOORDINATOR
+        else set(),
         **await plan_sections(request, v),
     }
     return render(request, "plan.html", context, user=user)

@@ -74,6 +74,19 @@ class ConnectionIndex:
             present[plan_id] = sorted(name for name in names if name)
         return present
 
+    def close_user(self, user_id: int, code: int, reason: str) -> int:
+        """Close every open socket of this user, whoever authenticated it (session or token):
+        a deactivated account's sockets end at once. Returns how many were closed."""
+        closed = 0
+        for conns in list(self._by_plan.values()):
+            for conn in [c for c in conns if c.user_id == user_id]:
+                conn.peer.close(code, reason)
+                self.discard(conn)
+                closed += 1
+        if closed:
+            log.info("user %s: %d sockets closed", user_id, closed)
+        return closed
+
     async def recheck_plan(self, plan_id: str) -> None:
         """Apply the plan's current roles and consents to its open connections."""
         members: dict[int, MemberAccess | None] = {}

@@ -107,6 +107,8 @@ async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> Call
             raise Refused(CloseCode.UNAUTHENTICATED, str(exc)) from exc
         if grant.plan_id != plan_id:
             raise Refused(CloseCode.FORBIDDEN, "token is for another plan")
+        if not await services.repos.accounts.is_active(grant.user_id):
+            raise Refused(CloseCode.UNAUTHENTICATED, "account deactivated")
         return Caller(grant.user_id, None)
     cookie = ws.cookies.get(SESSION_COOKIE)
     if cookie:

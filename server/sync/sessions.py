@@ -71,12 +71,18 @@ class SessionSockets:
     def sockets_of(self, session_id: str) -> int:
         return len(self._closers.get(session_id, ()))
 
-    def end_sessions(self, session_ids: Iterable[str] = (), *, user_id: int | None = None) -> int:
+    def end_sessions(
+        self,
+        session_ids: Iterable[str] = (),
+        *,
+        user_id: int | None = None,
+        keep: str | None = None,
+    ) -> int:
         """Close every socket the sessions opened (and, with `user_id`, every socket of any
-        session of that user) with 4401. Returns how many sockets were closed."""
+        session of that user but `keep`) with 4401. Returns how many sockets were closed."""
         ended = set(session_ids)
         if user_id is not None:
-            ended |= {sid for sid, uid in self._users.items() if uid == user_id}
+            ended |= {sid for sid, uid in self._users.items() if uid == user_id and sid != keep}
         closed = 0
         for sid in ended:
             closers = self._closers.pop(sid, {})

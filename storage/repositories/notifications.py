@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +30,7 @@ from storage.models import (
     Membership,
     Notification,
     NotificationPref,
+    User,
     utcnow,
 )
 
@@ -73,7 +74,7 @@ class NotificationRecord:
 @dataclass(frozen=True, slots=True)
 class OutboxEmail:
     id: int
-    notification_id: int
+    notification_id: int | None  # None: an e-mail of its own (a password reset link)
     to: str
     subject: str
     body: str
@@ -281,12 +282,18 @@ class NotificationRepo:
             )
 
     async def wants_email(self, user_ids: Collection[int], kind: str) -> set[int]:
-        """Which of these users want e-mail for `kind`."""
+        """Which of these users want e-mail for `kind` (never a deactivated account)."""
         _check_kind(kind)
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             return set()
         async with self._sessionmaker() as session:
+            off = set(
+                await session.scalars(
+                    select(User.id).where(User.id.in_(ids), User.deactivated_at.is_not(None))
+                )
+            )
+            ids = [u for u in ids if u not in off]
             rows = await session.execute(
                 select(NotificationPref.user_id, NotificationPref.email).where(
                     NotificationPref.kind == kind, NotificationPref.user_id.in_(ids)
@@ -333,12 +340,35 @@ class NotificationRepo:
                     claimed.append(_email(row))
         return claimed
 
+    async def queue_email(self, draft: EmailDraft, *, erase_after_send: bool = False) -> int:
+        """An e-mail that belongs to no notification (a password reset link). With
+        `erase_after_send` its body is emptied once it is sent: it holds a secret."""
+        now = utcnow()
+        async with write_session(self._sessionmaker) as session:
+            row = EmailOutbox(
+                notification_id=None,
+                to=draft.to,
+                subject=draft.subject,
+                body=draft.body,
+                erase_after_send=erase_after_send,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            return int(row.id)
+
     async def mark_sent(self, outbox_id: int) -> None:
         async with write_session(self._sessionmaker) as session:
             await session.execute(
                 update(EmailOutbox)
                 .where(EmailOutbox.id == outbox_id)
-                .values(sent_at=utcnow(), claimed_until=None, last_error=None)
+                .values(
+                    sent_at=utcnow(),
+                    claimed_until=None,
+                    last_error=None,
+                    body=case((EmailOutbox.erase_after_send, ""), else_=EmailOutbox.body),
+                )
                 .execution_options(synchronize_session=False)
             )
 

@@ -59,7 +59,8 @@ class SessionRepo:
         return raw
 
     async def user_for(self, raw_token: str, idle_timeout_seconds: float) -> int | None:
-        """The user a token logs in, or None if unknown, expired or idle too long.
+        """The user a token logs in, or None if unknown, expired, idle too long or the
+        account is deactivated.
 
         A live session's last_seen_at is moved forward (at most every
         min(60 s, idle timeout / 4)); a dead one is deleted on the spot.
@@ -67,8 +68,18 @@ class SessionRepo:
         sid = token_id(raw_token)
         now = self._clock()
         async with self._sessionmaker() as session:
-            row = await session.get(UserSession, sid)
-        if row is None:
+            found = (
+                await session.execute(
+                    select(UserSession, User.deactivated_at)
+                    .join(User, User.id == UserSession.user_id)
+                    .where(UserSession.id == sid)
+                )
+            ).first()
+        if found is None:
+            return None
+        row, deactivated_at = found
+        if deactivated_at is not None:  # a deactivated account's sessions were deleted with
+            await self._delete_ids(sid)  # it; one made by a race ends here
             return None
         idle = timedelta(seconds=idle_timeout_seconds)
         if row.expires_at <= now or now - row.last_seen_at > idle:

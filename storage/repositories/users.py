@@ -106,6 +106,18 @@ class UserRepo:
                 raise NotFound(f"user {user_id} does not exist")
         log.info("password changed user_id=%s", user_id)
 
+    async def set_name(self, user_id: int, name: str) -> str:
+        """Change the name shown for the user (everywhere, also on what they wrote before)."""
+        name = _required(name, "name")
+        if len(name) > 200:
+            raise InvalidValue("name must be at most 200 characters")
+        async with write_session(self._sessionmaker) as session:
+            result = await session.execute(update(User).where(User.id == user_id).values(name=name))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound(f"user {user_id} does not exist")
+        log.info("name changed user_id=%s", user_id)
+        return name
+
     async def set_language(self, user_id: int, language: str | None) -> None:
         """Remember the user's language (None: not chosen, bokmål); InvalidValue otherwise."""
         language = _language(language)

@@ -1,0 +1,111 @@
+"""'Glemt passord' in a real browser, by keyboard only: the link on the log-in page, the
+e-mail (a real SMTP server, aiosmtpd), the link in it, a weak password refused with a clear
+message, then a good one, and the person is logged in; the pages pass axe. Then "Min konto"
+from the header changes the name."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from server.settings import Settings
+from tests.browser.helpers import PlanContent
+from tests.browser.test_plan_page import HAVE_AXE, axe_violations, tab_to
+from tests.conftest import make_settings
+from tests.support.live import free_port
+from tests.support.waiting import wait_for
+from tests.support.world import ROLE_USERS
+from tests.test_notification_email import Inbox
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import Browsing
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PUBLIC_PATH = re.compile(r"https://samplan\.eksempelvik\.test(/login/reset\?token=[A-Za-z0-9_\-]+)")
+NEW_PASSWORD = "Sommer på Sørlandet 🌊 æøå"
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
+    return make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=inbox[1],
+        smtp_starttls=False,
+        smtp_poll_seconds=0.2,
+        public_url="https://samplan.eksempelvik.test",
+    )
+
+
+async def test_forgot_password_by_keyboard_then_logged_in(
+    browse: Browsing, plan: PlanContent, inbox: tuple[Inbox, int]
+) -> None:
+    handler, _ = inbox
+    email, name = ROLE_USERS["deltaker"]
+    page = await browse.new_page("glemt", bypass_csp=True)  # bypass: axe below
+    await page.goto(f"{browse.base}/login")
+    await tab_to(page, '[data-testid="login-forgot"]')
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{browse.base}/login/forgot")
+    assert await page.evaluate("() => document.activeElement.id") == "forgot-email"
+    if HAVE_AXE:
+        assert await axe_violations(page, "glemt passord") == []
+    await page.keyboard.type(email)
+    await page.keyboard.press("Enter")
+    await page.get_by_test_id("forgot-sent").wait_for()
+
+    await wait_for(lambda: bool(handler.to(email)), timeout=30, what="the reset e-mail")
+    link = PUBLIC_PATH.search(handler.to(email)[0].get_content())
+    assert link, "the e-mail has the link"
+    await page.goto(f"{browse.base}{link.group(1)}")
+    assert await page.evaluate("() => document.activeElement.id") == "reset-password"
+    await page.keyboard.type("for kort")
+    await tab_to(page, "#reset-password2")
+    await page.keyboard.type("for kort")
+    await page.keyboard.press("Enter")
+    error = page.get_by_test_id("reset-error")
+    await error.wait_for()
+    assert await error.get_attribute("role") == "alert"
+    assert "minst 10 tegn" in (await error.inner_text())
+    assert await page.get_by_test_id("reset-password").get_attribute("aria-invalid") == "true"
+    if HAVE_AXE:
+        assert await axe_violations(page, "nytt passord") == []
+
+    assert await page.evaluate("() => document.activeElement.id") == "reset-password"
+    await page.keyboard.type(NEW_PASSWORD)
+    await tab_to(page, "#reset-password2")
+    await page.keyboard.type(NEW_PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{browse.base}/plans")
+    assert name in await page.locator(".who").inner_text()
+
+    # "Min konto" from the header, by keyboard: a new name with æøå and an emoji.
+    await tab_to(page, '[data-testid="account-link"]')
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{browse.base}/account")
+    if HAVE_AXE:
+        assert await axe_violations(page, "min konto") == []
+    await tab_to(page, '[data-testid="account-name"]')
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("Åse Ødegård 🌻")
+    await page.keyboard.press("Enter")
+    await page.get_by_test_id("account-saved").wait_for()
+    assert "Åse Ødegård 🌻" in await page.locator(".who").inner_text()
