@@ -33,6 +33,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.notifications import NotificationRepo
+from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransferRepo
@@ -57,6 +58,7 @@ class Repositories:
     meetings: MeetingRepo
     notifications: NotificationRepo
     versions: VersionRepo
+    plan_start: PlanStartRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -78,6 +80,7 @@ class Repositories:
             MeetingRepo(maker),
             NotificationRepo(maker),
             VersionRepo(maker),
+            PlanStartRepo(maker),
         )
 
     async def close(self) -> None:

@@ -13,6 +13,8 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
                    invitees: [people id, ...], created_by_user_id, created_at, updated_at,
                    cancelled_at (null: not cancelled), sequence (edits so far)}],
      "zones":    [{zone, kind, key, title, position,
+                   retired_at (null; or when the koordinator retired this life area: it is
+                   kept, with its history, and shown as retired),
                    state: base64 of the Yjs v1 update of the whole zone document,
                    content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md),
                    changes: who changed what, as the server recorded it, oldest first:
@@ -250,6 +252,7 @@ def export_document(
                 "key": zone.key,
                 "title": zone.title,
                 "position": zone.position,
+                "retired_at": iso_time(zone.retired_at),
                 "state": base64.b64encode(state).decode("ascii"),
                 "content": content,
                 "changes": [

@@ -571,7 +571,18 @@ def _zones(
                 "differs from the zone's state (the state is what is imported; "
                 "do not edit an export by hand)"
             )
-        zones.append(ZoneRow(kind, key, item.get("title").text(), item.get("position").integer()))
+        retired_at = (
+            item.get("retired_at").time(optional=True) if "retired_at" in item.value else None
+        )
+        zones.append(
+            ZoneRow(
+                kind,
+                key,
+                item.get("title").text(),
+                item.get("position").integer(),
+                retired_at=retired_at,
+            )
+        )
         states.append(state)
         docs.append(doc)
         changes.append(_changes(item, people) if "changes" in item.value else ())

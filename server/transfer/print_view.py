@@ -83,7 +83,9 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
         "collaboration": content.get("collaboration", []),
         "other_plans": content.get("otherPlans", []),
         "areas": [
-            _area(z["title"], z["content"], names, today) for z in zones if z["kind"] == "area"
+            _area(z["title"], z["content"], names, today, retired=bool(z.get("retired_at")))
+            for z in zones
+            if z["kind"] == "area"
         ],
         "consents": [_consent(c, people, roles, titles, today) for c in document["consents"]],
         "meetings": [
@@ -227,7 +229,9 @@ class _Names:
         return {int(k): v for k, v in self.people.items() if k.isdigit()}
 
 
-def _area(title: str, data: Mapping[str, Any], names: _Names, today: date) -> dict[str, Any]:
+def _area(
+    title: str, data: Mapping[str, Any], names: _Names, today: date, *, retired: bool = False
+) -> dict[str, Any]:
     goals = data.get("goals", [])
     ids = {g.get("id") for g in goals}
     children: dict[Any, list[Mapping[str, Any]]] = {}
@@ -264,6 +268,7 @@ def _area(title: str, data: Mapping[str, Any], names: _Names, today: date) -> di
 
     return {
         "title": title,
+        "retired": retired,
         "goals": tree(None, frozenset()),
         "orphan_measures": measures.get(None, []),
         "orphan_evaluations": evaluations.get(None, []),

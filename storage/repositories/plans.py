@@ -546,7 +546,14 @@ class PlanRepo:
         async with self._sessionmaker() as session:
             row = (
                 await session.execute(
-                    select(Plan.access_version, Zone.id, Membership.role, User.name, Plan.status)
+                    select(
+                        Plan.access_version,
+                        Zone.id,
+                        Membership.role,
+                        User.name,
+                        Plan.status,
+                        Zone.retired_at,
+                    )
                     .join(Zone, Zone.plan_id == Plan.id)
                     .join(Membership, Membership.plan_id == Plan.id)
                     .join(User, User.id == Membership.user_id)
@@ -560,8 +567,10 @@ class PlanRepo:
             ).first()
         if row is None:
             return None
-        version, zone_id, role, name, status = row
-        return ConnectionContext(plan_id, version, zone_id, role, name, status == "closed")
+        version, zone_id, role, name, status, retired_at = row
+        # A retired life area is read-only like a closed plan: kept, no longer edited.
+        read_only = status == "closed" or retired_at is not None
+        return ConnectionContext(plan_id, version, zone_id, role, name, read_only)
 
     async def save_zone_summary(self, zone_id: int, summary: Mapping[str, Any]) -> None:
         """Replace the zone's summary (delete + insert: portable, and one transaction)."""

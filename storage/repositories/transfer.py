@@ -148,6 +148,7 @@ class ZoneRow:
     title: str
     position: int
     zone_id: int = 0  # set by `read`; ignored by `create`
+    retired_at: datetime | None = None  # a life area the koordinator retired
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +295,7 @@ class PlanTransferRepo:
                 )
             ]
             zones = [
-                ZoneRow(z.kind, z.key, z.title, z.position, z.id)
+                ZoneRow(z.kind, z.key, z.title, z.position, z.id, z.retired_at)
                 for z in await session.scalars(
                     select(Zone).where(Zone.plan_id == plan_id).order_by(Zone.id)
                 )
@@ -500,6 +501,7 @@ class PlanTransferRepo:
                 title=zone.title,
                 position=zone.position,
                 created_at=now,
+                retired_at=zone.retired_at,
             )
             session.add(row)
             await session.flush()
