@@ -159,6 +159,7 @@ async def test_kari_starts_a_draft_only_she_sees_until_the_consent_is_recorded(
         await server.services.plans.add_member(plan_id, world.users["deltaker"], "deltaker")
         await server.services.consents.give(plan_id, world.users["deltaker"], "all", None, None)
         assert (await ase.get(f"/plans/{plan_id}")).status_code == 404
+        assert plan_id not in (await ase.get("/plans")).text
         client = YClient(server.ws_url(f"plan/{plan_id}/content", world.token("deltaker", plan_id)))
         await client.connect()
         try:
@@ -191,6 +192,7 @@ async def test_kari_starts_a_draft_only_she_sees_until_the_consent_is_recorded(
             {"giver": "planeier", "method": "oral", "rule": "from_16"}
         ]
         assert (await ase.get(f"/plans/{plan_id}")).status_code == 200
+        assert plan_id in (await ase.get("/plans")).text
 
 
 async def test_a_person_under_16_cannot_be_the_consent_giver_and_a_refusal_keeps_the_draft(
@@ -424,3 +426,82 @@ async def test_life_areas_are_added_renamed_moved_and_retired_and_stay_in_export
             goal = Map({"id": "g-æøå", "title": "Forsøk 🚫"})
             c.doc.get("goals", type=Array).append(goal)
             await c.wait_for(lambda: bool(c.denied), timeout=30)
+
+
+async def test_the_guardian_answers_in_the_browser_and_the_person_under_16_may_not(
+    server: LiveServer, world: World
+) -> None:
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        plan_id = await _start(kari, birth_date=_ddmm(_born_years_ago(13)))
+    # The invitation work will add them from the guardian named at the start; here directly.
+    await server.services.plans.add_member(plan_id, world.users["verge"], "verge")
+    await server.services.plans.add_member(plan_id, world.users["planeier"], "planeier")
+    async with signed_in(server.http, ROLE_USERS["planeier"][0]) as jonas:
+        page = await jonas.get(f"/plans/{plan_id}")
+        assert page.status_code == 200  # the planeier sees the draft ...
+        assert 'data-testid="plan-consent-answer"' not in page.text  # ... but, 13, cannot answer
+        refused = await _post(jonas, f"/plans/{plan_id}/plan-consent", {"status": "given"})
+        assert refused.status_code == 403 and "under 16 år" in refused.text
+    assert _rows(server, "SELECT count(*) FROM plan_consents")[0][0] == 0
+    async with signed_in(server.http, ROLE_USERS["verge"][0]) as line:
+        page = await line.get(f"/plans/{plan_id}")
+        assert 'data-testid="plan-consent-answer"' in page.text
+        done = await _post(line, f"/plans/{plan_id}/plan-consent", {"status": "given"})
+        assert done.status_code == 303
+        again = await _post(line, f"/plans/{plan_id}/plan-consent", {"status": "refused"})
+        assert again.status_code == 409  # answered: no longer a draft
+    rows = _rows(
+        server,
+        "SELECT status, giver, giver_name, giver_user_id, method FROM plan_consents"
+        " WHERE plan_id = ?",
+        plan_id,
+    )
+    assert rows == [("given", "verge", "Line Berg", world.users["verge"], "browser")]
+    plan = await server.services.plans.get_plan(plan_id)
+    assert plan is not None and not plan.draft
+
+
+async def test_the_consent_to_the_plan_and_retired_areas_travel_in_export_and_import(
+    server: LiveServer, world: World, tmp_path: Path
+) -> None:
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        plan_id = await _start(kari)
+        base = f"/plans/{plan_id}"
+        answer = {"status": "refused", "giver": "planeier", "method": "written"}
+        answer["given_on"] = _ddmm(today_oslo())
+        assert (await _post(kari, f"{base}/plan-consent", answer)).status_code == 303
+        retire = {"action": "retire"}
+        assert (await _post(kari, f"{base}/areas/skole-og-laering", retire)).status_code == 303
+        exported = (await kari.get(f"{base}/export.json")).json()
+        printed = (await kari.get(f"{base}/print")).text
+    assert exported["plan"]["draft"] is True
+    [row] = exported["plan_consents"]
+    assert (row["status"], row["giver_name"], row["method"]) == ("refused", PERSON, "written")
+    assert row["recorded_by_user_id"] == world.users["koordinator"]
+    assert 'data-testid="print-plan-consent"' in printed and "Samtykke nektet" in printed
+
+    # Into a fresh database with the command line, and out again: the same record.
+    target = tmp_path / "target"
+    target.mkdir()
+    path = target / "plan.json"
+    path.write_text(json.dumps(exported, ensure_ascii=False), encoding="utf-8")
+    env = {
+        **os.environ,
+        "SAMPLAN_VAR_DIR": str(target / "var"),
+        "SAMPLAN_DATABASE_URL": f"sqlite+aiosqlite:///{target / 'target.sqlite3'}",
+        "SAMPLAN_SECRET_KEY": server.settings.resolved_secret_key(),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        run = [sys.executable, "-m", "server.cli", *args]
+        return subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+
+    imported = cli("import", str(path))
+    assert imported.returncode == 0, imported.stderr
+    again = json.loads(cli("export", plan_id).stdout)
+    assert again["plan"]["draft"] is True
+    assert [{**r, "recorded_by_user_id": None} for r in again["plan_consents"]] == [
+        {**row, "recorded_by_user_id": None}
+    ]
+    retired = {z["key"]: z["retired_at"] for z in again["zones"] if z["kind"] == "area"}
+    assert retired["skole-og-laering"] is not None and retired["venner-fritid-og-aeoa"] is None

@@ -69,6 +69,8 @@ async def my_plans(request: Request) -> Response:
     for plan, role, koordinator in overview:
         mine = access.get(plan.id)
         opens = sees_plan(mine, today)
+        if plan.draft and needs_consent(role):
+            continue  # a draft is the koordinator's, planeier's and verge's alone
         plans.append(
             {
                 "id": plan.id,

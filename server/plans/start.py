@@ -91,7 +91,12 @@ def area_key(title: str, taken: Sequence[str] | set[str]) -> str:
     unique with -2, -3 ...; "omrade" when nothing of the title survives (an emoji alone)."""
     text = title.casefold().replace("æ", "ae").replace("ø", "o").replace("å", "a")
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    base = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:50].strip("-") or "omrade"
+    # Whatever is not a lower-case letter or digit becomes '-'; is_zone_key (the rule's one
+    # owner) has the last word.
+    dashed = "".join(c if c.isdigit() or c.islower() else "-" for c in text)
+    base = "-".join(part for part in dashed.split("-") if part)[:50].strip("-")
+    if not is_zone_key(base):
+        base = "omrade"
     key, n = base, 1
     while key in taken:
         n += 1

@@ -88,6 +88,16 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
             if z["kind"] == "area"
         ],
         "consents": [_consent(c, people, roles, titles, today) for c in document["consents"]],
+        "plan_consents": [
+            {
+                "status": c["status"],
+                "giver": c["giver"],
+                "giver_name": c["giver_name"],
+                "method": c["method"],
+                "given_on": norwegian_date(c["given_on"]),
+            }
+            for c in document.get("plan_consents", [])
+        ],
         "meetings": [
             {
                 "title": m["title"],
