@@ -192,6 +192,9 @@ async def test_kari_starts_a_draft_only_she_sees_until_the_consent_is_recorded(
             {"giver": "planeier", "method": "oral", "rule": "from_16"}
         ]
         assert (await ase.get(f"/plans/{plan_id}")).status_code == 200
+        meta = (await kari.get(f"/plans/{plan_id}/export.json")).json()["zones"]
+        content_meta = next(z for z in meta if z["kind"] == "content")["content"]["meta"]
+        assert content_meta["status"] == "aktiv"
         assert plan_id in (await ase.get("/plans")).text
 
 

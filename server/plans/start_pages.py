@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pycrdt import Doc, Map
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from crdt.protocol import CloseCode
-from crdt.schema import zone_name
+from crdt.schema import CONTENT, META, zone_name
 from server.core.access import Role, consent_rule, may_give_consent
 from server.core.audit import client_address
 from server.core.clock import today_oslo
@@ -157,12 +158,30 @@ async def plan_consent_submit(request: Request) -> Response:
         recorded_by=v.visit.user.id,
     )
     await services.connections.recheck_plan(plan.id)
+    if status == "given":
+        await _mark_active(services, plan.id, v.visit.user.id)
     v.visit.audit(
         request,
         f"plan_consent_{'give' if status == 'given' else 'refuse'}",
         details={"giver": giver, "method": method, "rule": consent_rule(plan.person_birth_date)},
     )
     return RedirectResponse(f"/plans/{plan.id}#plan-start-consent", status_code=303)
+
+
+async def _mark_active(services: Services, plan_id: str, actor: int) -> None:
+    """The content zone's `meta.status` follows ("utkast" -> "aktiv"), written through the
+    room's durable path for the one who recorded the consent; a status someone already
+    changed by hand is left alone."""
+    zone = await services.plans.get_zone(plan_id, CONTENT, "")
+    if zone is None:
+        return
+
+    def change(doc: Doc[Any]) -> None:
+        meta = doc.get(META, type=Map)
+        if meta.get("status") == "utkast":
+            meta["status"] = "aktiv"
+
+    await services.registry.edit(zone.id, change, CONTENT, actor=actor)
 
 
 # -- life areas ------------------------------------------------------------------------------
