@@ -590,7 +590,8 @@ class PlanRepo:
                 select(Zone.plan_id, Zone.id, Zone.kind, Zone.key, ZoneSummary.data)
                 .outerjoin(ZoneSummary, ZoneSummary.zone_id == Zone.id)
                 .join(Membership, Membership.plan_id == Zone.plan_id)
-                .where(Membership.user_id == user_id)
+                # A retired life area no longer counts (overdue measures, evaluations).
+                .where(Membership.user_id == user_id, Zone.retired_at.is_(None))
             )
             result: dict[str, list[tuple[int, str, str, dict[str, Any]]]] = {}
             for plan_id, zone_id, kind, key, data in rows:
@@ -608,7 +609,11 @@ class PlanRepo:
                 select(Zone.plan_id, Zone.id, Zone.kind, Zone.key, ZoneSummary.data)
                 .join(ZoneSummary, ZoneSummary.zone_id == Zone.id)
                 .join(Plan, Plan.id == Zone.plan_id)
-                .where(Zone.kind.in_(list(kinds)), Plan.status == "active")
+                .where(
+                    Zone.kind.in_(list(kinds)),
+                    Plan.status == "active",
+                    Zone.retired_at.is_(None),  # a retired area sends no reminders
+                )
                 .order_by(Zone.id)
             )
             return [(p, z, k, key, json.loads(d)) for p, z, k, key, d in rows]
