@@ -72,6 +72,13 @@ from server.plans.consent import consent_submit
 from server.plans.item_history import area_changes_json
 from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
 from server.plans.pages import home, my_plans, plan_page
+from server.plans.start_pages import (
+    area_add,
+    area_change,
+    areas_json,
+    new_plan,
+    plan_consent_submit,
+)
 from server.services import Services
 from server.settings import Settings
 from server.sync.endpoint import SyncEndpoint
@@ -200,9 +207,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/session", session_status, methods=["GET"]),
         Route("/session", session_continue, methods=["POST"]),
         Route("/plans", my_plans),
+        Route("/plans/new", new_plan, methods=["GET", "POST"]),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
         Route("/plans/{plan_id}/areas/{key}/changes", area_changes_json, methods=["GET"]),
+        Route("/plans/{plan_id}/plan-consent", plan_consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/areas", areas_json, methods=["GET"]),
+        Route("/plans/{plan_id}/areas", area_add, methods=["POST"]),
+        Route("/plans/{plan_id}/areas/{key}", area_change, methods=["POST"]),
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),

@@ -149,14 +149,43 @@ def cmd_plan_create(args: argparse.Namespace) -> int:
     birth_date = parse_birth_date(args.birth_date, today_oslo()) if args.birth_date else None
     areas = _areas(args.area)
 
+    from server.plans.start import PlanStart, create_plan
+
+    if not args.title.strip() or not args.person.strip():
+        raise CliError("--title and --person must not be empty")
+    start = PlanStart(
+        person_name=args.person.strip(),
+        person_birth_date=birth_date,
+        period_start=None,
+        period_end=None,
+        next_revision=None,
+        areas=tuple(areas),
+        title=args.title.strip(),
+        municipality=args.municipality,
+    )
+
     async def go(repos: Repositories, settings: Settings) -> int:
-        municipality_id = await repos.plans.get_or_create_municipality(args.municipality)
-        plan = await repos.plans.create_plan(
-            municipality_id, args.title, args.person, person_birth_date=birth_date
-        )
-        for position, (key, title) in enumerate(areas):
-            await repos.plans.add_zone(plan.id, "area", key, title, position)
+        # The operator records a plan whose consent to be made is on paper: not a draft.
+        plan = await create_plan(repos, start, koordinator_user_id=None, draft=False)
         print(plan.id)
+        return 0
+
+    return _run(go)
+
+
+def cmd_user_coordinator(args: argparse.Namespace) -> int:
+    """`user mark-coordinator` / `unmark-coordinator`: who may start plans ("Ny plan") until
+    the municipality's coordinating unit keeps that list; a koordinator of any plan may
+    anyway. Unmarking takes no plan away."""
+    allowed = args.action == "mark-coordinator"
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        if not await repos.plan_start.set_can_start_plans(args.email, allowed):
+            raise CliError(f"no user with e-mail {args.email}")
+        await repos.audit.append(
+            AuditEvent("user_change", details={"field": "can_start_plans", "value": allowed})
+        )
+        print(f"{args.email}: {'may' if allowed else 'may no longer'} start plans")
         return 0
 
     return _run(go)
@@ -659,6 +688,13 @@ def build_parser() -> argparse.ArgumentParser:
     user_on = user.add_parser("reactivate", help="let a deactivated account log in again")
     user_on.add_argument("email", metavar="EMAIL")
     user_on.set_defaults(func=cmd_user_reactivate)
+    for name, help_text in (
+        ("mark-coordinator", "let a user start plans (Ny plan)"),
+        ("unmark-coordinator", "take back `mark-coordinator` (plans already started stay)"),
+    ):
+        marked = user.add_parser(name, help=help_text)
+        marked.add_argument("email", metavar="EMAIL")
+        marked.set_defaults(func=cmd_user_coordinator)
 
     plan = sub.add_parser("plan", help="manage plans").add_subparsers(dest="action", required=True)
     plan_create = plan.add_parser("create", help="create a plan; prints its id")

@@ -34,6 +34,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.notifications import NotificationRepo
+from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
 from storage.repositories.transfer import PlanTransferRepo
@@ -59,6 +60,7 @@ class Repositories:
     notifications: NotificationRepo
     versions: VersionRepo
     accounts: AccountRepo
+    plan_start: PlanStartRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -81,6 +83,7 @@ class Repositories:
             NotificationRepo(maker),
             VersionRepo(maker),
             AccountRepo(maker),
+            PlanStartRepo(maker),
         )
 
     async def close(self) -> None:

@@ -143,6 +143,9 @@ class User(Base):
     # TABLE on SQLite (see migration 0012), and the row outlives nobody it names.
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deactivated_by: Mapped[int | None] = mapped_column(Integer)
+    # Marked by an operator (`samplan user mark-coordinator`): may start plans ("Ny plan")
+    # without coordinating one already, until the koordinerende enhet keeps that list.
+    can_start_plans: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PasswordReset(Base):
@@ -182,6 +185,17 @@ class Plan(Base):
     # another process (the CLI, another node) and re-check open connections (DESIGN.md §3).
     access_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # "Utkast": started in the browser, and the consent to the plan being made (regulation
+    # element h, `plan_consents`) is not yet given. Only the koordinator, planeier and verge
+    # may open a draft (server.core.access). A column beside `status`, not a third status:
+    # changing the CHECK constraint would rebuild `plans` on SQLite, and dropping the old
+    # table with foreign keys on cascades into every plan's data (see migration 0005).
+    draft: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The person's guardian as named by the koordinator when starting the plan, before they
+    # have an account here: the invitation (another piece of work) turns this into a
+    # membership with role `verge`. NULL when none was named.
+    guardian_name: Mapped[str | None] = mapped_column(String(200))
+    guardian_email: Mapped[str | None] = mapped_column(String(320))
 
 
 class Zone(Base):
@@ -199,6 +213,9 @@ class Zone(Base):
     title: Mapped[str] = mapped_column(String(300))
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A life area the koordinator retired: no longer offered for editing, but its zone and
+    # history stay (export, print and versions show it, marked as retired).
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Membership(Base):
@@ -413,6 +430,44 @@ class Consent(Base):
     revoked_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+
+
+PLAN_CONSENT_GIVERS = ("planeier", "verge")
+PLAN_CONSENT_METHODS = ("browser", "oral", "written")
+
+
+class PlanConsent(Base):
+    """The consent to the plan being made at all (forskrift om habilitering og rehabilitering,
+    individuell plan og koordinator § 21 h; shared/domain/individuell-plan.md §1.3-1.5), not
+    the sharing consent per member in `consents`.
+
+    Append-only history: the newest row is the current answer. `giver` says whether the
+    person (planeier) or the guardian (verge) answered; `giver_user_id` is set when they
+    answered themselves in the browser, `giver_name` always (the koordinator records an oral
+    or written answer for someone who may have no account). `given_on` is when it was given
+    as recorded; `recorded_at` when it was written here and by whom.
+    """
+
+    __tablename__ = "plan_consents"
+    __table_args__ = (
+        CheckConstraint(_in("status", CONSENT_STATUSES), name="status"),
+        CheckConstraint(_in("giver", PLAN_CONSENT_GIVERS), name="giver"),
+        CheckConstraint(_in("method", PLAN_CONSENT_METHODS), name="method"),
+        Index("ix_plan_consents_plan_id_id", "plan_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    giver: Mapped[str] = mapped_column(String(20))
+    giver_name: Mapped[str] = mapped_column(String(200))
+    giver_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(20))
+    given_on: Mapped[date] = mapped_column(Date)
+    recorded_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 NOTIFICATION_KINDS = ("message", "comment", "minutes", "assigned", "deadline", "revision")

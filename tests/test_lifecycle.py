@@ -520,7 +520,7 @@ def test_cli_close_reopen_delete(tmp_path: Path) -> None:
                 "SELECT action FROM audit_log WHERE plan_id = ? ORDER BY id", (plan_id,)
             )
         ]
-    assert actions == ["plan_close", "plan_reopen", "plan_delete"]
+    assert actions == ["plan_create", "plan_close", "plan_reopen", "plan_delete"]
     gone = samplan(tmp_path, "plan", "delete", plan_id, "--yes", ok=False)
     assert gone.returncode == 2 and "no plan" in gone.stderr
     # The deleted plan's access log can still be read.

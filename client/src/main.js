@@ -11,6 +11,11 @@ setupBell()
 setupSession()
 connectEvents()
 
+// A form sent back with errors: its summary (role="alert") takes the focus, so a keyboard
+// or screen-reader user starts from the list of what to fix.
+const errorSummary = document.querySelector('.error-box[data-focus="true"]')
+if (errorSummary) errorSummary.focus()
+
 const root = document.getElementById('plan-app')
 if (root) {
   import('./plan/app.js').then(({ start }) => start(root)).catch((error) => {

@@ -104,8 +104,12 @@ def needs_consent(role: str) -> bool:
 
 def sees_plan(member: MemberAccess | None, today: date) -> bool:
     """Whether a member may open the plan at all: a deltaker or leser sees nothing of it
-    before the planeier (or verge) consents (DESIGN §3)."""
+    before the planeier (or verge) consents (DESIGN §3), and nothing of a draft ("utkast",
+    before the consent to the plan being made): then `member.consent` is None too, so every
+    zone check (`effective_access`) refuses them as well."""
     if member is None:
+        return False
+    if needs_consent(member.role) and member.plan_draft:
         return False
     if needs_consent(member.role):
         return member.consent is not None and member.consent.active_on(today)

@@ -189,7 +189,9 @@ class Notifier:
                 continue
             if uid in exclude or (roles is not None and membership.role not in roles):
                 continue
-            consent = latest.get(uid, (None, None))[0]
+            # A draft is for the koordinator, planeier and verge only; no sharing consent
+            # is in force before the consent to the plan being made.
+            consent = None if plan.draft else latest.get(uid, (None, None))[0]
             if effective_access(membership.role, zone_kind, zone, consent, today) is None:
                 continue
             members[uid] = email

@@ -27,6 +27,7 @@ from server.core.access import (
 from server.core.clock import OSLO, today_oslo
 from server.core.identity import colour_for, identity_of, initials
 from server.plans.overview import indicators
+from server.plans.start_pages import areas_section, start_consent_section
 from server.services import Services
 from server.web.errors import LoginRequired
 from server.web.i18n import language_of
@@ -68,6 +69,8 @@ async def my_plans(request: Request) -> Response:
     for plan, role, koordinator in overview:
         mine = access.get(plan.id)
         opens = sees_plan(mine, today)
+        if plan.draft and needs_consent(role):
+            continue  # a draft is the koordinator's, planeier's and verge's alone
         plans.append(
             {
                 "id": plan.id,
@@ -83,10 +86,13 @@ async def my_plans(request: Request) -> Response:
                 "unread": unread.get(plan.id, 0) if _reads(mine, COMMENTS, today) else 0,
                 "next_meeting": _next_meeting(next_meetings.get(plan.id), role) if opens else None,
                 "closed": plan.status == "closed",
+                "draft": plan.draft,
             }
         )
     deleted = request.query_params.get("deleted") == "1"
-    return render(request, "plans.html", {"plans": plans, "deleted": deleted}, user=user)
+    may_start = await services.repos.plan_start.may_start_plans(user.id)
+    context = {"plans": plans, "deleted": deleted, "may_start": may_start}
+    return render(request, "plans.html", context, user=user)
 
 
 async def plan_page(request: Request) -> Response:
@@ -102,6 +108,8 @@ async def plan_page(request: Request) -> Response:
         await services.plans.list_zones(plan.id), key=lambda z: (ZONE_ORDER[z.kind], z.position)
     )
     for zone in all_zones:
+        if zone.retired_at is not None:
+            continue  # a retired life area: kept for history, export and print, not edited
         suffix = zone_name(zone.kind, zone.key)
         access = effective_access(
             member.role, zone.kind, suffix, member.consent, today, closed=plan.status == "closed"
@@ -171,8 +179,11 @@ async def plan_page(request: Request) -> Response:
             "title": plan.title,
             "person_name": plan.person_name,
             "status": plan.status,
+            "draft": plan.draft,
             "closed_on": _ddmmyyyy(plan.closed_at),
         },
+        "areas": await areas_section(v),
+        "start_consent": await start_consent_section(v),
         "me": me,
         "may_export": can_export(member.role),
         "access_log": may_see_access_log(member.role),

@@ -2,7 +2,12 @@
 back, CRDT state included) and readable without Samplan (each zone's content as JSON too).
 
     {"format": "samplan-plan", "version": 2, "exported_at", "about",
-     "plan":     {id, title, person_name, status, municipality, created_at},
+     "plan":     {id, title, person_name, status, draft (true: "utkast", the consent to the
+                  plan being made not given yet), municipality, created_at},
+     "plan_consents": [{status, giver ("planeier"|"verge"), giver_name, giver_user_id,
+                   method ("browser"|"oral"|"written"), given_on, recorded_by_user_id,
+                   recorded_at}]   the consent to the plan being made, oldest first (issue 12;
+                   absent in older files)
      "people":   [{id, email, name}]   every user the plan refers to; `id` is the user id the
                                        zone documents use (as a string) in the exporting database
      "members":  [{user_id, email, name, role, unit, contribution, added_at}],
@@ -13,6 +18,8 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
                    invitees: [people id, ...], created_by_user_id, created_at, updated_at,
                    cancelled_at (null: not cancelled), sequence (edits so far)}],
      "zones":    [{zone, kind, key, title, position,
+                   retired_at (null; or when the koordinator retired this life area: it is
+                   kept, with its history, and shown as retired),
                    state: base64 of the Yjs v1 update of the whole zone document,
                    content: the same zone as JSON (crdt.schema.read_zone, docs/schema.md),
                             less the legacy stamps (`updatedBy`, `updatedAt`: never read),
@@ -200,10 +207,24 @@ def export_document(
             "title": record.title,
             "person_name": record.person_name,
             "status": record.status,
+            "draft": record.draft,
             "municipality": record.municipality,
             "created_at": iso_time(record.created_at),
         },
         "people": [{"id": p.id, "email": p.email, "name": p.name} for p in by_id.values()],
+        "plan_consents": [
+            {
+                "status": c.status,
+                "giver": c.giver,
+                "giver_name": c.giver_name,
+                "giver_user_id": c.giver_user_id,
+                "method": c.method,
+                "given_on": iso_date(c.given_on),
+                "recorded_by_user_id": c.recorded_by_user_id,
+                "recorded_at": iso_time(c.recorded_at),
+            }
+            for c in record.plan_consents
+        ],
         "members": [
             {
                 "user_id": m.user_id,
@@ -254,6 +275,7 @@ def export_document(
                 "key": zone.key,
                 "title": zone.title,
                 "position": zone.position,
+                "retired_at": iso_time(zone.retired_at),
                 "state": base64.b64encode(state).decode("ascii"),
                 "content": content,
                 "changes": [

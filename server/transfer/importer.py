@@ -70,7 +70,13 @@ from server.core.seals import (
 from server.services import Repositories
 from server.transfer.export import FORMAT, READABLE_VERSIONS
 from storage.errors import InvalidValue
-from storage.models import CONSENT_STATUSES, PLAN_STATUSES, ROLES
+from storage.models import (
+    CONSENT_STATUSES,
+    PLAN_CONSENT_GIVERS,
+    PLAN_CONSENT_METHODS,
+    PLAN_STATUSES,
+    ROLES,
+)
 from storage.repositories.meetings import REF_KINDS, AgendaItem, AgendaRef
 from storage.repositories.transfer import (
     ConsentRow,
@@ -78,6 +84,7 @@ from storage.repositories.transfer import (
     MeetingRow,
     MemberRow,
     Person,
+    PlanConsentRow,
     PlanTransfer,
     PublishedRow,
     ZoneContent,
@@ -214,6 +221,12 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         meetings=_meetings(root.get("meetings"), people, version),
         zones=zones,
         published_minutes=_published(published_field, people, plan_id),
+        draft=_draft(plan),
+        plan_consents=(
+            _plan_consents(root.get("plan_consents"), people)
+            if "plan_consents" in root.value
+            else ()
+        ),
     )
     entries = tuple(item.value for item in published_field.items())
     return ParsedPlan(transfer, states, docs, entries, changes)
@@ -279,6 +292,32 @@ def _members(field: _Field, people: Mapping[int, Person]) -> tuple[MemberRow, ..
             )
         )
     return tuple(members)
+
+
+def _draft(plan: _Field) -> bool:
+    """`plan.draft` (files from before issue 12 have none: not a draft)."""
+    if "draft" not in plan.value:
+        return False
+    value = plan.get("draft").value
+    if not isinstance(value, bool):
+        raise plan.get("draft").fail("must be true or false")
+    return value
+
+
+def _plan_consents(field: _Field, people: Mapping[int, Person]) -> tuple[PlanConsentRow, ...]:
+    return tuple(
+        PlanConsentRow(
+            item.get("status").choice(CONSENT_STATUSES),
+            item.get("giver").choice(PLAN_CONSENT_GIVERS),
+            item.get("giver_name").text(),
+            _person(item.get("giver_user_id"), people, optional=True),
+            item.get("method").choice(PLAN_CONSENT_METHODS),
+            item.get("given_on").day(),
+            _person(item.get("recorded_by_user_id"), people, optional=True),
+            item.get("recorded_at").time(),
+        )
+        for item in field.items()
+    )
 
 
 def _consents(field: _Field, people: Mapping[int, Person]) -> tuple[ConsentRow, ...]:
@@ -584,7 +623,18 @@ def _zones(
                 "differs from the zone's state (the state is what is imported; "
                 "do not edit an export by hand)"
             )
-        zones.append(ZoneRow(kind, key, item.get("title").text(), item.get("position").integer()))
+        retired_at = (
+            item.get("retired_at").time(optional=True) if "retired_at" in item.value else None
+        )
+        zones.append(
+            ZoneRow(
+                kind,
+                key,
+                item.get("title").text(),
+                item.get("position").integer(),
+                retired_at=retired_at,
+            )
+        )
         states.append(state)
         docs.append(doc)
         changes.append(_changes(item, people) if "changes" in item.value else ())

@@ -92,11 +92,28 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
         "collaboration": content.get("collaboration", []),
         "other_plans": content.get("otherPlans", []),
         "areas": [
-            _area(z["title"], z["content"], names, owner_comments.of(z), today)
+            _area(
+                z["title"],
+                z["content"],
+                names,
+                owner_comments.of(z),
+                today,
+                retired=bool(z.get("retired_at")),
+            )
             for z in zones
             if z["kind"] == "area"
         ],
         "consents": [_consent(c, people, roles, titles, today) for c in document["consents"]],
+        "plan_consents": [
+            {
+                "status": c["status"],
+                "giver": c["giver"],
+                "giver_name": c["giver_name"],
+                "method": c["method"],
+                "given_on": norwegian_date(c["given_on"]),
+            }
+            for c in document.get("plan_consents", [])
+        ],
         "meetings": [
             {
                 "title": m["title"],
@@ -293,6 +310,8 @@ def _area(
     names: _Names,
     owner_comment_label: Callable[[Any], str],
     today: date,
+    *,
+    retired: bool = False,
 ) -> dict[str, Any]:
     goals = data.get("goals", [])
     ids = {g.get("id") for g in goals}
@@ -330,6 +349,7 @@ def _area(
 
     return {
         "title": title,
+        "retired": retired,
         "goals": tree(None, frozenset()),
         "orphan_measures": measures.get(None, []),
         "orphan_evaluations": evaluations.get(None, []),

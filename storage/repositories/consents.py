@@ -58,6 +58,15 @@ class MemberAccess:
     role: str
     consent: ConsentRecord | None
     plan_closed: bool = False
+    # The plan is an "utkast": the consent to the plan being made is not given yet, so no
+    # sharing consent is in force (`consent` is None for every member whatever the table
+    # holds) and only the koordinator, planeier and verge may open it.
+    plan_draft: bool = False
+
+
+def _in_force(role: str, consent: Consent | None, status: str, draft: bool) -> MemberAccess:
+    record = _record(consent) if consent is not None and not draft else None
+    return MemberAccess(role, record, status == "closed", draft)
 
 
 def _record(row: Consent) -> ConsentRecord:
@@ -197,7 +206,7 @@ class ConsentRepo:
         async with self._sessionmaker() as session:
             row = (
                 await session.execute(
-                    select(Membership.role, Consent, Plan.status)
+                    select(Membership.role, Consent, Plan.status, Plan.draft)
                     .join(Plan, Plan.id == Membership.plan_id)
                     .outerjoin(
                         Consent,
@@ -212,16 +221,15 @@ class ConsentRepo:
             ).first()
         if row is None:
             return None
-        role, consent, status = row
-        record = _record(consent) if consent is not None else None
-        return MemberAccess(role, record, status == "closed")
+        role, consent, status, draft = row
+        return _in_force(role, consent, status, draft)
 
     async def access_by_plan(self, user_id: int) -> dict[str, MemberAccess]:
         """`member_access` for every plan the user is in, in one query: what "Mine planer"
         needs to show each plan's figures only from the zones this member may open."""
         async with self._sessionmaker() as session:
             rows = await session.execute(
-                select(Membership.plan_id, Membership.role, Consent, Plan.status)
+                select(Membership.plan_id, Membership.role, Consent, Plan.status, Plan.draft)
                 .join(Plan, Plan.id == Membership.plan_id)
                 .outerjoin(
                     Consent,
@@ -233,10 +241,8 @@ class ConsentRepo:
                 .order_by(Consent.id)
             )
             return {
-                plan_id: MemberAccess(
-                    role, _record(consent) if consent is not None else None, status == "closed"
-                )
-                for plan_id, role, consent, status in rows
+                plan_id: _in_force(role, consent, status, draft)
+                for plan_id, role, consent, status, draft in rows
             }
 
     async def latest_by_user(self, plan_id: str) -> dict[int, tuple[ConsentRecord, str | None]]:

@@ -546,7 +546,14 @@ class PlanRepo:
         async with self._sessionmaker() as session:
             row = (
                 await session.execute(
-                    select(Plan.access_version, Zone.id, Membership.role, User.name, Plan.status)
+                    select(
+                        Plan.access_version,
+                        Zone.id,
+                        Membership.role,
+                        User.name,
+                        Plan.status,
+                        Zone.retired_at,
+                    )
                     .join(Zone, Zone.plan_id == Plan.id)
                     .join(Membership, Membership.plan_id == Plan.id)
                     .join(User, User.id == Membership.user_id)
@@ -560,8 +567,10 @@ class PlanRepo:
             ).first()
         if row is None:
             return None
-        version, zone_id, role, name, status = row
-        return ConnectionContext(plan_id, version, zone_id, role, name, status == "closed")
+        version, zone_id, role, name, status, retired_at = row
+        # A retired life area is read-only like a closed plan: kept, no longer edited.
+        read_only = status == "closed" or retired_at is not None
+        return ConnectionContext(plan_id, version, zone_id, role, name, read_only)
 
     async def save_zone_summary(self, zone_id: int, summary: Mapping[str, Any]) -> None:
         """Replace the zone's summary (delete + insert: portable, and one transaction)."""
@@ -581,7 +590,8 @@ class PlanRepo:
                 select(Zone.plan_id, Zone.id, Zone.kind, Zone.key, ZoneSummary.data)
                 .outerjoin(ZoneSummary, ZoneSummary.zone_id == Zone.id)
                 .join(Membership, Membership.plan_id == Zone.plan_id)
-                .where(Membership.user_id == user_id)
+                # A retired life area no longer counts (overdue measures, evaluations).
+                .where(Membership.user_id == user_id, Zone.retired_at.is_(None))
             )
             result: dict[str, list[tuple[int, str, str, dict[str, Any]]]] = {}
             for plan_id, zone_id, kind, key, data in rows:
@@ -599,7 +609,11 @@ class PlanRepo:
                 select(Zone.plan_id, Zone.id, Zone.kind, Zone.key, ZoneSummary.data)
                 .join(ZoneSummary, ZoneSummary.zone_id == Zone.id)
                 .join(Plan, Plan.id == Zone.plan_id)
-                .where(Zone.kind.in_(list(kinds)), Plan.status == "active")
+                .where(
+                    Zone.kind.in_(list(kinds)),
+                    Plan.status == "active",
+                    Zone.retired_at.is_(None),  # a retired area sends no reminders
+                )
                 .order_by(Zone.id)
             )
             return [(p, z, k, key, json.loads(d)) for p, z, k, key, d in rows]

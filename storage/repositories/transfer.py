@@ -44,6 +44,7 @@ from storage.models import (
     Membership,
     Municipality,
     Plan,
+    PlanConsent,
     PublishedMinutes,
     User,
     Zone,
@@ -91,6 +92,20 @@ class ConsentRow:
     given_at: datetime
     revoked_at: datetime | None
     revoked_by_user_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanConsentRow:
+    """One answer to the consent to the plan being made (`plan_consents`)."""
+
+    status: str
+    giver: str
+    giver_name: str
+    giver_user_id: int | None
+    method: str
+    given_on: date
+    recorded_by_user_id: int | None
+    recorded_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +163,7 @@ class ZoneRow:
     title: str
     position: int
     zone_id: int = 0  # set by `read`; ignored by `create`
+    retired_at: datetime | None = None  # a life area the koordinator retired
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +180,8 @@ class PlanTransfer:
     meetings: tuple[MeetingRow, ...] = ()
     zones: tuple[ZoneRow, ...] = ()
     published_minutes: tuple[PublishedRow, ...] = ()  # oldest first
+    draft: bool = False  # "utkast": the consent to the plan being made not yet given
+    plan_consents: tuple[PlanConsentRow, ...] = ()  # oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,12 +312,33 @@ class PlanTransferRepo:
                 )
             ]
             zones = [
-                ZoneRow(z.kind, z.key, z.title, z.position, z.id)
+                ZoneRow(z.kind, z.key, z.title, z.position, z.id, z.retired_at)
                 for z in await session.scalars(
                     select(Zone).where(Zone.plan_id == plan_id).order_by(Zone.id)
                 )
             ]
+            plan_consents = [
+                PlanConsentRow(
+                    c.status,
+                    c.giver,
+                    c.giver_name,
+                    c.giver_user_id,
+                    c.method,
+                    c.given_on,
+                    c.recorded_by_user_id,
+                    c.recorded_at,
+                )
+                for c in await session.scalars(
+                    select(PlanConsent)
+                    .where(PlanConsent.plan_id == plan_id)
+                    .order_by(PlanConsent.id)
+                )
+            ]
             referenced = {m.user_id for m in members}
+            for pc in plan_consents:
+                referenced.update(
+                    u for u in (pc.giver_user_id, pc.recorded_by_user_id) if u is not None
+                )
             for c in consents:
                 referenced.update(
                     uid
@@ -327,6 +366,8 @@ class PlanTransferRepo:
             tuple(meetings),
             tuple(zones),
             tuple(published),
+            draft=plan.draft,
+            plan_consents=tuple(plan_consents),
         )
 
     async def people(self, user_ids: Iterable[int]) -> list[Person]:
@@ -403,6 +444,9 @@ class PlanTransferRepo:
                 await session.flush()  # keep membership ids in file order
                 for c in plan.consents:  # one by one: ids keep the history's order
                     session.add(_consent(plan.id, c, ids))
+                    await session.flush()
+                for pc in plan.plan_consents:
+                    session.add(_plan_consent(plan.id, pc, ids))
                     await session.flush()
                 await self._meetings_in(session, plan, ids)
                 people = [person.id for person in plan.people]
@@ -481,6 +525,7 @@ class PlanTransferRepo:
                 title=plan.title,
                 person_name=plan.person_name,
                 status=plan.status,
+                draft=plan.draft,
                 access_version=0,
                 created_at=plan.created_at,
             )
@@ -500,6 +545,7 @@ class PlanTransferRepo:
                 title=zone.title,
                 position=zone.position,
                 created_at=now,
+                retired_at=zone.retired_at,
             )
             session.add(row)
             await session.flush()
@@ -556,6 +602,7 @@ class PlanTransferRepo:
             "zones": Zone,
             "memberships": Membership,
             "consents": Consent,
+            "plan_consents": PlanConsent,
             "meetings": Meeting,
             "meeting_invitees": MeetingInvitee,
             "published_minutes": PublishedMinutes,
@@ -567,6 +614,20 @@ class PlanTransferRepo:
                 name: int(await session.scalar(select(func.count()).select_from(model)) or 0)
                 for name, model in tables.items()
             }
+
+
+def _plan_consent(plan_id: str, c: PlanConsentRow, ids: Mapping[int, int]) -> PlanConsent:
+    return PlanConsent(
+        plan_id=plan_id,
+        status=c.status,
+        giver=c.giver,
+        giver_name=c.giver_name,
+        giver_user_id=None if c.giver_user_id is None else ids[c.giver_user_id],
+        method=c.method,
+        given_on=c.given_on,
+        recorded_by_user_id=None if c.recorded_by_user_id is None else ids[c.recorded_by_user_id],
+        recorded_at=c.recorded_at,
+    )
 
 
 def _consent(plan_id: str, c: ConsentRow, ids: Mapping[int, int]) -> Consent:
@@ -632,6 +693,8 @@ def _check(plan: PlanTransfer) -> None:
     refs = [m.user_id for m in plan.members]
     for c in plan.consents:
         refs += [u for u in (c.user_id, c.given_by_user_id, c.revoked_by_user_id) if u is not None]
+    for pc in plan.plan_consents:
+        refs += [u for u in (pc.giver_user_id, pc.recorded_by_user_id) if u is not None]
     for m in plan.meetings:
         refs += [u for u in (*m.invitee_ids, m.created_by_user_id) if u is not None]
     for p in plan.published_minutes:

@@ -85,23 +85,34 @@ export function start (root) {
     mainColumn.append(s.el)
     addToc('sec-overview', t('overview.heading'))
   }
-  for (const zone of zones.filter((z) => z.kind === 'area')) {
+  const tocLinks = new Map()
+  const areaView = (zone) => {
     const zctx = zctxOf(zone)
     if (zone.writable) {
       undo.add(zone, ['goals', 'measures', 'evaluations'].map((name) => zone.doc.getArray(name)), zone.origin)
     }
     const view = new AreaView(zone, { ...zctx, onStructure: () => overview.schedule() })
-    areaViews.push(view)
     zone.doc.on('update', () => overview.schedule())
+    return view
+  }
+  // Where the areas go: before the Meldinger section, or at the end of the main column.
+  const areasAnchor = h('div', { class: 'areas-end', hidden: true })
+  for (const zone of zones.filter((z) => z.kind === 'area')) {
+    const view = areaView(zone)
+    areaViews.push(view)
     mainColumn.append(view.el)
     addToc(view.el.id, zone.spec.title || zone.key)
+    tocLinks.set(view.el.id, tocList.lastElementChild)
   }
+  mainColumn.append(areasAnchor)
+  const tocAnchor = h('li', { hidden: true })
+  tocList.append(tocAnchor)
   if (commentsZone) {
     const messages = new Messages(commentsZone, ctx, { planId: data.planId, csrf: data.csrf, unread: data.unreadMessages })
     mainColumn.append(messages.el)
     addToc('messages', t('messages.heading'))
   }
-  for (const [id, key] of [['plan-members', 'members.heading'], ['plan-meetings', 'meetings.heading'], ['plan-published', 'published.heading'], ['plan-consent', 'consent.heading']]) {
+  for (const [id, key] of [['plan-start-consent', 'planConsent.heading'], ['plan-areas', 'areas.heading'], ['plan-members', 'members.heading'], ['plan-meetings', 'meetings.heading'], ['plan-published', 'published.heading'], ['plan-consent', 'consent.heading']]) {
     const el = document.getElementById(id)
     if (el) { mainColumn.append(el); addToc(id, t(key)) }
   }
@@ -117,6 +128,66 @@ export function start (root) {
   const side = h('aside', { class: 'plan-side', aria: { label: t('side.label') } }, presence.el, toc)
   root.append(bar, h('div', { class: 'plan-layout' }, mainColumn, side), removals.el, ctx.history.el)
   root.dataset.ready = 'true'
+  // Life areas added, renamed, moved or retired by the koordinator (server/plans/start_pages.py):
+  // /events says so (ids only) and the page asks for the areas it may open now.
+  const announce = h('p', { class: 'sr-only', aria: { live: 'polite' } })
+  root.append(announce)
+  const refreshAreas = async () => {
+    let body
+    try {
+      const response = await fetch(`/plans/${encodeURIComponent(data.planId)}/areas`, { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      if (!response.ok) return
+      body = await response.json()
+    } catch { return }
+    const specs = Array.isArray(body.areas) ? body.areas : []
+    const wanted = new Set(specs.map((s) => s.room))
+    for (const view of [...areaViews]) {
+      if (!wanted.has(view.zone.room)) {
+        view.el.remove()
+        tocLinks.get(view.el.id)?.remove()
+        tocLinks.delete(view.el.id)
+        areaViews.splice(areaViews.indexOf(view), 1)
+        zones.splice(zones.indexOf(view.zone), 1)
+        view.zone.destroy()
+      }
+    }
+    const ordered = []
+    for (const spec of specs) {
+      let view = areaViews.find((v) => v.zone.room === spec.room)
+      if (!view) {
+        const zone = new Zone(spec, { wsBase: wsBase(), userId: me.id, ownDevice: Boolean(data.ownDevice), visit: data.visit, onChange })
+        zone.origin = new LocalOrigin(spec.room)
+        zone.provider.awareness.setLocalStateField('user', user)
+        zones.push(zone)
+        docs[zone.room] = zone.doc
+        providers[zone.room] = zone.provider
+        view = areaView(zone)
+        areaViews.push(view)
+        tocLinks.set(view.el.id, h('li', {}, h('a', { href: `#${view.el.id}` }, spec.title)))
+        announce.textContent = t('areas.added', { title: spec.title })
+      }
+      view.zone.spec.title = spec.title
+      const heading = view.el.querySelector('.section-head h2')
+      if (heading && heading.textContent !== spec.title) heading.textContent = spec.title
+      const link = tocLinks.get(view.el.id)
+      if (link && link.textContent !== spec.title) link.firstChild.textContent = spec.title
+      ordered.push(view)
+    }
+    // Put sections and table-of-contents links in the server's order; nodes already in
+    // place stay untouched (moving one would take the caret out of a field being edited).
+    const inDom = [...mainColumn.children].filter((el) => ordered.some((v) => v.el === el))
+    if (inDom.length !== ordered.length || inDom.some((el, i) => el !== ordered[i].el)) {
+      for (const view of ordered) mainColumn.insertBefore(view.el, areasAnchor)
+      for (const view of ordered) tocList.insertBefore(tocLinks.get(view.el.id), tocAnchor)
+    }
+    areaViews.splice(0, areaViews.length, ...ordered)
+    root.dataset.areas = specs.map((s) => s.key).join(' ')
+    status.update()
+    overview.schedule()
+  }
+  window.addEventListener('samplan:areas_changed', (event) => {
+    if (event.detail && event.detail.plan === data.planId) refreshAreas()
+  })
   overview.render()
   status.update()
 }

@@ -1,0 +1,350 @@
+"""Starting a plan from the browser and shaping its life areas (issue 12).
+
+GET/POST /plans/new: the "Ny plan" form (who may: server.plans.start / PlanStartRepo
+.may_start_plans). POST /plans/{id}/plan-consent: the consent to the plan being made, given
+in the browser by the planeier or verge, or recorded by the koordinator (oral or written).
+POST /plans/{id}/areas and /plans/{id}/areas/{key}: the koordinator adds, renames, moves and
+retires life areas; every open page of the plan hears `areas_changed` on /events and asks
+GET /plans/{id}/areas for what it may see. Every refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycrdt import Doc, Map
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from crdt.protocol import CloseCode
+from crdt.schema import CONTENT, META, zone_name
+from server.core.access import Role, consent_rule, may_give_consent
+from server.core.audit import client_address
+from server.core.clock import today_oslo
+from server.plans.start import (
+    SUGGESTED_AREAS,
+    StartError,
+    StartErrors,
+    area_key,
+    check_area_title,
+    create_plan,
+    parse_recorded_consent,
+    parse_start,
+)
+from server.services import Services
+from server.web.errors import BadRequest, Conflict, Forbidden, LoginRequired
+from server.web.i18n import language_of, translator
+from server.web.security import CSRF_FIELD, csrf_valid
+from server.web.session import current_user
+from server.web.templating import render
+from server.web.visit import PlanVisit, visit
+from storage.errors import Conflict as StorageConflict
+from storage.errors import NotFound as StorageNotFound
+
+_FIELDS = (
+    "title",
+    "person_name",
+    "birth_date",
+    "period_start",
+    "period_end",
+    "next_revision",
+    "guardian_name",
+    "guardian_email",
+    "extra_areas",
+)
+
+
+def _suggested(request: Request, form: Any | None) -> list[dict[str, Any]]:
+    t = translator(language_of(request))
+    rows = []
+    for i, name in enumerate(SUGGESTED_AREAS):
+        default = t(f"start.area.{name}")
+        if form is None:
+            rows.append({"i": i, "title": default, "checked": False})
+        else:
+            rows.append(
+                {
+                    "i": i,
+                    "title": str(form.get(f"area_title_{i}") or ""),
+                    "checked": str(i) in form.getlist("area"),
+                }
+            )
+    return rows
+
+
+async def new_plan(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        raise LoginRequired("/plans/new")
+    services: Services = request.app.state.services
+    if not await services.repos.plan_start.may_start_plans(user.id):
+        raise Forbidden("start.error.notAllowed")
+    if request.method == "GET":
+        values = {name: "" for name in _FIELDS}
+        return _form(request, user, values, _suggested(request, None), {})
+    form = await request.form()
+    if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
+        raise Forbidden("start.error.expiredForm")
+    values = {name: str(form.get(name) or "") for name in _FIELDS}
+    suggested = _suggested(request, form)
+    areas = [row["title"] for row in suggested if row["checked"]]
+    areas += [line for line in values["extra_areas"].splitlines() if line.strip()]
+    try:
+        start = parse_start(form, areas, today_oslo())
+    except StartErrors as exc:
+        return _form(request, user, values, suggested, exc.errors, status=400)
+    plan = await create_plan(
+        services.repos,
+        start,
+        koordinator_user_id=user.id,
+        draft=True,
+        actor_user_id=user.id,
+        client_address=client_address(request),
+    )
+    return RedirectResponse(f"/plans/{plan.id}", status_code=303)
+
+
+def _form(
+    request: Request,
+    user: Any,
+    values: dict[str, str],
+    suggested: list[dict[str, Any]],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    context = {"values": values, "suggested": suggested, "errors": errors}
+    return render(request, "plan_new.html", context, status_code=status, user=user)
+
+
+# -- the consent to the plan being made ----------------------------------------------------
+
+
+async def plan_consent_submit(request: Request) -> Response:
+    """The koordinator records an oral or written answer; the planeier or verge answers in
+    the browser. Only while the plan is a draft: its answer is what ends the draft."""
+    v = await _checked(request)
+    form = v.form
+    services, plan, today = v.visit.services, v.visit.plan, v.visit.today
+    role = v.visit.role
+    if role not in (Role.KOORDINATOR, Role.PLANEIER, Role.VERGE):
+        raise Forbidden("planConsent.error.notAllowed")
+    if not plan.draft:
+        raise Conflict("planConsent.error.notDraft")
+    if role == Role.KOORDINATOR:
+        try:
+            answer = parse_recorded_consent(form, plan, today)
+        except StartErrors as exc:
+            raise BadRequest(next(iter(exc.errors.values()))) from None
+        status, giver, name = answer.status, answer.giver, answer.giver_name
+        method, given_on, giver_user = answer.method, answer.given_on, None
+    elif role in (Role.PLANEIER, Role.VERGE):
+        if not may_give_consent(role, plan.person_birth_date, today):
+            raise Forbidden("planConsent.error.under16")
+        status = str(form.get("status") or "")
+        if status not in ("given", "refused"):
+            raise BadRequest("planConsent.error.status")
+        giver, name, method = role, v.visit.user.name, "browser"
+        given_on, giver_user = today, v.visit.user.id
+    else:
+        raise Forbidden("planConsent.error.notAllowed")
+    await services.repos.plan_start.record_consent(
+        plan.id,
+        status=status,
+        giver=giver,
+        giver_name=name,
+        giver_user_id=giver_user,
+        method=method,
+        given_on=given_on,
+        recorded_by=v.visit.user.id,
+    )
+    await services.connections.recheck_plan(plan.id)
+    if status == "given":
+        await _mark_active(services, plan.id, v.visit.user.id)
+    v.visit.audit(
+        request,
+        f"plan_consent_{'give' if status == 'given' else 'refuse'}",
+        details={"giver": giver, "method": method, "rule": consent_rule(plan.person_birth_date)},
+    )
+    return RedirectResponse(f"/plans/{plan.id}#plan-start-consent", status_code=303)
+
+
+async def _mark_active(services: Services, plan_id: str, actor: int) -> None:
+    """The content zone's `meta.status` follows ("utkast" -> "aktiv"), written through the
+    room's durable path for the one who recorded the consent; a status someone already
+    changed by hand is left alone."""
+    zone = await services.plans.get_zone(plan_id, CONTENT, "")
+    if zone is None:
+        return
+
+    def change(doc: Doc[Any]) -> None:
+        meta = doc.get(META, type=Map)
+        if meta.get("status") == "utkast":
+            meta["status"] = "aktiv"
+
+    await services.registry.edit(zone.id, change, CONTENT, actor=actor)
+
+
+# -- life areas ------------------------------------------------------------------------------
+
+
+class _Checked:
+    def __init__(self, visit_: PlanVisit, form: Any) -> None:
+        self.visit = visit_
+        self.form = form
+
+
+async def _checked(request: Request) -> _Checked:
+    v = await visit(request)
+    form = await request.form()
+    if not csrf_valid(request, v.services.secret_key, form.get(CSRF_FIELD)):
+        raise Forbidden("start.error.expiredForm")
+    return _Checked(v, form)
+
+
+async def _koordinator(request: Request) -> _Checked:
+    c = await _checked(request)
+    if c.visit.role != Role.KOORDINATOR:
+        raise Forbidden("areas.error.notKoordinator")
+    if c.visit.closed:
+        raise Conflict("areas.error.closed")
+    return c
+
+
+async def _announce(services: Services, plan_id: str) -> None:
+    """Every member's open pages refresh their areas (ids only on /events)."""
+    members = await services.plans.list_members(plan_id)
+    services.events.publish(
+        [m.user_id for m in members], {"type": "areas_changed", "plan": plan_id}
+    )
+
+
+async def area_add(request: Request) -> Response:
+    c = await _koordinator(request)
+    services, plan = c.visit.services, c.visit.plan
+    try:
+        title = check_area_title(str(c.form.get("title") or ""))
+    except StartError as exc:
+        raise BadRequest(exc.key) from None
+    zones = await services.plans.list_zones(plan.id)
+    if any(z.kind == "area" and z.title.casefold() == title.casefold() for z in zones):
+        raise BadRequest("start.error.areaTwice")
+    key = area_key(title, await services.repos.plan_start.area_keys(plan.id))
+    await services.repos.plan_start.add_area(plan.id, key, title)
+    c.visit.audit(request, "area_add", zone=zone_name("area", key), details={"key": key})
+    await _announce(services, plan.id)
+    return RedirectResponse(f"/plans/{plan.id}#plan-areas", status_code=303)
+
+
+AREA_ACTIONS = ("rename", "up", "down", "retire")
+
+
+async def area_change(request: Request) -> Response:
+    c = await _koordinator(request)
+    services, plan = c.visit.services, c.visit.plan
+    key = request.path_params["key"]
+    action = str(c.form.get("action") or "")
+    if action not in AREA_ACTIONS:
+        raise BadRequest("areas.error.action")
+    repo = services.repos.plan_start
+    zone = zone_name("area", key)
+    try:
+        if action == "rename":
+            try:
+                title = check_area_title(str(c.form.get("title") or ""))
+            except StartError as exc:
+                raise BadRequest(exc.key) from None
+            await repo.rename_area(plan.id, key, title)
+            details: dict[str, Any] = {"key": key}
+        elif action in ("up", "down"):
+            moved = await repo.move_area(plan.id, key, -1 if action == "up" else 1)
+            if not moved:
+                raise BadRequest("areas.error.cannotMove")
+            details = {"key": key, "direction": action}
+        else:
+            await repo.retire_area(plan.id, key)
+            details = {"key": key}
+            # Open sockets on the area become read-only readers: close them, so the page
+            # reopens (as a reader) or drops the area when it refreshes.
+            for conn in services.connections.of_plan(plan.id):
+                if conn.zone == zone:
+                    conn.peer.close(CloseCode.FORBIDDEN, "area retired")
+                    services.connections.discard(conn)
+    except StorageNotFound:
+        raise BadRequest("areas.error.unknown") from None
+    except StorageConflict:
+        raise Conflict("areas.error.retired") from None
+    c.visit.audit(
+        request,
+        f"area_{action if action in ('rename', 'retire') else 'move'}",
+        zone=zone,
+        details=details,
+    )
+    await _announce(services, plan.id)
+    return RedirectResponse(f"/plans/{plan.id}#plan-areas", status_code=303)
+
+
+async def areas_json(request: Request) -> Response:
+    """The areas this member may open, in order, for a page refreshing after
+    `areas_changed`; retired areas are left out (no longer offered for editing)."""
+    v = await visit(request)
+    zones = await v.services.plans.list_zones(v.plan.id)
+    areas = []
+    for zone in zones:
+        if zone.kind != "area" or zone.retired_at is not None:
+            continue
+        access = v.access(zone.kind, zone.key)
+        if access is None:
+            continue
+        areas.append(
+            {
+                "room": f"plan/{v.plan.id}/{zone_name(zone.kind, zone.key)}",
+                "kind": zone.kind,
+                "key": zone.key,
+                "title": zone.title,
+                "access": access,
+            }
+        )
+    return JSONResponse({"areas": areas}, headers={"Cache-Control": "no-store"})
+
+
+async def areas_section(v: PlanVisit) -> dict[str, Any]:
+    """The plan page's Livsområder section (koordinator): the areas in order, retired last."""
+    zones = [z for z in await v.services.plans.list_zones(v.plan.id) if z.kind == "area"]
+    live = [z for z in zones if z.retired_at is None]
+    retired = [z for z in zones if z.retired_at is not None]
+    return {
+        "may_edit": v.role == Role.KOORDINATOR and not v.closed,
+        "live": [{"key": z.key, "title": z.title} for z in live],
+        "retired": [{"key": z.key, "title": z.title} for z in retired],
+    }
+
+
+async def start_consent_section(v: PlanVisit) -> dict[str, Any]:
+    """The consent to the plan being made: history, and who may answer now."""
+    plan = v.plan
+    rows = await v.services.repos.plan_start.consents(plan.id)
+    current = rows[-1] if rows else None
+    owner = v.role in (Role.PLANEIER, Role.VERGE)
+    return {
+        "draft": plan.draft,
+        "current": current.status if current else None,
+        "rows": [
+            {
+                "status": r.status,
+                "giver": r.giver,
+                "giver_name": r.giver_name,
+                "method": r.method,
+                "given_on": r.given_on.strftime("%d.%m.%Y"),
+            }
+            for r in reversed(rows)
+        ],
+        "may_record": plan.draft and v.role == Role.KOORDINATOR,
+        "may_answer": plan.draft
+        and owner
+        and may_give_consent(v.role, plan.person_birth_date, v.today),
+        "under_16": consent_rule(plan.person_birth_date, v.today).value == "under_16",
+        "person_name": plan.person_name,
+        "guardian_name": plan.guardian_name or "",
+        "guardian_email": plan.guardian_email or "",
+        "today": v.today.strftime("%d.%m.%Y"),
+    }
