@@ -15,7 +15,15 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from server.auth.oidc import oidc_callback, oidc_login
+from server.auth.invitations import (
+    invitation_page,
+    invitation_submit,
+    invitations_section,
+    invite_submit,
+    resend_submit,
+    withdraw_submit,
+)
+from server.auth.oidc import invitation_oidc, oidc_callback, oidc_login
 from server.auth.pages import (
     login_page,
     login_submit,
@@ -182,6 +190,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/invitations", invite_submit, methods=["POST"]),
+        Route(
+            "/plans/{plan_id}/invitations/{invitation_id:id}/resend",
+            resend_submit,
+            methods=["POST"],
+        ),
+        Route(
+            "/plans/{plan_id}/invitations/{invitation_id:id}/withdraw",
+            withdraw_submit,
+            methods=["POST"],
+        ),
+        Route("/invitation/{token}", invitation_page, methods=["GET"]),
+        Route("/invitation/{token}", invitation_submit, methods=["POST"]),
+        Route("/invitation/{token}/oidc", invitation_oidc, methods=["GET"]),
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),
@@ -246,5 +268,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     # The plan page shows these capabilities' sections without importing them.
-    register_sections(app.state, {"meetings": meetings_section, "published": published_section})
+    register_sections(
+        app.state,
+        {
+            "meetings": meetings_section,
+            "published": published_section,
+            "invitations": invitations_section,
+        },
+    )
     return app

@@ -31,6 +31,7 @@ from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
+from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plans import PlanRepo
@@ -57,6 +58,7 @@ class Repositories:
     meetings: MeetingRepo
     notifications: NotificationRepo
     versions: VersionRepo
+    invitations: InvitationRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -78,6 +80,7 @@ class Repositories:
             MeetingRepo(maker),
             NotificationRepo(maker),
             VersionRepo(maker),
+            InvitationRepo(maker),
         )
 
     async def close(self) -> None:

@@ -73,7 +73,7 @@ class NotificationRecord:
 @dataclass(frozen=True, slots=True)
 class OutboxEmail:
     id: int
-    notification_id: int
+    notification_id: int | None  # None: an invitation (issue 12)
     to: str
     subject: str
     body: str
