@@ -434,9 +434,13 @@ class EmailOutbox(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # None: an e-mail that belongs to no notification (an invitation, issue 12).
+    # One of the two: the notification the e-mail tells of, or the invitation it carries
+    # (issue 12). Either way it goes when its plan is deleted (the foreign keys cascade).
     notification_id: Mapped[int | None] = mapped_column(
         ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
     )
     to: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))

@@ -17,9 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import update
 
 from server.core.passwords import hash_password, password_problem
 from server.settings import Settings
+from storage.db import write_session
+from storage.models import Invitation
 from tests.conftest import make_settings
 from tests.support.live import LiveServer, free_port
 from tests.support.waiting import wait_for
@@ -178,6 +181,8 @@ async def test_invite_three_and_each_accepts_once(
             assert sent.headers["location"] == f"/plans/{plan_id}?invited=1#plan-invitations"
         page = await kari.get(f"/plans/{plan_id}?invited=1")
         assert "Invitasjonen er sendt." in page.text
+        roles = re.findall(r'<option value="([a-z]+)"', page.text)
+        assert roles == ["planeier", "verge", "deltaker", "leser"]  # never koordinator
         assert "Ventende invitasjoner" in page.text
         for name in (AASE[1], NILS[1], per[1]):
             assert name in page.text  # the koordinator sees who has not yet accepted
@@ -318,14 +323,13 @@ async def test_used_expired_withdrawn_and_replaced_links_are_refused(
         tokens = {k: token_of((await mail_to(inbox, e))[0]) for k, (e, _) in people.items()}
         ids = dict(db_rows(server, "SELECT email, id FROM invitations"))
 
-        # Expired: the clock passed expires_at.
-        past = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
-        db_rows(
-            server,
-            "UPDATE invitations SET expires_at = ? WHERE id = ?",
-            past,
-            ids[people["expired"][0]],
-        )
+        # Expired: the clock passed expires_at (written through the server's own engine).
+        async with write_session(server.services.repos.sessionmaker) as session:
+            await session.execute(
+                update(Invitation)
+                .where(Invitation.id == ids[people["expired"][0]])
+                .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            )
         page = await kari.get(f"/plans/{plan_id}")
         assert "Utløpt" in page.text  # the koordinator sees it expired, and may resend
 
@@ -371,6 +375,15 @@ async def test_used_expired_withdrawn_and_replaced_links_are_refused(
         # The new link works.
         form = await someone.get(f"/invitation/{new_token}")
         assert 'data-mode="create"' in form.text
+    # The expired one, resent, works again with its new link.
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        eid = ids[people["expired"][0]]
+        revived = await post_form(kari, plan_path, f"{plan_path}/invitations/{eid}/resend")
+        assert revived.status_code == 303
+    revived_token = token_of((await mail_to(inbox, people["expired"][0], 2))[1])
+    async with httpx.AsyncClient(base_url=server.http) as someone:
+        assert 'data-mode="create"' in (await someone.get(f"/invitation/{revived_token}")).text
+
     for email, _ in people.values():
         assert not user_exists(server, email)
         assert role_in(server, plan_id, email) is None
@@ -378,7 +391,36 @@ async def test_used_expired_withdrawn_and_replaced_links_are_refused(
     withdrawn = await audit_rows(server, "invitation_withdraw")
     resent = await audit_rows(server, "invitation_resend")
     assert [d for *_, d in withdrawn] == [{"invitation": wid}]
-    assert [d for *_, d in resent] == [{"invitation": rid}]
+    assert [d for *_, d in resent] == [{"invitation": rid}, {"invitation": eid}]
+
+
+async def test_closed_plans_take_no_invitations_and_deleted_plans_leave_none(
+    web: LiveServer, world: World, inbox: Inbox
+) -> None:
+    server = web
+    plan_id = await aase_plan(server, world)
+    base = f"/plans/{plan_id}"
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        assert (await invite(kari, plan_id, *AASE, "planeier")).status_code == 303
+        assert (await invite(kari, plan_id, *NILS, "deltaker")).status_code == 303
+        ids = dict(db_rows(server, "SELECT email, id FROM invitations"))
+        assert await server.services.plans.set_plan_status(plan_id, "closed")
+        page = await kari.get(base)
+        assert "invite-form" not in page.text and "Ventende invitasjoner" in page.text
+        refused = await post_form(
+            kari, base, f"{base}/invitations", email="x@eksempelvik.test", name="X", role="leser"
+        )
+        assert refused.status_code == 409
+        resent = await post_form(kari, base, f"{base}/invitations/{ids[AASE[0]]}/resend")
+        assert resent.status_code == 409
+        withdrawn = await post_form(kari, base, f"{base}/invitations/{ids[NILS[0]]}/withdraw")
+        assert withdrawn.status_code == 303  # taking one back is still possible
+    assert invitation_count(server) == 2
+    await wait_for(lambda: len(inbox.messages) == 2, timeout=20, what="two e-mails")
+    assert outbox_count(server) == 2
+    # Deleting the plan takes its invitations and their e-mails (addresses) with it.
+    assert await server.services.plans.delete_plan(plan_id) is not None
+    assert invitation_count(server) == 0 and outbox_count(server) == 0
 
 
 async def test_a_signed_in_different_person_is_refused(

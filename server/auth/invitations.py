@@ -115,6 +115,7 @@ async def invitations_section(visit: PlanVisit) -> dict[str, Any]:
     pending = await visit.services.repos.invitations.pending(visit.plan.id)
     return {
         "may_invite": not visit.closed,
+        "closed": visit.closed,
         "roles": list(INVITABLE_ROLES),
         "pending": [_pending_row(record, now) for record in pending],
     }
@@ -140,9 +141,10 @@ class _Koordinator:
     form: Any
 
 
-async def _koordinator(request: Request) -> _Koordinator:
-    """The signed-in koordinator of an open plan, with a valid form token; a PageError if not
-    (a member in another role gets 403, anyone else the plan's 404)."""
+async def _koordinator(request: Request, *, closed_too: bool = False) -> _Koordinator:
+    """The signed-in koordinator of the plan, with a valid form token; a PageError if not
+    (a member in another role gets 403, anyone else the plan's 404). A closed plan takes no
+    new invitations (nor resent ones) until it is reopened; withdrawing is `closed_too`."""
     plan_id = request.path_params["plan_id"]
     user = await current_user(request)
     if user is None:
@@ -158,7 +160,7 @@ async def _koordinator(request: Request) -> _Koordinator:
         raise Forbidden("invite.error.expired_form")
     if me.role != Role.KOORDINATOR:
         raise Forbidden("invite.error.not_koordinator")
-    if plan.status == "closed":
+    if plan.status == "closed" and not closed_too:
         raise PlanClosed()
     return _Koordinator(user, plan, form)
 
@@ -275,7 +277,7 @@ async def resend_submit(request: Request) -> Response:
 
 async def withdraw_submit(request: Request) -> Response:
     """POST .../invitations/{invitation_id}/withdraw: the link stops working."""
-    who = await _koordinator(request)
+    who = await _koordinator(request, closed_too=True)
     services = _services(request)
     invitation_id = int(request.path_params["invitation_id"])
     try:

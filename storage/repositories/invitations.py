@@ -99,10 +99,11 @@ def _record(row: Invitation) -> InvitationRecord:
     )
 
 
-def _queue(session: AsyncSession, draft: EmailDraft, now: datetime) -> None:
+def _queue(session: AsyncSession, invitation_id: int, draft: EmailDraft, now: datetime) -> None:
     session.add(
         EmailOutbox(
             notification_id=None,
+            invitation_id=invitation_id,
             to=draft.to,
             subject=draft.subject,
             body=draft.body,
@@ -178,8 +179,8 @@ class InvitationRepo:
                 resent_count=0,
             )
             session.add(row)
-            _queue(session, draft, now)
             await session.flush()
+            _queue(session, row.id, draft, now)
             record = _record(row)
         log.info("invitation %s created plan_id=%s role=%s", record.id, plan_id, role)
         return record
@@ -241,7 +242,7 @@ class InvitationRepo:
             )
             if getattr(result, "rowcount", 0) != 1:
                 raise NotFound("no pending invitation")
-            _queue(session, draft, now)
+            _queue(session, invitation_id, draft, now)
             row = await session.get(Invitation, invitation_id, populate_existing=True)
             assert row is not None
             record = _record(row)

@@ -61,15 +61,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_invitations_token_hash")),
     )
     op.create_index(op.f("ix_invitations_plan_id"), "invitations", ["plan_id"])
-    # An invitation's e-mail has no notification. Nothing refers to email_outbox, so SQLite's
-    # batch mode (a table rebuild) is safe here.
+    # An invitation's e-mail has no notification but its invitation (deleted with the plan).
+    # Nothing refers to email_outbox, so SQLite's batch mode (a table rebuild) is safe here.
     with op.batch_alter_table("email_outbox") as batch:
         batch.alter_column("notification_id", existing_type=_BIG_ID, nullable=True)
+        batch.add_column(sa.Column("invitation_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(
+            op.f("fk_email_outbox_invitation_id_invitations"),
+            "invitations",
+            ["invitation_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch.create_index(op.f("ix_email_outbox_invitation_id"), ["invitation_id"])
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM email_outbox WHERE notification_id IS NULL")
     with op.batch_alter_table("email_outbox") as batch:
+        batch.drop_index(op.f("ix_email_outbox_invitation_id"))
+        batch.drop_constraint(op.f("fk_email_outbox_invitation_id_invitations"), type_="foreignkey")
+        batch.drop_column("invitation_id")
         batch.alter_column("notification_id", existing_type=_BIG_ID, nullable=False)
     op.drop_index(op.f("ix_invitations_plan_id"), table_name="invitations")
     op.drop_table("invitations")
