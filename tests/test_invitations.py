@@ -165,7 +165,7 @@ def test_password_strength_rule() -> None:
 
 
 async def test_invite_three_and_each_accepts_once(
-    web: LiveServer, world: World, inbox: Inbox
+    web: LiveServer, world: World, inbox: Inbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = web
     plan_id = await aase_plan(server, world)
@@ -291,6 +291,11 @@ async def test_invite_three_and_each_accepts_once(
     async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
         page = await kari.get(f"/plans/{plan_id}")
         assert "Ingen ventende invitasjoner." in page.text
+
+    # The server's request log shows no link: the token is the key.
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/invitation/[scrubbed]" in line for line in access)
+    assert not any(token in line for line in access for token in tokens.values())
 
     created = await audit_rows(server, "invitation_create")
     accepted = await audit_rows(server, "invitation_accept")
