@@ -447,9 +447,21 @@ async def test_a_signed_in_different_person_is_refused(
     assert role_in(server, plan_id, ROLE_USERS["planeier"][0]) is None
     assert role_in(server, plan_id, AASE[0]) is None
     assert db_rows(server, "SELECT accepted_at FROM invitations") == [(None,)]
-    # Her own link still works for her.
     async with httpx.AsyncClient(base_url=server.http) as aase:
-        assert 'data-mode="create"' in (await aase.get(f"/invitation/{token}")).text
+        # A form without its token (made elsewhere) is refused and creates nothing.
+        await aase.get(f"/invitation/{token}")
+        forged = await aase.post(
+            f"/invitation/{token}",
+            data={"name": AASE[1], "password": NEW_PASSWORD, "password_again": NEW_PASSWORD},
+        )
+        assert forged.status_code == 403
+        assert error_key(forged.text) == "invitation.error.expired_form"
+        assert not user_exists(server, AASE[0])
+        # Her own link still works for her, in English too.
+        page = await aase.get(f"/invitation/{token}", params={"lang": "en"})
+        assert 'data-mode="create"' in page.text
+        assert "You are invited as plan owner in the individual plan for Å. Ø." in page.text
+        assert "Create account and join" in page.text
 
 
 async def test_bad_invitations_are_refused_and_nothing_is_sent(
