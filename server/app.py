@@ -22,7 +22,15 @@ from server.auth.accounts import (
     account_password,
     member_deactivate,
 )
-from server.auth.oidc import oidc_callback, oidc_login
+from server.auth.invitations import (
+    invitation_page,
+    invitation_submit,
+    invitations_section,
+    invite_submit,
+    resend_submit,
+    withdraw_submit,
+)
+from server.auth.oidc import invitation_oidc, oidc_callback, oidc_login
 from server.auth.pages import (
     login_page,
     login_submit,
@@ -215,6 +223,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/areas", areas_json, methods=["GET"]),
         Route("/plans/{plan_id}/areas", area_add, methods=["POST"]),
         Route("/plans/{plan_id}/areas/{key}", area_change, methods=["POST"]),
+        Route("/plans/{plan_id}/invitations", invite_submit, methods=["POST"]),
+        Route(
+            "/plans/{plan_id}/invitations/{invitation_id:id}/resend",
+            resend_submit,
+            methods=["POST"],
+        ),
+        Route(
+            "/plans/{plan_id}/invitations/{invitation_id:id}/withdraw",
+            withdraw_submit,
+            methods=["POST"],
+        ),
+        Route("/invitation/{token}", invitation_page, methods=["GET"]),
+        Route("/invitation/{token}", invitation_submit, methods=["POST"]),
+        Route("/invitation/{token}/oidc", invitation_oidc, methods=["GET"]),
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),
@@ -279,5 +301,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     # The plan page shows these capabilities' sections without importing them.
-    register_sections(app.state, {"meetings": meetings_section, "published": published_section})
+    register_sections(
+        app.state,
+        {
+            "meetings": meetings_section,
+            "published": published_section,
+            "invitations": invitations_section,
+        },
+    )
     return app

@@ -11,7 +11,7 @@ rule holds for every handler, also those added later (uvicorn's, a test's); the 
 filter on the handlers present, for records that were made elsewhere. Our own messages carry
 ids and counts by construction; crdt/ and storage/ log exceptions with `exc_info=exc` and rely
 on this module to render them. Tokens are scrubbed too: uvicorn logs WebSocket URLs with the
-query.
+query, and every request's path (an invitation link's token is in its path).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+_INVITATION = re.compile(r"(/invitation/)[^/?&\s\"']+")  # the link is the secret (issue 12)
 
 OWN_LOGGERS = ("samplan", "server", "crdt", "storage")
 """Top-level logger names whose messages we write (ids and counts only)."""
@@ -165,8 +166,9 @@ class SafeRecords(logging.Filter):
 class ScrubTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
-            record.msg = _TOKEN.sub(r"\1[scrubbed]", message)
+        if "token=" in message or "/invitation/" in message:
+            message = _TOKEN.sub(r"\1[scrubbed]", message)
+            record.msg = _INVITATION.sub(r"\1[scrubbed]", message)
             record.args = ()
         return True
 

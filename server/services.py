@@ -32,6 +32,7 @@ from storage.migrate import upgrade
 from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
+from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
@@ -61,6 +62,7 @@ class Repositories:
     versions: VersionRepo
     accounts: AccountRepo
     plan_start: PlanStartRepo
+    invitations: InvitationRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -84,6 +86,7 @@ class Repositories:
             VersionRepo(maker),
             AccountRepo(maker),
             PlanStartRepo(maker),
+            InvitationRepo(maker),
         )
 
     async def close(self) -> None:

@@ -510,9 +510,14 @@ class EmailOutbox(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # NULL for an e-mail that belongs to no notification (a password reset link).
+    # At most one of the two: the notification the e-mail tells of, or the invitation it
+    # carries (both go when their plan is deleted: the foreign keys cascade); neither for a
+    # password reset link.
     notification_id: Mapped[int | None] = mapped_column(
         ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
     )
     to: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
@@ -525,6 +530,41 @@ class EmailOutbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+INVITABLE_ROLES = ("planeier", "verge", "deltaker", "leser")
+
+
+class Invitation(Base):
+    """An invitation to join a plan (issue 12), sent by e-mail as a one-time link.
+
+    Only the SHA-256 of the link's token is stored, so the table cannot be used to join. Open
+    while neither accepted nor withdrawn and before `expires_at`; resending replaces the token
+    (the old link dies) and moves the expiry. Never a koordinator: a plan has one.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (CheckConstraint(_in("role", INVITABLE_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(200))
+    contribution: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resent_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class NotificationPref(Base):

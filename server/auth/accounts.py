@@ -143,7 +143,7 @@ async def account_password(request: Request) -> Response:
         )
         return refuse("account.error.current_wrong")
     if new != again:
-        return refuse("account.error.password_mismatch")
+        return refuse("password.error.mismatch")
     problem = password_problem(new, email=user.email, name=user.name)
     if problem is not None:
         return refuse(problem)

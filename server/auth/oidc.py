@@ -2,7 +2,9 @@
 
 Off unless `SAMPLAN_OIDC_ISSUER` is set. The provider only vouches for an identity: the
 user must already exist here (the municipality provisions users), matched by the ID-token
-claim `SAMPLAN_OIDC_USER_CLAIM` against users.email. Nothing is ever created.
+claim `SAMPLAN_OIDC_USER_CLAIM` against users.email. The one exception is an invitation
+(server.auth.invitations): a flow started from an invitation link links the identity to the
+plan, creating the account for a newcomer.
 
 Between the redirect to the provider and the callback, state, nonce, PKCE verifier and the
 `next` path live in a short-lived signed cookie (not the session cookie). Authlib's
@@ -26,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from server.auth.invitations import accept_with_identity, invitation_for_oidc
 from server.auth.pages import safe_next, start_session
 from server.services import Services
 from server.settings import Settings
@@ -116,9 +119,23 @@ def _failure_page(request: Request, failure: OidcFailure, next_url: str) -> Resp
 
 async def oidc_login(request: Request) -> Response:
     """Send the browser to the provider, remembering state, nonce and verifier."""
+    _settings(request)
+    return await _begin(request, safe_next(request.query_params.get("next")), None)
+
+
+async def invitation_oidc(request: Request) -> Response:
+    """GET /invitation/{token}/oidc: the same, for accepting an invitation; the callback
+    links the identity to it. A link that no longer works is refused here already."""
+    _settings(request)
+    token, refusal = await invitation_for_oidc(request)
+    if refusal is not None:
+        return refusal
+    return await _begin(request, f"/invitation/{token}", token)
+
+
+async def _begin(request: Request, next_url: str, invitation: str | None) -> Response:
     settings = _settings(request)
     services = _services(request)
-    next_url = safe_next(request.query_params.get("next"))
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
@@ -136,6 +153,8 @@ async def oidc_login(request: Request) -> Response:
         failure = OidcFailure("login.error.oidc_failed", 502, "discovery")
         return _failure_page(request, failure, next_url)
     flow = {"state": state, "nonce": nonce, "verifier": verifier, "next": next_url}
+    if invitation is not None:
+        flow["invitation"] = invitation
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         FLOW_COOKIE,
@@ -226,6 +245,19 @@ async def oidc_callback(request: Request) -> Response:
         if claims.get("email_verified") is False and settings.oidc_user_claim == "email":
             raise OidcFailure("login.error.oidc_unknown", 403, "email not verified")
         identity = claims.get(settings.oidc_user_claim)
+        invitation = flow.get("invitation")
+        if isinstance(invitation, str) and isinstance(identity, str) and identity.strip():
+            # Nothing of the claims is logged or stored but the identity and the name.
+            name = claims.get("name")
+            response = await accept_with_identity(
+                request,
+                invitation,
+                identity.strip().lower(),
+                name if isinstance(name, str) else "",
+                settings.oidc_user_claim == "email",
+            )
+            response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
+            return response
         user = (
             await services.repos.users.get_by_email(identity.strip().lower())
             if isinstance(identity, str) and identity.strip()

@@ -145,7 +145,7 @@ async def reset_submit(request: Request) -> Response:
     if user is None:
         return _invalid(request, "expired")
     if password != again:
-        return refuse("account.error.password_mismatch")
+        return refuse("password.error.mismatch")
     problem = password_problem(password, email=user.email, name=user.name)
     if problem is not None:
         return refuse(problem)

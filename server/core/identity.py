@@ -16,6 +16,13 @@ def initials(name: str) -> str:
     return letters.upper()
 
 
+def dotted_initials(name: str) -> str:
+    """'Jonas Berg' -> 'J. B.'; 'Åse Marie Ødegård' -> 'Å. M. Ø.' (no more of the name): how
+    e-mail names the person a plan is for, never with the name itself."""
+    parts = [p for p in name.replace("-", " ").split() if p[:1].isalpha()]
+    return " ".join(f"{p[0].upper()}." for p in parts[:3]) or "?"
+
+
 def colour_for(user_id: int) -> str:
     return PALETTE[user_id % len(PALETTE)]
 

@@ -22,6 +22,7 @@ from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, zone_name
 from server.core.access import Role, effective_access
 from server.core.clock import today_oslo
 from server.core.event_hub import EventHub
+from server.core.identity import dotted_initials as dotted_initials  # re-exported
 from server.settings import Settings
 from server.web.i18n import DEFAULT_LANGUAGE, translator
 from storage.repositories.consents import ConsentRepo
@@ -35,12 +36,6 @@ from storage.repositories.plans import PlanRepo
 from storage.repositories.users import UserRepo
 
 log = logging.getLogger("samplan.notifier")
-
-
-def dotted_initials(name: str) -> str:
-    """'Jonas Berg' -> 'J. B.'; 'Åse Marie Ødegård' -> 'Å. M. Ø.' (no more of the name)."""
-    parts = [p for p in name.replace("-", " ").split() if p[:1].isalpha()]
-    return " ".join(f"{p[0].upper()}." for p in parts[:3]) or "?"
 
 
 class Notifier:

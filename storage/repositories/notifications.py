@@ -74,7 +74,7 @@ class NotificationRecord:
 @dataclass(frozen=True, slots=True)
 class OutboxEmail:
     id: int
-    notification_id: int | None  # None: an e-mail of its own (a password reset link)
+    notification_id: int | None  # None: an invitation or a password reset link
     to: str
     subject: str
     body: str

@@ -149,6 +149,7 @@ _PLAN_TABLES = (
     "plan_versions",
     "published_minutes",
     "email_outbox",
+    "invitations",
     "notifications",
     "plans",
 )
