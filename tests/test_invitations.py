@@ -161,6 +161,7 @@ def test_password_strength_rule() -> None:
     )
     assert password_problem("Åse Ødegård", name="Åse Ødegård") == "password.error.personal"
     assert password_problem("aase.plan.x", email="aase.plan.x@e.test") == "password.error.personal"
+    assert password_problem("Aase@E.test", email="aase@e.test") == "password.error.personal"
     assert password_problem(NEW_PASSWORD, email=AASE[0], name=AASE[1]) is None
 
 

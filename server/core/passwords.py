@@ -49,8 +49,9 @@ def password_problem(password: str, *, email: str = "", name: str = "") -> str |
     folded = password.casefold()
     if len(set(folded)) < 3 or folded in _COMMON:
         return "password.error.common"
-    local = email.casefold().partition("@")[0]
-    names = {folded_name.strip() for folded_name in (local, name.casefold()) if folded_name}
+    address = email.strip().casefold()
+    own = (address, address.partition("@")[0], name.casefold())
+    names = {folded_name.strip() for folded_name in own if folded_name}
     if any(folded == n or folded.replace(" ", "") == n.replace(" ", "") for n in names):
         return "password.error.personal"
     return None
