@@ -394,7 +394,18 @@ class Consent(Base):
     )
 
 
-NOTIFICATION_KINDS = ("message", "comment", "minutes", "assigned", "deadline", "revision")
+NOTIFICATION_KINDS = (
+    "message",
+    "comment",
+    "minutes",
+    "assigned",
+    "deadline",
+    "revision",
+    "meeting",  # a meeting the user is invited to was scheduled or changed
+    "meeting_cancelled",
+    "meeting_soon",  # the day before a meeting
+    "review",  # an evaluation's next review is 7 days away
+)
 
 
 class Notification(Base):
@@ -440,6 +451,9 @@ class EmailOutbox(Base):
     to: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # An iCalendar entry sent as an attachment (a meeting's time, a neutral title and a link;
+    # never plan content), or NULL.
+    calendar: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -45,6 +45,7 @@ class EmailDraft:
     to: str
     subject: str
     body: str
+    calendar: str | None = None  # an .ics attachment (text), never plan content
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class OutboxEmail:
     attempts: int  # including the one now under way
     sent_at: datetime | None
     last_error: str | None
+    calendar: str | None = None
 
 
 def _record(row: Notification) -> NotificationRecord:
@@ -105,6 +107,7 @@ def _email(row: EmailOutbox) -> OutboxEmail:
         row.attempts,
         row.sent_at,
         row.last_error,
+        row.calendar,
     )
 
 
@@ -168,6 +171,7 @@ class NotificationRepo:
                             to=item.email.to,
                             subject=item.email.subject,
                             body=item.email.body,
+                            calendar=item.email.calendar,
                             next_attempt_at=now,
                             created_at=now,
                         )
