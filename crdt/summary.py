@@ -49,9 +49,21 @@ def zone_summary(doc: Doc[Any], kind: str) -> dict[str, Any]:
             ),
             key=lambda m: (m["end"], m["id"]),
         )
+        # Evaluations with a next review date: the review reminder reads these.
+        upcoming_reviews = sorted(
+            (
+                {"id": item_id, "date": review, "responsible": _people(item.get("responsible"))}
+                for item in evaluations
+                if isinstance(item, Map)
+                and (review := _date(item.get("nextReview")))
+                and (item_id := _text(item.get("id")))
+            ),
+            key=lambda r: (r["date"], r["id"]),
+        )
         return {
             "openMeasureEnds": open_ends,
             "openMeasures": open_measures,
+            "upcomingReviews": upcoming_reviews,
             "lastEvaluation": max(dates) if dates else None,
         }
     return {}

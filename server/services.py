@@ -18,6 +18,7 @@ from server.core.audit import AuditWriter
 from server.core.event_hub import EventHub
 from server.core.summaries import Summaries
 from server.core.zones import zone_copies
+from server.meetings.notices import MeetingNotices
 from server.notify.mailer import EmailSender
 from server.notify.notifier import Notifier
 from server.notify.reminders import Reminders
@@ -111,6 +112,7 @@ class Services:
     events: EventHub
     daily_versions: DailyVersions
     session_sockets: SessionSockets
+    meeting_notices: MeetingNotices
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     # "Glemt passord": per typed address (silent) and per client address (said).
     reset_by_email: RequestLimit = field(default_factory=lambda: RequestLimit(3))
@@ -178,7 +180,14 @@ class Services:
         registry.loaded.subscribe(zone_watch.loaded)
         registry.committed.subscribe(zone_watch.committed)
         registry.compacted.subscribe(summaries.refresh)
-        reminders = Reminders(repos.plans, summaries, notifier, settings.reminder_interval_seconds)
+        meeting_notices = MeetingNotices(notifier, settings, repos.meetings)
+        reminders = Reminders(
+            repos.plans,
+            summaries,
+            notifier,
+            settings.reminder_interval_seconds,
+            also=(meeting_notices.remind,),
+        )
         reminders.start()
         mailer = EmailSender(settings, repos.notifications)
         notifier.on_email_queued = mailer.wake
@@ -207,6 +216,7 @@ class Services:
             events,
             daily_versions,
             session_sockets,
+            meeting_notices,
             login_throttle=LoginThrottle(
                 base_seconds=settings.login_backoff_base_seconds,
                 max_seconds=settings.login_backoff_max_seconds,

@@ -470,7 +470,18 @@ class PlanConsent(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-NOTIFICATION_KINDS = ("message", "comment", "minutes", "assigned", "deadline", "revision")
+NOTIFICATION_KINDS = (
+    "message",
+    "comment",
+    "minutes",
+    "assigned",
+    "deadline",
+    "revision",
+    "meeting",  # a meeting the user is invited to was scheduled or changed
+    "meeting_cancelled",
+    "meeting_soon",  # the day before a meeting
+    "review",  # an evaluation's next review is 7 days away
+)
 
 
 class Notification(Base):
@@ -524,6 +535,9 @@ class EmailOutbox(Base):
     body: Mapped[str] = mapped_column(Text)
     # The body holds a secret (a reset link): emptied once sent, so only the hash remains.
     erase_after_send: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An iCalendar entry sent as an attachment (a meeting's time, a neutral title and a link;
+    # never plan content), or NULL.
+    calendar: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -17,12 +17,23 @@ from storage.repositories.meetings import MeetingRecord
 PRODID = "-//Samplan//Samplan møter//NB"
 
 
-def meeting_ics(meeting: MeetingRecord, minutes_url: str, uid_domain: str, now: datetime) -> bytes:
+def meeting_ics(
+    meeting: MeetingRecord,
+    minutes_url: str,
+    uid_domain: str,
+    now: datetime,
+    *,
+    neutral_title: str | None = None,
+) -> bytes:
     """`uid_domain` is the host of SAMPLAN_PUBLIC_URL: the UID is the one this format always
     had (`samplan-meeting-<id>@<host people reach Samplan by>`, which the Host header gave
     before), so a meeting already in a calendar is updated, not added twice; and it no longer
     depends on what a request claims as its Host. A meeting id is unique, so the domain only
-    follows RFC 5545's advice; changing SAMPLAN_PUBLIC_URL's host changes the UIDs."""
+    follows RFC 5545's advice; changing SAMPLAN_PUBLIC_URL's host changes the UIDs.
+
+    With `neutral_title` (the entry an e-mail carries, read by whoever reads the mailbox) the
+    title is that and there is no place or video link: the time and the link only, with the
+    same UID and SEQUENCE as the full file, so either updates the other."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -39,11 +50,11 @@ def meeting_ics(meeting: MeetingRecord, minutes_url: str, uid_domain: str, now: 
     event.add("dtstart", meeting.starts_at.astimezone(UTC))
     ends_at = meeting.ends_at or meeting.starts_at + timedelta(hours=1)
     event.add("dtend", ends_at.astimezone(UTC))
-    event.add("summary", meeting.title)
+    event.add("summary", neutral_title or meeting.title)
     location = meeting.place or meeting.video_link
     if meeting.place and meeting.video_link:
         location = f"{meeting.place} / {meeting.video_link}"
-    if location:
+    if location and neutral_title is None:
         event.add("location", location)
     event.add("url", minutes_url)
     event.add("status", "CANCELLED" if meeting.cancelled else "CONFIRMED")

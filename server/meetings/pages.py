@@ -165,10 +165,12 @@ async def _meeting_form(request: Request, *, editing: bool) -> Response:
         return form_of(values, refs, ["meetings.error.invitees"], invitees)
     if meeting is None:
         await _seed(visit, saved, members)
+        await visit.services.meeting_notices.scheduled(saved, visit.user.id)
         action = "meeting_schedule"
     else:
         added = set(saved.invitee_ids) - set(meeting.invitee_ids)
         await _add_attendees(visit, saved, _attendees(members, added))
+        await visit.services.meeting_notices.changed(meeting, saved, visit.user.id)
         action = "meeting_update"
     visit.audit(
         request,
@@ -270,6 +272,8 @@ async def cancel_meeting(request: Request) -> Response:
         raise Forbidden("meetings.error.not_koordinator")
     if await visit.services.meetings.cancel(meeting.id):
         visit.audit(request, "meeting_cancel", details={"meeting_id": meeting.id})
+        gone = await visit.services.meetings.get(visit.plan.id, meeting.id)
+        await visit.services.meeting_notices.cancelled(gone or meeting, visit.user.id)
     return RedirectResponse(f"/plans/{visit.plan.id}#plan-meetings", status_code=303)
 
 

@@ -114,6 +114,16 @@ class EmailSender:
         message["Subject"] = email.subject
         message["Message-ID"] = make_msgid(f"samplan-{email.id}")
         message.set_content(email.body)
+        if email.calendar is not None:
+            # METHOD:PUBLISH, like the file invitees download: the same UID and SEQUENCE, so
+            # the entry is added once and later updated in place, whichever arrives first.
+            message.add_attachment(
+                email.calendar.encode(),
+                maintype="text",
+                subtype="calendar",
+                filename="samplan-mote.ics",
+                params={"method": "PUBLISH", "charset": "utf-8"},
+            )
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds) as smtp:
             if s.smtp_starttls:
                 smtp.starttls()

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from crdt.schema import AREA, COMMENTS, CONTENT, MINUTES, zone_name
-from server.core.access import Role, effective_access
-from server.core.clock import today_oslo
+from server.core.access import Role, effective_access, needs_consent
+from server.core.clock import OSLO, today_oslo
 from server.core.event_hub import EventHub
 from server.core.identity import dotted_initials as dotted_initials  # re-exported
 from server.settings import Settings
@@ -154,6 +156,52 @@ class Notifier:
             dedupe_extra=next_revision,
         )
 
+    async def meeting_event(
+        self,
+        plan_id: str,
+        kind: str,
+        meeting_id: str,
+        *,
+        invitees: Iterable[int],
+        by: int | None,
+        starts_at: datetime,
+        version: str,
+        text_key: str | None = None,
+        calendar: Callable[[str], str] | None = None,
+    ) -> list[NotificationRecord]:
+        """A meeting scheduled, changed or cancelled ("meeting", "meeting_cancelled"), or
+        tomorrow ("meeting_soon"): its invitees are told, once per `version` (the meeting's
+        edit count, the reminder's date), with its neutral calendar entry attached."""
+        return await self.notify(
+            plan_id,
+            kind,
+            meeting_id,
+            zone_kind=None,
+            recipients=set(invitees),
+            exclude=_ids([by]),
+            link=f"/plans/{plan_id}#meeting-{meeting_id}",
+            dedupe_extra=version,
+            email_text=EmailText(text_key or kind, starts_at, calendar),
+        )
+
+    async def review_soon(
+        self, plan_id: str, area_key: str, evaluation_id: str, review: str, user_ids: Iterable[str]
+    ) -> list[NotificationRecord]:
+        """An evaluation's next review is a week away: those responsible for it, or the
+        koordinator when nobody is."""
+        responsible = _ids(user_ids)
+        return await self.notify(
+            plan_id,
+            "review",
+            evaluation_id,
+            zone_kind=AREA,
+            zone_key=area_key,
+            recipients=responsible or None,
+            roles=None if responsible else (Role.KOORDINATOR,),
+            link=f"/plans/{plan_id}#evaluation-{evaluation_id}",
+            dedupe_extra=review,
+        )
+
     # -- the one path -------------------------------------------------------------------
 
     async def notify(
@@ -162,19 +210,21 @@ class Notifier:
         kind: str,
         item_id: str | None,
         *,
-        zone_kind: str,
+        zone_kind: str | None,
         zone_key: str = "",
         recipients: set[int] | None,
         link: str,
         exclude: set[int] | frozenset[int] = frozenset(),
         roles: tuple[str, ...] | None = None,
         dedupe_extra: str = "",
+        email_text: EmailText | None = None,
     ) -> list[NotificationRecord]:
-        """Record `kind` for `recipients` (None: every member) who may read the zone."""
+        """Record `kind` for `recipients` (None: every member) who may read the zone; with no
+        zone (`zone_kind=None`), the caller chose the recipients by its own rule (a meeting's
+        invitees may see their meeting)."""
         plan = await self.plans.get_plan(plan_id)
         if plan is None or plan.status != "active":
             return []
-        zone = zone_name(zone_kind, zone_key)
         latest = await self.consents.latest_by_user(plan_id)
         today = today_oslo()
         members: dict[int, str] = {}
@@ -187,7 +237,18 @@ class Notifier:
             # A draft is for the koordinator, planeier and verge only; no sharing consent
             # is in force before the consent to the plan being made.
             consent = None if plan.draft else latest.get(uid, (None, None))[0]
-            if effective_access(membership.role, zone_kind, zone, consent, today) is None:
+            if zone_kind is None:
+                # Chosen by the caller, but still only those who may open the plan at all.
+                if needs_consent(membership.role) and not (
+                    consent is not None and consent.active_on(today)
+                ):
+                    continue
+            elif (
+                effective_access(
+                    membership.role, zone_kind, zone_name(zone_kind, zone_key), consent, today
+                )
+                is None
+            ):
                 continue
             members[uid] = email
         if not members:
@@ -203,7 +264,13 @@ class Notifier:
                 item_id,
                 link,
                 ":".join((kind, plan_id, item_id or "-", dedupe_extra, str(uid))),
-                self._email(kind, initials, link, email, languages.get(uid, DEFAULT_LANGUAGE))
+                self._email(
+                    email_text or EmailText(kind),
+                    initials,
+                    link,
+                    email,
+                    languages.get(uid, DEFAULT_LANGUAGE),
+                )
                 if uid in wants and email
                 else None,
             )
@@ -228,10 +295,12 @@ class Notifier:
         unread = await self.notifications.unread_count(user_id)
         self.events.publish([user_id], {"type": "notification", "unread": unread, **extra})
 
-    def _email(self, kind: str, initials: str, link: str, to: str, lang: str) -> EmailDraft:
+    def _email(self, text: EmailText, initials: str, link: str, to: str, lang: str) -> EmailDraft:
         """The e-mail in `lang`: every word from client/i18n/<lang>.json."""
         t = translator(lang)
-        what = t(f"notify.email.{kind}").replace("{who}", initials)
+        what = t(f"notify.email.{text.key}").replace("{who}", initials)
+        if text.when is not None:
+            what = what.replace("{when}", _when(text.when, t))
         settings_link = self.settings.public_link("/settings/notifications")
         body = "\n".join(
             (
@@ -243,7 +312,27 @@ class Notifier:
                 f"{t('notify.email.settings')}: {settings_link}",
             )
         )
-        return EmailDraft(to, f"{t('app.name')}: {what}", body + "\n")
+        calendar = text.calendar(lang) if text.calendar is not None else None
+        return EmailDraft(to, f"{t('app.name')}: {what}", body + "\n", calendar)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailText:
+    """Which text an e-mail says (`notify.email.<key>`), the time it names if any, and the
+    calendar entry it carries (made per recipient language)."""
+
+    key: str
+    when: datetime | None = None
+    calendar: Callable[[str], str] | None = None
+
+
+def _when(moment: datetime, t: Callable[[str], str]) -> str:
+    local = moment.astimezone(OSLO)
+    return (
+        t("notify.email.when")
+        .replace("{date}", local.strftime("%d.%m.%Y"))
+        .replace("{time}", local.strftime("%H:%M"))
+    )
 
 
 def _ids(values: Iterable[str | int | None]) -> set[int]:

@@ -1,4 +1,5 @@
-"""Scheduled reminders: a measure's end date 7 days away, a plan's revision date reached.
+"""Scheduled reminders: a measure's end date or an evaluation's next review 7 days away, a
+plan's revision date reached, and whatever else is handed in (`also`: a meeting tomorrow).
 
 Read from zone summaries (stored at compaction, read live for rooms this node holds), never
 by loading documents. Run at start-up and every `reminder_interval_seconds`. Several nodes
@@ -10,6 +11,7 @@ makes every insert after the first a no-op, so a reminder reaches a member once 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,9 +28,15 @@ DEADLINE_DAYS = 7
 
 class Reminders:
     def __init__(
-        self, plans: PlanRepo, summaries: Summaries, notifier: Notifier, interval: float
+        self,
+        plans: PlanRepo,
+        summaries: Summaries,
+        notifier: Notifier,
+        interval: float,
+        also: Sequence[Callable[[date], Awaitable[int]]] = (),
     ) -> None:
         self.plans = plans
+        self.also = also
         self.summaries = summaries
         self.notifier = notifier
         self._loop = Periodic("reminders", interval, lambda: self.run(today_oslo()), first_delay=0)
@@ -56,10 +64,23 @@ class Reminders:
                                 measure["responsible"],
                             )
                         )
+                for review in summary.get("upcomingReviews", ()):
+                    if review.get("date") == deadline:
+                        created += len(
+                            await self.notifier.review_soon(
+                                plan_id,
+                                key,
+                                str(review["id"]),
+                                deadline,
+                                review.get("responsible") or (),
+                            )
+                        )
             elif kind == "content":
                 revision = summary.get("nextRevision")
                 if isinstance(revision, str) and revision <= today.isoformat():
                     created += len(await self.notifier.revision_due(plan_id, revision))
+        for job in self.also:
+            created += await job(today)
         log.info("reminders for %s: %d new", today.isoformat(), created)
         return created
 

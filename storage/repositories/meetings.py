@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
@@ -276,7 +276,19 @@ class MeetingRepo:
         """Every meeting of the plan, earliest first (cancelled ones too: the caller shows them)."""
         return await self._load(plan_id, None)
 
-    async def _load(self, plan_id: str, meeting_id: str | None) -> list[MeetingRecord]:
+    async def starting_between(self, start: datetime, end: datetime) -> list[MeetingRecord]:
+        """Meetings not cancelled that start in [start, end), in every plan (reminders)."""
+        return await self._load(
+            None,
+            None,
+            Meeting.starts_at >= start,
+            Meeting.starts_at < end,
+            Meeting.cancelled_at.is_(None),
+        )
+
+    async def _load(
+        self, plan_id: str | None, meeting_id: str | None, *where: ColumnElement[bool]
+    ) -> list[MeetingRecord]:
         async with self._sessionmaker() as session:
             query = select(Meeting, Zone.id).outerjoin(
                 Zone,
@@ -284,9 +296,11 @@ class MeetingRepo:
                 & (Zone.kind == "minutes")
                 & (Zone.key == Meeting.id),
             )
-            query = query.where(Meeting.plan_id == plan_id)
+            if plan_id is not None:
+                query = query.where(Meeting.plan_id == plan_id)
             if meeting_id is not None:
                 query = query.where(Meeting.id == meeting_id)
+            query = query.where(*where)
             rows = list(await session.execute(query.order_by(Meeting.starts_at, Meeting.id)))
             ids = [meeting.id for meeting, _ in rows]
             invitees: dict[str, list[int]] = {}

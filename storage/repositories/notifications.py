@@ -46,6 +46,7 @@ class EmailDraft:
     to: str
     subject: str
     body: str
+    calendar: str | None = None  # an .ics attachment (text), never plan content
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class OutboxEmail:
     attempts: int  # including the one now under way
     sent_at: datetime | None
     last_error: str | None
+    calendar: str | None = None
 
 
 def _record(row: Notification) -> NotificationRecord:
@@ -106,6 +108,7 @@ def _email(row: EmailOutbox) -> OutboxEmail:
         row.attempts,
         row.sent_at,
         row.last_error,
+        row.calendar,
     )
 
 
@@ -169,6 +172,7 @@ class NotificationRepo:
                             to=item.email.to,
                             subject=item.email.subject,
                             body=item.email.body,
+                            calendar=item.email.calendar,
                             next_attempt_at=now,
                             created_at=now,
                         )
