@@ -128,15 +128,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    """A new account (the same password rule as the pages). `--coordinator` lets it start
+    plans at once: a new municipality's first koordinator is this one command, and everything
+    after it happens in the browser (README, "A new municipality")."""
     password = args.password
     if password is None and not args.no_password:
         password = (
             getpass.getpass("Passord: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
         )
+    if password:
+        problem = password_problem(password, email=args.email, name=args.name)
+        if problem is not None:
+            raise CliError(translator("en")(problem))
     password_hash = hash_password(password) if password else None
 
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.create(args.email, args.name, password_hash, args.language)
+        if args.coordinator:
+            await repos.plan_start.set_can_start_plans(user.email, True)
+            await repos.audit.append(
+                AuditEvent("user_change", details={"field": "can_start_plans", "value": True})
+            )
         print(user.id)
         return 0
 
@@ -671,6 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--language",
         choices=LANGUAGES,
         help="their language for pages and e-mail (default: not chosen, bokmål)",
+    )
+    user_add.add_argument(
+        "--coordinator", action="store_true", help="may start plans (as `mark-coordinator`)"
     )
     user_add.set_defaults(func=cmd_user_add)
     user_password = user.add_parser(

@@ -508,3 +508,28 @@ async def test_the_consent_to_the_plan_and_retired_areas_travel_in_export_and_im
     ]
     retired = {z["key"]: z["retired_at"] for z in again["zones"] if z["kind"] == "area"}
     assert retired["skole-og-laering"] is not None and retired["venner-fritid-og-aeoa"] is None
+
+
+async def test_a_new_municipality_starts_with_one_command(server: LiveServer, world: World) -> None:
+    """README's walk-through: `samplan user add --coordinator` makes the first koordinator, who
+    logs in and starts a plan in the browser; a weak password is refused and makes no user."""
+    email = "siri.aasen@nykommune.test"
+    weak = _samplan(
+        server, "user", "add", "--email", email, "--name", "Siri Åsen", "--password", "kort"
+    )
+    assert weak.returncode == 2 and "10 characters" in weak.stderr
+    assert await server.services.repos.users.get_by_email(email) is None
+
+    made = _samplan(
+        server,
+        "user", "add", "--email", email, "--name", "Siri Åsen 🌻", "--password", PASSWORD,
+        "--coordinator",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    async with signed_in(server.http, email) as siri:
+        assert 'data-testid="plan-new"' in (await siri.get("/plans")).text
+        plan_id = await _start(siri)
+        user = await server.services.repos.users.get_by_email(email)
+        assert user is not None
+        member = await server.services.plans.get_membership(plan_id, user.id)
+        assert member is not None and member.role == "koordinator"
