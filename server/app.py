@@ -62,6 +62,7 @@ from server.plans.comments import (
 )
 from server.plans.consent import consent_submit
 from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
+from server.plans.members import handover_submit, member_remove, member_submit
 from server.plans.pages import home, my_plans, plan_page
 from server.services import Services
 from server.settings import Settings
@@ -182,6 +183,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans", my_plans),
         Route("/plans/{plan_id}", plan_page),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/members/{user_id:id}", member_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/members/{user_id:id}/remove", member_remove, methods=["POST"]),
+        Route("/plans/{plan_id}/handover", handover_submit, methods=["POST"]),
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),

@@ -32,6 +32,7 @@ from storage.migrate import upgrade
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo
 from storage.repositories.meetings import MeetingRepo
+from storage.repositories.members import MemberRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
@@ -57,6 +58,7 @@ class Repositories:
     meetings: MeetingRepo
     notifications: NotificationRepo
     versions: VersionRepo
+    members: MemberRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -78,6 +80,7 @@ class Repositories:
             MeetingRepo(maker),
             NotificationRepo(maker),
             VersionRepo(maker),
+            MemberRepo(maker),
         )
 
     async def close(self) -> None:
