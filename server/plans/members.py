@@ -12,7 +12,8 @@ ASSIGNABLE_ROLES). The rules that keep a plan whole:
 - A plan keeps exactly one koordinator: the page never makes a second one, never demotes or
   removes the koordinator; the role moves by a handover alone, in one transaction
   (storage.repositories.members.hand_over), to a deltaker or leser. The old koordinator
-  chooses to stay as a deltaker or leser, or to leave the plan.
+  chooses to stay as a deltaker or leser, or to leave the plan. Staying grants no consent:
+  like any deltaker or leser they see the plan once the planeier (or verge) consents.
 - The planeier is never removed from the page: the plan is about them. Ending their plan is
   closing or deleting it; an operator can still `samplan member remove`.
 - The verge is removed only with the box saying the guardianship has ended ticked (a verge
@@ -36,6 +37,7 @@ from server.core.access import (
     Role,
     may_edit_contribution,
     may_manage_members,
+    sees_plan,
 )
 from server.web.errors import BadRequest, Conflict, Forbidden, PlanClosed
 from server.web.security import CSRF_FIELD, csrf_valid
@@ -170,6 +172,9 @@ async def handover_submit(request: Request) -> Response:
         "koordinator_handover",
         details={"from_user_id": v.user.id, "to_user_id": to_user_id, "old_role": then},
     )
-    if keep_role is None:
+    # A deltaker or leser sees the plan only with consent (DESIGN §3): the handover grants
+    # none, so the old koordinator may be shut out until the planeier consents.
+    after = await v.services.consents.member_access(v.plan.id, v.user.id)
+    if not sees_plan(after, v.today):
         return RedirectResponse("/plans", status_code=303)
     return _back(v)
