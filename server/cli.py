@@ -73,10 +73,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Also names the zones whose key the room path parser refuses (written under an older,
-    looser rule): nobody can open them. They are reported, never changed: exit 0."""
+    looser rule): nobody can open them. They are reported, never changed: exit 0. And it moves
+    the content zone's old `contributions` list into the members' own contributions where a
+    member has none (issue 11; server/transfer/contributions.py)."""
+    from server.transfer.contributions import adopt_stored
 
     async def go(repos: Repositories, settings: Settings) -> int:
         print("database is up to date")
+        moved = await adopt_stored(repos)
+        if moved:
+            print(f"{moved} contribution(s) moved from the plan's old list to the members")
         unopenable = [
             (plan_id, kind, key, why)
             for plan_id, kind, key in await repos.plans.all_zone_keys()

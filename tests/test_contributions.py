@@ -12,6 +12,7 @@ from crdt.zone_state import doc_from_stored
 from server.core.clock import today_oslo
 from server.services import Repositories
 from server.settings import Settings
+from server.transfer.contributions import adopt_stored
 from server.transfer.export import build_export, dumps
 from server.transfer.importer import import_plan, parse_export
 from server.transfer.print_view import print_context
@@ -97,3 +98,25 @@ async def test_import_moves_old_contributions_to_their_members(
         (c["name"], c["text"]) for c in print_context(again, t, today_oslo())["contributions"]
     }
     assert legacy == {("Per Lund", OLD_PER), ("Dr. Per Lund (fastlege)", OLD_NOBODY)}
+
+
+async def test_migrate_moves_old_contributions_of_stored_plans(
+    settings: Settings, world: World
+) -> None:
+    """`samplan migrate` on a database from before: the same rule as on import, once."""
+    repos = await Repositories.open(settings)
+    try:
+        await _old_plan(repos, world)
+        assert await adopt_stored(repos) == 1  # Åse; Per keeps his own words
+        assert await adopt_stored(repos) == 0  # nothing left to move
+        aase = await repos.plans.get_membership(world.plan_id, world.users["deltaker"])
+        per = await repos.plans.get_membership(world.plan_id, world.users["leser"])
+        document = await build_export(repos, world.plan_id)
+    finally:
+        await repos.close()
+    assert aase is not None and aase.contribution == OLD_AASE
+    assert aase.contribution_updated_by is None and aase.contribution_updated_at is not None
+    assert per is not None and per.contribution == OWN_PER
+    assert document is not None
+    legacy = print_context(document, translator("nb"), today_oslo())["contributions"]
+    assert {c["text"] for c in legacy} == {OLD_PER, OLD_NOBODY}
