@@ -147,6 +147,16 @@ async def test_a_member_edits_their_own_contribution_and_no_one_elses(
             f"/plans/{world.plan_id}/members/{aase}", data={"contribution": "Uten skjema 🕳️"}
         )
         assert no_token.status_code == 403 and "utløpt" in _alert(no_token)
+    # A leser writes nothing in the plan but comments: not even a contribution of his own.
+    async with signed_in(web.http, PER[0]) as http:
+        page = (await http.get(f"/plans/{world.plan_id}")).text
+        assert f'action="/plans/{world.plan_id}/members/' not in page
+        refused = await _post(
+            http, world, f"/members/{world.users['leser']}", {"contribution": "Ser på 👀"}
+        )
+        assert refused.status_code == 403 and "En leser kan ikke endre bidrag" in _alert(refused)
+    per = await _member(web, world, "leser")
+    assert per is not None and per.contribution is None
     bjorn_row = await _member(web, world, bjorn)
     assert bjorn_row is not None and bjorn_row.contribution == "Kjører 🚗"
     mine = await _member(web, world, "deltaker")

@@ -126,10 +126,13 @@ def may_manage_members(role: str) -> bool:
 
 
 def may_edit_contribution(role: str, my_user_id: int, member_user_id: int) -> bool:
-    """What a member contributes is in their own words (issue 11): every member edits their
-    own; the koordinator, who writes the plan down with the group, edits anyone's. The page
-    says who wrote it last."""
-    return my_user_id == member_user_id or may_manage_members(role)
+    """What a member contributes is in their own words (issue 11): every member who writes in
+    the plan edits their own (a leser observes and writes nothing but comments); the
+    koordinator, who writes the plan down with the group, edits anyone's. The page says who
+    wrote it last."""
+    if may_manage_members(role):
+        return True
+    return my_user_id == member_user_id and can_write(role, ZoneKind.CONTENT.value)
 
 
 # DESIGN §3, column export/print: the person, the guardian and the koordinator.

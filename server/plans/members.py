@@ -81,7 +81,7 @@ async def member_submit(request: Request) -> Response:
     if ("role" in form or "unit" in form) and not manages:
         raise Forbidden("members.error.not_koordinator")
     if "contribution" in form and not may_edit_contribution(v.role, v.user.id, target.user_id):
-        raise Forbidden("members.error.not_own")
+        raise Forbidden("members.error.not_own" if v.role != Role.LESER else "members.error.leser")
     role = form.get("role") or None
     if role is not None and role != target.role:
         if role == Role.KOORDINATOR:

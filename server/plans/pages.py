@@ -19,6 +19,7 @@ from server.core.access import (
     can_export,
     consent_rule,
     effective_access,
+    may_edit_contribution,
     may_give_consent,
     may_manage_members,
     may_see_access_log,
@@ -274,7 +275,7 @@ def _member_admin(
     manages = may_manage_members(role) and not closed
     return {
         "manages": manages,
-        "edits_own": not closed,
+        "edits_own": not closed and may_edit_contribution(role, my_id, my_id),
         "roles": [r.value for r in ASSIGNABLE_ROLES],
         "handover_to": [
             m for m in members if manages and m["role"] in ASSIGNABLE_ROLES and m["id"] != my_id
