@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from pycrdt import Doc, Subscription, TransactionEvent
+from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
 
 from crdt.authorship import trace_updates, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates
@@ -69,7 +69,13 @@ class Room:
         self.peers: set[Peer] = set()
         self.failed = False
         self.committed_seq = 0
-        self.tail_length = 0
+        # The seqs of the logged updates this document holds that no snapshot folded yet, as
+        # far as this room knows: the exact set its next compaction may fold. Another node
+        # writing the same zone logs updates this room never saw; those are never in it.
+        self._unfolded: list[int] = []
+        # The seq of the stored snapshot this document holds (loaded or written), None when
+        # another writer's compaction may have replaced it: then the next one merges.
+        self.snapshot_seq: int | None = 0
         self._captured: list[bytes] = []
         self._subscription: Subscription | None = None
         self._guard: ShapeGuard | None = None
@@ -87,13 +93,19 @@ class Room:
         """Rebuild the document from its snapshot and log tail (before anyone joins)."""
         apply_stored(self.doc, stored)
         self.committed_seq = max([stored.snapshot_seq, *(seq for seq, _ in stored.updates[-1:])])
-        self.tail_length = len(stored.updates)
+        self._unfolded = [seq for seq, _ in stored.updates]
+        self.snapshot_seq = stored.snapshot_seq
         # Subscribe only after the load: what came from storage is never logged again.
         self._subscription = self.doc.observe(self._on_transaction)
         # The zone's shapes are checked on every write from here on; a room made without a
         # kind (tests of the room's mechanics) checks nothing. The server always names it.
         if self.kind in ZONE_ROOTS:
             self._guard = ShapeGuard(self.doc, self.kind)
+
+    @property
+    def tail_length(self) -> int:
+        """Logged updates this room holds that are not folded yet: what compaction watches."""
+        return len(self._unfolded)
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         update = event.update
@@ -195,8 +207,9 @@ class Room:
         if not _succeeded(fut):
             self._fail()
             return
-        self.committed_seq = max(self.committed_seq, fut.result())
-        self.tail_length += 1
+        seq = fut.result()
+        self.committed_seq = max(self.committed_seq, seq)
+        self._unfolded.append(seq)
         self._broadcast(encode_sync_update(update), exclude=origin)
         if self.on_committed is not None:
             self.on_committed(self)
@@ -323,24 +336,31 @@ class Room:
             await asyncio.wait([pending])
 
     async def compact(self) -> None:
-        """Fold the log into one snapshot so the next load is one snapshot plus a short tail.
+        """Fold the updates this room logged or loaded into one snapshot, so the next load is
+        one snapshot plus a short tail.
 
-        The snapshot is taken and `committed_seq` read in the same synchronous step, after
-        the last pending write settled: everything up to that seq is in the snapshot, and
-        anything applied later stays in the tail (duplicates in CRDT updates are harmless).
+        Exactly those updates are folded (by seq), never one another node logged for the same
+        zone meanwhile, whatever its seq: the snapshot is this document, which holds only what
+        this room applied. Taken after the seqs are read, it holds every one of them (anything
+        applied later stays in the tail too; duplicates in CRDT updates are harmless). If
+        another node's compaction replaced the stored snapshot since this room loaded or wrote
+        it, storage merges the two (DESIGN §4): nothing either folded is lost.
         """
         await self.settle()
-        if self.failed or self.tail_length == 0:
+        if self.failed or not self._unfolded:
             return
         store = self.committer.store
+        candidates = list(self._unfolded)
+        folded: list[int] = candidates
         traces: dict[int, str] | None = None
         if traces_kind(self.kind):
             # Which items each folded update touched, replayed from the stored log (off the
             # relay path: crdt/authorship.py); storage keeps who and when from the rows. Only
-            # what was traced is folded: later updates stay in the tail (the snapshot may hold
-            # them too; duplicates are harmless), so no record is kept without its trace.
+            # what was traced is folded, so no record is kept without its trace. A candidate
+            # not in the log any more was folded by another node (its record kept there).
             stored = await store.load(self.zone_id)
             if not stored.updates:
+                self._forget_folded(candidates)
                 return
             # In a worker thread: replaying up to `compact_after` updates takes tens of
             # milliseconds, which the event loop (everyone's typing) must not wait for.
@@ -349,18 +369,33 @@ class Room:
             )
             if self.failed:
                 return
+            folded = [seq for seq in candidates if seq in traces]
         snapshot = self.doc.get_update()
-        upto, folded = self.committed_seq, self.tail_length
-        if traces is not None:
-            upto = min(upto, stored.updates[-1][0])
-            folded = min(folded, sum(1 for seq, _ in stored.updates if seq <= upto))
-        await self.committer.run_exclusive(
-            lambda: store.compact(self.zone_id, upto, snapshot, traces)
+        based_on = self.snapshot_seq
+        written = await self.committer.run_exclusive(
+            lambda: store.compact(
+                self.zone_id,
+                folded,
+                snapshot,
+                traces,
+                based_on=based_on,
+                merge=_MergeInto(snapshot),
+            )
         )
-        self.tail_length -= folded
-        log.info("room %s: compacted %d updates up to seq %d", self.zone_id, folded, upto)
+        self.snapshot_seq = written
+        self._forget_folded(candidates)
+        log.info(
+            "room %s: compacted %d updates (snapshot %s)",
+            self.zone_id,
+            len(folded),
+            "merged" if written is None else "replaced",
+        )
         if self.on_compacted is not None:
             self.on_compacted(self)
+
+    def _forget_folded(self, seqs: list[int]) -> None:
+        done = set(seqs)
+        self._unfolded = [seq for seq in self._unfolded if seq not in done]
 
     def compact_in_background(self, delay: float = 0.0) -> None:
         """Start a compaction unless one is running; `delay` lets a cold load's first
@@ -401,6 +436,19 @@ def _stamped(entry: AwarenessEntry, identity: dict[str, Any]) -> AwarenessEntry:
 
 def _succeeded(fut: asyncio.Future[int]) -> bool:
     return not fut.cancelled() and fut.exception() is None
+
+
+class _MergeInto:
+    """Storage's merge for a compaction: the stored snapshot (another node's) and ours, as one
+    update holding both (Yjs updates merge without conflict; duplicates are dropped)."""
+
+    __slots__ = ("ours",)
+
+    def __init__(self, ours: bytes) -> None:
+        self.ours = ours
+
+    def __call__(self, stored: bytes) -> bytes:
+        return merge_updates(stored, self.ours)
 
 
 class _SendWhenDurable:

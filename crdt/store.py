@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 
@@ -40,11 +40,18 @@ class ZoneStore(Protocol):
     async def compact(
         self,
         zone_id: int,
-        upto_seq: int,
+        folded: Iterable[int],
         snapshot: bytes,
         items: Mapping[int, str] | None = None,
-    ) -> None:
-        """Replace the zone's snapshot and every update with seq <= upto_seq by `snapshot`,
-        in one transaction, keeping each folded update's author record (who and when from its
-        row, which items from `items` by seq: crdt/authorship.py)."""
+        *,
+        based_on: int | None = None,
+        merge: Callable[[bytes], bytes] | None = None,
+    ) -> int | None:
+        """Fold exactly the updates `folded` (seqs; `snapshot` holds them all) into the zone's
+        snapshot, in one transaction, keeping each folded update's author record (who and when
+        from its row, which items from `items` by seq: crdt/authorship.py). Updates not named
+        (another writer's) stay; seqs already folded are skipped. Unless the stored snapshot is
+        `based_on` (the seq this caller's snapshot holds), it becomes `merge(stored)`.
+        Returns the new snapshot's seq when the stored one is now exactly `snapshot`
+        (the next `based_on`), else None."""
         ...
