@@ -18,13 +18,15 @@ changed (null). Only the area lists (goals, measures, evaluations) are traced: t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, XmlFragment
 
 from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, value_keeps_shape
 from crdt.update_format import apply_update_safely
+from crdt.zone_state import doc_from_stored
 
 TRACED_ROOTS: dict[str, tuple[str, ...]] = {AREA: (GOALS, MEASURES, EVALUATIONS)}
 Trace = dict[str, dict[str, Any]]
@@ -170,6 +172,36 @@ def trace_updates(
     that is not traced gives nothing; an update that touched no traced item gives "{}"."""
     if not traces_kind(kind):
         return {}
+    return _replay(kind, snapshot, updates)[0]
+
+
+def trace_and_fold(
+    kind: str, snapshot: bytes | None, updates: Sequence[tuple[int, bytes]], folded: Set[int]
+) -> tuple[dict[int, str], bytes]:
+    """The traces of `updates` (as `trace_updates`) and the snapshot that folds exactly the
+    ones in `folded` into `snapshot`: compaction's work, in one worker-thread call.
+
+    The new snapshot holds nothing still left in the log, so a later trace of what stays
+    (another node's updates, or ones logged while this ran) replays on a state without it
+    and sees its change. When every update is folded (one node: nearly always) the replay's
+    own document is that snapshot; otherwise it is built again from `folded` alone.
+    """
+    traces, doc = _replay(kind, snapshot, updates)
+    if any(seq not in folded for seq, _ in updates):
+        doc = doc_from_stored(_Stored(snapshot, [(s, u) for s, u in updates if s in folded]))
+    return traces, doc.get_update()
+
+
+@dataclass(frozen=True)
+class _Stored:
+    snapshot: bytes | None
+    updates: Sequence[tuple[int, bytes]]
+    snapshot_seq: int = 0
+
+
+def _replay(
+    kind: str, snapshot: bytes | None, updates: Iterable[tuple[int, bytes]]
+) -> tuple[dict[int, str], Doc[Any]]:
     doc: Doc[Any] = Doc()
     if snapshot is not None:
         apply_update_safely(doc, snapshot)
@@ -181,7 +213,7 @@ def trace_updates(
             traces[seq] = json.dumps(tracer.trace(), ensure_ascii=False)
     finally:
         tracer.close()
-    return traces
+    return traces, doc
 
 
 def parse_trace(items: str | None) -> Mapping[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
 
-from crdt.authorship import trace_updates, traces_kind
+from crdt.authorship import trace_and_fold, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates
 from crdt.committer import GroupCommitter
 from crdt.lib0 import MalformedFrame
@@ -340,38 +340,58 @@ class Room:
         one snapshot plus a short tail.
 
         Exactly those updates are folded (by seq), never one another node logged for the same
-        zone meanwhile, whatever its seq: the snapshot is this document, which holds only what
-        this room applied. Taken after the seqs are read, it holds every one of them (anything
-        applied later stays in the tail too; duplicates in CRDT updates are harmless). If
-        another node's compaction replaced the stored snapshot since this room loaded or wrote
-        it, storage merges the two (DESIGN §4): nothing either folded is lost.
+        zone meanwhile, whatever its seq: another node's are never among them. If another
+        node's compaction replaced the stored snapshot since this one was built on it, storage
+        merges the two (DESIGN §4): nothing either folded is lost.
         """
         await self.settle()
         if self.failed or not self._unfolded:
             return
-        store = self.committer.store
-        candidates = list(self._unfolded)
-        folded: list[int] = candidates
-        traces: dict[int, str] | None = None
         if traces_kind(self.kind):
-            # Which items each folded update touched, replayed from the stored log (off the
-            # relay path: crdt/authorship.py); storage keeps who and when from the rows. Only
-            # what was traced is folded, so no record is kept without its trace. A candidate
-            # not in the log any more was folded by another node (its record kept there).
-            stored = await store.load(self.zone_id)
-            if not stored.updates:
-                self._forget_folded(candidates)
-                return
+            await self._compact_traced()
+            return
+        # The snapshot is this document, which holds every update in it (anything applied
+        # later stays in the tail too; duplicates in CRDT updates are harmless).
+        folded = list(self._unfolded)
+        snapshot = self.doc.get_update()
+        self.snapshot_seq = await self._fold(folded, snapshot, None, self.snapshot_seq)
+        self._forget_folded(folded)
+
+    async def _compact_traced(self) -> None:
+        """Which items each folded update touched is replayed from the stored log (off the
+        relay path: crdt/authorship.py); storage keeps who and when from the rows. The
+        snapshot is built in the same replay from exactly the folded updates, so whatever
+        stays in the log is traced later against a state without it."""
+        store = self.committer.store
+        before = list(self._unfolded)  # all durable before the load began
+        stored = await store.load(self.zone_id)
+        if self.failed:
+            return
+        logged = {seq for seq, _ in stored.updates}
+        ours = set(self._unfolded)
+        folded = [seq for seq, _ in stored.updates if seq in ours]
+        # Ours from before the load and no longer logged: another node folded them (and kept
+        # their records). Ours logged after the load stay for the next compaction.
+        gone = [seq for seq in before if seq not in logged]
+        if folded:
             # In a worker thread: replaying up to `compact_after` updates takes tens of
             # milliseconds, which the event loop (everyone's typing) must not wait for.
-            traces = await asyncio.to_thread(
-                trace_updates, self.kind, stored.snapshot, stored.updates
+            traces, snapshot = await asyncio.to_thread(
+                trace_and_fold, self.kind, stored.snapshot, stored.updates, set(folded)
             )
             if self.failed:
                 return
-            folded = [seq for seq in candidates if seq in traces]
-        snapshot = self.doc.get_update()
-        based_on = self.snapshot_seq
+            await self._fold(folded, snapshot, traces, stored.snapshot_seq)
+        self._forget_folded(folded + gone)
+
+    async def _fold(
+        self,
+        folded: list[int],
+        snapshot: bytes,
+        traces: dict[int, str] | None,
+        based_on: int | None,
+    ) -> int | None:
+        store = self.committer.store
         written = await self.committer.run_exclusive(
             lambda: store.compact(
                 self.zone_id,
@@ -382,8 +402,6 @@ class Room:
                 merge=_MergeInto(snapshot),
             )
         )
-        self.snapshot_seq = written
-        self._forget_folded(candidates)
         log.info(
             "room %s: compacted %d updates (snapshot %s)",
             self.zone_id,
@@ -392,6 +410,7 @@ class Room:
         )
         if self.on_compacted is not None:
             self.on_compacted(self)
+        return written
 
     def _forget_folded(self, seqs: list[int]) -> None:
         done = set(seqs)
