@@ -403,10 +403,10 @@ class Room:
             )
         )
         log.info(
-            "room %s: compacted %d updates (snapshot %s)",
+            "room %s: folded %d updates it held (snapshot %s)",
             self.zone_id,
             len(folded),
-            "merged" if written is None else "replaced",
+            "merged or unchanged" if written is None else "written",
         )
         if self.on_compacted is not None:
             self.on_compacted(self)
