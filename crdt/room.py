@@ -68,13 +68,14 @@ class Room:
         self.awareness = AwarenessStates()
         self.peers: set[Peer] = set()
         self.failed = False
-        self.committed_seq = 0
+        self.committed_seq = 0  # the highest seq loaded or made durable here (not a fold mark)
         # The seqs of the logged updates this document holds that no snapshot folded yet, as
         # far as this room knows: the exact set its next compaction may fold. Another node
         # writing the same zone logs updates this room never saw; those are never in it.
         self._unfolded: list[int] = []
         # The seq of the stored snapshot this document holds (loaded or written), None when
-        # another writer's compaction may have replaced it: then the next one merges.
+        # another writer's compaction may have replaced it: then the next one merges. Only a
+        # zone compacted from this document uses it (a traced one builds on what it loads).
         self.snapshot_seq: int | None = 0
         self._captured: list[bytes] = []
         self._subscription: Subscription | None = None

@@ -10,7 +10,9 @@ from typing import Protocol
 
 
 class LoadedZoneLike(Protocol):
-    """What a zone looks like on disk: one snapshot (maybe none) plus the log after it."""
+    """What a zone looks like on disk: one snapshot (maybe none) plus every logged update not
+    folded into it, by seq (with several writers, some may have a lower seq than the
+    snapshot's: `snapshot_seq` names the snapshot, it does not split the log)."""
 
     @property
     def snapshot(self) -> bytes | None: ...
@@ -24,7 +26,7 @@ class LoadedZoneLike(Protocol):
 
 class ZoneStore(Protocol):
     async def load(self, zone_id: int) -> LoadedZoneLike:
-        """Return the zone's snapshot and every update logged after it, in order."""
+        """Return the zone's snapshot and every update not folded into it, by seq."""
         ...
 
     async def append_batch(
