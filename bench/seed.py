@@ -104,7 +104,7 @@ async def seed(settings: Settings, needs: Sequence[RoomNeed]) -> Seeded:
                             for update in need.history[:folded]:
                                 snapshot.apply_update(update)
                             await repos.zone_log.compact(
-                                zone.id, seqs[folded - 1], snapshot.get_update()
+                                zone.id, seqs[:folded], snapshot.get_update()
                             )
                     rooms.append(BenchRoom(room, zone.id, tokens))
             seeded.rooms[need.scenario] = rooms

@@ -18,10 +18,10 @@ changed (null). Only the area lists (goals, measures, evaluations) are traced: t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any
 
-from pycrdt import Array, Doc, Map, Text, XmlFragment
+from pycrdt import Array, Doc, Map, Text, XmlFragment, merge_updates
 
 from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, value_keeps_shape
 from crdt.update_format import apply_update_safely
@@ -170,6 +170,32 @@ def trace_updates(
     that is not traced gives nothing; an update that touched no traced item gives "{}"."""
     if not traces_kind(kind):
         return {}
+    return _replay(kind, snapshot, updates)[0]
+
+
+def trace_and_fold(
+    kind: str, snapshot: bytes | None, updates: Sequence[tuple[int, bytes]], folded: Set[int]
+) -> tuple[dict[int, str], bytes]:
+    """The traces of `updates` (as `trace_updates`) and the snapshot that folds exactly the
+    ones in `folded` into `snapshot`: compaction's work, in one worker-thread call.
+
+    The new snapshot holds nothing still left in the log, so a later trace of what stays
+    (another node's updates, or ones logged while this ran) replays on a state without it
+    and sees its change. When every update is folded (one node: nearly always) the replay's
+    own document is that snapshot. Otherwise the folded updates are merged as updates, not
+    applied: a document drops from its state whatever waits for a missing dependency, and a
+    merge drops nothing (10 ms for 1000 typed updates on a 90 KB zone).
+    """
+    traces, doc = _replay(kind, snapshot, updates)
+    if all(seq in folded for seq, _ in updates):
+        return traces, doc.get_update()
+    parts = [*([snapshot] if snapshot is not None else []), *(u for s, u in updates if s in folded)]
+    return traces, parts[0] if len(parts) == 1 else merge_updates(*parts)
+
+
+def _replay(
+    kind: str, snapshot: bytes | None, updates: Iterable[tuple[int, bytes]]
+) -> tuple[dict[int, str], Doc[Any]]:
     doc: Doc[Any] = Doc()
     if snapshot is not None:
         apply_update_safely(doc, snapshot)
@@ -181,7 +207,7 @@ def trace_updates(
             traces[seq] = json.dumps(tracer.trace(), ensure_ascii=False)
     finally:
         tracer.close()
-    return traces
+    return traces, doc
 
 
 def parse_trace(items: str | None) -> Mapping[str, Any]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from crdt.store import ZoneStore
 
 log = logging.getLogger("samplan.committer")
+
+T = TypeVar("T")
 
 
 class GroupCommitter:
@@ -22,7 +25,7 @@ class GroupCommitter:
         self.store = store
         self._pending: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._inflight: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
-        self._jobs: list[tuple[Callable[[], Awaitable[None]], asyncio.Future[None]]] = []
+        self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -43,12 +46,13 @@ class GroupCommitter:
         self._wakeup.set()
         return fut
 
-    async def run_exclusive(self, job: Callable[[], Awaitable[None]]) -> None:
-        """Run a write (compaction, deletion) on the writer task, between batches."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def run_exclusive(self, job: Callable[[], Awaitable[T]]) -> T:
+        """Run a write (compaction, deletion) on the writer task, between batches; return
+        what it returns."""
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, fut))
         self._wakeup.set()
-        await fut
+        return await fut
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is durable (or has failed)."""
@@ -68,11 +72,11 @@ class GroupCommitter:
             while self._jobs:
                 job, fut = self._jobs.pop(0)
                 try:
-                    await job()
+                    result = await job()
                 except Exception as exc:
                     fut.set_exception(exc)
                 else:
-                    fut.set_result(None)
+                    fut.set_result(result)
 
     async def _write(self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]) -> None:
         try:

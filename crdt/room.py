@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from pycrdt import Doc, Subscription, TransactionEvent
+from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
 
-from crdt.authorship import trace_updates, traces_kind
+from crdt.authorship import trace_and_fold, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates
 from crdt.committer import GroupCommitter
 from crdt.lib0 import MalformedFrame
@@ -68,8 +68,15 @@ class Room:
         self.awareness = AwarenessStates()
         self.peers: set[Peer] = set()
         self.failed = False
-        self.committed_seq = 0
-        self.tail_length = 0
+        self.committed_seq = 0  # the highest seq loaded or made durable here (not a fold mark)
+        # The seqs of the logged updates this document holds that no snapshot folded yet, as
+        # far as this room knows: the exact set its next compaction may fold. Another node
+        # writing the same zone logs updates this room never saw; those are never in it.
+        self._unfolded: list[int] = []
+        # The seq of the stored snapshot this document holds (loaded or written), None when
+        # another writer's compaction may have replaced it: then the next one merges. Only a
+        # zone compacted from this document uses it (a traced one builds on what it loads).
+        self.snapshot_seq: int | None = 0
         self._captured: list[bytes] = []
         self._subscription: Subscription | None = None
         self._guard: ShapeGuard | None = None
@@ -87,13 +94,19 @@ class Room:
         """Rebuild the document from its snapshot and log tail (before anyone joins)."""
         apply_stored(self.doc, stored)
         self.committed_seq = max([stored.snapshot_seq, *(seq for seq, _ in stored.updates[-1:])])
-        self.tail_length = len(stored.updates)
+        self._unfolded = [seq for seq, _ in stored.updates]
+        self.snapshot_seq = stored.snapshot_seq
         # Subscribe only after the load: what came from storage is never logged again.
         self._subscription = self.doc.observe(self._on_transaction)
         # The zone's shapes are checked on every write from here on; a room made without a
         # kind (tests of the room's mechanics) checks nothing. The server always names it.
         if self.kind in ZONE_ROOTS:
             self._guard = ShapeGuard(self.doc, self.kind)
+
+    @property
+    def tail_length(self) -> int:
+        """Logged updates this room holds that are not folded yet: what compaction watches."""
+        return len(self._unfolded)
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         update = event.update
@@ -195,8 +208,9 @@ class Room:
         if not _succeeded(fut):
             self._fail()
             return
-        self.committed_seq = max(self.committed_seq, fut.result())
-        self.tail_length += 1
+        seq = fut.result()
+        self.committed_seq = max(self.committed_seq, seq)
+        self._unfolded.append(seq)
         self._broadcast(encode_sync_update(update), exclude=origin)
         if self.on_committed is not None:
             self.on_committed(self)
@@ -323,44 +337,85 @@ class Room:
             await asyncio.wait([pending])
 
     async def compact(self) -> None:
-        """Fold the log into one snapshot so the next load is one snapshot plus a short tail.
+        """Fold the updates this room logged or loaded into one snapshot, so the next load is
+        one snapshot plus a short tail.
 
-        The snapshot is taken and `committed_seq` read in the same synchronous step, after
-        the last pending write settled: everything up to that seq is in the snapshot, and
-        anything applied later stays in the tail (duplicates in CRDT updates are harmless).
+        Exactly those updates are folded (by seq), never one another node logged for the same
+        zone meanwhile, whatever its seq: another node's are never among them. If another
+        node's compaction replaced the stored snapshot since this one was built on it, storage
+        merges the two (DESIGN §4): nothing either folded is lost.
         """
         await self.settle()
-        if self.failed or self.tail_length == 0:
+        if self.failed or not self._unfolded:
             return
-        store = self.committer.store
-        traces: dict[int, str] | None = None
         if traces_kind(self.kind):
-            # Which items each folded update touched, replayed from the stored log (off the
-            # relay path: crdt/authorship.py); storage keeps who and when from the rows. Only
-            # what was traced is folded: later updates stay in the tail (the snapshot may hold
-            # them too; duplicates are harmless), so no record is kept without its trace.
-            stored = await store.load(self.zone_id)
-            if not stored.updates:
-                return
+            await self._compact_traced()
+            return
+        # The snapshot is this document, which holds every update in it (anything applied
+        # later stays in the tail too; duplicates in CRDT updates are harmless).
+        folded = list(self._unfolded)
+        snapshot = self.doc.get_update()
+        self.snapshot_seq = await self._fold(folded, snapshot, None, self.snapshot_seq)
+        self._forget_folded(folded)
+
+    async def _compact_traced(self) -> None:
+        """Which items each folded update touched is replayed from the stored log (off the
+        relay path: crdt/authorship.py); storage keeps who and when from the rows. The
+        snapshot is built in the same replay from exactly the folded updates, so whatever
+        stays in the log is traced later against a state without it."""
+        store = self.committer.store
+        before = list(self._unfolded)  # all durable before the load began
+        stored = await store.load(self.zone_id)
+        if self.failed:
+            return
+        logged = {seq for seq, _ in stored.updates}
+        ours = set(self._unfolded)
+        folded = [seq for seq, _ in stored.updates if seq in ours]
+        # Ours from before the load and no longer logged: another node folded them (and kept
+        # their records). Ours logged after the load stay for the next compaction.
+        gone = [seq for seq in before if seq not in logged]
+        if folded:
             # In a worker thread: replaying up to `compact_after` updates takes tens of
             # milliseconds, which the event loop (everyone's typing) must not wait for.
-            traces = await asyncio.to_thread(
-                trace_updates, self.kind, stored.snapshot, stored.updates
+            traces, snapshot = await asyncio.to_thread(
+                trace_and_fold, self.kind, stored.snapshot, stored.updates, set(folded)
             )
             if self.failed:
                 return
-        snapshot = self.doc.get_update()
-        upto, folded = self.committed_seq, self.tail_length
-        if traces is not None:
-            upto = min(upto, stored.updates[-1][0])
-            folded = min(folded, sum(1 for seq, _ in stored.updates if seq <= upto))
-        await self.committer.run_exclusive(
-            lambda: store.compact(self.zone_id, upto, snapshot, traces)
+            await self._fold(folded, snapshot, traces, stored.snapshot_seq)
+        self._forget_folded(folded + gone)
+
+    async def _fold(
+        self,
+        folded: list[int],
+        snapshot: bytes,
+        traces: dict[int, str] | None,
+        based_on: int | None,
+    ) -> int | None:
+        store = self.committer.store
+        written = await self.committer.run_exclusive(
+            lambda: store.compact(
+                self.zone_id,
+                folded,
+                snapshot,
+                traces,
+                based_on=based_on,
+                merge=_MergeInto(snapshot),
+            )
         )
-        self.tail_length -= folded
-        log.info("room %s: compacted %d updates up to seq %d", self.zone_id, folded, upto)
+        log.info(
+            "room %s: folded %d updates it held (snapshot %s)",
+            self.zone_id,
+            len(folded),
+            "merged or unchanged" if written is None else "written",
+        )
         if self.on_compacted is not None:
             self.on_compacted(self)
+        return written
+
+    def _forget_folded(self, seqs: list[int]) -> None:
+        done = set(seqs)
+        self._unfolded = [seq for seq in self._unfolded if seq not in done]
 
     def compact_in_background(self, delay: float = 0.0) -> None:
         """Start a compaction unless one is running; `delay` lets a cold load's first
@@ -401,6 +456,19 @@ def _stamped(entry: AwarenessEntry, identity: dict[str, Any]) -> AwarenessEntry:
 
 def _succeeded(fut: asyncio.Future[int]) -> bool:
     return not fut.cancelled() and fut.exception() is None
+
+
+class _MergeInto:
+    """Storage's merge for a compaction: the stored snapshot (another node's) and ours, as one
+    update holding both (Yjs updates merge without conflict; duplicates are dropped)."""
+
+    __slots__ = ("ours",)
+
+    def __init__(self, ours: bytes) -> None:
+        self.ours = ours
+
+    def __call__(self, stored: bytes) -> bytes:
+        return merge_updates(stored, self.ours)
 
 
 class _SendWhenDurable:

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 
 class LoadedZoneLike(Protocol):
-    """What a zone looks like on disk: one snapshot (maybe none) plus the log after it."""
+    """What a zone looks like on disk: one snapshot (maybe none) plus every logged update not
+    folded into it, by seq (with several writers, some may have a lower seq than the
+    snapshot's: `snapshot_seq` names the snapshot, it does not split the log)."""
 
     @property
     def snapshot(self) -> bytes | None: ...
@@ -24,7 +26,7 @@ class LoadedZoneLike(Protocol):
 
 class ZoneStore(Protocol):
     async def load(self, zone_id: int) -> LoadedZoneLike:
-        """Return the zone's snapshot and every update logged after it, in order."""
+        """Return the zone's snapshot and every update not folded into it, by seq."""
         ...
 
     async def append_batch(
@@ -40,11 +42,18 @@ class ZoneStore(Protocol):
     async def compact(
         self,
         zone_id: int,
-        upto_seq: int,
+        folded: Iterable[int],
         snapshot: bytes,
         items: Mapping[int, str] | None = None,
-    ) -> None:
-        """Replace the zone's snapshot and every update with seq <= upto_seq by `snapshot`,
-        in one transaction, keeping each folded update's author record (who and when from its
-        row, which items from `items` by seq: crdt/authorship.py)."""
+        *,
+        based_on: int | None = None,
+        merge: Callable[[bytes], bytes] | None = None,
+    ) -> int | None:
+        """Fold exactly the updates `folded` (seqs; `snapshot` holds them all) into the zone's
+        snapshot, in one transaction, keeping each folded update's author record (who and when
+        from its row, which items from `items` by seq: crdt/authorship.py). Updates not named
+        (another writer's) stay; seqs already folded are skipped. Unless the stored snapshot is
+        `based_on` (the seq this caller's snapshot holds), it becomes `merge(stored)`.
+        Returns the new snapshot's seq when the stored one is now exactly `snapshot`
+        (the next `based_on`), else None."""
         ...

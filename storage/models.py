@@ -335,7 +335,9 @@ class ZoneSnapshot(Base):
     zone_id: Mapped[int] = mapped_column(
         ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    # The last update id folded into `data`; the log keeps only ids above it.
+    # Names this snapshot: it grows with every compaction and is at least the id of every
+    # update folded into `data`. The log keeps exactly the updates not folded, whatever their
+    # ids (with several writers, some may be below it): storage.repositories.updates.compact.
     seq: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

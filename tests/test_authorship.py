@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pycrdt import Array, Map, Text
+from pycrdt import Array, Doc, Map, Text
 
+from crdt.authorship import trace_and_fold
 from crdt.schema import MEASURES, append_item, find_item
 from server.core.authors import last_changes, zone_changes
 from server.services import Repositories
@@ -125,3 +126,28 @@ async def test_each_change_names_the_socket_that_made_it(
         assert entries[1][1]["fields"] == {"title": [FIRST, SECOND]}
     finally:
         await repos.close()
+
+
+def test_a_partial_fold_keeps_what_waits_for_an_update_left_in_the_log() -> None:
+    """Compaction folds only some of the logged updates (another node's stay): the snapshot it
+    builds holds every folded one, even one that builds on an update left in the log, and a
+    load of snapshot plus what is left holds everything."""
+    writer: Doc[Any] = Doc()
+    logged: list[bytes] = []
+    writer.observe(lambda event: logged.append(event.update))
+    measures = writer.get(MEASURES, type=Array)
+    first = append_item(measures, {"title": FIRST, "status": "planlagt"})
+    item = find_item(measures, first)
+    assert isinstance(item, Map)
+    title = item["title"]
+    assert isinstance(title, Text)
+    title += " æøå 🫐"  # builds on the first update
+    updates = [(10, logged[0]), (11, logged[1])]
+    traces, snapshot = trace_and_fold("area", None, updates, {11})
+    assert set(traces) == {10, 11}
+    assert json.loads(traces[10])[first]["created"] is True
+    loaded: Doc[Any] = Doc()
+    loaded.apply_update(snapshot)
+    loaded.apply_update(logged[0])  # the update left in the log, applied after the snapshot
+    item = find_item(loaded.get(MEASURES, type=Array), first)
+    assert item is not None and str(item["title"]) == FIRST + " æøå 🫐"

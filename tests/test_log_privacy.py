@@ -10,7 +10,7 @@ import contextlib
 import io
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +123,15 @@ class FailingStore:
         return await self.inner.append_batch(items)
 
     async def compact(
-        self, zone_id: int, upto_seq: int, snapshot: bytes, items: Any = None
-    ) -> None:
+        self,
+        zone_id: int,
+        folded: Iterable[int],
+        snapshot: bytes,
+        items: Any = None,
+        *,
+        based_on: int | None = None,
+        merge: Callable[[bytes], bytes] | None = None,
+    ) -> int | None:
         try:
             _raise_chained("could not fold")
         except RuntimeError as exc:

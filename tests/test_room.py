@@ -4,7 +4,7 @@ SQLite store, wrapped where a test needs to hold a commit back or make it fail."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +69,16 @@ class ControlledStore:
         return await self.inner.append_batch(items)
 
     async def compact(
-        self, zone_id: int, upto_seq: int, snapshot: bytes, items: Any = None
-    ) -> None:
-        await self.inner.compact(zone_id, upto_seq, snapshot)
+        self,
+        zone_id: int,
+        folded: Iterable[int],
+        snapshot: bytes,
+        items: Any = None,
+        *,
+        based_on: int | None = None,
+        merge: Callable[[bytes], bytes] | None = None,
+    ) -> int | None:
+        return await self.inner.compact(zone_id, folded, snapshot, based_on=based_on, merge=merge)
 
 
 @pytest.fixture

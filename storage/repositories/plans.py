@@ -574,9 +574,12 @@ class PlanRepo:
         return ConnectionContext(plan_id, version, zone_id, role, name, read_only)
 
     async def save_zone_summary(self, zone_id: int, summary: Mapping[str, Any]) -> None:
-        """Replace the zone's summary (delete + insert: portable, and one transaction)."""
+        """Replace the zone's summary (delete + insert: portable, and one transaction). The
+        zone's row lock makes two nodes saving at once take turns (PostgreSQL; SQLite has one
+        writer): otherwise both delete nothing and the second insert breaks the key."""
         data = json.dumps(summary, ensure_ascii=False, sort_keys=True)
         async with write_session(self._sessionmaker) as session:
+            await session.execute(select(Zone.id).where(Zone.id == zone_id).with_for_update())
             await session.execute(delete(ZoneSummary).where(ZoneSummary.zone_id == zone_id))
             session.add(ZoneSummary(zone_id=zone_id, data=data))
 

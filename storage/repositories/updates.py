@@ -9,12 +9,13 @@ hand-off per call instead of about nine); everything else, and PostgreSQL, uses 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import (
@@ -42,8 +43,10 @@ _C = zone_changes_table.c
 
 @dataclass(frozen=True, slots=True)
 class LoadedZone:
-    """A zone as stored: `snapshot` folds in every update up to `snapshot_seq` (0 and None
-    when never compacted); `updates` are the (seq, update) pairs after it, oldest first."""
+    """A zone as stored: `snapshot` (None when never compacted) and the (seq, update) pairs
+    not folded into it, by seq. A snapshot names itself by `snapshot_seq` (0: none, or an
+    import's); several writers fold only their own updates, so an update not folded may
+    have a lower seq than the snapshot: every update still in the log applies on top."""
 
     snapshot: bytes | None
     snapshot_seq: int
@@ -66,7 +69,7 @@ class ChangeRow:
 @dataclass(frozen=True, slots=True)
 class ZoneChanges:
     """A zone's author records: the kept ones (`records`), then the log tail (`tail`, each
-    with its update) that applies on top of `snapshot` (seq `snapshot_seq`)."""
+    with its update: every update not folded yet) that applies on top of `snapshot`."""
 
     records: tuple[ChangeRow, ...]
     snapshot: bytes | None
@@ -76,7 +79,8 @@ class ZoneChanges:
 
 class ZoneLog:
     """Append, load and compact zone logs. Sequence numbers are `zone_updates.id`: global,
-    increasing, never reused, so one number orders a zone's updates and marks a snapshot."""
+    increasing, never reused, so one number orders a zone's updates. Compaction deletes the
+    rows it folds, so the log holds exactly the updates a snapshot lacks (DESIGN §4)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._engine = engine_of(sessionmaker)
@@ -122,7 +126,7 @@ class ZoneLog:
             ).first()
             seq = int(snap.seq) if snap is not None else 0
             rows = await conn.execute(
-                select(_U.id, _U.data).where(_U.zone_id == zone_id, _U.id > seq).order_by(_U.id)
+                select(_U.id, _U.data).where(_U.zone_id == zone_id).order_by(_U.id)
             )
             updates = tuple((int(row.id), bytes(row.data)) for row in rows)
         return LoadedZone(
@@ -134,23 +138,33 @@ class ZoneLog:
     async def compact(
         self,
         zone_id: int,
-        upto_seq: int,
+        folded: Iterable[int],
         snapshot: bytes,
         items: Mapping[int, str] | None = None,
-    ) -> None:
-        """Make `snapshot` the zone's state up to `upto_seq` and drop the updates it folds in,
-        keeping each one's author record in `zone_changes` (who and when from its row; which
-        items from `items`, by seq, as the room traced them).
+        *,
+        based_on: int | None = None,
+        merge: Callable[[bytes], bytes] | None = None,
+    ) -> int | None:
+        """Fold exactly the updates `folded` (their seqs) into the zone's snapshot: drop those
+        rows and keep each one's author record in `zone_changes` (who and when from its row;
+        which items from `items`, by seq, as the room traced them). One transaction: no update
+        is ever folded away without its record, and none another writer logged (or this one
+        never saw) is touched, whatever its seq. A seq already folded (by another node) is
+        skipped, so each record is kept exactly once; a call that folds nothing changes nothing.
 
-        One transaction: no update is ever folded away without its record. Updates logged
-        after `upto_seq` are untouched. A call that would not move the snapshot forward (a
-        repeat, or one overtaken by a newer compaction) changes nothing, so an older
-        snapshot never replaces a newer one.
+        `snapshot` must hold every folded update. The stored snapshot may hold what another
+        writer folded: unless it is the one the caller's snapshot was built on (`based_on`,
+        the seq it loaded or this call last returned), the new one is `merge(stored)` (both
+        merged) so nothing an earlier compaction folded is lost; without `merge` that raises
+        ValueError. The zone's row lock serialises compactions of one zone on PostgreSQL
+        (SQLite's single writer already does).
+
+        Returns the new snapshot's seq when the stored snapshot is now exactly `snapshot` (or,
+        folding nothing, still `based_on`): the caller's next `based_on`. None otherwise.
         """
+        ranges = _ranges(folded)
         now = utcnow()
         async with write_connection(self._engine) as conn:
-            # Row lock on the zone serialises compactions of one zone on PostgreSQL (SQLite's
-            # single writer already does); it also tells a vanished zone from a fresh one.
             zone = (
                 await conn.execute(
                     select(zones_table.c.id).where(zones_table.c.id == zone_id).with_for_update()
@@ -161,48 +175,65 @@ class ZoneLog:
             current = (
                 await conn.execute(select(_S.seq).where(_S.zone_id == zone_id))
             ).scalar_one_or_none()
-            if current is not None and current >= upto_seq:
-                log.info(
-                    "zone compaction skipped zone_id=%s upto_seq=%s snapshot_seq=%s",
-                    zone_id,
-                    upto_seq,
-                    current,
+            present: list[tuple[int, int | None, datetime]] = []
+            for chunk in _chunks(ranges):
+                rows = await conn.execute(
+                    select(_U.id, _U.user_id, _U.created_at)
+                    .where(_U.zone_id == zone_id, or_(*(_U.id.between(a, b) for a, b in chunk)))
+                    .order_by(_U.id)
                 )
-                return
-            values = {"seq": upto_seq, "data": snapshot, "updated_at": now}
+                present.extend((int(r.id), r.user_id, r.created_at) for r in rows)
+            if not present:
+                log.info("zone compaction skipped zone_id=%s (nothing left to fold)", zone_id)
+                return current if current is not None and current == based_on else None
+            merged = False
+            if current is not None and current != based_on:
+                if merge is None:
+                    raise ValueError(f"zone {zone_id}: the stored snapshot moved; merge needed")
+                stored = (
+                    await conn.execute(select(_S.data).where(_S.zone_id == zone_id))
+                ).scalar_one()
+                # Off the event loop: merging two whole states of a big zone takes a while.
+                snapshot = await asyncio.to_thread(merge, bytes(stored))
+                merged = True
+            # Increases with every snapshot written (so `based_on` names one exactly) and is
+            # at least the seq of every update ever folded into it.
+            seq = max(present[-1][0], (current or 0) + 1)
+            values = {"seq": seq, "data": snapshot, "updated_at": now}
             if current is None:
                 await conn.execute(insert(zone_snapshots_table).values(zone_id=zone_id, **values))
             else:
                 await conn.execute(
                     update(zone_snapshots_table).where(_S.zone_id == zone_id).values(**values)
                 )
-            folded = await conn.execute(
-                select(_U.id, _U.user_id, _U.created_at)
-                .where(_U.zone_id == zone_id, _U.id <= upto_seq)
-                .order_by(_U.id)
+            await conn.execute(
+                insert(zone_changes_table),
+                [
+                    {
+                        "zone_id": zone_id,
+                        "seq": row_seq,
+                        "user_id": user_id,
+                        "at": at,
+                        "items": (items or {}).get(row_seq),
+                    }
+                    for row_seq, user_id, at in present
+                ],
             )
-            records = [
-                {
-                    "zone_id": zone_id,
-                    "seq": int(row.id),
-                    "user_id": row.user_id,
-                    "at": row.created_at,
-                    "items": (items or {}).get(int(row.id)),
-                }
-                for row in folded
-            ]
-            if records:
-                await conn.execute(insert(zone_changes_table), records)
-            removed = await conn.execute(
-                delete(zone_updates_table).where(_U.zone_id == zone_id, _U.id <= upto_seq)
-            )
+            for chunk in _chunks(_ranges(row_seq for row_seq, _, _ in present)):
+                await conn.execute(
+                    delete(zone_updates_table).where(
+                        _U.zone_id == zone_id, or_(*(_U.id.between(a, b) for a, b in chunk))
+                    )
+                )
         log.info(
-            "zone compacted zone_id=%s upto_seq=%s removed=%s snapshot_bytes=%s",
+            "zone compacted zone_id=%s seq=%s removed=%s merged=%s snapshot_bytes=%s",
             zone_id,
-            upto_seq,
-            removed.rowcount,
+            seq,
+            len(present),
+            merged,
             len(snapshot),
         )
+        return None if merged else seq
 
     async def changes(self, zone_id: int) -> ZoneChanges:
         """The zone's author records, oldest first: the kept ones, then the log tail's rows
@@ -221,7 +252,7 @@ class ZoneLog:
             seq = int(snap.seq) if snap is not None else 0
             rows = await conn.execute(
                 select(_U.id, _U.user_id, _U.created_at, _U.data)
-                .where(_U.zone_id == zone_id, _U.id > seq)
+                .where(_U.zone_id == zone_id)
                 .order_by(_U.id)
             )
             tail = tuple(
@@ -249,17 +280,8 @@ class ZoneLog:
             )
 
     async def tail_length(self, zone_id: int) -> int:
-        """Updates a load would replay after the snapshot: the measure compaction watches."""
-        async with snapshot_connection(self._engine) as conn:
-            seq = (
-                await conn.execute(select(_S.seq).where(_S.zone_id == zone_id))
-            ).scalar_one_or_none()
-            count = await conn.execute(
-                select(func.count())
-                .select_from(zone_updates_table)
-                .where(_U.zone_id == zone_id, _U.id > (seq or 0))
-            )
-            return int(count.scalar_one())
+        """Updates a load would replay after the snapshot (every one not folded)."""
+        return await self.count_updates(zone_id)
 
     async def count_updates(self, zone_id: int) -> int:
         async with snapshot_connection(self._engine) as conn:
@@ -277,3 +299,24 @@ class ZoneLog:
             await conn.execute(delete(zone_changes_table).where(_C.zone_id == zone_id))
         log.info("zone history deleted zone_id=%s removed=%s", zone_id, removed.rowcount)
         return int(removed.rowcount)
+
+
+RANGES_PER_STATEMENT = 500
+
+
+def _ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Seqs as inclusive runs of consecutive numbers: one node's folded updates on SQLite are
+    one run (a single `BETWEEN`), several writers' interleave into a few runs each. A run
+    covers no seq outside the set, since every number in it is in the set."""
+    runs: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if runs and runs[-1][1] == seq - 1:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs
+
+
+def _chunks(ranges: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    for start in range(0, len(ranges), RANGES_PER_STATEMENT):
+        yield ranges[start : start + RANGES_PER_STATEMENT]

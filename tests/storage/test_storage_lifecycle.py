@@ -50,8 +50,8 @@ async def _full_plan(store: Store) -> tuple[str, list[int]]:
     )
     await ConsentRepo(store.sessionmaker).give(plan_id, deltaker.id, "all", None, planeier.id)
     zones = [zone.id for zone in await store.plans.list_zones(plan_id)]
-    await store.zone_log.append_batch([(zone, SECRET.encode()) for zone in zones])
-    await store.zone_log.compact(zones[0], 10**9, SECRET.encode() * 2)
+    seqs = await store.zone_log.append_batch([(zone, SECRET.encode()) for zone in zones])
+    await store.zone_log.compact(zones[0], seqs[:1], SECRET.encode() * 2)
     await store.zone_log.append_batch([(zones[0], b"tail " + SECRET.encode())])
     await store.plans.save_zone_summary(zones[0], {"nextRevision": "2026-01-15", "note": SECRET})
     copy = ZoneCopy("content", "", "Felles del", SECRET.encode(), json.dumps({"t": SECRET}))

@@ -64,33 +64,38 @@ async def test_compaction_keeps_snapshot_and_tail(store: Store) -> None:
     seqs = await store.zone_log.append_batch([(a, f"u{i}".encode()) for i in range(5)])
     other = await store.zone_log.append_batch([(b, b"other zone")])
 
-    await store.zone_log.compact(a, seqs[2], b"snapshot up to u2")
+    first = await store.zone_log.compact(a, seqs[:3], b"snapshot up to u2")
     loaded = await store.zone_log.load(a)
     assert loaded.snapshot == b"snapshot up to u2"
-    assert loaded.snapshot_seq == seqs[2]
+    assert first == loaded.snapshot_seq == seqs[2]
     assert list(loaded.updates) == [(seqs[3], b"u3"), (seqs[4], b"u4")]
     assert await store.zone_log.tail_length(a) == 2
     assert await store.zone_log.count_updates(a) == 2
     assert (await store.zone_log.load(b)).updates == ((other[0], b"other zone"),)
 
-    # A repeat is harmless, and an older snapshot never replaces a newer one.
-    await store.zone_log.compact(a, seqs[2], b"snapshot up to u2")
-    await store.zone_log.compact(a, seqs[1], b"stale")
+    # A repeat folds nothing and changes nothing, as does one whose updates are gone.
+    assert await store.zone_log.compact(a, seqs[:3], b"again", based_on=first) == first
+    assert await store.zone_log.compact(a, seqs[:2], b"stale", based_on=first) == first
     assert (await store.zone_log.load(a)).snapshot == b"snapshot up to u2"
 
     # An update appended after the snapshot was taken survives the next compaction.
     late = await store.zone_log.append_batch([(a, b"late")])
-    await store.zone_log.compact(a, seqs[4], b"snapshot up to u4")
+    second = await store.zone_log.compact(a, seqs, b"snapshot up to u4", based_on=first)
     loaded = await store.zone_log.load(a)
-    assert loaded.snapshot == b"snapshot up to u4" and loaded.snapshot_seq == seqs[4]
+    assert loaded.snapshot == b"snapshot up to u4" and second == loaded.snapshot_seq == seqs[4]
     assert list(loaded.updates) == [(late[0], b"late")]
+
+    # A snapshot not built on the stored one needs a merge: without one nothing changes.
+    with pytest.raises(ValueError):
+        await store.zone_log.compact(a, late, b"not built on u4", based_on=first)
+    assert (await store.zone_log.load(a)).updates == ((late[0], b"late"),)
 
 
 async def test_seqs_are_never_reused_after_compaction(store: Store) -> None:
     """Compaction deletes the newest rows; a reused id would hide behind the snapshot."""
     (a, _) = await _zones(store)
     seqs = await store.zone_log.append_batch([(a, b"x"), (a, b"y")])
-    await store.zone_log.compact(a, seqs[-1], b"all")
+    await store.zone_log.compact(a, seqs, b"all")
     assert await store.zone_log.count_updates(a) == 0
     after = await store.zone_log.append_batch([(a, b"z")])
     assert after[0] > seqs[-1]
@@ -99,13 +104,13 @@ async def test_seqs_are_never_reused_after_compaction(store: Store) -> None:
 
 async def test_compact_unknown_zone(store: Store) -> None:
     with pytest.raises(NotFound):
-        await store.zone_log.compact(424242, 1, b"x")
+        await store.zone_log.compact(424242, [1], b"x")
 
 
 async def test_delete_zone_history(store: Store) -> None:
     (a, b) = await _zones(store)
     seqs = await store.zone_log.append_batch([(a, b"1"), (a, b"2"), (b, b"3")])
-    await store.zone_log.compact(a, seqs[0], b"snap")
+    await store.zone_log.compact(a, seqs[:1], b"snap")
     assert await store.zone_log.delete_zone_history(a) == 1
     loaded = await store.zone_log.load(a)
     assert loaded.snapshot is None and loaded.updates == ()
@@ -158,7 +163,7 @@ async def test_deleting_a_plan_cascades(store: Store) -> None:
     seqs = await store.zone_log.append_batch(
         [(zone.id, b"a"), (zone.id, b"b"), (kept_zone.id, b"k")]
     )
-    await store.zone_log.compact(zone.id, seqs[0], b"snap")
+    await store.zone_log.compact(zone.id, seqs[:1], b"snap")
 
     assert await store.plans.delete_plan(plan.id)
     assert not await store.plans.delete_plan(plan.id)
