@@ -125,8 +125,7 @@ async def _store_history(
         ChangeRow(None, user_id, at, traces.get(n), None)
         for n, (user_id, at, _) in enumerate(history)
     ]
-    await repos.zone_log.add_changes(zone_id, records)
-    await repos.zone_log.compact(zone_id, 0, state)
+    await repos.zone_log.add_changes(zone_id, records, snapshot=state)
 
 
 async def _demo_meeting_details(repos: Repositories, plan_id: str) -> None:

@@ -265,19 +265,30 @@ class ZoneLog:
             tail=tail,
         )
 
-    async def add_changes(self, zone_id: int, records: Sequence[ChangeRow]) -> None:
-        """Keep author records that came with the zone (an import), before any of its own."""
-        if not records:
+    async def add_changes(
+        self, zone_id: int, records: Sequence[ChangeRow], snapshot: bytes | None = None
+    ) -> None:
+        """Keep author records that came with the zone (an import), before any of its own,
+        and with `snapshot` the state they made as a new zone's first snapshot (nothing is
+        folded: the records are the history), in one transaction."""
+        if not records and snapshot is None:
             return
         async with write_connection(self._engine) as conn:
-            await conn.execute(
-                insert(zone_changes_table),
-                [
-                    {"zone_id": zone_id, "seq": None, "user_id": r.user_id, "at": r.at}
-                    | {"items": r.items}
-                    for r in records
-                ],
-            )
+            if records:
+                await conn.execute(
+                    insert(zone_changes_table),
+                    [
+                        {"zone_id": zone_id, "seq": None, "user_id": r.user_id, "at": r.at}
+                        | {"items": r.items}
+                        for r in records
+                    ],
+                )
+            if snapshot is not None:
+                await conn.execute(
+                    insert(zone_snapshots_table).values(
+                        zone_id=zone_id, seq=0, data=snapshot, updated_at=utcnow()
+                    )
+                )
 
     async def tail_length(self, zone_id: int) -> int:
         """Updates a load would replay after the snapshot (every one not folded)."""
