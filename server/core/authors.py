@@ -19,7 +19,7 @@ from typing import Any
 
 from crdt.authorship import parse_trace, trace_updates, traces_kind
 from crdt.schema import USER_REF_FIELDS, USER_REF_LISTS
-from storage.repositories.updates import ZoneChanges, ZoneLog
+from storage.repositories.updates import ZoneLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,33 +33,28 @@ class Change:
     items: Mapping[str, Any]
 
 
-# Per ZoneLog (one per running app): zone id -> (what the log held, its changes), the most
-# recently read zones last. Many pages asking after one edit replay the tail once.
+# Per ZoneLog (one per running app): zone id -> (the log's version, its changes), the most
+# recently read zones last. Many pages asking after one edit read and replay the log once;
+# asking again unchanged costs one small query (ZoneLog.changes_version).
 CACHED_ZONES = 64
-_Fingerprint = tuple[int, int, int, int]
-_cache: weakref.WeakKeyDictionary[ZoneLog, OrderedDict[int, tuple[_Fingerprint, list[Change]]]] = (
+_Version = tuple[int, int, int, int, int]
+_cache: weakref.WeakKeyDictionary[ZoneLog, OrderedDict[int, tuple[_Version, list[Change]]]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def _fingerprint(stored: ZoneChanges) -> _Fingerprint:
-    """What the records depend on: seqs only grow, so a new update, a compaction or an
-    import each give another fingerprint."""
-    last = stored.tail[-1].seq if stored.tail and stored.tail[-1].seq is not None else 0
-    return (len(stored.records), stored.snapshot_seq, len(stored.tail), last)
 
 
 async def zone_changes(zone_log: ZoneLog, zone_id: int, kind: str) -> list[Change]:
     """The zone's records, oldest first (the list is shared: never change it). The log tail is
     traced in a worker thread, since replaying it takes tens of milliseconds that live editing
     must not wait for, and the result is kept until the zone's log changes."""
-    stored = await zone_log.changes(zone_id)
-    key = _fingerprint(stored)
+    version = await zone_log.changes_version(zone_id)
     zones = _cache.setdefault(zone_log, OrderedDict())
     hit = zones.get(zone_id)
-    if hit is not None and hit[0] == key:
+    if hit is not None and hit[0] == version:
         zones.move_to_end(zone_id)
         return hit[1]
+    # Read after the version: a change in between makes the next call read again.
+    stored = await zone_log.changes(zone_id)
     tail = [(r.seq, r.update) for r in stored.tail if r.seq is not None and r.update is not None]
     traces: dict[int, str] = {}
     if tail and traces_kind(kind):
@@ -69,7 +64,7 @@ async def zone_changes(zone_log: ZoneLog, zone_id: int, kind: str) -> list[Chang
         Change(r.user_id, r.at, parse_trace(traces.get(r.seq) if r.seq is not None else None))
         for r in stored.tail
     )
-    zones[zone_id] = (key, changes)
+    zones[zone_id] = (version, changes)
     zones.move_to_end(zone_id)
     while len(zones) > CACHED_ZONES:
         zones.popitem(last=False)

@@ -265,6 +265,30 @@ class ZoneLog:
             tail=tail,
         )
 
+    async def changes_version(self, zone_id: int) -> tuple[int, int, int, int, int]:
+        """What `changes` would read, in five numbers (records kept and the last one's id, the
+        snapshot's seq, updates in the log and the last one's seq): equal numbers, equal
+        records, so a reader that kept them need not read them again. Seqs and ids only grow."""
+        async with snapshot_connection(self._engine) as conn:
+            kept = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.max(_C.id), 0)).where(
+                        _C.zone_id == zone_id
+                    )
+                )
+            ).one()
+            snap = (
+                await conn.execute(select(_S.seq).where(_S.zone_id == zone_id))
+            ).scalar_one_or_none()
+            logged = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.max(_U.id), 0)).where(
+                        _U.zone_id == zone_id
+                    )
+                )
+            ).one()
+        return (int(kept[0]), int(kept[1]), int(snap or 0), int(logged[0]), int(logged[1]))
+
     async def add_changes(
         self, zone_id: int, records: Sequence[ChangeRow], snapshot: bytes | None = None
     ) -> None:

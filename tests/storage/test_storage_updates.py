@@ -213,3 +213,32 @@ async def test_a_batch_is_one_insert_statement(store: Store) -> None:
         event.remove(store.engine.sync_engine, "before_cursor_execute", count)
     assert len(inserts) == 1
     assert seqs == sorted(set(seqs)) and len(seqs) == 50
+
+
+async def test_changes_version_moves_with_everything_changes_reads(store: Store) -> None:
+    """The records' reader keeps what it read while this version stays (server/core/authors.py):
+    every write that changes `changes` must change it, and reading must not."""
+    from storage.repositories.updates import ChangeRow
+
+    (a, b) = await _zones(store)
+    log = store.zone_log
+    seen = [await log.changes_version(a)]
+
+    async def moved() -> None:
+        version = await log.changes_version(a)
+        assert version not in seen
+        seen.append(version)
+
+    seqs = await log.append_batch([(a, "Åse 🙂".encode()), (a, b"to")], [7, None])
+    await moved()
+    await log.changes(a)
+    assert await log.changes_version(a) == seen[-1]  # reading changes nothing
+    await log.append_batch([(b, b"another zone")])
+    assert await log.changes_version(a) == seen[-1]
+    await log.compact(a, seqs[:1], b"snapshot")
+    await moved()
+    at = (await log.changes(a)).records[0].at
+    await log.add_changes(a, [ChangeRow(None, 7, at, None, None)])
+    await moved()
+    await log.append_batch([(a, b"tre")])
+    await moved()
