@@ -533,3 +533,26 @@ async def test_a_new_municipality_starts_with_one_command(server: LiveServer, wo
         assert user is not None
         member = await server.services.plans.get_membership(plan_id, user.id)
         assert member is not None and member.role == "koordinator"
+
+
+async def test_the_guardian_named_at_the_start_is_ready_to_invite_as_verge(
+    server: LiveServer, world: World
+) -> None:
+    """The guardian typed on the Ny plan form waits in the plan page's invite form, as verge,
+    until the koordinator sends the invitation; then the form is empty again."""
+    guardian = ("mor.odegard@eksempelvik.test", "Mor Ødegård 🌷")
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        plan_id = await _start(kari, guardian_name=guardian[1], guardian_email=guardian[0])
+        page = (await kari.get(f"/plans/{plan_id}")).text
+        assert 'data-testid="invite-guardian"' in page
+        assert f'value="{guardian[0]}"' in page and 'value="Mor Ødegård 🌷"' in page
+        assert '<option value="verge" selected>' in page
+        sent = await _post(
+            kari,
+            f"/plans/{plan_id}/invitations",
+            {"email": guardian[0], "name": guardian[1], "role": "verge"},
+        )
+        assert sent.status_code == 303, sent.text[:300]
+        page = (await kari.get(f"/plans/{plan_id}")).text
+        assert 'data-testid="invite-guardian"' not in page
+        assert f'value="{guardian[0]}"' not in page

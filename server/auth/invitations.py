@@ -118,7 +118,23 @@ async def invitations_section(visit: PlanVisit) -> dict[str, Any]:
         "closed": visit.closed,
         "roles": list(INVITABLE_ROLES),
         "pending": [_pending_row(record, now) for record in pending],
+        "suggested": await _guardian_to_invite(visit, pending),
     }
+
+
+async def _guardian_to_invite(
+    visit: PlanVisit, pending: list[InvitationRecord]
+) -> dict[str, str] | None:
+    """The guardian named when the plan was started, filled into the form as a verge until
+    they are invited or a member: the koordinator sends it with one press."""
+    plan = visit.plan
+    email = (plan.guardian_email or "").lower()
+    if not email or not plan.guardian_name or any(r.email == email for r in pending):
+        return None
+    members = await visit.services.plans.list_members_with_names(plan.id)
+    if any(member_email == email for _, _, member_email in members):
+        return None
+    return {"email": email, "name": plan.guardian_name, "role": "verge"}
 
 
 def _pending_row(record: InvitationRecord, now: datetime) -> dict[str, Any]:
