@@ -556,3 +556,35 @@ async def test_the_guardian_named_at_the_start_is_ready_to_invite_as_verge(
         page = (await kari.get(f"/plans/{plan_id}")).text
         assert 'data-testid="invite-guardian"' not in page
         assert f'value="{guardian[0]}"' not in page
+
+
+async def test_a_plan_started_for_a_colleague_is_theirs(server: LiveServer, world: World) -> None:
+    """Kari picks a colleague who may start plans as the koordinator: the plan is Nora's, Kari
+    has no role in it; an id that is not one of the colleagues offered creates nothing."""
+    email = "nora.odegard@eksempelvik.test"
+    nora = await server.services.repos.users.create(
+        email, "Nora Ødegård 🌟", hash_password(PASSWORD)
+    )
+    assert await server.services.repos.plan_start.set_can_start_plans(email, True)
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        form = (await kari.get("/plans/new")).text
+        assert f'<option value="{nora.id}">Nora Ødegård 🌟</option>' in form
+        crafted = await _post(
+            kari, "/plans/new", _start_form(koordinator=str(world.users["deltaker"]))
+        )
+        assert crafted.status_code == 400 and 'data-testid="error-koordinator"' in crafted.text
+        assert _plan_count(server) == 2
+
+        started = await _post(kari, "/plans/new", _start_form(koordinator=str(nora.id)))
+        assert started.status_code == 303 and started.headers["location"] == "/plans?started=1"
+        assert 'data-testid="plan-started"' in (await kari.get("/plans?started=1")).text
+    (plan_id,) = [
+        row[0]
+        for row in _rows(server, "SELECT id FROM plans")
+        if row[0] not in (world.plan_id, world.other_plan_id)
+    ]
+    members = {
+        m.user_id: m.role
+        for m, _, _ in await server.services.plans.list_members_with_names(plan_id)
+    }
+    assert members == {nora.id: "koordinator"}

@@ -92,9 +92,10 @@ async def my_plans(request: Request) -> Response:
                 "draft": plan.draft,
             }
         )
-    deleted = request.query_params.get("deleted") == "1"
+    # What the page was sent back to say: a plan deleted, or started for a colleague.
+    done = next((k for k in ("deleted", "started") if request.query_params.get(k) == "1"), None)
     may_start = await services.repos.plan_start.may_start_plans(user.id)
-    context = {"plans": plans, "deleted": deleted, "may_start": may_start}
+    context = {"plans": plans, "done": done, "may_start": may_start}
     return render(request, "plans.html", context, user=user)
 
 

@@ -51,6 +51,7 @@ _FIELDS = (
     "guardian_name",
     "guardian_email",
     "extra_areas",
+    "koordinator",
 )
 
 
@@ -79,9 +80,12 @@ async def new_plan(request: Request) -> Response:
     services: Services = request.app.state.services
     if not await services.repos.plan_start.may_start_plans(user.id):
         raise Forbidden("start.error.notAllowed")
+    # The koordinator: the one starting it by default, or a colleague who may start plans
+    # (the plan is then theirs alone: the one who started it keeps no role in it).
+    colleagues = [c for c in await services.repos.plan_start.coordinators() if c[0] != user.id]
     if request.method == "GET":
         values = {name: "" for name in _FIELDS}
-        return _form(request, user, values, _suggested(request, None), {})
+        return _form(request, user, values, _suggested(request, None), {}, colleagues)
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
         raise Forbidden("start.error.expiredForm")
@@ -89,19 +93,32 @@ async def new_plan(request: Request) -> Response:
     suggested = _suggested(request, form)
     areas = [row["title"] for row in suggested if row["checked"]]
     areas += [line for line in values["extra_areas"].splitlines() if line.strip()]
+    koordinator = _chosen_koordinator(values["koordinator"], user.id, colleagues)
     try:
         start = parse_start(form, areas, today_oslo())
+        if koordinator is None:
+            raise StartErrors({"koordinator": "start.error.koordinator"})
     except StartErrors as exc:
-        return _form(request, user, values, suggested, exc.errors, status=400)
+        return _form(request, user, values, suggested, exc.errors, colleagues, status=400)
     plan = await create_plan(
         services.repos,
         start,
-        koordinator_user_id=user.id,
+        koordinator_user_id=koordinator,
         draft=True,
         actor_user_id=user.id,
         client_address=client_address(request),
     )
+    if koordinator != user.id:
+        return RedirectResponse("/plans?started=1", status_code=303)
     return RedirectResponse(f"/plans/{plan.id}", status_code=303)
+
+
+def _chosen_koordinator(chosen: str, user_id: int, colleagues: list[tuple[int, str]]) -> int | None:
+    """The koordinator picked on the form: empty is oneself; anyone else must be one of the
+    colleagues offered (a crafted id gets a message, and nothing is created)."""
+    if not chosen.strip():
+        return user_id
+    return next((uid for uid, _ in colleagues if str(uid) == chosen.strip()), None)
 
 
 def _form(
@@ -110,9 +127,15 @@ def _form(
     values: dict[str, str],
     suggested: list[dict[str, Any]],
     errors: dict[str, str],
+    colleagues: list[tuple[int, str]],
     status: int = 200,
 ) -> Response:
-    context = {"values": values, "suggested": suggested, "errors": errors}
+    context = {
+        "values": values,
+        "suggested": suggested,
+        "errors": errors,
+        "colleagues": [{"id": str(uid), "name": name} for uid, name in colleagues],
+    }
     return render(request, "plan_new.html", context, status_code=status, user=user)
 
 

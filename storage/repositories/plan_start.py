@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
@@ -105,6 +105,23 @@ class PlanStartRepo:
                 )
             )
             return bool(coordinates)
+
+    async def coordinators(self) -> list[tuple[int, str]]:
+        """(id, name) of every active account that may start plans: who a plan may be started
+        for as its koordinator, by name."""
+        coordinates = exists().where(
+            Membership.user_id == User.id, Membership.role == "koordinator"
+        )
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(User.id, User.name)
+                .where(
+                    or_(User.can_start_plans.is_(True), coordinates),
+                    User.deactivated_at.is_(None),
+                )
+                .order_by(User.name, User.id)
+            )
+            return [(int(uid), str(name)) for uid, name in rows]
 
     # -- the plan -------------------------------------------------------------------------
 
