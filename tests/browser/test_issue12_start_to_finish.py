@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from server.core.clock import today_oslo
 from server.settings import Settings
 from tests.browser.helpers import PASSWORD, READY, log_latency, open_plan, wait_until
+from tests.browser.test_plan_page import OPEN_SOCKET_JS
 from tests.conftest import make_settings
 from tests.support.live import free_port
 from tests.support.waiting import wait_for
@@ -311,15 +312,9 @@ async def test_issue12_done_when_1_start_to_finish(
     app = await oystein.locator("#plan-app").get_attribute("data-app") or ""
     assert f"area/{PRIVATE_KEY}" not in app and "/content" not in app, app
     assert "/comments" not in app and "/minutes" not in app, app
-    closed = await oystein.evaluate(
-        """(room) => new Promise((resolve) => {
-          const ws = new WebSocket(`ws://${location.host}/ws/${room}`)
-          ws.binaryType = 'arraybuffer'
-          ws.onclose = (event) => resolve(event.code)
-        })""",
-        f"plan/{plan_id}/area/{PRIVATE_KEY}",
-    )
-    assert closed == 4403, closed
+    # A socket to the other area, with the page's own cookie: refused, nothing received.
+    refused = await oystein.evaluate(OPEN_SOCKET_JS, f"plan/{plan_id}/area/{PRIVATE_KEY}")
+    assert refused == {"code": 4403, "messages": 0}, refused
     log_latency("deltaker sees the one area and nothing else", began)
 
     # -- every link is spent ----------------------------------------------------------------
