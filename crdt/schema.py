@@ -74,6 +74,9 @@ META: Final = "meta"
 ABOUT_ME: Final = "aboutMe"
 RESOURCES: Final = "resources"
 NEEDS: Final = "needs"
+# Legacy (issue 11): what each member contributes lives in SQL (`memberships.contribution`);
+# nothing writes this list any more. It stays in the schema so documents from before still load,
+# diff in the version history and are imported (server/transfer/contributions.py).
 CONTRIBUTIONS: Final = "contributions"
 COLLABORATION: Final = "collaboration"
 OTHER_PLANS: Final = "otherPlans"

@@ -79,6 +79,7 @@ from server.plans.comments import (
 from server.plans.consent import consent_submit
 from server.plans.item_history import area_changes_json
 from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
+from server.plans.members import handover_submit, member_remove, member_submit
 from server.plans.pages import home, my_plans, plan_page
 from server.plans.start_pages import (
     area_add,
@@ -237,6 +238,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/invitation/{token}", invitation_page, methods=["GET"]),
         Route("/invitation/{token}", invitation_submit, methods=["POST"]),
         Route("/invitation/{token}/oidc", invitation_oidc, methods=["GET"]),
+        Route("/plans/{plan_id}/members/{user_id:id}", member_submit, methods=["POST"]),
+        Route("/plans/{plan_id}/members/{user_id:id}/remove", member_remove, methods=["POST"]),
+        Route("/plans/{plan_id}/handover", handover_submit, methods=["POST"]),
         Route("/plans/{plan_id}/print", print_page),
         Route("/plans/{plan_id}/export.json", export_json),
         Route("/plans/{plan_id}/export.pdf", export_pdf),

@@ -26,6 +26,7 @@ from server.web.i18n import translator
 from storage.errors import StorageError
 from storage.models import LANGUAGES, Plan, User
 from storage.repositories.audit import AuditEvent
+from storage.repositories.members import HANDOVER_ROLES
 
 
 class CliError(Exception):
@@ -73,10 +74,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Also names the zones whose key the room path parser refuses (written under an older,
-    looser rule): nobody can open them. They are reported, never changed: exit 0."""
+    looser rule): nobody can open them. They are reported, never changed: exit 0. And it moves
+    the content zone's old `contributions` list into the members' own contributions where a
+    member has none (issue 11; server/transfer/contributions.py)."""
+    from server.transfer.contributions import adopt_stored
 
     async def go(repos: Repositories, settings: Settings) -> int:
         print("database is up to date")
+        moved = await adopt_stored(repos)
+        if moved:
+            print(f"{moved} contribution(s) moved from the plan's old list to the members")
         unopenable = [
             (plan_id, kind, key, why)
             for plan_id, kind, key in await repos.plans.all_zone_keys()
@@ -382,12 +389,29 @@ def cmd_user_reactivate(args: argparse.Namespace) -> int:
     return _run(go)
 
 
+_HAND_OVER_FIRST = (
+    "{email} is the koordinator of plan {plan}: hand the role over first "
+    "(samplan plan handover {plan} --to EMAIL --keep-role ROLE|--leave)"
+)
+
+
+async def _member_of(repos: Repositories, plan_id: str, email: str) -> tuple[int, str]:
+    """(user id, role) of a member, or a clear error."""
+    user = await repos.users.get_by_email(email)
+    member = await repos.plans.get_membership(plan_id, user.id) if user else None
+    if user is None or member is None:
+        raise CliError(f"{email} is not a member of plan {plan_id}")
+    return user.id, member.role
+
+
 def cmd_member_add(args: argparse.Namespace) -> int:
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
         if user is None:
             raise CliError(f"no user with e-mail {args.email}")
         before = await repos.plans.get_membership(args.plan, user.id)
+        if before is not None and before.role == Role.KOORDINATOR != args.role:
+            raise CliError(_HAND_OVER_FIRST.format(email=args.email, plan=args.plan))
         after = await repos.plans.add_member(args.plan, user.id, args.role, unit=args.unit)
         details: dict[str, object] = {"user_id": user.id, "role": args.role}
         if before is None:
@@ -409,6 +433,8 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
         before = await repos.plans.get_membership(args.plan, user.id) if user else None
+        if before is not None and before.role == Role.KOORDINATOR:
+            raise CliError(_HAND_OVER_FIRST.format(email=args.email, plan=args.plan))
         if user is None or not await repos.plans.remove_member(args.plan, user.id):
             raise CliError(f"{args.email} is not a member of plan {args.plan}")
         details = {"user_id": user.id, "role": before.role if before else None}
@@ -416,6 +442,75 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
             AuditEvent("membership_remove", plan_id=args.plan, details=details)
         )
         print(f"{args.email} removed from plan {args.plan}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_member_set_role(args: argparse.Namespace) -> int:
+    """A member's role; a running server's watcher makes their open sockets follow. A second
+    koordinator, or a koordinator demoted without a handover, is refused."""
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user_id, role = await _member_of(repos, args.plan, args.email)
+        if role == Role.KOORDINATOR and args.role != role:
+            raise CliError(_HAND_OVER_FIRST.format(email=args.email, plan=args.plan))
+        change = await repos.members.change_member(args.plan, user_id, role=args.role)
+        if change.role_changed:
+            details = {"user_id": user_id, "role": args.role, "previous_role": role}
+            await repos.audit.append(
+                AuditEvent("membership_change", plan_id=args.plan, details=details)
+            )
+        print(f"{args.email} is {args.role} in plan {args.plan}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_member_set_contribution(args: argparse.Namespace) -> int:
+    """What a member contributes (element d), as the operator writes it down: recorded as
+    written by the command line (no user). '' clears it."""
+    text = sys.stdin.read() if args.text == "-" else args.text
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        user_id, _ = await _member_of(repos, args.plan, args.email)
+        if len(text.strip()) > 2000:
+            raise CliError("the contribution is too long (at most 2000 characters)")
+        change = await repos.members.change_member(args.plan, user_id, contribution=text)
+        if change.contribution_changed:
+            details = {"user_id": user_id, "contribution_changed": True}
+            await repos.audit.append(
+                AuditEvent("membership_change", plan_id=args.plan, details=details)
+            )
+        done = "set" if text.strip() else "cleared"
+        print(f"contribution of {args.email} in plan {args.plan} {done}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_plan_handover(args: argparse.Namespace) -> int:
+    """Hand the koordinator role to another member in one transaction; the old koordinator
+    keeps the role given with --keep-role, or leaves with --leave."""
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        await _existing_plan(repos, args.plan)
+        current = [
+            m for m in await repos.plans.list_members(args.plan) if m.role == Role.KOORDINATOR
+        ]
+        if not current:
+            raise CliError(f"plan {args.plan} has no koordinator: add one with samplan member add")
+        new_id, _ = await _member_of(repos, args.plan, args.to)
+        old_id = current[0].user_id
+        await repos.members.hand_over(
+            args.plan, old_id, new_id, None if args.leave else args.keep_role
+        )
+        then = "leave" if args.leave else args.keep_role
+        details = {"from_user_id": old_id, "to_user_id": new_id, "old_role": then}
+        await repos.audit.append(
+            AuditEvent("koordinator_handover", plan_id=args.plan, details=details)
+        )
+        print(f"{args.to} is now the koordinator of plan {args.plan}")
         return 0
 
     return _run(go)
@@ -740,6 +835,17 @@ def build_parser() -> argparse.ArgumentParser:
     plan_delete.add_argument("plan", metavar="PLAN_ID")
     plan_delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     plan_delete.set_defaults(func=cmd_plan_delete)
+    handover = plan.add_parser(
+        "handover", help="hand the koordinator role to another member (one step, logged)"
+    )
+    handover.add_argument("plan", metavar="PLAN_ID")
+    handover.add_argument("--to", required=True, metavar="EMAIL", help="the new koordinator")
+    then = handover.add_mutually_exclusive_group(required=True)
+    then.add_argument(
+        "--keep-role", choices=list(HANDOVER_ROLES), help="the old koordinator's new role"
+    )
+    then.add_argument("--leave", action="store_true", help="the old koordinator leaves the plan")
+    handover.set_defaults(func=cmd_plan_handover)
 
     member = sub.add_parser("member", help="manage members").add_subparsers(
         dest="action", required=True
@@ -754,6 +860,20 @@ def build_parser() -> argparse.ArgumentParser:
     member_remove.add_argument("--plan", required=True)
     member_remove.add_argument("--email", required=True)
     member_remove.set_defaults(func=cmd_member_remove)
+    member_role = member.add_parser(
+        "set-role", help="change a member's role (the koordinator's: see plan handover)"
+    )
+    member_role.add_argument("--plan", required=True)
+    member_role.add_argument("--email", required=True)
+    member_role.add_argument("--role", required=True, choices=[r.value for r in Role])
+    member_role.set_defaults(func=cmd_member_set_role)
+    member_contribution = member.add_parser(
+        "set-contribution", help="what a member contributes to the plan ('' clears it)"
+    )
+    member_contribution.add_argument("--plan", required=True)
+    member_contribution.add_argument("--email", required=True)
+    member_contribution.add_argument("--text", required=True, help="the text, or - for stdin")
+    member_contribution.set_defaults(func=cmd_member_set_contribution)
 
     consent = sub.add_parser("consent", help="a member's consent").add_subparsers(
         dest="action", required=True

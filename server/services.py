@@ -35,6 +35,7 @@ from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meetings import MeetingRepo
+from storage.repositories.members import MemberRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
@@ -64,6 +65,7 @@ class Repositories:
     accounts: AccountRepo
     plan_start: PlanStartRepo
     invitations: InvitationRepo
+    members: MemberRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -88,6 +90,7 @@ class Repositories:
             AccountRepo(maker),
             PlanStartRepo(maker),
             InvitationRepo(maker),
+            MemberRepo(maker),
         )
 
     async def close(self) -> None:

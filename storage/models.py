@@ -242,6 +242,11 @@ class Membership(Base):
     contribution: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Who last wrote `contribution` and when (issue 11: the words credited to a member are
+    # theirs, so the page says whose hand they are in). A user id without a foreign key, like
+    # zone_updates.user_id: the record outlives the writer's account.
+    contribution_updated_by: Mapped[int | None] = mapped_column(Integer)
+    contribution_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Meeting(Base):

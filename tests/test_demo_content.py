@@ -37,7 +37,9 @@ def test_every_zone_builds_and_reads_back_as_written(
     assert set(zones) == expected
     for (kind, key), data in demo.zone_data(IDS).items():
         zone_name(kind, key)
-        assert zones[(kind, key)] == data
+        # the content zone's legacy `contributions` root reads as empty: nothing writes it
+        legacy = {"contributions": []} if kind == CONTENT else {}
+        assert zones[(kind, key)] == {**legacy, **data}
 
 
 def test_members_and_roles() -> None:
@@ -136,7 +138,8 @@ def test_content_zone(zones: dict[tuple[str, str], dict[str, Any]]) -> None:
         "treningsprogram",
         "behandlingsplan",
     }
-    assert {c["userId"] for c in content["contributions"]} <= MEMBER_IDS
+    # What each member contributes lives in their membership alone (issue 11), not here.
+    assert content.get("contributions", []) == []
 
 
 def test_minutes_of_the_meeting(zones: dict[tuple[str, str], dict[str, Any]]) -> None:

@@ -116,6 +116,29 @@ def sees_plan(member: MemberAccess | None, today: date) -> bool:
     return True
 
 
+# DESIGN §3, column "members, consent admin": the koordinator runs the ansvarsgruppe (roles,
+# units, contributions, removing a member, handing the koordinator role over).
+MEMBER_ADMIN_ROLES = frozenset({Role.KOORDINATOR})
+# The roles the koordinator gives and takes on the plan page. The planeier and verge are the
+# person and their guardian (set by the operator, `samplan member add`); the koordinator role
+# moves only by a handover, so a plan never has two, or none.
+ASSIGNABLE_ROLES = (Role.DELTAKER, Role.LESER)
+
+
+def may_manage_members(role: str) -> bool:
+    return role in MEMBER_ADMIN_ROLES
+
+
+def may_edit_contribution(role: str, my_user_id: int, member_user_id: int) -> bool:
+    """What a member contributes is in their own words (issue 11): every member who writes in
+    the plan edits their own (a leser observes and writes nothing but comments); the
+    koordinator, who writes the plan down with the group, edits anyone's. The page says who
+    wrote it last."""
+    if may_manage_members(role):
+        return True
+    return my_user_id == member_user_id and can_write(role, ZoneKind.CONTENT.value)
+
+
 # DESIGN §3, column export/print: the person, the guardian and the koordinator.
 EXPORT_ROLES = frozenset({Role.PLANEIER, Role.VERGE, Role.KOORDINATOR})
 

@@ -19,7 +19,6 @@ from typing import Any
 from crdt import schema
 from crdt.richtext import blocks_to_nodes
 from crdt.schema import AREA, COMMENTS, CONTENT, EVALUATIONS, MINUTES
-from server.core.access import Role
 from server.core.clock import OSLO
 
 DEMO_KEY = "demo-jonas-berg"
@@ -505,16 +504,6 @@ def _content(u: Mapping[str, str]) -> dict[str, Any]:
                 ],
             )
         ),
-        "contributions": [
-            {
-                "id": f"bidrag-{m.email.split('@')[0].replace('.', '-')}",
-                "userId": u[m.name],
-                "name": m.name,
-                "text": m.contribution,
-            }
-            for m in MEMBERS
-            if m.role != Role.LESER
-        ],
         "collaboration": [
             {
                 "id": "samarbeid-fastlege",

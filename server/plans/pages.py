@@ -13,12 +13,15 @@ from starlette.responses import RedirectResponse, Response
 
 from crdt.schema import COMMENTS, ZONE_ORDER, zone_name
 from server.core.access import (
+    ASSIGNABLE_ROLES,
     ConsentRule,
     Role,
     can_export,
     consent_rule,
     effective_access,
+    may_edit_contribution,
     may_give_consent,
+    may_manage_members,
     may_see_access_log,
     needs_consent,
     sees_member_details,
@@ -129,6 +132,7 @@ async def plan_page(request: Request) -> Response:
     # read `content` (server.core.access.sees_member_details), and one's own always.
     details = sees_member_details(member.role, member.consent, today)
     member_rows = await services.plans.list_members_with_names(plan.id)
+    writers = await _writer_names(services, member_rows)
     members = [
         {
             "id": m.user_id,
@@ -137,9 +141,22 @@ async def plan_page(request: Request) -> Response:
             "initials": initials(name),
             "color": colour_for(m.user_id),
             **(
-                {"unit": m.unit, "contribution": m.contribution, "email": email}
+                {
+                    "unit": m.unit,
+                    "contribution": m.contribution,
+                    "email": email,
+                    # who last wrote the contribution, as the server recorded it
+                    "contribution_by": writers.get(m.contribution_updated_by or 0),
+                    "contribution_at": _ddmmyyyy_hhmm(m.contribution_updated_at),
+                }
                 if details or m.user_id == user.id
-                else {"unit": None, "contribution": None, "email": None}
+                else {
+                    "unit": None,
+                    "contribution": None,
+                    "email": None,
+                    "contribution_by": None,
+                    "contribution_at": None,
+                }
             ),
         }
         for m, name, email in member_rows
@@ -199,6 +216,7 @@ async def plan_page(request: Request) -> Response:
         )
         if member.role == Role.KOORDINATOR
         else set(),
+        "member_admin": _member_admin(member.role, user.id, members, plan.status == "closed"),
         **await plan_sections(request, v),
     }
     return render(request, "plan.html", context, user=user)
@@ -269,6 +287,39 @@ async def consent_section(
         "rule": rule.value,
         "read_only_why": read_only_why,
     }
+
+
+def _member_admin(
+    role: str, my_id: int, members: list[dict[str, Any]], closed: bool
+) -> dict[str, Any]:
+    """What the ansvarsgruppe section offers this user (server/plans/members.py enforces it):
+    the koordinator's forms, and one's own contribution."""
+    manages = may_manage_members(role) and not closed
+    return {
+        "manages": manages,
+        "edits_own": not closed and may_edit_contribution(role, my_id, my_id),
+        "roles": [r.value for r in ASSIGNABLE_ROLES],
+        "handover_to": [
+            m for m in members if manages and m["role"] in ASSIGNABLE_ROLES and m["id"] != my_id
+        ],
+    }
+
+
+async def _writer_names(services: Services, rows: list[Any]) -> dict[int, str]:
+    """Names of the people who last wrote a contribution: members, or former members."""
+    names = {m.user_id: name for m, name, _ in rows}
+    missing = {m.contribution_updated_by for m, _, _ in rows if m.contribution_updated_by} - set(
+        names
+    )
+    if missing:
+        names |= await services.repos.users.names(missing)
+    return names
+
+
+def _ddmmyyyy_hhmm(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
 
 
 def _reads(member: MemberAccess | None, kind: str, today: date) -> bool:

@@ -10,7 +10,10 @@ back, CRDT state included) and readable without Samplan (each zone's content as 
                    absent in older files)
      "people":   [{id, email, name}]   every user the plan refers to; `id` is the user id the
                                        zone documents use (as a string) in the exporting database
-     "members":  [{user_id, email, name, role, unit, contribution, added_at}],
+     "members":  [{user_id, email, name, role, unit, contribution, contribution_updated_by
+                   (people id or null), contribution_updated_at, added_at}]: `contribution` is
+                   the one record of what the member contributes (the content zone's old
+                   `contributions` list is no longer written; `samplan import` moves it here)
      "consents": [{user_id, status, scope ("all" | [zone, ...]), valid_until, given_by_user_id,
                    given_at, revoked_at, revoked_by_user_id}]   the full history, oldest first
      "meetings": [{id, title, starts_at, ends_at, place, video_link,
@@ -233,6 +236,8 @@ def export_document(
                 "role": m.role,
                 "unit": m.unit,
                 "contribution": m.contribution,
+                "contribution_updated_by": m.contribution_by,
+                "contribution_updated_at": iso_time(m.contribution_at),
                 "added_at": iso_time(m.added_at),
             }
             for m in record.members

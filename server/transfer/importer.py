@@ -21,6 +21,9 @@ whole file. Then the signature: a version signed with this installation's key is
 published here; every other one (from another installation, from before signatures, or
 changed and re-hashed by hand) is kept marked "imported, not published here".
 
+A content zone's old `contributions` list becomes the contribution of each listed member who
+has none (server/transfer/contributions.py); the zone itself is imported as it is.
+
 Reads export versions 1 and 2 (server/transfer/export.py): a version-1 file has meetings
 without agenda,
 invitees and the rest, and no published minutes. Plan versions are not in the export, so the
@@ -44,6 +47,7 @@ from pycrdt import Doc
 
 from crdt.lib0 import MalformedFrame
 from crdt.schema import (
+    CONTENT,
     KEYED_KINDS,
     ZONE_KEY_RULE,
     ZONE_KINDS,
@@ -68,6 +72,7 @@ from server.core.seals import (
     signed_here,
 )
 from server.services import Repositories
+from server.transfer.contributions import adopt_contributions
 from server.transfer.export import FORMAT, READABLE_VERSIONS
 from storage.errors import InvalidValue
 from storage.models import (
@@ -208,6 +213,10 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
     plan = root.get("plan")
     plan_id = _plan_id(plan.get("id"))
     zones, states, docs, changes = _zones(root.get("zones"), people)
+    members = _members(root.get("members"), people)
+    for zone, doc in zip(zones, docs, strict=True):
+        if zone.kind == CONTENT:  # the old list becomes members' own (contributions.py)
+            members = adopt_contributions(members, read_zone(doc, CONTENT))
     transfer = PlanTransfer(
         id=plan_id,
         title=plan.get("title").text(),
@@ -216,7 +225,7 @@ def parse_export(raw: str | bytes) -> ParsedPlan:
         municipality=plan.get("municipality").text(),
         created_at=plan.get("created_at").time(),
         people=tuple(people.values()),
-        members=_members(root.get("members"), people),
+        members=members,
         consents=_consents(root.get("consents"), people),
         meetings=_meetings(root.get("meetings"), people, version),
         zones=zones,
@@ -289,6 +298,13 @@ def _members(field: _Field, people: Mapping[int, Person]) -> tuple[MemberRow, ..
                 item.get("unit").text(optional=True, empty=True),
                 item.get("contribution").text(optional=True, empty=True),
                 item.get("added_at").time(),
+                # absent from files written before they were recorded
+                _person(item.get("contribution_updated_by"), people, optional=True)
+                if _optional(item, "contribution_updated_by") is not None
+                else None,
+                item.get("contribution_updated_at").time(optional=True)
+                if _optional(item, "contribution_updated_at") is not None
+                else None,
             )
         )
     return tuple(members)

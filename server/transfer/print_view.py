@@ -30,6 +30,7 @@ from crdt.summary import DONE_STATUSES
 from server.core.authors import OWNER_COMMENT, Change, last_field_changes, owner_comment_credit
 from server.core.clock import OSLO, norwegian_date
 from server.core.minutes_people import names_for
+from server.transfer.contributions import legacy_rows
 from storage.models import ROLES
 
 Translate = Callable[[str], str]
@@ -85,10 +86,17 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
                 "role": m["role"],
                 "unit": m["unit"],
                 "contribution": m["contribution"],
+                # absent from files written before it was recorded
+                "contribution_by": names.one(m["contribution_updated_by"])
+                if m.get("contribution_updated_by") is not None
+                else None,
+                "contribution_at": oslo_time(m.get("contribution_updated_at")),
             }
             for m in document["members"]
         ],
-        "contributions": _contributions(content.get("contributions", []), document, names),
+        # The content zone's old list, where it says what no member's contribution does
+        # (server/transfer/contributions.py).
+        "contributions": legacy_rows(content, document["members"], names.one),
         "collaboration": content.get("collaboration", []),
         "other_plans": content.get("otherPlans", []),
         "areas": [
@@ -221,21 +229,6 @@ def _attendee(a: Mapping[str, Any], name: str, t: Translate) -> dict[str, Any]:
         "apology": bool(a.get("apology")),
         "note": a.get("note") or "",
     }
-
-
-def _contributions(
-    items: list[Mapping[str, Any]], document: Mapping[str, Any], names: _Names
-) -> list[dict[str, Any]]:
-    """The content zone's list of contributions, less those the member table already says
-    (a member's own contribution, word for word)."""
-    said = {(str(m["user_id"]), m["contribution"]) for m in document["members"]}
-    rows = []
-    for item in items:
-        text = item.get("text") or ""
-        if (str(item.get("userId")), text) in said:
-            continue
-        rows.append({"name": item.get("name") or names.one(item.get("userId")), "text": text})
-    return rows
 
 
 class _Names:

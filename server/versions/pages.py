@@ -79,6 +79,7 @@ FIELD_KEYS = {
     ("meta", "planPeriodStart"): "meta.periodStart",
     ("meta", "planPeriodEnd"): "meta.periodEnd",
     ("goals", "description"): "versions.field.description",
+    # the content zone's legacy list (issue 11): old versions still show it
     ("contributions", "text"): "versions.field.contribution",
 }
 # Enumerations shown with their words, not their stored values.

@@ -21,6 +21,7 @@ ids in this database and returns each zone's state and summary.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -80,6 +81,9 @@ class MemberRow:
     unit: str | None
     contribution: str | None
     added_at: datetime
+    # who last wrote the contribution (a people id, None: unknown or the command line), when
+    contribution_by: int | None = None
+    contribution_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +239,15 @@ class PlanTransferRepo:
                 return None
             plan, municipality = row
             members = [
-                MemberRow(m.user_id, m.role, m.unit, m.contribution, m.created_at)
+                MemberRow(
+                    m.user_id,
+                    m.role,
+                    m.unit,
+                    m.contribution,
+                    m.created_at,
+                    m.contribution_updated_by,
+                    m.contribution_updated_at,
+                )
                 for m in await session.scalars(
                     select(Membership).where(Membership.plan_id == plan_id).order_by(Membership.id)
                 )
@@ -352,7 +364,16 @@ class PlanTransferRepo:
             for p in published:
                 referenced.update(u for u in (p.published_by, p.approved_by) if u is not None)
                 referenced.update((p.content_user_ids or {}).values())
-            people = await self._people(session, referenced)
+            writers = {m.contribution_by for m in members if m.contribution_by is not None}
+            people = await self._people(session, referenced | writers)
+            # A writer whose account is gone is no one the file can name.
+            known = {p.id for p in people}
+            members = [
+                m
+                if m.contribution_by is None or m.contribution_by in known
+                else dataclasses.replace(m, contribution_by=None)
+                for m in members
+            ]
         return PlanTransfer(
             plan.id,
             plan.title,
@@ -436,6 +457,10 @@ class PlanTransferRepo:
                         role=m.role,
                         unit=m.unit,
                         contribution=m.contribution,
+                        contribution_updated_by=(
+                            None if m.contribution_by is None else ids[m.contribution_by]
+                        ),
+                        contribution_updated_at=m.contribution_at,
                         created_at=m.added_at,
                         updated_at=m.added_at,
                     )
@@ -691,6 +716,7 @@ def _check(plan: PlanTransfer) -> None:
     if len(set(emails)) != len(emails):
         raise InvalidValue("two people share an e-mail address")
     refs = [m.user_id for m in plan.members]
+    refs += [m.contribution_by for m in plan.members if m.contribution_by is not None]
     for c in plan.consents:
         refs += [u for u in (c.user_id, c.given_by_user_id, c.revoked_by_user_id) if u is not None]
     for pc in plan.plan_consents:

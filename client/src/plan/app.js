@@ -69,7 +69,7 @@ export function start (root) {
   if (content) {
     const zctx = zctxOf(content)
     if (content.writable) {
-      undo.add(content, ['meta', 'contributions', 'collaboration', 'otherPlans'].map((name) =>
+      undo.add(content, ['meta', 'collaboration', 'otherPlans'].map((name) =>
         name === 'meta' ? content.doc.getMap(name) : content.doc.getArray(name)), content.origin)
     }
     mainColumn.append(metaSection(ctx, zctx, overview.el))

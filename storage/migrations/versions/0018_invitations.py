@@ -2,7 +2,7 @@
 e-mail that belongs to no notification (an invitation) goes through the same outbox.
 
 Revision ID: 0018_invitations
-Revises: 0016_plan_start
+Revises: 0017_members
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_invitations"
-down_revision: str | Sequence[str] | None = "0016_plan_start"
+down_revision: str | Sequence[str] | None = "0017_members"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
