@@ -4,7 +4,7 @@ consent to the plan, and invites Åse as planeier, a new deltaker and an existin
 e-mail holds plan content. Åse follows her link, chooses a password and gives the deltaker
 consent to one area; the deltaker sees that area live, with Kari's cursor in it, and nothing
 else (a socket to the other area is refused). Every link is spent. Kari hands the plan to
-the existing user and loses the koordinator's actions; he gains them.
+the existing user (invited as a deltaker) and loses the koordinator's actions; he gains them.
 
 Consent is given to members, so the deltaker follows the link (and waits on Mine planer)
 before Åse consents: the invitation stores no consent of its own.
@@ -323,4 +323,60 @@ async def test_issue12_done_when_1_start_to_finish(
         await stranger.goto(link)
         alert = stranger.get_by_role("alert")
         assert USED in (await alert.text_content() or ""), address
-    log_latency("issue 12 start to finish, before the handover", began)
+    log_latency("every link spent", began)
+
+    # -- Kari hands the plan to Ola (a deltaker now) and stays as a deltaker --------------
+    ola_user = await services.repos.users.get_by_email(OLA[0])
+    kari_id = browse.world.users["koordinator"]
+    assert ola_user is not None
+    assert await _koordinator_actions(kari, base, plan_id)  # Ola, no consent, cannot open it
+    handover = kari.get_by_test_id("handover-form")
+    await handover.scroll_into_view_if_needed()
+    await kari.get_by_test_id("handover-to").focus()
+    await kari.get_by_test_id("handover-to").select_option(str(ola_user.id))
+    await kari.get_by_test_id("handover-then-deltaker").focus()
+    assert await kari.get_by_test_id("handover-then-deltaker").is_checked()
+    await kari.keyboard.press("Tab")
+    await kari.keyboard.press("Enter")
+    # A deltaker sees the plan only with the planeier's consent: Kari lands on Mine planer.
+    await kari.wait_for_url(f"{base}/plans")
+    card = kari.get_by_test_id(f"plan-{plan_id}")
+    assert "Deltaker" in (await card.text_content() or "")
+    assert await card.get_by_test_id("access-log-link-" + plan_id).count() == 0
+
+    # Åse lets Kari see the shared area, as she did for Øystein.
+    await aase.reload()
+    await aase.locator(READY).wait_for(state="attached")
+    row = aase.get_by_test_id(f"consent-{kari_id}")
+    await row.get_by_label(SHARED).focus()
+    await aase.keyboard.press("Space")
+    await row.get_by_role("button", name="Gi samtykke").focus()
+    await aase.keyboard.press("Enter")
+    await wait_until(
+        aase,
+        '(id) => document.querySelector(`[data-testid="consent-${id}"]`)'
+        "?.dataset.state === 'given'",
+        kari_id,
+    )
+
+    # Kari's page no longer offers the koordinator's actions; Ola's does.
+    assert not await _koordinator_actions(kari, base, plan_id)
+    assert "Deltaker" in await kari.get_by_test_id(f"member-role-{kari_id}").inner_text()
+    assert await _koordinator_actions(ola, base, plan_id)
+    assert "Koordinator" in await ola.get_by_test_id(f"member-role-{ola_user.id}").inner_text()
+    log_latency("issue 12 start to finish", began)
+
+
+KOORDINATOR_ACTIONS = ("meeting-new", "invite-form", "area-add-form", "handover-form")
+
+
+async def _koordinator_actions(page: Page, base: str, plan_id: str) -> bool:
+    """Open the plan; True when it offers every koordinator action (Ny møte, Inviter, the
+    Livsområder forms, the handover), False when it offers none; anything between fails."""
+    await open_plan(page, base, plan_id)
+    counts = {testid: await page.get_by_test_id(testid).count() for testid in KOORDINATOR_ACTIONS}
+    counts["area-rename"] = await page.locator('[data-testid^="area-rename-"]').count()
+    counts["member-edit"] = await page.locator('[data-testid^="member-edit-"]').count()
+    offered = {name for name, count in counts.items() if count}
+    assert offered in (set(), set(counts)), counts
+    return bool(offered)
