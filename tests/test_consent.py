@@ -113,6 +113,29 @@ async def test_scoped_consent_opens_only_its_zones(server: LiveServer, world: Wo
         assert f'action="/plans/{world.plan_id}/consent"' not in page.text
 
 
+async def test_a_deltaker_sees_only_her_own_consent_not_another_members_areas(
+    server: LiveServer, world: World
+) -> None:
+    """Per Lund (leser) may see "Fritid ⚽"; Åse (deltaker) may not: her Samtykke section
+    shows her own record alone, so the other's scope does not name the area to her."""
+    planeier = world.users["planeier"]
+    await server.services.consents.give(
+        world.plan_id, world.users["deltaker"], ["area/skole"], None, planeier
+    )
+    await server.services.consents.give(
+        world.plan_id, world.users["leser"], ["area/fritid"], None, planeier
+    )
+    async with _client(server, "deltaker") as http:
+        page = (await http.get(f"/plans/{world.plan_id}")).text
+    assert f'data-testid="consent-{world.users["deltaker"]}"' in page
+    assert f'data-testid="consent-{world.users["leser"]}"' not in page
+    assert "Fritid ⚽" not in page
+    async with _client(server, "planeier") as http:  # the one who gives consent sees all
+        page = (await http.get(f"/plans/{world.plan_id}")).text
+    for role in ("deltaker", "leser"):
+        assert f'data-testid="consent-{world.users[role]}"' in page
+
+
 async def test_consent_given_through_the_web_is_shown(server: LiveServer, world: World) -> None:
     async with _client(server, "planeier") as http:
         response = await _post(

@@ -431,6 +431,28 @@ async def test_life_areas_are_added_renamed_moved_and_retired_and_stay_in_export
             await c.wait_for(lambda: bool(c.denied), timeout=30)
 
 
+async def test_the_areas_section_names_only_the_areas_a_deltaker_may_open(
+    server: LiveServer, world: World
+) -> None:
+    """An area's title is plan content: with consent to "Skole og læring" alone, Åse (the
+    world's deltaker) sees neither "Fritid ⚽" nor its section; the koordinator sees both."""
+    await server.services.consents.give(
+        world.plan_id, world.users["deltaker"], ["area/skole"], None, world.users["planeier"]
+    )
+    async with signed_in(server.http, ROLE_USERS["deltaker"][0]) as aase:
+        page = await aase.get(f"/plans/{world.plan_id}")
+        assert page.status_code == 200
+        assert 'data-testid="areas-item-skole"' in page.text
+        assert 'data-testid="areas-item-fritid"' not in page.text
+        assert "Fritid ⚽" not in page.text
+        areas = (await aase.get(f"/plans/{world.plan_id}/areas")).json()["areas"]
+        assert [a["key"] for a in areas] == ["skole"]
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        page = await kari.get(f"/plans/{world.plan_id}")
+        for key in ("skole", "fritid"):
+            assert f'data-testid="areas-item-{key}"' in page.text
+
+
 async def test_the_guardian_answers_in_the_browser_and_the_person_under_16_may_not(
     server: LiveServer, world: World
 ) -> None:

@@ -208,7 +208,7 @@ async def plan_page(request: Request) -> Response:
         "members": members,
         "app_data": json.dumps(app_data, ensure_ascii=False),
         "consent": await consent_section(
-            services, plan.id, member.role, members, all_zones, plan.person_birth_date
+            services, plan.id, member.role, members, all_zones, plan.person_birth_date, user.id
         ),
         "may_close_and_delete": member.role == Role.KOORDINATOR,
         # Whose account this koordinator may deactivate: those only in plans they coordinate.
@@ -230,10 +230,13 @@ async def consent_section(
     members: list[dict[str, Any]],
     zones: list[Any],
     birth_date: date | None = None,
+    viewer_id: int | None = None,
 ) -> dict[str, Any]:
     """The Samtykke section: per deltaker/leser member the current consent, and whether this
     user may change it (the planeier and verge, as the person's age allows:
-    server.core.access.may_give_consent), with the sentence that says who gives consent and why."""
+    server.core.access.may_give_consent), with the sentence that says who gives consent and why.
+    A viewer who needs consent (deltaker, leser) sees only their own record: another's scope
+    names areas the viewer may not be allowed to see, and consent is not theirs to run."""
     titles = {zone_name(z.kind, z.key): z.title for z in zones}
     choices = [{"value": suffix, "title": title} for suffix, title in titles.items()]
     latest = await services.consents.latest_by_user(plan_id)
@@ -241,6 +244,8 @@ async def consent_section(
     rows = []
     for m in members:
         if not needs_consent(m["role"]):
+            continue
+        if needs_consent(my_role) and m["id"] != viewer_id:
             continue
         found = latest.get(m["id"])
         record, given_by = found if found else (None, None)

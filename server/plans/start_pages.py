@@ -331,8 +331,14 @@ async def areas_json(request: Request) -> Response:
 
 
 async def areas_section(v: PlanVisit) -> dict[str, Any]:
-    """The plan page's Livsområder section (koordinator): the areas in order, retired last."""
-    zones = [z for z in await v.services.plans.list_zones(v.plan.id) if z.kind == "area"]
+    """The plan page's Livsområder section: the areas in order, retired last. An area's
+    title is the plan's content too: a deltaker or leser is shown only the areas their
+    consent lets them open (the koordinator, planeier and verge see them all)."""
+    zones = [
+        z
+        for z in await v.services.plans.list_zones(v.plan.id)
+        if z.kind == "area" and v.access(z.kind, z.key) is not None
+    ]
     live = [z for z in zones if z.retired_at is None]
     retired = [z for z in zones if z.retired_at is not None]
     return {
