@@ -255,6 +255,8 @@ async def test_invite_three_and_each_accepts_once(
         joined = await per_http.post(link, data={"csrf_token": csrf_of(join.text)})
         # A leser sees the plan once the planeier consents, like any member.
         assert joined.status_code == 303 and joined.headers["location"] == "/plans?joined=1"
+        waiting = await per_http.get("/plans?joined=1")
+        assert 'data-testid="plan-joined"' in waiting.text and "samtykket" in waiting.text
         assert (await per_http.get(f"/plans/{plan_id}")).status_code == 404
         used = await per_http.post(link, data={"csrf_token": csrf_of(join.text)})
         assert used.status_code == 410 and error_key(used.text) == "invitation.error.used"

@@ -92,8 +92,11 @@ async def my_plans(request: Request) -> Response:
                 "draft": plan.draft,
             }
         )
-    # What the page was sent back to say: a plan deleted, or started for a colleague.
-    done = next((k for k in ("deleted", "started") if request.query_params.get(k) == "1"), None)
+    # What the page was sent back to say: a plan deleted, started for a colleague, or joined
+    # by invitation (the plan shows here once the planeier consents).
+    done = next(
+        (k for k in ("deleted", "started", "joined") if request.query_params.get(k) == "1"), None
+    )
     may_start = await services.repos.plan_start.may_start_plans(user.id)
     context = {"plans": plans, "done": done, "may_start": may_start}
     return render(request, "plans.html", context, user=user)
