@@ -54,7 +54,8 @@ from storage.repositories.notifications import EmailDraft
 log = logging.getLogger("samplan.invitations")
 
 INVITATION_DAYS = 7
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+# What secrets.token_urlsafe(32) gives: 43 characters of URL-safe base64.
+TOKEN_PATTERN = re.compile(r"[\w-]{43}", re.ASCII)
 # Something, an @, something with a dot: enough to refuse what is plainly not an address
 # (the e-mail itself is the real test).
 EMAIL_PATTERN = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}")
