@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,6 +13,9 @@ from server.settings import Settings
 from tests.support.live import LiveServer, live_server
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
+
+if TYPE_CHECKING:
+    from tests.support.mail import Inbox
 
 REQUIRE_SERVICES = os.environ.get("SAMPLAN_REQUIRE_SERVICES") == "1"
 
@@ -66,3 +70,12 @@ async def web(server: LiveServer, world: World) -> LiveServer:
             world.users[role], hash_password(PASSWORD)
         )
     return server
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server (tests/support/mail.py); a module's `settings` sends to it."""
+    from tests.support.mail import running_inbox
+
+    with running_inbox() as handler:
+        yield handler

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,50 +22,21 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from aiosmtpd.controller import Controller
 
 from crdt.client import YClient
 from crdt.protocol import CloseCode
 from server.settings import Settings
 from storage.models import utcnow
 from storage.repositories.accounts import AccountRepo
-from tests.conftest import make_settings
-from tests.support.live import LiveServer, free_port
+from tests.support.live import LiveServer
+from tests.support.mail import PUBLIC, Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World
-from tests.test_notification_email import Inbox
 
-PUBLIC = "https://samplan.eksempelvik.test"
 NEW_PASSWORD = "Nytt passord for Åse 🌻 æøå"
 ASE = ROLE_USERS["deltaker"]  # ("ase.odegard@eksempelvik.test", "Åse Ødegård")
 PER = ROLE_USERS["leser"]
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_starttls=False,
-        smtp_from="Samplan <samplan@eksempelvik.test>",
-        smtp_retry_seconds=0.2,
-        smtp_poll_seconds=0.2,
-        public_url=PUBLIC,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -135,10 +106,15 @@ def _link_in(message: Any) -> str:
     return match.group(1)
 
 
+@pytest.fixture
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
+
+
 async def test_reset_link_sets_the_password_once_and_logs_in(
-    web: LiveServer, world: World, inbox: tuple[Inbox, int], settings: Settings
+    web: LiveServer, world: World, inbox: Inbox, settings: Settings
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     async with (
         browser_as(web, ASE[0]) as other_browser,
         browser_as(web, None) as http,
@@ -225,9 +201,9 @@ async def test_reset_link_sets_the_password_once_and_logs_in(
 
 
 async def test_unknown_address_gets_the_same_page_and_no_email(
-    web: LiveServer, world: World, inbox: tuple[Inbox, int], settings: Settings
+    web: LiveServer, world: World, inbox: Inbox, settings: Settings
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     await web.services.repos.accounts.deactivate(world.users["leser"], None)
 
     def shown(page: httpx.Response) -> str:
@@ -256,10 +232,10 @@ async def test_unknown_address_gets_the_same_page_and_no_email(
 
 
 async def test_reset_requests_are_limited_per_address(
-    web: LiveServer, world: World, inbox: tuple[Inbox, int]
+    web: LiveServer, world: World, inbox: Inbox
 ) -> None:
     """Three links an hour per account; the fourth request looks the same and sends none."""
-    handler, _ = inbox
+    handler = inbox
     async with browser_as(web, None) as http:
         pages = [await _forgot(http, ASE[0]) for _ in range(4)]
     assert all(p.status_code == 200 and 'data-testid="forgot-sent"' in p.text for p in pages)

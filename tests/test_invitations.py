@@ -9,62 +9,31 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from server.core.passwords import hash_password, password_problem
 from server.settings import Settings
 from storage.db import write_session
 from storage.models import Invitation
-from tests.conftest import make_settings
-from tests.support.live import LiveServer, free_port
+from tests.support.live import LiveServer
+from tests.support.mail import PUBLIC, Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
-from tests.test_notification_email import Inbox
 from tests.test_oidc import Setup, oidc  # noqa: F401  (the OIDC fixture)
 
-PUBLIC = "https://samplan.eksempelvik.test"
 PLAN_TITLE = "Individuell plan for Åse Ødegård 🌷"
 AREA_TITLE = "Skole og læring ✏️"
 AASE = ("aase.plan@eksempelvik.test", "Åse Ødegård")
 NILS = ("nils.nygard@eksempelvik.test", "Nils Nygård 🧩")
 NEW_PASSWORD = "Åse sin hemmelige sti 🌷 2026"
 LINK = re.compile(re.escape(PUBLIC) + r"/invitation/([A-Za-z0-9_-]{43})")
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    handler.port = port  # type: ignore[attr-defined]
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: Inbox) -> Settings:
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox.port,  # type: ignore[attr-defined]
-        smtp_starttls=False,
-        smtp_from="Samplan <samplan@eksempelvik.test>",
-        smtp_retry_seconds=0.2,
-        smtp_poll_seconds=0.2,
-        public_url=PUBLIC,
-    )
 
 
 def db_rows(server: LiveServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -163,6 +132,11 @@ def test_password_strength_rule() -> None:
     assert password_problem("aase.plan.x", email="aase.plan.x@e.test") == "password.error.personal"
     assert password_problem("Aase@E.test", email="aase@e.test") == "password.error.personal"
     assert password_problem(NEW_PASSWORD, email=AASE[0], name=AASE[1]) is None
+
+
+@pytest.fixture
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
 
 
 async def test_invite_three_and_each_accepts_once(

@@ -20,32 +20,17 @@ from crdt.schema import append_item, get_root
 from crdt.summary import zone_summary
 from server.core.clock import OSLO, today_oslo
 from server.settings import Settings
-from tests.conftest import make_settings
 from tests.support.live import LiveServer
+from tests.support.mail import PUBLIC, Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.web import csrf_of
 from tests.support.world import ROLE_USERS, World
 from tests.test_meetings import _client, _edit, _edit_form, _ics_event, _schedule
-from tests.test_notification_email import PUBLIC, Inbox, inbox  # noqa: F401 (a fixture)
 
 log = logging.getLogger("tests.meeting_mail")
 
 # Words that are plan content (or name the person): none may reach an e-mail or its entry.
 SECRETS = ("Ansvarsgruppemøte", "Blåbærveien", "Tyttebær", "Jonas", "Berg", "Åse", "Ødegård")
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:  # noqa: F811
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_starttls=False,
-        smtp_from="Samplan <samplan@eksempelvik.test>",
-        smtp_retry_seconds=0.2,
-        smtp_poll_seconds=0.2,
-        public_url=PUBLIC,
-    )
 
 
 def _address(role: str) -> str:
@@ -73,12 +58,17 @@ def _check_private(handler: Inbox) -> None:
             assert secret not in raw and secret not in _text(message) + entry, secret
 
 
+@pytest.fixture
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
+
+
 async def test_invitees_hear_of_scheduling_change_and_cancellation(
     web: LiveServer,
     world: World,
-    inbox: tuple[Inbox, int],  # noqa: F811
+    inbox: Inbox,  # noqa: F811
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     handler.refuse = 0
     invited = [str(world.users[r]) for r in ("koordinator", "deltaker", "planeier")]
     async with _client(web, "koordinator") as kari:
@@ -169,9 +159,9 @@ async def test_invitees_hear_of_scheduling_change_and_cancellation(
 async def test_reminder_the_day_before_once(
     web: LiveServer,
     world: World,
-    inbox: tuple[Inbox, int],  # noqa: F811
+    inbox: Inbox,  # noqa: F811
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     handler.refuse = 0
     tomorrow = (today_oslo() + timedelta(days=1)).strftime("%d.%m.%Y")
     invited = [str(world.users[r]) for r in ("koordinator", "deltaker")]
@@ -200,9 +190,9 @@ async def test_reminder_the_day_before_once(
 async def test_next_review_a_week_away_reminds_those_responsible(
     web: LiveServer,
     world: World,
-    inbox: tuple[Inbox, int],  # noqa: F811
+    inbox: Inbox,  # noqa: F811
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     handler.refuse = 0
     review = (today_oslo() + timedelta(days=7)).isoformat()
 

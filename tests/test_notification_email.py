@@ -5,20 +5,16 @@ language."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from server.settings import Settings
-from tests.conftest import make_settings
-from tests.support.live import LiveServer, free_port
+from tests.support.live import LiveServer
+from tests.support.mail import PUBLIC, Inbox, mail_settings, running_inbox
 from tests.support.waiting import wait_for
 from tests.support.web import log_in, post_json, signed_in
 from tests.support.world import ROLE_USERS, World
@@ -26,64 +22,26 @@ from tests.test_published import MINUTES, _write, as_user, publish_url, write_mi
 
 log = logging.getLogger("tests.notification_email")
 
-PUBLIC = "https://samplan.eksempelvik.test"
 SECRET_TEXT = "Hemmelig helseopplysning: Åse får ny medisin 💊 æøå"
 
 
-class Inbox:
-    """An aiosmtpd handler that refuses the first `refuse` messages with 451, then keeps all."""
-
-    def __init__(self, refuse: int = 0) -> None:
-        self.refuse = refuse
-        self.refused = 0
-        self.messages: list[email.message.EmailMessage] = []
-        self.raw: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refused < self.refuse:
-            self.refused += 1
-            return "451 4.3.0 Prøv igjen senere"
-        data = envelope.content.decode("utf-8", "replace")
-        self.raw.append(data)
-        message = email.message_from_string(data, policy=email.policy.default)
-        self.messages.append(message)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """Refuses the first e-mail (451): a refused send is retried."""
+    with running_inbox(refuse=1) as handler:
+        yield handler
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox(refuse=1)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_starttls=False,
-        smtp_from="Samplan <samplan@eksempelvik.test>",
-        smtp_retry_seconds=0.2,
-        smtp_poll_seconds=0.2,
-        public_url=PUBLIC,
-    )
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
 
 
 async def test_message_email_arrives_without_plan_content(
-    web: LiveServer, world: World, inbox: tuple[Inbox, int]
+    web: LiveServer, world: World, inbox: Inbox
 ) -> None:
     server = web
-    handler, _ = inbox
+    handler = inbox
     repo = server.services.repos.notifications
     await repo.set_email_prefs(world.users["verge"], {"message": False})
     async with signed_in(server.http, ROLE_USERS["deltaker"][0]) as aase:
@@ -124,11 +82,11 @@ async def test_message_email_arrives_without_plan_content(
 
 
 async def test_each_email_is_in_its_recipients_language(
-    web: LiveServer, world: World, inbox: tuple[Inbox, int]
+    web: LiveServer, world: World, inbox: Inbox
 ) -> None:
     """Kari switches Samplan to English while signed in, Per chose bokmål on his settings
     page, Jonas never chose: one message, one English e-mail and two Norwegian ones."""
-    handler, _ = inbox
+    handler = inbox
     async with httpx.AsyncClient(base_url=web.http) as kari:
         assert (await log_in(kari, ROLE_USERS["koordinator"][0])).status_code == 303
         assert (await kari.get("/plans", params={"lang": "en"})).status_code == 200
@@ -162,11 +120,11 @@ async def test_each_email_is_in_its_recipients_language(
 
 
 async def test_links_in_emails_come_from_public_url_never_the_host_header(
-    web: LiveServer, world: World, inbox: tuple[Inbox, int]
+    web: LiveServer, world: World, inbox: Inbox
 ) -> None:
     """The koordinator publishes minutes through a request with a forged Host header: every
     e-mail it causes links to SAMPLAN_PUBLIC_URL."""
-    handler, _ = inbox
+    handler = inbox
     await write_minutes(web, world, _write(MINUTES))
     async with as_user(web, "koordinator") as (http, csrf):
         response = await http.post(

@@ -6,21 +6,17 @@ from the header changes the name."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from server.settings import Settings
 from tests.browser.helpers import PlanContent
 from tests.browser.test_plan_page import HAVE_AXE, axe_violations, tab_to
-from tests.conftest import make_settings
-from tests.support.live import free_port
+from tests.support.mail import Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.world import ROLE_USERS
-from tests.test_notification_email import Inbox
 
 if TYPE_CHECKING:
     from tests.browser.conftest import Browsing
@@ -32,33 +28,14 @@ NEW_PASSWORD = "Sommer på Sørlandet 🌊 æøå"
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_starttls=False,
-        smtp_poll_seconds=0.2,
-        public_url="https://samplan.eksempelvik.test",
-    )
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
 
 
 async def test_forgot_password_by_keyboard_then_logged_in(
-    browse: Browsing, plan: PlanContent, inbox: tuple[Inbox, int]
+    browse: Browsing, plan: PlanContent, inbox: Inbox
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     email, name = ROLE_USERS["deltaker"]
     page = await browse.new_page("glemt", bypass_csp=True)  # bypass: axe below
     await page.goto(f"{browse.base}/login")

@@ -6,20 +6,16 @@ lands in the plan."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from server.settings import Settings
 from tests.browser.helpers import READY
-from tests.conftest import make_settings
-from tests.support.live import free_port
+from tests.support.mail import Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.world import World
-from tests.test_notification_email import Inbox
 
 if TYPE_CHECKING:
     from tests.browser.conftest import Browsing
@@ -31,32 +27,14 @@ CHOSEN = "Lange tur i fjellet 🏔️ æøå"
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_starttls=False,
-        smtp_poll_seconds=0.2,
-    )
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
 
 
 async def test_invite_by_keyboard_and_join_from_the_email(
-    browse: Browsing, world: World, inbox: tuple[Inbox, int]
+    browse: Browsing, world: World, inbox: Inbox
 ) -> None:
-    handler, _ = inbox
+    handler = inbox
     # Links are written on SAMPLAN_PUBLIC_URL: here, the port the server got.
     browse.server.services.settings.public_url = browse.base
     kari = await browse.user("koordinator")
@@ -115,7 +93,7 @@ async def test_invite_by_keyboard_and_join_from_the_email(
 
 
 async def test_invitation_pages_have_no_serious_axe_violations(
-    browse: Browsing, world: World, inbox: tuple[Inbox, int]
+    browse: Browsing, world: World, inbox: Inbox
 ) -> None:
     from tests.browser.helpers import log_in
     from tests.browser.test_plan_page import HAVE_AXE, axe_violations
@@ -124,7 +102,7 @@ async def test_invitation_pages_have_no_serious_axe_violations(
 
     if not HAVE_AXE:
         skip_or_fail("axe-core is missing: run `npm ci` in tests/interop")
-    handler, _ = inbox
+    handler = inbox
     browse.server.services.settings.public_url = browse.base
     page = await browse.new_page("axe", bypass_csp=True)  # the CSP would block axe's script
     await log_in(page, browse.base, ROLE_USERS["koordinator"][0])
