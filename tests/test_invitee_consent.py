@@ -204,6 +204,7 @@ async def test_consent_before_joining_becomes_the_new_members(
     [accepted] = await audit_rows(server, "invitation_accept")
     assert accepted[0] == nils_id
     assert accepted[3]["consent"] == "given" and accepted[3]["consent_given_by"] == planeier
+    assert accepted[3]["consent_given_at"].startswith(given_at[:19].replace(" ", "T"))
 
 
 async def test_withdrawing_drops_the_consent(web: LiveServer, world: World, inbox: Inbox) -> None:
@@ -261,3 +262,53 @@ async def test_withdrawing_drops_the_consent(web: LiveServer, world: World, inbo
         )
         assert joined.status_code == 303 and joined.headers["location"] == "/plans?joined=1"
     assert db_rows(server, "SELECT count(*) FROM consents WHERE plan_id = ?", plan_id) == [(0,)]
+    [accepted] = await audit_rows(server, "invitation_accept")
+    assert "consent" not in accepted[3]
+    revoked = await audit_rows(server, "consent_revoke")
+    assert [d for *_, d in revoked] == [
+        {"invitation": nils, "scope": ["area/skole", "area/fritid"]}
+    ]
+
+
+async def test_a_refusal_before_joining_is_recorded_as_the_members(
+    web: LiveServer, world: World, inbox: Inbox
+) -> None:
+    server = web
+    plan_id = await _plan(server, world)
+    path = f"/plans/{plan_id}"
+    planeier = world.users["planeier"]
+    async with signed_in(server.http, ROLE_USERS["koordinator"][0]) as kari:
+        assert (await invite(kari, plan_id, *OLA, "leser")).status_code == 303
+    [(ola,)] = db_rows(server, "SELECT id FROM invitations")
+    async with signed_in(server.http, ROLE_USERS["planeier"][0]) as aase:
+        refused = await _consent(aase, plan_id, invitation_id=str(ola), action="refuse")
+        assert refused.status_code == 303
+        row = _row((await aase.get(path)).text, ola)
+        assert 'data-state="refused"' in row and "Nektet" in row
+        # Nothing given, so nothing to withdraw: the refusal stays.
+        again = await _consent(aase, plan_id, invitation_id=str(ola), action="revoke")
+        assert again.status_code == 400
+    assert _stored(server) == [(ola, "refused", "[]", None, planeier)]
+    token = token_of((await mail_to(inbox, OLA[0]))[0])
+    async with httpx.AsyncClient(base_url=server.http) as ola_http:
+        form = await ola_http.get(f"/invitation/{token}")
+        joined = await ola_http.post(
+            f"/invitation/{token}",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "name": OLA[1],
+                "password": PASSWORD,
+                "password_again": PASSWORD,
+            },
+        )
+        assert joined.status_code == 303 and joined.headers["location"] == "/plans?joined=1"
+        assert (await ola_http.get(path)).status_code == 404
+    [(ola_id,)] = db_rows(server, "SELECT id FROM users WHERE email = ?", OLA[0])
+    rows = db_rows(
+        server,
+        "SELECT status, scope, given_by_user_id, revoked_at FROM consents WHERE user_id = ?",
+        ola_id,
+    )
+    assert rows == [("refused", "[]", planeier, None)]
+    [accepted] = await audit_rows(server, "invitation_accept")
+    assert accepted[3]["consent"] == "refused"

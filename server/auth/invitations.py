@@ -451,8 +451,7 @@ async def _accept(
     await services.connections.recheck_plan(record.plan_id)
     # Consent given to the invitation is now the member's (storage InvitationRepo.accept):
     # the audit log says so, with who gave it.
-    carried = (await services.consents.latest_by_user(record.plan_id)).get(member_id)
-    consent = carried[0] if carried and carried[0].revoked_at is None else None
+    consent = record.carried_consent
     services.audit.record(
         "invitation_accept",
         actor_user_id=member_id,

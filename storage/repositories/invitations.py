@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, select, update
@@ -57,6 +57,19 @@ class AlreadyInvited(Conflict):
 
 
 @dataclass(frozen=True, slots=True)
+class InviteeConsent:
+    """Consent given (or refused) to a pending invitation; it becomes the member's `consents`
+    row, with this giver and time, when the invitation is accepted."""
+
+    invitation_id: int
+    status: str  # 'given' | 'refused'
+    scope: tuple[str, ...] | None  # room suffixes; None means every zone ("all")
+    valid_until: date | None
+    given_by_user_id: int | None
+    given_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class InvitationRecord:
     id: int
     plan_id: str
@@ -72,6 +85,8 @@ class InvitationRecord:
     accepted_by_user_id: int | None
     withdrawn_at: datetime | None
     resent_count: int
+    # Set by `accept` only: the consent given to the invitation that became the new member's.
+    carried_consent: InviteeConsent | None = None
 
     def state(self, now: datetime) -> str:
         """ "accepted", "withdrawn", "expired" or "open"."""
@@ -80,19 +95,6 @@ class InvitationRecord:
         if self.withdrawn_at is not None:
             return "withdrawn"
         return "expired" if self.expires_at <= now else "open"
-
-
-@dataclass(frozen=True, slots=True)
-class InviteeConsent:
-    """Consent given (or refused) to a pending invitation; it becomes the member's `consents`
-    row, with this giver and time, when the invitation is accepted."""
-
-    invitation_id: int
-    status: str  # 'given' | 'refused'
-    scope: tuple[str, ...] | None  # room suffixes; None means every zone ("all")
-    valid_until: date | None
-    given_by_user_id: int | None
-    given_at: datetime
 
 
 def _consent_record(row: InvitationConsent) -> InviteeConsent:
@@ -327,6 +329,8 @@ class InvitationRepo:
     ) -> tuple[InvitationRecord, int]:
         """Claim the invitation for `user_id`, or for a new account at its address, and add
         the membership, in one transaction. Returns the invitation and the member's user id.
+        Consent given to the invitation becomes the member's `consents` row in the same
+        transaction (the record's `carried_consent`).
 
         InvitationGone when the link no longer works, AlreadyMember when the user is in the
         plan, AlreadyExists when `new_account` is given but the address has an account.
@@ -385,10 +389,10 @@ class InvitationRepo:
                     )
                 )
                 await session.flush()
-                await self._carry_consent(session, row.id, row.plan_id, member_id, now)
+                carried = await self._carry_consent(session, row.id, row.plan_id, member_id, now)
                 await _bump_access(session, row.plan_id)
                 await session.refresh(row)
-                record = _record(row)
+                record = replace(_record(row), carried_consent=carried)
         except IntegrityError as exc:  # a concurrent account or membership: nothing written
             raise AlreadyExists("the account or membership was created concurrently") from exc
         log.info("invitation %s accepted user_id=%s", record.id, member_id)
@@ -396,12 +400,13 @@ class InvitationRepo:
 
     async def _carry_consent(
         self, session: AsyncSession, invitation_id: int, plan_id: str, user_id: int, now: datetime
-    ) -> None:
+    ) -> InviteeConsent | None:
         """The consent given to the invitation becomes the new member's current `consents`
         row, given by whoever gave it and when (the history shows both)."""
         given = await session.get(InvitationConsent, invitation_id)
         if given is None:
-            return
+            return None
+        carried = _consent_record(given)
         await session.execute(  # a leftover from an earlier membership: history, not current
             update(Consent)
             .where(
@@ -425,6 +430,7 @@ class InvitationRepo:
         )
         await session.delete(given)
         await session.flush()
+        return carried
 
     async def set_consent(
         self,
