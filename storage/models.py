@@ -588,6 +588,27 @@ class Invitation(Base):
     resent_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
+class InvitationConsent(Base):
+    """Consent given (or refused) to a pending invitation of a deltaker or leser, so the
+    planeier can say what the person may see before they have joined. Accepting the
+    invitation turns it into a `consents` row given by `given_by_user_id` at `given_at`;
+    withdrawing the consent (or the invitation) deletes it. One per invitation."""
+
+    __tablename__ = "invitation_consents"
+    __table_args__ = (CheckConstraint(_in("status", CONSENT_STATUSES), name="status"),)
+
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(Text)  # JSON, as consents.scope
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    given_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class NotificationPref(Base):
     """A user's choice of e-mail per notification kind; no row means the kind's default."""
 

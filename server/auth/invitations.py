@@ -450,6 +450,9 @@ async def _accept(
     except AlreadyExists:
         return await _page(request, link, error="invitation.error.sign_in", status=409)
     await services.connections.recheck_plan(record.plan_id)
+    # Consent given to the invitation is now the member's (storage InvitationRepo.accept):
+    # the audit log says so, with who gave it.
+    consent = record.carried_consent
     services.audit.record(
         "invitation_accept",
         actor_user_id=member_id,
@@ -460,6 +463,15 @@ async def _accept(
             "invitation": record.id,
             "new_account": new_account is not None,
             "method": method,
+            **(
+                {
+                    "consent": consent.status,
+                    "consent_given_by": consent.given_by_user_id,
+                    "consent_given_at": consent.given_at.isoformat(),
+                }
+                if consent is not None
+                else {}
+            ),
         },
     )
     landing = await landing_page(services, record.plan_id, member_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -17,6 +18,7 @@ from server.services import Services
 from server.web.errors import BadRequest, Forbidden, LoginRequired, NotFound
 from server.web.security import CSRF_FIELD, csrf_valid
 from server.web.session import current_user
+from storage.errors import NotFound as StorageNotFound
 
 OWNER_ROLES = (Role.PLANEIER, Role.VERGE)
 ACTIONS = ("give", "refuse", "revoke")
@@ -62,6 +64,8 @@ async def consent_submit(request: Request) -> Response:
     action = str(form.get("action") or "")
     if action not in ACTIONS:
         raise BadRequest("consent.error.action")
+    if form.get("invitation_id") is not None:
+        return await _invitee_consent(request, services, form, action, plan_id, user.id, me.role)
     try:
         target_id = int(str(form.get("user_id") or ""))
     except ValueError:
@@ -72,15 +76,7 @@ async def consent_submit(request: Request) -> Response:
 
     details: dict[str, object] = {"user_id": target_id}
     if action == "give":
-        try:
-            until = parse_until(str(form.get("until") or ""), today_oslo())
-        except BadDate as exc:
-            raise BadRequest(str(exc)) from exc
-        known = {zone_name(z.kind, z.key) for z in await services.plans.list_zones(plan_id)}
-        scope = [str(v) for v in form.getlist("scope")]
-        if not scope or any(s not in known and s != "all" for s in scope):
-            raise BadRequest("consent.error.scope")
-        chosen: list[str] | str = "all" if "all" in scope or set(scope) >= known else scope
+        until, chosen = await _scope_and_until(services, plan_id, form)
         record = await services.consents.give(plan_id, target_id, chosen, until, user.id)
         details |= {
             "scope": "all" if record.scope is None else list(record.scope),
@@ -103,6 +99,89 @@ async def consent_submit(request: Request) -> Response:
         f"consent_{action}",
         actor_user_id=user.id,
         role=me.role,
+        plan_id=plan_id,
+        client_address=client_address(request),
+        details=details,
+    )
+    return RedirectResponse(f"/plans/{plan_id}#plan-consent", status_code=303)
+
+
+async def _scope_and_until(
+    services: Services, plan_id: str, form: FormData
+) -> tuple[date | None, list[str] | str]:
+    """The end date and the chosen zones ("all" when every zone is chosen), or BadRequest."""
+    try:
+        until = parse_until(str(form.get("until") or ""), today_oslo())
+    except BadDate as exc:
+        raise BadRequest(str(exc)) from exc
+    known = {zone_name(z.kind, z.key) for z in await services.plans.list_zones(plan_id)}
+    scope = [str(v) for v in form.getlist("scope")]
+    if not scope or any(s not in known and s != "all" for s in scope):
+        raise BadRequest("consent.error.scope")
+    return until, "all" if "all" in scope or set(scope) >= known else scope
+
+
+async def _invitee_consent(
+    request: Request,
+    services: Services,
+    form: FormData,
+    action: str,
+    plan_id: str,
+    giver_id: int,
+    giver_role: str,
+) -> Response:
+    """Consent for someone invited but not yet joined (a deltaker or leser): stored with the
+    invitation (storage InvitationRepo.set_consent), it becomes theirs when they accept."""
+    invitations = services.repos.invitations
+    try:
+        invitation_id = int(str(form.get("invitation_id") or ""))
+    except ValueError:
+        raise BadRequest("consent.error.invitee") from None
+    invitation = await invitations.get(plan_id, invitation_id)
+    if (
+        invitation is None
+        or invitation.accepted_at is not None
+        or invitation.withdrawn_at is not None
+        or not needs_consent(invitation.role)
+    ):
+        raise BadRequest("consent.error.invitee")
+    details: dict[str, object] = {"invitation": invitation_id}
+    try:
+        if action == "give":
+            until, chosen = await _scope_and_until(services, plan_id, form)
+            given = await invitations.set_consent(
+                plan_id,
+                invitation_id,
+                status="given",
+                scope=chosen,
+                valid_until=until,
+                given_by_user_id=giver_id,
+            )
+            details |= {
+                "scope": "all" if given.scope is None else list(given.scope),
+                "valid_until": until.isoformat() if until else None,
+            }
+        elif action == "refuse":
+            await invitations.set_consent(
+                plan_id,
+                invitation_id,
+                status="refused",
+                scope=[],
+                valid_until=None,
+                given_by_user_id=giver_id,
+            )
+            details |= {"scope": [], "valid_until": None}
+        else:
+            dropped = await invitations.drop_consent(plan_id, invitation_id)
+            if dropped is None:
+                raise BadRequest("consent.error.nothing_active")
+            details |= {"scope": "all" if dropped.scope is None else list(dropped.scope)}
+    except StorageNotFound:  # accepted or withdrawn just now
+        raise BadRequest("consent.error.invitee") from None
+    services.audit.record(
+        f"consent_{action}",
+        actor_user_id=giver_id,
+        role=giver_role,
         plan_id=plan_id,
         client_address=client_address(request),
         details=details,

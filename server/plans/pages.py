@@ -235,9 +235,10 @@ async def consent_section(
     birth_date: date | None = None,
     viewer_id: int | None = None,
 ) -> dict[str, Any]:
-    """The Samtykke section: per deltaker/leser member the current consent, and whether this
-    user may change it (the planeier and verge, as the person's age allows:
-    server.core.access.may_give_consent), with the sentence that says who gives consent and why.
+    """The Samtykke section: per deltaker/leser member (and pending invitation of one) the
+    current consent, and whether this user may change it (the planeier and verge, as the
+    person's age allows: server.core.access.may_give_consent), with the sentence that says who
+    gives consent and why.
     A viewer who needs consent (deltaker, leser) sees only their own record: another's scope
     names areas the viewer may not be allowed to see, and consent is not theirs to run."""
     titles = {zone_name(z.kind, z.key): z.title for z in zones}
@@ -280,6 +281,8 @@ async def consent_section(
                 "revoked_at": _ddmmyyyy(record.revoked_at) if record else None,
             }
         )
+    if not needs_consent(my_role):
+        rows += await _invitee_rows(services, plan_id, titles)
     rule = consent_rule(birth_date, today)
     may_edit = may_give_consent(my_role, birth_date, today)
     # The planeier below 16 sees the record read-only, and is told why.
@@ -291,6 +294,38 @@ async def consent_section(
         "rule": rule.value,
         "read_only_why": read_only_why,
     }
+
+
+async def _invitee_rows(
+    services: Services, plan_id: str, titles: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Pending invitations of a deltaker or leser, so consent can be given before they join
+    (it becomes theirs when they accept: storage InvitationRepo.accept)."""
+    invitations = services.repos.invitations
+    given = await invitations.consents(plan_id)
+    rows = []
+    for invitation in await invitations.pending(plan_id):
+        if not needs_consent(invitation.role):
+            continue
+        record, given_by = given.get(invitation.id, (None, None))
+        scope = None
+        if record is not None and record.status == "given" and record.scope is not None:
+            scope = [titles.get(suffix, suffix) for suffix in record.scope]
+        rows.append(
+            {
+                "member": {"id": None, "name": invitation.name, "role": invitation.role},
+                "invitation_id": invitation.id,
+                "state": "none" if record is None else record.status,
+                "all": record is not None and record.status == "given" and record.scope is None,
+                "scope": scope or [],
+                "selected": list(record.scope or titles) if record else [],
+                "until": _ddmmyyyy(record.valid_until) if record else None,
+                "given_by": given_by,
+                "given_at": _ddmmyyyy(record.given_at) if record else None,
+                "revoked_at": None,
+            }
+        )
+    return rows
 
 
 def _member_admin(

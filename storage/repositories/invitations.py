@@ -9,18 +9,30 @@ token's SHA-256 is stored; the caller makes the token and hashes it.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
-from storage.models import INVITABLE_ROLES, EmailOutbox, Invitation, Membership, User, utcnow
+from storage.models import (
+    INVITABLE_ROLES,
+    Consent,
+    EmailOutbox,
+    Invitation,
+    InvitationConsent,
+    Membership,
+    User,
+    utcnow,
+)
+from storage.repositories.consents import ALL, _scope_json
 from storage.repositories.notifications import EmailDraft
 from storage.repositories.plans import _bump_access
 from storage.repositories.users import normalize_email
@@ -45,6 +57,19 @@ class AlreadyInvited(Conflict):
 
 
 @dataclass(frozen=True, slots=True)
+class InviteeConsent:
+    """Consent given (or refused) to a pending invitation; it becomes the member's `consents`
+    row, with this giver and time, when the invitation is accepted."""
+
+    invitation_id: int
+    status: str  # 'given' | 'refused'
+    scope: tuple[str, ...] | None  # room suffixes; None means every zone ("all")
+    valid_until: date | None
+    given_by_user_id: int | None
+    given_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class InvitationRecord:
     id: int
     plan_id: str
@@ -60,6 +85,8 @@ class InvitationRecord:
     accepted_by_user_id: int | None
     withdrawn_at: datetime | None
     resent_count: int
+    # Set by `accept` only: the consent given to the invitation that became the new member's.
+    carried_consent: InviteeConsent | None = None
 
     def state(self, now: datetime) -> str:
         """ "accepted", "withdrawn", "expired" or "open"."""
@@ -68,6 +95,23 @@ class InvitationRecord:
         if self.withdrawn_at is not None:
             return "withdrawn"
         return "expired" if self.expires_at <= now else "open"
+
+
+def _consent_record(row: InvitationConsent) -> InviteeConsent:
+    raw = json.loads(row.scope)
+    scope = None if raw == ALL else tuple(str(s) for s in raw)
+    return InviteeConsent(
+        row.invitation_id, row.status, scope, row.valid_until, row.given_by_user_id, row.given_at
+    )
+
+
+def _pending(plan_id: str, invitation_id: int) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Invitation.id == invitation_id,
+        Invitation.plan_id == plan_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.withdrawn_at.is_(None),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +310,10 @@ class InvitationRepo:
             )
             if getattr(result, "rowcount", 0) != 1:
                 raise NotFound("no pending invitation")
+            # consent given to the invitation goes with it
+            await session.execute(
+                delete(InvitationConsent).where(InvitationConsent.invitation_id == invitation_id)
+            )
             row = await session.get(Invitation, invitation_id, populate_existing=True)
             assert row is not None
             record = _record(row)
@@ -281,6 +329,8 @@ class InvitationRepo:
     ) -> tuple[InvitationRecord, int]:
         """Claim the invitation for `user_id`, or for a new account at its address, and add
         the membership, in one transaction. Returns the invitation and the member's user id.
+        Consent given to the invitation becomes the member's `consents` row in the same
+        transaction (the record's `carried_consent`).
 
         InvitationGone when the link no longer works, AlreadyMember when the user is in the
         plan, AlreadyExists when `new_account` is given but the address has an account.
@@ -339,10 +389,111 @@ class InvitationRepo:
                     )
                 )
                 await session.flush()
+                carried = await self._carry_consent(session, row.id, row.plan_id, member_id, now)
                 await _bump_access(session, row.plan_id)
                 await session.refresh(row)
-                record = _record(row)
+                record = replace(_record(row), carried_consent=carried)
         except IntegrityError as exc:  # a concurrent account or membership: nothing written
             raise AlreadyExists("the account or membership was created concurrently") from exc
         log.info("invitation %s accepted user_id=%s", record.id, member_id)
         return record, member_id
+
+    async def _carry_consent(
+        self, session: AsyncSession, invitation_id: int, plan_id: str, user_id: int, now: datetime
+    ) -> InviteeConsent | None:
+        """The consent given to the invitation becomes the new member's current `consents`
+        row, given by whoever gave it and when (the history shows both)."""
+        given = await session.get(InvitationConsent, invitation_id)
+        if given is None:
+            return None
+        carried = _consent_record(given)
+        await session.execute(  # a leftover from an earlier membership: history, not current
+            update(Consent)
+            .where(
+                Consent.plan_id == plan_id,
+                Consent.user_id == user_id,
+                Consent.revoked_at.is_(None),
+            )
+            .values(revoked_at=now, revoked_by_user_id=given.given_by_user_id)
+            .execution_options(synchronize_session=False)
+        )
+        session.add(
+            Consent(
+                plan_id=plan_id,
+                user_id=user_id,
+                status=given.status,
+                scope=given.scope,
+                valid_until=given.valid_until,
+                given_by_user_id=given.given_by_user_id,
+                given_at=given.given_at,
+            )
+        )
+        await session.delete(given)
+        await session.flush()
+        return carried
+
+    async def set_consent(
+        self,
+        plan_id: str,
+        invitation_id: int,
+        *,
+        status: str,
+        scope: Sequence[str] | str,
+        valid_until: date | None,
+        given_by_user_id: int,
+    ) -> InviteeConsent:
+        """Give (status "given") or refuse consent for a pending invitation, replacing what
+        was recorded. NotFound unless the invitation is still pending."""
+        if status not in ("given", "refused"):
+            raise InvalidValue(f"unknown consent status {status!r}")
+        scope_json = _scope_json(scope) if status == "given" else "[]"
+        async with write_session(self._sessionmaker) as session:
+            found = await session.scalar(
+                select(Invitation.id).where(*_pending(plan_id, invitation_id))
+            )
+            if found is None:
+                raise NotFound("no pending invitation")
+            row = await session.get(InvitationConsent, invitation_id)
+            if row is None:
+                row = InvitationConsent(invitation_id=invitation_id)
+                session.add(row)
+            row.status = status
+            row.scope = scope_json
+            row.valid_until = valid_until if status == "given" else None
+            row.given_by_user_id = given_by_user_id
+            row.given_at = utcnow()
+            await session.flush()
+            record = _consent_record(row)
+        log.info("invitation %s consent %s", invitation_id, status)
+        return record
+
+    async def drop_consent(self, plan_id: str, invitation_id: int) -> InviteeConsent | None:
+        """Withdraw the consent given to a pending invitation; None (nothing changed) when
+        none is given (or the invitation is no longer pending)."""
+        async with write_session(self._sessionmaker) as session:
+            found = await session.scalar(
+                select(Invitation.id).where(*_pending(plan_id, invitation_id))
+            )
+            row = await session.get(InvitationConsent, invitation_id) if found else None
+            if row is None or row.status != "given":
+                return None
+            record = _consent_record(row)
+            await session.delete(row)
+        log.info("invitation %s consent withdrawn", invitation_id)
+        return record
+
+    async def consents(self, plan_id: str) -> dict[int, tuple[InviteeConsent, str | None]]:
+        """Per pending invitation of the plan, the consent recorded for it and the giver's
+        name."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(InvitationConsent, User.name)
+                .join(Invitation, Invitation.id == InvitationConsent.invitation_id)
+                .outerjoin(User, User.id == InvitationConsent.given_by_user_id)
+                .where(
+                    Invitation.plan_id == plan_id,
+                    Invitation.accepted_at.is_(None),
+                    Invitation.withdrawn_at.is_(None),
+                )
+            )
+            return {row.invitation_id: (_consent_record(row), name) for row, name in rows}

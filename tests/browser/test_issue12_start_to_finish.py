@@ -2,12 +2,10 @@
 (aiosmtpd): Kari starts a plan for Åse Ødegård (17) with two life areas, records Åse's oral
 consent to the plan, and invites Åse as planeier, a new deltaker and an existing user. No
 e-mail holds plan content. Åse follows her link, chooses a password and gives the deltaker
-consent to one area; the deltaker sees that area live, with Kari's cursor in it, and nothing
+consent to one area while his invitation is still unanswered; the deltaker then follows his
+link, lands directly in the plan and sees that area live, with Kari's cursor in it, and nothing
 else (a socket to the other area is refused). Every link is spent. Kari hands the plan to
 the existing user (invited as a deltaker) and loses the koordinator's actions; he gains them.
-
-Consent is given to members, so the deltaker follows the link (and waits on Mine planer)
-before Åse consents: the invitation stores no consent of its own.
 """
 
 from __future__ import annotations
@@ -218,12 +216,49 @@ async def test_issue12_done_when_1_start_to_finish(
         assert not leaked, (message["To"], leaked)
     links = {address: _link(handler, base, address) for address in addresses}
 
-    # -- the new deltaker follows theirs first: a member, waiting for Åse's consent -------
+    # -- Åse follows hers, chooses a password, lands in her plan and consents to one area --
+    # for Øystein, who is invited but has not answered yet.
+    aase = await browse.new_page("planeier")
+    await _choose_password(aase, links[AASE[0]], AASE_PASSWORD)
+    await aase.wait_for_url(f"{base}/plans/{plan_id}")
+    await aase.locator(READY).wait_for(state="attached")
+    pending = await services.repos.invitations.pending(plan_id)
+    [invitation] = [i for i in pending if i.email == OYSTEIN[0]]
+    row = aase.get_by_test_id(f"consent-invitation-{invitation.id}")
+    text = await row.text_content() or ""
+    assert OYSTEIN[1] in text and "invitert, ikke svart ennå" in text, text
+    await row.get_by_label(SHARED).focus()
+    await aase.keyboard.press("Space")
+    assert not await row.get_by_label(PRIVATE).is_checked()
+    await row.get_by_role("button", name="Gi samtykke").focus()
+    await aase.keyboard.press("Enter")
+    await aase.locator(READY).wait_for(state="attached")
+    await wait_until(
+        aase,
+        '(id) => document.querySelector(`[data-testid="consent-invitation-${id}"]`)'
+        "?.dataset.state === 'given'",
+        invitation.id,
+    )
+    row = aase.get_by_test_id(f"consent-invitation-{invitation.id}")
+    assert SHARED in (await row.text_content() or "")
+    assert PRIVATE not in (await row.locator("p").nth(1).text_content() or "")
+    log_latency("Åse joined and consented to one area for the invited deltaker", began)
+
+    # -- the new deltaker follows his link and lands directly in the plan -----------------
     oystein = await browse.new_page("deltaker")
     await _choose_password(oystein, links[OYSTEIN[0]], OYSTEIN_PASSWORD)
-    await oystein.wait_for_url(f"{base}/plans?joined=1")
+    await oystein.wait_for_url(f"{base}/plans/{plan_id}")
+    await oystein.locator(READY).wait_for(state="attached")
+    await oystein.get_by_test_id(f"area-{SHARED_KEY}").wait_for()
     oystein_user = await services.repos.users.get_by_email(OYSTEIN[0])
     assert oystein_user is not None and oystein_user.name == OYSTEIN[1]
+    # His consent is Åse's, given before he joined.
+    [(consent, given_by)] = [
+        found
+        for user_id, found in (await services.consents.latest_by_user(plan_id)).items()
+        if user_id == oystein_user.id
+    ]
+    assert given_by == PERSON and consent.scope == (f"area/{SHARED_KEY}",)
 
     # -- the existing user signs in from the link and joins ------------------------------
     ola = await browse.new_page("existing")
@@ -241,34 +276,7 @@ async def test_issue12_done_when_1_start_to_finish(
     await ola.wait_for_url(f"{base}/plans?joined=1")
     log_latency("deltaker and existing user joined", began)
 
-    # -- Åse follows hers, chooses a password, lands in her plan and consents to one area --
-    aase = await browse.new_page("planeier")
-    await _choose_password(aase, links[AASE[0]], AASE_PASSWORD)
-    await aase.wait_for_url(f"{base}/plans/{plan_id}")
-    await aase.locator(READY).wait_for(state="attached")
-    row = aase.get_by_test_id(f"consent-{oystein_user.id}")
-    await row.get_by_label(SHARED).focus()
-    await aase.keyboard.press("Space")
-    assert not await row.get_by_label(PRIVATE).is_checked()
-    await row.get_by_role("button", name="Gi samtykke").focus()
-    await aase.keyboard.press("Enter")
-    await aase.locator(READY).wait_for(state="attached")
-    row = aase.get_by_test_id(f"consent-{oystein_user.id}")
-    await wait_until(
-        aase,
-        '(id) => document.querySelector(`[data-testid="consent-${id}"]`)'
-        "?.dataset.state === 'given'",
-        oystein_user.id,
-    )
-    assert SHARED in (await row.text_content() or "")
-    log_latency("Åse joined and consented to one area", began)
-
-    # -- the deltaker opens the plan: the shared area live, Kari's cursor in it -----------
-    await oystein.goto(f"{base}/plans")
-    await oystein.get_by_role("link", name=f"Individuell plan – {PERSON}").click()
-    await oystein.locator(READY).wait_for(state="attached")
-    await oystein.get_by_test_id(f"area-{SHARED_KEY}").wait_for()
-
+    # -- the deltaker's plan: the shared area live, Kari's cursor in it -------------------
     await open_plan(kari, base, plan_id)
     await kari.get_by_test_id(f"add-goal-{SHARED_KEY}").click()
     await wait_until(

@@ -32,6 +32,8 @@ TABLES = {
     "plan_versions",
     "plan_version_zones",
     "published_minutes",
+    "invitations",
+    "invitation_consents",
 }
 
 
