@@ -15,6 +15,7 @@ from server.core.tokens import issue_plan_token
 from tests import test_invitations
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.mail import Inbox
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 from tests.test_invitations import (
@@ -26,10 +27,8 @@ from tests.test_invitations import (
     post_form,
     token_of,
 )
-from tests.test_notification_email import Inbox
 
-inbox = test_invitations.inbox  # the SMTP inbox fixture and the settings that use it
-settings = test_invitations.settings
+settings = test_invitations.settings  # the settings that send to the SMTP inbox fixture
 
 PLAN_TITLE = "Plan for Åse Ødegård 🌷"
 SKOLE = "Skole og læring ✏️"

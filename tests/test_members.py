@@ -205,6 +205,15 @@ async def test_a_removed_member_is_shut_out_at_once(web: LiveServer, world: Worl
     assert [(r["user_id"], r["role"]) for r in await _audit(web, "membership_remove")] == [
         (aase, "deltaker")
     ]
+    # Her consent ended with her membership: added back, she sees nothing until the planeier
+    # consents again.
+    consent, _giver = (await web.services.consents.latest_by_user(world.plan_id))[aase]
+    assert (
+        consent.revoked_at is not None and consent.revoked_by_user_id == world.users["koordinator"]
+    )
+    await web.services.plans.add_member(world.plan_id, aase, "deltaker")
+    async with signed_in(web.http, AASE[0]) as aase_http:
+        assert (await aase_http.get(f"/plans/{world.plan_id}")).status_code == 404
 
 
 async def test_planeier_koordinator_and_verge_are_not_removed_by_accident(

@@ -135,7 +135,7 @@ async def member_remove(request: Request) -> Response:
         raise Conflict("members.error.remove_koordinator")
     if target.role == Role.VERGE and form.get("confirm_verge") != "1":
         raise BadRequest("members.error.confirm_verge")
-    if not await v.services.plans.remove_member(v.plan.id, target.user_id):
+    if not await v.services.plans.remove_member(v.plan.id, target.user_id, v.user.id):
         raise BadRequest("members.error.member")
     # The watcher would notice the access_version bump too; this is at once.
     await v.services.connections.recheck_plan(v.plan.id)

@@ -470,7 +470,12 @@ class PlanRepo:
             await session.flush()
         return membership, changed
 
-    async def remove_member(self, plan_id: str, user_id: int) -> bool:
+    async def remove_member(
+        self, plan_id: str, user_id: int, by_user_id: int | None = None
+    ) -> bool:
+        """Remove the member and, in the same transaction, end the consent they held: a
+        consent is to a member, so someone invited back later sees nothing until the planeier
+        consents again (`by_user_id`: who removed them; None for the command line)."""
         async with write_session(self._sessionmaker) as session:
             result = await session.execute(
                 delete(Membership)
@@ -479,6 +484,16 @@ class PlanRepo:
             )
             removed = bool(result.rowcount)  # type: ignore[attr-defined]
             if removed:
+                await session.execute(
+                    update(Consent)
+                    .where(
+                        Consent.plan_id == plan_id,
+                        Consent.user_id == user_id,
+                        Consent.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=utcnow(), revoked_by_user_id=by_user_id)
+                    .execution_options(synchronize_session=False)
+                )
                 await _bump_access(session, plan_id)
         log.info("member removed plan_id=%s user_id=%s removed=%s", plan_id, user_id, removed)
         return removed

@@ -13,23 +13,19 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from server.core.clock import today_oslo
 from server.settings import Settings
 from tests.browser.helpers import PASSWORD, READY, log_latency, open_plan, wait_until
 from tests.browser.test_plan_page import OPEN_SOCKET_JS
-from tests.conftest import make_settings
-from tests.support.live import free_port
+from tests.support.mail import Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.world import OUTSIDER, ROLE_USERS
-from tests.test_notification_email import Inbox
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -57,26 +53,8 @@ USED = "bare brukes én gang"
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, inbox: tuple[Inbox, int]) -> Settings:
-    return make_settings(
-        tmp_path,
-        smtp_host="127.0.0.1",
-        smtp_port=inbox[1],
-        smtp_starttls=False,
-        smtp_poll_seconds=0.2,
-    )
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return mail_settings(tmp_path, inbox)
 
 
 async def _type_into(page: Page, label: str, text: str) -> None:
@@ -166,10 +144,8 @@ async def _choose_password(page: Page, link: str, password: str) -> None:
     await page.keyboard.press("Enter")
 
 
-async def test_issue12_done_when_1_start_to_finish(
-    browse: Browsing, inbox: tuple[Inbox, int]
-) -> None:
-    handler, _ = inbox
+async def test_issue12_done_when_1_start_to_finish(browse: Browsing, inbox: Inbox) -> None:
+    handler = inbox
     base = browse.base
     services = browse.server.services
     # Links are written on SAMPLAN_PUBLIC_URL: here, the port the server got.
