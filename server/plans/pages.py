@@ -29,6 +29,7 @@ from server.core.access import (
 )
 from server.core.clock import OSLO, today_oslo
 from server.core.identity import colour_for, identity_of, initials
+from server.plans.min_plan import may_open_min_plan
 from server.plans.overview import indicators
 from server.plans.start_pages import areas_section, start_consent_section
 from server.services import Services
@@ -81,6 +82,7 @@ async def my_plans(request: Request) -> Response:
                 "person_name": plan.person_name,
                 "role": role,
                 "access_log": may_see_access_log(role),
+                "min_plan": may_open_min_plan(role) and opens,
                 "koordinator_name": koordinator,
                 "consent_given": plan.id in consented,
                 **indicators(summaries.get(plan.id, []), today),
