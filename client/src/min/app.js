@@ -14,8 +14,10 @@ export function start (root) {
   const goalsList = root.querySelector('#min-goals')
   const measuresList = root.querySelector('#min-measures')
   const live = root.querySelector('#min-live')
+  const specs = Array.isArray(data.zones) ? data.zones : []
   const zones = []
   let ready = false
+  let shown = '' // what the lists show now: an update that changes nothing is not announced
 
   const render = () => {
     const goals = []
@@ -27,8 +29,12 @@ export function start (root) {
     }
     // What is still to do first, soonest date first (as the server orders them).
     measures.sort((a, b) => (Number(a.done) - Number(b.done)) || (a.end || '9999-12-31').localeCompare(b.end || '9999-12-31') || compare(a.title, b.title))
+    const view = JSON.stringify([goals, measures])
+    if (view === shown) return false
+    shown = view
     reconcile(goalsList, goals.length ? goals.map(goalItem) : [h('li', { class: 'min-item' }, t('min.goalsNone'))])
     reconcile(measuresList, measures.length ? measures.map(measureItem) : [h('li', { class: 'min-item' }, t('min.nextNone'))])
+    return true
   }
 
   const announce = () => {
@@ -38,23 +44,22 @@ export function start (root) {
   }
 
   const onChange = () => {
-    if (!ready && zones.every((zone) => zone.synced)) {
+    // Called while the zones are still being made, too: wait for every one of them.
+    if (!ready && zones.length === specs.length && zones.every((zone) => zone.synced)) {
       ready = true
       render()
       root.dataset.ready = 'true'
     }
   }
-  for (const spec of data.zones || []) {
+  for (const spec of specs) {
     const zone = new Zone({ ...spec, access: 'r' }, { wsBase: wsBase(), userId: 0, ownDevice: false, visit: data.visit, onChange })
     zone.title = spec.title
     zones.push(zone)
     zone.doc.on('update', () => {
-      if (!ready) return
-      render()
-      announce()
+      if (ready && render()) announce()
     })
   }
-  if (!zones.length) root.dataset.ready = 'true'
+  if (!specs.length) root.dataset.ready = 'true'
   window.samplan = { zones }
 }
 
