@@ -21,7 +21,7 @@ from storage.repositories.meetings import AgendaItem
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
-from tests.support.web import PASSWORD, signed_in
+from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,3 +207,35 @@ def test_lix_of_min_plan_is_35_or_less() -> None:
     assert score <= 35, score
     # The score is real: a sentence of long words fails it.
     assert lix(["Koordineringsansvaret innebærer tverrfaglig samhandling."]) > 35
+
+
+async def test_the_person_with_one_plan_lands_on_min_plan(web: LiveServer, world: World) -> None:
+    for role, landing in (
+        ("planeier", f"/plans/{world.plan_id}/min"),
+        ("verge", f"/plans/{world.plan_id}/min"),
+        ("koordinator", "/plans"),
+        ("deltaker", "/plans"),
+    ):
+        async with httpx.AsyncClient(base_url=web.http) as http:
+            form = (await http.get("/login")).text
+            assert 'name="next" value="/"' in form
+            done = await http.post(
+                "/login",
+                data={
+                    "email": ROLE_USERS[role][0],
+                    "password": PASSWORD,
+                    "csrf_token": csrf_of(form),
+                    "next": "/",
+                },
+            )
+            assert done.status_code == 303 and done.headers["location"] == "/"
+            home = await http.get("/")
+            assert home.status_code == 303 and home.headers["location"] == landing, role
+    # With a second plan, Mine planer is where the planeier starts.
+    repos = web.services.repos
+    other = await repos.plans.create_plan(
+        await repos.plans.get_or_create_municipality("Eksempelvik kommune"), "Plan to 🌟", "Jonas"
+    )
+    await repos.plans.add_member(other.id, world.users["planeier"], "planeier")
+    async with signed_in(web.http, ROLE_USERS["planeier"][0]) as http:
+        assert (await http.get("/")).headers["location"] == "/plans"

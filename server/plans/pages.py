@@ -44,8 +44,18 @@ from storage.repositories.consents import MemberAccess
 
 
 async def home(request: Request) -> Response:
+    """Where one lands after log-in: the planeier or verge with exactly one plan, open to
+    them, lands on its Min plan (issue 13); everyone else on Mine planer."""
     user = await current_user(request)
-    return RedirectResponse("/plans" if user else "/login", status_code=303)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    services: Services = request.app.state.services
+    overview = await services.plans.overview_for_user(user.id)
+    if len(overview) == 1 and may_open_min_plan(overview[0][1]):
+        plan_id = overview[0][0].id
+        if sees_plan(await services.consents.member_access(plan_id, user.id), today_oslo()):
+            return RedirectResponse(f"/plans/{plan_id}/min", status_code=303)
+    return RedirectResponse("/plans", status_code=303)
 
 
 async def my_plans(request: Request) -> Response:

@@ -16,7 +16,7 @@ import pytest
 
 from crdt.schema import get_root, set_text
 from storage.repositories.meetings import AgendaItem
-from tests.browser.helpers import AXE_JS, TIMEOUT_MS, log_latency
+from tests.browser.helpers import AXE_JS, PASSWORD, TIMEOUT_MS, log_latency
 from tests.browser.test_plan_page import HAVE_AXE, shoot
 from tests.conftest import skip_or_fail
 from tests.support.clients import connected
@@ -86,8 +86,15 @@ async def test_jonas_on_his_phone_sees_his_plan_live(
     browse: Browsing, plan: PlanContent, server: LiveServer, world: World
 ) -> None:
     await meeting_and_visit(server, world)
-    jonas = await browse.user("planeier", plan=False, **PHONE)
-    # Mine planer links to Min plan for him; it is one tap.
+    # Jonas logs in on his phone and lands on Min plan: he has one plan.
+    jonas = await browse.new_page("planeier", **PHONE)
+    await jonas.goto(f"{browse.base}/login")
+    await jonas.get_by_test_id("login-email").fill(ROLE_USERS["planeier"][0])
+    await jonas.get_by_test_id("login-password").fill(PASSWORD)
+    await jonas.get_by_test_id("login-submit").click()
+    await jonas.wait_for_url(f"{browse.base}/plans/{world.plan_id}/min")
+    # Mine planer links to it too: one tap.
+    await jonas.goto(f"{browse.base}/plans")
     await jonas.get_by_test_id(f"min-plan-link-{world.plan_id}").click()
     await jonas.wait_for_url(f"**/plans/{world.plan_id}/min")
     await open_min_plan(jonas, browse.base, world, until_visitor=True)
