@@ -127,6 +127,8 @@ async def test_the_planeier_and_the_verge_see_their_plan(web: LiveServer, world:
             assert re.search(r"Åse Ødegård, \d\d\.\d\d\.20\d\d", " ".join(visitors))
             # Names and dates only: no roles, zones or times of day from the log.
             assert "Deltaker" not in " ".join(visitors)
+            # Names only, for the people: no e-mail addresses, not even in the script's data.
+            assert not any(email in page for email, _ in ROLE_USERS.values())
 
 
 async def test_mine_planer_links_to_min_plan_for_the_person_only(
