@@ -35,3 +35,11 @@ if (minutes) {
     if (note) note.hidden = false
   })
 }
+
+const mine = document.getElementById('min-app')
+if (mine) {
+  import('./min/app.js').then(({ start }) => start(mine)).catch((error) => {
+    console.error(error)
+    mine.dataset.error = 'true'
+  })
+}

@@ -44,10 +44,11 @@ def _services(request: Request) -> Services:
 
 
 def safe_next(value: object) -> str:
-    """Only same-site paths: never an open redirect to another host."""
+    """Only same-site paths: never an open redirect to another host. Without one, "/" decides
+    where this user lands (server.plans.pages.home: Min plan for the person with one plan)."""
     if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
-    return "/plans"
+    return "/"
 
 
 async def login_page(request: Request) -> Response:

@@ -29,6 +29,7 @@ from server.core.access import (
 )
 from server.core.clock import OSLO, today_oslo
 from server.core.identity import colour_for, identity_of, initials
+from server.plans.min_plan import may_open_min_plan
 from server.plans.overview import indicators
 from server.plans.start_pages import areas_section, start_consent_section
 from server.services import Services
@@ -43,8 +44,18 @@ from storage.repositories.consents import MemberAccess
 
 
 async def home(request: Request) -> Response:
+    """Where one lands after log-in: the planeier or verge with exactly one plan, open to
+    them, lands on its Min plan (issue 13); everyone else on Mine planer."""
     user = await current_user(request)
-    return RedirectResponse("/plans" if user else "/login", status_code=303)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    services: Services = request.app.state.services
+    overview = await services.plans.overview_for_user(user.id)
+    if len(overview) == 1 and may_open_min_plan(overview[0][1]):
+        plan_id = overview[0][0].id
+        if sees_plan(await services.consents.member_access(plan_id, user.id), today_oslo()):
+            return RedirectResponse(f"/plans/{plan_id}/min", status_code=303)
+    return RedirectResponse("/plans", status_code=303)
 
 
 async def my_plans(request: Request) -> Response:
@@ -81,6 +92,7 @@ async def my_plans(request: Request) -> Response:
                 "person_name": plan.person_name,
                 "role": role,
                 "access_log": may_see_access_log(role),
+                "min_plan": may_open_min_plan(role) and opens,
                 "koordinator_name": koordinator,
                 "consent_given": plan.id in consented,
                 **indicators(summaries.get(plan.id, []), today),

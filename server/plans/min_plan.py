@@ -1,0 +1,207 @@
+"""GET /plans/{plan_id}/min: "Min plan", the person's own view of their plan (issue 13).
+
+One phone-first screen in plain words for the planeier and the verge: my goals and how far
+each has come, what happens next and who does it, the next meeting, and who has been in my
+plan lately. Everyone else gets the 404 of a zone they may not open: this is the person's
+page, not a second plan page (the koordinator has the full plan).
+
+The server renders all of it, so the page works without the script; the script
+(client/src/min/app.js) then opens the plan's area zones read-only and re-renders goals and
+measures the moment the group changes them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, zone_name
+from crdt.summary import DONE_STATUSES
+from server.core.access import Role
+from server.core.clock import OSLO, norwegian_date
+from server.core.zones import zone_data
+from server.web.errors import NotFound
+from server.web.i18n import language_of
+from server.web.templating import render
+from server.web.visit import PlanVisit, visit
+from storage.repositories.access_history import HistoryKind, HistoryQuery
+from storage.repositories.meetings import MeetingRecord
+
+# The person and the one who speaks for them: the page is written to them ("my plan").
+MIN_PLAN_ROLES = frozenset({Role.PLANEIER, Role.VERGE})
+RECENT_VISITORS = 5  # people shown in "Hvem har vært i planen min"
+_HISTORY_ROWS = 50  # visits looked at to find them
+
+
+def may_open_min_plan(role: str) -> bool:
+    return role in MIN_PLAN_ROLES
+
+
+async def min_plan_page(request: Request) -> Response:
+    v = await visit(request)
+    if not may_open_min_plan(v.role):
+        raise NotFound()
+    # One id for this page load and its sockets: the access log shows one visit.
+    visit_id = secrets.token_hex(16)
+    v.audit(request, "plan_view", details={"visit": visit_id, "page": "min"})
+    members = await v.services.plans.list_members_with_names(v.plan.id)
+    names = {m.user_id: name for m, name, _ in members}
+    areas, zones = await _areas(v, names)
+    app_data = {
+        "planId": v.plan.id,
+        "lang": language_of(request),
+        "today": v.today.isoformat(),
+        "zones": zones,
+        "names": {str(uid): name for uid, name in names.items()},
+        "visit": visit_id,
+    }
+    context = {
+        "plan": {"id": v.plan.id, "title": v.plan.title, "person_name": v.plan.person_name},
+        "goals": [goal for area in areas for goal in area["goals"]],
+        "measures": sorted(
+            (m for area in areas for m in area["measures"]),
+            key=lambda m: (m["done"], m["end"] or "9999-12-31", m["title"]),
+        ),
+        "meeting": await _next_meeting(v, names),
+        "visitors": await _recent_visitors(v),
+        "app_data": json.dumps(app_data, ensure_ascii=False),
+    }
+    return render(request, "min_plan.html", context, user=v.user)
+
+
+async def _areas(
+    v: PlanVisit, names: Mapping[int, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each readable, current life area's goals and measures, and the zones the script opens
+    (read-only: nothing on this page writes)."""
+    areas: list[dict[str, Any]] = []
+    zones: list[dict[str, Any]] = []
+    for zone in await v.services.plans.list_zones(v.plan.id):
+        if zone.kind != AREA or zone.retired_at is not None:
+            continue
+        if v.access(AREA, zone.key) is None:
+            continue
+        data = zone_data(await v.services.registry.read(zone.id), AREA, zone.id)
+        areas.append(area_view(zone.title, data, names, v.today))
+        room = f"plan/{v.plan.id}/{zone_name(AREA, zone.key)}"
+        zones.append({"room": room, "kind": AREA, "key": zone.key, "title": zone.title})
+    return areas, zones
+
+
+def area_view(
+    title: str, data: Mapping[str, Any], names: Mapping[int, str], today: date
+) -> dict[str, Any]:
+    """Goals with how far each has come (measures done, the latest evaluation) and the
+    measures with who does them and by when. client/src/min/app.js computes the same from the
+    live document: keep the two in step."""
+    measures = list(data.get(MEASURES, ()))
+    latest: dict[str, tuple[str, str]] = {}
+    for item in data.get(EVALUATIONS, ()):
+        goal_id, when, attained = (
+            item.get("goalId"),
+            str(item.get("date") or ""),
+            item.get("attainment"),
+        )
+        if goal_id and attained and (goal_id not in latest or when >= latest[goal_id][0]):
+            latest[goal_id] = (when, str(attained))
+    goals = []
+    for item in data.get(GOALS, ()):
+        mine = [m for m in measures if m.get("goalId") == item["id"]]
+        goals.append(
+            {
+                "id": item["id"],
+                "area": title,
+                "title": str(item.get("title") or ""),
+                "done": sum(1 for m in mine if m.get("status") in DONE_STATUSES),
+                "total": len(mine),
+                "attainment": latest[item["id"]][1] if item["id"] in latest else None,
+            }
+        )
+    return {
+        "goals": goals,
+        "measures": [measure_view(m, names, today) for m in measures],
+    }
+
+
+def measure_view(item: Mapping[str, Any], names: Mapping[int, str], today: date) -> dict[str, Any]:
+    done = item.get("status") in DONE_STATUSES
+    end = item.get("end")
+    who = [names[int(uid)] for uid in item.get("responsible") or () if _member(uid, names)]
+    if item.get("externalParty"):
+        who.append(str(item["externalParty"]))
+    return {
+        "id": item["id"],
+        "title": str(item.get("title") or ""),
+        "who": who,
+        "end": end,
+        "end_text": norwegian_date(end),
+        "done": done,
+        "overdue": bool(end and not done and end < today.isoformat()),
+    }
+
+
+def _member(uid: object, names: Mapping[int, str]) -> bool:
+    """A responsible id that names a member now (a former member's id shows no name)."""
+    return isinstance(uid, str) and uid.isdigit() and int(uid) in names
+
+
+async def _next_meeting(v: PlanVisit, names: Mapping[int, str]) -> dict[str, Any] | None:
+    """The next meeting that is not over and not cancelled: the planeier and verge see every
+    meeting of their plan (as on Mine planer)."""
+    now = datetime.now(UTC)
+    upcoming = [
+        m
+        for m in await v.services.meetings.list_for_plan(v.plan.id)
+        if not m.cancelled and (m.ends_at or m.starts_at) >= now
+    ]
+    return meeting_view(upcoming[0], names) if upcoming else None
+
+
+def meeting_view(meeting: MeetingRecord, names: Mapping[int, str]) -> dict[str, Any]:
+    start = meeting.starts_at.astimezone(OSLO)
+    end = meeting.ends_at.astimezone(OSLO) if meeting.ends_at else None
+    link = meeting.video_link or ""
+    parts = urlsplit(link)
+    return {
+        "title": meeting.title,
+        "iso": start.isoformat(),
+        "date": start.strftime("%d.%m.%Y"),
+        "start": start.strftime("%H.%M"),
+        "end": end.strftime("%H.%M") if end else None,
+        "place": meeting.place,
+        "video_link": link if parts.scheme in ("http", "https") and parts.netloc else None,
+        "who": [names[uid] for uid in meeting.invitee_ids if uid in names],
+        "agenda": [item.title for item in meeting.agenda],
+    }
+
+
+async def _recent_visitors(v: PlanVisit) -> list[dict[str, str]]:
+    """Who else has been in the plan lately, newest first: names and dates only."""
+    query = HistoryQuery(v.plan.id, kind=HistoryKind.VISITS)
+    page = await v.services.repos.audit.access_history(query, _HISTORY_ROWS, 0)
+    return recent_people(
+        [(row.user_id, row.user_name, row.started_at) for row in page.rows], v.user.id
+    )
+
+
+def recent_people(
+    rows: Sequence[tuple[int | None, str | None, datetime]], me: int
+) -> list[dict[str, str]]:
+    seen: set[int] = set()
+    people = []
+    for user_id, name, started in rows:
+        if user_id is None or name is None or user_id == me or user_id in seen:
+            continue
+        seen.add(user_id)
+        local = started.astimezone(OSLO)
+        people.append({"name": name, "iso": local.isoformat(), "date": local.strftime("%d.%m.%Y")})
+        if len(people) == RECENT_VISITORS:
+            break
+    return people
