@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from server.settings import Settings
-from tests.browser.helpers import PlanContent
+from tests.browser.helpers import PlanContent, wait_until
 from tests.browser.test_plan_page import HAVE_AXE, axe_violations, tab_to
 from tests.support.mail import Inbox, mail_settings
 from tests.support.waiting import wait_for
@@ -42,7 +42,8 @@ async def test_forgot_password_by_keyboard_then_logged_in(
     await tab_to(page, '[data-testid="login-forgot"]')
     await page.keyboard.press("Enter")
     await page.wait_for_url(f"{browse.base}/login/forgot")
-    assert await page.evaluate("() => document.activeElement.id") == "forgot-email"
+    # autofocus lands when the browser next renders, which can be after "load"
+    await wait_until(page, "() => document.activeElement.id === 'forgot-email'")
     if HAVE_AXE:
         assert await axe_violations(page, "glemt passord") == []
     await page.keyboard.type(email)
@@ -53,7 +54,8 @@ async def test_forgot_password_by_keyboard_then_logged_in(
     link = PUBLIC_PATH.search(handler.to(email)[0].get_content())
     assert link, "the e-mail has the link"
     await page.goto(f"{browse.base}{link.group(1)}")
-    assert await page.evaluate("() => document.activeElement.id") == "reset-password"
+    # autofocus lands when the browser next renders, which can be after "load"
+    await wait_until(page, "() => document.activeElement.id === 'reset-password'")
     await page.keyboard.type("for kort")
     await tab_to(page, "#reset-password2")
     await page.keyboard.type("for kort")
@@ -66,7 +68,8 @@ async def test_forgot_password_by_keyboard_then_logged_in(
     if HAVE_AXE:
         assert await axe_violations(page, "nytt passord") == []
 
-    assert await page.evaluate("() => document.activeElement.id") == "reset-password"
+    # autofocus lands when the browser next renders, which can be after "load"
+    await wait_until(page, "() => document.activeElement.id === 'reset-password'")
     await page.keyboard.type(NEW_PASSWORD)
     await tab_to(page, "#reset-password2")
     await page.keyboard.type(NEW_PASSWORD)

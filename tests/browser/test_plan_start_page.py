@@ -53,7 +53,7 @@ async def test_start_a_plan_by_keyboard_then_areas_change_live_on_another_page(
     summary = kari.get_by_test_id("start-errors")
     await summary.wait_for()
     assert "slutte før den starter" in (await summary.text_content() or "")
-    assert await kari.evaluate("document.activeElement.id") == "start-errors"
+    await wait_until(kari, "() => document.activeElement.id === 'start-errors'")  # main.js
     assert await kari.get_by_label("Navn", exact=True).input_value() == "Åse Ødegård"
     assert await kari.locator("#area-1").is_checked()
     if HAVE_AXE:
