@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -116,6 +116,18 @@ def owner_comment_credit(change: Change | None, roles: Mapping[str, str]) -> int
     if roles.get(str(change.user_id)) in OWNER_ROLES:
         return "owner"
     return change.user_id
+
+
+def owner_comment_label(
+    credit: int | str | None, t: Callable[[str], str], name_of: Callable[[int | str], str]
+) -> str:
+    """The label an `ownerComment` is shown under, from `owner_comment_credit`: the
+    planeier's only when the record says so, else the writer's name, else no one's."""
+    if credit is None:
+        return t("evaluation.comment")
+    if credit == "owner":
+        return t("evaluation.ownerComment")
+    return t("evaluation.commentFrom").replace("{name}", name_of(credit))
 
 
 def remap_trace(items: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:

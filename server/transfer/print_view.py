@@ -27,7 +27,13 @@ from datetime import date, datetime
 from typing import Any
 
 from crdt.summary import DONE_STATUSES
-from server.core.authors import OWNER_COMMENT, Change, last_field_changes, owner_comment_credit
+from server.core.authors import (
+    OWNER_COMMENT,
+    Change,
+    last_field_changes,
+    owner_comment_credit,
+    owner_comment_label,
+)
 from server.core.clock import OSLO, norwegian_date
 from server.core.minutes_people import names_for
 from server.transfer.contributions import legacy_rows
@@ -261,13 +267,11 @@ class _OwnerComments:
 
         def label(item_id: Any) -> str:
             change = writers.get(item_id) if isinstance(item_id, str) else None
-            credit = owner_comment_credit(change, self.roles)
-            if credit is None:
-                return self.t("evaluation.comment")
-            if credit == "owner":
-                return self.t("evaluation.ownerComment")
-            name = self.names.one(credit) or self.names.unknown
-            return self.t("evaluation.commentFrom").replace("{name}", name)
+            return owner_comment_label(
+                owner_comment_credit(change, self.roles),
+                self.t,
+                lambda user: self.names.one(user) or self.names.unknown,
+            )
 
         return label
 

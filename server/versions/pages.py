@@ -39,6 +39,7 @@ from server.core.authors import (
     Change,
     last_field_changes,
     owner_comment_credit,
+    owner_comment_label,
 )
 from server.core.authors import zone_changes as recorded_changes
 from server.core.clock import OSLO
@@ -109,12 +110,9 @@ class Rendering:
     def owner_comment(self, item_id: Any) -> str:
         """An `ownerComment`'s label: the planeier's only when the record says so."""
         credit = self.owner_comments.get(item_id) if isinstance(item_id, str) else None
-        if credit is None:
-            return self.t("evaluation.comment")
-        if credit == "owner":
-            return self.t("evaluation.ownerComment")
-        name = self.names.get(str(credit), self.t("member.unknown"))
-        return self.t("evaluation.commentFrom").replace("{name}", name)
+        return owner_comment_label(
+            credit, self.t, lambda user: self.names.get(str(user), self.t("member.unknown"))
+        )
 
     def field(self, root: str, field: str) -> str:
         key = FIELD_KEYS.get((root, field))

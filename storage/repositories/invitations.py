@@ -106,6 +106,7 @@ def _consent_record(row: InvitationConsent) -> InviteeConsent:
 
 
 def _pending(plan_id: str, invitation_id: int) -> tuple[ColumnElement[bool], ...]:
+    """This plan's invitation, neither accepted nor withdrawn (it may have expired)."""
     return (
         Invitation.id == invitation_id,
         Invitation.plan_id == plan_id,
@@ -272,12 +273,7 @@ class InvitationRepo:
         async with write_session(self._sessionmaker) as session:
             result = await session.execute(
                 update(Invitation)
-                .where(
-                    Invitation.id == invitation_id,
-                    Invitation.plan_id == plan_id,
-                    Invitation.accepted_at.is_(None),
-                    Invitation.withdrawn_at.is_(None),
-                )
+                .where(*_pending(plan_id, invitation_id))
                 .values(
                     token_hash=token_hash,
                     expires_at=expires_at,
@@ -299,12 +295,7 @@ class InvitationRepo:
         async with write_session(self._sessionmaker) as session:
             result = await session.execute(
                 update(Invitation)
-                .where(
-                    Invitation.id == invitation_id,
-                    Invitation.plan_id == plan_id,
-                    Invitation.accepted_at.is_(None),
-                    Invitation.withdrawn_at.is_(None),
-                )
+                .where(*_pending(plan_id, invitation_id))
                 .values(withdrawn_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
