@@ -24,7 +24,7 @@ from server.services import Repositories
 from server.settings import Settings
 from server.web.i18n import translator
 from storage.errors import StorageError
-from storage.models import LANGUAGES, Plan, User
+from storage.models import LANGUAGES, Municipality, Plan, User
 from storage.repositories.audit import AuditEvent
 from storage.repositories.members import HANDOVER_ROLES
 
@@ -205,6 +205,65 @@ def cmd_user_coordinator(args: argparse.Namespace) -> int:
             AuditEvent("user_change", details={"field": "can_start_plans", "value": allowed})
         )
         print(f"{args.email}: {'may' if allowed else 'may no longer'} start plans")
+        return 0
+
+    return _run(go)
+
+
+def cmd_municipality_add(args: argparse.Namespace) -> int:
+    """A municipality (a boundary: its plans, units and KE administrators); idempotent."""
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        municipality = await repos.municipalities.ensure(args.name)
+        print(municipality.id)
+        return 0
+
+    return _run(go)
+
+
+async def _municipality(repos: Repositories, name: str) -> Municipality:
+    municipality = await repos.municipalities.by_name(name)
+    if municipality is None:
+        raise CliError(f"no municipality named {name!r} (add it with `samplan municipality add`)")
+    return municipality
+
+
+def cmd_municipality_admin(args: argparse.Namespace) -> int:
+    """`municipality add-admin` / `remove-admin`: the first KE administrator of a
+    municipality comes from here; after that, KE administrators add each other in the browser."""
+    adding = args.action == "add-admin"
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        municipality = await _municipality(repos, args.municipality)
+        user = await repos.users.get_by_email(args.email)
+        if user is None:
+            raise CliError(f"no user with e-mail {args.email}")
+        if adding:
+            changed = await repos.municipalities.add_admin(
+                municipality.id, user.id, granted_by=None
+            )
+        else:
+            changed = await repos.municipalities.remove_admin(municipality.id, user.id)
+        if changed:
+            await repos.audit.append(
+                AuditEvent(
+                    "ke_admin_add" if adding else "ke_admin_remove",
+                    details={"municipality_id": municipality.id, "user_id": user.id},
+                )
+            )
+        state = "is" if adding else "is not"
+        print(f"{args.email} {state} a KE administrator of {municipality.name}")
+        return 0
+
+    return _run(go)
+
+
+def cmd_municipality_list(args: argparse.Namespace) -> int:
+    async def go(repos: Repositories, settings: Settings) -> int:
+        for municipality in await repos.municipalities.all():
+            admins = await repos.municipalities.admins(municipality.id)
+            names = ", ".join(a.email for a in admins) or "-"
+            print(f"{municipality.id}\t{municipality.name}\tKE: {names}")
         return 0
 
     return _run(go)
@@ -805,6 +864,24 @@ def build_parser() -> argparse.ArgumentParser:
         marked = user.add_parser(name, help=help_text)
         marked.add_argument("email", metavar="EMAIL")
         marked.set_defaults(func=cmd_user_coordinator)
+
+    municipality = sub.add_parser(
+        "municipality", help="municipalities and their KE administrators"
+    ).add_subparsers(dest="action", required=True)
+    municipality_add = municipality.add_parser("add", help="add a municipality; prints its id")
+    municipality_add.add_argument("name", metavar="NAME")
+    municipality_add.set_defaults(func=cmd_municipality_add)
+    municipality.add_parser("list", help="municipalities and their KE admins").set_defaults(
+        func=cmd_municipality_list
+    )
+    for name, help_text in (
+        ("add-admin", "make a user a KE administrator of a municipality"),
+        ("remove-admin", "take a user's KE administration of a municipality away"),
+    ):
+        admin = municipality.add_parser(name, help=help_text)
+        admin.add_argument("--municipality", required=True, metavar="NAME")
+        admin.add_argument("--email", required=True, metavar="EMAIL")
+        admin.set_defaults(func=cmd_municipality_admin)
 
     plan = sub.add_parser("plan", help="manage plans").add_subparsers(dest="action", required=True)
     plan_create = plan.add_parser("create", help="create a plan; prints its id")

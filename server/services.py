@@ -36,6 +36,7 @@ from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
+from storage.repositories.municipalities import MunicipalityRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
@@ -66,6 +67,7 @@ class Repositories:
     plan_start: PlanStartRepo
     invitations: InvitationRepo
     members: MemberRepo
+    municipalities: MunicipalityRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -91,6 +93,7 @@ class Repositories:
             PlanStartRepo(maker),
             InvitationRepo(maker),
             MemberRepo(maker),
+            MunicipalityRepo(maker),
         )
 
     async def close(self) -> None:

@@ -118,10 +118,45 @@ class Base(DeclarativeBase):
 
 
 class Municipality(Base):
+    """A boundary (issue 14): every plan, unit and KE administrator belongs to one, and nobody
+    sees across municipalities except through their own plan memberships."""
+
     __tablename__ = "municipalities"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class MunicipalityAdmin(Base):
+    """An administrator of the municipality's koordinerende enhet (KE). Not a plan role: it
+    opens no plan content by itself (server/ke). `granted_by_user_id` is NULL when the
+    operator gave it on the command line."""
+
+    __tablename__ = "municipality_admins"
+
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    granted_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Unit(Base):
+    """A service unit of the municipality (skole, helsestasjon, NAV, ...), kept by the KE; a
+    plan may name the unit that answers for it (`plans.unit_id`)."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("municipality_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class User(Base):
@@ -196,6 +231,10 @@ class Plan(Base):
     # membership with role `verge`. NULL when none was named.
     guardian_name: Mapped[str | None] = mapped_column(String(200))
     guardian_email: Mapped[str | None] = mapped_column(String(320))
+    # The unit that answers for the plan (issue 14), one of its municipality's `units`; NULL
+    # when none is named. No foreign key: a plain ALTER TABLE on SQLite (see migration 0012);
+    # MunicipalityRepo checks that the unit is the plan's municipality's.
+    unit_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class Zone(Base):

@@ -269,3 +269,57 @@ def test_unknown_things_are_clear_errors(tmp_path: Path, args: list[str]) -> Non
     result = samplan(tmp_path, *args, ok=False)
     assert result.returncode == 2
     assert result.stderr.startswith("samplan: ")
+
+
+def test_municipality_and_its_ke_administrators(tmp_path: Path) -> None:
+    samplan(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "ase@example.no",
+        "--name",
+        "Åse Ødegård 🌿",
+        "--no-password",
+    )
+    municipality_id = samplan(tmp_path, "municipality", "add", "Tromsø kommune").stdout.strip()
+    assert samplan(tmp_path, "municipality", "add", "Tromsø kommune").stdout.strip() == (
+        municipality_id
+    )
+    admin = ["--municipality", "Tromsø kommune", "--email", "ase@example.no"]
+    added = samplan(tmp_path, "municipality", "add-admin", *admin).stdout
+    assert "is a KE administrator of Tromsø kommune" in added
+    listed = samplan(tmp_path, "municipality", "list").stdout
+    assert f"{municipality_id}\tTromsø kommune\tKE: ase@example.no" in listed.splitlines()
+
+    unknown = samplan(
+        tmp_path,
+        "municipality",
+        "add-admin",
+        "--municipality",
+        "Ålesund",
+        "--email",
+        "ase@example.no",
+        ok=False,
+    )
+    assert unknown.returncode == 2 and "no municipality named 'Ålesund'" in unknown.stderr
+    nobody = samplan(
+        tmp_path,
+        "municipality",
+        "add-admin",
+        "--municipality",
+        "Tromsø kommune",
+        "--email",
+        "nobody@example.no",
+        ok=False,
+    )
+    assert nobody.returncode == 2 and "no user with e-mail nobody@example.no" in nobody.stderr
+
+    removed = samplan(tmp_path, "municipality", "remove-admin", *admin).stdout
+    assert "is not a KE administrator" in removed
+    assert "KE: -" in samplan(tmp_path, "municipality", "list").stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        actions = [r[0] for r in db.execute("SELECT action FROM audit_log ORDER BY id")]
+    assert actions.count("ke_admin_add") == 1 and actions.count("ke_admin_remove") == 1
