@@ -444,3 +444,7 @@ async def test_csv_export_has_every_row_norwegian_excel_format_and_is_logged(
     assert latest["person"] == tricky.id and latest["rows"] == 1
     assert exports[0].actor_user_id == world.users["koordinator"]
     assert exports[0].role == "koordinator"
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Array, Doc, Map, Text
 
 from crdt.schema import append_item, find_item, get_root, read_zone
@@ -282,3 +283,7 @@ async def test_not_signed_in_gets_401_as_json(web: LiveServer, world: World) -> 
             _url(world), json={"text": "Hei"}, headers={"accept": "application/json"}
         )
     assert response.status_code == 401 and response.json()["error"]
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

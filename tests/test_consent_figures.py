@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.clients import connected
 from tests.support.live import LiveServer
@@ -249,3 +250,7 @@ async def test_the_minutes_page_hides_units_without_consent_to_content(
         assert members[world.users["leser"]]["unit"] is None
         assert members[world.users["deltaker"]]["unit"] == UNITS["deltaker"][0]
         assert UNITS["leser"][0] not in html.unescape(response.text)
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

@@ -83,3 +83,7 @@ async def test_a_subscriber_that_never_reads_is_dropped_not_grown() -> None:
             hub.publish([7], {"type": "notification", "n": i})
         assert queue.qsize() == 1 and queue.get_nowait()["type"] == "_closed"
         assert hub.subscribers(7) == 0  # dropped at once: nothing more is queued for it
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

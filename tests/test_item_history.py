@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Array, Map, Text
 
 from crdt.schema import MEASURES, append_item, find_item, set_fields
@@ -179,3 +180,7 @@ async def test_only_who_may_open_the_area_reads_its_records(web: LiveServer, wor
         assert (await _get(ola, _url(world))).status_code == 404
     async with httpx.AsyncClient(base_url=web.http) as nobody:
         assert (await _get(nobody, _url(world))).status_code == 401
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

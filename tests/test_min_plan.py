@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from crdt.schema import new_zone_doc, write_zone
 from server.core.clock import today_oslo
@@ -241,3 +242,7 @@ async def test_the_person_with_one_plan_lands_on_min_plan(web: LiveServer, world
     await repos.plans.add_member(other.id, world.users["planeier"], "planeier")
     async with signed_in(web.http, ROLE_USERS["planeier"][0]) as http:
         assert (await http.get("/")).headers["location"] == "/plans"
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

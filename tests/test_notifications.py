@@ -8,6 +8,7 @@ import logging
 import time
 from datetime import timedelta
 
+import pytest
 from pycrdt import Array, Map
 
 from crdt.facts import zone_facts
@@ -225,3 +226,7 @@ async def test_a_recent_message_stored_but_never_noticed_is_notified_when_the_ro
     notes = await repo.list_for_user(world.users["deltaker"])
     assert [n.item_id for n in notes] == [new] and old != new
     assert await repo.list_for_user(world.users["koordinator"]) == []  # the author
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

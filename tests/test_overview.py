@@ -7,6 +7,7 @@ import re
 from datetime import date
 
 import httpx
+import pytest
 from pycrdt import Array, Map
 
 from crdt.schema import append_item
@@ -125,3 +126,7 @@ async def test_mine_planer_with_200_plans(server: LiveServer, world: World) -> N
     logging.getLogger("tests").info(
         "Mine planer with 200 plans: %s ms", [round(t) for t in timings]
     )
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from pycrdt import Doc
 
@@ -271,3 +272,7 @@ async def test_the_section_fragment_checks_access(web: LiveServer, world: World)
         assert (await http.get(f"/plans/{world.plan_id}/published-minutes")).status_code == 404
         url = f"/plans/{world.plan_id}/meetings/{MEETING}/published/1.json"
         assert (await http.get(url)).status_code == 404
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

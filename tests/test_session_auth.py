@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from pycrdt import Text
 
 from crdt.client import YClient
@@ -61,3 +62,7 @@ async def test_healthz(server: LiveServer, world: World) -> None:
         response = await http.get(f"{server.http}/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases

@@ -7,6 +7,7 @@ import re
 import uuid
 
 import httpx
+import pytest
 
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, log_in
@@ -102,3 +103,7 @@ async def test_plan_page_sections_are_well_formed(web: LiveServer, world: World)
         depth += -1 if tag else 1
         assert depth in (0, 1), "a <section> opened inside another"
     assert depth == 0
+
+
+# Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_databases
