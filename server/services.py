@@ -34,6 +34,7 @@ from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.invitations import InvitationRepo
+from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
 from storage.repositories.notifications import NotificationRepo
@@ -66,6 +67,7 @@ class Repositories:
     plan_start: PlanStartRepo
     invitations: InvitationRepo
     members: MemberRepo
+    meeting_notes: MeetingNotesRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -91,6 +93,7 @@ class Repositories:
             PlanStartRepo(maker),
             InvitationRepo(maker),
             MemberRepo(maker),
+            MeetingNotesRepo(maker),
         )
 
     async def close(self) -> None:

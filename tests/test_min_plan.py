@@ -171,7 +171,11 @@ async def test_no_meeting_no_goals_and_no_visitors_are_said_plainly(
 # --- plain language ------------------------------------------------------------------------
 
 _KEY = re.compile(r"""\bt\(\s*['"]([A-Za-z0-9_.]+)['"]""")
-_PAGE_FILES = ("client/templates/min_plan.html", "client/src/min/app.js")
+_PAGE_FILES = (
+    "client/templates/min_plan.html",
+    "client/src/min/app.js",
+    "client/src/min/notes.js",
+)
 
 
 def page_keys() -> list[str]:
