@@ -19,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from crdt.schema import get_root, read_zone
+from crdt.schema import read_zone
 from server.core.clock import today_oslo
 from tests.support.clients import connected
 from tests.support.live import LiveServer

@@ -45,6 +45,7 @@ from server.core.note_access import (
     may_write_notes,
     note_readers,
 )
+from server.services import Services
 from server.web.errors import BadRequest, Conflict, Forbidden, NotFound, PageError, PlanClosed
 from server.web.security import CSRF_FIELD, csrf_valid
 from server.web.visit import PlanVisit, visit
@@ -70,7 +71,7 @@ class _Ask:
         self.meeting = meeting
 
     @property
-    def services(self) -> Any:
+    def services(self) -> Services:
         return self.v.services
 
     def may_read(self, note: NoteRecord) -> bool:

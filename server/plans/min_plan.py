@@ -194,7 +194,7 @@ async def _meeting_with_agenda(
 
 
 async def _after(v: PlanVisit, person: int | None) -> dict[str, Any] | None:
-    """"Etter møtet": the newest published minutes the member may read, with what was
+    """ "Etter møtet": the newest published minutes the member may read, with what was
     decided and the action items whose responsible is the person, and whether they are
     approved (the approval itself is on the published page, server/meetings/published.py)."""
     for record in await v.services.repos.versions.list_published(v.plan.id):
