@@ -492,3 +492,33 @@ async def test_min_plan_offers_a_note_for_each_coming_meeting(
             ]
             assert found == forms, role
             assert ('data-testid="min-before"' in page) == bool(forms)
+
+
+def test_the_rules_follow_the_age_on_todays_date() -> None:
+    """core/note_access.py on its own: the day before and on the 16th birthday, and with no
+    birth date recorded (the verge may write, as with consent; reading each other's
+    koordinator notes needs a known age under 16)."""
+    from dataclasses import dataclass
+
+    from server.core.note_access import may_read_note, may_write_notes
+
+    @dataclass
+    class N:
+        author_user_id: int
+        author_role: str
+        audience: str
+
+    born = date(2010, 3, 15)
+    before, on = date(2026, 3, 14), date(2026, 3, 15)
+    note = N(1, "planeier", "koordinator")
+    assert may_write_notes("verge", born, before) and not may_write_notes("verge", born, on)
+    assert may_read_note(note, 2, "verge", born, before)
+    assert not may_read_note(note, 2, "verge", born, on)
+    assert may_write_notes("verge", None, on) and not may_read_note(note, 2, "verge", None, on)
+    assert may_write_notes("planeier", born, before) and may_write_notes("planeier", None, on)
+    for role in ("koordinator", "deltaker", "leser"):
+        assert not may_write_notes(role, born, on)
+    assert may_read_note(note, 3, "koordinator", born, on)
+    assert not may_read_note(note, 4, "deltaker", born, on)
+    assert not may_read_note(N(1, "planeier", "me"), 3, "koordinator", born, on)
+    assert may_read_note(N(1, "planeier", "group"), 5, "leser", born, on)

@@ -89,6 +89,7 @@ export function startNotes (root, data) {
     const error = form.querySelector('[data-testid="min-note-error"]')
     const status = form.querySelector('[data-testid="min-note-status"]')
     const button = form.querySelector('button[type="submit"]')
+    form.hidden = false // the server renders it hidden: it works only through this script
     form.addEventListener('submit', async (event) => {
       event.preventDefault()
       button.disabled = true
