@@ -19,6 +19,7 @@ import httpx
 import pytest
 import websockets
 
+from crdt.protocol import CloseCode
 from crdt.schema import read_zone
 from server.core.clock import today_oslo
 from tests.support.clients import connected
@@ -418,6 +419,12 @@ async def test_a_crafted_deltaker_never_learns_of_a_note_for_the_koordinator(
             async with connected(web.ws_url(world.room(suffix), world.token("deltaker"))) as z:
                 seen.append(json.dumps(z.doc.get_update().hex()))
                 seen.append(str(z.doc.get_update()))
+        # Rooms a crafted client might guess at for the note: there is no such zone (4404).
+        for guess in (f"notes/{mid}", f"notes/{note}", f"minutes/{note}", "notes"):
+            async with connected(
+                web.ws_url(world.room(guess), world.token("deltaker")), wait_sync=False
+            ) as z:
+                assert await z.wait_closed() == CloseCode.NOT_FOUND, guess
         seen.extend(await _drain(events, 0.5))
         everything = "\n".join(seen)
         assert FOR_KARI not in everything and note not in everything
