@@ -40,6 +40,15 @@ from server.auth.pages import (
 )
 from server.auth.reset import forgot_page, forgot_submit, reset_page, reset_submit
 from server.logs import install_log_privacy
+from server.meetings.notes import (
+    note_add,
+    note_answer,
+    note_delete,
+    note_edit,
+    note_get,
+    note_propose,
+    notes_list,
+)
 from server.meetings.pages import (
     action_to_measure,
     cancel_meeting,
@@ -249,6 +258,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/meetings/new", new_meeting, methods=["GET", "POST"]),
         Route("/plans/{plan_id}/meetings/{meeting_id}.ics", meeting_calendar),
         Route("/plans/{plan_id}/meetings/{meeting_id}", minutes_page),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/notes", notes_list, methods=["GET"]),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/notes", note_add, methods=["POST"]),
+        Route("/plans/{plan_id}/meetings/{meeting_id}/notes/{note_id}", note_get, methods=["GET"]),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/notes/{note_id}", note_edit, methods=["POST"]
+        ),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/notes/{note_id}/delete",
+            note_delete,
+            methods=["POST"],
+        ),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/notes/{note_id}/propose",
+            note_propose,
+            methods=["POST"],
+        ),
+        Route(
+            "/plans/{plan_id}/meetings/{meeting_id}/notes/{note_id}/answer",
+            note_answer,
+            methods=["POST"],
+        ),
         Route("/plans/{plan_id}/meetings/{meeting_id}/cancel", cancel_meeting, methods=["POST"]),
         Route("/plans/{plan_id}/meetings/{meeting_id}/edit", edit_meeting, methods=["GET", "POST"]),
         Route(

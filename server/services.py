@@ -34,6 +34,7 @@ from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.invitations import InvitationRepo
+from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
 from storage.repositories.municipalities import MunicipalityRepo
@@ -68,6 +69,7 @@ class Repositories:
     invitations: InvitationRepo
     members: MemberRepo
     municipalities: MunicipalityRepo
+    meeting_notes: MeetingNotesRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -94,6 +96,7 @@ class Repositories:
             InvitationRepo(maker),
             MemberRepo(maker),
             MunicipalityRepo(maker),
+            MeetingNotesRepo(maker),
         )
 
     async def close(self) -> None:

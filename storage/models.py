@@ -753,3 +753,43 @@ class PublishedMinutes(Base):
     approval: Mapped[str | None] = mapped_column(Text)
     approval_sha256: Mapped[str | None] = mapped_column(String(64))
     published_here: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+NOTE_KINDS = ("topic", "good", "hard")  # what I want to talk about / what goes well / what not
+NOTE_AUDIENCES = ("me", "koordinator", "group")
+NOTE_ANSWERS = ("yes", "no")
+
+
+class MeetingNote(Base):
+    """A note the person (or, for a child under 16, the verge) writes before a meeting (issue
+    13, "Før møtet"). Kept in SQL, never in a zone: a zone is opened whole by everyone its
+    role allows, while each note has its own readers (`audience`), which the server checks on
+    every route (server/meetings/notes.py). The koordinator may propose it for the agenda
+    (`proposed_*`); the writer answers (`answer`), and a yes puts it on the minutes' agenda
+    as `agenda_item_id`."""
+
+    __tablename__ = "meeting_notes"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTE_KINDS), name="kind"),
+        CheckConstraint(_in("audience", NOTE_AUDIENCES), name="audience"),
+        CheckConstraint(f"answer IS NULL OR {_in('answer', NOTE_ANSWERS)}", name="answer"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    author_role: Mapped[str] = mapped_column(String(20))  # 'planeier' | 'verge' when written
+    kind: Mapped[str] = mapped_column(String(20))
+    audience: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    proposed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer: Mapped[str | None] = mapped_column(String(10))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    agenda_item_id: Mapped[str | None] = mapped_column(String(64))

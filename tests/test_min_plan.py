@@ -172,7 +172,11 @@ async def test_no_meeting_no_goals_and_no_visitors_are_said_plainly(
 # --- plain language ------------------------------------------------------------------------
 
 _KEY = re.compile(r"""\bt\(\s*['"]([A-Za-z0-9_.]+)['"]""")
-_PAGE_FILES = ("client/templates/min_plan.html", "client/src/min/app.js")
+_PAGE_FILES = (
+    "client/templates/min_plan.html",
+    "client/src/min/app.js",
+    "client/src/min/notes.js",
+)
 
 
 def page_keys() -> list[str]:
@@ -242,6 +246,74 @@ async def test_the_person_with_one_plan_lands_on_min_plan(web: LiveServer, world
     await repos.plans.add_member(other.id, world.users["planeier"], "planeier")
     async with signed_in(web.http, ROLE_USERS["planeier"][0]) as http:
         assert (await http.get("/")).headers["location"] == "/plans"
+
+
+# --- after the meeting ---------------------------------------------------------------------
+
+DECIDED = "Leksehjelp to dager i uka ✅ – også på Ørnes"
+JONAS_TASK = "Jonas øver på å lese høyt 📖 hver dag"
+KARI_TASK = "Kari søker om ny rullestol ♿ hos NAV"
+
+
+async def test_after_the_meeting_min_plan_shows_what_was_decided_and_the_approval(
+    web: LiveServer, world: World
+) -> None:
+    """The newest published minutes on Min plan in plain words: "Dette er bestemt" with the
+    decisions and the action items whose responsible is Jonas (not Kari's), the whole minutes
+    one tap away, and the approval (server/meetings/published.py) reached from there."""
+    from tests.test_published import MEETING, as_user, publish_url, write_minutes
+
+    jonas, kari = str(world.users["planeier"]), str(world.users["koordinator"])
+    minutes = {
+        "meeting": {"meetingId": MEETING},
+        "attendees": [{"id": "a1", "userId": jonas, "name": "Jonas Berg", "present": True}],
+        "agenda": [
+            {"id": "s1", "title": "Skole og læring 📚", "body": [], "decision": DECIDED},
+            {"id": "s2", "title": "Fritid ⚽", "body": ["Ingen endring."], "decision": ""},
+        ],
+        "actionItems": [
+            {
+                "id": "t1",
+                "agendaId": "s1",
+                "what": JONAS_TASK,
+                "responsibleUserId": jonas,
+                "due": "2026-02-01",
+            },
+            {
+                "id": "t2",
+                "agendaId": "s1",
+                "what": KARI_TASK,
+                "responsibleUserId": kari,
+                "due": "2026-02-15",
+            },
+        ],
+    }
+    async with signed_in(web.http, ROLE_USERS["planeier"][0]) as http:
+        before = (await http.get(f"/plans/{world.plan_id}/min")).text
+        assert "Det er ikke noe referat ennå." in before
+    await write_minutes(web, world, lambda doc: write_zone(doc, "minutes", minutes))
+    async with as_user(web, "koordinator") as (http, csrf):
+        assert (await http.post(publish_url(world), data={"csrf_token": csrf})).status_code == 303
+    url = f"/plans/{world.plan_id}/meetings/{MEETING}/published/1"
+    for role in ("planeier", "verge"):
+        async with signed_in(web.http, ROLE_USERS[role][0]) as http:
+            page = (await http.get(f"/plans/{world.plan_id}/min")).text
+            after = page.split('data-testid="min-after"', 1)[1].split("</section>", 1)[0]
+            text = text_of(after)
+            assert "Etter møtet" in text and "Dette er bestemt" in text
+            assert items(after, "min-decision") == [f"Skole og læring 📚 {DECIDED}"]
+            assert items(after, "min-task") == [
+                f"Dette skal jeg gjøre: {JONAS_TASK} Skal være gjort: 01.02.2026"
+            ]
+            assert KARI_TASK not in page and "Fritid ⚽" not in after
+            assert f'href="{url}"' in after
+            assert f'href="{url}#approve"' in after
+    async with as_user(web, "planeier") as (http, csrf):
+        published = (await http.get(url)).text
+        assert 'id="approve"' in published  # the link lands on the approval
+        assert (await http.post(f"{url}/approve", data={"csrf_token": csrf})).status_code == 303
+        page = (await http.get(f"/plans/{world.plan_id}/min")).text
+        assert "Referatet er godkjent." in page and f"{url}#approve" not in page
 
 
 # Every test here that starts a server runs on SQLite and on PostgreSQL (tests/conftest.py).

@@ -36,6 +36,14 @@ if (minutes) {
   })
 }
 
+const meetingNotes = document.getElementById('meeting-notes')
+if (meetingNotes) {
+  import('./notes/meeting.js').then(({ start }) => start(meetingNotes)).catch((error) => {
+    console.error(error)
+    meetingNotes.dataset.error = 'true'
+  })
+}
+
 const mine = document.getElementById('min-app')
 if (mine) {
   import('./min/app.js').then(({ start }) => start(mine)).catch((error) => {

@@ -358,6 +358,13 @@ async def minutes_page(
             await services.repos.versions.list_published(plan.id, meeting.id)
         ),
         "may_publish": member.role == Role.KOORDINATOR,
+        "notes": {
+            "csrf": app_data["csrfToken"],
+            "may_propose": member.role == Role.KOORDINATOR
+            and not visit.closed
+            and not meeting.cancelled
+            and meeting.starts_at > datetime.now(UTC),
+        },
     }
     return render(request, "minutes.html", context, status_code=status_code, user=user)
 

@@ -22,13 +22,16 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, zone_name
+from crdt.schema import AGENDA, AREA, EVALUATIONS, GOALS, MEASURES, MINUTES, zone_name
 from crdt.summary import DONE_STATUSES
-from server.core.access import Role
+from server.core.access import APPROVE_ROLES, Role
 from server.core.clock import OSLO, norwegian_date
+from server.core.minutes_people import local_user_ids, parse_content
+from server.core.note_access import MAX_NOTE_CHARS, may_write_notes
 from server.core.zones import zone_data
 from server.web.errors import NotFound
 from server.web.i18n import language_of
+from server.web.security import csrf_token
 from server.web.templating import render
 from server.web.visit import PlanVisit, visit
 from storage.repositories.access_history import HistoryKind, HistoryQuery
@@ -53,7 +56,10 @@ async def min_plan_page(request: Request) -> Response:
     v.audit(request, "plan_view", details={"visit": visit_id, "page": "min"})
     members = await v.services.plans.list_members_with_names(v.plan.id)
     names = {m.user_id: name for m, name, _ in members}
+    person = next((m.user_id for m, _, _ in members if m.role == Role.PLANEIER), None)
     areas, zones = await _areas(v, names)
+    upcoming = await _upcoming(v)
+    before = [meeting_view(m, names) | {"id": m.id} for m in upcoming] if _writes(v) else []
     app_data = {
         "planId": v.plan.id,
         "lang": language_of(request),
@@ -61,6 +67,8 @@ async def min_plan_page(request: Request) -> Response:
         "zones": zones,
         "names": {str(uid): name for uid, name in names.items()},
         "visit": visit_id,
+        "meetings": [m["id"] for m in before],
+        "csrf": csrf_token(request, v.services.secret_key),
     }
     context = {
         "plan": {"id": v.plan.id, "title": v.plan.title, "person_name": v.plan.person_name},
@@ -69,7 +77,11 @@ async def min_plan_page(request: Request) -> Response:
             (m for area in areas for m in area["measures"]),
             key=lambda m: (m["done"], m["end"] or "9999-12-31", m["title"]),
         ),
-        "meeting": await _next_meeting(v, names),
+        "meeting": await _meeting_with_agenda(v, upcoming[0], names) if upcoming else None,
+        "before": before,
+        "may_write_notes": _writes(v),
+        "max_note": MAX_NOTE_CHARS,
+        "after": await _after(v, person),
         "visitors": await _recent_visitors(v),
         "app_data": json.dumps(app_data, ensure_ascii=False),
     }
@@ -152,16 +164,76 @@ def _member(uid: object, names: Mapping[int, str]) -> bool:
     return isinstance(uid, str) and uid.isdigit() and int(uid) in names
 
 
-async def _next_meeting(v: PlanVisit, names: Mapping[int, str]) -> dict[str, Any] | None:
-    """The next meeting that is not over and not cancelled: the planeier and verge see every
-    meeting of their plan (as on Mine planer)."""
+async def _upcoming(v: PlanVisit) -> list[MeetingRecord]:
+    """The meetings that are not over and not cancelled, soonest first: the planeier and
+    verge see every meeting of their plan (as on Mine planer)."""
     now = datetime.now(UTC)
-    upcoming = [
+    return [
         m
         for m in await v.services.meetings.list_for_plan(v.plan.id)
         if not m.cancelled and (m.ends_at or m.starts_at) >= now
     ]
-    return meeting_view(upcoming[0], names) if upcoming else None
+
+
+def _writes(v: PlanVisit) -> bool:
+    return may_write_notes(v.role, v.plan.person_birth_date, v.today)
+
+
+async def _meeting_with_agenda(
+    v: PlanVisit, meeting: MeetingRecord, names: Mapping[int, str]
+) -> dict[str, Any]:
+    """The next meeting; its agenda as the minutes zone holds it now (a note the person
+    said yes to is there), else as it was scheduled."""
+    view = meeting_view(meeting, names)
+    if meeting.zone_id is not None and v.access(MINUTES, meeting.id) is not None:
+        data = zone_data(await v.services.registry.read(meeting.zone_id), MINUTES, meeting.zone_id)
+        titles = [str(item.get("title") or "") for item in data.get(AGENDA, ())]
+        if titles:
+            view["agenda"] = [title for title in titles if title.strip()]
+    return view
+
+
+async def _after(v: PlanVisit, person: int | None) -> dict[str, Any] | None:
+    """ "Etter møtet": the newest published minutes the member may read, with what was
+    decided and the action items whose responsible is the person, and whether they are
+    approved (the approval itself is on the published page, server/meetings/published.py)."""
+    for record in await v.services.repos.versions.list_published(v.plan.id):
+        if v.access(MINUTES, record.meeting_id) is None:
+            continue
+        content = parse_content(record.content)
+        local = local_user_ids(content, record.content_user_ids)
+        decisions = [
+            {"title": str(d.get("title") or ""), "decision": str(d.get("decision") or "")}
+            for d in content.get("decisions") or ()
+            if isinstance(d, dict) and str(d.get("decision") or "").strip()
+        ]
+        tasks = []
+        for item in content.get("actionItems") or ():
+            if not isinstance(item, dict) or not str(item.get("what") or "").strip():
+                continue
+            uid = str(item.get("responsibleUserId") or "")
+            if person is None or local.get(uid) != person:
+                continue
+            due = item.get("due") if isinstance(item.get("due"), str) else None
+            tasks.append({"what": str(item["what"]), "due": due, "due_text": norwegian_date(due)})
+        starts = content.get("startsAt")
+        when = ""
+        if isinstance(starts, str):
+            try:
+                when = datetime.fromisoformat(starts).astimezone(OSLO).strftime("%d.%m.%Y")
+            except ValueError:
+                when = ""
+        url = f"/plans/{v.plan.id}/meetings/{record.meeting_id}/published/{record.number}"
+        return {
+            "title": record.title,
+            "date": when,
+            "url": url,
+            "decisions": decisions,
+            "tasks": tasks,
+            "approved": record.approved_at is not None,
+            "may_approve": v.role in APPROVE_ROLES and record.approved_at is None,
+        }
+    return None
 
 
 def meeting_view(meeting: MeetingRecord, names: Mapping[int, str]) -> dict[str, Any]:
@@ -184,7 +256,9 @@ def meeting_view(meeting: MeetingRecord, names: Mapping[int, str]) -> dict[str, 
 
 async def _recent_visitors(v: PlanVisit) -> list[dict[str, str]]:
     """Who else has been in the plan lately, newest first: names and dates only."""
-    query = HistoryQuery(v.plan.id, kind=HistoryKind.VISITS)
+    # Visits, plan pages opened and notes read (server/meetings/notes.py): all of it is
+    # someone having been in the plan.
+    query = HistoryQuery(v.plan.id, kind=HistoryKind.ALL)
     page = await v.services.repos.audit.access_history(query, _HISTORY_ROWS, 0)
     return recent_people(
         [(row.user_id, row.user_name, row.started_at) for row in page.rows], v.user.id

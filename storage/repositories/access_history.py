@@ -44,6 +44,8 @@ from storage.errors import InvalidValue
 from storage.models import User, audit_log_table
 
 JOIN, LEAVE, VIEW = "ws_join", "ws_leave", "plan_view"
+# Someone other than its writer read a note before a meeting (server/meetings/notes.py).
+NOTE_READ = "note_read"
 ZONE_SEPARATOR = ","  # room suffixes never hold one (server.sync.room_path)
 _KEY_NAME = re.compile(r"^[a-z_]{1,40}$")
 
@@ -54,11 +56,13 @@ class HistoryKind(StrEnum):
     ALL = "all"
     VISITS = "visits"
     PAGE_VIEWS = "page_views"
+    NOTE_READS = "note_reads"
 
 
 class RowKind(StrEnum):
     VISIT = "visit"
     PAGE_VIEW = "page_view"
+    NOTE_READ = "note_read"
 
 
 VisitStatus = Literal["ended", "open", "unknown"]
@@ -188,9 +192,14 @@ def _visits(query: HistoryQuery) -> Select[Any]:
 
 
 def _page_views(query: HistoryQuery) -> Select[Any]:
+    return _single_rows(query, VIEW, RowKind.PAGE_VIEW)
+
+
+def _single_rows(query: HistoryQuery, action: str, kind: RowKind) -> Select[Any]:
+    """Rows that stand alone (a page opened, a note read): one event each, no end."""
     t = audit_log_table.c
     stmt = select(
-        literal_column("'page_view'", String).label("kind"),
+        literal_column(f"'{kind.value}'", String).label("kind"),
         t.id.label("sort_id"),
         t.actor_user_id.label("user_id"),
         t.role,
@@ -201,7 +210,7 @@ def _page_views(query: HistoryQuery) -> Select[Any]:
         literal_column("0", Integer).label("keyed"),
         literal_column("0", Integer).label("edits"),
         null().label("zones"),
-    ).where(t.plan_id == query.plan_id, t.action == VIEW)
+    ).where(t.plan_id == query.plan_id, t.action == action)
     if query.user_id is not None:
         stmt = stmt.where(t.actor_user_id == query.user_id)
     if query.started_from is not None:
@@ -216,8 +225,12 @@ def _history(query: HistoryQuery) -> Subquery:
         return _visits(query).subquery("history")
     if query.kind is HistoryKind.PAGE_VIEWS:
         return _page_views(query).subquery("history")
+    if query.kind is HistoryKind.NOTE_READS:
+        return _single_rows(query, NOTE_READ, RowKind.NOTE_READ).subquery("history")
     # Visits first: a UNION takes its column types (UTC times) from the first SELECT.
-    return union_all(_visits(query), _page_views(query)).subquery("history")
+    return union_all(
+        _visits(query), _page_views(query), _single_rows(query, NOTE_READ, RowKind.NOTE_READ)
+    ).subquery("history")
 
 
 def _row(row: Any) -> HistoryRow:

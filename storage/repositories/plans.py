@@ -144,6 +144,7 @@ _PLAN_TABLES = (
     "memberships",
     "consents",
     "meeting_invitees",
+    "meeting_notes",
     "meetings",
     "plan_version_zones",
     "plan_versions",

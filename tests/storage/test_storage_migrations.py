@@ -34,6 +34,7 @@ TABLES = {
     "published_minutes",
     "invitations",
     "invitation_consents",
+    "meeting_notes",
 }
 
 

@@ -6,6 +6,7 @@ import { h, reconcile } from '../dom.js'
 import { t, tEnum } from '../i18n.js'
 import { Zone, wsBase } from '../plan/zones.js'
 import { itemsOf, textOf, DONE_STATUSES } from '../plan/items.js'
+import { startNotes } from './notes.js'
 
 export function start (root) {
   const data = JSON.parse(root.dataset.app)
@@ -60,6 +61,7 @@ export function start (root) {
     })
   }
   if (!specs.length) root.dataset.ready = 'true'
+  startNotes(root, data)
   window.samplan = { zones }
 }
 

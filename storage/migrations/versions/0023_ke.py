@@ -2,7 +2,7 @@
 municipality's units, and the unit a plan belongs to.
 
 Revision ID: 0023_ke
-Revises: 0020_invitee_consent
+Revises: 0021_meeting_notes
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_ke"
-down_revision: str | Sequence[str] | None = "0020_invitee_consent"
+down_revision: str | Sequence[str] | None = "0021_meeting_notes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
