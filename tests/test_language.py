@@ -192,8 +192,8 @@ async def test_every_page_offers_bokmål_nynorsk_and_english_each_in_itself(
 
 async def test_nynorsk_is_remembered_on_the_account(web: LiveServer, world: World) -> None:
     """Åse Ødegård switches to nynorsk while signed in: stored on her account, so another
-    browser shows nynorsk too (and the print page's switch offers the same three). Per
-    chooses nynorsk on the settings page; the choice is offered there, named in itself."""
+    browser shows nynorsk too. Per chooses nynorsk on the settings page; the choice is offered
+    there, named in itself. The print page's toolbar has the same switch."""
     users = web.services.repos.users
     aase = world.users["deltaker"]
     async with signed_in(web.http, ROLE_USERS["deltaker"][0]) as http:
@@ -223,6 +223,14 @@ async def test_nynorsk_is_remembered_on_the_account(web: LiveServer, world: Worl
         assert saved.status_code == 303 and saved.cookies.get("samplan_lang") == "nn"
         assert (await users.get(per)).language == "nn"  # type: ignore[union-attr]
         assert "Vala er lagra." in (await http.get(saved.headers["location"])).text
+
+    async with signed_in(web.http, ROLE_USERS["koordinator"][0]) as kari:
+        printed = (await kari.get(f"/plans/{world.plan_id}/print", params={"lang": "nn"})).text
+        assert '<html lang="nn">' in printed and "Bruk utskrifta i nettlesaren" in printed
+        assert re.findall(r'<a href="[^"]*" lang="(\w+)" hreflang="\1">([^<]+)</a>', printed) == [
+            ("nb", "Bokmål"),
+            ("en", "English"),
+        ]
 
 
 # --- the catalogs ----------------------------------------------------------------------------

@@ -16,9 +16,16 @@ import pytest
 
 from crdt.schema import append_item, get_root
 from server.core.clock import today_oslo
+from tests.browser.helpers import AXE_JS, log_latency
 from tests.browser.helpers import READY as PLAN_READY
-from tests.browser.helpers import log_latency
-from tests.browser.test_min_plan_page import PHONE, meeting_and_visit, open_min_plan
+from tests.browser.test_min_plan_page import (
+    AXE_ALL_JS,
+    PHONE,
+    meeting_and_visit,
+    open_min_plan,
+)
+from tests.browser.test_plan_page import HAVE_AXE, axe_violations
+from tests.conftest import skip_or_fail
 from tests.support.clients import connected
 from tests.support.world import World
 
@@ -106,3 +113,23 @@ async def test_min_plan_and_the_plan_page_in_nynorsk(
     assert await jonas.get_by_test_id(f"measure-end-{LATE_ID}").input_value() == shown_end
     assert await jonas.get_by_test_id(f"add-subgoal-{plan.goal_id}").inner_text() == ("Nytt delmål")
     assert await jonas.get_by_test_id(f"measure-{LATE_ID}").get_by_text("Over fristen").count()
+
+
+async def test_axe_finds_no_violations_in_nynorsk(
+    browse: Browsing, plan: PlanContent, server: LiveServer, world: World
+) -> None:
+    """The nynorsk pages, `lang="nn"` and the language switch included, as axe-core sees them:
+    Min plan clean (as in bokmål), the plan page with nothing serious."""
+    if not HAVE_AXE:
+        skip_or_fail(f"{AXE_JS} is missing: run `npm ci` in tests/interop")
+    page = await browse.user("planeier", plan=False, locale="nn-NO", bypass_csp=True)
+    await page.goto(f"{browse.base}/plans?lang=nn")
+    await open_min_plan(page, browse.base, world, until_visitor=False)
+    assert await page.locator("html").get_attribute("lang") == "nn"
+    await page.add_script_tag(path=str(AXE_JS))
+    result = await page.evaluate(AXE_ALL_JS)
+    assert result["rules"] > 20, "axe did not really run"
+    assert result["violations"] == [], result["violations"]
+    await page.goto(f"{browse.base}/plans/{world.plan_id}")
+    await page.locator(PLAN_READY).wait_for(state="attached")
+    assert await axe_violations(page, "plan (nn)") == []
