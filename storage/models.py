@@ -51,8 +51,9 @@ ZONE_KEY_RULE = (
 )
 _ZONE_KEY = re.compile(ZONE_KEY_PATTERN)
 PLAN_STATUSES = ("active", "closed")
-# The languages Samplan speaks (client/i18n/<code>.json), bokmål first: the default.
-LANGUAGES = ("nb", "en")
+# The languages Samplan speaks (client/i18n/<code>.json), bokmål first: the default; the
+# order is the order of the header's language links.
+LANGUAGES = ("nb", "nn", "en")
 
 # SQLite's INTEGER PRIMARY KEY is the rowid alias that autoincrements; BIGINT there would not be.
 BigId = BigInteger().with_variant(Integer, "sqlite")

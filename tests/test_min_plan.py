@@ -216,6 +216,20 @@ def test_lix_of_min_plan_is_35_or_less() -> None:
     assert lix(["Koordineringsansvaret innebærer tverrfaglig samhandling."]) > 35
 
 
+def test_lix_of_min_plan_in_nynorsk_is_35_or_less() -> None:
+    """The same bar in nynorsk: LIX counts words per sentence and words of more than six
+    letters, which holds for nynorsk as for bokmål (both are used with the same scale), and
+    nynorsk's words are no longer ("ikkje", "berre", "enno")."""
+    nn = json.loads((ROOT / "client/i18n/nn.json").read_text(encoding="utf-8"))
+    keys = [key for key in page_keys() if key.startswith("min.")]
+    texts = [nn[key] for key in keys]
+    score = lix(texts)
+    print(f"LIX of Min plan (nn, {len(texts)} strings): {score:.1f}")
+    assert score <= 35, score
+    # Plain and first person: the page speaks to the person (du) and for them (min, mine).
+    assert nn["min.goals"] == "Måla mine" and "din" in nn["min.lead"]
+
+
 async def test_the_person_with_one_plan_lands_on_min_plan(web: LiveServer, world: World) -> None:
     for role, landing in (
         ("planeier", f"/plans/{world.plan_id}/min"),

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from server.settings import Settings
+from server.web.i18n import translator
 from tests.support.live import LiveServer
 from tests.support.mail import PUBLIC, Inbox, mail_settings, running_inbox
 from tests.support.waiting import wait_for
-from tests.support.web import log_in, post_json, signed_in
+from tests.support.web import csrf_of, log_in, post_json, signed_in
 from tests.support.world import ROLE_USERS, World
 from tests.test_published import MINUTES, _write, as_user, publish_url, write_minutes
 
@@ -117,6 +119,82 @@ async def test_each_email_is_in_its_recipients_language(
         text = f"{message['Subject']}\n{message.get_content()}"
         for secret in ("Jonas", "Berg", "Åse", "Ødegård", "Individuell", "Kari"):
             assert secret not in text
+
+
+async def test_an_account_in_nynorsk_gets_nynorsk_email(
+    web: LiveServer, world: World, inbox: Inbox
+) -> None:
+    """Kari switches Samplan to nynorsk while signed in, Per chose nynorsk on his account,
+    Jonas never chose: a message and a meeting make nynorsk e-mails for Kari and Per (the
+    meeting's time as nynorsk writes it, the calendar entry's title in nynorsk) and bokmål
+    ones for Jonas. Asking for a new password, Per gets that e-mail in nynorsk too."""
+    handler = inbox
+    async with httpx.AsyncClient(base_url=web.http) as kari:
+        assert (await log_in(kari, ROLE_USERS["koordinator"][0])).status_code == 303
+        assert '<html lang="nn">' in (await kari.get("/plans", params={"lang": "nn"})).text
+    await web.services.repos.users.set_language(world.users["leser"], "nn")
+    await web.services.repos.notifications.set_email_prefs(world.users["verge"], {"message": False})
+    await web.services.notifier.message_posted(
+        world.plan_id, "melding-æøå-🙂", str(world.users["deltaker"])
+    )
+    wanted = {role: ROLE_USERS[role][0] for role in ("planeier", "koordinator", "leser")}
+    await wait_for(lambda: all(handler.to(a) for a in wanted.values()), what="three e-mails")
+
+    link = f"{PUBLIC}/plans/{world.plan_id}#message-melding-"
+    for role in ("koordinator", "leser"):
+        nynorsk = handler.to(wanted[role])[0]
+        subject, body = str(nynorsk["Subject"]), nynorsk.get_content()
+        assert subject == "Samplan: Du har ei ny melding i planen til J. B.", role
+        assert f"Opne: {link}" in body, role
+        assert "Du får denne e-posten fordi du er med i planen." in body, role
+        assert "Innhaldet står berre i Samplan." in body, role
+        assert f"Vel kva varsel du får på e-post: {PUBLIC}/settings/notifications" in body
+        for word in ("Åpne", "en ny melding", "Innholdet", "bare", "Velg", "You "):
+            assert word not in f"{subject}\n{body}", (role, word)
+    jonas = handler.to(wanted["planeier"])[0]
+    assert str(jonas["Subject"]) == "Samplan: Du har en ny melding i planen til J. B."
+
+    # A meeting: its time in the e-mail, and the calendar entry's neutral title, in nynorsk.
+    def calendar_entry(lang: str) -> str:
+        title = translator(lang)("meetings.ics.neutral_title")
+        return f"BEGIN:VCALENDAR\r\nSUMMARY:{title} ✨\r\nEND:VCALENDAR\r\n"
+
+    starts = datetime(2027, 1, 15, 13, 0, tzinfo=UTC)  # 14:00 in Oslo
+    await web.services.notifier.meeting_event(
+        world.plan_id,
+        "meeting",
+        "møte-æøå",
+        invitees=[world.users["leser"], world.users["planeier"]],
+        by=world.users["koordinator"],
+        starts_at=starts,
+        version="1",
+        calendar=calendar_entry,
+    )
+    await wait_for(lambda: len(handler.to(wanted["leser"])) == 2, what="Per's meeting e-mail")
+    meeting = handler.to(wanted["leser"])[1]
+    assert str(meeting["Subject"]) == (
+        "Samplan: Du er invitert til eit møte 15.01.2027 kl. 14:00 i planen til J. B."
+    )
+    (entry,) = [p for p in meeting.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert "SUMMARY:Møte i Samplan ✨" in entry.get_content()
+    await wait_for(lambda: len(handler.to(wanted["planeier"])) == 2, what="Jonas's meeting e-mail")
+    assert str(handler.to(wanted["planeier"])[1]["Subject"]) == (
+        "Samplan: Du er invitert til et møte 15.01.2027 kl. 14:00 i planen til J. B."
+    )
+
+    # The password e-mail follows the account too, whatever the browser asking shows.
+    async with httpx.AsyncClient(base_url=web.http) as anonymous:
+        form = await anonymous.get("/login/forgot", params={"lang": "en"})
+        sent = await anonymous.post(
+            "/login/forgot", data={"csrf_token": csrf_of(form.text), "email": wanted["leser"]}
+        )
+        assert sent.status_code == 200
+    await wait_for(lambda: len(handler.to(wanted["leser"])) == 3, what="Per's reset e-mail")
+    reset = handler.to(wanted["leser"])[2]
+    assert str(reset["Subject"]) == "Samplan: Vel nytt passord"
+    body = reset.get_content()
+    assert body.startswith("Hei ") and "Helsing Samplan" in body and "éin gong" in body
+    assert "Hilsen" not in body
 
 
 async def test_links_in_emails_come_from_public_url_never_the_host_header(

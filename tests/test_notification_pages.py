@@ -122,6 +122,7 @@ async def test_language_setting(web: LiveServer, world: World) -> None:
         assert 'aria-describedby="pref-language-hint"' in page.text
         assert '<option value="nb" lang="nb" selected>Norsk bokmål</option>' in page.text
         assert '<option value="en" lang="en">English</option>' in page.text
+        assert '<option value="nn" lang="nn">Norsk nynorsk</option>' in page.text
         token = csrf_of(page.text)
         form = {"csrf_token": token, "email": ["message"]}
 
@@ -130,7 +131,8 @@ async def test_language_setting(web: LiveServer, world: World) -> None:
         bad = await http.post("/settings/notifications", data={**form, "language": "svensk 🇸🇪"})
         assert bad.status_code == 400
         alert = re.search(r'<div class="error-box" role="alert"[^>]*>(.*?)</div>', bad.text, re.S)
-        assert alert and "Velg norsk bokmål eller engelsk. Ingenting ble endret." in alert.group(1)
+        assert alert
+        assert "Velg bokmål, nynorsk eller engelsk. Ingenting ble endret." in alert.group(1)
         assert 'aria-invalid="true" aria-describedby="prefs-error pref-language-hint"' in bad.text
         assert "svensk" not in bad.text
         assert (await users.get(aase)).language is None  # type: ignore[union-attr]

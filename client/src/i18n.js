@@ -1,12 +1,18 @@
 // UI strings: the same flat JSON files the server's templates use (client/i18n/*.json).
 import nb from '../i18n/nb.json'
+import nn from '../i18n/nn.json'
 import en from '../i18n/en.json'
 
-const catalogs = { nb, en }
-export const lang = document.documentElement.lang === 'en' ? 'en' : 'nb'
+const catalogs = { nb, nn, en }
+/** The page's language, as the server rendered it (<html lang>); bokmål if it names none we have. */
+const pageLang = document.documentElement.lang
+export const lang = Object.prototype.hasOwnProperty.call(catalogs, pageLang) ? pageLang : 'nb'
 const catalog = catalogs[lang]
 
-/** t('key', {name: 'Åse'}) replaces {name}; a missing key falls back to bokmål, then the key. */
+/**
+ * t('key', {name: 'Åse'}) replaces {name}; a key missing from nynorsk or English falls back
+ * to bokmål (a reader of either understands it), then to the key itself.
+ */
 export function t (key, vars) {
   let text = catalog[key] ?? nb[key] ?? key
   if (vars) text = text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole))

@@ -1,8 +1,9 @@
-"""UI language: Norwegian bokmål by default, English selectable.
+"""UI language: Norwegian bokmål by default, nynorsk and English selectable.
 
 The strings live in client/i18n/<lang>.json, shared with the browser bundle, so the server
-and the page never disagree on a word. A missing key shows the key itself (visible in review,
-never a crash).
+and the page never disagree on a word. A key missing from nynorsk or English shows the bokmål
+text (a reader of either understands it), one missing everywhere the key itself (visible in
+review, never a crash).
 
 Who chose what: a `?lang=` link (remembered in a cookie, and for a signed-in user on their
 account, `users.language`), the cookie, then the account's choice (a browser that never chose

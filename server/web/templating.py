@@ -28,18 +28,32 @@ _env = Environment(
 NOT_CARRIED = frozenset({"lang", "code", "state", "session_state", "token", "id_token"})
 
 
-def _other_lang_url(request: Request, lang: str) -> str:
-    """The same page in the other language: the path and every other query parameter as they
+def _lang_url(request: Request, code: str) -> str:
+    """The same page in language `code`: the path and every other query parameter as they
     were (an access log's filters and page number, a `next`), with only `lang` replaced.
     Re-encoded here, so a value with æøå or spaces survives and nothing breaks out of the
     query. The path is percent-encoded, and a path starting "//" is not left to read as
     another host."""
-    other = next(code for code in LANGUAGES if code != lang)
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in NOT_CARRIED]
     path = quote(request.scope["path"])
     if path.startswith("//"):
         path = "/%2F" + path[2:]
-    return f"{path}?{urlencode([*kept, ('lang', other)])}"
+    return f"{path}?{urlencode([*kept, ('lang', code)])}"
+
+
+def language_links(request: Request, lang: str) -> list[dict[str, Any]]:
+    """The header's language switch: every language we speak, named in itself (a reader who
+    does not understand the page's language still finds their own), the one shown marked
+    current and the others linking to this page in that language."""
+    return [
+        {
+            "code": code,
+            "name": translator(code)("language.self"),
+            "url": _lang_url(request, code),
+            "current": code == lang,
+        }
+        for code in LANGUAGES
+    ]
 
 
 def render_to_string(
@@ -54,7 +68,7 @@ def render_to_string(
         "t": translator(lang),
         "user": user,
         "csrf_token": csrf_token(request, secret),
-        "other_lang_url": _other_lang_url(request, lang),
+        "language_links": language_links(request, lang),
         **(context or {}),
     }
     return _env.get_template(template).render(values)
