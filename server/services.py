@@ -33,6 +33,7 @@ from storage.migrate import upgrade
 from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
+from storage.repositories.coordinators import CoordinatorRepo
 from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
@@ -68,6 +69,7 @@ class Repositories:
     invitations: InvitationRepo
     members: MemberRepo
     municipalities: MunicipalityRepo
+    coordinators: CoordinatorRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -94,6 +96,7 @@ class Repositories:
             InvitationRepo(maker),
             MemberRepo(maker),
             MunicipalityRepo(maker),
+            CoordinatorRepo(maker),
         )
 
     async def close(self) -> None:
