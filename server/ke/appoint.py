@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.ke.access import KeVisit
-from server.ke.forms import ke_form, ke_page, ke_render
+from server.ke.forms import form_number, ke_form, ke_page, ke_render
 from server.web.errors import NotFound
 from storage import errors as storage_errors
 from storage.models import Plan, utcnow
@@ -99,7 +99,7 @@ async def koordinator_submit(request: Request) -> Response:
     if values["then"] not in THEN:
         return await _page(request, visit, plan, error="ke.error.then", values=values, status=400)
     raw = values["to"]
-    to_user_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    to_user_id = form_number(raw) or 0
     keep_role = None if values["then"] == "leave" else values["then"]
     services = visit.services
     try:

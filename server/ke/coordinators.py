@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.ke.access import KeVisit
-from server.ke.forms import back, ke_form, ke_page, ke_render, row_id, user_by_email
+from server.ke.forms import back, form_number, ke_form, ke_page, ke_render, row_id, user_by_email
 from storage import errors as storage_errors
 
 PAGE = "coordinators"
@@ -58,7 +58,7 @@ async def coordinator_add(request: Request) -> Response:
     unit_id: int | None = None
     if values["unit"]:
         raw = values["unit"]
-        unit_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+        unit_id = form_number(raw) or 0
     try:
         added = await visit.services.repos.coordinators.put(
             visit.municipality.id, user.id, unit_id, added_by=visit.user.id

@@ -69,6 +69,15 @@ async def user_by_email(visit: KeVisit, email: str) -> Any | None:
     return user
 
 
+def form_number(raw: str, digits: int = 9) -> int | None:
+    """A whole number typed or chosen in a form: ASCII digits only (str.isdigit also takes
+    "٣" and "³", which int() reads or refuses), at most `digits` of them; else None."""
+    raw = raw.strip()
+    if not raw or len(raw) > digits or not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw)
+
+
 def row_id(request: Request, name: str) -> int:
     """A `{name:id}` path parameter (the `id` convertor has checked its digits)."""
     return int(request.path_params[name])

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.ke.access import KeVisit
-from server.ke.forms import back, ke_form, ke_page, ke_render
+from server.ke.forms import back, form_number, ke_form, ke_page, ke_render
 from storage.repositories.municipalities import RETENTION_MAX
 
 PAGE = "retention"
@@ -42,9 +42,10 @@ async def retention_submit(request: Request) -> Response:
     raw = form.get("days", "").strip()
     days: int | None = None
     if raw:
-        if not raw.isdigit() or len(raw) > 5 or not 1 <= int(raw) <= RETENTION_MAX:
+        number = form_number(raw, 5)
+        if number is None or not 1 <= number <= RETENTION_MAX:
             return _page(request, visit, error="ke.error.retention", days=raw, status=400)
-        days = int(raw)
+        days = number
     before = visit.municipality.retention_days
     await visit.services.repos.municipalities.set_retention(visit.municipality.id, days)
     visit.audit(request, "ke_retention_set", {"from_days": before, "to_days": days})

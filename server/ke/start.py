@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.ke.access import KE_ROLE, KeVisit
-from server.ke.forms import ke_form, ke_page, ke_render
+from server.ke.forms import form_number, ke_form, ke_page, ke_render
 from storage.models import utcnow
 
 PAGE = "start"
@@ -103,7 +103,7 @@ async def _form(
 
 def _id(raw: str) -> int | None:
     raw = raw.strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return form_number(raw)
 
 
 async def start_submit(request: Request) -> Response:

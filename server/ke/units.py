@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.ke.access import KeVisit
-from server.ke.forms import back, ke_form, ke_page, ke_render, row_id
+from server.ke.forms import back, form_number, ke_form, ke_page, ke_render, row_id
 from server.web.errors import NotFound
 from storage import errors as storage_errors
 from storage.repositories.municipalities import NAME_MAX
@@ -131,7 +131,7 @@ async def plan_unit(request: Request) -> Response:
     raw = form.get("unit", "").strip()
     unit_id: int | None = None
     if raw:
-        unit_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+        unit_id = form_number(raw) or 0
         if await repo.unit(visit.municipality.id, unit_id) is None:
             raise NotFound()
     try:
