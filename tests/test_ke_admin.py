@@ -590,3 +590,38 @@ async def test_retention_is_set_per_municipality_and_purge_keeps_to_it(
         (two.plan_b, 90, "municipality"),
     ]
     assert await web.services.plans.get_plan(plan_c.id) is not None
+
+
+async def test_a_coordinator_on_two_lists_chooses_the_municipality(
+    web: LiveServer, world: World, two: Two
+) -> None:
+    await web.services.repos.coordinators.put(two.b, two.siri, None, added_by=None)
+    count = len(_rows(web, "SELECT id FROM plans"))
+    async with signed_in(web.http, PEOPLE["siri"][0]) as siri:
+        form = await siri.get("/plans/new")
+        assert 'data-testid="start-municipality"' in form.text and "Bærum kommune 🌲" in form.text
+        unchosen = await _send(siri, "POST", "/plans/new", start_form())
+        assert unchosen.status_code == 400
+        assert "start.error.municipality" in unchosen.text
+        # Tove is on B's list, not A's: a plan in A cannot be hers.
+        crossed = await _send(
+            siri,
+            "POST",
+            "/plans/new",
+            start_form(municipality=str(two.a), koordinator=str(two.tove)),
+        )
+        assert crossed.status_code == 400 and "start.error.koordinator" in crossed.text
+        assert len(_rows(web, "SELECT id FROM plans")) == count
+        started = await _send(
+            siri,
+            "POST",
+            "/plans/new",
+            start_form(municipality=str(two.b), koordinator=str(two.tove)),
+        )
+        assert started.status_code == 303 and started.headers["location"] == "/plans?started=1"
+    [(plan_id, municipality)] = _rows(
+        web, "SELECT id, municipality_id FROM plans ORDER BY created_at DESC, rowid DESC LIMIT 1"
+    )
+    assert municipality == two.b
+    members = await web.services.plans.list_members(plan_id)
+    assert [(m.user_id, m.role) for m in members] == [(two.tove, "koordinator")]

@@ -90,8 +90,17 @@ class CoordinatorRepo:
             return [CoordinatorRecord(*row) for row in rows]
 
     async def listed(self, municipality_id: int, user_id: int) -> bool:
+        """On the list with an active account (a deactivated one takes no plan)."""
         async with self._sessionmaker() as session:
-            row = await session.get(MunicipalityCoordinator, (municipality_id, user_id))
+            row = await session.scalar(
+                select(User.id)
+                .join(MunicipalityCoordinator, MunicipalityCoordinator.user_id == User.id)
+                .where(
+                    MunicipalityCoordinator.municipality_id == municipality_id,
+                    User.id == user_id,
+                    User.deactivated_at.is_(None),
+                )
+            )
             return row is not None
 
     async def municipalities_of(self, user_id: int) -> list[Municipality]:

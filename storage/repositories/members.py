@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
 from storage.errors import Conflict, InvalidValue, NotFound
-from storage.models import ROLES, Membership, MunicipalityCoordinator, Plan, utcnow
+from storage.models import ROLES, Membership, MunicipalityCoordinator, Plan, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +192,13 @@ class MemberRepo:
     ) -> Appointment:
         """The KE makes `to_user_id` the plan's koordinator, in one transaction (issue 14).
 
-        The one appointed must be on the municipality's list of coordinators (NotACoordinator
-        otherwise) and the plan that municipality's (NotFound). Like `hand_over`, the plan
-        has one koordinator at every moment: the old one (if any) becomes `keep_role`
-        (a HANDOVER_ROLES role) or, with None, leaves, before the new one takes the role. The
-        new one may be a deltaker or leser already (promoted) or no member yet (added); the
-        planeier or verge never becomes koordinator (Conflict). Nothing changes on a refusal.
+        The one appointed must be on the municipality's list of coordinators with an active
+        account (NotACoordinator otherwise) and the plan that municipality's (NotFound). Like
+        `hand_over`, the plan has one koordinator at every moment: the old one (if any) becomes
+        `keep_role` (a HANDOVER_ROLES role) or, with None, leaves, before the new one takes the
+        role. The new one may be a deltaker or leser already (promoted) or no member yet
+        (added); the planeier or verge never becomes koordinator (Conflict). Nothing changes on
+        a refusal.
         """
         if keep_role is not None and keep_role not in HANDOVER_ROLES:
             raise InvalidValue(
@@ -209,7 +210,8 @@ class MemberRepo:
                 if plan is None or plan.municipality_id != municipality_id:
                     raise NotFound(f"plan {plan_id} is not one of municipality {municipality_id}'s")
                 listed = await session.get(MunicipalityCoordinator, (municipality_id, to_user_id))
-                if listed is None:
+                person = await session.get(User, to_user_id)
+                if listed is None or person is None or person.deactivated_at is not None:
                     raise NotACoordinator(
                         f"user {to_user_id} is not a coordinator of municipality {municipality_id}"
                     )

@@ -5,8 +5,11 @@ koordinator from the list with one koordinator at every moment."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from storage.db import write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
+from storage.models import User, utcnow
 from storage.repositories.coordinators import CoordinatorRepo
 from storage.repositories.members import MemberRepo, NotACoordinator
 from storage.repositories.municipalities import MunicipalityRepo
@@ -108,3 +111,15 @@ async def test_the_ke_appoints_only_from_its_list_and_one_koordinator_remains(
     assert await coordinators.remove(tromsø.id, kari.id)
     assert not await coordinators.remove(tromsø.id, kari.id)
     assert not await coordinators.listed(tromsø.id, kari.id)
+
+    # A deactivated account stays listed for the record, but takes no plan.
+    async with write_session(store.sessionmaker) as session:
+        await session.execute(
+            update(User).where(User.id == kari.id).values(deactivated_at=utcnow())
+        )
+    await coordinators.put(tromsø.id, kari.id, None, added_by=None)
+    assert not await coordinators.listed(tromsø.id, kari.id)
+    assert kari.id not in {c.user_id for c in await coordinators.of(tromsø.id)}
+    with pytest.raises(NotACoordinator):
+        await members.appoint(plan.id, tromsø.id, kari.id, None)
+    assert await plan_roles() == {jonas.id: "planeier", per.id: "koordinator"}
