@@ -39,6 +39,8 @@ from server.auth.pages import (
     session_status,
 )
 from server.auth.reset import forgot_page, forgot_submit, reset_page, reset_submit
+from server.ke.routes import admin_routes as ke_admin_routes
+from server.ke.start import PlanStarter, register_plan_starter
 from server.logs import install_log_privacy
 from server.meetings.notes import (
     note_add,
@@ -94,9 +96,11 @@ from server.plans.pages import home, my_plans, plan_page
 from server.plans.start_pages import (
     area_add,
     area_change,
+    area_rows,
     areas_json,
     new_plan,
     plan_consent_submit,
+    start_from_form,
 )
 from server.services import Services
 from server.settings import Settings
@@ -320,6 +324,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/close", close_submit, methods=["POST"]),
         Route("/plans/{plan_id}/reopen", reopen_submit, methods=["POST"]),
         Route("/plans/{plan_id}/delete", delete_submit, methods=["POST"]),
+        *ke_admin_routes(),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),
@@ -345,4 +350,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "invitations": invitations_section,
         },
     )
+    # The KE starts plans with the plans capability's own form and create_plan (issue 14).
+    register_plan_starter(app.state, PlanStarter(area_rows, start_from_form))
     return app

@@ -372,13 +372,17 @@ def cmd_purge(args: argparse.Namespace) -> int:
         items = await purge(repos, days, dry_run=args.dry_run)
         verb = "would delete" if args.dry_run else "deleted"
         for item in items:
-            head = f"plan {item.plan_id} (closed {item.closed_at.astimezone(OSLO):%d.%m.%Y})"
+            kept = f"; kept {item.retention_days} days" if item.municipality_set else ""
+            head = f"plan {item.plan_id} (closed {item.closed_at.astimezone(OSLO):%d.%m.%Y}{kept})"
             if item.rows is None:
                 print(f"{head}: skipped, reopened or gone meanwhile")
             else:
                 print(f"{head}: {verb} {_counts(item.rows.counts())}")
         done = sum(1 for item in items if item.rows is not None)
-        print(f"{done} plan(s) {verb}; closed more than {days} days ago (SAMPLAN_RETENTION_DAYS)")
+        print(
+            f"{done} plan(s) {verb}; closed more than {days} days ago (SAMPLAN_RETENTION_DAYS)"
+            " or their municipality's own retention period"
+        )
         return 0
 
     return _run(go)

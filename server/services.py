@@ -33,6 +33,7 @@ from storage.migrate import upgrade
 from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
+from storage.repositories.coordinators import CoordinatorRepo
 from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
@@ -70,6 +71,7 @@ class Repositories:
     members: MemberRepo
     municipalities: MunicipalityRepo
     meeting_notes: MeetingNotesRepo
+    coordinators: CoordinatorRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -97,6 +99,7 @@ class Repositories:
             MemberRepo(maker),
             MunicipalityRepo(maker),
             MeetingNotesRepo(maker),
+            CoordinatorRepo(maker),
         )
 
     async def close(self) -> None:

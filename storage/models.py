@@ -126,6 +126,9 @@ class Municipality(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Days a closed plan of this municipality is kept before `samplan purge` deletes it, set
+    # by its KE; NULL: the installation's SAMPLAN_RETENTION_DAYS. Plain ALTER TABLE (0025).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class MunicipalityAdmin(Base):
@@ -158,6 +161,24 @@ class Unit(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MunicipalityCoordinator(Base):
+    """Someone the municipality's KE lets coordinate plans (issue 14), optionally with the
+    unit they work in: who the KE may appoint as a plan's koordinator, and who may start
+    plans ("Ny plan") besides those an operator marked (`users.can_start_plans`)."""
+
+    __tablename__ = "municipality_coordinators"
+
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    added_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class User(Base):
@@ -528,6 +549,7 @@ NOTIFICATION_KINDS = (
     "meeting_cancelled",
     "meeting_soon",  # the day before a meeting
     "review",  # an evaluation's next review is 7 days away
+    "koordinator",  # the KE appointed or changed the plan's koordinator (issue 14)
 )
 
 

@@ -30,12 +30,21 @@ class KeVisit:
     user: Any
     municipality: Municipality
 
-    def audit(self, request: Request, action: str, details: dict[str, Any] | None = None) -> None:
-        """Record a KE view, export or change: ids and counts, never content."""
+    def audit(
+        self,
+        request: Request,
+        action: str,
+        details: dict[str, Any] | None = None,
+        *,
+        plan_id: str | None = None,
+    ) -> None:
+        """Record a KE view, export or change: ids and counts, never content. A change to
+        one plan (its koordinator, its unit) is a row on that plan (`plan_id`)."""
         self.services.audit.record(
             action,
             actor_user_id=self.user.id,
             role=KE_ROLE,
+            plan_id=plan_id,
             client_address=client_address(request),
             details={"municipality_id": self.municipality.id, **(details or {})},
         )

@@ -202,6 +202,48 @@ class Notifier:
             dedupe_extra=review,
         )
 
+    async def koordinator_changed(
+        self, plan_id: str, *, to_user_id: int, from_user_id: int | None, version: str
+    ) -> list[NotificationRecord]:
+        """The KE appointed or changed the plan's koordinator (issue 14): every member who may
+        open the plan is told (the new koordinator always may), once per `version`. The old
+        koordinator is told too, even when they left the plan or may not open it now (a
+        deltaker before the planeier's consent): their duty ended, and they must know. Their
+        link is Mine planer, not a plan they may no longer open."""
+        created = await self.notify(
+            plan_id,
+            "koordinator",
+            str(to_user_id),
+            zone_kind=None,
+            recipients=None,
+            link=f"/plans/{plan_id}#plan-members",
+            dedupe_extra=version,
+        )
+        if from_user_id is None or any(r.user_id == from_user_id for r in created):
+            return created
+        former = await self.users.get(from_user_id)
+        plan = await self.plans.get_plan(plan_id)
+        if former is None or plan is None or plan.status != "active":
+            return created
+        kind, link = "koordinator", "/plans"
+        email = None
+        if self.email_enabled and from_user_id in await self.notifications.wants_email(
+            {from_user_id: former.email}, kind
+        ):
+            lang = (await self.users.languages({from_user_id})).get(from_user_id)
+            initials = dotted_initials(plan.person_name)
+            email = self._email(
+                EmailText(kind), initials, link, former.email, lang or DEFAULT_LANGUAGE
+            )
+        key = ":".join((kind, plan_id, str(to_user_id), version, str(from_user_id)))
+        item = NewNotification(from_user_id, plan_id, kind, str(to_user_id), link, key, email)
+        told = await self.notifications.record([item])
+        if email is not None and told and self.on_email_queued is not None:
+            self.on_email_queued()
+        for record in told:
+            await self._tell(record.user_id, {"kind": kind, "planId": plan_id})
+        return [*created, *told]
+
     # -- the one path -------------------------------------------------------------------
 
     async def notify(

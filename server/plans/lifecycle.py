@@ -48,19 +48,29 @@ class PurgeItem:
     plan_id: str
     closed_at: datetime
     rows: PlanRows | None  # what was (or, in a dry run, would be) deleted; None: skipped
+    retention_days: int = 0  # the period that plan was kept for
+    municipality_set: bool = False  # its municipality's own period (else the default)
 
 
 async def purge(
     repos: Repositories, retention_days: int, *, dry_run: bool, now: datetime | None = None
 ) -> list[PurgeItem]:
-    """Delete every plan closed more than `retention_days` ago, writing a `plan_delete` audit
-    row for each; with `dry_run`, only say what would go. On PostgreSQL the plan tables are
-    vacuumed afterwards (plain VACUUM, which blocks neither reads nor writes)."""
+    """Delete every plan closed longer ago than its retention period, writing a `plan_delete`
+    audit row for each; with `dry_run`, only say what would go. The period is the plan's
+    municipality's own when its KE set one (issue 14), else `retention_days` (the
+    installation's SAMPLAN_RETENTION_DAYS). On PostgreSQL the plan tables are vacuumed
+    afterwards (plain VACUUM, which blocks neither reads nor writes)."""
     if retention_days < 1:
         raise ValueError("the retention period must be at least one day")
-    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    now = now or utcnow()
+    own = await repos.municipalities.retention()
+    shortest = min([retention_days, *own.values()])
     items = []
-    for plan in await repos.plans.closed_before(cutoff):
+    for plan in await repos.plans.closed_before(now - timedelta(days=shortest)):
+        days = own.get(plan.municipality_id, retention_days)
+        cutoff = now - timedelta(days=days)
+        if plan.closed_at is not None and plan.closed_at >= cutoff:
+            continue  # its municipality keeps plans longer than the shortest period
         closed_at = plan.closed_at or cutoff
         if dry_run:
             rows = await repos.plans.owned_rows(plan.id)
@@ -71,16 +81,22 @@ async def purge(
                 details = delete_details(
                     "purge",
                     rows,
-                    retention_days=retention_days,
+                    retention_days=days,
+                    retention_source="municipality" if plan.municipality_id in own else "default",
                     closed_at=closed_at.isoformat(timespec="seconds"),
                 )
                 event = AuditEvent("plan_delete", plan_id=plan.id, details=details)
                 await repos.audit.append(event)
-        items.append(PurgeItem(plan.id, closed_at, rows))
+        items.append(PurgeItem(plan.id, closed_at, rows, days, plan.municipality_id in own))
     if not dry_run and any(item.rows for item in items):
         await repos.plans.vacuum_plan_tables()
     log.info(
-        "purge%s: %d plans closed before %s", " (dry run)" if dry_run else "", len(items), cutoff
+        "purge%s: %d plans closed before their retention period (default %d days, %d "
+        "municipalities with their own)",
+        " (dry run)" if dry_run else "",
+        len(items),
+        retention_days,
+        len(own),
     )
     return items
 

@@ -227,6 +227,7 @@ async def create_plan(
     koordinator_user_id: int | None,
     draft: bool = True,
     actor_user_id: int | None = None,
+    actor_role: str | None = None,
     client_address: str | None = None,
 ) -> Plan:
     """Create the plan in one transaction, then its `plan_create` audit row (ids and counts).
@@ -234,7 +235,8 @@ async def create_plan(
     `koordinator_user_id` becomes the koordinator member (None: none yet, the CLI's
     operator case). `draft`: the plan starts as "utkast" until the consent to the plan being
     made is recorded (the browser's way); the CLI records plans an operator already has
-    that consent for (on paper), so it passes False."""
+    that consent for (on paper), so it passes False. `actor_role`: the audit row's role when
+    the one starting it is not its koordinator (the KE's "ke_admin")."""
     content = initial_content(start, draft)
     update, summary = content if content is not None else (None, None)
     municipality_id = await repos.plans.get_or_create_municipality(start.municipality)
@@ -257,7 +259,9 @@ async def create_plan(
         AuditEvent(
             "plan_create",
             actor_user_id=actor_user_id,
-            role="koordinator" if actor_user_id == koordinator_user_id and actor_user_id else None,
+            role="koordinator"
+            if actor_user_id == koordinator_user_id and actor_user_id
+            else actor_role,
             plan_id=plan.id,
             client_address=client_address,
             details={

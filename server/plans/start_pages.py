@@ -10,6 +10,7 @@ GET /plans/{id}/areas for what it may see. Every refusal changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pycrdt import Doc, Map
@@ -40,6 +41,7 @@ from server.web.templating import render
 from server.web.visit import PlanVisit, visit
 from storage.errors import Conflict as StorageConflict
 from storage.errors import NotFound as StorageNotFound
+from storage.models import Municipality
 
 _FIELDS = (
     "title",
@@ -52,6 +54,7 @@ _FIELDS = (
     "guardian_email",
     "extra_areas",
     "koordinator",
+    "municipality",
 )
 
 
@@ -80,12 +83,14 @@ async def new_plan(request: Request) -> Response:
     services: Services = request.app.state.services
     if not await services.repos.plan_start.may_start_plans(user.id):
         raise Forbidden("start.error.notAllowed")
-    # The koordinator: the one starting it by default, or a colleague who may start plans
-    # (the plan is then theirs alone: the one who started it keeps no role in it).
-    colleagues = [c for c in await services.repos.plan_start.coordinators() if c[0] != user.id]
+    # Someone on a KE's list of coordinators (issue 14) starts plans in that municipality,
+    # for themselves or a colleague on the same list; an installation without a KE keeps
+    # the operator's marks (`samplan user mark-coordinator`) and one default municipality.
+    places = await services.repos.coordinators.municipalities_of(user.id)
+    colleagues = await _colleagues(services, user.id, [m.id for m in places])
     if request.method == "GET":
         values = {name: "" for name in _FIELDS}
-        return _form(request, user, values, _suggested(request, None), {}, colleagues)
+        return _form(request, user, values, _suggested(request, None), {}, colleagues, places)
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
         raise Forbidden("start.error.expiredForm")
@@ -94,12 +99,25 @@ async def new_plan(request: Request) -> Response:
     areas = [row["title"] for row in suggested if row["checked"]]
     areas += [line for line in values["extra_areas"].splitlines() if line.strip()]
     koordinator = _chosen_koordinator(values["koordinator"], user.id, colleagues)
+    extra: dict[str, str] = {}
+    place = _chosen_place(values["municipality"], places)
+    if places and place is None:
+        extra["municipality"] = "start.error.municipality"
+    elif place is not None and koordinator is not None and koordinator != user.id:
+        if not await services.repos.coordinators.listed(place.id, koordinator):
+            koordinator = None
+    if koordinator is None:
+        extra["koordinator"] = "start.error.koordinator"
     try:
         start = parse_start(form, areas, today_oslo())
-        if koordinator is None:
-            raise StartErrors({"koordinator": "start.error.koordinator"})
+        if extra:
+            raise StartErrors(extra)
     except StartErrors as exc:
-        return _form(request, user, values, suggested, exc.errors, colleagues, status=400)
+        errors = {**exc.errors, **extra}
+        return _form(request, user, values, suggested, errors, colleagues, places, status=400)
+    assert koordinator is not None
+    if place is not None:
+        start = replace(start, municipality=place.name)
     plan = await create_plan(
         services.repos,
         start,
@@ -111,6 +129,30 @@ async def new_plan(request: Request) -> Response:
     if koordinator != user.id:
         return RedirectResponse("/plans?started=1", status_code=303)
     return RedirectResponse(f"/plans/{plan.id}", status_code=303)
+
+
+async def _colleagues(
+    services: Services, user_id: int, municipality_ids: list[int]
+) -> list[tuple[int, str]]:
+    """Who else the plan may be started for: the coordinators on the user's municipalities'
+    lists, or (no list holds the user) everyone who may start plans, as before the KE."""
+    if not municipality_ids:
+        everyone = await services.repos.plan_start.coordinators()
+        return [c for c in everyone if c[0] != user_id]
+    found: dict[int, str] = {}
+    for municipality_id in municipality_ids:
+        for c in await services.repos.coordinators.of(municipality_id):
+            if c.user_id != user_id:
+                found.setdefault(c.user_id, c.name)
+    return sorted(found.items(), key=lambda item: (item[1], item[0]))
+
+
+def _chosen_place(chosen: str, places: list[Municipality]) -> Municipality | None:
+    """The municipality the plan goes to: the one list that holds the user, or the one they
+    picked when several do (a crafted id is no choice)."""
+    if len(places) == 1:
+        return places[0]
+    return next((m for m in places if str(m.id) == chosen.strip()), None)
 
 
 def _chosen_koordinator(chosen: str, user_id: int, colleagues: list[tuple[int, str]]) -> int | None:
@@ -128,6 +170,7 @@ def _form(
     suggested: list[dict[str, Any]],
     errors: dict[str, str],
     colleagues: list[tuple[int, str]],
+    places: list[Municipality],
     status: int = 200,
 ) -> Response:
     context = {
@@ -135,8 +178,54 @@ def _form(
         "suggested": suggested,
         "errors": errors,
         "colleagues": [{"id": str(uid), "name": name} for uid, name in colleagues],
+        "places": [{"id": str(m.id), "name": m.name} for m in places] if len(places) > 1 else [],
     }
     return render(request, "plan_new.html", context, status_code=status, user=user)
+
+
+# -- the KE's way in (issue 14): the same form and the same create_plan -------------------------
+
+
+def area_rows(request: Request, form: Any | None) -> list[dict[str, Any]]:
+    """The life areas the form offers, as typed (the KE's start page renders the same
+    fields: client/templates/_plan_start_fields.html)."""
+    return _suggested(request, form)
+
+
+async def start_from_form(
+    request: Request,
+    form: Any,
+    *,
+    municipality: str,
+    koordinator_user_id: int | None,
+    actor_user_id: int,
+    actor_role: str,
+    errors: dict[str, str],
+) -> tuple[str | None, dict[str, str]]:
+    """Check the "Ny plan" fields of `form` (parse_start, every problem at once, merged with
+    the caller's own `errors`) and create the plan in `municipality` with its koordinator:
+    (plan id, {}) or (None, {field: i18n key}) with nothing created. The one who starts it
+    gets no role in it unless they are its koordinator."""
+    services: Services = request.app.state.services
+    suggested = _suggested(request, form)
+    areas = [row["title"] for row in suggested if row["checked"]]
+    areas += [line for line in str(form.get("extra_areas") or "").splitlines() if line.strip()]
+    try:
+        start = parse_start(form, areas, today_oslo())
+    except StartErrors as exc:
+        return None, {**exc.errors, **errors}
+    if errors or koordinator_user_id is None:
+        return None, errors or {"koordinator": "start.error.koordinator"}
+    plan = await create_plan(
+        services.repos,
+        replace(start, municipality=municipality),
+        koordinator_user_id=koordinator_user_id,
+        draft=True,
+        actor_user_id=actor_user_id,
+        actor_role=actor_role,
+        client_address=client_address(request),
+    )
+    return plan.id, {}
 
 
 # -- the consent to the plan being made ----------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
 from storage.errors import Conflict, InvalidValue, NotFound
-from storage.models import ROLES, Membership, Plan, utcnow
+from storage.models import ROLES, Membership, MunicipalityCoordinator, Plan, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,23 @@ class MemberChange:
     @property
     def changed(self) -> bool:
         return self.role_changed or self.unit_changed or self.contribution_changed
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """What `appoint` did: who was koordinator before (None: nobody), what became of them
+    (`old_role`: deltaker, or None when they left or there was none), and the new
+    koordinator's role before (None: they were not a member)."""
+
+    plan_id: str
+    to_user_id: int
+    from_user_id: int | None
+    old_role: str | None
+    new_previous_role: str | None
+
+
+class NotACoordinator(Conflict):
+    """The one appointed is not on the municipality's list of coordinators."""
 
 
 def _text(value: str | None) -> str | None:
@@ -169,6 +186,81 @@ class MemberRepo:
             keep_role or "left",
         )
         return new
+
+    async def appoint(
+        self, plan_id: str, municipality_id: int, to_user_id: int, keep_role: str | None
+    ) -> Appointment:
+        """The KE makes `to_user_id` the plan's koordinator, in one transaction (issue 14).
+
+        The one appointed must be on the municipality's list of coordinators with an active
+        account (NotACoordinator otherwise) and the plan that municipality's (NotFound). Like
+        `hand_over`, the plan has one koordinator at every moment: the old one (if any) becomes
+        `keep_role` (a HANDOVER_ROLES role) or, with None, leaves, before the new one takes the
+        role. The new one may be a deltaker or leser already (promoted) or no member yet
+        (added); the planeier or verge never becomes koordinator (Conflict). Nothing changes on
+        a refusal.
+        """
+        if keep_role is not None and keep_role not in HANDOVER_ROLES:
+            raise InvalidValue(
+                f"the old koordinator may become {' or '.join(HANDOVER_ROLES)}, or leave"
+            )
+        try:
+            async with write_session(self._sessionmaker) as session:
+                plan = await session.get(Plan, plan_id)
+                if plan is None or plan.municipality_id != municipality_id:
+                    raise NotFound(f"plan {plan_id} is not one of municipality {municipality_id}'s")
+                listed = await session.get(MunicipalityCoordinator, (municipality_id, to_user_id))
+                person = await session.get(User, to_user_id)
+                if listed is None or person is None or person.deactivated_at is not None:
+                    raise NotACoordinator(
+                        f"user {to_user_id} is not a coordinator of municipality {municipality_id}"
+                    )
+                old = await session.scalar(
+                    select(Membership).where(
+                        Membership.plan_id == plan_id, Membership.role == KOORDINATOR
+                    )
+                )
+                if old is not None and old.user_id == to_user_id:
+                    raise Conflict(f"user {to_user_id} is the koordinator of plan {plan_id}")
+                new = await session.scalar(_membership(plan_id, to_user_id))
+                if new is not None and new.role not in HANDOVER_ROLES:
+                    raise Conflict(
+                        f"the koordinator role goes to a {' or '.join(HANDOVER_ROLES)}, "
+                        f"not to the {new.role}"
+                    )
+                from_user_id = old.user_id if old is not None else None
+                # The old one first: the partial unique index allows one koordinator per plan.
+                if old is not None:
+                    if keep_role is None:
+                        await session.delete(old)
+                    else:
+                        old.role = keep_role
+                        old.updated_at = utcnow()
+                    await session.flush()
+                previous = new.role if new is not None else None
+                if new is None:
+                    session.add(Membership(plan_id=plan_id, user_id=to_user_id, role=KOORDINATOR))
+                else:
+                    new.role = KOORDINATOR
+                    new.updated_at = utcnow()
+                await session.flush()
+                await _bump_access(session, plan_id)
+        except IntegrityError as exc:
+            raise Conflict(f"plan {plan_id} already has a koordinator") from exc
+        log.info(
+            "koordinator appointed plan_id=%s from=%s to=%s old_role=%s",
+            plan_id,
+            from_user_id,
+            to_user_id,
+            (keep_role or "left") if from_user_id is not None else "-",
+        )
+        return Appointment(
+            plan_id,
+            to_user_id,
+            from_user_id,
+            keep_role if from_user_id is not None else None,
+            previous,
+        )
 
     @staticmethod
     async def _member(session: AsyncSession, plan_id: str, user_id: int) -> Membership:

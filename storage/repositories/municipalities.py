@@ -10,15 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import write_session
-from storage.errors import AlreadyExists, InvalidValue, NotFound
-from storage.models import Municipality, MunicipalityAdmin, Plan, Unit, User
+from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
+from storage.models import (
+    Municipality,
+    MunicipalityAdmin,
+    MunicipalityCoordinator,
+    Plan,
+    Unit,
+    User,
+)
 
 NAME_MAX = 200
+RETENTION_MAX = 36500  # a hundred years: past that, a typo
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +182,108 @@ class MunicipalityRepo:
                 .values(unit_id=unit_id)
                 .execution_options(synchronize_session=False)
             )
+
+    # --- what the KE changes in the browser (issue 14) -------------------------------------
+
+    async def remove_admin_unless_last(self, municipality_id: int, user_id: int) -> bool:
+        """Take the KE administration away, but never from the last administrator (Conflict):
+        a municipality whose KE nobody administers could only be fixed on the command line.
+        False when the user was no administrator. Checked and deleted in one transaction."""
+        async with write_session(self._sessionmaker) as session:
+            rows = list(
+                await session.scalars(
+                    select(MunicipalityAdmin.user_id)
+                    .where(MunicipalityAdmin.municipality_id == municipality_id)
+                    .with_for_update()
+                )
+            )
+            if user_id not in rows:
+                return False
+            if len(rows) == 1:
+                raise Conflict(f"user {user_id} is the last KE administrator")
+            await session.execute(
+                delete(MunicipalityAdmin).where(
+                    MunicipalityAdmin.municipality_id == municipality_id,
+                    MunicipalityAdmin.user_id == user_id,
+                )
+            )
+        return True
+
+    async def unit(self, municipality_id: int, unit_id: int) -> Unit | None:
+        """The unit, if it is this municipality's (another's is None, as a missing one)."""
+        async with self._sessionmaker() as session:
+            unit = await session.get(Unit, unit_id)
+            return unit if unit is not None and unit.municipality_id == municipality_id else None
+
+    async def rename_unit(self, municipality_id: int, unit_id: int, name: str) -> str:
+        """The unit's old name; NotFound for another municipality's, AlreadyExists for a name
+        another of its units has."""
+        name = _name(name, "the unit's name")
+        try:
+            async with write_session(self._sessionmaker) as session:
+                unit = await session.get(Unit, unit_id)
+                if unit is None or unit.municipality_id != municipality_id:
+                    raise NotFound(f"unit {unit_id} is not one of municipality {municipality_id}'s")
+                old = unit.name
+                unit.name = name
+                await session.flush()
+        except IntegrityError as exc:
+            raise AlreadyExists(f"the municipality already has a unit named {name!r}") from exc
+        return old
+
+    async def delete_unit(self, municipality_id: int, unit_id: int) -> None:
+        """Delete a unit no plan names (Conflict otherwise: the plans would silently lose the
+        unit that answers for them). Coordinators working in it keep their place on the list,
+        without a unit."""
+        async with write_session(self._sessionmaker) as session:
+            unit = await session.get(Unit, unit_id)
+            if unit is None or unit.municipality_id != municipality_id:
+                raise NotFound(f"unit {unit_id} is not one of municipality {municipality_id}'s")
+            used = await session.scalar(select(func.count(Plan.id)).where(Plan.unit_id == unit_id))
+            if used:
+                raise Conflict(f"unit {unit_id} is the unit of {used} plan(s)")
+            await session.execute(
+                update(MunicipalityCoordinator)
+                .where(MunicipalityCoordinator.unit_id == unit_id)
+                .values(unit_id=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.delete(unit)
+
+    async def plan_in(self, municipality_id: int, plan_id: str) -> Plan | None:
+        """The plan's row if it is this municipality's (another's is None, as a missing one):
+        the KE reads what SQL holds about it, never its zones."""
+        async with self._sessionmaker() as session:
+            plan = await session.get(Plan, plan_id)
+            return plan if plan is not None and plan.municipality_id == municipality_id else None
+
+    async def set_retention(self, municipality_id: int, days: int | None) -> None:
+        """Days a closed plan is kept; None: the installation's default."""
+        if days is not None and not 1 <= days <= RETENTION_MAX:
+            raise InvalidValue(f"the retention period is 1-{RETENTION_MAX} days")
+        async with write_session(self._sessionmaker) as session:
+            municipality = await session.get(Municipality, municipality_id)
+            if municipality is None:
+                raise NotFound(f"municipality {municipality_id} does not exist")
+            municipality.retention_days = days
+
+    async def retention(self) -> dict[int, int]:
+        """{municipality id: days} for every municipality that set its own period."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Municipality.id, Municipality.retention_days).where(
+                    Municipality.retention_days.is_not(None)
+                )
+            )
+            return {int(mid): int(days) for mid, days in rows if days is not None}
+
+    async def unit_use(self, municipality_id: int) -> dict[int, int]:
+        """{unit id: how many plans name it} for the municipality's units in use."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Plan.unit_id, func.count(Plan.id))
+                .join(Unit, Unit.id == Plan.unit_id)
+                .where(Unit.municipality_id == municipality_id)
+                .group_by(Plan.unit_id)
+            )
+            return {int(unit_id): int(count) for unit_id, count in rows if unit_id is not None}

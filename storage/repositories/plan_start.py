@@ -28,6 +28,7 @@ from storage.models import (
     ZONE_KEY_RULE,
     Membership,
     Municipality,
+    MunicipalityCoordinator,
     Plan,
     PlanConsent,
     User,
@@ -94,10 +95,16 @@ class PlanStartRepo:
         return True
 
     async def may_start_plans(self, user_id: int) -> bool:
-        """Marked by an operator, or the koordinator of some plan already."""
+        """Marked by an operator, on a municipality KE's list of coordinators (issue 14), or
+        the koordinator of some plan already."""
         async with self._sessionmaker() as session:
             marked = await session.scalar(select(User.can_start_plans).where(User.id == user_id))
             if marked:
+                return True
+            listed = await session.scalar(
+                select(exists().where(MunicipalityCoordinator.user_id == user_id))
+            )
+            if listed:
                 return True
             coordinates = await session.scalar(
                 select(
