@@ -6,8 +6,13 @@ plan lately. Everyone else gets the 404 of a zone they may not open: this is the
 page, not a second plan page (the koordinator has the full plan).
 
 The server renders all of it, so the page works without the script; the script
-(client/src/min/app.js) then opens the plan's area zones read-only and re-renders goals and
-measures the moment the group changes them.
+(client/src/min/app.js) then opens the plan's zones and re-renders goals and measures the
+moment the group changes them.
+
+My words (issue 13): the person writes "Om meg" (the content zone's `aboutMe`), each goal's
+"Jeg vil ..." and a short status of their own (crdt/schema.py `OWN_FIELDS`) from here. Whose
+words they are comes from the server's records (server/core/authors.py), never from the
+document: the page names whoever the record shows wrote them, and no one when none does.
 """
 
 from __future__ import annotations
@@ -22,10 +27,32 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, zone_name
+from crdt.richtext import nodes_plain
+from crdt.schema import (
+    ABOUT_ME,
+    AREA,
+    CONTENT,
+    EVALUATIONS,
+    GOALS,
+    MEASURES,
+    OWN_EMOJI,
+    OWN_NOTE,
+    OWN_STATUS,
+    OWN_STATUS_FIELDS,
+    OWN_WORDS,
+    zone_name,
+)
 from crdt.summary import DONE_STATUSES
 from server.core.access import Role
+from server.core.authors import (
+    Change,
+    last_field_changes,
+    owner_comment_credit,
+    recorded_now,
+    zone_changes,
+)
 from server.core.clock import OSLO, norwegian_date
+from server.core.identity import colour_for
 from server.core.zones import zone_data
 from server.web.errors import NotFound
 from server.web.i18n import language_of
@@ -53,13 +80,18 @@ async def min_plan_page(request: Request) -> Response:
     v.audit(request, "plan_view", details={"visit": visit_id, "page": "min"})
     members = await v.services.plans.list_members_with_names(v.plan.id)
     names = {m.user_id: name for m, name, _ in members}
-    areas, zones = await _areas(v, names)
+    roles = {str(m.user_id): m.role for m, _, _ in members}
+    areas, zones = await _areas(v, names, roles)
+    about_me, content_zone = await _about_me(v)
     app_data = {
         "planId": v.plan.id,
         "lang": language_of(request),
         "today": v.today.isoformat(),
         "zones": zones,
+        "content": content_zone,
         "names": {str(uid): name for uid, name in names.items()},
+        "roles": roles,
+        "me": {"id": str(v.user.id), "name": v.user.name, "color": colour_for(v.user.id)},
         "visit": visit_id,
     }
     context = {
@@ -69,6 +101,7 @@ async def min_plan_page(request: Request) -> Response:
             (m for area in areas for m in area["measures"]),
             key=lambda m: (m["done"], m["end"] or "9999-12-31", m["title"]),
         ),
+        "about_me": about_me,
         "meeting": await _next_meeting(v, names),
         "visitors": await _recent_visitors(v),
         "app_data": json.dumps(app_data, ensure_ascii=False),
@@ -77,22 +110,74 @@ async def min_plan_page(request: Request) -> Response:
 
 
 async def _areas(
-    v: PlanVisit, names: Mapping[int, str]
+    v: PlanVisit, names: Mapping[int, str], roles: Mapping[str, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each readable, current life area's goals and measures, and the zones the script opens
-    (read-only: nothing on this page writes)."""
+    (written only where the person writes their own words)."""
     areas: list[dict[str, Any]] = []
     zones: list[dict[str, Any]] = []
     for zone in await v.services.plans.list_zones(v.plan.id):
         if zone.kind != AREA or zone.retired_at is not None:
             continue
-        if v.access(AREA, zone.key) is None:
+        access = v.access(AREA, zone.key)
+        if access is None:
             continue
         data = zone_data(await v.services.registry.read(zone.id), AREA, zone.id)
-        areas.append(area_view(zone.title, data, names, v.today))
+        area = area_view(zone.title, data, names, v.today)
+        changes = await zone_changes(v.services.repos.zone_log, zone.id, AREA)
+        for goal in area["goals"]:
+            own = goal["own"]
+            goal["words_by"] = own_credit(changes, goal["id"], (OWN_WORDS,), own, v, names, roles)
+            goal["status_by"] = own_credit(
+                changes, goal["id"], OWN_STATUS_FIELDS, own, v, names, roles
+            )
+        areas.append(area)
         room = f"plan/{v.plan.id}/{zone_name(AREA, zone.key)}"
-        zones.append({"room": room, "kind": AREA, "key": zone.key, "title": zone.title})
+        zones.append(
+            {"room": room, "kind": AREA, "key": zone.key, "title": zone.title, "access": access}
+        )
     return areas, zones
+
+
+async def _about_me(v: PlanVisit) -> tuple[list[str], dict[str, Any] | None]:
+    """ "Om meg" as lines of plain text (the script puts the editor in their place), and the
+    content zone the script opens to edit it."""
+    access = v.access(CONTENT, "")
+    zone = await v.services.plans.get_zone(v.plan.id, CONTENT, "")
+    if access is None or zone is None:
+        return [], None
+    data = zone_data(await v.services.registry.read(zone.id), CONTENT, zone.id)
+    lines = [line for line in nodes_plain(data.get(ABOUT_ME) or []).split("\n") if line.strip()]
+    room = f"plan/{v.plan.id}/{zone_name(CONTENT)}"
+    return lines, {"room": room, "kind": CONTENT, "key": "", "access": access}
+
+
+def own_credit(
+    changes: list[Change],
+    item_id: str,
+    fields: tuple[str, ...],
+    own: Mapping[str, Any],
+    v: PlanVisit,
+    names: Mapping[int, str],
+    roles: Mapping[str, str],
+) -> dict[str, str] | None:
+    """Who wrote a goal's own words (or its own status), by the server's records: "me",
+    "owner" (the planeier or the verge), "other" (anyone else: their name, never the
+    person's) or "unknown" (no record holds what the fields hold now). None when empty."""
+    values = {"ownWords": own["words"], OWN_STATUS: own["status"], OWN_EMOJI: own["emoji"]}
+    values[OWN_NOTE] = own["note"]
+    if not any(values[f] for f in fields):
+        return None
+    change = last_field_changes(changes, *fields).get(item_id)
+    if change is None or not recorded_now(changes, item_id, fields, values):
+        return {"credit": "unknown", "name": ""}
+    credit = owner_comment_credit(change, roles)
+    if credit is None or change.user_id is None:
+        return {"credit": "unknown", "name": ""}
+    name = names.get(change.user_id, "")
+    if change.user_id == v.user.id:
+        return {"credit": "me", "name": name}
+    return {"credit": "owner" if credit == "owner" else "other", "name": name}
 
 
 def area_view(
@@ -122,6 +207,12 @@ def area_view(
                 "done": sum(1 for m in mine if m.get("status") in DONE_STATUSES),
                 "total": len(mine),
                 "attainment": latest[item["id"]][1] if item["id"] in latest else None,
+                "own": {
+                    "words": str(item.get(OWN_WORDS) or ""),
+                    "status": item.get(OWN_STATUS),
+                    "emoji": item.get(OWN_EMOJI),
+                    "note": str(item.get(OWN_NOTE) or ""),
+                },
             }
         )
     return {

@@ -116,7 +116,10 @@ export function lastWriterOf (records, itemId, field) {
 // --- the history dialog --------------------------------------------------------------------
 
 const FIELD_LABELS = {
-  goals: { title: 'goal.title', label: 'history.field.label', parentId: 'history.field.parentId' },
+  goals: {
+    title: 'goal.title', label: 'history.field.label', parentId: 'history.field.parentId',
+    ownWords: 'goal.ownWords', ownStatus: 'goal.ownStatus', ownEmoji: 'goal.ownEmoji', ownNote: 'goal.ownNote'
+  },
   measures: {
     title: 'measure.title', status: 'measure.status', start: 'measure.start', end: 'measure.end',
     scope: 'measure.scope', externalParty: 'measure.externalParty', responsible: 'measure.responsible',
@@ -130,7 +133,7 @@ const FIELD_LABELS = {
   }
 }
 const DATE_FIELDS = new Set(['start', 'end', 'date', 'nextReview'])
-const ENUM_PREFIXES = { status: 'measureStatus', attainment: 'attainment' }
+const ENUM_PREFIXES = { status: 'measureStatus', attainment: 'attainment', ownStatus: 'ownStatus' }
 const REFERENCE_FIELDS = new Set(['goalId', 'parentId', 'meetingId'])
 
 function fieldLabel (root, field) {
