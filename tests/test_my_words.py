@@ -8,14 +8,17 @@ emoji-only status is valid and has a text alternative.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from pycrdt import Array, Doc, Map
+from pycrdt import Array, Doc, Map, XmlFragment
 
 from crdt.client import YClient
 from crdt.protocol import CloseCode
+from crdt.richtext import set_rich_text
 from crdt.schema import (
     GOALS,
     MAX_LENGTHS,
@@ -31,11 +34,12 @@ from crdt.schema import (
 from crdt.shape_guard import ShapeGuard
 from crdt.zone_state import doc_from_stored
 from server.core.authors import last_field_changes, zone_changes
+from server.core.passwords import hash_password
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
-from tests.support.web import signed_in
-from tests.support.world import ROLE_USERS, World
+from tests.support.web import PASSWORD, signed_in
+from tests.support.world import OUTSIDER, ROLE_USERS, World
 
 GOAL = "Lese en bok i måneden 📚 æøå"
 KARI_SAYS = "Jonas synes det går bra, skriver Kari 🫐"
@@ -281,3 +285,69 @@ async def test_a_crafted_client_sending_a_too_long_sentence_is_refused(
     stored = doc_from_stored(await web.services.committer.store.load(zone_id))
     goal = find_item(get_root(stored, "area", GOALS), goal_id)
     assert isinstance(goal, Map) and goal.get("ownNote") == "Kort"
+
+
+# --- "Om meg" ------------------------------------------------------------------------------
+
+ABOUT_KARI = "Jonas er en gutt som liker fotball, skriver Kari ⚽"
+ABOUT_JONAS = "Jeg heter Jonas, jeg er 16 og liker å tegne blåbær 🫐"
+
+
+async def _about_me_by(server: LiveServer, role: str, world: World) -> tuple[str, str]:
+    page = await _min_plan(server, role, world)
+    match = re.search(r'data-testid="min-about-by" data-credit="([a-z]+)">([^<]*)</p>', page)
+    assert match, page
+    return match.group(1), " ".join(match.group(2).split())
+
+
+async def test_who_last_wrote_om_meg_comes_from_the_records(web: LiveServer, world: World) -> None:
+    zone_id = world.zones["content"]
+    room = world.room("content")
+    users = world.users
+
+    async def last_writer() -> int | None:
+        changes = await zone_changes(web.services.repos.zone_log, zone_id, "content")
+        last = last_field_changes(changes, "aboutMe").get("aboutMe")
+        return None if last is None else last.user_id
+
+    def written_by(user_id: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await last_writer() == user_id
+
+        return check
+
+    async with connected(web.ws_url(room, world.token("koordinator"))) as kari:
+        set_rich_text(kari.doc.get("aboutMe", type=XmlFragment), [ABOUT_KARI])
+        await wait_for(written_by(users["koordinator"]), timeout=WAIT_SECONDS, what="Kari")
+    # Jonas changes the plan's status, not "Om meg": who wrote "Om meg" stays Kari.
+    async with connected(web.ws_url(room, world.token("planeier"))) as jonas:
+        jonas.doc.get("meta", type=Map)["status"] = "aktiv"
+
+        async def recorded() -> bool:
+            changes = await zone_changes(web.services.repos.zone_log, zone_id, "content")
+            return changes[-1].user_id == users["planeier"]
+
+        await wait_for(recorded, timeout=WAIT_SECONDS, what="Jonas's status change")
+    assert await _about_me_by(web, "planeier", world) == ("other", "Kari Nilsen skrev dette.")
+    async with signed_in(web.http, ROLE_USERS["deltaker"][0]) as http:
+        body = (await http.get(f"/plans/{world.plan_id}/content/changes")).json()
+    last = body["items"]["aboutMe"]["last"]
+    assert last["userId"] == str(users["koordinator"]) and last["name"] == "Kari Nilsen"
+    assert last["fields"] == [{"field": "aboutMe", "edited": True}]
+    assert ABOUT_KARI not in json.dumps(body, ensure_ascii=False)  # never the words
+
+    async with connected(web.ws_url(room, world.token("planeier"))) as jonas:
+        set_rich_text(jonas.doc.get("aboutMe", type=XmlFragment), [ABOUT_JONAS])
+        await wait_for(written_by(users["planeier"]), timeout=WAIT_SECONDS, what="Jonas")
+    assert await _about_me_by(web, "planeier", world) == ("me", "Du skrev dette.")
+    assert await _about_me_by(web, "verge", world) == ("owner", "Jonas Berg skrev dette.")
+    page = await _min_plan(web, "planeier", world)
+    assert ABOUT_JONAS in page and ABOUT_KARI not in page
+
+    # Whoever may not open the content zone may not ask who wrote in it.
+    await web.services.repos.users.set_password_hash(
+        world.users["outsider"], hash_password(PASSWORD)
+    )
+    async with signed_in(web.http, OUTSIDER[0]) as http:
+        response = await http.get(f"/plans/{world.plan_id}/content/changes")
+        assert response.status_code == 404

@@ -82,7 +82,7 @@ async def min_plan_page(request: Request) -> Response:
     names = {m.user_id: name for m, name, _ in members}
     roles = {str(m.user_id): m.role for m, _, _ in members}
     areas, zones = await _areas(v, names, roles)
-    about_me, content_zone = await _about_me(v)
+    about_me, content_zone = await _about_me(v, names, roles)
     app_data = {
         "planId": v.plan.id,
         "lang": language_of(request),
@@ -139,17 +139,23 @@ async def _areas(
     return areas, zones
 
 
-async def _about_me(v: PlanVisit) -> tuple[list[str], dict[str, Any] | None]:
-    """ "Om meg" as lines of plain text (the script puts the editor in their place), and the
-    content zone the script opens to edit it."""
+async def _about_me(
+    v: PlanVisit, names: Mapping[int, str], roles: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """ "Om meg" as lines of plain text (the script puts the editor in their place) with who
+    last wrote it by the records, and the content zone the script opens to edit it."""
     access = v.access(CONTENT, "")
     zone = await v.services.plans.get_zone(v.plan.id, CONTENT, "")
     if access is None or zone is None:
-        return [], None
+        return {"lines": [], "by": None}, None
     data = zone_data(await v.services.registry.read(zone.id), CONTENT, zone.id)
     lines = [line for line in nodes_plain(data.get(ABOUT_ME) or []).split("\n") if line.strip()]
+    by = None
+    if lines:
+        changes = await zone_changes(v.services.repos.zone_log, zone.id, CONTENT)
+        by = credit_of(last_field_changes(changes, ABOUT_ME).get(ABOUT_ME), v, names, roles)
     room = f"plan/{v.plan.id}/{zone_name(CONTENT)}"
-    return lines, {"room": room, "kind": CONTENT, "key": "", "access": access}
+    return {"lines": lines, "by": by}, {"room": room, "kind": CONTENT, "key": "", "access": access}
 
 
 def own_credit(
@@ -169,10 +175,18 @@ def own_credit(
     if not any(values[f] for f in fields):
         return None
     change = last_field_changes(changes, *fields).get(item_id)
-    if change is None or not recorded_now(changes, item_id, fields, values):
-        return {"credit": "unknown", "name": ""}
+    if not recorded_now(changes, item_id, fields, values):
+        change = None
+    return credit_of(change, v, names, roles)
+
+
+def credit_of(
+    change: Change | None, v: PlanVisit, names: Mapping[int, str], roles: Mapping[str, str]
+) -> dict[str, str]:
+    """The credit the page shows for the change that last wrote something (see
+    `own_credit`): the same rule as an evaluation's `ownerComment`."""
     credit = owner_comment_credit(change, roles)
-    if credit is None or change.user_id is None:
+    if change is None or credit is None or change.user_id is None:
         return {"credit": "unknown", "name": ""}
     name = names.get(change.user_id, "")
     if change.user_id == v.user.id:

@@ -3,7 +3,8 @@ and his own status on a goal from Min plan. Too long a sentence is said next to 
 stays there, and nothing is sent; once it fits, it is saved. Kari's full plan page, open the
 whole time, shows his status beside the goal at once, inside a polite live region, credited
 to Jonas by the server's records: read from the browser's accessibility tree. An emoji-only
-status has words for a screen reader.
+status has words for a screen reader. "Om meg" written on Min plan shows on Kari's page, and
+both name Jonas as who last wrote it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = logging.getLogger("tests.browser")
 
 WANTS = "Lese en hel bok om fotball ⚽ før sommeren – på egen hånd"
 SAYS = "Jeg leste 40 sider i går, blåbærsterkt 🫐"
+ABOUT = " Jeg liker også å sykle til Ørnes 🚲"
 TOO_LONG = ("Æøå, dette går så bra at jeg skriver og skriver 📚 " * 10)[
     : MAX_LENGTHS["ownNote"] + 12
 ]
@@ -135,3 +137,16 @@ async def test_jonas_sets_his_status_and_karis_plan_page_shows_it_live(
     # Focus went back to the button that opened the form.
     opener = other.get_by_role("button", name="Skriv med egne ord")
     assert await opener.evaluate("(el) => el === document.activeElement")
+
+    # "Om meg" from Min plan: Kari's page has it at once, and both say Jonas wrote it last.
+    editor = jonas.get_by_test_id("min-about-editor")
+    await editor.click()
+    await jonas.keyboard.press("Control+End")
+    await jonas.keyboard.type(ABOUT)
+    await kari.get_by_test_id("editor-aboutMe").filter(has_text=ABOUT).wait_for()
+    changed = kari.get_by_test_id("changed-aboutMe").filter(has_text="Jonas Berg")
+    await changed.wait_for()
+    await jonas.wait_for_function(
+        "() => document.getElementById('min-about-by').dataset.credit === 'me'"
+    )
+    assert await jonas.get_by_test_id("min-about-by").inner_text() == "Du skrev dette."

@@ -8,11 +8,11 @@ import { h, uid, reconcile, safeColor } from '../dom.js'
 import { t, tEnum } from '../i18n.js'
 import { Zone, wsBase } from '../plan/zones.js'
 import { itemsOf, textOf, DONE_STATUSES } from '../plan/items.js'
-import { AreaRecords } from '../plan/records.js'
+import { AreaRecords, lastWriterOf } from '../plan/records.js'
 import { richText } from '../plan/richtext.js'
 import {
   OWN_WORDS, OWN_FIELDS, OWN_STATUS_FIELDS, OWN_STATUSES, OWN_EMOJIS, MAX_LENGTHS,
-  ownOf, hasAny, statusParts, ownCredit, lengthOf
+  OWNER_ROLES, ownOf, hasAny, statusParts, ownCredit, lengthOf
 } from '../plan/own.js'
 
 const OWN_ORIGIN = 'min-own' // my own writes: not announced as the group's news
@@ -71,13 +71,13 @@ export function start (root) {
   const content = data.content && typeof data.content === 'object' ? data.content : null
   let contentZone = null
   const onChange = () => {
-    for (const zone of zones) if (zone.records) zone.records.zoneChanged()
+    for (const zone of [...zones, contentZone]) if (zone && zone.records) zone.records.zoneChanged()
     for (const goalView of goalViews.values()) goalView.saveState()
     // Called while the zones are still being made, too: wait for every one of them.
     if (!ready && zones.length === specs.length && zones.every((zone) => zone.synced) && (!content || (contentZone && contentZone.synced))) {
       ready = true
       render()
-      if (contentZone) mountAboutMe(root, contentZone, user)
+      if (contentZone) mountAboutMe(root, contentZone, user, ctx, data.planId)
       root.dataset.ready = 'true'
     }
   }
@@ -101,9 +101,17 @@ export function start (root) {
   window.samplan = { zones, content: contentZone }
 }
 
+/** "Du skrev dette." / "Kari Nilsen skrev dette." / "Vi vet ikke ...": a credit's words. */
+function creditText (credit, name) {
+  if (credit === 'me') return t('min.byMe')
+  if (credit === 'owner' || credit === 'other') return t('min.by', { name })
+  if (credit === 'unknown') return t('min.byUnknown')
+  return ''
+}
+
 /** "Om meg": the live editor (read-only for whoever may not write the content zone) in place
- * of the text the server rendered. */
-function mountAboutMe (root, zone, user) {
+ * of the text the server rendered, and who last wrote it by the records, kept live. */
+function mountAboutMe (root, zone, user, ctx, planId) {
   const slot = root.querySelector('#min-about-text')
   if (!slot) return
   const editor = richText({
@@ -115,8 +123,34 @@ function mountAboutMe (root, zone, user) {
     testid: 'min-about-editor',
     placeholder: zone.writable ? t('min.aboutNone') : ''
   })
-  editor.editor.view.dom.setAttribute('aria-describedby', 'min-about-hint')
+  editor.editor.view.dom.setAttribute('aria-describedby', 'min-about-hint min-about-by')
   slot.replaceChildren(editor.el)
+  const byline = root.querySelector('#min-about-by')
+  if (!byline) return
+  const fragment = zone.doc.getXmlFragment('aboutMe')
+  const records = new AreaRecords(zone, planId, `/plans/${encodeURIComponent(planId)}/content/changes`)
+  zone.records = records
+  const render = () => {
+    // Nobody is named while the records may not yet hold the last change (asked again, or
+    // a change of mine not yet stored).
+    const waiting = !records.loaded || records.stale || records.again || records.timer || records.inFlight || zone.pending
+    const empty = fragment.toString().replace(/<[^>]*>/g, '').trim() === ''
+    let credit = 'empty'
+    let name = ''
+    if (!empty && waiting) credit = 'pending'
+    else if (!empty) {
+      const entry = lastWriterOf(records, 'aboutMe', 'aboutMe')
+      if (!entry || entry.userId == null) credit = 'unknown'
+      else {
+        name = entry.name || ctx.names[String(entry.userId)] || ''
+        credit = String(entry.userId) === ctx.me ? 'me' : OWNER_ROLES.has(ctx.roleOf(String(entry.userId))) ? 'owner' : 'other'
+      }
+    }
+    byline.dataset.credit = credit
+    byline.textContent = creditText(credit, name)
+  }
+  zone.doc.on('update', render)
+  records.watch(render)
 }
 
 /**
@@ -176,10 +210,7 @@ class GoalView {
   byline (kind, fields, own) {
     const { ctx } = this
     const found = ownCredit({ records: this.zone.records, zone: this.zone, itemId: this.id, fields, own, roleOf: ctx.roleOf, me: ctx.me })
-    let text = ''
-    if (found.credit === 'me') text = t('min.byMe')
-    else if (found.credit === 'owner' || found.credit === 'other') text = t('min.by', { name: found.entry.name || ctx.names[String(found.entry.userId)] || '' })
-    else if (found.credit === 'unknown') text = t('min.byUnknown')
+    const text = creditText(found.credit, found.entry ? found.entry.name || ctx.names[String(found.entry.userId)] || '' : '')
     return h('p', { class: 'min-meta min-by', dataset: { testid: `min-own-${kind}-by`, credit: found.credit } }, text)
   }
 

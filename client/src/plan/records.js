@@ -15,9 +15,10 @@ const DEBOUNCE_MS = 800
 const RETRY_MS = 5000
 
 export class AreaRecords {
-  constructor (zone, planId) {
+  constructor (zone, planId, url = null) {
     this.zone = zone
-    this.url = `/plans/${encodeURIComponent(planId)}/areas/${encodeURIComponent(zone.key)}/changes`
+    // An area's records, or the content zone's ("Om meg"): /plans/<id>/content/changes.
+    this.url = url || `/plans/${encodeURIComponent(planId)}/areas/${encodeURIComponent(zone.key)}/changes`
     this.items = new Map() // item id -> {root, last, history}
     this.loaded = false
     this.failed = false
