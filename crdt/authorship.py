@@ -11,8 +11,11 @@ room compacts (the records then keep it) and when a page asks for a zone's histo
 An update's trace, as JSON: `{item_id: {"root": list, "fields": {field: [old, new] | null}}}`
 with `"created": true` / `"deleted": true` for an added / removed item. Short fields (text,
 dates, enums, ids) carry their old and new value; rich text (a description) only that it
-changed (null). Only the area lists (goals, measures, evaluations) are traced: they are what
-"Sist endret av" and an item's history show; other zones keep who and when.
+changed (null). The area lists (goals, measures, evaluations) are traced: they are what
+"Sist endret av" and an item's history show. So is the content zone's "Om meg" (`aboutMe`,
+issue 13: who last wrote the person's own words), as one entry under the root's own name:
+`{"aboutMe": {"root": "aboutMe", "fields": {"aboutMe": null}}}`. Other zones and roots keep
+who and when.
 """
 
 from __future__ import annotations
@@ -23,15 +26,25 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, XmlFragment, merge_updates
 
-from crdt.schema import AREA, EVALUATIONS, GOALS, MEASURES, value_keeps_shape
+from crdt.schema import (
+    ABOUT_ME,
+    AREA,
+    CONTENT,
+    EVALUATIONS,
+    GOALS,
+    MEASURES,
+    value_keeps_shape,
+)
 from crdt.update_format import apply_update_safely
 
 TRACED_ROOTS: dict[str, tuple[str, ...]] = {AREA: (GOALS, MEASURES, EVALUATIONS)}
+# Rich-text roots traced as a whole (that they changed, never their words).
+TRACED_TEXTS: dict[str, tuple[str, ...]] = {CONTENT: (ABOUT_ME,)}
 Trace = dict[str, dict[str, Any]]
 
 
 def traces_kind(kind: str) -> bool:
-    return kind in TRACED_ROOTS
+    return kind in TRACED_ROOTS or kind in TRACED_TEXTS
 
 
 def _value(value: Any) -> Any:
@@ -84,10 +97,16 @@ class _Tracer:
             for item in root:
                 self._remember(name, item)
         self.touched: set[tuple[str, int | None]] = set()
-        self._subscriptions = [
+        self._subscriptions: list[tuple[Any, Any]] = [
             (root, root.observe_deep(_Collect(self.touched, name)))
             for name, root in self.roots.items()
         ]
+        self.texts_touched: set[tuple[str, int | None]] = set()
+        for name in TRACED_TEXTS.get(kind, ()):
+            text = doc.get(name, type=XmlFragment)
+            self._subscriptions.append(
+                (text, text.observe_deep(_Collect(self.texts_touched, name)))
+            )
 
     def _remember(self, root: str, item: Any) -> str | None:
         if not isinstance(item, Map):
@@ -101,6 +120,9 @@ class _Tracer:
     def trace(self) -> Trace:
         """What the updates applied since the last call changed, and remember the new state."""
         trace: Trace = {}
+        for name in sorted({root for root, _ in self.texts_touched}):
+            trace[name] = {"root": name, "fields": {name: None}}
+        self.texts_touched.clear()
         touched, self.touched = set(self.touched), self.touched
         self.touched.clear()
         for name in sorted({root for root, _ in touched}):

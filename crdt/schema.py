@@ -118,11 +118,22 @@ MAP_KEYS: dict[str, tuple[str, ...]] = {
 # `without_stamps` takes them out of what a reader shows.
 _CHANGED = ("updatedBy", "updatedAt")
 LEGACY_STAMPS: Final = frozenset(_CHANGED)
+# The person's own words on a goal (issue 13, "My words", written from Min plan): "Jeg vil ..."
+# and a short status of their own (how it goes, an emoji, a sentence). Plain values, replaced
+# whole when the person saves, so the shape check sees every write and can bound its length
+# (typing into a Y.Text calls no observer). Credited from the server's records only, like
+# `ownerComment` (server/core/authors.py).
+OWN_WORDS: Final = "ownWords"
+OWN_STATUS: Final = "ownStatus"
+OWN_EMOJI: Final = "ownEmoji"
+OWN_NOTE: Final = "ownNote"
+OWN_STATUS_FIELDS: Final = (OWN_STATUS, OWN_EMOJI, OWN_NOTE)
+OWN_FIELDS: Final = (OWN_WORDS, *OWN_STATUS_FIELDS)
 ITEM_FIELDS: dict[str, tuple[str, ...]] = {
     CONTRIBUTIONS: ("id", "userId", "name", "text"),
     COLLABORATION: ("id", "name", "role", "organisation", "purpose"),
     OTHER_PLANS: ("id", "kind", "title", "holder", "link"),
-    GOALS: ("id", "parentId", "label", "title", "description", *_CHANGED),
+    GOALS: ("id", "parentId", "label", "title", "description", *OWN_FIELDS, *_CHANGED),
     MEASURES: (
         "id",
         "goalId",
@@ -214,11 +225,20 @@ USER_REF_LISTS: Final = frozenset({"responsible"})
 PLAN_STATUSES: Final = ("utkast", "aktiv", "avsluttet")
 MEASURE_STATUSES: Final = ("ikke_startet", "planlagt", "soekt", "pagar", "fullfort", "avsluttet")
 ATTAINMENTS: Final = ("naadd", "delvis", "ikke_naadd")
+# "Går bra / går litt / går ikke", and the emoji the person may pick (each has a text
+# alternative in client/i18n, `ownEmoji.<emoji>`, for screen readers).
+OWN_STATUSES: Final = ("bra", "litt", "ikke")
+OWN_EMOJIS: Final = ("😊", "🙂", "😐", "😟", "😢", "😡", "💪", "🎉")
 ENUM_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     (META, "status"): PLAN_STATUSES,
     (MEASURES, "status"): MEASURE_STATUSES,
     (EVALUATIONS, "attainment"): ATTAINMENTS,
+    (GOALS, OWN_STATUS): OWN_STATUSES,
+    (GOALS, OWN_EMOJI): OWN_EMOJIS,
 }
+# Plain strings with a most length, in characters (code points: the browser counts the same
+# way, `[...text].length`). Longer is refused on write and left out on read.
+MAX_LENGTHS: dict[str, int] = {OWN_WORDS: 500, OWN_NOTE: 280}
 DATE_FIELDS: Final = frozenset(
     {
         "planPeriodStart",
@@ -277,6 +297,8 @@ FIELD_SHAPES: dict[str, Shape] = {
             "agendaId",
             "areaId",
             "measureId",
+            OWN_WORDS,
+            OWN_NOTE,
         ),
         Shape.STRING,
     ),
@@ -286,7 +308,7 @@ FIELD_SHAPES: dict[str, Shape] = {
     **dict.fromkeys(
         ("updatedAt", "createdAt", "editedAt", "hiddenAt", "resolvedAt"), Shape.TIMESTAMP
     ),
-    **dict.fromkeys(("status", "attainment"), Shape.ENUM),
+    **dict.fromkeys(("status", "attainment", OWN_STATUS, OWN_EMOJI), Shape.ENUM),
     **dict.fromkeys(("resolved", "present", "apology"), Shape.BOOLEAN),
     **{key: Shape.TEXT for key, kind in FIELD_TYPES.items() if kind is Text},
     **{key: Shape.RICH_TEXT for key, kind in FIELD_TYPES.items() if kind is XmlFragment},
@@ -590,7 +612,9 @@ def _conform_fields(
 
 def _conform_value(root: str, key: str, shape: Shape, value: Any) -> tuple[bool, Any]:
     """(keeps the contract, the value as readers get it)."""
-    if shape in (Shape.STRING, Shape.TEXT):
+    if shape is Shape.STRING:
+        return isinstance(value, str) and fits(key, value), value
+    if shape is Shape.TEXT:
         return isinstance(value, str), value
     if shape is Shape.USER_ID:
         return _user_id(value)
@@ -638,6 +662,12 @@ def value_keeps_shape(root: str, key: str, value: Any) -> bool:
     if isinstance(value, _SHARED):
         return False
     return _conform_value(root, key, shape, plain_value(value))[0]
+
+
+def fits(key: str, value: str) -> bool:
+    """Whether a string is no longer than `MAX_LENGTHS` allows for `key` (any length if none)."""
+    most = MAX_LENGTHS.get(key)
+    return most is None or len(value) <= most
 
 
 def is_user_id(value: Any) -> bool:
@@ -719,6 +749,8 @@ def _validate_values(root: str, values: Mapping[str, Any]) -> None:
             date.fromisoformat(value)
         if FIELD_TYPES.get(key) is XmlFragment:
             validate_nodes(blocks_to_nodes(value))
+        if isinstance(value, str) and not fits(key, value):
+            raise ValueError(f"{root}.{key} is longer than {MAX_LENGTHS[key]} characters")
 
 
 def write_zone(doc: Doc[Any], kind: str, data: Mapping[str, Any]) -> None:

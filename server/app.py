@@ -88,7 +88,7 @@ from server.plans.comments import (
     message_edit,
 )
 from server.plans.consent import consent_submit
-from server.plans.item_history import area_changes_json
+from server.plans.item_history import area_changes_json, content_changes_json
 from server.plans.lifecycle_pages import close_submit, delete_submit, reopen_submit
 from server.plans.members import handover_submit, member_remove, member_submit
 from server.plans.min_plan import min_plan_page
@@ -235,6 +235,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/min", min_plan_page, methods=["GET"]),
         Route("/plans/{plan_id}/consent", consent_submit, methods=["POST"]),
         Route("/plans/{plan_id}/areas/{key}/changes", area_changes_json, methods=["GET"]),
+        Route("/plans/{plan_id}/content/changes", content_changes_json, methods=["GET"]),
         Route("/plans/{plan_id}/plan-consent", plan_consent_submit, methods=["POST"]),
         Route("/plans/{plan_id}/areas", areas_json, methods=["GET"]),
         Route("/plans/{plan_id}/areas", area_add, methods=["POST"]),

@@ -83,11 +83,11 @@ def last_changes(changes: Sequence[Change]) -> dict[str, Change]:
     return last
 
 
-def last_field_changes(changes: Sequence[Change], field: str) -> dict[str, Change]:
-    """The last change that wrote `field` of each item (an item's creation counts when it
-    gave the field a value): who the server saw write what the field holds now. An item
-    deleted since is left out; one whose field no record wrote (written before records
-    existed) is absent."""
+def last_field_changes(changes: Sequence[Change], *fields: str) -> dict[str, Change]:
+    """The last change that wrote `field` (any of `fields`) of each item (an item's creation
+    counts when it gave the field a value): who the server saw write what the field holds
+    now. An item deleted since is left out; one whose field no record wrote (written before
+    records existed) is absent."""
     last: dict[str, Change] = {}
     for change in changes:
         for item_id, entry in change.items.items():
@@ -95,9 +95,37 @@ def last_field_changes(changes: Sequence[Change], field: str) -> dict[str, Chang
                 continue
             if entry.get("deleted"):
                 last.pop(item_id, None)
-            elif field in (entry.get("fields") or {}):
+            elif any(field in (entry.get("fields") or {}) for field in fields):
                 last[item_id] = change
     return last
+
+
+def recorded_now(
+    changes: Sequence[Change], item_id: str, fields: Sequence[str], now: Mapping[str, Any]
+) -> bool:
+    """Whether the records hold what `fields` of the item hold `now` (the item as readers
+    see it): the record may lag a write the document already has, and a writer is credited
+    only with words the record shows them writing. A field no record wrote is fine only while
+    it is empty."""
+    recorded: dict[str, Any] = {}
+    for change in changes:
+        entry = change.items.get(item_id)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("deleted"):
+            recorded.clear()
+        for field in fields:
+            values = (entry.get("fields") or {}).get(field)
+            if isinstance(values, list) and len(values) == 2:
+                recorded[field] = values[1]
+    return all(
+        (_empty(now.get(f)) and _empty(recorded.get(f))) or recorded.get(f) == now.get(f)
+        for f in fields
+    )
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
 
 
 # Whose words an evaluation's `ownerComment` ("Planeiers kommentar") may be credited as.
@@ -106,11 +134,11 @@ OWNER_ROLES = frozenset({"planeier", "verge"})
 
 
 def owner_comment_credit(change: Change | None, roles: Mapping[str, str]) -> int | str | None:
-    """Whom an `ownerComment` is credited to, from the last change that wrote it (see
-    `last_field_changes`) and the plan's roles by user id (a string): "owner" when that
-    was the planeier or the verge; else the writer's user id; None when no one is on record
-    (written before records existed, or by the server). Words are credited only to whoever
-    the server saw write them."""
+    """Whom an `ownerComment` (or a goal's own words and status, issue 13) is credited to,
+    from the last change that wrote it (see `last_field_changes`) and the plan's roles by
+    user id (a string): "owner" when that was the planeier or the verge; else the writer's
+    user id; None when no one is on record (written before records existed, or by the
+    server). Words are credited only to whoever the server saw write them."""
     if change is None or change.user_id is None:
         return None
     if roles.get(str(change.user_id)) in OWNER_ROLES:

@@ -6,7 +6,8 @@ there (DESIGN §2, issue 11). The record is `server.core.authors.zone_changes`: 
 durable update on an authenticated socket, and what it touched. Names come from the users
 table, including the user ids inside a field's old and new value (`responsible`).
 
-GET `/plans/{plan_id}/areas/{key}/changes` answers
+GET `/plans/{plan_id}/areas/{key}/changes` (and `/plans/{plan_id}/content/changes`, for who
+wrote "Om meg": its one item is `aboutMe`) answers
 `{"items": {item_id: {"root", "last": Entry, "history": [Entry, ...]}}}`, oldest first, where
 an Entry is `{"userId", "name", "at", "since", "fields": [{"field", "old", "new"} |
 {"field", "edited": true}], "created"?, "deleted"?}`. Consecutive changes to one item by the
@@ -32,7 +33,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crdt.schema import AREA, USER_REF_FIELDS, USER_REF_LISTS
+from crdt.schema import AREA, CONTENT, USER_REF_FIELDS, USER_REF_LISTS
 from server.core.authors import Change, zone_changes
 from server.web.errors import NotFound
 from server.web.visit import visit
@@ -163,9 +164,12 @@ class _Names:
         return out
 
 
-async def area_records(zone_log: ZoneLog, users: Any, zone_id: int) -> dict[str, Any]:
-    """The response body for one area zone (see the module docstring)."""
-    items = _runs(await zone_changes(zone_log, zone_id, AREA))
+async def area_records(
+    zone_log: ZoneLog, users: Any, zone_id: int, kind: str = AREA
+) -> dict[str, Any]:
+    """The response body for one area zone, or the content zone (its "Om meg" only, keyed
+    `aboutMe`: crdt/authorship.py), see the module docstring."""
+    items = _runs(await zone_changes(zone_log, zone_id, kind))
     every_run = [run for _, runs in items.values() for run in runs]
     names = _Names(await users.names(_user_ids(every_run)))
     body: dict[str, Any] = {}
@@ -191,4 +195,17 @@ async def area_changes_json(request: Request) -> Response:
     if zone is None:
         raise NotFound()
     body = await area_records(v.services.repos.zone_log, v.services.repos.users, zone.id)
+    return JSONResponse(body, headers={"cache-control": "no-store"})
+
+
+async def content_changes_json(request: Request) -> Response:
+    """GET `/plans/{plan_id}/content/changes`: who wrote "Om meg" (`items.aboutMe`), as for
+    an area; whoever may open the content zone may ask."""
+    v = await visit(request)
+    if v.access(CONTENT, "") is None:
+        raise NotFound()
+    zone = await v.services.plans.get_zone(v.plan.id, CONTENT, "")
+    if zone is None:
+        raise NotFound()
+    body = await area_records(v.services.repos.zone_log, v.services.repos.users, zone.id, CONTENT)
     return JSONResponse(body, headers={"cache-control": "no-store"})

@@ -6,8 +6,13 @@ plan lately. Everyone else gets the 404 of a zone they may not open: this is the
 page, not a second plan page (the koordinator has the full plan).
 
 The server renders all of it, so the page works without the script; the script
-(client/src/min/app.js) then opens the plan's area zones read-only and re-renders goals and
-measures the moment the group changes them.
+(client/src/min/app.js) then opens the plan's zones and re-renders goals and measures the
+moment the group changes them.
+
+My words (issue 13): the person writes "Om meg" (the content zone's `aboutMe`), each goal's
+"Jeg vil ..." and a short status of their own (crdt/schema.py `OWN_FIELDS`) from here. Whose
+words they are comes from the server's records (server/core/authors.py), never from the
+document: the page names whoever the record shows wrote them, and no one when none does.
 """
 
 from __future__ import annotations
@@ -22,10 +27,34 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crdt.schema import AGENDA, AREA, EVALUATIONS, GOALS, MEASURES, MINUTES, zone_name
+from crdt.richtext import nodes_plain
+from crdt.schema import (
+    ABOUT_ME,
+    AGENDA,
+    AREA,
+    CONTENT,
+    EVALUATIONS,
+    GOALS,
+    MEASURES,
+    MINUTES,
+    OWN_EMOJI,
+    OWN_NOTE,
+    OWN_STATUS,
+    OWN_STATUS_FIELDS,
+    OWN_WORDS,
+    zone_name,
+)
 from crdt.summary import DONE_STATUSES
 from server.core.access import APPROVE_ROLES, Role
+from server.core.authors import (
+    Change,
+    last_field_changes,
+    owner_comment_credit,
+    recorded_now,
+    zone_changes,
+)
 from server.core.clock import OSLO, norwegian_date
+from server.core.identity import colour_for
 from server.core.minutes_people import local_user_ids, parse_content
 from server.core.note_access import MAX_NOTE_CHARS, may_write_notes
 from server.core.zones import zone_data
@@ -57,7 +86,9 @@ async def min_plan_page(request: Request) -> Response:
     members = await v.services.plans.list_members_with_names(v.plan.id)
     names = {m.user_id: name for m, name, _ in members}
     person = next((m.user_id for m, _, _ in members if m.role == Role.PLANEIER), None)
-    areas, zones = await _areas(v, names)
+    roles = {str(m.user_id): m.role for m, _, _ in members}
+    areas, zones = await _areas(v, names, roles)
+    about_me, content_zone = await _about_me(v, names, roles)
     upcoming = await _upcoming(v)
     before = [meeting_view(m, names) | {"id": m.id} for m in upcoming] if _writes(v) else []
     app_data = {
@@ -65,7 +96,10 @@ async def min_plan_page(request: Request) -> Response:
         "lang": language_of(request),
         "today": v.today.isoformat(),
         "zones": zones,
+        "content": content_zone,
         "names": {str(uid): name for uid, name in names.items()},
+        "roles": roles,
+        "me": {"id": str(v.user.id), "name": v.user.name, "color": colour_for(v.user.id)},
         "visit": visit_id,
         "meetings": [m["id"] for m in before],
         "csrf": csrf_token(request, v.services.secret_key),
@@ -77,6 +111,7 @@ async def min_plan_page(request: Request) -> Response:
             (m for area in areas for m in area["measures"]),
             key=lambda m: (m["done"], m["end"] or "9999-12-31", m["title"]),
         ),
+        "about_me": about_me,
         "meeting": await _meeting_with_agenda(v, upcoming[0], names) if upcoming else None,
         "before": before,
         "may_write_notes": _writes(v),
@@ -89,22 +124,88 @@ async def min_plan_page(request: Request) -> Response:
 
 
 async def _areas(
-    v: PlanVisit, names: Mapping[int, str]
+    v: PlanVisit, names: Mapping[int, str], roles: Mapping[str, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each readable, current life area's goals and measures, and the zones the script opens
-    (read-only: nothing on this page writes)."""
+    (written only where the person writes their own words)."""
     areas: list[dict[str, Any]] = []
     zones: list[dict[str, Any]] = []
     for zone in await v.services.plans.list_zones(v.plan.id):
         if zone.kind != AREA or zone.retired_at is not None:
             continue
-        if v.access(AREA, zone.key) is None:
+        access = v.access(AREA, zone.key)
+        if access is None:
             continue
         data = zone_data(await v.services.registry.read(zone.id), AREA, zone.id)
-        areas.append(area_view(zone.title, data, names, v.today))
+        area = area_view(zone.title, data, names, v.today)
+        changes = await zone_changes(v.services.repos.zone_log, zone.id, AREA)
+        for goal in area["goals"]:
+            own = goal["own"]
+            goal["words_by"] = own_credit(changes, goal["id"], (OWN_WORDS,), own, v, names, roles)
+            goal["status_by"] = own_credit(
+                changes, goal["id"], OWN_STATUS_FIELDS, own, v, names, roles
+            )
+        areas.append(area)
         room = f"plan/{v.plan.id}/{zone_name(AREA, zone.key)}"
-        zones.append({"room": room, "kind": AREA, "key": zone.key, "title": zone.title})
+        zones.append(
+            {"room": room, "kind": AREA, "key": zone.key, "title": zone.title, "access": access}
+        )
     return areas, zones
+
+
+async def _about_me(
+    v: PlanVisit, names: Mapping[int, str], roles: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """ "Om meg" as lines of plain text (the script puts the editor in their place) with who
+    last wrote it by the records, and the content zone the script opens to edit it."""
+    access = v.access(CONTENT, "")
+    zone = await v.services.plans.get_zone(v.plan.id, CONTENT, "")
+    if access is None or zone is None:
+        return {"lines": [], "by": None}, None
+    data = zone_data(await v.services.registry.read(zone.id), CONTENT, zone.id)
+    lines = [line for line in nodes_plain(data.get(ABOUT_ME) or []).split("\n") if line.strip()]
+    by = None
+    if lines:
+        changes = await zone_changes(v.services.repos.zone_log, zone.id, CONTENT)
+        by = credit_of(last_field_changes(changes, ABOUT_ME).get(ABOUT_ME), v, names, roles)
+    room = f"plan/{v.plan.id}/{zone_name(CONTENT)}"
+    return {"lines": lines, "by": by}, {"room": room, "kind": CONTENT, "key": "", "access": access}
+
+
+def own_credit(
+    changes: list[Change],
+    item_id: str,
+    fields: tuple[str, ...],
+    own: Mapping[str, Any],
+    v: PlanVisit,
+    names: Mapping[int, str],
+    roles: Mapping[str, str],
+) -> dict[str, str] | None:
+    """Who wrote a goal's own words (or its own status), by the server's records: "me",
+    "owner" (the planeier or the verge), "other" (anyone else: their name, never the
+    person's) or "unknown" (no record holds what the fields hold now). None when empty."""
+    values = {"ownWords": own["words"], OWN_STATUS: own["status"], OWN_EMOJI: own["emoji"]}
+    values[OWN_NOTE] = own["note"]
+    if not any(values[f] for f in fields):
+        return None
+    change = last_field_changes(changes, *fields).get(item_id)
+    if not recorded_now(changes, item_id, fields, values):
+        change = None
+    return credit_of(change, v, names, roles)
+
+
+def credit_of(
+    change: Change | None, v: PlanVisit, names: Mapping[int, str], roles: Mapping[str, str]
+) -> dict[str, str]:
+    """The credit the page shows for the change that last wrote something (see
+    `own_credit`): the same rule as an evaluation's `ownerComment`."""
+    credit = owner_comment_credit(change, roles)
+    if change is None or credit is None or change.user_id is None:
+        return {"credit": "unknown", "name": ""}
+    name = names.get(change.user_id, "")
+    if change.user_id == v.user.id:
+        return {"credit": "me", "name": name}
+    return {"credit": "owner" if credit == "owner" else "other", "name": name}
 
 
 def area_view(
@@ -134,6 +235,12 @@ def area_view(
                 "done": sum(1 for m in mine if m.get("status") in DONE_STATUSES),
                 "total": len(mine),
                 "attainment": latest[item["id"]][1] if item["id"] in latest else None,
+                "own": {
+                    "words": str(item.get(OWN_WORDS) or ""),
+                    "status": item.get(OWN_STATUS),
+                    "emoji": item.get(OWN_EMOJI),
+                    "note": str(item.get(OWN_NOTE) or ""),
+                },
             }
         )
     return {

@@ -88,6 +88,7 @@ ENUM_KEYS = {
     ("meta", "status"): "planStatus",
     ("measures", "status"): "measureStatus",
     ("evaluations", "attainment"): "attainment",
+    ("goals", "ownStatus"): "ownStatus",
 }
 USER_FIELDS = frozenset({"responsible", "responsibleUserId", "referentUserId"})
 

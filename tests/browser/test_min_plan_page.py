@@ -82,6 +82,16 @@ async def open_min_plan(page: Page, base: str, world: World, *, until_visitor: b
     log_latency("Min plan loaded and synced", started)
 
 
+async def open_own_form(page: Page) -> None:
+    """Open the first goal's "Skriv med egne ord" form, with a sentence too long (its message
+    shown): the page's new controls in every state are checked too."""
+    goal = page.get_by_test_id("min-goal").first
+    await goal.get_by_role("button", name="Skriv med egne ord").click()
+    await goal.get_by_label("Si det med en setning").fill("Blåbær og æøå 🫐 " * 20)
+    await goal.get_by_role("button", name="Lagre").click()
+    await goal.get_by_test_id("min-own-note-error").wait_for()
+
+
 async def test_jonas_on_his_phone_sees_his_plan_live(
     browse: Browsing, plan: PlanContent, server: LiveServer, world: World
 ) -> None:
@@ -115,7 +125,8 @@ async def test_jonas_on_his_phone_sees_his_plan_live(
 
     # Kari changes the goal's title from another client: it appears at once, and the live
     # region (role="status" in the accessibility tree) says the plan changed.
-    status = jonas.get_by_role("status")
+    status = jonas.get_by_test_id("min-live")
+    assert await status.get_attribute("role") == "status"
     assert (await status.inner_text()).strip() == ""
     async with connected(server.ws_url(world.room("area/skole"), world.token("koordinator"))) as k:
         started = time.perf_counter()
@@ -146,6 +157,7 @@ async def test_axe_finds_no_violations_on_desktop_or_phone(
         await open_min_plan(page, browse.base, world, until_visitor=name == "desktop")
         if name == "desktop":
             await shoot(page, "min-plan.png")
+        await open_own_form(page)
         await page.add_script_tag(path=str(AXE_JS))
         result = await page.evaluate(AXE_ALL_JS)
         assert result["rules"] > 20, f"axe did not really run on {name}"
@@ -160,13 +172,16 @@ async def test_every_link_is_reached_by_keyboard_in_order(
     await meeting_and_visit(server, world)
     page = await browse.user("verge", plan=False)
     await open_min_plan(page, browse.base, world, until_visitor=False)
-    # A radio group is one Tab stop (its checked radio); the arrows move within it.
+    # Every control the page shows now ("Om meg"'s editor, each goal's "Skriv med egne ord",
+    # the note form; the forms are closed). A radio group is one Tab stop (its checked radio).
     wanted = await page.eval_on_selector_all(
         "#min-app a[href], #min-app button, #min-app input:not([type=radio]), "
-        "#min-app input[type=radio]:checked, #min-app select, #min-app textarea",
-        "(els) => els.map((el) => el.outerHTML.slice(0, 120))",
+        "#min-app input[type=radio]:checked, #min-app select, #min-app textarea, "
+        "#min-app [contenteditable=true]",
+        "(els) => els.filter((el) => el.checkVisibility()).map((el) => el.outerHTML.slice(0, 120))",
     )
-    assert len(wanted) >= 3, wanted  # the full plan, the video link, the access log
+    # the full plan, "Skriv med egne ord" twice, "Om meg", the video link, the access log
+    assert len(wanted) >= 6, wanted
     await page.locator("body").focus()
     reached: list[str] = []
     for _ in range(60):
@@ -183,6 +198,34 @@ async def test_every_link_is_reached_by_keyboard_in_order(
     # The focus is visible on each (an outline, not only a colour).
     outline = await page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+    # "Skriv med egne ord" opens the form by keyboard, its fields follow in order, and
+    # Escape closes it with the focus back on the button.
+    opener = page.get_by_role("button", name="Skriv med egne ord").first
+    await opener.focus()
+    await page.keyboard.press("Enter")
+    form = page.get_by_test_id("min-own-form").first
+    order = []
+    for step in range(6):
+        if step:
+            await page.keyboard.press("Tab")
+        order.append(
+            await page.evaluate(
+                "() => document.activeElement.labels && document.activeElement.labels.length"
+                " ? document.activeElement.labels[0].textContent.trim()"
+                " : document.activeElement.textContent.trim()"
+            )
+        )
+    assert order == [
+        "Jeg vil",
+        "Vil ikke si",
+        "Velg en emoji",
+        "Si det med en setning",
+        "Lagre",
+        "Avbryt",
+    ]
+    await page.keyboard.press("Escape")
+    await form.wait_for(state="hidden")
+    assert await opener.evaluate("(el) => el === document.activeElement")
     # Enter on "Se hele planen" opens the full plan.
     await page.get_by_test_id("min-full-plan").focus()
     await page.keyboard.press("Enter")
@@ -202,6 +245,7 @@ async def test_no_sideways_scrolling_at_320_px_or_200_percent_zoom(
     for name, options in sizes.items():
         page = await browse.user("planeier", plan=False, **options)
         await open_min_plan(page, browse.base, world, until_visitor=False)
+        await open_own_form(page)
         width = await page.evaluate(NO_SIDEWAYS_JS)
         log.info("Min plan at %s: %s", name, width)
         assert width["scroll"] <= width["client"], (name, width)

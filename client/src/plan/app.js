@@ -10,7 +10,7 @@ import { Comments } from './comments.js'
 import { Messages } from './messages.js'
 import { Presence } from './presence.js'
 import { AreaView } from './area.js'
-import { HistoryDialog } from './records.js'
+import { HistoryDialog, AreaRecords, changedLine } from './records.js'
 import { section, richSection, metaSection, otherPlansSection, collaborationSection } from './content.js'
 import { Overview } from './overview.js'
 import { watchPublished } from './published.js'
@@ -27,10 +27,12 @@ export function start (root) {
 
   let status = null
   const areaViews = []
+  let aboutMeRecords = null // who last wrote "Om meg" (the content zone's records)
   // A zone's saved state changed: its status, and its records if they wait for my changes.
   const onChange = () => {
     if (status) status.update()
     for (const view of areaViews) view.records.zoneChanged()
+    if (aboutMeRecords) aboutMeRecords.zoneChanged()
   }
   const zones = data.zones
     .filter((spec) => RENDERED_KINDS.has(spec.kind))
@@ -75,7 +77,13 @@ export function start (root) {
     mainColumn.append(metaSection(ctx, zctx, overview.el))
     addToc('sec-meta', t('meta.heading'))
     for (const [root_, key, hint] of [['aboutMe', 'section.aboutMe', 'section.aboutMe.hint'], ['resources', 'section.resources', 'section.resources.hint'], ['needs', 'section.needs', 'section.needs.hint']]) {
-      mainColumn.append(richSection(ctx, zctx, root_, t(key), t(hint)))
+      const el = richSection(ctx, zctx, root_, t(key), t(hint))
+      if (root_ === 'aboutMe') {
+        // Who last wrote "Om meg" (the person's own words, issue 13), by the server's records.
+        aboutMeRecords = new AreaRecords(content, data.planId, `/plans/${encodeURIComponent(data.planId)}/content/changes`)
+        el.querySelector('.section-body').append(changedLine(aboutMeRecords, 'aboutMe').el)
+      }
+      mainColumn.append(el)
       addToc(`sec-${root_}`, t(key))
     }
   }

@@ -10,6 +10,7 @@ import { richText } from './richtext.js'
 import { bindTextContent } from './textbinding.js'
 import { newItem, itemsOf, textOf, MEASURE_STATUSES, DONE_STATUSES, ATTAINMENTS } from './items.js'
 import { AreaRecords, changedLine, lastWriterOf, nameOf } from './records.js'
+import { OWN_WORDS, OWN_FIELDS, OWN_STATUS_FIELDS, ownOf, hasAny, statusParts, ownCredit } from './own.js'
 
 const headingLevel = (depth) => Math.min(3 + depth, 6)
 
@@ -96,6 +97,7 @@ class GoalView extends ItemView {
     }))
     this.titleControl = title.control
     const changed = this.use(changedLine(area.records, this.id))
+    const own = this.use(ownPanel(this))
     const descriptionSlot = h('div', { class: 'description' })
     this.use(watchKey(map, 'description', () => this.mountDescription(descriptionSlot)))
     const comments = this.commentParts(this.heading.id)
@@ -130,7 +132,7 @@ class GoalView extends ItemView {
       class: 'goal', id: `goal-${key}`, aria: { labelledby: this.heading.id }, dataset: { testid: `goal-${this.id}` }
     },
     h('div', { class: 'item-head' }, this.heading.el, actions),
-    title.el, changed.el, descriptionSlot,
+    title.el, changed.el, own.el, descriptionSlot,
     comments && comments.panel,
     this.measuresEl, this.evaluationsEl, addRow, this.childrenEl)
     this.use(watchKey(map, 'label', () => this.renderKicker()))
@@ -190,6 +192,47 @@ class GoalView extends ItemView {
     if (this.editor) this.editor.destroy()
     super.destroy()
   }
+}
+
+/**
+ * The person's own words and status on a goal (written from Min plan, ./own.js), read-only
+ * here, with who wrote each by the server's records. A polite live region: when the person
+ * changes their status, a screen reader here hears it.
+ */
+function ownPanel (view) {
+  const { map, area, ctx } = view
+  const el = h('div', { class: 'own-words', role: 'status', aria: { live: 'polite' }, dataset: { testid: `own-${view.id}` } })
+  const roleOf = (id) => { const member = ctx.membersById.get(id); return member ? member.role : null }
+  const byline = (kind, fields, own) => {
+    const found = ownCredit({ records: area.records, zone: area.zone, itemId: view.id, fields, own, roleOf, me: null })
+    let text = ''
+    if (found.entry && found.credit === 'owner') text = t('own.byOwner', { name: nameOf(found.entry), when: formatDateTime(found.entry.at) })
+    else if (found.entry) text = t('own.byOther', { name: nameOf(found.entry), when: formatDateTime(found.entry.at) })
+    else if (found.credit === 'unknown') text = t('own.byUnknown')
+    return h('p', { class: 'changed own-by', dataset: { testid: `own-${kind}-by-${view.id}`, credit: found.credit } }, text)
+  }
+  let last = ''
+  const render = () => {
+    const own = ownOf(map)
+    const parts = []
+    if (own.ownWords) {
+      parts.push(h('p', { dataset: { testid: `own-words-${view.id}` } }, h('strong', {}, `${t('own.words')}:`), ' ', own.ownWords),
+        byline('words', [OWN_WORDS], own))
+    }
+    if (hasAny(own, OWN_STATUS_FIELDS)) {
+      parts.push(h('p', { dataset: { testid: `own-status-${view.id}` } }, h('strong', {}, `${t('own.status')}:`), statusParts(own)),
+        byline('status', OWN_STATUS_FIELDS, own))
+    }
+    // Only a real change is put into the live region (a records refresh that says the same
+    // is not announced again).
+    const text = parts.map((part) => part.textContent + '|' + (part.dataset.credit || '')).join('\n')
+    if (text === last) return
+    last = text
+    el.replaceChildren(...parts)
+  }
+  const unwatch = OWN_FIELDS.map((field) => watchKey(map, field, render))
+  const unrecords = area.records.watch(render)
+  return { el, destroy: () => { unwatch.forEach((fn) => fn()); unrecords() } }
 }
 
 class MeasureView extends ItemView {

@@ -15,9 +15,10 @@ const DEBOUNCE_MS = 800
 const RETRY_MS = 5000
 
 export class AreaRecords {
-  constructor (zone, planId) {
+  constructor (zone, planId, url = null) {
     this.zone = zone
-    this.url = `/plans/${encodeURIComponent(planId)}/areas/${encodeURIComponent(zone.key)}/changes`
+    // An area's records, or the content zone's ("Om meg"): /plans/<id>/content/changes.
+    this.url = url || `/plans/${encodeURIComponent(planId)}/areas/${encodeURIComponent(zone.key)}/changes`
     this.items = new Map() // item id -> {root, last, history}
     this.loaded = false
     this.failed = false
@@ -116,7 +117,10 @@ export function lastWriterOf (records, itemId, field) {
 // --- the history dialog --------------------------------------------------------------------
 
 const FIELD_LABELS = {
-  goals: { title: 'goal.title', label: 'history.field.label', parentId: 'history.field.parentId' },
+  goals: {
+    title: 'goal.title', label: 'history.field.label', parentId: 'history.field.parentId',
+    ownWords: 'goal.ownWords', ownStatus: 'goal.ownStatus', ownEmoji: 'goal.ownEmoji', ownNote: 'goal.ownNote'
+  },
   measures: {
     title: 'measure.title', status: 'measure.status', start: 'measure.start', end: 'measure.end',
     scope: 'measure.scope', externalParty: 'measure.externalParty', responsible: 'measure.responsible',
@@ -130,7 +134,7 @@ const FIELD_LABELS = {
   }
 }
 const DATE_FIELDS = new Set(['start', 'end', 'date', 'nextReview'])
-const ENUM_PREFIXES = { status: 'measureStatus', attainment: 'attainment' }
+const ENUM_PREFIXES = { status: 'measureStatus', attainment: 'attainment', ownStatus: 'ownStatus' }
 const REFERENCE_FIELDS = new Set(['goalId', 'parentId', 'meetingId'])
 
 function fieldLabel (root, field) {
