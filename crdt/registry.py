@@ -226,9 +226,7 @@ class RoomRegistry:
         for room in rooms:
             room.close_all(CloseCode.RESTARTING, "server restarting")
         await self.committer.flush()
-        log.info(
-            "shutdown: %d rooms closed (1012), their pending writes flushed", len(rooms)
-        )
+        log.info("shutdown: %d rooms closed (1012), their pending writes flushed", len(rooms))
         for room in list(self.rooms.values()):
             try:
                 await room.compact()

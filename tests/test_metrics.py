@@ -17,6 +17,7 @@ from server.services import Repositories
 from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import live_server
+from tests.support.waiting import wait_for
 from tests.support.world import build_world
 
 TOKEN = "maalepunkt-" + "k" * 32  # an HTTP header: ASCII, as an operator would make it
@@ -140,9 +141,8 @@ async def test_the_loop_lag_probe_sees_a_stall_and_each_scrape_starts_anew(
             return probe.lag.count - dict(probe.lag.cumulative())[0.5]
 
         await asyncio.sleep(0.1)  # the probe is asleep, waiting for its next wake-up
-        time.sleep(1.0)  # the server shares this event loop: a stall of one second
-        while stalls() == 0:
-            await asyncio.sleep(0.01)  # until the probe has woken after the stall
+        time.sleep(1.0)  # noqa: ASYNC251 (the server shares this event loop: a one-second stall)
+        await wait_for(lambda: stalls() > 0, what="the probe's wake-up after the stall")
         first = _samples(metrics.exposition().decode())
         second = _samples(metrics.exposition().decode())  # no turn of the loop in between
     assert first[(LOOP_LAG_MAX, ())] >= 1.0 - probe.interval
