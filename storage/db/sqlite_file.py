@@ -174,9 +174,9 @@ def restore(source: Path, database: Path, known_revision: Callable[[str], bool])
     """Make `source` (a backup) the database, keeping the one there as `.before-restore-…`.
     Refuses while a server holds the database (DatabaseInUse)."""
     source = source.expanduser().resolve()
-    facts = inspect(source, known_revision)
     if source == database:
         raise BackupError("that is the database itself: name a backup file")
+    facts = inspect(source, known_revision)
     with exclusive(database):
         partial = database.with_name(database.name + ".restoring")
         partial.unlink(missing_ok=True)
