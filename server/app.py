@@ -66,7 +66,7 @@ from server.notify.pages import (
     settings_submit,
     unread_count,
 )
-from server.ops.metrics import metrics_endpoint
+from server.ops.metrics_page import metrics_endpoint
 from server.plans.access_log import access_log_page
 from server.plans.comments import (
     comment_add,

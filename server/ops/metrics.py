@@ -7,7 +7,7 @@ when scraped, by one collector over the live objects. prometheus_client writes t
 Not public: the figures say how busy which node is and nothing about any plan, but they are
 an operator's, so `/metrics` answers only a request with `Authorization: Bearer
 <SAMPLAN_METRICS_TOKEN>` (401 otherwise), and does not exist at all (404) while that token is
-unset. docs/deploy.md shows a scrape job.
+unset (the route: server/ops/metrics_page.py). docs/deploy.md shows a scrape job.
 
 Later figures plug in without touching this module's callers: `Metrics.timings` hands out a
 histogram under a new name (the Redis fan-out's lag, `samplan_redis_lag_seconds`), and
@@ -19,9 +19,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -29,17 +28,11 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.process_collector import ProcessCollector
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 
 from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
 from crdt.stats import LATENCY_BOUNDS, Timings
 from server.ops.loop_lag import LoopLagProbe
-
-if TYPE_CHECKING:
-    from server.services import Services
 
 LOOP_LAG_MAX = "samplan_event_loop_lag_max_seconds"  # read by the benchmark: keep the name
 
@@ -58,13 +51,13 @@ class Metrics:
 
     def __init__(
         self,
-        rooms: RoomRegistry,
+        room_registry: RoomRegistry,
         committer: GroupCommitter,
         connections: Callable[[], int],
         *,
         token: str,
     ) -> None:
-        self.rooms = rooms
+        self.room_registry = room_registry
         self.committer = committer
         self.connections = connections
         self.token = token
@@ -126,9 +119,9 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         m = self.m
-        stats = m.rooms.stats
+        stats = m.room_registry.stats
         yield _gauge("samplan_connections", "Open zone sockets.", m.connections())
-        yield _gauge("samplan_rooms_loaded", "Zone documents held in memory.", len(m.rooms))
+        yield _gauge("samplan_rooms_loaded", "Zone documents held in memory.", len(m.room_registry))
         yield _counter(
             "samplan_updates_received",
             "Updates sent by clients allowed to write (before they are applied).",
@@ -205,18 +198,3 @@ def _histogram(name: str, documentation: str, timings: Timings) -> HistogramMetr
 
 def _bound(value: float) -> str:
     return "+Inf" if value == float("inf") else repr(value)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    services: Services = request.app.state.services
-    metrics = services.metrics
-    if not metrics.enabled:
-        raise HTTPException(404)
-    if not metrics.authorised(request.headers.get("authorization")):
-        return Response(
-            "metrics need a bearer token\n",
-            status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="samplan-metrics"'},
-            media_type="text/plain",
-        )
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
