@@ -52,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from server.app import create_app
     from server.logs import configure_logging
+    from server.ops.shutdown import GracefulServer
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
@@ -69,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=trust_proxies,
         forwarded_allow_ips=trusted,
     )
-    uvicorn.Server(config).run()
+    GracefulServer(config).run()  # SIGTERM: stop accepting, flush, close with 1012, exit
     return 0
 
 

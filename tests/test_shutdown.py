@@ -1,7 +1,7 @@
 """Graceful shutdown: SIGTERM (or SIGINT) while a client is writing. The server stops
-accepting, closes every socket with 1012 (service restart: the client reconnects), makes
-every pending write durable and exits; everything a client had seen acknowledged is in the
-database when the server comes back."""
+accepting, makes every pending write durable (and relays it), closes every socket with 1012
+(service restart: the client reconnects) and exits (server/ops/shutdown.py); everything a
+client had seen acknowledged is in the database when the server comes back."""
 
 from __future__ import annotations
 
@@ -86,6 +86,7 @@ async def test_a_signal_while_a_client_writes_closes_with_1012_and_loses_nothing
 
         log = proc.output()
         assert "services stopped" in log, log[-3000:]
+        assert "stopping: pending writes durable and relayed; closing sockets (1012)" in log
         assert "rooms closed (1012), their pending writes flushed" in log
         # uvicorn re-raises the signal it handled: SIGTERM ends the process, SIGINT is the
         # KeyboardInterrupt `samplan` answers with 130
