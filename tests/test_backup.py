@@ -24,8 +24,7 @@ from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import ServerProcess
 from tests.support.world import World, build_world
-
-GOAL = "mål {i}: Åse Ødegård tar bussen alene 🚌"
+from tests.support.writer import GOAL, ConfirmingWriter
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -83,27 +82,6 @@ async def _keys(settings: Settings, database: Path, zone_id: int) -> set[str]:
     return set(doc.get("m", type=Map).keys())
 
 
-class Writer:
-    """Writes goals until stopped, confirming every few (YClient.confirm: durable)."""
-
-    def __init__(self, client: YClient) -> None:
-        self.client = client
-        self.written = 0
-        self.confirmed = 0
-        self.stop = False
-
-    async def run(self) -> None:
-        goals = self.client.doc.get("m", type=Map)
-        while not self.stop and self.client.close_code is None:
-            goals[f"k{self.written}"] = GOAL.format(i=self.written)
-            self.written += 1
-            if self.written % 5 == 0:
-                upto = self.written
-                if await self.client.confirm():
-                    self.confirmed = upto
-            await asyncio.sleep(0.002)
-
-
 async def test_backup_while_serving_then_restore(tmp_path: Path) -> None:
     settings, world = await _world(tmp_path)
     database = tmp_path / "samplan.sqlite3"
@@ -119,11 +97,11 @@ async def test_backup_while_serving_then_restore(tmp_path: Path) -> None:
         seen: set[str] = set()
         observed = observer.doc.get("m", type=Map)
         observer.on_update = lambda _u: seen.update(observed.keys())
-        writer = Writer(client)
+        writer = ConfirmingWriter(client)
         writing = asyncio.get_running_loop().create_task(writer.run())
         await client.wait_for(lambda: writer.confirmed >= 40)
 
-        before = {f"k{i}" for i in range(writer.confirmed)} | set(seen)
+        before = writer.confirmed_keys() | set(seen)
         code, out = await samplan(settings, tmp_path, "backup", str(backup_file))
         assert code == 0, out
         assert "backup written" in out and "schema 0020" in out
@@ -136,7 +114,7 @@ async def test_backup_while_serving_then_restore(tmp_path: Path) -> None:
 
         writer.stop = True
         await writing
-        after_backup = {f"k{i}" for i in range(writer.confirmed)}
+        after_backup = writer.confirmed_keys()
         await client.close()
         await observer.close()
     finally:

@@ -20,6 +20,7 @@ from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import ServerProcess
 from tests.support.world import World, build_world
+from tests.support.writer import GOAL, ConfirmingWriter
 
 
 async def _world_and_server(tmp_path: Path) -> tuple[World, ServerProcess]:
@@ -33,27 +34,6 @@ async def _world_and_server(tmp_path: Path) -> tuple[World, ServerProcess]:
         "SAMPLAN_SECRET_KEY": settings.resolved_secret_key(),
     }
     return world, ServerProcess(env, tmp_path)
-
-
-class Writer:
-    """Writes goals until its socket closes; after every few it asks the server to confirm
-    (crdt.client.YClient.confirm: the reply waits until they are durable)."""
-
-    def __init__(self, client: YClient) -> None:
-        self.client = client
-        self.written = 0
-        self.acknowledged = 0
-
-    async def run(self) -> None:
-        goals = self.client.doc.get("m", type=Map)
-        while self.client.close_code is None:
-            goals[f"k{self.written}"] = f"mål {self.written}: Åse Ødegård lærer å sykle 🚲"
-            self.written += 1
-            if self.written % 5 == 0:
-                upto = self.written
-                if await self.client.confirm():
-                    self.acknowledged = upto
-            await asyncio.sleep(0.002)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -71,16 +51,16 @@ async def test_a_signal_while_a_client_writes_closes_with_1012_and_loses_nothing
         seen: set[str] = set()
         observed = observer.doc.get("m", type=Map)
         observer.on_update = lambda _u: seen.update(observed.keys())
-        writer = Writer(client)
+        writer = ConfirmingWriter(client)
         writing = asyncio.get_running_loop().create_task(writer.run())
-        await client.wait_for(lambda: writer.acknowledged >= 40 and len(seen) >= 40)
+        await client.wait_for(lambda: writer.confirmed >= 40 and len(seen) >= 40)
         assert proc.proc is not None
         proc.proc.send_signal(sig)  # the writer goes on writing into the shutdown
         assert await client.wait_closed() == 1012
         assert await observer.wait_closed() == 1012
         await writing
         returncode = await asyncio.to_thread(proc.proc.wait, 60)
-        acknowledged = {f"k{i}" for i in range(writer.acknowledged)}
+        acknowledged = writer.confirmed_keys()
         await client.close()
         await observer.close()
 
@@ -105,7 +85,7 @@ async def test_a_signal_while_a_client_writes_closes_with_1012_and_loses_nothing
         async with connected(proc.ws_url(room, world.token("planeier"))) as fresh:
             goals = fresh.doc.get("m", type=Map)
             assert set(goals.keys()) == stored
-            assert goals["k0"] == "mål 0: Åse Ødegård lærer å sykle 🚲"
+            assert goals["k0"] == GOAL.format(i=0)
     finally:
         proc.stop()
 
