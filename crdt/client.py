@@ -160,6 +160,18 @@ class YClient:
                 pass
         return time.perf_counter() - started
 
+    async def confirm(self, timeout: float = 30.0) -> bool:
+        """Wait until every local change made so far is durable on the server: send them, then
+        a sync step 1, whose step 2 reply the server holds back until everything it applied
+        before is durable (DESIGN §4). False when the socket closed first (then nothing is
+        confirmed: the changes may or may not have been stored)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        self.synced.clear()
+        await self._send(encode_sync_step1(self.doc.get_state()))
+        await self.wait_for(lambda: self.synced.is_set() or self.close_code is not None, timeout)
+        return self.synced.is_set()
+
     async def wait_closed(self, timeout: float = 30.0) -> int:
         await self.wait_for(lambda: self.close_code is not None, timeout)
         assert self.close_code is not None

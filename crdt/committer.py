@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from crdt.stats import Timings
 from crdt.store import ZoneStore
 
 log = logging.getLogger("samplan.committer")
@@ -30,6 +32,10 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.updates = 0
+        self.failed_batches = 0
+        # How long each batch's durable write took, from the writer task's start of it to
+        # the store's return (fsync included): /metrics' commit latency.
+        self.commit_seconds = Timings()
 
     def start(self) -> None:
         if self._task is None:
@@ -79,12 +85,14 @@ class GroupCommitter:
                     fut.set_result(result)
 
     async def _write(self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]) -> None:
+        started = time.perf_counter()
         try:
             seqs = await self.store.append_batch(
                 [(zone, update) for zone, update, _, _ in batch],
                 [author for _, _, author, _ in batch],
             )
         except Exception as exc:
+            self.failed_batches += 1
             log.error(
                 "group commit of %d updates failed: %s",
                 len(batch),
@@ -95,6 +103,7 @@ class GroupCommitter:
                 if not fut.done():
                     fut.set_exception(exc)
             return
+        self.commit_seconds.observe(time.perf_counter() - started)
         self.batches += 1
         self.updates += len(batch)
         for (_, _, _, fut), seq in zip(batch, seqs, strict=True):

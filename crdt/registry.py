@@ -21,6 +21,7 @@ from crdt.hooks import Hook
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
 from crdt.room import Room
+from crdt.stats import RelayStats
 from crdt.zone_state import doc_from_stored
 
 log = logging.getLogger("samplan.registry")
@@ -46,6 +47,7 @@ class RoomRegistry:
         self._unload_timers: dict[int, asyncio.TimerHandle] = {}
         self._unloading: set[int] = set()
         self.last_load_seconds = 0.0
+        self.stats = RelayStats()  # every room's counts and fan-out timings (/metrics)
         # What the server subscribes to (wired in one place, server/services.py): a room once
         # loaded (a watcher's baseline), after each durable commit (the hot path: subscribers
         # only mark the room and look later), after each compaction (stored summaries).
@@ -151,7 +153,9 @@ class RoomRegistry:
     async def _load(self, zone_id: int, kind: str) -> Room:
         started = time.perf_counter()
         stored = await self.committer.store.load(zone_id)
-        room = Room(zone_id, self.committer, kind=kind, compact_after=self.compact_after)
+        room = Room(
+            zone_id, self.committer, kind=kind, compact_after=self.compact_after, stats=self.stats
+        )
         room.on_fail = self._forget
         room.on_compacted = self.compacted
         room.load(stored)
@@ -218,9 +222,11 @@ class RoomRegistry:
         for timer in self._unload_timers.values():
             timer.cancel()
         self._unload_timers.clear()
-        for room in list(self.rooms.values()):
+        rooms = list(self.rooms.values())
+        for room in rooms:
             room.close_all(CloseCode.RESTARTING, "server restarting")
         await self.committer.flush()
+        log.info("shutdown: %d rooms closed (1012), their pending writes flushed", len(rooms))
         for room in list(self.rooms.values()):
             try:
                 await room.compact()

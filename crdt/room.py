@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ from crdt.protocol import (
 )
 from crdt.schema import ZONE_ROOTS, ShapeProblem
 from crdt.shape_guard import ShapeGuard
+from crdt.stats import RelayStats
 from crdt.store import LoadedZoneLike
 from crdt.update_format import apply_update_safely, delete_set_covered, delete_set_of
 from crdt.zone_state import apply_stored
@@ -58,9 +60,17 @@ class RoomWriteRefused(RoomWriteFailed):
 
 class Room:
     def __init__(
-        self, zone_id: int, committer: GroupCommitter, *, kind: str = "", compact_after: int = 1000
+        self,
+        zone_id: int,
+        committer: GroupCommitter,
+        *,
+        kind: str = "",
+        compact_after: int = 1000,
+        stats: RelayStats | None = None,
     ) -> None:
         self.zone_id = zone_id
+        # Shared by every room of a registry: what /metrics reports (plain adds, crdt/stats.py).
+        self.stats = stats if stats is not None else RelayStats()
         self.kind = kind
         self.committer = committer
         self.compact_after = compact_after
@@ -150,8 +160,10 @@ class Room:
             pass  # only servers send auth messages; a client's is meaningless but harmless
 
     def _apply_from(self, peer: Peer, update: bytes) -> None:
+        self.stats.received += 1
         if self.failed:
             return
+        received_at = time.perf_counter()
         captured = self._captured
         captured.clear()
         guard = self._guard
@@ -168,7 +180,7 @@ class Room:
         for emitted in captured:
             fut = self.committer.submit(self.zone_id, emitted, author)
             self._last_commit = fut
-            fut.add_done_callback(_Relay(self, peer, emitted))
+            fut.add_done_callback(_Relay(self, peer, emitted, received_at))
         captured.clear()
 
     async def edit(self, change: Callable[[Doc[Any]], T], actor: int | None = None) -> T:
@@ -186,6 +198,7 @@ class Room:
         guard = self._guard
         if guard is not None:
             guard.problems.clear()
+        started = time.perf_counter()
         with self.doc.transaction():
             result = change(self.doc)
         emitted, captured[:] = list(captured), []
@@ -196,7 +209,7 @@ class Room:
         for update in emitted:
             fut = self.committer.submit(self.zone_id, update, actor)
             self._last_commit = fut
-            fut.add_done_callback(_Relay(self, None, update))
+            fut.add_done_callback(_Relay(self, None, update, started))
             commits.append(fut)
         if commits:
             await asyncio.wait(commits)
@@ -204,14 +217,21 @@ class Room:
                 raise RoomWriteFailed(f"room {self.zone_id}: the log write failed")
         return result
 
-    def _after_commit(self, fut: asyncio.Future[int], origin: Peer | None, update: bytes) -> None:
+    def _after_commit(
+        self, fut: asyncio.Future[int], origin: Peer | None, update: bytes, received_at: float
+    ) -> None:
         if not _succeeded(fut):
             self._fail()
             return
         seq = fut.result()
         self.committed_seq = max(self.committed_seq, seq)
         self._unfolded.append(seq)
+        peers = self.peers
         self._broadcast(encode_sync_update(update), exclude=origin)
+        stats = self.stats
+        stats.fanout.observe(time.perf_counter() - received_at)
+        stats.relayed += 1
+        stats.deliveries += len(peers) - (origin in peers)
         if self.on_committed is not None:
             self.on_committed(self)
         if self.tail_length > self.compact_after:
@@ -486,12 +506,13 @@ class _SendWhenDurable:
 class _Relay:
     """Done-callback for one committed update (a class, not a closure, to keep it cheap)."""
 
-    __slots__ = ("room", "origin", "update")
+    __slots__ = ("room", "origin", "update", "received_at")
 
-    def __init__(self, room: Room, origin: Peer | None, update: bytes) -> None:
+    def __init__(self, room: Room, origin: Peer | None, update: bytes, received_at: float) -> None:
         self.room = room
         self.origin = origin
         self.update = update
+        self.received_at = received_at
 
     def __call__(self, fut: asyncio.Future[int]) -> None:
-        self.room._after_commit(fut, self.origin, self.update)
+        self.room._after_commit(fut, self.origin, self.update, self.received_at)

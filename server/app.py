@@ -77,6 +77,7 @@ from server.notify.pages import (
     settings_submit,
     unread_count,
 )
+from server.ops.metrics_page import metrics_endpoint
 from server.plans.access_log import access_log_page
 from server.plans.comments import (
     comment_add,
@@ -327,6 +328,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/delete", delete_submit, methods=["POST"]),
         *ke_admin_routes(),
         Route("/healthz", healthz),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),
         Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),

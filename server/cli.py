@@ -13,6 +13,7 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from pathlib import Path
 
 from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
 from server.core.access import ConsentRule, Role, consent_rule, may_give_consent
@@ -51,10 +52,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from server.app import create_app
     from server.logs import configure_logging
+    from server.ops.shutdown import GracefulServer
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     trust_proxies, trusted = settings.proxy_headers()  # off unless SAMPLAN_TRUSTED_PROXIES
     config = uvicorn.Config(
         create_app(settings),
@@ -68,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=trust_proxies,
         forwarded_allow_ips=trusted,
     )
-    uvicorn.Server(config).run()
+    GracefulServer(config).run()  # SIGTERM: stop accepting, flush, close with 1012, exit
     return 0
 
 
@@ -804,10 +806,53 @@ def _read_file(path: str) -> bytes:
         raise ImportRefused(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _sqlite_database(settings: Settings, command: str) -> Path:
+    from storage.db.sqlite_file import sqlite_file
+
+    database = sqlite_file(settings.resolved_database_url())
+    if database is None:
+        raise CliError(
+            f"{command} is for the SQLite default; back up PostgreSQL with its own tools "
+            "(pg_dump, or the provider's snapshots: docs/deploy.md)"
+        )
+    return database
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """An online, consistent copy of the SQLite database while the server goes on serving
+    (storage/db/sqlite_file.py). The copy holds health data: it is written with mode 0600."""
+    from storage.db.sqlite_file import backup
+    from storage.migrate import known_revision
+
+    database = _sqlite_database(Settings(), "samplan backup")
+    facts = backup(database, Path(args.path), known_revision)
+    print(
+        f"backup written: {facts.path} ({facts.plans} plans, schema {facts.revision}, "
+        f"{facts.size_bytes} bytes)"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Make a backup the database. Refuses while a server serves it; keeps the database that
+    was there beside it. A backup from an older Samplan is migrated when the server starts."""
+    from storage.db.sqlite_file import restore
+    from storage.migrate import head_revision, known_revision
+
+    database = _sqlite_database(Settings(), "samplan restore")
+    result = restore(Path(args.path), database, known_revision)
+    facts = result.restored
+    print(f"restored {facts.path} into {database} ({facts.plans} plans, schema {facts.revision})")
+    if result.previous is not None:
+        print(f"the database that was there is kept as {result.previous}")
+    if facts.revision != head_revision():
+        print("its schema is older than this Samplan's: `samplan migrate` (or serve) upgrades it")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run bench/run.py from the source tree (the benchmark is not part of the package)."""
     import subprocess
-    from pathlib import Path
 
     script = Path(__file__).resolve().parent.parent / "bench" / "run.py"
     if not script.exists():
@@ -1009,6 +1054,17 @@ def build_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="delete plans closed more than SAMPLAN_RETENTION_DAYS ago")
     purge.add_argument("--dry-run", action="store_true", help="list them, delete nothing")
     purge.set_defaults(func=cmd_purge)
+
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database to a new file, online (the server may run)"
+    )
+    backup.add_argument("path", metavar="PATH", help="the new file (never overwritten)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore", help="replace the SQLite database by a backup (the server must be stopped)"
+    )
+    restore.add_argument("path", metavar="PATH", help="a file written by samplan backup")
+    restore.set_defaults(func=cmd_restore)
 
     bench = sub.add_parser("bench", help="run the benchmark (see bench/README)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

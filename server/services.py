@@ -23,12 +23,14 @@ from server.notify.mailer import EmailSender
 from server.notify.notifier import Notifier
 from server.notify.reminders import Reminders
 from server.notify.zone_watch import ZoneWatch
+from server.ops.metrics import Metrics
 from server.settings import Settings
 from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
 from server.sync.sessions import SessionSockets
 from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
 from storage.db import create_engine, make_sessionmaker
+from storage.db.sqlite_file import DatabaseInUse, ServingLock, sqlite_file
 from storage.migrate import upgrade
 from storage.repositories.accounts import AccountRepo
 from storage.repositories.audit import AuditRepo
@@ -125,11 +127,14 @@ class Services:
     daily_versions: DailyVersions
     session_sockets: SessionSockets
     meeting_notices: MeetingNotices
+    metrics: Metrics
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     # "Glemt passord": per typed address (silent) and per client address (said).
     reset_by_email: RequestLimit = field(default_factory=lambda: RequestLimit(3))
     reset_by_address: RequestLimit = field(default_factory=lambda: RequestLimit(20))
     pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
+    # Held while serving the SQLite default: `samplan restore` refuses while it is held.
+    serving_lock: ServingLock | None = None
 
     @property
     def plans(self) -> PlanRepo:
@@ -149,6 +154,21 @@ class Services:
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
+        database = sqlite_file(settings.resolved_database_url())
+        try:
+            serving_lock = ServingLock(database) if database is not None else None
+        except DatabaseInUse:
+            log.error("a restore of the database is under way: not serving (start again after)")
+            raise
+        try:
+            return await cls._start(settings, serving_lock)
+        except BaseException:
+            if serving_lock is not None:
+                serving_lock.release()
+            raise
+
+    @classmethod
+    async def _start(cls, settings: Settings, serving_lock: ServingLock | None) -> Services:
         repos = await Repositories.open(settings)
         committer = GroupCommitter(repos.zone_log)
         committer.start()
@@ -210,6 +230,10 @@ class Services:
             settings.daily_version_check_seconds,
         )
         daily_versions.start()
+        metrics = Metrics(
+            registry, committer, lambda: len(connections), token=settings.metrics_token
+        )
+        metrics.start()
         log.info("services started")
         return cls(
             settings,
@@ -229,15 +253,18 @@ class Services:
             daily_versions,
             session_sockets,
             meeting_notices,
+            metrics,
             login_throttle=LoginThrottle(
                 base_seconds=settings.login_backoff_base_seconds,
                 max_seconds=settings.login_backoff_max_seconds,
             ),
             reset_by_email=RequestLimit(settings.password_reset_per_account_hour),
             reset_by_address=RequestLimit(settings.password_reset_per_address_hour),
+            serving_lock=serving_lock,
         )
 
     async def stop(self) -> None:
+        await self.metrics.stop()
         self.events.close()
         await self.daily_versions.stop()
         await self.reminders.stop()
@@ -251,6 +278,8 @@ class Services:
         await self.audit.stop()  # after the rooms: their peers' leave rows are queued by now
         await self.pdf.close()
         await self.repos.close()
+        if self.serving_lock is not None:
+            self.serving_lock.release()
         log.info("services stopped")
 
     def origin_allowed(self, origin: str | None, host: str | None) -> bool:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     password_reset_per_account_hour: int = Field(default=3, ge=1)
     password_reset_per_address_hour: int = Field(default=20, ge=1)
     log_level: str = "INFO"
+    # "json": one JSON object per line (time, level, logger, event), for a log collector;
+    # the same privacy rules as the text lines (server/logs.py).
+    log_format: Literal["text", "json"] = "text"
+    # `/metrics` (Prometheus) answers only `Authorization: Bearer <this>`; empty: no /metrics
+    # at all (404), and no event-loop lag probe (server/ops/metrics.py).
+    metrics_token: str = ""
     # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
     retention_days: int = Field(default=365, ge=1)
 

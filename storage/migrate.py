@@ -51,3 +51,21 @@ def downgrade_sync(url: str, revision: str) -> None:
     with _ALEMBIC_LOCK:
         command.downgrade(alembic_config(url), revision)
     log.info("database downgraded to %s", revision)
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this version's migrations know `revision` (a database made by a newer Samplan
+    carries one they do not: it must not be served or restored by this one)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    return revision in {script.revision for script in scripts.walk_revisions()}
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations are shipped")
+    return head

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +51,33 @@ MARKER_EMAIL = f"ase.odegard+markor-{TAG}@eksempelvik.test"
 
 class Captured:
     """What the product's handlers wrote, and what a handler added later (without the
-    product's filters, as a test's or an operator's would be) wrote."""
+    product's filters, as a test's or an operator's would be) wrote. With
+    `SAMPLAN_LOG_FORMAT=json` every product line must be one JSON object; it is read back
+    as "LEVEL logger: event" and its `exc`, so the same checks hold for both formats."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_format: str = "text") -> None:
+        self.log_format = log_format
         self.product = io.StringIO()
         self.later = io.StringIO()
 
+    def product_text(self) -> str:
+        raw = self.product.getvalue()
+        if self.log_format == "text":
+            return raw
+        shown = []
+        for line in raw.splitlines():
+            entry = json.loads(line)  # one object per line, or this fails
+            assert isinstance(entry, dict)
+            assert {"time", "level", "logger", "event"} <= set(entry), entry
+            assert set(entry) <= {"time", "level", "logger", "event", "process", "exc", "stack"}
+            datetime.fromisoformat(entry["time"])
+            shown.append(f"{entry['level']} {entry['logger']}: {entry['event']}")
+            if "exc" in entry:
+                shown.append(entry["exc"])
+        return "\n".join(shown) + "\n"
+
     def text(self) -> str:
-        return self.product.getvalue() + self.later.getvalue()
+        return self.product.getvalue() + self.product_text() + self.later.getvalue()
 
     def assert_private(self) -> None:
         text = self.text()
@@ -64,23 +86,38 @@ class Captured:
             assert needle not in text, f"{needle!r} reached the log:\n{text}"
 
     def assert_stack(self, *needles: str) -> None:
-        text = self.product.getvalue()
+        text = self.product_text()
         missing = [n for n in needles if n not in text]
         assert not missing, f"{missing} not in the log:\n{text}"
         assert self.later.getvalue().count("Traceback") == text.count("Traceback")
 
 
+_LOG_FORMAT = "text"
+
+
+@pytest.fixture(autouse=True, params=["text", "json"])
+def log_format(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs with the product's text lines and with its JSON lines
+    (`SAMPLAN_LOG_FORMAT=json`)."""
+    global _LOG_FORMAT
+    _LOG_FORMAT = request.param
+    try:
+        yield request.param
+    finally:
+        _LOG_FORMAT = "text"
+
+
 @contextlib.contextmanager
 def product_logging() -> Iterator[Captured]:
-    """`configure_logging("DEBUG")` as `samplan serve` calls it, its handler writing to a
-    buffer instead of stderr; pytest's own handlers are put back beside it."""
+    """`configure_logging("DEBUG", format)` as `samplan serve` calls it, its handler writing
+    to a buffer instead of stderr; pytest's own handlers are put back beside it."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    captured = Captured()
+    captured = Captured(_LOG_FORMAT)
     root.handlers = []  # basicConfig adds its handler only to a root logger without one
     try:
         with contextlib.redirect_stderr(captured.product):
-            configure_logging("DEBUG")
+            configure_logging("DEBUG", _LOG_FORMAT)
         ours = root.handlers[:]
         later = logging.StreamHandler(captured.later)
         later.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -400,3 +437,39 @@ def test_a_traceback_given_as_text_keeps_frames_and_types_only() -> None:
         "    ^^^^^^^^^^^^^^^^^",
         "sqlalchemy.exc.IntegrityError (message hidden)",
     ]
+
+
+def test_json_lines_carry_the_event_and_safe_fields_only(log_format: str) -> None:
+    """One object per line with time, level, logger, event (and the process, for several
+    nodes on one host); an exception as types and frames; tokens scrubbed from URLs."""
+    with product_logging() as logged:
+        logging.getLogger("samplan.room").info("room %s: folded %d updates", 17, 3)
+        try:
+            _raise_chained("a write failed for")
+        except RuntimeError as exc:
+            logging.getLogger("samplan.committer").error("group commit failed", exc_info=exc)
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d',
+            "10.0.0.7",
+            "GET",
+            f"/ws/plan/p/content?token={TAG}",
+            "1.1",
+            101,
+        )
+    logged.assert_private()
+    lines = logged.product.getvalue().splitlines()
+    if log_format == "text":
+        assert all(not line.startswith("{") for line in lines)
+        return
+    entries = [json.loads(line) for line in lines]
+    by_logger = {entry["logger"]: entry for entry in entries}
+    folded = by_logger["samplan.room"]
+    assert (folded["level"], folded["event"]) == ("INFO", "room 17: folded 3 updates")
+    assert folded["process"] == os.getpid()
+    failed = by_logger["samplan.committer"]
+    assert failed["level"] == "ERROR" and failed["event"] == "group commit failed"
+    assert "RuntimeError (message hidden)" in failed["exc"]
+    assert "KeyError (message hidden)" in failed["exc"]
+    assert "in _raise_chained" in failed["exc"]
+    access = by_logger["uvicorn.access"]
+    assert access["event"] == '10.0.0.7 - "GET /ws/plan/p/content?token=[scrubbed] HTTP/1.1" 101'

@@ -181,6 +181,7 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         await _serve(receive, services, conn, context.zone_id, path.kind, zone, address, ids)
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
+        services.metrics.closed(refusal.code, "refused")
         await ws.close(refusal.code, refusal.reason)
     finally:
         if peer is not None:
@@ -239,10 +240,14 @@ async def _serve(
         settings.messages_per_second, settings.message_burst, settings.message_burst, joined
     )
     max_frame = settings.max_frame_bytes
+    client_code = CloseCode.GOING_AWAY  # the socket ended without a close frame we saw
     try:
         while not peer.closed:
             message = await receive()
-            if message["type"] == "websocket.disconnect" or peer.closed:
+            if message["type"] == "websocket.disconnect":
+                client_code = message.get("code", client_code)
+                break
+            if peer.closed:
                 break  # closed while waiting (log-out, access withdrawn): nothing more is read
             data = message.get("bytes")
             if data is None:
@@ -264,6 +269,10 @@ async def _serve(
                     peer.close(CloseCode.MALFORMED, "malformed frame")
     finally:
         forget(peer)
+        if peer.close_code is not None:
+            services.metrics.closed(peer.close_code, "server")
+        else:
+            services.metrics.closed(client_code, "client")
         if peer.closed and peer.close_code != CloseCode.NORMAL:
             await peer.wait_closed()
         seconds = time.monotonic() - joined

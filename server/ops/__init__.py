@@ -1,0 +1,1 @@
+"""Running Samplan: `/metrics`, the event-loop lag probe, backup and restore of the SQLite file."""
