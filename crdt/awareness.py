@@ -36,8 +36,9 @@ class AwarenessEntry:
 
 class RemoteNode:
     """The owner of the states another node's clients set (DESIGN §6): that node polices its
-    own peers' ids, so here it has no cap per owner, a removal forgets the id at once, and a
-    client that reconnects to a different node takes its id over with a newer clock."""
+    own peers' ids, so here it has no cap per owner and a removal forgets the id at once. Its
+    ids are still its own: no peer here (nor a third node) may change them. A client that
+    moves to another node shows again once its old node said it left or timed out."""
 
     __slots__ = ("node_id",)
 
@@ -78,10 +79,6 @@ class AwarenessStates:
         remote = isinstance(owner, RemoteNode)
         for entry in entries:
             slot = self._slots.get(entry.client_id)
-            if slot is not None and slot.owner is not owner and _moved(slot, owner, entry):
-                # The client reconnected through another node: its old node's claim ends.
-                self._release(slot.owner, entry.client_id)
-                slot = None
             if slot is None:
                 # y-protocols treats an unknown client as clock 0, so clock 0 is stale.
                 if entry.clock == 0 or (remote and entry.removed):
@@ -149,8 +146,3 @@ class AwarenessStates:
     def __len__(self) -> int:
         """Client ids tracked, including removed ones still owned by a live connection."""
         return len(self._slots)
-
-
-def _moved(slot: _Slot, owner: object, entry: AwarenessEntry) -> bool:
-    """A state another node set gives way to a newer one from here or a third node."""
-    return isinstance(slot.owner, RemoteNode) and entry.clock > slot.clock

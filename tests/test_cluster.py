@@ -28,7 +28,7 @@ from tests.support.clients import connected, text_of
 from tests.support.cluster import Cluster, cluster, health, http_base
 from tests.support.live import ServerProcess
 from tests.support.waiting import wait_for
-from tests.support.web import csrf_of, log_in, post_json
+from tests.support.web import csrf_of, log_in, post_json, signed_in
 from tests.support.world import ROLE_USERS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -151,12 +151,6 @@ async def test_awareness_crosses_nodes_and_leaves_with_the_client_and_with_a_dea
             await line.close()
 
 
-async def _session_client(node: ServerProcess, role: str) -> httpx.AsyncClient:
-    http = httpx.AsyncClient(base_url=http_base(node), timeout=60)
-    assert (await log_in(http, ROLE_USERS[role][0])).status_code == 303
-    return http
-
-
 async def test_withdrawn_consent_and_a_removed_member_on_node_a_close_sockets_on_node_b(
     tmp_path: Path,
 ) -> None:
@@ -167,7 +161,7 @@ async def test_withdrawn_consent_and_a_removed_member_on_node_a_close_sockets_on
         per = await YClient(b.ws_url(w.room("area/skole"), w.token("leser"))).connect()
         for client in (ase, per):
             await client.wait_for(client.synced.is_set)
-        async with await _session_client(a, "verge") as verge:
+        async with signed_in(http_base(a), ROLE_USERS["verge"][0]) as verge:
             page = await verge.get(f"/plans/{w.plan_id}")
             form = {"csrf_token": csrf_of(page.text), "user_id": str(w.users["deltaker"])}
             started = time.monotonic()
@@ -177,7 +171,7 @@ async def test_withdrawn_consent_and_a_removed_member_on_node_a_close_sockets_on
             assert response.status_code == 303
             assert await ase.wait_closed(timeout=10) == 4403
             log.info("consent revoked on A -> closed on B in %.0f ms", _ms(started))
-        async with await _session_client(a, "koordinator") as kari:
+        async with signed_in(http_base(a), ROLE_USERS["koordinator"][0]) as kari:
             page = await kari.get(f"/plans/{w.plan_id}")
             started = time.monotonic()
             response = await kari.post(
@@ -199,12 +193,12 @@ async def test_a_notification_made_on_node_a_reaches_the_page_on_node_b(tmp_path
     async with cluster(tmp_path) as c:
         a, b = c.node("a"), c.node("b")
         w = c.world
-        async with await _session_client(b, "koordinator") as kari:
+        async with signed_in(http_base(b), ROLE_USERS["koordinator"][0]) as kari:
             cookie = str(kari.cookies["samplan_session"])
         headers = {"Origin": http_base(b), "Cookie": f"samplan_session={cookie}"}
         url = f"ws://127.0.0.1:{b.port}/events"
         async with websockets.connect(url, additional_headers=headers) as page:
-            async with await _session_client(a, "verge") as verge:
+            async with signed_in(http_base(a), ROLE_USERS["verge"][0]) as verge:
                 response = await post_json(
                     verge, f"/plans/{w.plan_id}/messages", {"text": "Hei fra Line på node A 👋"}
                 )
@@ -272,12 +266,13 @@ async def _write_measures(client: YClient, who: str, enough: Callable[[], bool])
     raise AssertionError("unreachable")
 
 
-async def _type(client: YClient, who: str, enough: Callable[[], bool]) -> str:
-    typed = ""
+async def _type(client: YClient, who: str, enough: Callable[[], bool]) -> list[str]:
+    """Chunks typed at the end; the other node's typist's chunks may land between them."""
+    typed = []
     for i in itertools.count():
-        chunk = f"{who}{i}ø😀 "
+        chunk = f"[{who}:{i}ø😀]"
         _text(client).insert(len(_text(client)), chunk)
-        typed += chunk
+        typed.append(chunk)
         await asyncio.sleep(0.01)
         if i >= 40 and enough():
             return typed
@@ -318,7 +313,7 @@ async def test_both_nodes_compacting_one_zone_while_clients_on_both_write_lose_n
             written: dict[str, str] = {}
             for result in results[: len(writers)]:
                 written.update(result)
-            typed = [str(r) for r in results[len(writers) :]]
+            typed = [chunk for r in results[len(writers) :] for chunk in r]
             assert len(written) == MEASURES_EACH * len(writers)
             # With the fan-out every client sees every node's edits, not just its own node's.
             for client in clients.values():

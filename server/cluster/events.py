@@ -57,6 +57,7 @@ class EventFanout:
             lambda p: self._send("plan-gone", plan=p[0], zones=p[1])
         )
         hub.published.subscribe(lambda e: self._send("events", users=e[0], event=e[1]))
+        hub.clustered = True
         sessions.ended.subscribe(
             lambda e: self._send("sessions-ended", sessions=e[0], user=e[1], keep=e[2])
         )

@@ -28,6 +28,8 @@ class EventHub:
         self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = {}
         # Each event published here, for the other nodes' pages (server/cluster/events.py).
         self.published: Hook[tuple[list[int], dict[str, Any]]] = Hook("events published")
+        # Set by the cluster: a user's pages may be open on another node too.
+        self.clustered = False
 
     @contextlib.contextmanager
     def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[dict[str, Any]]]:
@@ -67,6 +69,11 @@ class EventHub:
 
     def subscribers(self, user_id: int) -> int:
         return len(self._queues.get(user_id, ()))
+
+    def may_reach(self, user_id: int) -> bool:
+        """Whether an event for the user may reach an open page, here or on another node
+        (a caller that must read the database to make the event asks first)."""
+        return self.clustered or user_id in self._queues
 
     def close(self) -> None:
         for queues in self._queues.values():

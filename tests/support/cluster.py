@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ from tests.support.live import ServerProcess, free_port, wait_for_port
 from tests.support.postgres import fresh_postgres_database, postgres_base_url
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
+
+log = logging.getLogger("tests.cluster")
 
 SECRET = "test-secret-ikke-hemmelig"
 # The nodes run this checkout's code, whatever an editable install elsewhere points at.
@@ -118,6 +121,11 @@ async def cluster(base: Path) -> AsyncIterator[Cluster]:
                 running = Cluster(world, repos, database_url, redis_url, base)
                 try:
                     yield running
+                except BaseException:
+                    for proc in running.nodes:  # what the nodes said, for the failure report
+                        lines = [ln for ln in proc.output().splitlines() if "/healthz" not in ln]
+                        log.error("node on port %s:\n%s", proc.port, "\n".join(lines[-60:]))
+                    raise
                 finally:
                     running.stop()
             finally:
