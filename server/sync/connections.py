@@ -1,8 +1,9 @@
 """Open connections by plan, so a change of access takes effect on them at once.
 
 Roles live in SQL and may be changed by this process (web pages) or another one (the CLI,
-another node). In-process changes call `recheck_plan` directly; the watcher notices the
-others through `plans.access_version` and rechecks those plans.
+another node). In-process changes call `recheck_plan` directly, which another node of a
+cluster repeats at once (server/cluster/events.py); the watcher notices the rest through
+`plans.access_version` and rechecks those plans.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ are not registered: a token ends when it expires.
 Typing on a socket is activity: an edit frame notes its session in a set (the sync hot path
 pays one set insertion), and each round writes the noted sessions' last activity in one
 statement, so a session is touched at most once per round however fast anyone types.
-Single node today; with several nodes the round's liveness check already crosses nodes (it
-reads the shared sessions table), and a log-out on another node will reach this one through
-the same channel as the access events (DESIGN §6).
+With several nodes the round's liveness check crosses nodes by itself (it reads the shared
+sessions table), and an ending announced here (`ended`) is done on every other node at once
+(server/cluster/events.py).
 """
 
 from __future__ import annotations
