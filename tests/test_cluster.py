@@ -385,3 +385,42 @@ async def test_scheduled_work_runs_on_exactly_one_node(tmp_path: Path) -> None:
             lambda: _log_lines(follower, line) >= 2, timeout=30, what="the follower took over"
         )
         assert health(follower)["cluster"]["leader"]
+
+
+async def test_after_a_redis_restart_the_nodes_catch_up_and_converge(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as c:
+        a, b = c.node("a"), c.node("b")
+        w = c.world
+        room = w.room("content")
+        async with (
+            connected(a.ws_url(room, w.token("koordinator"))) as kari,
+            connected(b.ws_url(room, w.token("deltaker"))) as ase,
+        ):
+            _text(kari).insert(0, "[før Åse Ødegård 😀]")
+            await ase.wait_for(lambda: "[før " in text_of(ase), timeout=30)
+            c.redis.stop()
+            await wait_for(
+                lambda: all(health(n)["cluster"]["redis"] == "down" for n in (a, b)),
+                timeout=30,
+                what="both nodes saw Redis go",
+            )
+            # Written while the nodes cannot hear each other: durable on each, not relayed.
+            for i in range(5):
+                _text(kari).insert(len(_text(kari)), f"[K{i} æøå]")
+                _text(ase).insert(len(_text(ase)), f"[Å{i} 🧭]")
+            await asyncio.sleep(0.2)  # pacing only: the writes reach their own nodes
+            c.redis.start()
+            restarted = time.monotonic()
+
+            def converged() -> bool:
+                return text_of(kari) == text_of(ase) and all(
+                    f"[K{i} æøå]" in text_of(kari) and f"[Å{i} 🧭]" in text_of(kari)
+                    for i in range(5)
+                )
+
+            await kari.wait_for(converged, timeout=60)
+            log.info("converged %.1f s after Redis came back", time.monotonic() - restarted)
+            assert all(health(n)["cluster"]["catch_ups"] >= 1 for n in (a, b))
+            # And the fan-out works again afterwards.
+            _text(ase).insert(0, "[etter 🎉]")
+            await kari.wait_for(lambda: "[etter 🎉]" in text_of(kari), timeout=30)

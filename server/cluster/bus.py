@@ -204,6 +204,8 @@ class Bus:
                 log.warning("cluster: Redis connection lost (%s); reconnecting", type(exc).__name__)
             except Exception:
                 log.error("cluster: subscriber failed; reconnecting", exc_info=True)
+            if self.connected:
+                delay = 0.1  # it worked until now: try again soon, then back off
             self._disconnected()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)

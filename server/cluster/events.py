@@ -16,16 +16,30 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+from crdt.hooks import Hook
 from crdt.registry import RoomRegistry
-from server.auth.throttle import LoginThrottle
 from server.cluster.bus import Bus
 from server.core.event_hub import EventHub
 from server.sync.connections import ConnectionIndex, forget_plan
 from server.sync.sessions import SessionSockets
 
 log = logging.getLogger("samplan.cluster.events")
+
+
+class Throttle(Protocol):
+    """What this needs of server.auth.throttle.LoginThrottle (a capability of its own)."""
+
+    recorded: Hook[tuple[str, str, str, str | None]]
+
+    def failed(
+        self, email: str, address: str, device: str | None = None, *, announce: bool = True
+    ) -> None: ...
+
+    def succeeded(
+        self, email: str, device: str | None = None, *, announce: bool = True
+    ) -> None: ...
 
 
 class EventFanout:
@@ -37,7 +51,7 @@ class EventFanout:
         connections: ConnectionIndex,
         hub: EventHub,
         sessions: SessionSockets,
-        throttle: LoginThrottle,
+        throttle: Throttle,
         wake_mailer: Callable[[], None],
     ) -> None:
         self.bus = bus

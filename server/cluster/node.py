@@ -12,11 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from crdt.registry import RoomRegistry
-from server.auth.throttle import LoginThrottle
 from server.cluster.bus import Bus
-from server.cluster.events import EventFanout
+from server.cluster.events import EventFanout, Throttle
 from server.cluster.leader import Job, LeaderLease
-from server.cluster.rooms import RoomFanout
+from server.cluster.zones import RoomFanout
 from server.core.event_hub import EventHub
 from server.sync.connections import ConnectionIndex
 from server.sync.sessions import SessionSockets
@@ -32,7 +31,7 @@ def new_node_id() -> str:
 @dataclass
 class Cluster:
     bus: Bus
-    rooms: RoomFanout
+    zones: RoomFanout
     events: EventFanout
     leader: LeaderLease
 
@@ -49,13 +48,13 @@ class Cluster:
         connections: ConnectionIndex,
         hub: EventHub,
         sessions: SessionSockets,
-        throttle: LoginThrottle,
+        throttle: Throttle,
         wake_mailer: Callable[[], None],
         jobs: Sequence[Job],
     ) -> Cluster:
         bus = Bus(url, new_node_id())
-        rooms = RoomFanout(bus, registry.committer.store)
-        registry.link = rooms
+        zones = RoomFanout(bus, registry.committer.store)
+        registry.link = zones
         events = EventFanout(
             bus,
             registry=registry,
@@ -72,7 +71,7 @@ class Cluster:
         log.info(
             "cluster node %s started (Redis %s)", bus.node_id, "up" if bus.connected else "away"
         )
-        return cls(bus, rooms, events, leader)
+        return cls(bus, zones, events, leader)
 
     async def stop(self) -> None:
         await self.leader.stop()  # idempotent: Services stops it first
@@ -85,5 +84,5 @@ class Cluster:
             "leader": self.leader.leading,
             "nodes": len(self.bus.last_seen) + 1,
             "events": self.events.received,  # from other nodes, since start
-            "catch_ups": self.rooms.catch_ups,
+            "catch_ups": self.zones.catch_ups,
         }

@@ -35,28 +35,47 @@ SECRET = "test-secret-ikke-hemmelig"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class RedisServer:
+    """A redis-server of this test's own on a fixed free port, without persistence; it can be
+    stopped and started again on the same port (a Redis restart)."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.directory / "redis.log").open("ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--dir", str(self.directory), "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.proc = None
+
+
 @contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """A redis-server of this test's own, without persistence; yields its URL."""
+def redis_server(directory: Path) -> Iterator[RedisServer]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.path.exists(binary):
         skip_or_fail("redis-server is not installed")
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = (directory / "redis.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
-        + ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
-        stdout=log,
-        stderr=log,
-    )
+    server = RedisServer(binary, directory)
+    server.start()
     try:
-        wait_for_port(port, proc)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        server.stop()
 
 
 @dataclass
@@ -64,7 +83,7 @@ class Cluster:
     world: World
     repos: Repositories
     database_url: str
-    redis_url: str
+    redis: RedisServer
     base: Path
     nodes: list[ServerProcess] = field(default_factory=list)
 
@@ -76,7 +95,7 @@ class Cluster:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "SAMPLAN_VAR_DIR": str(directory / "var"),
             "SAMPLAN_DATABASE_URL": self.database_url,
-            "SAMPLAN_REDIS_URL": self.redis_url,
+            "SAMPLAN_REDIS_URL": self.redis.url,
             "SAMPLAN_SECRET_KEY": SECRET,
             "SAMPLAN_ROOM_GRACE_SECONDS": "0.3",
             # Far apart on purpose: what crosses nodes at once must cross through Redis,
@@ -110,7 +129,7 @@ async def cluster(base: Path) -> AsyncIterator[Cluster]:
     if pg is None:
         skip_or_fail("SAMPLAN_TEST_POSTGRES_URL is not set")
         raise AssertionError("unreachable")
-    with redis_server(base / "redis") as redis_url:
+    with redis_server(base / "redis") as redis:
         async with fresh_postgres_database(pg) as database_url:
             setup = make_settings(base / "setup", database_url=database_url)
             repos = await Repositories.open(setup)  # migrates once, before any node starts
@@ -118,7 +137,7 @@ async def cluster(base: Path) -> AsyncIterator[Cluster]:
                 world = await build_world(repos, SECRET)
                 for role in ROLE_USERS:
                     await repos.users.set_password_hash(world.users[role], hash_password(PASSWORD))
-                running = Cluster(world, repos, database_url, redis_url, base)
+                running = Cluster(world, repos, database_url, redis, base)
                 try:
                     yield running
                 except BaseException:

@@ -27,7 +27,7 @@ from crdt.store import ZoneStore
 from server.cluster import wire
 from server.cluster.bus import Bus
 
-log = logging.getLogger("samplan.cluster.rooms")
+log = logging.getLogger("samplan.cluster.zones")
 
 
 class RoomFanout:
