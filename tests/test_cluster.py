@@ -185,6 +185,35 @@ async def test_withdrawn_consent_and_a_removed_member_on_node_a_close_sockets_on
         await per.close()
 
 
+async def test_an_account_deactivated_on_node_a_has_its_sockets_on_node_b_closed(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as c:
+        a, b = c.node("a"), c.node("b")
+        w = c.world
+        async with signed_in(http_base(b), ROLE_USERS["deltaker"][0]) as ase_http:
+            cookie = str(ase_http.cookies["samplan_session"])
+        headers = {"Origin": http_base(b), "Cookie": f"samplan_session={cookie}"}
+        ase = await YClient(b.ws_url(w.room("area/skole"), w.token("deltaker"))).connect()
+        await ase.wait_for(ase.synced.is_set)
+        async with websockets.connect(
+            f"ws://127.0.0.1:{b.port}/events", additional_headers=headers
+        ) as page:
+            async with signed_in(http_base(a), ROLE_USERS["koordinator"][0]) as kari:
+                form = {"csrf_token": csrf_of((await kari.get(f"/plans/{w.plan_id}")).text)}
+                started = time.monotonic()
+                response = await kari.post(
+                    f"/plans/{w.plan_id}/members/{w.users['deltaker']}/deactivate", data=form
+                )
+                assert response.status_code == 303
+            assert await ase.wait_closed(timeout=10) == 4401  # the token's socket
+            with pytest.raises(websockets.ConnectionClosed):  # and the session's page
+                await asyncio.wait_for(page.recv(), 10)
+            assert page.close_code == 4401
+            log.info("deactivated on A -> sockets on B closed in %.0f ms", _ms(started))
+        await ase.close()
+
+
 def _ms(started: float) -> float:
     return (time.monotonic() - started) * 1000
 
