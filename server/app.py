@@ -147,6 +147,9 @@ async def healthz(request: Request) -> JSONResponse:
     }
     if services.cluster is not None:
         body["cluster"] = services.cluster.health()
+        if not services.cluster.bus.connected:
+            # Serving alone: its clients do not see the other nodes' edits until Redis is back.
+            body["status"] = "degraded"
     return JSONResponse(body)
 
 
