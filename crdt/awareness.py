@@ -34,6 +34,21 @@ class AwarenessEntry:
         return self.state_json == REMOVED_STATE
 
 
+class RemoteNode:
+    """The owner of the states another node's clients set (DESIGN §6): that node polices its
+    own peers' ids, so here it has no cap per owner and a removal forgets the id at once. Its
+    ids are still its own: no peer here (nor a third node) may change them. A client that
+    moves to another node shows again once its old node said it left or timed out."""
+
+    __slots__ = ("node_id",)
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+
+    def __repr__(self) -> str:
+        return f"RemoteNode({self.node_id!r})"
+
+
 @dataclass(slots=True)
 class _Slot:
     owner: object
@@ -61,13 +76,14 @@ class AwarenessStates:
         """
         accepted: list[AwarenessEntry] = []
         refused: list[AwarenessEntry] = []
+        remote = isinstance(owner, RemoteNode)
         for entry in entries:
             slot = self._slots.get(entry.client_id)
             if slot is None:
                 # y-protocols treats an unknown client as clock 0, so clock 0 is stale.
-                if entry.clock == 0:
+                if entry.clock == 0 or (remote and entry.removed):
                     continue
-                if len(self._owned.get(owner, ())) >= self._max_per_owner:
+                if not remote and len(self._owned.get(owner, ())) >= self._max_per_owner:
                     refused.append(entry)
                     continue
                 self._owned.setdefault(owner, set()).add(entry.client_id)
@@ -75,6 +91,10 @@ class AwarenessStates:
                 accepted.append(entry)
             elif slot.owner is not owner:
                 refused.append(entry)
+            elif remote and entry.removed:
+                if entry.clock >= slot.clock:
+                    self._release(owner, entry.client_id)
+                    accepted.append(entry)
             elif entry.clock > slot.clock or (
                 entry.clock == slot.clock and entry.removed and slot.state_json != REMOVED_STATE
             ):
@@ -84,6 +104,14 @@ class AwarenessStates:
                 slot.state_json = entry.state_json
                 accepted.append(entry)
         return accepted, refused
+
+    def _release(self, owner: object, client_id: int) -> None:
+        self._slots.pop(client_id, None)
+        owned = self._owned.get(owner)
+        if owned is not None:
+            owned.discard(client_id)
+            if not owned:
+                del self._owned[owner]
 
     def remove_owner(self, owner: object) -> list[AwarenessEntry]:
         """Forget the owner's client ids; return the removals to broadcast.
@@ -101,11 +129,14 @@ class AwarenessStates:
                 removals.append(AwarenessEntry(client_id, clock, REMOVED_STATE))
         return removals
 
-    def snapshot(self) -> list[AwarenessEntry]:
+    def snapshot(self, *, local_only: bool = False) -> list[AwarenessEntry]:
+        """The present states; `local_only`: only those this node's own peers set (what it
+        tells another node that asks)."""
         return [
             AwarenessEntry(client_id, slot.clock, slot.state_json)
             for client_id, slot in self._slots.items()
             if slot.state_json != REMOVED_STATE
+            and not (local_only and isinstance(slot.owner, RemoteNode))
         ]
 
     def owner_of(self, client_id: int) -> object | None:

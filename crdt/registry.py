@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pycrdt import Doc
 
 from crdt.committer import GroupCommitter
+from crdt.fanout import RoomLink
 from crdt.hooks import Hook
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
@@ -54,6 +55,8 @@ class RoomRegistry:
         self.loaded: Hook[Room] = Hook("loaded")
         self.committed: Hook[Room] = Hook("committed")
         self.compacted: Hook[Room] = Hook("compacted")
+        # The other nodes (server/cluster), set before the first room loads; None: one node.
+        self.link: RoomLink | None = None
 
     async def join(self, zone_id: int, peer: Peer, kind: str = "") -> Room:
         room = await self.get(zone_id, kind)
@@ -152,7 +155,16 @@ class RoomRegistry:
 
     async def _load(self, zone_id: int, kind: str) -> Room:
         started = time.perf_counter()
-        stored = await self.committer.store.load(zone_id)
+        link = self.link
+        if link is not None:
+            # Listen first, then read: nothing another node commits falls between (DESIGN §6).
+            await link.open(zone_id)
+        try:
+            stored = await self.committer.store.load(zone_id)
+        except BaseException:
+            if link is not None:
+                link.close(zone_id)
+            raise
         room = Room(
             zone_id, self.committer, kind=kind, compact_after=self.compact_after, stats=self.stats
         )
@@ -160,7 +172,10 @@ class RoomRegistry:
         room.on_compacted = self.compacted
         room.load(stored)
         room.on_committed = self.committed
+        room.link = link
         self.rooms[zone_id] = room
+        if link is not None:
+            link.bind(room)
         self.loaded(room)
         self.last_load_seconds = time.perf_counter() - started
         log.info(
@@ -215,6 +230,9 @@ class RoomRegistry:
     def _forget(self, room: Room) -> None:
         if self.rooms.get(room.zone_id) is room:
             del self.rooms[room.zone_id]
+            if self.link is not None:
+                self.link.close(room.zone_id)
+        room.link = None
         room.dispose()
 
     async def close(self) -> None:

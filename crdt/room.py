@@ -11,14 +11,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
 
 from crdt.authorship import trace_and_fold, traces_kind
-from crdt.awareness import AwarenessEntry, AwarenessStates
+from crdt.awareness import AwarenessEntry, AwarenessStates, RemoteNode
 from crdt.committer import GroupCommitter
+from crdt.fanout import RoomLink
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
 from crdt.protocol import (
@@ -80,9 +81,9 @@ class Room:
         self.failed = False
         self.committed_seq = 0  # the highest seq loaded or made durable here (not a fold mark)
         # The seqs of the logged updates this document holds that no snapshot folded yet, as
-        # far as this room knows: the exact set its next compaction may fold. Another node
-        # writing the same zone logs updates this room never saw; those are never in it.
-        self._unfolded: list[int] = []
+        # far as this room knows: the exact set its next compaction may fold (an ordered set).
+        # Another node's updates are in it only once they came here and integrated (fan-out).
+        self._unfolded: dict[int, None] = {}
         # The seq of the stored snapshot this document holds (loaded or written), None when
         # another writer's compaction may have replaced it: then the next one merges. Only a
         # zone compacted from this document uses it (a traced one builds on what it loads).
@@ -97,6 +98,8 @@ class Room:
         # Called after each durable commit: the server only marks the zone dirty here and
         # looks at the document later (notifications), so the hot path pays one call.
         self.on_committed: Callable[[Room], None] | None = None
+        # The other nodes serving this zone (server/cluster), None on a single node.
+        self.link: RoomLink | None = None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -104,7 +107,7 @@ class Room:
         """Rebuild the document from its snapshot and log tail (before anyone joins)."""
         apply_stored(self.doc, stored)
         self.committed_seq = max([stored.snapshot_seq, *(seq for seq, _ in stored.updates[-1:])])
-        self._unfolded = [seq for seq, _ in stored.updates]
+        self._unfolded = dict.fromkeys(seq for seq, _ in stored.updates)
         self.snapshot_seq = stored.snapshot_seq
         # Subscribe only after the load: what came from storage is never logged again.
         self._subscription = self.doc.observe(self._on_transaction)
@@ -139,6 +142,8 @@ class Room:
         removals = self.awareness.remove_owner(peer)
         if removals:
             self._broadcast(encode_awareness(removals), exclude=None)
+            if self.link is not None:
+                self.link.awareness(self.zone_id, removals)
 
     # -- incoming ------------------------------------------------------------------------
 
@@ -225,13 +230,15 @@ class Room:
             return
         seq = fut.result()
         self.committed_seq = max(self.committed_seq, seq)
-        self._unfolded.append(seq)
+        self._unfolded[seq] = None
         peers = self.peers
         self._broadcast(encode_sync_update(update), exclude=origin)
         stats = self.stats
         stats.fanout.observe(time.perf_counter() - received_at)
         stats.relayed += 1
         stats.deliveries += len(peers) - (origin in peers)
+        if self.link is not None:
+            self.link.committed(self.zone_id, seq, update)
         if self.on_committed is not None:
             self.on_committed(self)
         if self.tail_length > self.compact_after:
@@ -284,6 +291,77 @@ class Room:
         # client's connection alive). Reuse the frame's bytes when nothing was changed.
         unchanged = frame and len(accepted) == len(entries)
         self._broadcast(frame if unchanged else encode_awareness(accepted), exclude=None)
+        if self.link is not None:
+            self.link.awareness(self.zone_id, accepted)
+
+    # -- from other nodes (server/cluster; crdt/fanout.py) --------------------------------
+
+    def apply_remote(
+        self, updates: Sequence[tuple[int, bytes]], *, from_store: bool = False
+    ) -> bool:
+        """Updates another node made durable, each with its seq: applied with a remote origin
+        and relayed to this node's peers, never logged nor published again. Each one that
+        integrated joins the seqs this room may fold (its snapshot holds it now).
+
+        Returns False when one did not integrate (it waits for an update this node never
+        got, e.g. across a Redis reconnect): the caller catches up from the store. Such a
+        seq is never folded from here: this document's snapshot would lack it.
+        """
+        if self.failed or self._subscription is None:
+            return True
+        complete = True
+        captured = self._captured
+        for seq, update in updates:
+            captured.clear()
+            try:
+                apply_update_safely(self.doc, update)
+            except MalformedFrame:
+                log.error("room %s: another node's update %s did not apply", self.zone_id, seq)
+                continue
+            if not captured:
+                # Nothing new: a duplicate (fine), or structs waiting for what is missing.
+                if seq not in self._unfolded and delete_set_of(update) is None:
+                    complete = False
+                continue
+            self._unfolded[seq] = None
+            self.committed_seq = max(self.committed_seq, seq)
+            if from_store or (len(captured) == 1 and captured[0] == update):
+                for emitted in captured:
+                    self._broadcast(encode_sync_update(emitted), exclude=None)
+            else:
+                # More integrated than the update itself: a local peer's update that was
+                # waiting for it. That part is not durable yet, so it is logged like the
+                # server's own edit and relayed once durable (persist before relay).
+                for emitted in list(captured):
+                    fut = self.committer.submit(self.zone_id, emitted, None)
+                    self._last_commit = fut
+                    fut.add_done_callback(_Relay(self, None, emitted))
+        captured.clear()
+        if self._guard is not None:
+            self._guard.problems.clear()  # checked where it was written
+        return complete
+
+    def catch_up(self, stored: LoadedZoneLike) -> None:
+        """Apply what the store holds (after missed messages): the snapshot and every logged
+        update, as another node's; duplicates change nothing."""
+        if stored.snapshot is not None:
+            self.apply_remote([(0, stored.snapshot)], from_store=True)
+            self._unfolded.pop(0, None)  # the snapshot is no logged update
+        self.apply_remote(stored.updates, from_store=True)
+        for seq, _ in stored.updates:  # all in the document now, integrated or duplicate
+            self._unfolded[seq] = None
+
+    def apply_remote_awareness(self, node: RemoteNode, entries: Iterable[AwarenessEntry]) -> None:
+        """Another node's clients' presence, relayed to this node's peers."""
+        accepted, _ = self.awareness.apply(node, entries)
+        if accepted:
+            self._broadcast(encode_awareness(accepted), exclude=None)
+
+    def drop_remote_awareness(self, node: RemoteNode) -> None:
+        """A node that left or stopped answering: its clients' presence goes at once."""
+        removals = self.awareness.remove_owner(node)
+        if removals:
+            self._broadcast(encode_awareness(removals), exclude=None)
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -434,8 +512,8 @@ class Room:
         return written
 
     def _forget_folded(self, seqs: list[int]) -> None:
-        done = set(seqs)
-        self._unfolded = [seq for seq in self._unfolded if seq not in done]
+        for seq in seqs:
+            self._unfolded.pop(seq, None)
 
     def compact_in_background(self, delay: float = 0.0) -> None:
         """Start a compaction unless one is running; `delay` lets a cold load's first

@@ -154,13 +154,17 @@ class SamplanApp(Starlette):
 
 async def healthz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
-    return JSONResponse(
-        {
-            "status": "ok",
-            "rooms": len(services.registry),
-            "connections": len(services.connections),
-        }
-    )
+    body: dict[str, object] = {
+        "status": "ok",
+        "rooms": len(services.registry),
+        "connections": len(services.connections),
+    }
+    if services.cluster is not None:
+        body["cluster"] = services.cluster.health()
+        if not services.cluster.bus.connected:
+            # Serving alone: its clients do not see the other nodes' edits until Redis is back.
+            body["status"] = "degraded"
+    return JSONResponse(body)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

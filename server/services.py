@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -49,6 +50,9 @@ from storage.repositories.transfer import PlanTransferRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
 from storage.repositories.versions import VersionRepo
+
+if TYPE_CHECKING:  # redis is imported only when a cluster is configured
+    from server.cluster.node import Cluster
 
 log = logging.getLogger("samplan.services")
 
@@ -135,6 +139,7 @@ class Services:
     pdf: PdfRenderer = field(default_factory=PdfRenderer)  # the worker process, on first use
     # Held while serving the SQLite default: `samplan restore` refuses while it is held.
     serving_lock: ServingLock | None = None
+    cluster: Cluster | None = None  # SAMPLAN_REDIS_URL set: the other nodes (server/cluster)
 
     @property
     def plans(self) -> PlanRepo:
@@ -188,7 +193,8 @@ class Services:
         connections = ConnectionIndex(live_member)
 
         def plan_gone(plan_id: str) -> None:
-            forget_plan(registry, connections, plan_id)
+            # Every node's watcher sees the deletion itself: nothing to announce.
+            forget_plan(registry, connections, plan_id, announce=False)
 
         watcher = AccessWatcher(
             connections, repos.plans.access_versions, settings.access_poll_seconds, plan_gone
@@ -220,16 +226,37 @@ class Services:
             settings.reminder_interval_seconds,
             also=(meeting_notices.remind,),
         )
-        reminders.start()
         mailer = EmailSender(settings, repos.notifications)
         notifier.on_email_queued = mailer.wake
-        mailer.start()
         daily_versions = DailyVersions(
             repos.versions,
             lambda plan_id: zone_copies(registry, repos.plans, plan_id),
             settings.daily_version_check_seconds,
         )
-        daily_versions.start()
+        login_throttle = LoginThrottle(
+            base_seconds=settings.login_backoff_base_seconds,
+            max_seconds=settings.login_backoff_max_seconds,
+        )
+        # The scheduled work: on a single node here; in a cluster on the leader only.
+        scheduled = (reminders, daily_versions, mailer)
+        cluster = None
+        if settings.redis_url:
+            from server.cluster.node import Cluster
+
+            cluster = await Cluster.start(
+                settings.redis_url,
+                registry=registry,
+                connections=connections,
+                hub=events,
+                sessions=session_sockets,
+                throttle=login_throttle,
+                wake_mailer=mailer.wake,
+                jobs=scheduled,
+            )
+            notifier.on_email_queued = cluster.events.email_queued
+        else:
+            for job in scheduled:
+                job.start()
         metrics = Metrics(
             registry, committer, lambda: len(connections), token=settings.metrics_token
         )
@@ -254,23 +281,25 @@ class Services:
             session_sockets,
             meeting_notices,
             metrics,
-            login_throttle=LoginThrottle(
-                base_seconds=settings.login_backoff_base_seconds,
-                max_seconds=settings.login_backoff_max_seconds,
-            ),
+            login_throttle=login_throttle,
             reset_by_email=RequestLimit(settings.password_reset_per_account_hour),
             reset_by_address=RequestLimit(settings.password_reset_per_address_hour),
             serving_lock=serving_lock,
+            cluster=cluster,
         )
 
     async def stop(self) -> None:
         await self.metrics.stop()
+        if self.cluster is not None:
+            await self.cluster.leader.stop()  # another node takes the scheduled work now
         self.events.close()
         await self.daily_versions.stop()
         await self.reminders.stop()
         await self.watcher.stop()
         await self.session_sockets.stop()
         await self.registry.close()
+        if self.cluster is not None:
+            await self.cluster.stop()  # after the rooms: their peers' leaving is sent first
         await self.zone_watch.close()
         await self.mailer.stop()
         await self.summaries.flush()

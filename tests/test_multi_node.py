@@ -1,8 +1,9 @@
 """Two servers on one PostgreSQL database, both holding the same zones, both compacting them
 while their clients write: nothing either logged is lost (DESIGN §4, §6).
 
-The nodes do not relay to each other yet (that is the fan-out's job), so each node's clients
-see only that node's edits while they write; the promise tested here is the store's: once
+These nodes run without Redis, so they do not relay to each other (tests/test_cluster.py runs
+them with the fan-out) and each node's clients see only that node's edits while they write;
+the promise tested here is the store's alone: once
 the rooms are gone, a fresh load on any node holds every edit from both, and every change
 keeps its author record exactly once.
 """

@@ -12,8 +12,8 @@ than the account key: many people share one address, few share an account.
 Unknown e-mail addresses back off exactly like known ones (no oracle on which accounts exist).
 A browser that signed in to the account before (server/auth/devices.py) is counted on a key of
 its own instead, so a stranger's failures never keep the owner waiting.
-In memory, per process: enough to slow guessing at one node; with several nodes each keeps
-its own count (a shared limit belongs to the scale-out work).
+In memory; with several nodes each failure and success is announced (`recorded`) and every
+node counts it too (server/cluster/events.py), so guessing spread over nodes waits the same.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from crdt.hooks import Hook
 
 # Keys idle this long start over: the back-off is for bursts of guessing, not a record.
 FORGET_AFTER_SECONDS = 900.0
@@ -51,6 +53,8 @@ class LoginThrottle:
         self.free = {"e": free_per_email, "a": free_per_address}
         self.clock = clock
         self._failures: dict[str, _Failures] = {}
+        # ("failed" | "succeeded", email, address, device) as it happened here.
+        self.recorded: Hook[tuple[str, str, str, str | None]] = Hook("log-in attempt")
 
     def _delay(self, kind: str, failures: _Failures) -> float:
         over = failures.count - self.free[kind]
@@ -73,7 +77,11 @@ class LoginThrottle:
             return self._wait_for("e", _on_device(email, device), now)
         return max(self._wait_for("e", email, now), self._wait_for("a", address, now))
 
-    def failed(self, email: str, address: str, device: str | None = None) -> None:
+    def failed(
+        self, email: str, address: str, device: str | None = None, *, announce: bool = True
+    ) -> None:
+        if announce:
+            self.recorded(("failed", email, address, device))
         now = self.clock()
         keys = (f"e:{_on_device(email, device)}",) if device else (f"e:{email}", f"a:{address}")
         for key in keys:
@@ -86,9 +94,11 @@ class LoginThrottle:
         if len(self._failures) > PRUNE_ABOVE:
             self._prune(now)
 
-    def succeeded(self, email: str, device: str | None = None) -> None:
+    def succeeded(self, email: str, device: str | None = None, *, announce: bool = True) -> None:
         """The account starts over; the address keeps its count (others behind it may still
         be guessing)."""
+        if announce:
+            self.recorded(("succeeded", email, "", device))
         self._failures.pop(f"e:{email}", None)
         if device is not None:
             self._failures.pop(f"e:{_on_device(email, device)}", None)

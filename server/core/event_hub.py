@@ -11,6 +11,8 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from crdt.hooks import Hook
+
 QUEUE_LIMIT = 100
 CLOSED: dict[str, Any] = {"type": "_closed"}
 
@@ -24,6 +26,10 @@ class EventHub:
 
     def __init__(self) -> None:
         self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = {}
+        # Each event published here, for the other nodes' pages (server/cluster/events.py).
+        self.published: Hook[tuple[list[int], dict[str, Any]]] = Hook("events published")
+        # Set by the cluster: a user's pages may be open on another node too.
+        self.clustered = False
 
     @contextlib.contextmanager
     def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[dict[str, Any]]]:
@@ -35,7 +41,14 @@ class EventHub:
             self._forget(user_id, queue)
 
     def publish(self, user_ids: Iterable[int], event: dict[str, Any]) -> int:
-        """Queue `event` for every open page of each user; returns how many got it."""
+        """Queue `event` for every open page of each user, on every node; returns how many
+        pages on this node got it."""
+        users = sorted(set(user_ids))
+        self.published((users, event))
+        return self.deliver(users, event)
+
+    def deliver(self, user_ids: Iterable[int], event: dict[str, Any]) -> int:
+        """Queue `event` for this node's open pages of each user (another node's event)."""
         delivered = 0
         for user_id in set(user_ids):
             for queue in tuple(self._queues.get(user_id, ())):
@@ -56,6 +69,11 @@ class EventHub:
 
     def subscribers(self, user_id: int) -> int:
         return len(self._queues.get(user_id, ()))
+
+    def may_reach(self, user_id: int) -> bool:
+        """Whether an event for the user may reach an open page, here or on another node
+        (a caller that must read the database to make the event asks first)."""
+        return self.clustered or user_id in self._queues
 
     def close(self) -> None:
         for queues in self._queues.values():

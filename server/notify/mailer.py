@@ -40,6 +40,7 @@ class EmailSender:
 
     def start(self) -> None:
         if self.settings.smtp_host and not self._task.running:
+            self._stopping = False  # started again (the cluster's leader changed back)
             self._task.start(self._run)
             log.info(
                 "e-mail sender started (%s:%s)", self.settings.smtp_host, self.settings.smtp_port

@@ -332,7 +332,7 @@ class Notifier:
         await self._tell(user_id, {})
 
     async def _tell(self, user_id: int, extra: dict[str, Any]) -> None:
-        if self.events.subscribers(user_id) == 0:
+        if not self.events.may_reach(user_id):
             return
         unread = await self.notifications.unread_count(user_id)
         self.events.publish([user_id], {"type": "notification", "unread": unread, **extra})

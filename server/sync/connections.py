@@ -1,8 +1,9 @@
 """Open connections by plan, so a change of access takes effect on them at once.
 
 Roles live in SQL and may be changed by this process (web pages) or another one (the CLI,
-another node). In-process changes call `recheck_plan` directly; the watcher notices the
-others through `plans.access_version` and rechecks those plans.
+another node). In-process changes call `recheck_plan` directly, which another node of a
+cluster repeats at once (server/cluster/events.py); the watcher notices the rest through
+`plans.access_version` and rechecks those plans.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from crdt.hooks import Hook
 from crdt.peer import Peer
 from crdt.protocol import CloseCode, encode_permission_denied
 from crdt.registry import RoomRegistry
@@ -46,6 +48,12 @@ class ConnectionIndex:
     def __init__(self, lookup_role: MembershipLookup) -> None:
         self._lookup_role = lookup_role
         self._by_plan: dict[str, set[Connection]] = {}
+        # What this node changed, for the other nodes to do the same (server/cluster/events.py):
+        # a plan's access re-checked, a user's sockets closed (user, code, reason), a plan
+        # deleted (plan, its zone ids).
+        self.rechecked: Hook[str] = Hook("access re-checked")
+        self.user_closed: Hook[tuple[int, int, str]] = Hook("user's sockets closed")
+        self.plan_forgotten: Hook[tuple[str, list[int]]] = Hook("plan forgotten")
 
     def add(self, conn: Connection) -> None:
         self._by_plan.setdefault(conn.plan_id, set()).add(conn)
@@ -74,9 +82,12 @@ class ConnectionIndex:
             present[plan_id] = sorted(name for name in names if name)
         return present
 
-    def close_user(self, user_id: int, code: int, reason: str) -> int:
+    def close_user(self, user_id: int, code: int, reason: str, *, announce: bool = True) -> int:
         """Close every open socket of this user, whoever authenticated it (session or token):
-        a deactivated account's sockets end at once. Returns how many were closed."""
+        a deactivated account's sockets end at once, on every node (`announce`). Returns how
+        many were closed here."""
+        if announce:
+            self.user_closed((user_id, code, reason))
         closed = 0
         for conns in list(self._by_plan.values()):
             for conn in [c for c in conns if c.user_id == user_id]:
@@ -87,8 +98,11 @@ class ConnectionIndex:
             log.info("user %s: %d sockets closed", user_id, closed)
         return closed
 
-    async def recheck_plan(self, plan_id: str) -> None:
-        """Apply the plan's current roles and consents to its open connections."""
+    async def recheck_plan(self, plan_id: str, *, announce: bool = True) -> None:
+        """Apply the plan's current roles and consents to its open connections, and (with
+        `announce`) have every other node do the same at once."""
+        if announce:
+            self.rechecked(plan_id)
         members: dict[int, MemberAccess | None] = {}
         for conn in self.of_plan(plan_id):
             if conn.user_id not in members:
@@ -116,7 +130,12 @@ PLAN_DELETED = "plan deleted"
 
 
 def forget_plan(
-    registry: RoomRegistry, index: ConnectionIndex, plan_id: str, zone_ids: Iterable[int] = ()
+    registry: RoomRegistry,
+    index: ConnectionIndex,
+    plan_id: str,
+    zone_ids: Iterable[int] = (),
+    *,
+    announce: bool = True,
 ) -> int:
     """Close every open socket of a deleted plan (4404) and drop its rooms WITHOUT compacting
     them: a snapshot taken after the delete would write deleted health data back (or fail).
@@ -125,6 +144,8 @@ def forget_plan(
     the rooms of open connections are found from the connections. Returns the rooms dropped.
     """
     zones = set(zone_ids) | {conn.zone_id for conn in index.of_plan(plan_id)}
+    if announce:
+        index.plan_forgotten((plan_id, sorted(zones)))
     dropped = sum(registry.drop(zone_id, CloseCode.NOT_FOUND, PLAN_DELETED) for zone_id in zones)
     for conn in index.of_plan(plan_id):  # a socket whose room was not loaded (yet)
         conn.peer.close(CloseCode.NOT_FOUND, PLAN_DELETED)

@@ -10,9 +10,9 @@ are not registered: a token ends when it expires.
 Typing on a socket is activity: an edit frame notes its session in a set (the sync hot path
 pays one set insertion), and each round writes the noted sessions' last activity in one
 statement, so a session is touched at most once per round however fast anyone types.
-Single node today; with several nodes the round's liveness check already crosses nodes (it
-reads the shared sessions table), and a log-out on another node will reach this one through
-the same channel as the access events (DESIGN §6).
+With several nodes the round's liveness check crosses nodes by itself (it reads the shared
+sessions table), and an ending announced here (`ended`) is done on every other node at once
+(server/cluster/events.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from crdt.hooks import Hook
 from server.core.background import Periodic
 from storage.repositories.sessions import SessionRepo
 
@@ -38,6 +39,8 @@ class SessionSockets:
         self._users: dict[str, int] = {}
         self._keys = 0
         self.active: set[str] = set()  # sessions that typed since the last round
+        # Sessions ended here (ids, user, kept session), for the other nodes' sockets.
+        self.ended: Hook[tuple[list[str], int | None, str | None]] = Hook("sessions ended")
         self._loop = Periodic("session-watch", interval, self.check_once)
 
     def start(self) -> None:
@@ -77,10 +80,14 @@ class SessionSockets:
         *,
         user_id: int | None = None,
         keep: str | None = None,
+        announce: bool = True,
     ) -> int:
         """Close every socket the sessions opened (and, with `user_id`, every socket of any
-        session of that user but `keep`) with 4401. Returns how many sockets were closed."""
+        session of that user but `keep`) with 4401, on every node (`announce`). Returns how
+        many sockets were closed here."""
         ended = set(session_ids)
+        if announce and (ended or user_id is not None):
+            self.ended((sorted(ended), user_id, keep))
         if user_id is not None:
             ended |= {sid for sid, uid in self._users.items() if uid == user_id and sid != keep}
         closed = 0
@@ -105,4 +112,5 @@ class SessionSockets:
         if not open_ids:
             return
         live = await self._sessions.live_ids(open_ids, self._idle_seconds)
-        self.end_sessions(sid for sid in open_ids if sid not in live)
+        # Every node's round reads the shared table itself: nothing to announce.
+        self.end_sessions((sid for sid in open_ids if sid not in live), announce=False)

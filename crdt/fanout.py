@@ -1,0 +1,46 @@
+"""What a room registry needs from a cluster fan-out, defined here so `crdt` never knows Redis.
+
+Several nodes serve one plan (DESIGN §6): each room's committed updates and awareness go to
+the other nodes that hold the same zone, and theirs come in. `server.cluster.rooms` satisfies
+this structurally; with no cluster configured the registry has none and pays nothing.
+
+The order is the promise: `open` returns only once the node listens for the zone, and the
+registry calls it BEFORE it reads the zone from the database, so an update another node
+commits meanwhile is either in what it reads or arrives afterwards (duplicates are harmless
+CRDT updates). `committed` is called only after this node's own durable commit, so nothing
+crosses to another node that a crash could take back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from crdt.awareness import AwarenessEntry
+
+if TYPE_CHECKING:
+    from crdt.room import Room
+
+
+class RoomLink(Protocol):
+    async def open(self, zone_id: int) -> None:
+        """Listen for the zone's messages; return once listening. What arrives before `bind`
+        is kept and handed to the room then."""
+        ...
+
+    def bind(self, room: Room) -> None:
+        """The room is loaded: hand it what arrived since `open`, then everything live."""
+        ...
+
+    def close(self, zone_id: int) -> None:
+        """Stop listening (the room is gone); its awareness states leave with it."""
+        ...
+
+    def committed(self, zone_id: int, seq: int, update: bytes) -> None:
+        """A local update is durable as `seq`: tell the other nodes (never called for one
+        that came from another node)."""
+        ...
+
+    def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
+        """Local peers' accepted awareness changes (removals included)."""
+        ...

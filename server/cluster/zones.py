@@ -1,0 +1,189 @@
+"""Room fan-out over Redis: each zone's committed updates and awareness on a channel per zone
+(crdt/fanout.py's `RoomLink`, which the room registry calls).
+
+A node listens on a zone's channel only while it holds the room, and listens before it
+loads it. What a node sends is what its own peers did: updates only after its durable commit
+(with the seq, so every node's compaction may fold it), awareness as its room accepted it.
+What comes in is applied with a remote origin and relayed to local peers, never stored nor
+sent on. One message per zone per event-loop turn carries all of that turn's records.
+
+Presence of another node's clients is owned by that node (crdt.awareness.RemoteNode): it
+leaves when the node says a client left, when the node says goodbye, and when the node is
+not heard from for a few seconds (a SIGKILLed node says nothing). A room just loaded asks the
+others who is there. A node that may have missed messages (a Redis reconnect, a
+non-integrating update, a peer's lost publish) reads the zone from the store again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from crdt.awareness import AwarenessEntry, RemoteNode
+from crdt.lib0 import MalformedFrame
+from crdt.room import Room
+from crdt.store import ZoneStore
+from server.cluster import wire
+from server.cluster.bus import Bus
+
+log = logging.getLogger("samplan.cluster.zones")
+
+
+class RoomFanout:
+    def __init__(self, bus: Bus, store: ZoneStore) -> None:
+        self.bus = bus
+        self.store = store
+        self._rooms: dict[int, Room | None] = {}  # None: opened, still loading
+        self._early: dict[int, list[tuple[str, list[wire.Record]]]] = {}
+        self._outbox: dict[int, list[wire.Record]] = {}
+        self._flush_scheduled = False
+        self._nodes: dict[str, RemoteNode] = {}
+        self._catching_up: set[int] = set()
+        self.remote_updates = 0
+        self.catch_ups = 0
+        bus.node_gone.subscribe(self._node_gone)
+        bus.node_seen.subscribe(self._node_seen)
+        bus.reconnected.subscribe(self._reconnected)
+        bus.on_lost = self._lost_notice
+
+    def _channel(self, zone_id: int) -> bytes:
+        return self.bus.channel(f"room:{zone_id}")
+
+    # -- RoomLink --------------------------------------------------------------------------
+
+    async def open(self, zone_id: int) -> None:
+        self._rooms[zone_id] = None
+        self._early[zone_id] = []
+        channel = self._channel(zone_id)
+        await self.bus.subscribe(channel, lambda data: self._received(zone_id, data))
+
+    def bind(self, room: Room) -> None:
+        zone_id = room.zone_id
+        self._rooms[zone_id] = room
+        for node, records in self._early.pop(zone_id, []):
+            self._apply(room, node, records)
+        self._queue(zone_id, wire.QUERY)  # who is already here, on the other nodes?
+
+    def close(self, zone_id: int) -> None:
+        self._rooms.pop(zone_id, None)
+        self._early.pop(zone_id, None)
+        self.bus.unsubscribe(self._channel(zone_id))
+
+    def committed(self, zone_id: int, seq: int, update: bytes) -> None:
+        self._queue(zone_id, wire.update_record(seq, update))
+
+    def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
+        self._queue(zone_id, wire.awareness_record(entries))
+
+    # -- out -------------------------------------------------------------------------------
+
+    def _queue(self, zone_id: int, record: wire.Record) -> None:
+        self._outbox.setdefault(zone_id, []).append(record)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        outbox, self._outbox = self._outbox, {}
+        node = self.bus.node_id
+        for zone_id, records in outbox.items():
+            self.bus.publish(self._channel(zone_id), wire.encode(node, records))
+
+    def _lost_notice(self, channel: bytes) -> bytes | None:
+        if not channel.startswith(self.bus.channel("room:")):
+            return None
+        return wire.encode(self.bus.node_id, [wire.CATCH_UP])
+
+    # -- in --------------------------------------------------------------------------------
+
+    def _received(self, zone_id: int, data: bytes) -> None:
+        try:
+            node, records = wire.decode(data)
+        except MalformedFrame as exc:
+            log.error("zone %s: a malformed cluster message (%s)", zone_id, exc)
+            return
+        if node == self.bus.node_id:
+            return  # our own, echoed by Redis
+        if zone_id not in self._rooms:
+            return  # closed meanwhile
+        room = self._rooms[zone_id]
+        if room is None:
+            self._early.setdefault(zone_id, []).append((node, records))
+            return
+        self._apply(room, node, records)
+
+    def _apply(self, room: Room, node: str, records: list[wire.Record]) -> None:
+        owner = self._owner(node)
+        updates: list[tuple[int, bytes]] = []
+        behind = False
+        for record in records:
+            if record.kind == wire.Kind.UPDATE:
+                updates.append((record.seq, record.data))
+                continue
+            if updates:
+                behind |= not room.apply_remote(updates)
+                updates = []
+            if record.kind == wire.Kind.AWARENESS:
+                room.apply_remote_awareness(owner, record.entries)
+            elif record.kind == wire.Kind.QUERY:
+                present = room.awareness.snapshot(local_only=True)
+                if present:
+                    self._queue(room.zone_id, wire.awareness_record(present))
+            elif record.kind == wire.Kind.CATCH_UP:
+                behind = True
+        if updates:
+            self.remote_updates += len(updates)
+            behind |= not room.apply_remote(updates)
+        if behind:
+            self.catch_up(room.zone_id)
+
+    def _owner(self, node: str) -> RemoteNode:
+        owner = self._nodes.get(node)
+        if owner is None:
+            owner = self._nodes[node] = RemoteNode(node)
+        return owner
+
+    # -- nodes and reconnects ----------------------------------------------------------------
+
+    def _node_gone(self, node: str) -> None:
+        owner = self._nodes.pop(node, None)
+        if owner is None:
+            return
+        for room in list(self._rooms.values()):
+            if room is not None:
+                room.drop_remote_awareness(owner)
+
+    def _node_seen(self, node: str) -> None:
+        # A node heard again after a silence: ask who is on it (its clients' states were
+        # dropped when it went quiet).
+        for zone_id, room in list(self._rooms.items()):
+            if room is not None:
+                self._queue(zone_id, wire.QUERY)
+
+    def _reconnected(self, _: None) -> None:
+        for zone_id, room in list(self._rooms.items()):
+            if room is not None:
+                self.catch_up(zone_id)
+                self._queue(zone_id, wire.QUERY)
+
+    def catch_up(self, zone_id: int) -> None:
+        """Read the zone from the store and apply what this node lacks (once at a time)."""
+        if zone_id in self._catching_up:
+            return
+        self._catching_up.add(zone_id)
+        asyncio.get_running_loop().create_task(self._catch_up(zone_id))
+
+    async def _catch_up(self, zone_id: int) -> None:
+        try:
+            stored = await self.store.load(zone_id)
+            room = self._rooms.get(zone_id)
+            if room is not None:
+                room.catch_up(stored)
+                self.catch_ups += 1
+                log.info("zone %s: caught up from the store", zone_id)
+        except Exception:
+            log.error("zone %s: catching up from the store failed", zone_id, exc_info=True)
+        finally:
+            self._catching_up.discard(zone_id)

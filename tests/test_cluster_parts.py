@@ -1,0 +1,224 @@
+"""The cluster's parts without a network: the wire format between nodes, the ownership of
+another node's presence, and a room's remote path (applied and relayed, never stored again;
+published only after the local commit) against a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc, Text
+
+from crdt.awareness import AwarenessEntry, AwarenessStates, RemoteNode
+from crdt.committer import GroupCommitter
+from crdt.lib0 import MalformedFrame
+from crdt.peer import Peer
+from crdt.protocol import Awareness, SyncUpdate, encode_awareness, encode_sync_update
+from crdt.registry import RoomRegistry
+from crdt.room import Room
+from server.cluster import wire
+from storage.db import create_engine, make_sessionmaker
+from storage.migrate import upgrade
+from storage.repositories.plans import PlanRepo
+from storage.repositories.updates import ZoneLog
+from tests.test_room import ControlledStore, MemoryTransport, _flush
+
+NAME = "Åse Ødegård 😀"
+
+
+def _state(name: str) -> str:
+    return json.dumps({"user": {"name": name}, "cursor": {"anchor": 3}}, ensure_ascii=False)
+
+
+def test_a_message_between_nodes_reads_back_exactly() -> None:
+    records = [
+        wire.update_record(41, "Blåbær æøå 🫐".encode()),
+        wire.awareness_record([AwarenessEntry(7, 3, _state(NAME)), AwarenessEntry(8, 2, "null")]),
+        wire.QUERY,
+        wire.CATCH_UP,
+    ]
+    node, decoded = wire.decode(wire.encode("node-æøå", records))
+    assert node == "node-æøå"
+    assert decoded == records
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x02\x01a\x00",  # another version
+        wire.encode("a", [wire.update_record(1, b"xyz")])[:-1],  # cut short
+        wire.encode("a", [wire.QUERY]) + b"\x00",  # trailing bytes
+        b"\x01\x01a\x01\x09",  # a record kind nobody writes
+    ],
+)
+def test_a_malformed_message_is_refused(data: bytes) -> None:
+    with pytest.raises(MalformedFrame):
+        wire.decode(data)
+
+
+def test_another_nodes_presence_is_that_nodes_own() -> None:
+    states = AwarenessStates(max_client_ids_per_owner=2)
+    node_a, node_b = RemoteNode("a"), RemoteNode("b")
+    peer = object()
+    # A node holds many clients: no cap per owner for it.
+    accepted, refused = states.apply(
+        node_a, [AwarenessEntry(i, 1, _state(NAME)) for i in range(20)]
+    )
+    assert len(accepted) == 20 and not refused
+    # A crafted peer here cannot change or remove a client of node A, whatever the clock,
+    # and neither can another node.
+    for owner in (peer, node_b):
+        accepted, refused = states.apply(
+            owner, [AwarenessEntry(3, 99, _state("Ola Nordmann")), AwarenessEntry(4, 99, "null")]
+        )
+        assert not accepted and len(refused) == 2
+    assert json.loads(states.snapshot()[3].state_json)["user"]["name"] == NAME
+    # This node tells others only its own peers' states.
+    states.apply(peer, [AwarenessEntry(100, 1, _state("Kari Nilsen"))])
+    assert [e.client_id for e in states.snapshot(local_only=True)] == [100]
+    # Node A says a client left: the id is forgotten at once, not kept owned.
+    accepted, _ = states.apply(node_a, [AwarenessEntry(5, 2, "null")])
+    assert accepted and states.owner_of(5) is None
+    # Node A goes (goodbye or silence): its clients leave with it.
+    removals = states.remove_owner(node_a)
+    assert len(removals) == 19 and all(r.removed for r in removals)
+    assert [e.client_id for e in states.snapshot()] == [100]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[ControlledStore]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cluster.sqlite3'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    plans = PlanRepo(make_sessionmaker(engine))
+    plan = await plans.create_plan(
+        await plans.get_or_create_municipality("Eksempelvik kommune"), "Plan", NAME
+    )
+    await plans.add_zone(plan.id, "area", "skole", "Skole og læring", 0)
+    yield ControlledStore(ZoneLog(make_sessionmaker(engine)))
+    await engine.dispose()
+
+
+class RecordingLink:
+    """crdt.fanout.RoomLink that keeps what the room would send to the other nodes."""
+
+    def __init__(self) -> None:
+        self.opened: list[int] = []
+        self.sent: list[tuple[int, int, bytes]] = []
+        self.presence: list[list[AwarenessEntry]] = []
+
+    async def open(self, zone_id: int) -> None:
+        self.opened.append(zone_id)
+
+    def bind(self, room: Room) -> None:
+        pass
+
+    def close(self, zone_id: int) -> None:
+        pass
+
+    def committed(self, zone_id: int, seq: int, update: bytes) -> None:
+        self.sent.append((zone_id, seq, update))
+
+    def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
+        self.presence.append(list(entries))
+
+
+def _other_node_edits(*texts: str, client_id: int = 4242) -> list[bytes]:
+    doc: Doc = Doc(client_id=client_id)  # type: ignore[type-arg]
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for text in texts:
+        doc.get("t", type=Text).insert(0, text)
+    return updates
+
+
+async def test_a_room_publishes_after_its_commit_and_relays_remote_updates_unstored(
+    store: ControlledStore,
+) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    link = RecordingLink()
+    registry.link = link
+    here_t, writer_t = MemoryTransport(), MemoryTransport()
+    here = Peer(here_t, peer_id="here", can_write=True)
+    writer = Peer(writer_t, peer_id="writer", can_write=True)
+    room = await registry.join(1, here)
+    await registry.join(1, writer)
+    assert link.opened == [1]
+
+    # Local: nothing goes to the other nodes before the commit is durable.
+    store.release.clear()
+    doc: Doc = Doc(client_id=7)  # type: ignore[type-arg]
+    doc.get("t", type=Text).insert(0, "Lokal endring æøå ")
+    room.receive(writer, encode_sync_update(doc.get_update()))
+    await _flush()
+    assert link.sent == []
+    store.release.set()
+    await committer.flush()
+    await _flush()
+    assert [seq for _, seq, _ in link.sent] == [room.committed_seq]
+
+    # Remote: applied and relayed to every local peer, never stored, and foldable here.
+    first, second = _other_node_edits("Fra node B 🧭 ", "og mer ø ")
+    batches, tail = len(store.batches), room.tail_length
+    here_t.frames.clear()
+    assert room.apply_remote([(10_001, first), (10_002, second)])
+    await _flush()
+    relayed = [m for m in here_t.messages() if isinstance(m, SyncUpdate)]
+    assert [m.update for m in relayed] == [first, second]
+    assert len(store.batches) == batches and len(link.sent) == 1  # not stored, not sent on
+    assert room.tail_length == tail + 2
+    assert "og mer ø Fra node B 🧭 " in str(room.doc.get("t", type=Text))
+
+    # A duplicate changes nothing and is not relayed again.
+    here_t.frames.clear()
+    assert room.apply_remote([(10_001, first)])
+    await _flush()
+    assert not here_t.frames and room.tail_length == tail + 2
+
+    # One that waits for an update this node never got: reported, never folded from here.
+    gap = _other_node_edits("Tapt 📦 ", "etter det tapte æøå ", client_id=5151)[1]
+    assert not room.apply_remote([(10_010, gap)])
+    assert room.tail_length == tail + 2
+
+    # Presence: a peer's goes to the other nodes; another node's reaches the peers here.
+    entry = AwarenessEntry(55, 1, _state("forfalsket"))
+    room.receive(here, encode_awareness([entry]))
+    assert [e.client_id for e in link.presence[-1]] == [55]
+    here_t.frames.clear()
+    room.apply_remote_awareness(RemoteNode("b"), [AwarenessEntry(66, 2, _state(NAME))])
+    await _flush()
+    assert any(isinstance(m, Awareness) for m in here_t.messages())
+    registry.leave(room, here)
+    registry.leave(room, writer)
+    await here.stop()
+    await writer.stop()
+    await committer.stop()
+
+
+async def test_catching_up_from_the_store_brings_what_a_lost_message_held(
+    store: ControlledStore,
+) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    registry.link = RecordingLink()
+    peer_t = MemoryTransport()
+    peer = Peer(peer_t, peer_id="p", can_write=True)
+    room = await registry.join(1, peer)
+    first, second = _other_node_edits("Første ✅ ", "andre æøå ")
+    # Node B stored both, but only the second reached us: it cannot integrate yet.
+    seqs = await store.inner.append_batch([(1, first), (1, second)])
+    assert not room.apply_remote([(seqs[1], second)])
+    room.catch_up(await store.load(1))
+    await asyncio.sleep(0)
+    assert str(room.doc.get("t", type=Text)) == "andre æøå Første ✅ "
+    assert room.tail_length == 2  # both are now foldable here
+    registry.leave(room, peer)
+    await peer.stop()
+    await committer.stop()
