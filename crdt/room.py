@@ -335,7 +335,7 @@ class Room:
                 for emitted in list(captured):
                     fut = self.committer.submit(self.zone_id, emitted, None)
                     self._last_commit = fut
-                    fut.add_done_callback(_Relay(self, None, emitted))
+                    fut.add_done_callback(_Relay(self, None, emitted, time.perf_counter()))
         captured.clear()
         if self._guard is not None:
             self._guard.problems.clear()  # checked where it was written
