@@ -1,0 +1,349 @@
+"""The facts behind the "effective plan" indicators (issue 14), for many plans at once.
+
+What SQL holds (the koordinator, the consent to the plan, the members' sharing consents,
+meetings, the unit) and what the per-zone summaries hold (next revision, last evaluation,
+open measure deadlines, when a zone last changed), folded per plan by a handful of grouped
+queries: no CRDT document is loaded, nor any text anyone wrote but the person's and the
+koordinator's names. The KE overview reads a whole municipality (`municipality_facts`); Mine
+planer reads the plans of one member (`plan_facts` and, bounded by consent, `zone_edits`).
+The rules that turn facts into indicators are the server's (server/core/indicators.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from storage.models import (
+    Consent,
+    Meeting,
+    Membership,
+    Plan,
+    PlanConsent,
+    Unit,
+    User,
+    Zone,
+    ZoneSummary,
+    ZoneUpdate,
+)
+
+_KEY = re.compile(r"^[A-Za-z]{1,40}$")
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneFold:
+    """A plan's zone summaries folded: ISO dates as the summaries keep them."""
+
+    next_revision: str | None = None
+    last_evaluation: str | None = None
+    overdue_measures: int = 0
+    last_edit: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFacts:
+    """One plan's SQL facts. `plan_consent`: the newest answer to the consent to the plan
+    being made ('given', 'refused', or None when none is recorded); `sharing_consents`: how
+    many members hold an active consent to see (part of) the plan."""
+
+    plan_id: str
+    person_name: str
+    status: str
+    draft: bool
+    created_at: datetime
+    unit_id: int | None = None
+    unit_name: str | None = None
+    koordinator_id: int | None = None
+    koordinator_name: str | None = None
+    plan_consent: str | None = None
+    plan_consent_on: date | None = None
+    sharing_consents: int = 0
+    last_meeting: datetime | None = None
+    next_meeting: datetime | None = None
+    zones: ZoneFold = field(default_factory=ZoneFold)
+
+
+# --- JSON in a TEXT column, on SQLite and PostgreSQL --------------------------------------
+
+
+class json_field(FunctionElement[str]):
+    """`data ->> key` as text (the key is a constant of this module, rendered into the SQL)."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_field"
+
+    def __init__(self, column: ColumnElement[Any], key: str) -> None:
+        if not _KEY.match(key):
+            raise ValueError(f"not a summary key: {key!r}")
+        self.key = key
+        super().__init__(column)
+
+
+@compiles(json_field, "sqlite")
+def _json_field_sqlite(element: json_field, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.{element.key}')"
+
+
+@compiles(json_field, "postgresql")
+def _json_field_postgresql(element: json_field, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS JSON) ->> '{element.key}')"
+
+
+class json_count_below(FunctionElement[int]):
+    """How many strings in the JSON array `data[key]` sort below `bound` (ISO dates do)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "json_count_below"
+
+    def __init__(self, column: ColumnElement[Any], key: str, bound: ColumnElement[Any]) -> None:
+        if not _KEY.match(key):
+            raise ValueError(f"not a summary key: {key!r}")
+        self.key = key
+        super().__init__(column, bound)
+
+
+@compiles(json_count_below, "sqlite")
+def _count_below_sqlite(element: json_count_below, compiler: SQLCompiler, **kw: Any) -> str:
+    column, bound = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    return (
+        f"(SELECT count(*) FROM json_each({column}, '$.{element.key}') AS je "
+        f"WHERE je.value < {bound})"
+    )
+
+
+@compiles(json_count_below, "postgresql")
+def _count_below_postgresql(element: json_count_below, compiler: SQLCompiler, **kw: Any) -> str:
+    column, bound = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    return (
+        f"(SELECT count(*) FROM json_array_elements_text("
+        f"CAST({column} AS JSON) -> '{element.key}') AS je(v) WHERE je.v < {bound})"
+    )
+
+
+# --- the queries ---------------------------------------------------------------------------
+
+
+def _facts_query(scope: ColumnElement[bool], today: date, now: datetime) -> Select[Any]:
+    koordinator = (
+        select(Membership.plan_id, Membership.user_id, User.name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.role == "koordinator")
+        .subquery("koordinator")
+    )
+    newest = (
+        select(PlanConsent.plan_id, func.max(PlanConsent.id).label("id"))
+        .group_by(PlanConsent.plan_id)
+        .subquery("newest_plan_consent")
+    )
+    plan_consent = (
+        select(PlanConsent.plan_id, PlanConsent.status, PlanConsent.given_on)
+        .join(newest, newest.c.id == PlanConsent.id)
+        .subquery("plan_consent")
+    )
+    sharing = (
+        select(Consent.plan_id, func.count(func.distinct(Consent.user_id)).label("n"))
+        .join(
+            Membership,
+            and_(Membership.plan_id == Consent.plan_id, Membership.user_id == Consent.user_id),
+        )
+        .where(
+            Consent.status == "given",
+            Consent.revoked_at.is_(None),
+            or_(Consent.valid_until.is_(None), Consent.valid_until >= today),
+        )
+        .group_by(Consent.plan_id)
+        .subquery("sharing")
+    )
+    held = Meeting.cancelled_at.is_(None)
+    last_meeting = (
+        select(Meeting.plan_id, func.max(Meeting.starts_at).label("at"))
+        .where(held, Meeting.starts_at <= now)
+        .group_by(Meeting.plan_id)
+        .subquery("last_meeting")
+    )
+    next_meeting = (
+        select(Meeting.plan_id, func.min(Meeting.starts_at).label("at"))
+        .where(held, Meeting.starts_at > now)
+        .group_by(Meeting.plan_id)
+        .subquery("next_meeting")
+    )
+    return (
+        select(
+            Plan.id,
+            Plan.person_name,
+            Plan.status,
+            Plan.draft,
+            Plan.created_at,
+            Plan.unit_id,
+            Unit.name.label("unit_name"),
+            koordinator.c.user_id.label("koordinator_id"),
+            koordinator.c.name.label("koordinator_name"),
+            plan_consent.c.status.label("plan_consent"),
+            plan_consent.c.given_on.label("plan_consent_on"),
+            sharing.c.n.label("sharing"),
+            last_meeting.c.at.label("last_meeting"),
+            next_meeting.c.at.label("next_meeting"),
+        )
+        .outerjoin(Unit, Unit.id == Plan.unit_id)
+        .outerjoin(koordinator, koordinator.c.plan_id == Plan.id)
+        .outerjoin(plan_consent, plan_consent.c.plan_id == Plan.id)
+        .outerjoin(sharing, sharing.c.plan_id == Plan.id)
+        .outerjoin(last_meeting, last_meeting.c.plan_id == Plan.id)
+        .outerjoin(next_meeting, next_meeting.c.plan_id == Plan.id)
+        .where(scope)
+    )
+
+
+def _facts(row: Any, zones: ZoneFold | None = None) -> PlanFacts:
+    return PlanFacts(
+        plan_id=row.id,
+        person_name=row.person_name,
+        status=row.status,
+        draft=bool(row.draft),
+        created_at=row.created_at,
+        unit_id=row.unit_id,
+        unit_name=row.unit_name,
+        koordinator_id=row.koordinator_id,
+        koordinator_name=row.koordinator_name,
+        plan_consent=row.plan_consent,
+        plan_consent_on=row.plan_consent_on,
+        sharing_consents=int(row.sharing or 0),
+        last_meeting=row.last_meeting,
+        next_meeting=row.next_meeting,
+        zones=zones or ZoneFold(),
+    )
+
+
+def _zone_folds_query(scope: ColumnElement[bool], today: date) -> Select[*tuple[Any, ...]]:
+    """Per plan: its summaries folded in SQL (the same fold as server.core.indicators.fold):
+    the content zone's next revision, the newest evaluation and the open measures past their
+    end over its live (not retired) areas, and when a zone's summary was last stored."""
+    content = Zone.kind == "content"
+    area = and_(Zone.kind == "area", Zone.retired_at.is_(None))
+    data: ColumnElement[Any] = ZoneSummary.__table__.c.data
+    return (
+        select(
+            Zone.plan_id,
+            func.max(_when(content, json_field(data, "nextRevision"))).label("next_revision"),
+            func.max(_when(area, json_field(data, "lastEvaluation"))).label("last_evaluation"),
+            func.sum(
+                _when(area, json_count_below(data, "openMeasureEnds", _bound(today.isoformat())))
+            ).label("overdue"),
+            func.max(ZoneSummary.updated_at).label("summarised_at"),
+        )
+        .join(ZoneSummary, ZoneSummary.zone_id == Zone.id)
+        .join(Plan, Plan.id == Zone.plan_id)
+        .where(scope)
+        .group_by(Zone.plan_id)
+    )
+
+
+def _when(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((condition, value))
+
+
+def _bound(value: str) -> ColumnElement[Any]:
+    return bindparam(None, value, type_=String())
+
+
+def _tails_query(scope: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The newest logged (not yet compacted) update per plan. Compaction empties the log of
+    every room that is unloaded, so this scans only the short tails of recent work."""
+    return (
+        select(Zone.plan_id, func.max(ZoneUpdate.created_at).label("at"))
+        .join(Zone, Zone.id == ZoneUpdate.zone_id)
+        .join(Plan, Plan.id == Zone.plan_id)
+        .where(scope)
+        .group_by(Zone.plan_id)
+    )
+
+
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+async def municipality_facts(
+    engine: AsyncEngine, municipality_id: int, today: date, now: datetime
+) -> list[PlanFacts]:
+    """Every plan of the municipality with its facts and its zones folded: four queries,
+    whatever the number of plans."""
+    scope = Plan.municipality_id == municipality_id
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_facts_query(scope, today, now))).all()
+        folds = (await conn.execute(_zone_folds_query(scope, today))).all()
+        tails = {plan: at for plan, at in await conn.execute(_tails_query(scope))}
+    by_plan = {
+        f.plan_id: ZoneFold(
+            f.next_revision,
+            f.last_evaluation,
+            int(f.overdue or 0),
+            _latest(f.summarised_at, tails.get(f.plan_id)),
+        )
+        for f in folds
+    }
+    return [
+        _facts(row, by_plan.get(row.id) or ZoneFold(last_edit=tails.get(row.id))) for row in rows
+    ]
+
+
+async def plan_facts(
+    engine: AsyncEngine, plan_ids: Collection[str], today: date, now: datetime
+) -> dict[str, PlanFacts]:
+    """The SQL facts of these plans, zones not folded (the caller folds only the zones its
+    reader may open: Mine planer)."""
+    ids = list(dict.fromkeys(plan_ids))
+    found: dict[str, PlanFacts] = {}
+    async with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            for row in await conn.execute(_facts_query(Plan.id.in_(chunk), today, now)):
+                found[row.id] = _facts(row)
+    return found
+
+
+async def zone_edits(engine: AsyncEngine, zone_ids: Collection[int]) -> dict[int, datetime]:
+    """When each of these zones last changed as far as storage knows: its summary's last
+    store (at every compaction) or its newest logged update, whichever is later."""
+    ids = list(dict.fromkeys(zone_ids))
+    found: dict[int, datetime] = {}
+    async with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            stored = await conn.execute(
+                select(ZoneSummary.zone_id, ZoneSummary.updated_at).where(
+                    ZoneSummary.zone_id.in_(chunk)
+                )
+            )
+            logged = await conn.execute(
+                select(ZoneUpdate.zone_id, func.max(ZoneUpdate.created_at))
+                .where(ZoneUpdate.zone_id.in_(chunk))
+                .group_by(ZoneUpdate.zone_id)
+            )
+            for zone_id, at in [*stored, *logged]:
+                if at is not None:
+                    found[zone_id] = _latest(found.get(zone_id), at) or at
+    return found
