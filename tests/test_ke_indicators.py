@@ -185,7 +185,7 @@ def test_the_rules_at_their_edges() -> None:
     today = date(2026, 3, 1)
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
     rules = Rules(in_use_days=30, revision_days=100)
-    base = PlanFacts("p", "Åse", "active", False, now, koordinator_id=1)
+    base = PlanFacts("p", "Åse", "active", False, koordinator_id=1)
 
     def with_zones(**zones: object) -> PlanFacts:
         from dataclasses import replace

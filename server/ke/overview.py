@@ -12,6 +12,8 @@ holds exactly what the filter shows, on every page.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -178,21 +180,53 @@ def _sorted(rows: list[Row], sort: str, direction: str) -> list[Row]:
     return sorted(present, key=key, reverse=direction == "desc") + missing
 
 
+class _Evaluated:
+    """One municipality's rows, evaluated, for CACHE_SECONDS: paging, sorting and filtering
+    the same overview again (the KE clicking through it) need no new query. Keyed by the
+    rules and the day, dropped when the KE changes the rules (`forget`); another node's
+    change shows within CACHE_SECONDS."""
+
+    def __init__(self) -> None:
+        self.by_municipality: dict[int, tuple[float, Rules, date, list[Row]]] = {}
+
+
+CACHE_SECONDS = 10.0
+_evaluated: weakref.WeakKeyDictionary[Any, _Evaluated] = weakref.WeakKeyDictionary()
+
+
+def forget(services: Services, municipality_id: int) -> None:
+    _evaluated.get(services.repos.engine, _Evaluated()).by_municipality.pop(municipality_id, None)
+
+
+async def _rows(
+    services: Services, municipality_id: int, rules: Rules, today: date, now: datetime
+) -> list[Row]:
+    cache = _evaluated.setdefault(services.repos.engine, _Evaluated())
+    found = cache.by_municipality.get(municipality_id)
+    if found is not None:
+        at, was_rules, was_today, rows = found
+        if time.monotonic() - at < CACHE_SECONDS and (was_rules, was_today) == (rules, today):
+            return rows
+    facts = await municipality_facts(services.repos.engine, municipality_id, today, now)
+    rows = [Row(f, evaluate(f, today, now, rules)) for f in facts]
+    cache.by_municipality[municipality_id] = (time.monotonic(), rules, today, rows)
+    return rows
+
+
 async def select_rows(services: Services, municipality: Municipality, q: Query) -> Selection:
     """Every plan of the municipality that matches, sorted; `q.errors` filled when an id is
     not one of this municipality's (then no rows)."""
     today, now = today_oslo(), datetime.now(UTC)
     rules = Rules(municipality.in_use_days, municipality.revision_days)
-    facts = await municipality_facts(services.repos.engine, municipality.id, today, now)
+    rows = await _rows(services, municipality.id, rules, today, now)
     units = [(u.id, u.name) for u in await services.repos.municipalities.units(municipality.id)]
+    named = {(r.facts.koordinator_id, r.facts.koordinator_name or "") for r in rows}
     coordinators = sorted(
-        {(f.koordinator_id, f.koordinator_name or "") for f in facts if f.koordinator_id},
-        key=lambda c: (_fold(c[1]), c[0]),
+        ((uid, name) for uid, name in named if uid is not None), key=lambda c: (_fold(c[1]), c[0])
     )
     _check_ids(q, units, coordinators)
     if q.errors:
         return Selection([], units, coordinators, rules, today, now)
-    rows = [Row(f, evaluate(f, today, now, rules)) for f in facts]
     rows = _sorted([r for r in rows if _keep(q, r)], q.sort, q.direction)
     return Selection(rows, units, coordinators, rules, today, now)
 

@@ -23,6 +23,7 @@ from server.ke.overview import (
     Query,
     Selection,
     cells,
+    forget,
     page_of,
     parse_query,
     select_rows,
@@ -161,5 +162,6 @@ async def ke_settings(request: Request) -> Response:
     await visit.services.repos.municipalities.set_overview_rules(
         visit.municipality.id, in_use_days=in_use, revision_days=revision
     )
+    forget(visit.services, visit.municipality.id)
     visit.audit(request, "ke_settings", {"in_use_days": in_use, "revision_days": revision})
     return RedirectResponse(f"/ke/{visit.municipality.id}?saved=1", status_code=303)
