@@ -155,8 +155,12 @@ def _keep(q: Query, row: Row) -> bool:
     return True
 
 
+# Norwegian alphabetical order: æ, ø, å after z (code points put å before æ).
+_NORWEGIAN = str.maketrans({"æ": "z\x01", "ä": "z\x01", "ø": "z\x02", "ö": "z\x02", "å": "z\x03"})
+
+
 def _fold(text: str | None) -> str:
-    return (text or "").casefold()
+    return (text or "").casefold().translate(_NORWEGIAN)
 
 
 _KEYS: dict[str, Callable[[Row], Any]] = {
