@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from server.core.clock import today_oslo
 from server.ke.access import ke_visit, municipality_id_of
-from server.ke.overview import COLUMNS, cells, parse_query, select_rows
-from server.web.csv_lines import BOM, csv_line
+from server.ke.overview import COLUMNS, Row, cells, parse_query, select_rows
+from server.web.csv_lines import BOM, csv_text
 from server.web.errors import BadRequest
 from server.web.i18n import language_of, translator
 
@@ -34,12 +34,14 @@ async def ke_overview_csv(request: Request) -> Response:
     if q.errors:
         raise BadRequest("ke.error.filter")
     t = translator(language_of(request))
-    lines = [csv_line([t("ke.col." + c) for c in COLUMNS])]
-    for row in selection.rows:
+    header: list[object] = [t("ke.col." + c) for c in COLUMNS]
+
+    def row_of(row: Row) -> list[object]:
         shown = cells(row, t)
         shown["plan"] = row.facts.plan_id  # the whole id in the file
-        lines.append(csv_line([shown[c] for c in COLUMNS]))
-    body = (BOM + "".join(lines)).encode("utf-8")
+        return [shown[c] for c in COLUMNS]
+
+    body = (BOM + csv_text([header, *(row_of(r) for r in selection.rows)])).encode("utf-8")
     name = f"ke-oversikt-{visit.municipality.id}-{today_oslo().isoformat()}.csv"
     headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"  # makes Excel read the file as UTF-8 (æøå)
@@ -20,4 +21,12 @@ def csv_cell(value: object) -> str:
 def csv_line(values: list[object]) -> str:
     out = io.StringIO()
     csv.writer(out, delimiter=";", lineterminator="\r\n").writerow([csv_cell(v) for v in values])
+    return out.getvalue()
+
+
+def csv_text(rows: Iterable[list[object]]) -> str:
+    """Many lines through one writer: a writer per line costs more than the line."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerows([csv_cell(v) for v in row] for row in rows)
     return out.getvalue()
