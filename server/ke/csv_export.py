@@ -25,7 +25,7 @@ from server.web.i18n import language_of, translator
 async def ke_overview_csv(request: Request) -> Response:
     visit = await ke_visit(request, municipality_id_of(request))
     q = parse_query(request.query_params)
-    selection = await select_rows(visit.services, visit.municipality, q)
+    selection = await select_rows(visit.services, visit.municipality, q, every_fact=True)
     visit.audit(
         request,
         "ke_overview_export",

@@ -92,6 +92,9 @@ class Selection:
     rules: Rules
     today: date
     now: datetime
+    # False: the rows hold the plan, unit and koordinator only (`light`); `page_of` reads
+    # the rest for the rows of the page.
+    complete: bool = True
 
 
 def indicator_choices() -> list[str]:
@@ -202,27 +205,57 @@ def forget(services: Services, municipality_id: int) -> None:
     _evaluated.get(services.repos.engine, _Evaluated()).by_municipality.pop(municipality_id, None)
 
 
+# Sorts and indicators that need more than the plan, its unit and its koordinator.
+_FULL_SORTS = frozenset({"next_revision", "next_meeting", "overdue", "last_activity"})
+
+
+def _needs_every_fact(q: Query) -> bool:
+    return q.sort in _FULL_SORTS or bool(q.indicator and not q.indicator.startswith("coordinator."))
+
+
+def _cached(
+    services: Services, municipality_id: int, rules: Rules, today: date
+) -> list[Row] | None:
+    found = _evaluated.get(services.repos.engine)
+    hit = found.by_municipality.get(municipality_id) if found else None
+    if hit is None:
+        return None
+    at, was_rules, was_today, rows = hit
+    fresh = time.monotonic() - at < CACHE_SECONDS and (was_rules, was_today) == (rules, today)
+    return rows if fresh else None
+
+
 async def _rows(
     services: Services, municipality_id: int, rules: Rules, today: date, now: datetime
 ) -> list[Row]:
-    cache = _evaluated.setdefault(services.repos.engine, _Evaluated())
-    found = cache.by_municipality.get(municipality_id)
-    if found is not None:
-        at, was_rules, was_today, rows = found
-        if time.monotonic() - at < CACHE_SECONDS and (was_rules, was_today) == (rules, today):
-            return rows
     facts = await municipality_facts(services.repos.engine, municipality_id, today, now)
     rows = [Row(f, evaluate(f, today, now, rules)) for f in facts]
+    cache = _evaluated.setdefault(services.repos.engine, _Evaluated())
     cache.by_municipality[municipality_id] = (time.monotonic(), rules, today, rows)
     return rows
 
 
-async def select_rows(services: Services, municipality: Municipality, q: Query) -> Selection:
+async def select_rows(
+    services: Services, municipality: Municipality, q: Query, *, every_fact: bool = False
+) -> Selection:
     """Every plan of the municipality that matches, sorted; `q.errors` filled when an id is
-    not one of this municipality's (then no rows)."""
+    not one of this municipality's (then no rows). A page sorted and filtered by name, unit,
+    koordinator or status alone (the overview as it opens) reads only those for every plan
+    and the rest for its own 50 rows (`page_of`); anything else, and `every_fact` (the CSV),
+    reads everything, kept CACHE_SECONDS."""
     today, now = today_oslo(), datetime.now(UTC)
     rules = Rules(municipality.in_use_days, municipality.revision_days)
-    rows = await _rows(services, municipality.id, rules, today, now)
+    rows = _cached(services, municipality.id, rules, today)
+    complete = True
+    if rows is None:
+        if every_fact or _needs_every_fact(q):
+            rows = await _rows(services, municipality.id, rules, today, now)
+        else:
+            light = await municipality_facts(
+                services.repos.engine, municipality.id, today, now, light=True
+            )
+            rows = [Row(f, evaluate(f, today, now, rules)) for f in light]
+            complete = False
     units = [(u.id, u.name) for u in await services.repos.municipalities.units(municipality.id)]
     named = {(r.facts.koordinator_id, r.facts.koordinator_name or "") for r in rows}
     coordinators = sorted(
@@ -232,15 +265,34 @@ async def select_rows(services: Services, municipality: Municipality, q: Query) 
     if q.errors:
         return Selection([], units, coordinators, rules, today, now)
     rows = _sorted([r for r in rows if _keep(q, r)], q.sort, q.direction)
-    return Selection(rows, units, coordinators, rules, today, now)
+    return Selection(rows, units, coordinators, rules, today, now, complete)
 
 
-def page_of(selection: Selection, q: Query) -> tuple[list[Row], int]:
-    """The asked-for page and the number of pages; a page past the end shows the last."""
+async def page_of(
+    services: Services, municipality_id: int, selection: Selection, q: Query
+) -> tuple[list[Row], int]:
+    """The asked-for page (every fact read for its rows) and the number of pages; a page
+    past the end shows the last."""
     pages = max(1, -(-len(selection.rows) // PAGE_SIZE))
     q.page = min(q.page, pages)
     start = (q.page - 1) * PAGE_SIZE
-    return selection.rows[start : start + PAGE_SIZE], pages
+    rows = selection.rows[start : start + PAGE_SIZE]
+    if selection.complete or not rows:
+        return rows, pages
+    full = await municipality_facts(
+        services.repos.engine,
+        municipality_id,
+        selection.today,
+        selection.now,
+        plan_ids=[r.facts.plan_id for r in rows],
+    )
+    by_id = {f.plan_id: f for f in full}
+    rules, today, now = selection.rules, selection.today, selection.now
+    return [
+        Row(f, evaluate(f, today, now, rules))
+        for r in rows
+        if (f := by_id.get(r.facts.plan_id)) is not None
+    ], pages
 
 
 # --- what a row shows: the page's cells and the CSV's columns are the same texts ------------

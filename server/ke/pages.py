@@ -71,12 +71,12 @@ def _sort_links(q: Query, base: str) -> dict[str, dict[str, Any]]:
     return links
 
 
-def overview_context(
+async def overview_context(
     request: Request, visit: KeVisit, q: Query, selection: Selection
 ) -> dict[str, Any]:
     t = translator(language_of(request))
     base = f"/ke/{visit.municipality.id}"
-    rows, pages = page_of(selection, q)
+    rows, pages = await page_of(visit.services, visit.municipality.id, selection, q)
     return {
         "municipality": {"id": visit.municipality.id, "name": visit.municipality.name},
         "rules": selection.rules,
@@ -118,7 +118,7 @@ async def ke_overview(request: Request) -> Response:
     visit = await ke_visit(request, municipality_id_of(request))
     q = parse_query(request.query_params)
     selection = await select_rows(visit.services, visit.municipality, q)
-    context = overview_context(request, visit, q, selection)
+    context = await overview_context(request, visit, q, selection)
     context["request_saved"] = request.query_params.get("saved") == "1"
     visit.audit(
         request,
@@ -152,7 +152,7 @@ async def ke_settings(request: Request) -> Response:
     if in_use is None or revision is None:
         q = parse_query({})
         selection = await select_rows(visit.services, visit.municipality, q)
-        context = overview_context(request, visit, q, selection)
+        context = await overview_context(request, visit, q, selection)
         context["settings_error"] = True
         context["settings_typed"] = {
             "in_use_days": str(form.get("in_use_days") or ""),

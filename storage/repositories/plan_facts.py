@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    null,
     or_,
     select,
     type_coerce,
@@ -146,11 +147,15 @@ def _count_below_postgresql(element: json_count_below, compiler: SQLCompiler, **
 # --- the queries ---------------------------------------------------------------------------
 
 
-def _facts_query(scope: ColumnElement[bool], today: date, now: datetime) -> Select[Any]:
-    """One row per plan. Each fact is a correlated subquery that seeks one plan's rows by an
-    index ((plan_id, id) of plan_consents, the koordinator's partial unique index, consents'
-    (plan_id, user_id), meetings' plan_id): grouped subqueries over whole tables made SQLite
-    build temporary indexes on every request."""
+def _facts_query(
+    scope: ColumnElement[bool], today: date, now: datetime, *, light: bool = False
+) -> Select[Any]:
+    """One row per plan; `light`: only the plan, its unit and its koordinator (what the
+    overview needs to sort and page by name, unit, koordinator or status). Each fact is a
+    correlated subquery that seeks one plan's rows by an index ((plan_id, id) of
+    plan_consents, the koordinator's partial unique index, consents' (plan_id, user_id),
+    meetings' plan_id): grouped subqueries over whole tables made SQLite build temporary
+    indexes on every request."""
 
     def one(column: Any, *where: Any, order: Any = None) -> Any:
         stmt = select(column).where(*where)
@@ -179,23 +184,29 @@ def _facts_query(scope: ColumnElement[bool], today: date, now: datetime) -> Sele
     held = and_(Meeting.plan_id == Plan.id, Meeting.cancelled_at.is_(None))
     last_meeting = one(func.max(Meeting.starts_at), held, Meeting.starts_at <= now)
     next_meeting = one(func.min(Meeting.starts_at), held, Meeting.starts_at > now)
-    inner = (
-        select(
-            Plan.id,
-            Plan.person_name,
-            Plan.status,
-            Plan.draft,
-            Plan.unit_id,
-            koordinator.label("koordinator_id"),
+    columns: list[Any] = [
+        Plan.id,
+        Plan.person_name,
+        Plan.status,
+        Plan.draft,
+        Plan.unit_id,
+        koordinator.label("koordinator_id"),
+    ]
+    if light:
+        columns += [
+            null().label(name)
+            for name in ("plan_consent", "plan_consent_on", "sharing")
+            + ("last_meeting", "next_meeting")
+        ]
+    else:
+        columns += [
             one(PlanConsent.status, in_plan, order=newest).label("plan_consent"),
             one(PlanConsent.given_on, in_plan, order=newest).label("plan_consent_on"),
             sharing.label("sharing"),
             _raw(last_meeting).label("last_meeting"),
             _raw(next_meeting).label("next_meeting"),
-        )
-        .where(scope)
-        .subquery("facts")
-    )
+        ]
+    inner = select(*columns).where(scope).subquery("facts")
     return (
         select(inner, Unit.name.label("unit_name"), User.name.label("koordinator_name"))
         .outerjoin(Unit, Unit.id == inner.c.unit_id)
@@ -289,13 +300,25 @@ def _latest(*values: datetime | None) -> datetime | None:
 
 
 async def municipality_facts(
-    engine: AsyncEngine, municipality_id: int, today: date, now: datetime
+    engine: AsyncEngine,
+    municipality_id: int,
+    today: date,
+    now: datetime,
+    *,
+    plan_ids: Collection[str] | None = None,
+    light: bool = False,
 ) -> list[PlanFacts]:
-    """Every plan of the municipality with its facts and its zones folded: four queries,
-    whatever the number of plans."""
+    """The municipality's plans (or those of `plan_ids` among them) with their facts and
+    their zones folded: three queries, whatever the number of plans. `light`: one query for
+    the plan, unit and koordinator only (consents, meetings and zones left at their empty
+    defaults), for a page that sorts and filters by those alone."""
     scope = Plan.municipality_id == municipality_id
+    if plan_ids is not None:
+        scope = and_(scope, Plan.id.in_(list(plan_ids)))
     async with engine.connect() as conn:
-        rows = (await conn.execute(_facts_query(scope, today, now))).all()
+        rows = (await conn.execute(_facts_query(scope, today, now, light=light))).all()
+        if light:
+            return [_facts(row) for row in rows]
         folds = (await conn.execute(_zone_folds_query(scope, today))).all()
         tails = {plan: _utc(at) for plan, at in await conn.execute(_tails_query(scope))}
     by_plan = {
