@@ -191,10 +191,11 @@ class _Evaluated:
     """One municipality's rows, evaluated, for CACHE_SECONDS: paging, sorting and filtering
     the same overview again (the KE clicking through it) need no new query. Keyed by the
     rules and the day, dropped when the KE changes the rules (`forget`); another node's
-    change shows within CACHE_SECONDS."""
+    change shows within CACHE_SECONDS. `complete` False: the light rows (plan, unit,
+    koordinator) a page sorted by those alone needs."""
 
     def __init__(self) -> None:
-        self.by_municipality: dict[int, tuple[float, Rules, date, list[Row]]] = {}
+        self.by_municipality: dict[int, tuple[float, Rules, date, list[Row], bool]] = {}
 
 
 CACHE_SECONDS = 10.0
@@ -215,23 +216,31 @@ def _needs_every_fact(q: Query) -> bool:
 
 def _cached(
     services: Services, municipality_id: int, rules: Rules, today: date
-) -> list[Row] | None:
+) -> tuple[list[Row], bool] | None:
     found = _evaluated.get(services.repos.engine)
     hit = found.by_municipality.get(municipality_id) if found else None
     if hit is None:
         return None
-    at, was_rules, was_today, rows = hit
+    at, was_rules, was_today, rows, complete = hit
     fresh = time.monotonic() - at < CACHE_SECONDS and (was_rules, was_today) == (rules, today)
-    return rows if fresh else None
+    return (rows, complete) if fresh else None
 
 
 async def _rows(
-    services: Services, municipality_id: int, rules: Rules, today: date, now: datetime
+    services: Services,
+    municipality_id: int,
+    rules: Rules,
+    today: date,
+    now: datetime,
+    *,
+    light: bool,
 ) -> list[Row]:
-    facts = await municipality_facts(services.repos.engine, municipality_id, today, now)
+    facts = await municipality_facts(
+        services.repos.engine, municipality_id, today, now, light=light
+    )
     rows = [Row(f, evaluate(f, today, now, rules)) for f in facts]
     cache = _evaluated.setdefault(services.repos.engine, _Evaluated())
-    cache.by_municipality[municipality_id] = (time.monotonic(), rules, today, rows)
+    cache.by_municipality[municipality_id] = (time.monotonic(), rules, today, rows, not light)
     return rows
 
 
@@ -245,17 +254,13 @@ async def select_rows(
     reads everything, kept CACHE_SECONDS."""
     today, now = today_oslo(), datetime.now(UTC)
     rules = Rules(municipality.in_use_days, municipality.revision_days)
-    rows = _cached(services, municipality.id, rules, today)
-    complete = True
-    if rows is None:
-        if every_fact or _needs_every_fact(q):
-            rows = await _rows(services, municipality.id, rules, today, now)
-        else:
-            light = await municipality_facts(
-                services.repos.engine, municipality.id, today, now, light=True
-            )
-            rows = [Row(f, evaluate(f, today, now, rules)) for f in light]
-            complete = False
+    full = every_fact or _needs_every_fact(q)
+    cached = _cached(services, municipality.id, rules, today)
+    if cached is not None and (cached[1] or not full):
+        rows, complete = cached
+    else:
+        rows = await _rows(services, municipality.id, rules, today, now, light=not full)
+        complete = full
     units = [(u.id, u.name) for u in await services.repos.municipalities.units(municipality.id)]
     named = {(r.facts.koordinator_id, r.facts.koordinator_name or "") for r in rows}
     coordinators = sorted(
