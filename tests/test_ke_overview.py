@@ -346,3 +346,19 @@ async def test_the_log_control_flags_what_looks_unusual(web: LiveServer, world: 
     for word in ("Plan 0", "Plan 1"):
         assert word not in page.text  # plan titles are not shown, the person is
     assert "Person 0 Ærø" in page.text
+
+
+async def test_an_administrator_of_two_municipalities_chooses_on_ke(
+    web: LiveServer, world: World
+) -> None:
+    ke = await ke_world(web, world)
+    repos = web.services.repos
+    both = await repos.users.get_by_email(ke.a_admin)
+    assert both is not None
+    await repos.municipalities.add_admin(ke.b, both.id, granted_by=None)
+    async with signed_in(web.http, ke.a_admin) as http:
+        home = await http.get("/ke")
+        assert home.status_code == 200
+        assert f'href="/ke/{ke.a}"' in home.text and f'href="/ke/{ke.b}"' in home.text
+        assert "Bærum kommune 🌲" in home.text
+        assert (await http.get(f"/ke/{ke.b}")).status_code == 200  # now B's admin too
