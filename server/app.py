@@ -39,6 +39,9 @@ from server.auth.pages import (
     session_status,
 )
 from server.auth.reset import forgot_page, forgot_submit, reset_page, reset_submit
+from server.ke.csv_export import ke_overview_csv
+from server.ke.log_review import ke_access_page
+from server.ke.pages import ke_home, ke_overview, ke_settings
 from server.ke.routes import admin_routes as ke_admin_routes
 from server.ke.start import PlanStarter, register_plan_starter
 from server.logs import install_log_privacy
@@ -331,6 +334,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/reopen", reopen_submit, methods=["POST"]),
         Route("/plans/{plan_id}/delete", delete_submit, methods=["POST"]),
         *ke_admin_routes(),
+        Route("/ke", ke_home, methods=["GET"]),
+        Route("/ke/{municipality_id}", ke_overview, methods=["GET"]),
+        Route("/ke/{municipality_id}/overview.csv", ke_overview_csv, methods=["GET"]),
+        Route("/ke/{municipality_id}/access", ke_access_page, methods=["GET"]),
+        Route("/ke/{municipality_id}/settings", ke_settings, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/events", events_endpoint),

@@ -851,13 +851,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run bench/run.py from the source tree (the benchmark is not part of the package)."""
+    """Run bench/run.py from the source tree (the benchmark is not part of the package);
+    `samplan bench ke-overview ...` runs bench/ke_overview.py (the KE overview at 5,000 plans)."""
     import subprocess
 
-    script = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+    rest = [a for a in args.bench_args if a != "--"]
+    name = "run.py"
+    if rest[:1] == ["ke-overview"]:
+        name, rest = "ke_overview.py", rest[1:]
+    script = Path(__file__).resolve().parent.parent / "bench" / name
     if not script.exists():
         raise CliError("the benchmark ships with the source tree: run it from a checkout")
-    return subprocess.call([sys.executable, str(script), *args.bench_args])
+    return subprocess.call([sys.executable, str(script), *rest])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -129,6 +129,11 @@ class Municipality(Base):
     # Days a closed plan of this municipality is kept before `samplan purge` deletes it, set
     # by its KE; NULL: the installation's SAMPLAN_RETENTION_DAYS. Plain ALTER TABLE (0025).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # The KE overview's rules, set by the KE on its page (server/ke/overview.py): a plan is
+    # "in use" with an edit or a meeting in the last `in_use_days` days, and "evaluated" with
+    # an evaluation in the last `revision_days` days (and its revision not overdue).
+    in_use_days: Mapped[int] = mapped_column(Integer, default=90, server_default=text("90"))
+    revision_days: Mapped[int] = mapped_column(Integer, default=365, server_default=text("365"))
 
 
 class MunicipalityAdmin(Base):

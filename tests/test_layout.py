@@ -47,6 +47,11 @@ MEETING_READERS_ALLOWED = {
     # Counts (never reads) the rows of every table a plan owns, for `samplan purge` and the
     # deletion's access log entry.
     "plans.py": {"_count_owned"},
+    # Read-only and set-based for the KE (issue 14): the last and next meeting of every plan
+    # of a municipality inside the one facts query, and who is invited to a meeting per
+    # (plan, user) for the log control; MeetingRepo's per-plan calls would be thousands.
+    "plan_facts.py": {"_facts_query"},
+    "ke_log.py": {"reasons"},
 }
 
 

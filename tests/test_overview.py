@@ -12,8 +12,9 @@ from pycrdt import Array, Map
 
 from crdt.schema import append_item
 from crdt.summary import zone_summary
+from server.core.indicators import fold
 from server.core.passwords import hash_password
-from server.plans.overview import indicators
+from storage.repositories.plan_facts import ZoneFold
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.world import ROLE_USERS, World
@@ -26,14 +27,10 @@ def test_indicators_count_overdue_open_measures_and_find_the_last_evaluation() -
         ("area", {"openMeasureEnds": ["2025-12-01"], "lastEvaluation": None}),
         ("comments", {}),
     ]
-    shown = indicators(zones, date(2026, 2, 1))
-    assert shown == {
-        "next_revision": "15.01.2026",
-        "revision_overdue": True,
-        "overdue_measures": 2,
-        "last_evaluation": "15.01.2026",
-    }
-    assert indicators([], date(2026, 2, 1))["next_revision"] is None
+    assert fold(zones, date(2026, 2, 1)) == ZoneFold(
+        next_revision="2026-01-15", last_evaluation="2026-01-15", overdue_measures=2
+    )
+    assert fold([], date(2026, 2, 1)).next_revision is None
 
 
 async def test_mine_planer_shows_what_the_plan_says(server: LiveServer, world: World) -> None:

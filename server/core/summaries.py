@@ -50,19 +50,27 @@ class Summaries:
         self, user_id: int, access: Mapping[str, MemberAccess], today: date
     ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         """Per plan the user is in: (kind, summary) of each zone this member may open, and of
-        no other. `access` is the member's role and consent per plan
+        no other (`zones_for_user` without the zone ids)."""
+        zones = await self.zones_for_user(user_id, access, today)
+        return {plan: [(k, s) for _, k, s in found] for plan, found in zones.items()}
+
+    async def zones_for_user(
+        self, user_id: int, access: Mapping[str, MemberAccess], today: date
+    ) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
+        """Per plan the user is in: (zone id, kind, summary) of each zone this member may
+        open, and of no other. `access` is the member's role and consent per plan
         (`ConsentRepo.access_by_plan`); a plan missing from it yields nothing. The one place
         where consent bounds the figures shown outside a zone: a deltaker whose consent covers
         two areas gets the overdue count of those two, and no revision date unless it covers
         `content` (server.core.access.effective_access, the rule of sockets and pages)."""
         stored = await self.plans.zone_summaries_for_user(user_id)
-        result: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        result: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         for plan_id, zones in stored.items():
             member = access.get(plan_id)
             if member is None:
                 continue
             result[plan_id] = [
-                (kind, await self.fresh(zid, kind, summary))
+                (zid, kind, await self.fresh(zid, kind, summary))
                 for zid, kind, key, summary in zones
                 if effective_access(member.role, kind, zone_name(kind, key), member.consent, today)
                 is not None

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from server.core.access import Role, may_see_access_log
 from server.core.audit import client_address
 from server.core.clock import OSLO, today_oslo
 from server.services import Services
+from server.web.csv_lines import csv_line
 from server.web.errors import Forbidden, LoginRequired, NotFound
 from server.web.i18n import language_of, translator
 from server.web.session import current_user
@@ -279,19 +278,7 @@ async def access_log_page(request: Request) -> Response:
 
 # --- CSV ---------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    """Text as a spreadsheet shows it, never as a formula (a name may start with "=")."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _csv_line(values: list[object]) -> str:
-    out = io.StringIO()
-    csv.writer(out, delimiter=";", lineterminator="\r\n").writerow([_cell(v) for v in values])
-    return out.getvalue()
+_csv_line = csv_line
 
 
 CSV_COLUMNS = (

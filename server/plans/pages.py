@@ -30,7 +30,7 @@ from server.core.access import (
 from server.core.clock import OSLO, today_oslo
 from server.core.identity import colour_for, identity_of, initials
 from server.plans.min_plan import may_open_min_plan
-from server.plans.overview import indicators
+from server.plans.overview import member_indicators
 from server.plans.start_pages import areas_section, start_consent_section
 from server.services import Services
 from server.web.errors import LoginRequired
@@ -69,14 +69,12 @@ async def my_plans(request: Request) -> Response:
     # zone summaries are filtered by Summaries.for_user; a plan the member may not open yet
     # (no consent) shows no meeting, no one present and no unread messages.
     access = await services.consents.access_by_plan(user.id)
-    summaries = await services.summaries.for_user(user.id, access, today)
     overview = await services.plans.overview_for_user(user.id)
-    # "Samtykke: gitt" when at least one member has an active consent to see the plan.
+    # The effective-plan indicators by the KE overview's rules (server/core/indicators.py),
+    # every zone figure from the zones this member may open.
+    shown = await member_indicators(services, user.id, [p for p, _, _ in overview], access, today)
     next_meetings = await services.meetings.next_by_plan(
         user.id, datetime.now(UTC), see_all_roles=(Role.PLANEIER, Role.VERGE, Role.KOORDINATOR)
-    )
-    consented = await services.consents.plans_with_active_consent(
-        [plan.id for plan, _, _ in overview], today_oslo()
     )
     unread = await services.repos.notifications.unread_by_plan(user.id, "message")
     plans = []
@@ -85,6 +83,9 @@ async def my_plans(request: Request) -> Response:
         opens = sees_plan(mine, today)
         if plan.draft and needs_consent(role):
             continue  # a draft is the koordinator's, planeier's and verge's alone
+        if plan.id not in shown:
+            continue  # deleted since the list was read
+        facts, ind = shown[plan.id]
         plans.append(
             {
                 "id": plan.id,
@@ -94,8 +95,17 @@ async def my_plans(request: Request) -> Response:
                 "access_log": may_see_access_log(role),
                 "min_plan": may_open_min_plan(role) and opens,
                 "koordinator_name": koordinator,
-                "consent_given": plan.id in consented,
-                **indicators(summaries.get(plan.id, []), today),
+                # the consent to the plan being made (its newest answer), and how many
+                # members the planeier has given consent to see the plan: two facts, each
+                # named for what it is (the old "Samtykke: gitt" meant the second)
+                "plan_consent": facts.plan_consent,
+                "sharing_consents": facts.sharing_consents,
+                "in_use": ind.in_use if opens else None,
+                "evaluated": ind.evaluated if opens else None,
+                "next_revision": _ddmmyyyy(ind.next_revision),
+                "revision_overdue": ind.revision_overdue,
+                "overdue_measures": ind.overdue_measures,
+                "last_evaluation": _ddmmyyyy(ind.last_evaluation),
                 "present_now": present.get(plan.id, []) if opens else [],
                 # unread messages (their notifications), while the member may read the thread
                 "unread": unread.get(plan.id, 0) if _reads(mine, COMMENTS, today) else 0,

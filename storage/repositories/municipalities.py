@@ -287,3 +287,19 @@ class MunicipalityRepo:
                 .group_by(Plan.unit_id)
             )
             return {int(unit_id): int(count) for unit_id, count in rows if unit_id is not None}
+    # --- the KE overview's settings (issue 14) --------------------------------------------
+
+    async def set_overview_rules(
+        self, municipality_id: int, *, in_use_days: int, revision_days: int
+    ) -> None:
+        """How many days back an edit or meeting counts as "in use", and an evaluation as
+        "within the revision period" (the caller checks the range)."""
+        if in_use_days < 1 or revision_days < 1:
+            raise InvalidValue("the overview's days must be at least 1")
+        async with write_session(self._sessionmaker) as session:
+            await session.execute(
+                update(Municipality)
+                .where(Municipality.id == municipality_id)
+                .values(in_use_days=in_use_days, revision_days=revision_days)
+                .execution_options(synchronize_session=False)
+            )

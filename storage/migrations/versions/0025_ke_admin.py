@@ -3,7 +3,7 @@ retention period per municipality, and the "koordinator" notification kind (the 
 or changed a plan's koordinator).
 
 Revision ID: 0025_ke_admin
-Revises: 0023_ke
+Revises: 0024_ke_overview
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025_ke_admin"
-down_revision: str | Sequence[str] | None = "0023_ke"
+down_revision: str | Sequence[str] | None = "0024_ke_overview"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,373 @@
+"""The KE overview's rows: every plan of one municipality with its indicators, filtered,
+sorted and paged on the server (issue 14).
+
+Facts, never words: the person's name, the unit, the koordinator's name, dates, yes/no and
+counts. Not the plan's title: it is free text a koordinator typed ("Plan etter hjerneslag"
+would be health data), so the KE sees the person and the plan's short id instead.
+The rows come from storage.repositories.plan_facts (a few grouped queries over SQL and the
+zone summaries, no document loaded) and the rules of server/core/indicators.py, the same
+Mine planer uses. The page and the CSV share `parse_query` and `select_rows`, so the CSV
+holds exactly what the filter shows, on every page.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from server.core.clock import OSLO, today_oslo
+from server.core.indicators import NAMES, Indicators, Rules, evaluate
+from server.services import Services
+from storage.models import Municipality
+from storage.repositories.plan_facts import PlanFacts, municipality_facts
+
+PAGE_SIZE = 50
+STATUSES = ("active", "closed", "draft")
+SORTS = (
+    "person",
+    "unit",
+    "coordinator",
+    "status",
+    "next_revision",
+    "next_meeting",
+    "overdue",
+    "last_activity",
+)
+NONE = "none"  # the filter value for "no unit" / "no koordinator"
+MAX_PAGE = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    facts: PlanFacts
+    indicators: Indicators
+
+    @property
+    def status(self) -> str:
+        return "draft" if self.facts.draft else self.facts.status
+
+
+@dataclass
+class Query:
+    """The filter, sort and page as asked for; `errors` names each parameter that could not
+    be used (the page answers 400 and says which)."""
+
+    unit: str = ""
+    coordinator: str = ""
+    status: str = ""
+    indicator: str = ""
+    sort: str = "person"
+    direction: str = "asc"
+    page: int = 1
+    errors: list[str] = field(default_factory=list)
+
+    def params(self, **changes: str) -> str:
+        values = {
+            "unit": self.unit,
+            "coordinator": self.coordinator,
+            "status": self.status,
+            "indicator": self.indicator,
+            "sort": self.sort,
+            "dir": self.direction,
+            "page": str(self.page),
+        } | changes
+        defaults = {("sort", "person"), ("dir", "asc"), ("page", "1")}
+        return urlencode({k: v for k, v in values.items() if v and (k, v) not in defaults})
+
+    def filter_params(self) -> str:
+        """The filter and sort without the page: the CSV link (every page)."""
+        return self.params(page="1")
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    rows: list[Row]  # every row the filter matched, sorted
+    units: list[tuple[int, str]]
+    coordinators: list[tuple[int, str]]
+    rules: Rules
+    today: date
+    now: datetime
+    # False: the rows hold the plan, unit and koordinator only (`light`); `page_of` reads
+    # the rest for the rows of the page.
+    complete: bool = True
+
+
+def indicator_choices() -> list[str]:
+    return [f"{name}.{answer}" for name in NAMES for answer in ("yes", "no")]
+
+
+def parse_query(params: Mapping[str, str]) -> Query:
+    """Each parameter checked on its own; an unknown unit or koordinator id is checked later
+    against the municipality's own (`check_ids`), so B's ids are as unknown as made-up ones."""
+
+    def get(name: str) -> str:
+        return params.get(name, "").strip()
+
+    q = Query(get("unit"), get("coordinator"), get("status"), get("indicator"))
+    for name, value in (("unit", q.unit), ("coordinator", q.coordinator)):
+        if value and value != NONE and not (value.isascii() and value.isdigit()):
+            q.errors.append(name)
+    if q.status and q.status not in STATUSES:
+        q.errors.append("status")
+    if q.indicator and q.indicator not in indicator_choices():
+        q.errors.append("indicator")
+    q.sort = get("sort") or "person"
+    if q.sort not in SORTS:
+        q.errors.append("sort")
+    q.direction = get("dir") or "asc"
+    if q.direction not in ("asc", "desc"):
+        q.errors.append("dir")
+    page = get("page") or "1"
+    if page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE:
+        q.page = int(page)
+    else:
+        q.errors.append("page")
+    return q
+
+
+def _check_ids(q: Query, units: list[tuple[int, str]], coords: list[tuple[int, str]]) -> None:
+    if q.unit and q.unit != NONE and "unit" not in q.errors:
+        if int(q.unit) not in {uid for uid, _ in units}:
+            q.errors.append("unit")
+    if q.coordinator and q.coordinator != NONE and "coordinator" not in q.errors:
+        if int(q.coordinator) not in {uid for uid, _ in coords}:
+            q.errors.append("coordinator")
+
+
+def _keep(q: Query, row: Row) -> bool:
+    f = row.facts
+    if q.unit and (f.unit_id is None if q.unit == NONE else str(f.unit_id) != q.unit):
+        return False
+    if q.coordinator:
+        if q.coordinator == NONE:
+            if f.koordinator_id is not None:
+                return False
+        elif str(f.koordinator_id) != q.coordinator:
+            return False
+    if q.status and row.status != q.status:
+        return False
+    if q.indicator:
+        name, answer = q.indicator.rsplit(".", 1)
+        if row.indicators.met(name) != (answer == "yes"):
+            return False
+    return True
+
+
+# Norwegian alphabetical order: æ, ø, å after z (code points put å before æ).
+_NORWEGIAN = str.maketrans({"æ": "z\x01", "ä": "z\x01", "ø": "z\x02", "ö": "z\x02", "å": "z\x03"})
+
+
+def _fold(text: str | None) -> str:
+    return (text or "").casefold().translate(_NORWEGIAN)
+
+
+_KEYS: dict[str, Callable[[Row], Any]] = {
+    "person": lambda r: _fold(r.facts.person_name),
+    "unit": lambda r: _fold(r.facts.unit_name) if r.facts.unit_name else None,
+    "coordinator": lambda r: _fold(r.facts.koordinator_name) if r.facts.koordinator_id else None,
+    "status": lambda r: STATUSES.index(r.status),
+    "next_revision": lambda r: r.indicators.next_revision,
+    "next_meeting": lambda r: r.indicators.next_meeting,
+    "overdue": lambda r: r.indicators.overdue_measures,
+    "last_activity": lambda r: r.indicators.last_activity,
+}
+
+
+def _sorted(rows: list[Row], sort: str, direction: str) -> list[Row]:
+    """Sorted by the column, then by person and id; an empty value last either way."""
+    rows = sorted(rows, key=lambda r: (_fold(r.facts.person_name), r.facts.plan_id))
+    key = _KEYS[sort]
+    present = [r for r in rows if key(r) is not None]
+    missing = [r for r in rows if key(r) is None]
+    return sorted(present, key=key, reverse=direction == "desc") + missing
+
+
+class _Evaluated:
+    """One municipality's rows, evaluated, for CACHE_SECONDS: paging, sorting and filtering
+    the same overview again (the KE clicking through it) need no new query. Keyed by the
+    rules and the day, dropped when the KE changes the rules (`forget`); another node's
+    change shows within CACHE_SECONDS. `complete` False: the light rows (plan, unit,
+    koordinator) a page sorted by those alone needs."""
+
+    def __init__(self) -> None:
+        self.by_municipality: dict[int, tuple[float, Rules, date, list[Row], bool]] = {}
+
+
+CACHE_SECONDS = 10.0
+_evaluated: weakref.WeakKeyDictionary[Any, _Evaluated] = weakref.WeakKeyDictionary()
+
+
+def forget(services: Services, municipality_id: int) -> None:
+    _evaluated.get(services.repos.engine, _Evaluated()).by_municipality.pop(municipality_id, None)
+
+
+# Sorts and indicators that need more than the plan, its unit and its koordinator.
+_FULL_SORTS = frozenset({"next_revision", "next_meeting", "overdue", "last_activity"})
+
+
+def _needs_every_fact(q: Query) -> bool:
+    return q.sort in _FULL_SORTS or bool(q.indicator and not q.indicator.startswith("coordinator."))
+
+
+def _cached(
+    services: Services, municipality_id: int, rules: Rules, today: date
+) -> tuple[list[Row], bool] | None:
+    found = _evaluated.get(services.repos.engine)
+    hit = found.by_municipality.get(municipality_id) if found else None
+    if hit is None:
+        return None
+    at, was_rules, was_today, rows, complete = hit
+    fresh = time.monotonic() - at < CACHE_SECONDS and (was_rules, was_today) == (rules, today)
+    return (rows, complete) if fresh else None
+
+
+async def _rows(
+    services: Services,
+    municipality_id: int,
+    rules: Rules,
+    today: date,
+    now: datetime,
+    *,
+    light: bool,
+) -> list[Row]:
+    facts = await municipality_facts(
+        services.repos.engine, municipality_id, today, now, light=light
+    )
+    rows = [Row(f, evaluate(f, today, now, rules)) for f in facts]
+    cache = _evaluated.setdefault(services.repos.engine, _Evaluated())
+    cache.by_municipality[municipality_id] = (time.monotonic(), rules, today, rows, not light)
+    return rows
+
+
+async def select_rows(
+    services: Services, municipality: Municipality, q: Query, *, every_fact: bool = False
+) -> Selection:
+    """Every plan of the municipality that matches, sorted; `q.errors` filled when an id is
+    not one of this municipality's (then no rows). A page sorted and filtered by name, unit,
+    koordinator or status alone (the overview as it opens) reads only those for every plan
+    and the rest for its own 50 rows (`page_of`); anything else, and `every_fact` (the CSV),
+    reads everything, kept CACHE_SECONDS."""
+    today, now = today_oslo(), datetime.now(UTC)
+    rules = Rules(municipality.in_use_days, municipality.revision_days)
+    full = every_fact or _needs_every_fact(q)
+    cached = _cached(services, municipality.id, rules, today)
+    if cached is not None and (cached[1] or not full):
+        rows, complete = cached
+    else:
+        rows = await _rows(services, municipality.id, rules, today, now, light=not full)
+        complete = full
+    units = [(u.id, u.name) for u in await services.repos.municipalities.units(municipality.id)]
+    named = {(r.facts.koordinator_id, r.facts.koordinator_name or "") for r in rows}
+    coordinators = sorted(
+        ((uid, name) for uid, name in named if uid is not None), key=lambda c: (_fold(c[1]), c[0])
+    )
+    _check_ids(q, units, coordinators)
+    if q.errors:
+        return Selection([], units, coordinators, rules, today, now)
+    rows = _sorted([r for r in rows if _keep(q, r)], q.sort, q.direction)
+    return Selection(rows, units, coordinators, rules, today, now, complete)
+
+
+async def page_of(
+    services: Services, municipality_id: int, selection: Selection, q: Query
+) -> tuple[list[Row], int]:
+    """The asked-for page (every fact read for its rows) and the number of pages; a page
+    past the end shows the last."""
+    pages = max(1, -(-len(selection.rows) // PAGE_SIZE))
+    q.page = min(q.page, pages)
+    start = (q.page - 1) * PAGE_SIZE
+    rows = selection.rows[start : start + PAGE_SIZE]
+    if selection.complete or not rows:
+        return rows, pages
+    full = await municipality_facts(
+        services.repos.engine,
+        municipality_id,
+        selection.today,
+        selection.now,
+        plan_ids=[r.facts.plan_id for r in rows],
+    )
+    by_id = {f.plan_id: f for f in full}
+    rules, today, now = selection.rules, selection.today, selection.now
+    return [
+        Row(f, evaluate(f, today, now, rules))
+        for r in rows
+        if (f := by_id.get(r.facts.plan_id)) is not None
+    ], pages
+
+
+# --- what a row shows: the page's cells and the CSV's columns are the same texts ------------
+
+COLUMNS = (
+    "plan",
+    "person",
+    "unit",
+    "coordinator",
+    "status",
+    "plan_consent",
+    "sharing_consent",
+    "in_use",
+    "evaluated",
+    "overdue",
+    "next_revision",
+    "next_meeting",
+)
+# Column -> the sort it offers (the others do not sort).
+SORT_OF = {
+    "person": "person",
+    "unit": "unit",
+    "coordinator": "coordinator",
+    "status": "status",
+    "in_use": "last_activity",
+    "overdue": "overdue",
+    "next_revision": "next_revision",
+    "next_meeting": "next_meeting",
+}
+
+
+def _date(value: date | None) -> str:
+    return value.strftime("%d.%m.%Y") if value else ""
+
+
+def _oslo_day(value: datetime | None) -> str:
+    return value.astimezone(OSLO).strftime("%d.%m.%Y") if value else ""
+
+
+def _time(value: datetime | None) -> str:
+    return value.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if value else ""
+
+
+def cells(row: Row, t: Callable[[str], str]) -> dict[str, str]:
+    """The row as the page and the CSV show it: facts, yes/no, counts and dates."""
+    f, ind = row.facts, row.indicators
+    yes, no = t("ke.yes"), t("ke.no")
+
+    def with_date(flag: bool, when: str) -> str:
+        return f"{yes if flag else no}{' (' + when + ')' if when else ''}"
+
+    if f.plan_consent == "given":
+        plan_consent = with_date(True, _date(f.plan_consent_on))
+    elif f.plan_consent == "refused":
+        on = _date(f.plan_consent_on)
+        plan_consent = t("ke.refused") + (f" ({on})" if on else "")
+    else:
+        plan_consent = t("ke.notRecorded")
+    return {
+        "plan": f.plan_id[:8],
+        "person": f.person_name,
+        "unit": f.unit_name or "",
+        "coordinator": f.koordinator_name or t("ke.missing"),
+        "status": t("ke.status." + row.status),
+        "plan_consent": plan_consent,
+        "sharing_consent": t("ke.sharingCount").replace("{n}", str(f.sharing_consents)),
+        "in_use": with_date(ind.in_use, _oslo_day(ind.last_activity)),
+        "evaluated": with_date(ind.evaluated, _date(ind.last_evaluation)),
+        "overdue": str(ind.overdue_measures),
+        "next_revision": _date(ind.next_revision)
+        + (f" ({t('ke.revisionOverdue')})" if ind.revision_overdue else ""),
+        "next_meeting": _time(ind.next_meeting),
+    }

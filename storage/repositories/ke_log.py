@@ -1,0 +1,150 @@
+"""The access log across one municipality's plans, for the KE's log control (issue 14;
+Normen's Faktaark 15: logs shall be kept *and checked*).
+
+Who opened which plan, when: the access-log rows that open a plan (its page, Min plan, print,
+export, minutes, a version, and a socket opened without a page, e.g. with a token), joined to
+the plans of the municipality so another municipality's rows never come back. Beside them,
+what could explain each opening: the person's membership role, the meetings they are invited
+to, the open measures they are responsible for (from the zone summaries, never the text).
+The server decides what looks unusual (server/ke/log_review.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import (
+    Meeting,
+    MeetingInvitee,
+    Membership,
+    Plan,
+    User,
+    Zone,
+    ZoneSummary,
+    audit_log_table,
+)
+from storage.repositories.access_history import json_text
+
+OPEN_ACTIONS = ("plan_view", "print", "export", "minutes_view", "version_view", "ws_join")
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    id: int
+    at: datetime
+    action: str
+    user_id: int | None
+    user_name: str | None
+    role: str | None  # the role the row recorded (at the time)
+    plan_id: str
+    person_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reasons:
+    """Per (plan, user): what explains an opening."""
+
+    roles: dict[tuple[str, int], str]
+    invited: set[tuple[str, int]]
+    responsible: set[tuple[str, int]]
+
+
+async def openings(
+    engine: AsyncEngine,
+    municipality_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    user_id: int | None = None,
+    plan_prefix: str | None = None,
+    limit: int,
+) -> list[Opening]:
+    """The municipality's plan openings in [start, end), oldest first, at most `limit`."""
+    t = audit_log_table.c
+    # A browser page's sockets carry its visit id and the page's own row counts it; a socket
+    # opened without a page (a token client) is an opening of its own.
+    opening = or_(
+        t.action.in_([a for a in OPEN_ACTIONS if a != "ws_join"]),
+        and_(t.action == "ws_join", json_text(t.details, "visit").is_(None)),
+    )
+    stmt = (
+        select(t.id, t.at, t.action, t.actor_user_id, User.name, t.role)
+        .add_columns(t.plan_id, Plan.person_name)
+        .join(Plan, Plan.id == t.plan_id)
+        .outerjoin(User, User.id == t.actor_user_id)
+        .where(Plan.municipality_id == municipality_id, opening, t.at >= start, t.at < end)
+        .order_by(t.id)
+        .limit(limit)
+    )
+    if user_id is not None:
+        stmt = stmt.where(t.actor_user_id == user_id)
+    if plan_prefix:  # a whole plan id, or the 8 characters the overview shows
+        stmt = stmt.where(t.plan_id.startswith(plan_prefix, autoescape=True))
+    async with engine.connect() as conn:
+        rows = await conn.execute(stmt)
+        return [Opening(*row) for row in rows]
+
+
+async def reasons(engine: AsyncEngine, plan_ids: Collection[str]) -> Reasons:
+    roles: dict[tuple[str, int], str] = {}
+    invited: set[tuple[str, int]] = set()
+    responsible: set[tuple[str, int]] = set()
+    ids = list(dict.fromkeys(plan_ids))
+    async with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            members = await conn.execute(
+                select(Membership.plan_id, Membership.user_id, Membership.role).where(
+                    Membership.plan_id.in_(chunk)
+                )
+            )
+            roles.update({(p, u): r for p, u, r in members})
+            meetings = await conn.execute(
+                select(Meeting.plan_id, MeetingInvitee.user_id)
+                .join(MeetingInvitee, MeetingInvitee.meeting_id == Meeting.id)
+                .where(Meeting.plan_id.in_(chunk))
+            )
+            invited.update((p, u) for p, u in meetings)
+            areas = await conn.execute(
+                select(Zone.plan_id, ZoneSummary.data)
+                .join(ZoneSummary, ZoneSummary.zone_id == Zone.id)
+                .where(Zone.plan_id.in_(chunk), Zone.kind == "area")
+            )
+            for plan, data in areas:
+                responsible.update((plan, uid) for uid in _responsible(data))
+    return Reasons(roles, invited, responsible)
+
+
+def _responsible(data: str) -> set[int]:
+    try:
+        summary: Any = json.loads(data)
+    except ValueError:
+        return set()
+    found: set[int] = set()
+    for measure in summary.get("openMeasures", ()) if isinstance(summary, dict) else ():
+        for person in measure.get("responsible", ()) if isinstance(measure, dict) else ():
+            if isinstance(person, str) and person.isdigit():
+                found.add(int(person))
+    return found
+
+
+async def people(engine: AsyncEngine, municipality_id: int) -> list[tuple[int, str]]:
+    """Everyone who has a role in one of the municipality's plans (the person filter)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(User.id, User.name)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Plan, Plan.id == Membership.plan_id)
+            .where(Plan.municipality_id == municipality_id)
+            .distinct()
+            .order_by(User.name, User.id)
+        )
+        return [(uid, name) for uid, name in rows]

@@ -1,0 +1,374 @@
+"""The facts behind the "effective plan" indicators (issue 14), for many plans at once.
+
+What SQL holds (the koordinator, the consent to the plan, the members' sharing consents,
+meetings, the unit) and what the per-zone summaries hold (next revision, last evaluation,
+open measure deadlines, when a zone last changed), folded per plan by a handful of grouped
+queries: no CRDT document is loaded, nor any text anyone wrote but the person's and the
+koordinator's names. The KE overview reads a whole municipality (`municipality_facts`); Mine
+planer reads the plans of one member (`plan_facts` and, bounded by consent, `zone_edits`).
+The rules that turn facts into indicators are the server's (server/core/indicators.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from storage.models import (
+    Consent,
+    Meeting,
+    Membership,
+    Plan,
+    PlanConsent,
+    Unit,
+    User,
+    Zone,
+    ZoneSummary,
+    ZoneUpdate,
+)
+
+_KEY = re.compile(r"^[A-Za-z]{1,40}$")
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneFold:
+    """A plan's zone summaries folded: ISO dates as the summaries keep them."""
+
+    next_revision: str | None = None
+    last_evaluation: str | None = None
+    overdue_measures: int = 0
+    last_edit: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFacts:
+    """One plan's SQL facts. `plan_consent`: the newest answer to the consent to the plan
+    being made ('given', 'refused', or None when none is recorded); `sharing_consents`: how
+    many members hold an active consent to see (part of) the plan."""
+
+    plan_id: str
+    person_name: str
+    status: str
+    draft: bool
+    unit_id: int | None = None
+    unit_name: str | None = None
+    koordinator_id: int | None = None
+    koordinator_name: str | None = None
+    plan_consent: str | None = None
+    plan_consent_on: date | None = None
+    sharing_consents: int = 0
+    last_meeting: datetime | None = None
+    next_meeting: datetime | None = None
+    zones: ZoneFold = field(default_factory=ZoneFold)
+
+
+# --- JSON in a TEXT column, on SQLite and PostgreSQL --------------------------------------
+
+
+class json_field(FunctionElement[str]):
+    """`data ->> key` as text (the key is a constant of this module, rendered into the SQL)."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_field"
+
+    def __init__(self, column: ColumnElement[Any], key: str) -> None:
+        if not _KEY.match(key):
+            raise ValueError(f"not a summary key: {key!r}")
+        self.key = key
+        super().__init__(column)
+
+
+@compiles(json_field, "sqlite")
+def _json_field_sqlite(element: json_field, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.{element.key}')"
+
+
+@compiles(json_field, "postgresql")
+def _json_field_postgresql(element: json_field, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS JSON) ->> '{element.key}')"
+
+
+class json_count_below(FunctionElement[int]):
+    """How many strings in the JSON array `data[key]` sort below `bound` (ISO dates do)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "json_count_below"
+
+    def __init__(self, column: ColumnElement[Any], key: str, bound: ColumnElement[Any]) -> None:
+        if not _KEY.match(key):
+            raise ValueError(f"not a summary key: {key!r}")
+        self.key = key
+        super().__init__(column, bound)
+
+
+@compiles(json_count_below, "sqlite")
+def _count_below_sqlite(element: json_count_below, compiler: SQLCompiler, **kw: Any) -> str:
+    column, bound = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    return (
+        f"(SELECT count(*) FROM json_each({column}, '$.{element.key}') AS je "
+        f"WHERE je.value < {bound})"
+    )
+
+
+@compiles(json_count_below, "postgresql")
+def _count_below_postgresql(element: json_count_below, compiler: SQLCompiler, **kw: Any) -> str:
+    column, bound = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    return (
+        f"(SELECT count(*) FROM json_array_elements_text("
+        f"CAST({column} AS JSON) -> '{element.key}') AS je(v) WHERE je.v < {bound})"
+    )
+
+
+# --- the queries ---------------------------------------------------------------------------
+
+
+def _facts_query(
+    scope: ColumnElement[bool], today: date, now: datetime, *, light: bool = False
+) -> Select[Any]:
+    """One row per plan; `light`: only the plan, its unit and its koordinator (what the
+    overview needs to sort and page by name, unit, koordinator or status). Each fact is a
+    correlated subquery that seeks one plan's rows by an index ((plan_id, id) of
+    plan_consents, the koordinator's partial unique index, consents' (plan_id, user_id),
+    meetings' plan_id): grouped subqueries over whole tables made SQLite build temporary
+    indexes on every request."""
+
+    def one(column: Any, *where: Any, order: Any = None) -> Any:
+        stmt = select(column).where(*where)
+        if order is not None:
+            stmt = stmt.order_by(order).limit(1)
+        return stmt.correlate(Plan).scalar_subquery()
+
+    koordinator = one(
+        Membership.user_id, Membership.plan_id == Plan.id, Membership.role == "koordinator"
+    )
+    newest = PlanConsent.id.desc()
+    in_plan = PlanConsent.plan_id == Plan.id
+    member = (
+        select(Membership.id)
+        .where(Membership.plan_id == Consent.plan_id, Membership.user_id == Consent.user_id)
+        .exists()
+    )
+    sharing = one(
+        func.count(func.distinct(Consent.user_id)),
+        Consent.plan_id == Plan.id,
+        Consent.status == "given",
+        Consent.revoked_at.is_(None),
+        or_(Consent.valid_until.is_(None), Consent.valid_until >= today),
+        member,
+    )
+    held = and_(Meeting.plan_id == Plan.id, Meeting.cancelled_at.is_(None))
+    last_meeting = one(func.max(Meeting.starts_at), held, Meeting.starts_at <= now)
+    next_meeting = one(func.min(Meeting.starts_at), held, Meeting.starts_at > now)
+    columns: list[Any] = [
+        Plan.id,
+        Plan.person_name,
+        Plan.status,
+        Plan.draft,
+        Plan.unit_id,
+        koordinator.label("koordinator_id"),
+    ]
+    if light:
+        columns += [
+            null().label(name)
+            for name in ("plan_consent", "plan_consent_on", "sharing")
+            + ("last_meeting", "next_meeting")
+        ]
+    else:
+        columns += [
+            one(PlanConsent.status, in_plan, order=newest).label("plan_consent"),
+            one(PlanConsent.given_on, in_plan, order=newest).label("plan_consent_on"),
+            sharing.label("sharing"),
+            _raw(last_meeting).label("last_meeting"),
+            _raw(next_meeting).label("next_meeting"),
+        ]
+    inner = select(*columns).where(scope).subquery("facts")
+    return (
+        select(inner, Unit.name.label("unit_name"), User.name.label("koordinator_name"))
+        .outerjoin(Unit, Unit.id == inner.c.unit_id)
+        .outerjoin(User, User.id == inner.c.koordinator_id)
+    )
+
+
+def _raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A time column as the driver gives it, parsed by `_utc`: SQLAlchemy's own SQLite
+    datetime parsing costs ~10x `datetime.fromisoformat`, which counts over 5,000 plans."""
+    return type_coerce(column, String())
+
+
+def _utc(value: object) -> datetime | None:
+    """A UTC time from SQLite's text or PostgreSQL's timestamptz."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a time, got {type(value).__name__}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _facts(row: Any, zones: ZoneFold | None = None) -> PlanFacts:
+    return PlanFacts(
+        plan_id=row.id,
+        person_name=row.person_name,
+        status=row.status,
+        draft=bool(row.draft),
+        unit_id=row.unit_id,
+        unit_name=row.unit_name,
+        koordinator_id=row.koordinator_id,
+        koordinator_name=row.koordinator_name,
+        plan_consent=row.plan_consent,
+        plan_consent_on=row.plan_consent_on,
+        sharing_consents=int(row.sharing or 0),
+        last_meeting=_utc(row.last_meeting),
+        next_meeting=_utc(row.next_meeting),
+        zones=zones or ZoneFold(),
+    )
+
+
+def _zone_folds_query(scope: ColumnElement[bool], today: date) -> Select[*tuple[Any, ...]]:
+    """Per plan: its summaries folded in SQL (the same fold as server.core.indicators.fold):
+    the content zone's next revision, the newest evaluation and the open measures past their
+    end over its live (not retired) areas, and when a zone's summary was last stored."""
+    content = Zone.kind == "content"
+    area = and_(Zone.kind == "area", Zone.retired_at.is_(None))
+    data: ColumnElement[Any] = ZoneSummary.__table__.c.data
+    return (
+        select(
+            Zone.plan_id,
+            func.max(_when(content, json_field(data, "nextRevision"))).label("next_revision"),
+            func.max(_when(area, json_field(data, "lastEvaluation"))).label("last_evaluation"),
+            func.sum(
+                _when(area, json_count_below(data, "openMeasureEnds", _bound(today.isoformat())))
+            ).label("overdue"),
+            _raw(func.max(ZoneSummary.updated_at)).label("summarised_at"),
+        )
+        .join(ZoneSummary, ZoneSummary.zone_id == Zone.id)
+        .join(Plan, Plan.id == Zone.plan_id)
+        .where(scope)
+        .group_by(Zone.plan_id)
+    )
+
+
+def _when(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((condition, value))
+
+
+def _bound(value: str) -> ColumnElement[Any]:
+    return bindparam(None, value, type_=String())
+
+
+def _tails_query(scope: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The newest logged (not yet compacted) update per plan. Compaction empties the log of
+    every room that is unloaded, so this scans only the short tails of recent work."""
+    return (
+        select(Zone.plan_id, _raw(func.max(ZoneUpdate.created_at)).label("at"))
+        .join(Zone, Zone.id == ZoneUpdate.zone_id)
+        .join(Plan, Plan.id == Zone.plan_id)
+        .where(scope)
+        .group_by(Zone.plan_id)
+    )
+
+
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+async def municipality_facts(
+    engine: AsyncEngine,
+    municipality_id: int,
+    today: date,
+    now: datetime,
+    *,
+    plan_ids: Collection[str] | None = None,
+    light: bool = False,
+) -> list[PlanFacts]:
+    """The municipality's plans (or those of `plan_ids` among them) with their facts and
+    their zones folded: three queries, whatever the number of plans. `light`: one query for
+    the plan, unit and koordinator only (consents, meetings and zones left at their empty
+    defaults), for a page that sorts and filters by those alone."""
+    scope = Plan.municipality_id == municipality_id
+    if plan_ids is not None:
+        scope = and_(scope, Plan.id.in_(list(plan_ids)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_facts_query(scope, today, now, light=light))).all()
+        if light:
+            return [_facts(row) for row in rows]
+        folds = (await conn.execute(_zone_folds_query(scope, today))).all()
+        tails = {plan: _utc(at) for plan, at in await conn.execute(_tails_query(scope))}
+    by_plan = {
+        f.plan_id: ZoneFold(
+            f.next_revision,
+            f.last_evaluation,
+            int(f.overdue or 0),
+            _latest(_utc(f.summarised_at), tails.get(f.plan_id)),
+        )
+        for f in folds
+    }
+    return [
+        _facts(row, by_plan.get(row.id) or ZoneFold(last_edit=tails.get(row.id))) for row in rows
+    ]
+
+
+async def plan_facts(
+    engine: AsyncEngine, plan_ids: Collection[str], today: date, now: datetime
+) -> dict[str, PlanFacts]:
+    """The SQL facts of these plans, zones not folded (the caller folds only the zones its
+    reader may open: Mine planer)."""
+    ids = list(dict.fromkeys(plan_ids))
+    found: dict[str, PlanFacts] = {}
+    async with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            for row in await conn.execute(_facts_query(Plan.id.in_(chunk), today, now)):
+                found[row.id] = _facts(row)
+    return found
+
+
+async def zone_edits(engine: AsyncEngine, zone_ids: Collection[int]) -> dict[int, datetime]:
+    """When each of these zones last changed as far as storage knows: its summary's last
+    store (at every compaction) or its newest logged update, whichever is later."""
+    ids = list(dict.fromkeys(zone_ids))
+    found: dict[int, datetime] = {}
+    async with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            stored = await conn.execute(
+                select(ZoneSummary.zone_id, ZoneSummary.updated_at).where(
+                    ZoneSummary.zone_id.in_(chunk)
+                )
+            )
+            logged = await conn.execute(
+                select(ZoneUpdate.zone_id, func.max(ZoneUpdate.created_at))
+                .where(ZoneUpdate.zone_id.in_(chunk))
+                .group_by(ZoneUpdate.zone_id)
+            )
+            for zone_id, at in [*stored, *logged]:
+                if at is not None:
+                    found[zone_id] = _latest(found.get(zone_id), at) or at
+    return found
