@@ -41,6 +41,7 @@ from server.auth.pages import (
 from server.auth.reset import forgot_page, forgot_submit, reset_page, reset_submit
 from server.ke.routes import admin_routes as ke_admin_routes
 from server.ke.start import PlanStarter, register_plan_starter
+from server.ke.statements import public_routes as statement_routes
 from server.logs import install_log_privacy
 from server.meetings.notes import (
     note_add,
@@ -325,6 +326,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/plans/{plan_id}/reopen", reopen_submit, methods=["POST"]),
         Route("/plans/{plan_id}/delete", delete_submit, methods=["POST"]),
         *ke_admin_routes(),
+        *statement_routes(),
         Route("/healthz", healthz),
         WebSocketRoute("/events", events_endpoint),
         WebSocketRoute("/ws/{room:path}", SyncEndpoint()),

@@ -39,6 +39,8 @@ from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
 from storage.repositories.municipalities import MunicipalityRepo
+from storage.repositories.statements import StatementRepo
+from storage.repositories.templates import PlanTemplateRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
@@ -72,6 +74,8 @@ class Repositories:
     municipalities: MunicipalityRepo
     meeting_notes: MeetingNotesRepo
     coordinators: CoordinatorRepo
+    templates: PlanTemplateRepo
+    statements: StatementRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -100,6 +104,8 @@ class Repositories:
             MunicipalityRepo(maker),
             MeetingNotesRepo(maker),
             CoordinatorRepo(maker),
+            PlanTemplateRepo(maker),
+            StatementRepo(maker),
         )
 
     async def close(self) -> None:
