@@ -39,12 +39,12 @@ from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
 from storage.repositories.municipalities import MunicipalityRepo
-from storage.repositories.statements import StatementRepo
-from storage.repositories.templates import PlanTemplateRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
+from storage.repositories.statements import StatementRepo
+from storage.repositories.templates import PlanTemplateRepo
 from storage.repositories.transfer import PlanTransferRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo

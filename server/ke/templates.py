@@ -22,7 +22,6 @@ access-log row (ids and counts, never the text).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response

@@ -24,6 +24,7 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
+from crdt.richtext import set_rich_text
 from crdt.schema import (
     ABOUT_ME,
     AREA,
@@ -36,7 +37,6 @@ from crdt.schema import (
     get_root,
     new_zone_doc,
 )
-from crdt.richtext import set_rich_text
 from crdt.summary import zone_summary
 from server.core.access import ConsentRule, consent_rule
 from server.services import Repositories
@@ -174,7 +174,9 @@ def parse_start(
     elif end is not None and revision > end:
         errors["next_revision"] = "start.error.revisionAfterEnd"
     chosen: list[tuple[str, str]] = []
-    paired = list(zip(areas, extras if extras is not None else [("", ())] * len(areas)))
+    paired = list(
+        zip(areas, extras if extras is not None else [("", ())] * len(areas), strict=True)
+    )
     paired = [(a, extra) for a, extra in paired if a.strip()]
     try:
         titles = [check_area_title(a) for a, _extra in paired]
@@ -276,7 +278,9 @@ def template_areas(
     hints: dict[str, str] = {}
     updates: dict[str, tuple[bytes, dict[str, Any]]] = {}
     label = 0
-    for (key, _title), (hint, subheadings) in zip(start.areas, start.area_extras):
+    if not start.area_extras:
+        return hints, updates
+    for (key, _title), (hint, subheadings) in zip(start.areas, start.area_extras, strict=True):
         if hint.strip():
             hints[key] = hint
         if not subheadings:
@@ -288,7 +292,7 @@ def template_areas(
                 label += 1
                 append_item(
                     goals,
-                    {"parentId": None, "label": f"M{label}", "title": heading, "description": None},
+                    {"parentId": None, "label": f"M{label}", "title": heading, "description": []},
                 )
         updates[key] = (doc.get_update(), zone_summary(doc, AREA))
     return hints, updates
