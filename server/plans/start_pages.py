@@ -100,10 +100,11 @@ def _template_rows(form: Any | None, template: TemplateRecord) -> list[dict[str,
 
 def _chosen_areas(
     form: Any, rows: list[dict[str, Any]], template: TemplateRecord | None
-) -> tuple[list[str], list[AreaExtra]]:
+) -> tuple[list[str], list[AreaExtra] | None]:
     """The areas ticked and typed, each with its (hint, sub-headings) when it comes from the
     template (found by the template area's id, so a template changed meanwhile still pairs
-    each row with its own area, or with nothing), then the extra lines typed."""
+    each row with its own area, or with nothing), then the extra lines typed. No template:
+    no extras (None)."""
     by_id = {str(a.id): a for a in template.areas} if template is not None else {}
     titles: list[str] = []
     extras: list[AreaExtra] = []
@@ -117,7 +118,7 @@ def _chosen_areas(
         if line.strip():
             titles.append(line)
             extras.append(("", ()))
-    return titles, extras
+    return titles, (extras if template is not None else None)
 
 
 def _with_template(start: PlanStart, template: TemplateRecord | None) -> PlanStart:
