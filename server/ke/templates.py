@@ -227,8 +227,13 @@ async def template_page(request: Request) -> Response:
 
 def _refused(request: Request, visit: KeVisit, template_id: int | None, form: _Form) -> Response:
     status = 409 if form.error == "ke.error.areaTwice" else 400
-    # Show the rows as typed, with room to add more.
+    # Show the rows as typed, with room to add more (blank rows topped up, not piled up).
+    form.rows = [row for row in form.rows if not row.blank or row.error]
     start = len(form.rows)
+    form.rows = [
+        _Row(n, r.name, r.hint, r.subheadings, r.position, r.remove, r.error)
+        for n, r in enumerate(form.rows)
+    ]
     form.rows += [_Row(start + n, position=str(start + n + 1)) for n in range(BLANK_ROWS)]
     return _editor(request, visit, template_id, form, status)
 
