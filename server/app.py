@@ -44,6 +44,7 @@ from server.ke.log_review import ke_access_page
 from server.ke.pages import ke_home, ke_overview, ke_settings
 from server.ke.routes import admin_routes as ke_admin_routes
 from server.ke.start import PlanStarter, register_plan_starter
+from server.ke.statements import public_routes as statement_routes
 from server.logs import install_log_privacy
 from server.meetings.notes import (
     note_add,
@@ -339,6 +340,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/ke/{municipality_id}/overview.csv", ke_overview_csv, methods=["GET"]),
         Route("/ke/{municipality_id}/access", ke_access_page, methods=["GET"]),
         Route("/ke/{municipality_id}/settings", ke_settings, methods=["POST"]),
+        *statement_routes(),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/events", events_endpoint),

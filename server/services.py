@@ -46,6 +46,8 @@ from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
+from storage.repositories.statements import StatementRepo
+from storage.repositories.templates import PlanTemplateRepo
 from storage.repositories.transfer import PlanTransferRepo
 from storage.repositories.updates import ZoneLog
 from storage.repositories.users import UserRepo
@@ -78,6 +80,8 @@ class Repositories:
     municipalities: MunicipalityRepo
     meeting_notes: MeetingNotesRepo
     coordinators: CoordinatorRepo
+    templates: PlanTemplateRepo
+    statements: StatementRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -106,6 +110,8 @@ class Repositories:
             MunicipalityRepo(maker),
             MeetingNotesRepo(maker),
             CoordinatorRepo(maker),
+            PlanTemplateRepo(maker),
+            StatementRepo(maker),
         )
 
     async def close(self) -> None:

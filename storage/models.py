@@ -186,6 +186,59 @@ class MunicipalityCoordinator(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class PlanTemplate(Base):
+    """A municipality's plan template (issue 14), kept by its KE: a named set of life areas
+    and default text for the content zone's sections. "Ny plan" copies it into the new plan;
+    a later change to the template never touches a plan started from it."""
+
+    __tablename__ = "plan_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # Default text of the content zone's rich-text sections (paragraphs split on blank lines).
+    about_me: Mapped[str] = mapped_column(Text, default="")
+    resources: Mapped[str] = mapped_column(Text, default="")
+    needs: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PlanTemplateArea(Base):
+    """One life area of a template: its name, the hint shown under it, and its default
+    sub-headings (one per line), in order."""
+
+    __tablename__ = "plan_template_areas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_templates.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(300))
+    hint: Mapped[str] = mapped_column(Text, default="")
+    subheadings: Mapped[str] = mapped_column(Text, default="")
+
+
+class PublicStatement(Base):
+    """A municipality's page every public service must have (issue 14): the accessibility
+    statement ("tilgjengelighet") or the privacy notice ("personvern"), plain text written
+    by its KE and shown escaped at /om/<kind>."""
+
+    __tablename__ = "public_statements"
+    __table_args__ = (CheckConstraint(_in("kind", ("tilgjengelighet", "personvern")), name="kind"),)
+
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by_user_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -282,6 +335,10 @@ class Zone(Base):
     # A life area the koordinator retired: no longer offered for editing, but its zone and
     # history stay (export, print and versions show it, marked as retired).
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The guidance shown under a life area, copied from the plan template it was started
+    # from (issue 14). SQL, not the zone: the area zone has no place for it (its roots are
+    # lists members write), and it is the municipality's text, fixed at the start. ALTER TABLE.
+    hint: Mapped[str | None] = mapped_column(Text)
 
 
 class Membership(Base):

@@ -25,6 +25,7 @@ from server.core.clock import today_oslo
 from server.core.passwords import hash_password
 from server.plans.lifecycle import purge
 from storage.models import utcnow
+from storage.repositories.templates import TemplateInput
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
@@ -44,6 +45,8 @@ class Two:
     unit_a: int
     unit_b: int
     plan_b: str
+    template_a: int = 0
+    template_b: int = 0
 
 
 PEOPLE = {
@@ -75,8 +78,21 @@ async def two(web: LiveServer, world: World) -> Two:
     plan_b = await repos.plans.create_plan(b, "Individuell plan – Øystein Ås", "Øystein Ås")
     await repos.plans.add_member(plan_b.id, ids["tove"], "koordinator")
     await repos.municipalities.set_plan_unit(plan_b.id, unit_b.id)
+    template = TemplateInput("Mal for barn 🧒", "", "", "", [("Skole og læring 🎒", "", ())])
+    template_a = await repos.templates.save(a, None, template)
+    template_b = await repos.templates.save(b, None, template)
     return Two(
-        a, b, ids["anne"], ids["bjorn"], ids["siri"], ids["tove"], unit_a.id, unit_b.id, plan_b.id
+        a,
+        b,
+        ids["anne"],
+        ids["bjorn"],
+        ids["siri"],
+        ids["tove"],
+        unit_a.id,
+        unit_b.id,
+        plan_b.id,
+        template_a,
+        template_b,
     )
 
 
@@ -100,6 +116,11 @@ def _state(server: LiveServer) -> dict[str, list[tuple[Any, ...]]]:
         "members": "SELECT plan_id, user_id, role FROM memberships ORDER BY 1, 2",
         "retention": "SELECT id, retention_days FROM municipalities ORDER BY id",
         "notifications": "SELECT user_id, kind FROM notifications ORDER BY id",
+        "templates": "SELECT id, municipality_id, name, position, about_me FROM plan_templates"
+        " ORDER BY id",
+        "template_areas": "SELECT template_id, position, name, hint, subheadings"
+        " FROM plan_template_areas ORDER BY id",
+        "statements": "SELECT municipality_id, kind, body FROM public_statements ORDER BY 1, 2",
     }
     return {name: _rows(server, sql) for name, sql in queries.items()}
 
@@ -138,9 +159,22 @@ def start_form(**overrides: str) -> dict[str, Any]:
 Route = tuple[str, str, dict[str, Any]]
 
 
-def routes(m: int, plan_id: str, unit_id: int, user_id: int, koordinator: int) -> list[Route]:
+TEMPLATE_FORM = {
+    "name": "Ny mal 🧩 Ærlig",
+    "rows": "1",
+    "area_name_0": "Fritid og venner ⚽",
+    "area_hint_0": "Hva liker du å gjøre?",
+    "area_subs_0": "Aktiviteter\nVenner",
+    "area_pos_0": "1",
+}
+
+
+def routes(
+    m: int, plan_id: str, unit_id: int, user_id: int, koordinator: int, template: int
+) -> list[Route]:
     """Every route this capability adds, with a form that would change something."""
     base = f"/ke/{m}"
+    statements = {"tilgjengelighet": "Vi følger WCAG 🌍", "personvern": "Åpent om alt 🔒"}
     return [
         ("GET", f"{base}/admins", {}),
         ("POST", f"{base}/admins", {"email": PER}),
@@ -159,6 +193,15 @@ def routes(m: int, plan_id: str, unit_id: int, user_id: int, koordinator: int) -
         ("POST", f"{base}/plans/{plan_id}/unit", {"unit": ""}),
         ("GET", f"{base}/retention", {}),
         ("POST", f"{base}/retention", {"days": "7"}),
+        ("GET", f"{base}/templates", {}),
+        ("POST", f"{base}/templates", TEMPLATE_FORM),
+        ("GET", f"{base}/templates/new", {}),
+        ("GET", f"{base}/templates/{template}", {}),
+        ("POST", f"{base}/templates/{template}", TEMPLATE_FORM),
+        ("POST", f"{base}/templates/{template}/delete", {}),
+        ("POST", f"{base}/templates/{template}/move", {"direction": "down"}),
+        ("GET", f"{base}/statements", {}),
+        ("POST", f"{base}/statements", statements),
     ]
 
 
@@ -173,9 +216,10 @@ def test_every_route_is_in_the_list() -> None:
             .replace("/units/22", "/units/{unit_id:id}")
             .replace("/admins/33/", "/admins/{user_id:id}/")
             .replace("/coordinators/44/", "/coordinators/{user_id:id}/")
+            .replace("/templates/55", "/templates/{template_id:id}")
         )
 
-    listed = {(method, pattern(path)) for method, path, _ in routes(11, "PLAN", 22, 33, 44)}
+    listed = {(method, pattern(path)) for method, path, _ in routes(11, "PLAN", 22, 33, 44, 55)}
     mounted = {
         (method, route.path)
         for route in admin_routes()
@@ -204,12 +248,14 @@ async def test_a_ke_admin_of_a_reaches_nothing_of_b(
         signed_in(web.http, PEOPLE["bjorn"][0]) as bjorn,
     ):
         # B's own administrator opens B's pages: the routes are there.
-        for method, path, _data in routes(two.b, two.plan_b, two.unit_b, two.bjorn, two.tove):
+        for method, path, _data in routes(
+            two.b, two.plan_b, two.unit_b, two.bjorn, two.tove, two.template_b
+        ):
             if method == "GET":
                 assert (await bjorn.get(path)).status_code == 200, path
         # A's administrator: B's municipality, B's objects under A, and B's unit on A's plan.
         crafted = [
-            *routes(two.b, two.plan_b, two.unit_b, two.bjorn, two.tove),
+            *routes(two.b, two.plan_b, two.unit_b, two.bjorn, two.tove, two.template_b),
             ("POST", f"/ke/{two.a}/units/{two.unit_b}", {"name": "Stjålet 🕵️"}),
             ("POST", f"/ke/{two.a}/units/{two.unit_b}/delete", {}),
             ("GET", f"/ke/{two.a}/plans/{two.plan_b}/koordinator", {}),
@@ -218,6 +264,16 @@ async def test_a_ke_admin_of_a_reaches_nothing_of_b(
             ("POST", f"/ke/{two.a}/plans/{world.plan_id}/unit", {"unit": str(two.unit_b)}),
             ("GET", "/ke/999999/admins", {}),
             ("GET", "/ke/abc/units", {}),
+            ("GET", f"/ke/{two.a}/templates/{two.template_b}", {}),
+            ("POST", f"/ke/{two.a}/templates/{two.template_b}", TEMPLATE_FORM),
+            ("POST", f"/ke/{two.a}/templates/{two.template_b}/delete", {}),
+            ("POST", f"/ke/{two.a}/templates/{two.template_b}/move", {"direction": "up"}),
+            ("GET", f"/ke/{two.a}/plans/new?mal={two.template_b}", {}),
+            (
+                "POST",
+                f"/ke/{two.a}/plans/new",
+                start_form(koordinator=str(two.siri), template=str(two.template_b)),
+            ),
         ]
         for method, path, data in crafted:
             response = await _send(anne, method, path, data)
@@ -251,8 +307,8 @@ async def test_a_non_ke_user_is_refused_everywhere_with_an_access_log_row(
 ) -> None:
     before = _state(web)
     crafted = [
-        *routes(two.a, world.plan_id, two.unit_a, two.anne, two.siri),
-        *routes(two.b, two.plan_b, two.unit_b, two.bjorn, two.tove),
+        *routes(two.a, world.plan_id, two.unit_a, two.anne, two.siri, two.template_a),
+        *routes(two.b, two.plan_b, two.unit_b, two.bjorn, two.tove, two.template_b),
     ]
     async with signed_in(web.http, KARI) as kari:
         for method, path, data in crafted:
@@ -277,7 +333,9 @@ async def test_a_non_ke_user_is_refused_everywhere_with_an_access_log_row(
 async def test_every_form_needs_its_token(web: LiveServer, world: World, two: Two) -> None:
     before = _state(web)
     async with signed_in(web.http, PEOPLE["anne"][0]) as anne:
-        for method, path, data in routes(two.a, world.plan_id, two.unit_a, two.anne, two.siri):
+        for method, path, data in routes(
+            two.a, world.plan_id, two.unit_a, two.anne, two.siri, two.template_a
+        ):
             if method == "POST":
                 response = await _send(anne, method, path, data, token=False)
                 assert response.status_code == 403, path

@@ -10,6 +10,16 @@ from server.ke.appoint import koordinator_page, koordinator_submit
 from server.ke.coordinators import coordinator_add, coordinator_remove, coordinators_page
 from server.ke.retention import retention_page, retention_submit
 from server.ke.start import start_page, start_submit
+from server.ke.statements import statements_page, statements_submit
+from server.ke.templates import (
+    template_add,
+    template_delete,
+    template_move,
+    template_new,
+    template_page,
+    template_save,
+    templates_page,
+)
 from server.ke.units import plan_unit, unit_add, unit_delete, unit_rename, units_page
 
 BASE = "/ke/{municipality_id}"
@@ -34,4 +44,13 @@ def admin_routes() -> list[Route]:
         Route(f"{BASE}/plans/{{plan_id}}/unit", plan_unit, methods=["POST"]),
         Route(f"{BASE}/retention", retention_page, methods=["GET"]),
         Route(f"{BASE}/retention", retention_submit, methods=["POST"]),
+        Route(f"{BASE}/templates", templates_page, methods=["GET"]),
+        Route(f"{BASE}/templates", template_add, methods=["POST"]),
+        Route(f"{BASE}/templates/new", template_new, methods=["GET"]),
+        Route(f"{BASE}/templates/{{template_id:id}}", template_page, methods=["GET"]),
+        Route(f"{BASE}/templates/{{template_id:id}}", template_save, methods=["POST"]),
+        Route(f"{BASE}/templates/{{template_id:id}}/delete", template_delete, methods=["POST"]),
+        Route(f"{BASE}/templates/{{template_id:id}}/move", template_move, methods=["POST"]),
+        Route(f"{BASE}/statements", statements_page, methods=["GET"]),
+        Route(f"{BASE}/statements", statements_submit, methods=["POST"]),
     ]

@@ -24,7 +24,9 @@ from starlette.responses import RedirectResponse, Response
 
 from server.ke.access import KE_ROLE, KeVisit
 from server.ke.forms import form_number, ke_form, ke_page, ke_render
+from server.web.errors import NotFound
 from storage.models import utcnow
+from storage.repositories.templates import TemplateRecord
 
 PAGE = "start"
 FIELDS = (
@@ -39,6 +41,7 @@ FIELDS = (
     "extra_areas",
     "koordinator",
     "unit",
+    "template",
 )
 
 
@@ -53,6 +56,7 @@ class StartFromForm(Protocol):
         actor_user_id: int,
         actor_role: str,
         errors: dict[str, str],
+        template: TemplateRecord | None = None,
     ) -> Awaitable[tuple[str | None, dict[str, str]]]: ...
 
 
@@ -61,7 +65,7 @@ class PlanStarter:
     """The plans capability's "Ny plan": the life areas the form offers (as typed), and
     the check-and-create that answers (plan id, {}) or (None, {field: i18n key})."""
 
-    area_rows: Callable[[Request, Any | None], list[dict[str, Any]]]
+    area_rows: Callable[[Request, Any | None, TemplateRecord | None], list[dict[str, Any]]]
     start: StartFromForm
 
 
@@ -74,10 +78,28 @@ def _starter(request: Request) -> PlanStarter:
     return starter
 
 
+async def _template(visit: KeVisit, raw: str) -> TemplateRecord | None:
+    """The municipality's template named by its id (empty: none); another municipality's
+    template, or one that does not exist, is 404."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    template_id = form_number(raw)
+    found = None
+    if template_id is not None:
+        found = await visit.services.repos.templates.get(visit.municipality.id, template_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
 async def start_page(request: Request) -> Response:
     visit = await ke_page(request, PAGE)
     values = {name: "" for name in FIELDS}
-    return await _form(request, visit, values, _starter(request).area_rows(request, None), {})
+    template = await _template(visit, request.query_params.get("mal", ""))
+    values["template"] = str(template.id) if template is not None else ""
+    rows = _starter(request).area_rows(request, None, template)
+    return await _form(request, visit, values, rows, {})
 
 
 async def _form(
@@ -91,7 +113,10 @@ async def _form(
     repos = visit.services.repos
     people = await repos.coordinators.of(visit.municipality.id)
     units = await repos.municipalities.units(visit.municipality.id)
+    templates = await repos.templates.of(visit.municipality.id)
     context = {
+        "templates": [{"id": str(t.id), "name": t.name} for t in templates],
+        "template_action": f"/ke/{visit.municipality.id}/plans/new",
         "values": values,
         "suggested": suggested,
         "errors": errors,
@@ -114,6 +139,7 @@ async def start_submit(request: Request) -> Response:
     repos = visit.services.repos
     municipality_id = visit.municipality.id
     errors: dict[str, str] = {}
+    template = await _template(visit, values["template"])
     koordinator = _id(values["koordinator"])
     if koordinator is None or not await repos.coordinators.listed(municipality_id, koordinator):
         errors["koordinator"] = "ke.error.notCoordinator"
@@ -131,9 +157,10 @@ async def start_submit(request: Request) -> Response:
         actor_user_id=visit.user.id,
         actor_role=KE_ROLE,
         errors=errors,
+        template=template,
     )
     if plan_id is None:
-        suggested = starter.area_rows(request, form)
+        suggested = starter.area_rows(request, form, template)
         return await _form(request, visit, values, suggested, errors, status=400)
     assert koordinator is not None
     if unit_id is not None:
@@ -141,7 +168,11 @@ async def start_submit(request: Request) -> Response:
     visit.audit(
         request,
         "ke_plan_start",
-        {"koordinator_user_id": koordinator, "unit_id": unit_id},
+        {
+            "koordinator_user_id": koordinator,
+            "unit_id": unit_id,
+            "template_id": template.id if template is not None else None,
+        },
         plan_id=plan_id,
     )
     await visit.services.notifier.koordinator_changed(

@@ -151,6 +151,7 @@ async def plan_page(request: Request) -> Response:
                     "kind": zone.kind,
                     "key": zone.key,
                     "title": zone.title,
+                    "hint": zone.hint or "",
                     "access": access,
                 }
             )

@@ -24,7 +24,19 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
-from crdt.schema import CONTENT, META, new_zone_doc
+from crdt.richtext import set_rich_text
+from crdt.schema import (
+    ABOUT_ME,
+    AREA,
+    CONTENT,
+    GOALS,
+    META,
+    NEEDS,
+    RESOURCES,
+    append_item,
+    get_root,
+    new_zone_doc,
+)
 from crdt.summary import zone_summary
 from server.core.access import ConsentRule, consent_rule
 from server.services import Repositories
@@ -73,6 +85,14 @@ class PlanStart:
     guardian_name: str | None = None
     guardian_email: str | None = None
     municipality: str = DEFAULT_MUNICIPALITY
+    # From the municipality's plan template (issue 14): each area's (hint, sub-headings),
+    # aligned with `areas`, and the content sections' default text {root name: text}.
+    area_extras: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    sections: tuple[tuple[str, str], ...] = ()
+
+
+AreaExtra = tuple[str, tuple[str, ...]]  # (hint, sub-headings) of an area from a template
+TEMPLATE_SECTIONS = (ABOUT_ME, RESOURCES, NEEDS)
 
 
 def parse_date(text: str) -> date | None:
@@ -113,8 +133,14 @@ def check_area_title(title: str) -> str:
     return title
 
 
-def parse_start(form: Mapping[str, Any], areas: Sequence[str], today: date) -> PlanStart:
-    """Check the whole form; every problem at once as {field: i18n key} in StartErrors."""
+def parse_start(
+    form: Mapping[str, Any],
+    areas: Sequence[str],
+    today: date,
+    extras: Sequence[AreaExtra] | None = None,
+) -> PlanStart:
+    """Check the whole form; every problem at once as {field: i18n key} in StartErrors.
+    `extras`: each area's (hint, sub-headings) from a template, aligned with `areas`."""
     errors: dict[str, str] = {}
 
     def text(name: str) -> str:
@@ -148,8 +174,12 @@ def parse_start(form: Mapping[str, Any], areas: Sequence[str], today: date) -> P
     elif end is not None and revision > end:
         errors["next_revision"] = "start.error.revisionAfterEnd"
     chosen: list[tuple[str, str]] = []
+    paired = list(
+        zip(areas, extras if extras is not None else [("", ())] * len(areas), strict=True)
+    )
+    paired = [(a, extra) for a, extra in paired if a.strip()]
     try:
-        titles = [check_area_title(a) for a in areas if a.strip()]
+        titles = [check_area_title(a) for a, _extra in paired]
     except StartError as exc:
         errors["areas"] = exc.key
         titles = []
@@ -184,6 +214,7 @@ def parse_start(form: Mapping[str, Any], areas: Sequence[str], today: date) -> P
         title=title,
         guardian_name=guardian,
         guardian_email=guardian_email,
+        area_extras=tuple(extra for _a, extra in paired) if extras is not None else (),
     )
 
 
@@ -216,6 +247,57 @@ def initial_content(start: PlanStart, draft: bool) -> tuple[bytes, dict[str, Any
     return doc.get_update(), zone_summary(doc, CONTENT)
 
 
+def paragraphs(text: str) -> list[str]:
+    """A template's plain text as paragraphs: split on blank lines, each made one line."""
+    blocks = text.replace("\r\n", "\n").split("\n\n")
+    return [" ".join(block.split()) for block in blocks if block.strip()]
+
+
+def template_content(start: PlanStart, first: bytes | None) -> tuple[bytes, dict[str, Any]] | None:
+    """The template's default text for the content sections, as an update to apply after
+    `first` (the dates), and the summary of both; None when the template has none."""
+    sections = [(root, paragraphs(text)) for root, text in start.sections]
+    sections = [(root, blocks) for root, blocks in sections if blocks]
+    if not sections:
+        return None
+    doc: Doc[Any] = new_zone_doc(CONTENT)
+    if first is not None:
+        doc.apply_update(first)
+    before = doc.get_state()
+    with doc.transaction():
+        for root, blocks in sections:
+            set_rich_text(get_root(doc, CONTENT, root), blocks)
+    return doc.get_update(before), zone_summary(doc, CONTENT)
+
+
+def template_areas(
+    start: PlanStart,
+) -> tuple[dict[str, str], dict[str, tuple[bytes, dict[str, Any]]]]:
+    """Each area's hint (for SQL) and its first update: one goal per default sub-heading,
+    labelled M1, M2 ... across the plan's areas as the browser labels top-level goals."""
+    hints: dict[str, str] = {}
+    updates: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    label = 0
+    if not start.area_extras:
+        return hints, updates
+    for (key, _title), (hint, subheadings) in zip(start.areas, start.area_extras, strict=True):
+        if hint.strip():
+            hints[key] = hint
+        if not subheadings:
+            continue
+        doc: Doc[Any] = new_zone_doc(AREA)
+        goals = get_root(doc, AREA, GOALS)
+        with doc.transaction():
+            for heading in subheadings:
+                label += 1
+                append_item(
+                    goals,
+                    {"parentId": None, "label": f"M{label}", "title": heading, "description": []},
+                )
+        updates[key] = (doc.get_update(), zone_summary(doc, AREA))
+    return hints, updates
+
+
 def default_title(person_name: str) -> str:
     return f"Individuell plan – {person_name}"
 
@@ -239,6 +321,11 @@ async def create_plan(
     the one starting it is not its koordinator (the KE's "ke_admin")."""
     content = initial_content(start, draft)
     update, summary = content if content is not None else (None, None)
+    from_template = template_content(start, update)
+    template_update = None
+    if from_template is not None:
+        template_update, summary = from_template
+    hints, area_updates = template_areas(start)
     municipality_id = await repos.plans.get_or_create_municipality(start.municipality)
     plan = await repos.plan_start.create(
         NewPlan(
@@ -253,6 +340,9 @@ async def create_plan(
             guardian_email=start.guardian_email,
             content_update=update,
             content_summary=summary,
+            template_content_update=template_update,
+            area_hints=hints,
+            area_updates=area_updates,
         )
     )
     await repos.audit.append(
@@ -269,6 +359,7 @@ async def create_plan(
                 "draft": draft,
                 "guardian_named": start.guardian_name is not None,
                 "birth_date_set": start.person_birth_date is not None,
+                **({"from_template": True} if start.area_extras or start.sections else {}),
             },
         )
     )

@@ -18,12 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from crdt.protocol import CloseCode
-from crdt.schema import CONTENT, META, zone_name
+from crdt.schema import ABOUT_ME, CONTENT, META, NEEDS, RESOURCES, zone_name
 from server.core.access import Role, consent_rule, may_give_consent
 from server.core.audit import client_address
 from server.core.clock import today_oslo
 from server.plans.start import (
     SUGGESTED_AREAS,
+    AreaExtra,
+    PlanStart,
     StartError,
     StartErrors,
     area_key,
@@ -33,7 +35,7 @@ from server.plans.start import (
     parse_start,
 )
 from server.services import Services
-from server.web.errors import BadRequest, Conflict, Forbidden, LoginRequired
+from server.web.errors import BadRequest, Conflict, Forbidden, LoginRequired, NotFound
 from server.web.i18n import language_of, translator
 from server.web.security import CSRF_FIELD, csrf_valid
 from server.web.session import current_user
@@ -42,6 +44,7 @@ from server.web.visit import PlanVisit, visit
 from storage.errors import Conflict as StorageConflict
 from storage.errors import NotFound as StorageNotFound
 from storage.models import Municipality
+from storage.repositories.templates import TemplateRecord
 
 _FIELDS = (
     "title",
@@ -55,10 +58,17 @@ _FIELDS = (
     "extra_areas",
     "koordinator",
     "municipality",
+    "template",
 )
 
 
-def _suggested(request: Request, form: Any | None) -> list[dict[str, Any]]:
+def _suggested(
+    request: Request, form: Any | None, template: TemplateRecord | None = None
+) -> list[dict[str, Any]]:
+    """The life areas the form offers: the chosen template's (each checked at first, with its
+    hint and the template area's id in `src`), or the suggested ones (none checked)."""
+    if template is not None:
+        return _template_rows(form, template)
     t = translator(language_of(request))
     rows = []
     for i, name in enumerate(SUGGESTED_AREAS):
@@ -76,6 +86,66 @@ def _suggested(request: Request, form: Any | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _template_rows(form: Any | None, template: TemplateRecord) -> list[dict[str, Any]]:
+    rows = []
+    for i, area in enumerate(template.areas):
+        row = {"i": i, "src": str(area.id), "hint": area.hint, "subheadings": area.subheadings}
+        if form is None:
+            rows.append({**row, "title": area.name, "checked": True})
+        else:
+            title = str(form.get(f"area_title_{i}") or "")
+            rows.append({**row, "title": title, "checked": str(i) in form.getlist("area")})
+    return rows
+
+
+def _chosen_areas(
+    form: Any, rows: list[dict[str, Any]], template: TemplateRecord | None
+) -> tuple[list[str], list[AreaExtra] | None]:
+    """The areas ticked and typed, each with its (hint, sub-headings) when it comes from the
+    template (found by the template area's id, so a template changed meanwhile still pairs
+    each row with its own area, or with nothing), then the extra lines typed. No template:
+    no extras (None)."""
+    by_id = {str(a.id): a for a in template.areas} if template is not None else {}
+    titles: list[str] = []
+    extras: list[AreaExtra] = []
+    for row in rows:
+        if not row["checked"]:
+            continue
+        titles.append(row["title"])
+        area = by_id.get(str(form.get(f"area_src_{row['i']}") or ""))
+        extras.append((area.hint, area.subheadings) if area is not None else ("", ()))
+    for line in str(form.get("extra_areas") or "").splitlines():
+        if line.strip():
+            titles.append(line)
+            extras.append(("", ()))
+    return titles, (extras if template is not None else None)
+
+
+def _with_template(start: PlanStart, template: TemplateRecord | None) -> PlanStart:
+    if template is None:
+        return start
+    sections = (
+        (ABOUT_ME, template.about_me),
+        (RESOURCES, template.resources),
+        (NEEDS, template.needs),
+    )
+    return replace(start, sections=sections)
+
+
+async def _offered_templates(
+    services: Services, places: list[Municipality]
+) -> list[TemplateRecord]:
+    """The templates of the municipalities whose lists hold the user, in the KE's order."""
+    found: list[TemplateRecord] = []
+    for place in places:
+        found += await services.repos.templates.of(place.id)
+    return found
+
+
+def _chosen_template(raw: str, templates: list[TemplateRecord]) -> TemplateRecord | None:
+    return next((t for t in templates if str(t.id) == raw.strip()), None)
+
+
 async def new_plan(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
@@ -88,34 +158,51 @@ async def new_plan(request: Request) -> Response:
     # the operator's marks (`samplan user mark-coordinator`) and one default municipality.
     places = await services.repos.coordinators.municipalities_of(user.id)
     colleagues = await _colleagues(services, user.id, [m.id for m in places])
+    templates = await _offered_templates(services, places)
     if request.method == "GET":
         values = {name: "" for name in _FIELDS}
-        return _form(request, user, values, _suggested(request, None), {}, colleagues, places)
+        chosen = request.query_params.get("mal", "").strip()
+        template = _chosen_template(chosen, templates) if chosen else None
+        if chosen and template is None:
+            raise NotFound()  # another municipality's template, or none: no oracle
+        if template is not None:
+            values["template"] = str(template.id)
+            if len(places) > 1:
+                values["municipality"] = str(template.municipality_id)
+        suggested = _suggested(request, None, template)
+        return _form(request, user, values, suggested, {}, colleagues, places, templates)
     form = await request.form()
     if not csrf_valid(request, services.secret_key, form.get(CSRF_FIELD)):
         raise Forbidden("start.error.expiredForm")
     values = {name: str(form.get(name) or "") for name in _FIELDS}
-    suggested = _suggested(request, form)
-    areas = [row["title"] for row in suggested if row["checked"]]
-    areas += [line for line in values["extra_areas"].splitlines() if line.strip()]
-    koordinator = _chosen_koordinator(values["koordinator"], user.id, colleagues)
     extra: dict[str, str] = {}
+    template = _chosen_template(values["template"], templates)
+    if values["template"].strip() and template is None:
+        extra["template"] = "start.error.template"
+    suggested = _suggested(request, form, template)
+    areas, extras = _chosen_areas(form, suggested, template)
+    koordinator = _chosen_koordinator(values["koordinator"], user.id, colleagues)
     place = _chosen_place(values["municipality"], places)
     if places and place is None:
         extra["municipality"] = "start.error.municipality"
+    elif template is not None and place is not None and template.municipality_id != place.id:
+        extra["template"] = "start.error.templatePlace"
     elif place is not None and koordinator is not None and koordinator != user.id:
         if not await services.repos.coordinators.listed(place.id, koordinator):
             koordinator = None
     if koordinator is None:
         extra["koordinator"] = "start.error.koordinator"
     try:
-        start = parse_start(form, areas, today_oslo())
+        start = parse_start(form, areas, today_oslo(), extras)
         if extra:
             raise StartErrors(extra)
     except StartErrors as exc:
         errors = {**exc.errors, **extra}
-        return _form(request, user, values, suggested, errors, colleagues, places, status=400)
+        return _form(
+            request, user, values, suggested, errors, colleagues, places, templates, status=400
+        )
     assert koordinator is not None
+    start = _with_template(start, template)
     if place is not None:
         start = replace(start, municipality=place.name)
     plan = await create_plan(
@@ -171,12 +258,22 @@ def _form(
     errors: dict[str, str],
     colleagues: list[tuple[int, str]],
     places: list[Municipality],
+    templates: list[TemplateRecord],
     status: int = 200,
 ) -> Response:
+    names = {m.id: m.name for m in places}
     context = {
         "values": values,
         "suggested": suggested,
         "errors": errors,
+        "templates": [
+            {
+                "id": str(t.id),
+                "name": f"{t.name} ({names[t.municipality_id]})" if len(places) > 1 else t.name,
+            }
+            for t in templates
+        ],
+        "template_action": "/plans/new",
         "colleagues": [{"id": str(uid), "name": name} for uid, name in colleagues],
         "places": [{"id": str(m.id), "name": m.name} for m in places] if len(places) > 1 else [],
     }
@@ -186,10 +283,12 @@ def _form(
 # -- the KE's way in (issue 14): the same form and the same create_plan -------------------------
 
 
-def area_rows(request: Request, form: Any | None) -> list[dict[str, Any]]:
-    """The life areas the form offers, as typed (the KE's start page renders the same
-    fields: client/templates/_plan_start_fields.html)."""
-    return _suggested(request, form)
+def area_rows(
+    request: Request, form: Any | None, template: TemplateRecord | None = None
+) -> list[dict[str, Any]]:
+    """The life areas the form offers, as typed, or the template's (the KE's start page
+    renders the same fields: client/templates/_plan_start_fields.html)."""
+    return _suggested(request, form, template)
 
 
 async def start_from_form(
@@ -201,24 +300,24 @@ async def start_from_form(
     actor_user_id: int,
     actor_role: str,
     errors: dict[str, str],
+    template: TemplateRecord | None = None,
 ) -> tuple[str | None, dict[str, str]]:
     """Check the "Ny plan" fields of `form` (parse_start, every problem at once, merged with
     the caller's own `errors`) and create the plan in `municipality` with its koordinator:
     (plan id, {}) or (None, {field: i18n key}) with nothing created. The one who starts it
     gets no role in it unless they are its koordinator."""
     services: Services = request.app.state.services
-    suggested = _suggested(request, form)
-    areas = [row["title"] for row in suggested if row["checked"]]
-    areas += [line for line in str(form.get("extra_areas") or "").splitlines() if line.strip()]
+    suggested = _suggested(request, form, template)
+    areas, extras = _chosen_areas(form, suggested, template)
     try:
-        start = parse_start(form, areas, today_oslo())
+        start = parse_start(form, areas, today_oslo(), extras)
     except StartErrors as exc:
         return None, {**exc.errors, **errors}
     if errors or koordinator_user_id is None:
         return None, errors or {"koordinator": "start.error.koordinator"}
     plan = await create_plan(
         services.repos,
-        replace(start, municipality=municipality),
+        replace(_with_template(start, template), municipality=municipality),
         koordinator_user_id=koordinator_user_id,
         draft=True,
         actor_user_id=actor_user_id,
@@ -413,6 +512,7 @@ async def areas_json(request: Request) -> Response:
                 "kind": zone.kind,
                 "key": zone.key,
                 "title": zone.title,
+                "hint": zone.hint or "",
                 "access": access,
             }
         )

@@ -41,6 +41,9 @@ async def export_json(request: Request) -> Response:
 async def print_page(request: Request) -> Response:
     user, role, document = await _allowed(request)
     context = _context(request, document, for_pdf=False)
+    services: Services = request.app.state.services
+    # The footer links the statements of the plan's municipality (issue 14).
+    context["footer_kommune"] = await services.repos.municipalities.of_plan(document["plan"]["id"])
     _audit(request, "print", user, role, document, {"format": "html"})
     return render(request, "print.html", context, user=user)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import exists, func, or_, select, update
@@ -60,6 +60,13 @@ class NewPlan:
     guardian_email: str | None = None
     content_update: bytes | None = None  # the content zone's first update (Yjs)
     content_summary: Mapping[str, object] | None = None
+    # From the municipality's plan template (issue 14), written with no author (the text is
+    # the template's, not anyone's in the plan): default text of the content zone's sections
+    # (an update applied after `content_update`), each area's hint (SQL, `zones.hint`) and
+    # its first update (the default sub-headings) with the zone's summary, by area key.
+    template_content_update: bytes | None = None
+    area_hints: Mapping[str, str] = field(default_factory=dict)
+    area_updates: Mapping[str, tuple[bytes, Mapping[str, object]]] = field(default_factory=dict)
 
 
 def _title(value: str, what: str) -> str:
@@ -161,11 +168,18 @@ class PlanStartRepo:
             content = Zone(plan_id=plan.id, kind="content", key="", title=CONTENT_TITLE)
             comments = Zone(plan_id=plan.id, kind="comments", key="", title=COMMENTS_TITLE)
             session.add_all([content, comments])
+            areas: dict[str, Zone] = {}
             for position, (key, title) in enumerate(new.areas):
                 area_title = _title(title, "life area title")
-                session.add(
-                    Zone(plan_id=plan.id, kind=AREA, key=key, title=area_title, position=position)
+                areas[key] = Zone(
+                    plan_id=plan.id,
+                    kind=AREA,
+                    key=key,
+                    title=area_title,
+                    position=position,
+                    hint=new.area_hints.get(key) or None,
                 )
+                session.add(areas[key])
             if new.koordinator_user_id is not None:
                 session.add(
                     Membership(plan_id=plan.id, user_id=new.koordinator_user_id, role="koordinator")
@@ -179,10 +193,17 @@ class PlanStartRepo:
                         user_id=new.koordinator_user_id,
                     )
                 )
+            if new.template_content_update is not None:
+                session.add(ZoneUpdate(zone_id=content.id, data=new.template_content_update))
             if new.content_summary is not None:
                 session.add(
                     ZoneSummary(zone_id=content.id, data=json.dumps(dict(new.content_summary)))
                 )
+            for key, (data, summary) in new.area_updates.items():
+                if key not in areas:
+                    raise InvalidValue(f"area key {key!r} is not one of the plan's areas")
+                session.add(ZoneUpdate(zone_id=areas[key].id, data=data))
+                session.add(ZoneSummary(zone_id=areas[key].id, data=json.dumps(dict(summary))))
         log.info("plan started plan_id=%s areas=%d draft=%s", plan.id, len(keys), new.draft)
         return plan
 

@@ -425,6 +425,7 @@ export class AreaView {
       : null
     this.el = h('section', { class: 'area card', id: `area-${safeId(zone.key)}`, aria: { labelledby: headingId }, dataset: { testid: `area-${zone.key}` } },
       h('div', { class: 'section-head' }, h('h2', { id: headingId }, zone.spec.title || zone.key)),
+      zone.spec.hint ? h('p', { class: 'hint area-hint', dataset: { testid: `area-hint-${zone.key}` } }, zone.spec.hint) : null,
       readonlyNote, this.empty, this.rootList, this.orphans, add)
 
     const roots = [this.goals, this.measures, this.evaluations]
