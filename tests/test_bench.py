@@ -121,3 +121,44 @@ def test_hocuspocus_framing_puts_the_document_name_first_as_lib0_does() -> None:
     auth = hocuspocus_auth(prefix, "Åse Ødegård")
     token = "Åse Ødegård".encode()
     assert auth == prefix + bytes([2, 0, len(token)]) + token
+
+
+def test_the_stall_gauge_is_read_with_the_token_and_only_from_a_200() -> None:
+    """`/metrics` answers with the bearer token the benchmark gives its Samplan servers; any
+    other answer (a server without /metrics, a wrong token) leaves the figure empty."""
+    import asyncio
+
+    from bench.servers import LOOP_LAG_GAUGE, METRICS_TOKEN, scrape_gauge
+
+    body = (
+        f"# HELP {LOOP_LAG_GAUGE} Longest event-loop stall.\n"
+        f"# TYPE {LOOP_LAG_GAUGE} gauge\n"
+        f"{LOOP_LAG_GAUGE} 0.0042\n"
+        f'{LOOP_LAG_GAUGE}_other{{room="Åse 🧪"}} 9.5\n'
+    ).encode()
+    seen: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        seen.append(request)
+        if f"Authorization: Bearer {METRICS_TOKEN}".encode() in request:
+            head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            writer.write(head + body)
+        else:
+            writer.write(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> tuple[float | None, float | None, float | None]:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            good = await scrape_gauge(port, LOOP_LAG_GAUGE)
+            wrong = await scrape_gauge(port, LOOP_LAG_GAUGE, token="ikke-riktig")
+            missing = await scrape_gauge(port, "samplan_no_such_gauge")
+        return good, wrong, missing
+
+    good, wrong, missing = asyncio.run(main())
+    assert good == 0.0042
+    assert wrong is None and missing is None
+    assert all(request.startswith(b"GET /metrics HTTP/1.1\r\n") for request in seen)
