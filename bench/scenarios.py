@@ -606,8 +606,11 @@ class SaturationResult:
     loop_lag_ms: float = math.nan
 
 
-SATURATION_P99_MS = 50.0  # a step holds while p99 stays under this and nothing is lost
-SATURATION_SEND_LAG_MS = 20.0  # the generator itself fell behind its schedule
+# A step holds while p99 stays under this (a delay people notice while typing together) and
+# nothing is lost. 50 ms (and 20 ms below) broke at the first step for every server, the floor
+# included, on a machine shared with other work: that measured the neighbours, not the servers.
+SATURATION_P99_MS = 100.0
+SATURATION_SEND_LAG_MS = 50.0  # the load generator itself fell this far behind its schedule
 
 
 async def run_saturation(
