@@ -1,4 +1,5 @@
-"""The scenarios: paced edits (fan-out latency), everyone joining at once, and cold loads.
+"""The scenarios: paced edits (fan-out latency), everyone joining at once, cold loads, late
+joins, many idle connections, and saturation (the rate raised until the tail or losses break).
 
 Latency is measured per (edit, receiver) pair: receipt time minus send time, both read
 with `time.perf_counter()` in this one process. Sends follow a schedule fixed in advance
@@ -19,14 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
+from pycrdt import Doc
 
 from bench.edits import Edit, client_edits, state_of
 from bench.seed import BenchRoom
-from bench.servers import ServerProcess
-from bench.wire import BenchClient, frame_key, open_client, update_of
+from bench.servers import Deployment
+from bench.wire import BenchClient, frame_keys, update_of
+from crdt.protocol import encode_sync_step2
 
 CONNECT_CONCURRENCY = 32  # setup only; the `connect` scenario opens everyone at once
 SYNC_TIMEOUT = 30.0
+IDLE_SYNC_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,13 @@ class LoadResult:
     cpu_us_per_delivery: float
     server_cpu_pct: float
     rss_mb: float
+    peak_rss_mb: float
     loadgen_cpu_pct: float
     send_lag_p99_ms: float  # how late the load generator sent, against its schedule
     idle_cpu_pct: float  # the server's CPU with every client connected and nobody typing
     seconds: float
+    round: int = 0
+    loop_lag_ms: float = math.nan  # Samplan's longest event-loop stall (/metrics), else NaN
 
 
 @dataclass
@@ -80,6 +87,8 @@ class ConnectResult:
     server_cpu_ms: float
     rss_mb: float
     failures: list[str] = field(default_factory=list)
+    round: int = 0
+    loop_lag_ms: float = math.nan
 
 
 @dataclass
@@ -92,6 +101,8 @@ class ColdLoadResult:
     content_ok: int
     apply_floor_ms: float  # applying the same updates to a fresh pycrdt Doc in this process
     layout: str = "in the log"
+    round: int = 0
+    loop_lag_ms: float = math.nan
 
     @property
     def median_ms(self) -> float:
@@ -110,14 +121,14 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 async def connect_all(
-    server: ServerProcess, rooms: list[BenchRoom], per_room: int, ids: Iterator[int]
+    server: Deployment, rooms: list[BenchRoom], per_room: int, ids: Iterator[int]
 ) -> list[list[tuple[BenchClient, int]]]:
     """Open `per_room` clients in every room and wait until each is synced."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def one(room: BenchRoom, slot: int) -> tuple[BenchClient, int]:
         async with gate:
-            client = await open_client(server.url(room.room, room.tokens[slot]), slot)
+            client = await server.open(room, slot)
             await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
             return client, next(ids)
 
@@ -145,23 +156,30 @@ def _schedule(counts: list[int], rate: float, rng: random.Random) -> list[tuple[
     return plan
 
 
-async def _drain(clients: list[BenchClient], target: int, deadline: float) -> None:
-    """Wait until `target` updates arrived, nothing arrived for 2 s, or `deadline`."""
+async def _drain(
+    server: Deployment, clients: list[BenchClient], target: int, deadline: float
+) -> list[tuple[float, float]]:
+    """Wait until `target` frames arrived, nothing arrived for 2 s, or `deadline`; sample
+    the server's CPU seconds meanwhile, so the window can end at the last delivery (a server
+    that merges updates, like Hocuspocus, sends fewer frames than edits: it ends on the 2 s)."""
     last, stalled_since = -1, time.perf_counter()
+    samples = [(stalled_since, server.cpu_seconds())]
     while time.perf_counter() < deadline:
         got = sum(c.updates for c in clients)
-        if got >= target:
-            return
         now = time.perf_counter()
+        samples.append((now, server.cpu_seconds()))
+        if got >= target:
+            break
         if got != last:
             last, stalled_since = got, now
         elif now - stalled_since > 2.0:
-            return
+            break
         await asyncio.sleep(0.02)
+    return samples
 
 
 async def run_load(
-    server: ServerProcess,
+    server: Deployment,
     spec: LoadSpec,
     rooms: list[BenchRoom],
     duration: float,
@@ -171,13 +189,36 @@ async def run_load(
     idle_seconds: float = 1.0,
     seed: int = 7,
 ) -> LoadResult:
-    rng = random.Random(seed)
     per_room = await connect_all(server, rooms, spec.clients, ids)
+    try:
+        return await drive(
+            server, spec, per_room, duration, warmup, echoes, idle_seconds, random.Random(seed)
+        )
+    finally:
+        for pairs in per_room:
+            for client, _ in pairs:
+                client.close()
+
+
+async def drive(
+    server: Deployment,
+    spec: LoadSpec,
+    per_room: list[list[tuple[BenchClient, int]]],
+    duration: float,
+    warmup: float,
+    echoes: bool,
+    idle_seconds: float,
+    rng: random.Random,
+) -> LoadResult:
+    """Paced edits from every connected client at `spec`'s rate; every figure of one window."""
     senders = [(r, client, cid) for r, pairs in enumerate(per_room) for client, cid in pairs]
     count = max(1, round((duration + warmup) * spec.edits_per_second))
     edits = [client_edits(cid, count) for _, _, cid in senders]
     plan = _schedule([count] * len(senders), spec.edits_per_second, rng)
     clients = [client for _, client, _ in senders]
+    for client in clients:  # a window's figures are its own (saturation drives several)
+        client.received.clear()
+        client.updates = 0
     target = len(plan) * (spec.clients - 1 + (1 if echoes else 0))
 
     idle_from, idle_cpu = time.perf_counter(), server.cpu_seconds()
@@ -197,14 +238,14 @@ async def run_load(
             sent_at[n] = time.perf_counter()
             clients[sender].send(edits[sender][i].frame)
         last_send = time.perf_counter()
-        await _drain(clients, target, last_send + 10.0)
-        end = time.perf_counter()
-        cpu1, own1 = server.cpu_seconds(), sum(me.cpu_times()[:2])
-        rss = server.rss_bytes()
+        samples = await _drain(server, clients, target, last_send + 10.0)
+        own1 = sum(me.cpu_times()[:2])
+        rss, peak = server.rss_bytes(), server.peak_rss_bytes()
     finally:
         gc.enable()
-    for client in clients:
-        client.close()
+    # The window ends at the last delivery (or the last send): the first CPU sample after it.
+    last_rx = max((c.received[-1][0] for c in clients if c.received), default=last_send)
+    end, cpu1 = next(((t, c) for t, c in samples if t >= max(last_rx, last_send)), samples[-1])
 
     stats = _tally(senders, edits, plan, sent_at, start + warmup, spec.clients)
     wall = end - start
@@ -215,7 +256,7 @@ async def run_load(
     return LoadResult(
         scenario=spec.name,
         server=server.name,
-        rooms=len(rooms),
+        rooms=len(per_room),
         clients=len(senders),
         offered_eps=len(senders) * spec.edits_per_second,
         achieved_eps=len(plan) / send_window,
@@ -234,7 +275,8 @@ async def run_load(
         cpu_us_per_delivery=(cpu1 - cpu0) / max(delivered, 1) * 1e6,
         server_cpu_pct=(cpu1 - cpu0) / wall * 100,
         rss_mb=rss / 2**20,
-        loadgen_cpu_pct=(own1 - own0) / wall * 100,
+        peak_rss_mb=peak / 2**20,
+        loadgen_cpu_pct=(own1 - own0) / (time.perf_counter() - start) * 100,
         send_lag_p99_ms=percentile(lags, 0.99) * 1000,
         idle_cpu_pct=idle_pct,
         seconds=wall,
@@ -249,7 +291,8 @@ def _tally(
     measured_from: float,
     room_size: int,
 ) -> dict[str, Any]:
-    """Match every received update to its send by the (client, clock) of its first struct."""
+    """Match every edit a client received to its send by the (client, clock) of its struct
+    (a frame can carry several: Hocuspocus merges the updates of one event-loop turn)."""
     sent: dict[tuple[int, int], tuple[float, int]] = {}
     for n, (_, sender, i) in enumerate(plan):
         sent[edits[sender][i].key] = (sent_at[n], sender)
@@ -258,19 +301,19 @@ def _tally(
     for receiver, (_, client, _) in enumerate(senders):
         seen: set[tuple[int, int]] = set()
         for received_at, frame in client.received:
-            key = frame_key(frame)
-            info = sent.get(key) if key is not None else None
-            if info is None:
-                unknown += 1
-            elif info[1] == receiver:
-                echoes += 1  # pycrdt-websocket sends every update back to its sender too
-            elif key in seen:
-                duplicates += 1
-            else:
-                seen.add(key)  # type: ignore[arg-type]
-                delivered += 1
-                if info[0] >= measured_from:
-                    latencies.append(received_at - info[0])
+            for key in frame_keys(frame, client.offset):
+                info = sent.get(key)
+                if info is None:
+                    unknown += 1
+                elif info[1] == receiver:
+                    echoes += 1  # the peers send every update back to its sender too
+                elif key in seen:
+                    duplicates += 1
+                else:
+                    seen.add(key)
+                    delivered += 1
+                    if info[0] >= measured_from:
+                        latencies.append(received_at - info[0])
     latencies.sort()
     return {
         "p50": percentile(latencies, 0.50) * 1000,
@@ -302,22 +345,22 @@ def _converged(
         first = members[0]
         client = per_room[room][0][0]
         mine = [e.update for e in edits[first]]
-        theirs = [update_of(frame) for _, frame in client.received]
+        theirs = [update_of(frame, client.offset) for _, frame in client.received]
         if state_of([*mine, *theirs]) == everything:
             ok += 1
     return ok
 
 
-async def warm_up(server: ServerProcess, warm: BenchRoom) -> None:
+async def warm_up(server: Deployment, warm: BenchRoom) -> None:
     """One connection to another zone first: measure joins, not a fresh process's first
     statement compilations and imports."""
-    client = await open_client(server.url(warm.room, warm.tokens[0]), 0)
+    client = await server.open(warm, 0)
     await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
     client.close()
 
 
 async def run_connect(
-    server: ServerProcess,
+    server: Deployment,
     warm: BenchRoom,
     room: BenchRoom,
     clients: int,
@@ -330,7 +373,7 @@ async def run_connect(
     start = time.perf_counter()
 
     async def one(slot: int) -> BenchClient:
-        client = await open_client(server.url(room.room, room.tokens[slot]), slot, timeout)
+        client = await server.open(room, slot, timeout)
         await asyncio.wait_for(client.synced, max(0.1, start + timeout - time.perf_counter()))
         return client
 
@@ -343,7 +386,7 @@ async def run_connect(
             continue
         assert outcome.synced_at is not None and outcome.step2 is not None
         waits.append(outcome.synced_at - start)
-        if state_of([update_of(outcome.step2)]) == expected:
+        if state_of([update_of(outcome.step2, outcome.offset)]) == expected:
             content_ok += 1
         outcome.close()
     waits.sort()
@@ -364,7 +407,7 @@ async def run_connect(
 
 
 async def run_coldload(
-    server: ServerProcess,
+    server: Deployment,
     warm: BenchRoom,
     rooms: list[BenchRoom],
     history: list[bytes],
@@ -378,12 +421,12 @@ async def run_coldload(
     for room in rooms:
         await asyncio.sleep(0.5)  # let the previous zone's background compaction finish
         start = time.perf_counter()
-        client = await open_client(server.url(room.room, room.tokens[0]), 0)
+        client = await server.open(room, 0)
         await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
         assert client.synced_at is not None and client.step2 is not None
         waits.append((client.synced_at - start) * 1000)
         client.close()
-        if state_of([update_of(client.step2)]) == expected:
+        if state_of([update_of(client.step2, client.offset)]) == expected:
             content_ok += 1
     await asyncio.sleep(0.2)
     logged = server.load_times_ms()
@@ -403,3 +446,208 @@ async def run_coldload(
         layout=layout,
         apply_floor_ms=statistics.median(floors),
     )
+
+
+@dataclass
+class IdleResult:
+    server: str
+    plans: int
+    asked: int  # connections opened
+    synced: int
+    held: int  # still open after the hold
+    rss_before_mb: float  # after one warm-up connection, before any idle plan
+    rss_mb: float
+    peak_rss_mb: float
+    per_plan_kb: float  # (RSS with every plan loaded and its clients connected - before) / plans
+    connect_s: float  # until every connection synced (or failed)
+    idle_cpu_pct: float  # the server's CPU while they sit there
+    failures: list[str] = field(default_factory=list)
+    round: int = 0
+    loop_lag_ms: float = math.nan
+
+
+async def run_idle(
+    server: Deployment,
+    warm: BenchRoom,
+    rooms: list[BenchRoom],
+    per_room: int,
+    hold: float,
+) -> IdleResult:
+    """Many connections that do nothing: per_room on each of `rooms` (the issue's 2,000 on 500
+    plans); what they cost in memory and whether the server holds them all."""
+    await warm_up(server, warm)
+    await asyncio.sleep(0.5)
+    rss0 = server.rss_bytes()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    start = time.perf_counter()
+
+    async def one(room: BenchRoom, slot: int) -> BenchClient:
+        async with gate:
+            client = await server.open(room, slot, IDLE_SYNC_TIMEOUT)
+            await asyncio.wait_for(client.synced, IDLE_SYNC_TIMEOUT)
+            return client
+
+    # Each room's first client alone, then the rest, as in `connect_all`: this scenario is
+    # about what held connections cost, not concurrent joins of a new room (`connect`).
+    first = await asyncio.gather(*(one(room, 0) for room in rooms), return_exceptions=True)
+    rest = await asyncio.gather(
+        *(one(room, slot) for room in rooms for slot in range(1, per_room)),
+        return_exceptions=True,
+    )
+    outcomes = [*first, *rest]
+    connect_s = time.perf_counter() - start
+    clients = [o for o in outcomes if isinstance(o, BenchClient)]
+    failures = [type(o).__name__ for o in outcomes if isinstance(o, BaseException)]
+    cpu0, at0 = server.cpu_seconds(), time.perf_counter()
+    await asyncio.sleep(hold)
+    idle_pct = (server.cpu_seconds() - cpu0) / (time.perf_counter() - at0) * 100
+    held = sum(
+        1
+        for c in clients
+        if c.close_code is None and c.transport is not None and not c.transport.is_closing()
+    )
+    rss, peak = server.rss_bytes(), server.peak_rss_bytes()
+    for client in clients:
+        client.close()
+    return IdleResult(
+        server=server.name,
+        plans=len(rooms),
+        asked=len(outcomes),
+        synced=len(clients),
+        held=held,
+        rss_before_mb=rss0 / 2**20,
+        rss_mb=rss / 2**20,
+        peak_rss_mb=peak / 2**20,
+        per_plan_kb=(rss - rss0) / max(len(rooms), 1) / 1024,
+        connect_s=connect_s,
+        idle_cpu_pct=idle_pct,
+        failures=failures,
+    )
+
+
+@dataclass
+class LateJoinResult:
+    server: str
+    updates: int
+    joins: int
+    join_ms: list[float]  # connect -> sync step 2, each a fresh client
+    content_ok: int
+    round: int = 0
+    loop_lag_ms: float = math.nan
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.join_ms) if self.join_ms else math.nan
+
+
+async def run_latejoin(
+    server: Deployment,
+    room: BenchRoom,
+    history: list[bytes],
+    expected: tuple[str, dict[str, Any]],
+    joins: int,
+    push: bool,
+) -> LateJoinResult:
+    """A fresh client joins a room held in memory whose document has `history`: time from
+    connect to its sync step 2. A first client holds the room; with `push` (a server that
+    starts empty) it hands the server the document first, as a client with the history
+    offline would (one sync step 2). A first, unmeasured join checks the server holds it."""
+    holder = await server.open(room, 0)
+    await asyncio.wait_for(holder.synced, SYNC_TIMEOUT)
+    try:
+        if push:
+            doc_update = state_update(history)
+            holder.send(encode_sync_step2(doc_update))
+        deadline = time.perf_counter() + SYNC_TIMEOUT
+        while True:  # wait until the server holds the whole document
+            probe = await server.open(room, 1)
+            await asyncio.wait_for(probe.synced, SYNC_TIMEOUT)
+            probe.close()
+            assert probe.step2 is not None
+            if state_of([update_of(probe.step2, probe.offset)]) == expected:
+                break
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the server never held the late-join document")
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # background work after a load (compaction) settles
+        waits, content_ok = [], 0
+        for n in range(joins):
+            start = time.perf_counter()
+            client = await server.open(room, 2 + n)
+            await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+            assert client.synced_at is not None and client.step2 is not None
+            waits.append((client.synced_at - start) * 1000)
+            client.close()
+            if state_of([update_of(client.step2, client.offset)]) == expected:
+                content_ok += 1
+            await asyncio.sleep(0.2)
+    finally:
+        holder.close()
+    return LateJoinResult(server.name, len(history), joins, waits, content_ok)
+
+
+def state_update(history: list[bytes]) -> bytes:
+    """The document `history` makes, as one update (what a client holding it would send)."""
+    doc: Doc[Any] = Doc()
+    for update in history:
+        doc.apply_update(update)
+    return doc.get_update()
+
+
+@dataclass
+class SaturationResult:
+    server: str
+    clients: int
+    steps: list[LoadResult]
+    reached_eps: float  # the highest offered edits/s (whole room) that held
+    reached_deliveries_per_s: float
+    broke: str  # why the next step failed, or that none did
+    round: int = 0
+    loop_lag_ms: float = math.nan
+
+
+# A step holds while p99 stays under this (a delay people notice while typing together) and
+# nothing is lost. 50 ms (and 20 ms below) broke at the first step for every server, the floor
+# included, on a machine shared with other work: that measured the neighbours, not the servers.
+SATURATION_P99_MS = 100.0
+SATURATION_SEND_LAG_MS = 50.0  # the load generator itself fell this far behind its schedule
+
+
+async def run_saturation(
+    server: Deployment,
+    room: BenchRoom,
+    clients: int,
+    rates: list[float],
+    step_seconds: float,
+    ids: Iterator[int],
+    echoes: bool,
+) -> SaturationResult:
+    """One room, `clients` writers, the per-client rate raised step by step until p99 passes
+    SATURATION_P99_MS, an edit is lost or the load generator cannot keep its own schedule.
+    The connections stay; each step's edits come from new Yjs client ids."""
+    rng = random.Random(11)
+    per_room = await connect_all(server, [room], clients, ids)
+    steps: list[LoadResult] = []
+    reached = delivered = 0.0
+    broke = "held at every rate tried"
+    try:
+        for rate in rates:
+            fresh = [[(c, next(ids)) for c, _ in pairs] for pairs in per_room]
+            spec = LoadSpec("saturation", 1, clients, rate)
+            step = await drive(server, spec, fresh, step_seconds, 0.5, echoes, 0.2, rng)
+            steps.append(step)
+            if step.lost:
+                broke = f"{step.lost} lost at {step.offered_eps:g} edits/s"
+            elif step.p99_ms > SATURATION_P99_MS:
+                broke = f"p99 {step.p99_ms:.0f} ms at {step.offered_eps:g} edits/s"
+            elif step.send_lag_p99_ms > SATURATION_SEND_LAG_MS:
+                broke = f"the load generator fell behind at {step.offered_eps:g} edits/s"
+            else:
+                reached, delivered = step.offered_eps, step.deliveries_per_s
+                continue
+            break
+    finally:
+        for pairs in per_room:
+            for client, _ in pairs:
+                client.close()
+    return SaturationResult(server.name, clients, steps, reached, delivered, broke)

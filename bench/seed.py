@@ -6,11 +6,17 @@ own connections with the mode being measured; the pragma is per connection).
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pycrdt import Doc
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from server.core.tokens import issue_plan_token
 from server.services import Repositories
@@ -49,10 +55,12 @@ class RoomNeed:
     zone_key: str = "cold"
 
 
-def bench_settings(work: Path, secret: str, synchronous: str = "FULL") -> Settings:
+def bench_settings(
+    work: Path, secret: str, synchronous: str = "FULL", database_url: str | None = None
+) -> Settings:
     return Settings(
         var_dir=work / "var",
-        database_url=f"sqlite+aiosqlite:///{work / 'bench.sqlite3'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{work / 'bench.sqlite3'}",
         secret_key=secret,
         sqlite_synchronous=synchronous,  # type: ignore[arg-type]
     )
@@ -111,3 +119,46 @@ async def seed(settings: Settings, needs: Sequence[RoomNeed]) -> Seeded:
         return seeded
     finally:
         await repos.close()
+
+
+async def create_postgres_database(base: str) -> str:
+    """A new database with a random name on the server `base` names; its URL."""
+    name = f"samplan_bench_{secrets.token_hex(6)}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(base: str, url: str) -> None:
+    name = make_url(url).database
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.dispose()
+
+
+# @hocuspocus/extension-sqlite's table (src/SQLite.ts): one row per document, its whole state.
+HOCUSPOCUS_SCHEMA = """CREATE TABLE IF NOT EXISTS "documents" (
+  "name" varchar(255) NOT NULL,
+  "data" blob NOT NULL,
+  UNIQUE(name)
+)"""
+
+
+def seed_hocuspocus(path: Path, documents: dict[str, bytes]) -> None:
+    """Store documents as Hocuspocus's SQLite extension does (`Y.encodeStateAsUpdate` of the
+    document under its name), so its cold load reads what it would have written itself."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(HOCUSPOCUS_SCHEMA)
+        db.executemany(
+            'INSERT INTO "documents" ("name", "data") VALUES (?, ?) '
+            "ON CONFLICT(name) DO UPDATE SET data = excluded.data",
+            list(documents.items()),
+        )
+        db.commit()

@@ -1,7 +1,15 @@
-"""The servers under test, each in its own process so its CPU and memory are its own."""
+"""The servers under test, each in its own process so its CPU and memory are its own.
+
+A *set-up* is one way to run a server (Samplan on SQLite, Samplan on PostgreSQL, a peer); a
+`Deployment` is a set-up running: one or more node processes, with the clients spread over
+them by slot (`slot % nodes`). Every figure a scenario reads (CPU, memory, load times, the
+event-loop stall) is summed or maximised over the nodes, so a set-up with two nodes behind
+one Redis ("samplan-2nodes") is one more `SetUp` whose `start` returns two processes.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -10,15 +18,27 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
+from bench.seed import BenchRoom
+from bench.wire import BenchClient, open_client
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLAN = "samplan"
+PEERS_DIR = REPO / "bench" / "peers"
+SAMPLAN = "samplan-sqlite"
+SAMPLAN_PG = "samplan-postgres"
 PEER = "pycrdt-websocket"
 FLOOR = "relay-floor"
+Y_WEBSOCKET = "y-websocket-server"
+HOCUSPOCUS = "hocuspocus"
+HOCUSPOCUS_SQLITE = "hocuspocus-sqlite"
+# Samplan's /metrics (Bearer token) gauge of the event loop's longest stall.
+METRICS_TOKEN = "benchmark-metrics-ikke-hemmelig"
+LOOP_LAG_GAUGE = "samplan_event_loop_lag_max_seconds"
 _LOADED = re.compile(r"room (\d+) loaded \((\d+) updates in tail\) in ([\d.]+) ms")
 
 
@@ -68,6 +88,19 @@ class ServerProcess:
     def rss_bytes(self) -> int:
         assert self.ps is not None
         return int(self.ps.memory_info().rss)
+
+    def peak_rss_bytes(self) -> int:
+        """The process's high-water RSS (VmHWM) since it started; RSS now where Linux's
+        /proc is not there."""
+        assert self.proc is not None
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return self.rss_bytes()
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return self.rss_bytes()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.name else ""
@@ -127,7 +160,12 @@ def _wait_for_port(
 
 
 def samplan_server(
-    work: Path, database_url: str, secret: str, synchronous: str, log_level: str = "INFO"
+    work: Path,
+    database_url: str,
+    secret: str,
+    synchronous: str,
+    log_level: str = "INFO",
+    name: str = SAMPLAN,
 ) -> ServerProcess:
     env = {
         "SAMPLAN_VAR_DIR": str(work / "var"),
@@ -139,9 +177,10 @@ def samplan_server(
         "SAMPLAN_MESSAGES_PER_SECOND": "100000",
         "SAMPLAN_MESSAGE_BURST": "100000",
         "SAMPLAN_LOG_LEVEL": log_level,  # INFO: the "room N loaded ... in X ms" line
+        "SAMPLAN_METRICS_TOKEN": METRICS_TOKEN,
     }
     command = [sys.executable, "-m", "server.cli", "serve"]
-    return ServerProcess(SAMPLAN, command, env, work)
+    return ServerProcess(name, command, env, work)
 
 
 def peer_server(work: Path) -> ServerProcess:
@@ -152,3 +191,140 @@ def peer_server(work: Path) -> ServerProcess:
 def floor_server(work: Path) -> ServerProcess:
     command = [sys.executable, str(REPO / "bench" / "relay_floor.py"), "--port", "{port}"]
     return ServerProcess(FLOOR, command, {}, work)
+
+
+def node_peer(work: Path, kind: str, *extra: str) -> ServerProcess:
+    """One of bench/peers/serve.mjs's servers (`node serve.mjs KIND PORT [FILE]`)."""
+    command = ["node", str(PEERS_DIR / "serve.mjs"), kind, "{port}", *extra]
+    return ServerProcess(kind, command, {}, work)
+
+
+def node_peers_missing() -> str | None:
+    """Why the Node peers cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (PEERS_DIR / "node_modules" / "@hocuspocus" / "server").is_dir():
+        return "bench/peers/node_modules is missing (run scripts/setup --dev)"
+    return None
+
+
+@dataclass(frozen=True)
+class SetUp:
+    """One way to run a server under test.
+
+    `database`: the seeded database its rooms and tokens come from ("sqlite", "postgres");
+    None for a server that checks no token and holds rooms in memory (it is handed the
+    SQLite seed's room names). `stores`: it keeps documents across a restart, so a cold load
+    means something. `echoes`: it sends each update back to its sender too.
+    """
+
+    name: str
+    start: Callable[[Path], list[ServerProcess]]
+    database: str | None = None
+    hocuspocus: bool = False
+    echoes: bool = False
+    stores: bool = False
+    samplan: bool = False
+
+
+class Deployment:
+    """A set-up running: its node processes, and clients spread over them by slot."""
+
+    def __init__(self, setup: SetUp, work: Path) -> None:
+        self.setup = setup
+        self.name = setup.name
+        self.nodes = setup.start(work)
+        self.started_seconds = 0.0
+
+    def __enter__(self) -> Deployment:
+        started = time.perf_counter()
+        try:
+            for node in self.nodes:
+                node.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.started_seconds = time.perf_counter() - started
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def node_for(self, slot: int) -> ServerProcess:
+        return self.nodes[slot % len(self.nodes)]
+
+    async def open(self, room: BenchRoom, slot: int, timeout: float = 30.0) -> BenchClient:
+        """A client in `room` as member `slot` (handshake done; sync under way)."""
+        url = self.node_for(slot).url(room.room, room.tokens[slot % len(room.tokens)])
+        document = room.room if self.setup.hocuspocus else None
+        return await open_client(url, slot, timeout, document=document)
+
+    def cpu_seconds(self) -> float:
+        return sum(node.cpu_seconds() for node in self.nodes)
+
+    def rss_bytes(self) -> int:
+        return sum(node.rss_bytes() for node in self.nodes)
+
+    def peak_rss_bytes(self) -> int:
+        return sum(node.peak_rss_bytes() for node in self.nodes)
+
+    def load_times_ms(self) -> dict[int, tuple[int, float]]:
+        merged: dict[int, tuple[int, float]] = {}
+        for node in self.nodes:
+            merged.update(node.load_times_ms())
+        return merged
+
+    def profile(self, output: Path) -> None:
+        self.nodes[0].profile(output)
+
+    async def loop_lag_max_s(self) -> float | None:
+        """The longest event-loop stall any node reports on /metrics, or None where no node
+        answers 200 with the gauge (a peer, or a Samplan without /metrics)."""
+        if not self.setup.samplan:
+            return None
+        seen = [await scrape_gauge(node.port, LOOP_LAG_GAUGE) for node in self.nodes]
+        values = [v for v in seen if v is not None]
+        return max(values) if values else None
+
+    async def watch_loop_lag(self, every: float = 1.0) -> float | None:
+        """Scrape the stall gauge every `every` s until cancelled; the largest value seen is
+        in `self.loop_lag_s` (the gauge may be a maximum since start or over a window)."""
+        self.loop_lag_s: float | None = None
+        while True:
+            value = await self.loop_lag_max_s()
+            if value is None:
+                return None  # no /metrics here: stop asking
+            self.loop_lag_s = max(value, self.loop_lag_s or 0.0)
+            await asyncio.sleep(every)
+
+
+async def scrape_gauge(port: int, gauge: str, token: str = METRICS_TOKEN) -> float | None:
+    """GET /metrics with the bearer token; the largest value of `gauge`, or None unless the
+    answer is 200 and holds it."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+        request = (
+            f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        writer.write(request.encode())
+        data = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    except (OSError, TimeoutError):
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+        return None
+    values = []
+    for line in body.decode("utf-8", "replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].split("{", 1)[0] == gauge:
+            try:
+                values.append(float(parts[1]))
+            except ValueError:
+                continue
+    return max(values) if values else None

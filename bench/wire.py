@@ -5,6 +5,13 @@ spends is one the server cannot. Hence: no `websockets.asyncio` connection (a ta
 per message), but an `asyncio.Protocol` over the websockets sans-I/O state machine. A
 received update is only timestamped and kept; it is decoded after the measured window.
 The timestamp is taken once per `data_received`, the earliest moment Python sees the bytes.
+
+Two framings, one client: y-websocket's (Samplan, pycrdt-websocket, @y/websocket-server, the
+floor) and Hocuspocus's, which puts the document name (a lib0 var-string) before every message
+in both directions, adds message types (2 auth, 4 sync reply: a sync message that asks for no
+step 1 back, 8 sync status: its ack of each applied update) and ignores everything until the
+client has sent an auth message (`ClientConnection.handleQueueingMessage` in
+@hocuspocus/server 4.7). Everything after the prefix is the y-websocket message.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from crdt.lib0 import Decoder
+from bench.yupdate import struct_keys
+from crdt.lib0 import Decoder, write_var_string, write_var_uint
 from crdt.protocol import MessageType, SyncType, encode_sync_step1, encode_sync_step2
 
 EMPTY_UPDATE = b"\x00\x00"
@@ -26,18 +34,42 @@ EMPTY_STATE_VECTOR = b"\x00"
 # Plain ints: comparing a byte with an IntEnum member costs a method call on the hot path.
 _SYNC = int(MessageType.SYNC)
 _STEP1, _STEP2, _UPDATE = int(SyncType.STEP1), int(SyncType.STEP2), int(SyncType.UPDATE)
+# Hocuspocus's message types beyond y-websocket's (@hocuspocus/server src/types.ts).
+HOCUSPOCUS_AUTH, HOCUSPOCUS_SYNC_REPLY = 2, 4
+_AUTH_TOKEN = 0  # @hocuspocus/common AuthMessageType.Token
+
+
+def hocuspocus_prefix(document: str) -> bytes:
+    """The document name as Hocuspocus frames it: a lib0 var-string (UTF-8 byte length)."""
+    buf = bytearray()
+    write_var_string(buf, document)
+    return bytes(buf)
+
+
+def hocuspocus_auth(prefix: bytes, token: str) -> bytes:
+    """What HocuspocusProvider sends first: [name][auth][token type][token]. A server with
+    no onAuthenticate hook accepts any token."""
+    buf = bytearray(prefix)
+    write_var_uint(buf, HOCUSPOCUS_AUTH)
+    write_var_uint(buf, _AUTH_TOKEN)
+    write_var_string(buf, token)
+    return bytes(buf)
 
 
 class BenchClient(asyncio.Protocol):
     """One y-websocket connection: handshake, then record every update it is sent.
 
     `received` holds (receipt time, frame) for every sync-update frame; `synced_at` is when
-    the server's sync step 2 arrived (the document as the server holds it).
+    the server's sync step 2 arrived (the document as the server holds it). With `document`
+    set the client speaks Hocuspocus's framing for that document; frames in `received` and
+    `step2` keep their prefix, `offset` bytes long.
     """
 
-    def __init__(self, url: str, index: int) -> None:
+    def __init__(self, url: str, index: int, document: str | None = None) -> None:
         self.url = url
         self.index = index
+        self.prefix = hocuspocus_prefix(document) if document is not None else b""
+        self.offset = len(self.prefix)
         self.ws = ClientProtocol(parse_uri(url), max_size=None)
         self.transport: asyncio.Transport | None = None
         self.received: list[tuple[float, bytes]] = []
@@ -89,13 +121,18 @@ class BenchClient(asyncio.Protocol):
                 )
             return
         self.opened.set_result(None)
+        if self.prefix:  # Hocuspocus queues what follows until the auth message is handled
+            self._write(hocuspocus_auth(self.prefix, "benchmark"))
         # Ask for the server's document, as a WebsocketProvider does on open.
         self.send(encode_sync_step1(EMPTY_STATE_VECTOR))
 
     def _on_frame(self, frame: bytes, now: float) -> None:
-        if len(frame) < 2 or frame[0] != _SYNC:
-            return  # awareness and the rest: not measured
-        kind = frame[1]
+        p = self.offset
+        if len(frame) < p + 2 or (p and not frame.startswith(self.prefix)):
+            return
+        if frame[p] != _SYNC and not (p and frame[p] == HOCUSPOCUS_SYNC_REPLY):
+            return  # awareness, auth, sync status and the rest: not measured
+        kind = frame[p + 1]
         if kind == _UPDATE:
             self.received.append((now, frame))
             self.updates += 1
@@ -109,6 +146,10 @@ class BenchClient(asyncio.Protocol):
                 self.synced.set_result(None)
 
     def send(self, frame: bytes) -> None:
+        """Send a y-websocket message (framed for Hocuspocus when this client speaks it)."""
+        self._write(self.prefix + frame if self.prefix else frame)
+
+    def _write(self, frame: bytes) -> None:
         self.ws.send_binary(frame)
         self._flush()
 
@@ -132,13 +173,18 @@ class BenchClient(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_client(url: str, index: int, timeout: float = 30.0) -> BenchClient:
-    """Connect and complete the WebSocket handshake (not the sync: see `BenchClient.synced`)."""
+async def open_client(
+    url: str, index: int, timeout: float = 30.0, document: str | None = None
+) -> BenchClient:
+    """Connect and complete the WebSocket handshake (not the sync: see `BenchClient.synced`).
+    `document`: speak Hocuspocus's framing for this document name."""
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     _, client = await asyncio.wait_for(
         loop.create_connection(
-            lambda: BenchClient(url, index), parts.hostname or "127.0.0.1", parts.port or 80
+            lambda: BenchClient(url, index, document),
+            parts.hostname or "127.0.0.1",
+            parts.port or 80,
         ),
         timeout,
     )
@@ -146,9 +192,9 @@ async def open_client(url: str, index: int, timeout: float = 30.0) -> BenchClien
     return client
 
 
-def update_of(frame: bytes) -> bytes:
-    """The update inside a sync-update (or step 2) frame."""
-    decoder = Decoder(frame)
+def update_of(frame: bytes, offset: int = 0) -> bytes:
+    """The update inside a sync-update (or step 2) frame, after `offset` bytes of prefix."""
+    decoder = Decoder(frame[offset:] if offset else frame)
     decoder.read_var_uint()
     decoder.read_var_uint()
     return decoder.read_var_bytes()
@@ -168,5 +214,11 @@ def update_key(update: bytes) -> tuple[int, int] | None:
     return client, decoder.read_var_uint()
 
 
-def frame_key(frame: bytes) -> tuple[int, int] | None:
-    return update_key(update_of(frame))
+def frame_key(frame: bytes, offset: int = 0) -> tuple[int, int] | None:
+    return update_key(update_of(frame, offset))
+
+
+def frame_keys(frame: bytes, offset: int = 0) -> list[tuple[int, int]]:
+    """Every edit a frame carries: one for most servers, several when the server merged the
+    updates of one event-loop turn (Hocuspocus)."""
+    return struct_keys(update_of(frame, offset))
