@@ -27,7 +27,7 @@ from pycrdt import Doc, Map
 from crdt.schema import CONTENT, META, new_zone_doc
 from crdt.summary import zone_summary
 from server.core.access import ConsentRule, consent_rule
-from server.services import Repositories
+from server.core.repositories import Repositories
 from storage.models import Plan, is_zone_key
 from storage.repositories.audit import AuditEvent
 from storage.repositories.plan_start import NewPlan
