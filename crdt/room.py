@@ -47,6 +47,7 @@ from crdt.zone_state import apply_stored
 log = logging.getLogger("samplan.room")
 
 EMPTY_UPDATE = b"\x00\x00"
+EMPTY_STATE_VECTOR = b"\x00"  # a client that holds nothing (a fresh page, a late joiner)
 
 T = TypeVar("T")
 
@@ -89,6 +90,14 @@ class Room:
         # zone compacted from this document uses it (a traced one builds on what it loads).
         self.snapshot_seq: int | None = 0
         self._captured: list[bytes] = []
+        # The document's encodings as of its last change: our sync step 1 and the step 2 a
+        # fresh client (empty state vector) is sent. Every join used to re-encode the whole
+        # document (a late joiner of a zone with years of history waited for it); now only
+        # the first join after a change does. Both are dropped by every change the document
+        # emits (`_on_transaction`), so they never hold less than it does; and they are sent
+        # by the same rule as a fresh encoding: only once everything in them is durable.
+        self._step1_frame: bytes | None = None
+        self._full_step2_frame: bytes | None = None
         self._subscription: Subscription | None = None
         self._guard: ShapeGuard | None = None
         self._last_commit: asyncio.Future[int] | None = None
@@ -125,13 +134,17 @@ class Room:
         update = event.update
         if update != EMPTY_UPDATE:
             self._captured.append(update)
+            self._step1_frame = self._full_step2_frame = None  # stale: the document changed
 
     # -- membership ----------------------------------------------------------------------
 
     def add_peer(self, peer: Peer) -> None:
         """Start the sync handshake: our state vector, then who is already here."""
         self.peers.add(peer)
-        peer.send(encode_sync_step1(self.doc.get_state()))
+        frame = self._step1_frame
+        if frame is None:
+            frame = self._step1_frame = encode_sync_step1(self.doc.get_state())
+        peer.send(frame)
         present = self.awareness.snapshot()
         if present:
             peer.send(encode_awareness(present))
@@ -261,11 +274,21 @@ class Room:
         peer.send(encode_permission_denied("read-only"))
 
     def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
-        """Send what the peer lacks, but only once everything in it is durable."""
-        try:
-            reply = encode_sync_step2(self.doc.get_update(state_vector))
-        except ValueError as exc:
-            raise MalformedFrame("invalid state vector") from exc
+        """Send what the peer lacks, but only once everything in it is durable.
+
+        A fresh client (empty state vector) gets the cached encoding of the whole document.
+        It holds exactly what the document held at its last change, and `_last_commit` is
+        still that change's commit (a change drops the cache before it is submitted), so
+        waiting for it below makes the cached reply durable just as a fresh one."""
+        if state_vector == EMPTY_STATE_VECTOR:
+            reply = self._full_step2_frame
+            if reply is None:
+                reply = self._full_step2_frame = encode_sync_step2(self.doc.get_update())
+        else:
+            try:
+                reply = encode_sync_step2(self.doc.get_update(state_vector))
+            except ValueError as exc:
+                raise MalformedFrame("invalid state vector") from exc
         pending = self._last_commit
         if pending is None or pending.done():
             peer.send(reply)

@@ -19,11 +19,10 @@ from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
 from server.core.access import ConsentRule, Role, consent_rule, may_give_consent
 from server.core.clock import OSLO, today_oslo
 from server.core.passwords import hash_password, password_problem
+from server.core.repositories import Repositories
 from server.core.tokens import issue_plan_token
 from server.logs import install_log_privacy
-from server.services import Repositories
 from server.settings import Settings
-from server.web.i18n import translator
 from storage.errors import StorageError
 from storage.models import LANGUAGES, Municipality, Plan, User
 from storage.repositories.audit import AuditEvent
@@ -148,6 +147,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if password:
         problem = password_problem(password, email=args.email, name=args.name)
         if problem is not None:
+            from server.web.i18n import translator  # Starlette comes with it: only when needed
+
             raise CliError(translator("en")(problem))
     password_hash = hash_password(password) if password else None
 
@@ -412,6 +413,8 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         user = await _user(repos, args.email)
         problem = password_problem(password, email=user.email, name=user.name)
         if problem is not None:
+            from server.web.i18n import translator  # Starlette comes with it: only when needed
+
             raise CliError(translator("en")(problem))
         ended = await repos.accounts.change_password(user.id, hash_password(password))
         details = {"user_id": user.id, "via": "operator", "sessions": len(ended)}

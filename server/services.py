@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from crdt.committer import GroupCommitter
 from crdt.registry import RoomRegistry
 from server.auth.throttle import LoginThrottle, RequestLimit
 from server.core.audit import AuditWriter
 from server.core.event_hub import EventHub
+from server.core.repositories import Repositories as Repositories  # re-exported
 from server.core.summaries import Summaries
 from server.core.zones import zone_copies
 from server.meetings.notices import MeetingNotices
@@ -30,92 +29,16 @@ from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
 from server.sync.sessions import SessionSockets
 from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
-from storage.db import create_engine, make_sessionmaker
 from storage.db.sqlite_file import DatabaseInUse, ServingLock, sqlite_file
-from storage.migrate import upgrade
-from storage.repositories.accounts import AccountRepo
-from storage.repositories.audit import AuditRepo
 from storage.repositories.consents import ConsentRepo, MemberAccess
-from storage.repositories.coordinators import CoordinatorRepo
-from storage.repositories.invitations import InvitationRepo
-from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
-from storage.repositories.members import MemberRepo
-from storage.repositories.municipalities import MunicipalityRepo
-from storage.repositories.notifications import NotificationRepo
-from storage.repositories.plan_start import PlanStartRepo
 from storage.repositories.plans import PlanRepo
 from storage.repositories.sessions import SessionRepo
-from storage.repositories.statements import StatementRepo
-from storage.repositories.templates import PlanTemplateRepo
-from storage.repositories.transfer import PlanTransferRepo
-from storage.repositories.updates import ZoneLog
-from storage.repositories.users import UserRepo
-from storage.repositories.versions import VersionRepo
 
 if TYPE_CHECKING:  # redis is imported only when a cluster is configured
     from server.cluster.node import Cluster
 
 log = logging.getLogger("samplan.services")
-
-
-@dataclass
-class Repositories:
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    users: UserRepo
-    plans: PlanRepo
-    sessions: SessionRepo
-    zone_log: ZoneLog
-    audit: AuditRepo
-    consents: ConsentRepo
-    transfer: PlanTransferRepo
-    meetings: MeetingRepo
-    notifications: NotificationRepo
-    versions: VersionRepo
-    accounts: AccountRepo
-    plan_start: PlanStartRepo
-    invitations: InvitationRepo
-    members: MemberRepo
-    municipalities: MunicipalityRepo
-    meeting_notes: MeetingNotesRepo
-    coordinators: CoordinatorRepo
-    templates: PlanTemplateRepo
-    statements: StatementRepo
-
-    @classmethod
-    async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
-        url = settings.resolved_database_url()
-        if migrate:
-            await upgrade(url)
-        engine = create_engine(url, sqlite_synchronous=settings.sqlite_synchronous)
-        maker = make_sessionmaker(engine)
-        return cls(
-            engine,
-            maker,
-            UserRepo(maker),
-            PlanRepo(maker),
-            SessionRepo(maker),
-            ZoneLog(maker),
-            AuditRepo(maker),
-            ConsentRepo(maker),
-            PlanTransferRepo(maker),
-            MeetingRepo(maker),
-            NotificationRepo(maker),
-            VersionRepo(maker),
-            AccountRepo(maker),
-            PlanStartRepo(maker),
-            InvitationRepo(maker),
-            MemberRepo(maker),
-            MunicipalityRepo(maker),
-            MeetingNotesRepo(maker),
-            CoordinatorRepo(maker),
-            PlanTemplateRepo(maker),
-            StatementRepo(maker),
-        )
-
-    async def close(self) -> None:
-        await self.engine.dispose()
 
 
 @dataclass

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Doc, Map, Text
 
 from crdt.committer import GroupCommitter
 from crdt.peer import Peer
 from crdt.protocol import (
     CloseCode,
+    SyncStep1,
     SyncStep2,
     SyncUpdate,
     decode_message,
@@ -340,4 +341,135 @@ async def test_a_second_subscriber_to_a_hook_does_not_replace_the_first(
     assert seen == ["loaded", "first", "second"]
     assert not room.failed
     await peer.stop()
+    await committer.stop()
+
+
+# -- late join: the cached encoding of the whole document (issue 16) ----------------------
+
+
+def typed(words: Sequence[str], client_id: int = 7) -> list[bytes]:
+    """One person typing `words` one after another: one small update each, in order."""
+    doc: Doc[Any] = Doc(client_id=client_id)
+    text = doc.get("t", type=Text)
+    updates: list[bytes] = []
+    for word in words:
+        before = doc.get_state()
+        text += word  # appended whole: never a position into user text (DESIGN §9)
+        updates.append(doc.get_update(before))
+    return updates
+
+
+async def _step2_of(registry: RoomRegistry, zone_id: int, name: str) -> tuple[Peer, Doc[Any]]:
+    """A fresh client joins and asks for everything; its step 2 as a document."""
+    transport = MemoryTransport()
+    peer = Peer(transport, peer_id=name, can_write=True)
+    room = await registry.join(zone_id, peer)
+    room.receive(peer, encode_sync_step1(b"\x00"))
+    await _flush()
+    doc: Doc[Any] = Doc()
+    for message in transport.messages():
+        if isinstance(message, SyncStep2):
+            doc.apply_update(message.update)
+    return peer, doc
+
+
+async def _durable(store: ControlledStore, zone_id: int) -> Doc[Any]:
+    from crdt.zone_state import apply_stored
+
+    doc: Doc[Any] = Doc()
+    apply_stored(doc, await store.inner.load(zone_id))
+    return doc
+
+
+async def test_a_late_joiner_after_many_updates_gets_exactly_the_durable_state(
+    store: ControlledStore,
+) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer, compact_after=250)  # compaction runs in between too
+    writer = Peer(MemoryTransport(), peer_id="w", can_write=True)
+    room = await registry.join(2, writer)
+    words = [f"Åse Ødegård skriv {i} blåbær 😀 " for i in range(600)]
+    for update in typed(words):
+        room.receive(writer, encode_sync_update(update))
+        if len(store.batches) % 7 == 0:
+            await _flush()  # several group commits, not one
+    await committer.flush()
+    await room.settle()
+    durable = await _durable(store, 2)
+    assert str(durable.get("t", type=Text)) == "".join(words)
+    joiners = []
+    for name in ("late-1", "late-2", "late-3"):  # the second and third are served the cache
+        peer, doc = await _step2_of(registry, 2, name)
+        joiners.append(peer)
+        assert str(doc.get("t", type=Text)) == "".join(words)
+        assert doc.get_state() == durable.get_state()
+    for p in (writer, *joiners):
+        await p.stop()
+    await committer.stop()
+
+
+async def test_a_joiner_is_not_sent_a_pending_update_until_it_is_durable(
+    store: ControlledStore,
+) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    first, second = typed(["Mål: gå på ski i Ålesund ⛷️", " og Tromsø 🎿"])
+    writer = Peer(MemoryTransport(), peer_id="w", can_write=True)
+    room = await registry.join(1, writer)
+    room.receive(writer, encode_sync_update(first))
+    await committer.flush()
+    await _flush()
+    early, doc = await _step2_of(registry, 1, "early")  # fills the cache
+    assert str(doc.get("t", type=Text)) == "Mål: gå på ski i Ålesund ⛷️"
+    store.release.clear()  # hold the disk back
+    room.receive(writer, encode_sync_update(second))
+    waiting_t = MemoryTransport()
+    waiting = Peer(waiting_t, peer_id="waiting", can_write=True)
+    await registry.join(1, waiting)
+    room.receive(waiting, encode_sync_step1(b"\x00"))
+    await _flush()
+    assert not any(isinstance(m, SyncStep2) for m in waiting_t.messages())  # not durable yet
+    assert str((await _durable(store, 1)).get("t", type=Text)) == "Mål: gå på ski i Ålesund ⛷️"
+    store.release.set()
+    await committer.flush()
+    await _flush()
+    step2 = [m for m in waiting_t.messages() if isinstance(m, SyncStep2)]
+    assert len(step2) == 1
+    got: Doc[Any] = Doc()
+    got.apply_update(step2[0].update)
+    assert str(got.get("t", type=Text)) == "Mål: gå på ski i Ålesund ⛷️ og Tromsø 🎿"
+    for p in (writer, early, waiting):
+        await p.stop()
+    await committer.stop()
+
+
+async def test_each_update_invalidates_the_cached_state(store: ControlledStore) -> None:
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    words = ["Tiltak: leksehjelp 📚", " hver tirsdag", " med Øystein Æsøy 👍"]
+    writer = Peer(MemoryTransport(), peer_id="w", can_write=True)
+    room = await registry.join(3, writer)
+    peers = [writer]
+    for i, update in enumerate(typed(words)):
+        room.receive(writer, encode_sync_update(update))
+        await committer.flush()
+        await _flush()
+        for n in range(2):  # the first join after the change encodes, the second reuses it
+            peer, doc = await _step2_of(registry, 3, f"j{i}-{n}")
+            peers.append(peer)
+            assert str(doc.get("t", type=Text)) == "".join(words[: i + 1])
+            assert isinstance(peer.transport, MemoryTransport)
+            step1 = [m for m in peer.transport.messages() if isinstance(m, SyncStep1)]
+            assert step1 and step1[-1].state_vector == room.doc.get_state()
+    # The server's own edits change the document too.
+    await room.edit(lambda doc: doc.get("felt", type=Map).__setitem__("status", "Pågår ✅"))
+    peer, doc = await _step2_of(registry, 3, "after-edit")
+    peers.append(peer)
+    assert doc.get("felt", type=Map).to_py() == {"status": "Pågår ✅"}
+    assert str(doc.get("t", type=Text)) == "".join(words)
+    for p in peers:
+        await p.stop()
     await committer.stop()

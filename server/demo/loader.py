@@ -23,9 +23,9 @@ from crdt.summary import zone_summary
 from server.core.access import needs_consent
 from server.core.clock import OSLO, today_oslo
 from server.core.passwords import hash_password
+from server.core.repositories import Repositories
 from server.core.tokens import issue_plan_token
 from server.demo import content as demo
-from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.meetings import AgendaItem, AgendaRef
 from storage.repositories.updates import ChangeRow

@@ -24,9 +24,9 @@ from crdt.versions import canonical_json, content_hash, is_empty_minutes, minute
 from server.core.access import APPROVE_ROLES, PUBLISH_ROLES
 from server.core.clock import OSLO
 from server.core.minutes_people import names_for, parse_content, wanted_user_ids
+from server.core.repositories import Repositories
 from server.core.seals import approval_record, publication_record
 from server.core.zones import zone_copies
-from server.services import Repositories
 from server.web.errors import BadRequest, Conflict, Forbidden, NotFound, PlanClosed
 from server.web.security import CSRF_FIELD, csrf_valid
 from server.web.templating import render

@@ -15,12 +15,16 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from server.services import Repositories, Services
+from server.core.repositories import Repositories
 from server.sync.connections import forget_plan
 from storage.models import utcnow
 from storage.repositories.audit import AuditEvent
 from storage.repositories.plans import PlanRows
+
+if TYPE_CHECKING:  # the app's parts are not imported by `samplan purge` / `plan delete`
+    from server.services import Services
 
 log = logging.getLogger("samplan.lifecycle")
 

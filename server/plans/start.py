@@ -39,7 +39,7 @@ from crdt.schema import (
 )
 from crdt.summary import zone_summary
 from server.core.access import ConsentRule, consent_rule
-from server.services import Repositories
+from server.core.repositories import Repositories
 from storage.models import Plan, is_zone_key
 from storage.repositories.audit import AuditEvent
 from storage.repositories.plan_start import NewPlan

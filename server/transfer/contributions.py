@@ -20,7 +20,7 @@ from typing import Any
 
 from crdt.schema import CONTENT, CONTRIBUTIONS, read_zone
 from crdt.zone_state import doc_from_stored
-from server.services import Repositories
+from server.core.repositories import Repositories
 from storage.repositories.audit import AuditEvent
 from storage.repositories.transfer import MemberRow
 

@@ -86,9 +86,9 @@ from crdt.schema import ZONE_ORDER, without_stamps, zone_name
 from crdt.zone_state import doc_from_stored, user_ids_in
 from server.core.authors import Change, zone_changes
 from server.core.minutes_people import local_user_ids, parse_content
+from server.core.repositories import Repositories
 from server.core.seals import SIGNATURE_FIELD, sign
 from server.core.zones import zone_data
-from server.services import Repositories
 from storage.repositories.transfer import Person, PlanTransfer, PublishedRow, ZoneRow
 
 FORMAT = "samplan-plan"

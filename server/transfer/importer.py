@@ -61,6 +61,7 @@ from crdt.zone_state import doc_from_state, remap_user_ids
 from server.core.access import APPROVE_ROLES, Role
 from server.core.authors import remap_trace
 from server.core.minutes_people import content_user_ids
+from server.core.repositories import Repositories
 from server.core.seals import (
     APPROVAL_FORMAT,
     CONTENT_ONLY,
@@ -71,7 +72,6 @@ from server.core.seals import (
     sha256_text,
     signed_here,
 )
-from server.services import Repositories
 from server.transfer.contributions import adopt_contributions
 from server.transfer.export import FORMAT, READABLE_VERSIONS
 from storage.errors import InvalidValue

@@ -287,6 +287,7 @@ class MunicipalityRepo:
                 .group_by(Plan.unit_id)
             )
             return {int(unit_id): int(count) for unit_id, count in rows if unit_id is not None}
+
     # --- the KE overview's settings (issue 14) --------------------------------------------
 
     async def set_overview_rules(
