@@ -364,3 +364,100 @@ def test_owner_comment_labels_follow_the_record_not_the_stamp() -> None:
         ],
         ["Kommentar"] * 5,
     ]
+
+
+KARI_FORGES = "Jonas synes alt går bra, skriver Kari 🙃 æøå"
+KARI_FORGES_WANTS = "Jeg vil det Kari vil 🙃 – æøå"
+JONAS_STATUS = "Jeg leste to bøker om fotball ⚽ – blåbærsterkt"
+JONAS_WANTS = "Jeg vil lese om Ørnes og fjellene 🏔️"
+
+
+async def test_a_koordinators_forged_own_words_are_printed_as_hers_never_as_the_persons(
+    web: LiveServer, world: World
+) -> None:
+    """Issue 13's own words and status on paper: Kari, with a crafted client, writes a goal's
+    "Jeg vil" and own status and stamps them as Jonas's; the print page and the PDF credit
+    them to Kari by the records. Jonas's own, on another goal, are credited to him."""
+    zone_id = world.zones["area/skole"]
+    room = world.room("area/skole")
+    users = world.users
+    async with (
+        connected(web.ws_url(room, world.token("koordinator"))) as kari,
+        connected(web.ws_url(room, world.token("planeier"))) as jonas,
+    ):
+        goals = kari.doc.get(GOALS, type=Array)
+        with kari.doc.transaction():
+            by_kari = append_item(goals, {"label": "M8", "title": GOAL, "parentId": None})
+            by_jonas = append_item(goals, {"label": "M9", "title": "Trene 🤾", "parentId": None})
+        forged = find_item(goals, by_kari)
+        assert isinstance(forged, Map)
+        set_fields(
+            forged,
+            {
+                "ownWords": KARI_FORGES_WANTS,
+                "ownStatus": "bra",
+                "ownEmoji": "😊",
+                "ownNote": KARI_FORGES,
+                "updatedBy": str(users["planeier"]),  # forged: Jonas never wrote this
+                "updatedAt": FORGED_AT,
+            },
+        )
+        await jonas.wait_for(
+            lambda: find_item(jonas.doc.get(GOALS, type=Array), by_jonas) is not None
+        )
+        his = find_item(jonas.doc.get(GOALS, type=Array), by_jonas)
+        assert isinstance(his, Map)
+        set_fields(
+            his,
+            {
+                "ownWords": JONAS_WANTS,
+                "ownStatus": "litt",
+                "ownEmoji": "💪",
+                "ownNote": JONAS_STATUS,
+            },
+        )
+
+        async def recorded() -> bool:
+            changes = await zone_changes(web.services.repos.zone_log, zone_id, "area")
+            writers = last_field_changes(changes, "ownNote")
+            return by_jonas in writers and by_kari in writers
+
+        await wait_for(recorded, what="both own statuses recorded")
+
+    async with signed_in(web.http, ROLE_USERS["koordinator"][0]) as http:
+        printed = (await http.get(f"/plans/{world.plan_id}/print")).text
+        pdf = await http.get(f"/plans/{world.plan_id}/export.pdf")
+    assert pdf.status_code == 200
+
+    def own_of(text: str) -> tuple[str, str]:
+        """The label of the <dd> holding `text`, and the byline after it."""
+        found = re.search(
+            r"<dt>([^<]*)</dt><dd>(?:<span[^>]*>[^<]*</span> )?[^<]*"
+            + re.escape(text)
+            + r'</dd><dd class="own-by">([^<]*)</dd>',
+            printed,
+        )
+        assert found, printed[-3000:]
+        return found.group(1), found.group(2)
+
+    label, by = own_of(KARI_FORGES)
+    assert label == "Egen status" and by.startswith("Skrevet av Kari Nilsen ")
+    label, by = own_of(KARI_FORGES_WANTS)
+    assert label == "Jeg vil" and by.startswith("Skrevet av Kari Nilsen ")
+    assert 'aria-label="glad">😊</span> Går bra. ' + KARI_FORGES in printed
+    label, by = own_of(JONAS_STATUS)
+    assert label == "Egen status" and by.startswith("Jonas Berg skrev dette ")
+    assert own_of(JONAS_WANTS) == ("Jeg vil", by)
+    assert 'aria-label="sterk">💪</span> Går litt. ' + JONAS_STATUS in printed
+    assert printed.count("Jonas Berg skrev dette") == 2  # his two, never Kari's
+    for shown in FORGED_SHOWN:
+        assert shown not in printed
+
+    text = " ".join(
+        " ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf.content)).pages
+    )
+    assert _plain(KARI_FORGES) in text and _plain(JONAS_STATUS) in text
+    assert text.count("Skrevet av Kari Nilsen") == 2
+    assert text.count("Jonas Berg skrev dette") == 2
+    kari_at = text.index(_plain(KARI_FORGES))
+    assert "Skrevet av Kari Nilsen" in text[kari_at : kari_at + len(KARI_FORGES) + 60]

@@ -16,16 +16,29 @@ core/authors.py), never from a name or time a client wrote into the document: an
 `ownerComment` is printed as the planeier's comment only when the record's last change of it
 was made by the planeier or the verge; otherwise as a comment by whoever the record says
 wrote it, or, with no writer on record (written before records existed, or by the server),
-as a comment credited to nobody.
+as a comment credited to nobody. A goal's own words and own status (issue 13, crdt/schema.py
+`OWN_FIELDS`) follow the same rule as the pages (server/plans/min_plan.py `own_credit`): they
+are the person's ("{name} skrev dette") only when the record's last change of them was made by
+the planeier or the verge and the records hold what the goal holds now; otherwise they are
+printed as written by whoever the record names, or by no one on record.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from crdt.schema import (
+    OWN_EMOJI,
+    OWN_EMOJIS,
+    OWN_NOTE,
+    OWN_STATUS,
+    OWN_STATUS_FIELDS,
+    OWN_STATUSES,
+    OWN_WORDS,
+)
 from crdt.summary import DONE_STATUSES
 from server.core.authors import (
     OWNER_COMMENT,
@@ -33,6 +46,7 @@ from server.core.authors import (
     last_field_changes,
     owner_comment_credit,
     owner_comment_label,
+    recorded_now,
 )
 from server.core.clock import OSLO, norwegian_date
 from server.core.minutes_people import names_for
@@ -63,6 +77,7 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
     meta = content.get("meta", {})
     names = _Names(people, t("member.unknown"))
     owner_comments = _OwnerComments(roles, names, t)
+    own_words = _OwnWords(roles, names, t)
     plan = document["plan"]
     return {
         "plan": {
@@ -112,6 +127,7 @@ def print_context(document: Mapping[str, Any], t: Translate, today: date) -> dic
                 names,
                 owner_comments.of(z),
                 today,
+                own_words.of(z),
                 retired=bool(z.get("retired_at")),
             )
             for z in zones
@@ -276,6 +292,71 @@ class _OwnerComments:
         return label
 
 
+class _OwnWords:
+    """A goal's own words and own status as printed, each with who wrote it by the zone's
+    records (the pages' rule: server/plans/min_plan.py `own_credit`)."""
+
+    def __init__(self, roles: Mapping[str, str], names: _Names, t: Translate) -> None:
+        self.roles = roles
+        self.names = names
+        self.t = t
+
+    def of(self, zone: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        changes = _changes(zone.get("changes"))
+        words_by = last_field_changes(changes, OWN_WORDS)
+        status_by = last_field_changes(changes, *OWN_STATUS_FIELDS)
+
+        def own(goal: Mapping[str, Any]) -> dict[str, Any]:
+            gid = str(goal.get("id") or "")
+            status = goal.get(OWN_STATUS) if goal.get(OWN_STATUS) in OWN_STATUSES else None
+            emoji = goal.get(OWN_EMOJI) if goal.get(OWN_EMOJI) in OWN_EMOJIS else None
+            words, note = str(goal.get(OWN_WORDS) or ""), str(goal.get(OWN_NOTE) or "")
+            has_status = bool(status or emoji or note)
+            return {
+                "words": words,
+                "words_by": self.byline(changes, gid, (OWN_WORDS,), goal, words_by)
+                if words
+                else "",
+                "status": self.t(f"ownStatus.{status}") + "." if status else "",
+                "emoji": emoji or "",
+                "emoji_name": self.t(f"ownEmoji.{emoji}") if emoji else "",
+                "note": note,
+                "has_status": has_status,
+                "status_by": self.byline(changes, gid, OWN_STATUS_FIELDS, goal, status_by)
+                if has_status
+                else "",
+            }
+
+        return own
+
+    def byline(
+        self,
+        changes: Sequence[Change],
+        item_id: str,
+        fields: Sequence[str],
+        goal: Mapping[str, Any],
+        writers: Mapping[str, Change],
+    ) -> str:
+        """Who wrote `fields` of the goal: the person only if the record says so, and only
+        while the records hold what the goal holds now (else no one on record)."""
+        change = writers.get(item_id) if item_id else None
+        if change is not None and not recorded_now(changes, item_id, fields, goal):
+            change = None
+        credit = owner_comment_credit(change, self.roles)
+        if change is None or credit is None:
+            return self.t("own.byUnknown")
+        name = self.names.one(change.user_id) or self.names.unknown
+        key = "own.byOwner" if credit == "owner" else "own.byOther"
+        return self.t(key).replace("{name}", name).replace("{when}", _when(change.at)).strip()
+
+
+def _when(at: datetime) -> str:
+    """A record's time in Oslo (none for an unreadable one)."""
+    if at == datetime.min:
+        return ""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(OSLO).strftime("%d.%m.%Y %H:%M")
+
+
 def _changes(given: Any) -> list[Change]:
     """The export's `zones[].changes` as records (absent from a version-1 document)."""
     changes = []
@@ -307,6 +388,7 @@ def _area(
     names: _Names,
     owner_comment_label: Callable[[Any], str],
     today: date,
+    own_of: Callable[[Mapping[str, Any]], dict[str, Any]],
     *,
     retired: bool = False,
 ) -> dict[str, Any]:
@@ -337,6 +419,7 @@ def _area(
                     "label": goal.get("label") or "",
                     "title": goal.get("title") or "",
                     "description": goal.get("description") or [],
+                    "own": own_of(goal),
                     "measures": measures.get(gid, []),
                     "evaluations": evaluations.get(gid, []),
                     "children": tree(gid, seen | {gid}),
