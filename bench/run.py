@@ -2,13 +2,15 @@
 
 Every scenario gets freshly started server processes (so CPU, memory and "not in memory"
 mean what they say) over databases seeded beforehand. Samplan runs on SQLite and, when a
-PostgreSQL server is given, on PostgreSQL; beside it, in the same run and under the same load
+PostgreSQL server is given, on PostgreSQL and as two nodes behind a Redis of the benchmark's
+own (clients spread over both); beside it, in the same run and under the same load
 generator, the floor relay, pycrdt-websocket, the reference Node server @y/websocket-server and
 Hocuspocus in memory and with its SQLite extension. With `--repeat N` the rounds are
 interleaved (round 1 of every scenario and server, then round 2, ...) so a slow minute of the
 machine hurts every server alike, and the table shows each figure's median with min and max.
 The benchmark reports; it never fails on timing. It exits 1 only if an update was lost, a
-Samplan client never synced, or a scenario could not run.
+Samplan client never synced, or a scenario could not run. Interrupted (Ctrl-C, SIGTERM) it
+stops every process it started and drops the databases it created.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import itertools
 import os
 import resource
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +30,8 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/run.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy.engine import make_url
 
 from bench.disk import probe_commits
 from bench.edits import history, state_of
@@ -57,6 +62,7 @@ from bench.servers import (
     HOCUSPOCUS_SQLITE,
     PEER,
     SAMPLAN,
+    SAMPLAN_2NODES,
     SAMPLAN_PG,
     Y_WEBSOCKET,
     Deployment,
@@ -65,7 +71,9 @@ from bench.servers import (
     node_peer,
     node_peers_missing,
     peer_server,
+    redis_binary,
     samplan_server,
+    two_samplan_nodes,
 )
 from server.settings import Settings
 from storage.db import create_engine, durability_mode
@@ -81,6 +89,9 @@ CONNECT_CLIENTS = 50
 CONNECT_HISTORY = 500
 LATE_JOIN_MEMBERS = 3
 SATURATION_GROWTH = 1.5
+# The seeded PostgreSQL database of each set-up on it: each its own, fresh, so neither meets
+# zones the other compacted (cold loads) or wrote to.
+PG_DATABASES = {SAMPLAN_PG: "postgres", SAMPLAN_2NODES: "postgres-2nodes"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--server",
         action="append",
         metavar="NAME",
-        help="repeatable: only these set-ups (samplan-sqlite, samplan-postgres, relay-floor, "
-        "pycrdt-websocket, y-websocket-server, hocuspocus, hocuspocus-sqlite)",
+        help="repeatable: only these set-ups (samplan-sqlite, samplan-postgres, samplan-2nodes, "
+        "relay-floor, pycrdt-websocket, y-websocket-server, hocuspocus, hocuspocus-sqlite)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds (default 1)")
     parser.add_argument("--duration", type=float, help="seconds of paced edits (default 15)")
@@ -105,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--postgres",
         metavar="URL",
         default=os.environ.get("SAMPLAN_TEST_POSTGRES_URL"),
-        help="a PostgreSQL server (postgresql+asyncpg://...) for samplan-postgres: the bench "
-        "creates its own database there and drops it after (default: $SAMPLAN_TEST_POSTGRES_URL)",
+        help="a PostgreSQL server (postgresql+asyncpg://...) for samplan-postgres and "
+        "samplan-2nodes: the bench creates a database of each's own there and drops it after "
+        "(default: $SAMPLAN_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results here")
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
@@ -135,11 +147,19 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
     raise_open_files()
+    signal.signal(signal.SIGTERM, _terminated)
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
         return _main(args, args.work.resolve())
     with tempfile.TemporaryDirectory(prefix="samplan-bench-") as tmp:
         return _main(args, Path(tmp))
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (`timeout`, a supervisor): unwind as Ctrl-C does, so every `finally` stops the
+    servers and drops the databases; a second SIGTERM does not cut that short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
 
 
 def raise_open_files() -> None:
@@ -169,7 +189,8 @@ class Bench:
     saturation_step: float
     cold_history: list[bytes]
     connect_history: list[bytes]
-    seeded: dict[str, Seeded] = field(default_factory=dict)  # "sqlite", "postgres" -> rooms
+    # "sqlite", "postgres", "postgres-2nodes" -> rooms
+    seeded: dict[str, Seeded] = field(default_factory=dict)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(10_000))
 
     def rooms(self, setup: SetUp, need: str) -> list[BenchRoom]:
@@ -178,11 +199,18 @@ class Bench:
 
 
 def setups(
-    args: argparse.Namespace, work: Path, sqlite_url: str, pg_url: str | None
+    args: argparse.Namespace,
+    work: Path,
+    sqlite_url: str,
+    pg_urls: dict[str, str],
+    redis: str | None = None,
 ) -> list[SetUp]:
-    """Every set-up this run measures, Samplan's first. A two-node Samplan (Redis fan-out)
-    is one more entry whose `start` returns two `samplan_server` processes on one database."""
+    """Every set-up this run measures, Samplan's first. `pg_urls`: the PostgreSQL databases
+    made for this run, by `PG_DATABASES` key. The two-node Samplan's `start` returns its
+    redis-server and two `samplan_server` processes on its database."""
     sync = args.synchronous
+    pg_url = pg_urls.get(PG_DATABASES[SAMPLAN_PG])
+    two_nodes_url = pg_urls.get(PG_DATABASES[SAMPLAN_2NODES])
     found = [
         SetUp(
             SAMPLAN,
@@ -197,7 +225,17 @@ def setups(
             SetUp(
                 SAMPLAN_PG,
                 lambda w: [samplan_server(w, pg_url, SECRET, sync, name=SAMPLAN_PG)],
-                database="postgres",
+                database=PG_DATABASES[SAMPLAN_PG],
+                stores=True,
+                samplan=True,
+            )
+        )
+    if two_nodes_url is not None and redis is not None:
+        found.append(
+            SetUp(
+                SAMPLAN_2NODES,
+                lambda w: two_samplan_nodes(w, two_nodes_url, SECRET, sync, redis),
+                database=PG_DATABASES[SAMPLAN_2NODES],
                 stores=True,
                 samplan=True,
             )
@@ -293,41 +331,57 @@ def _main(args: argparse.Namespace, work: Path) -> int:
         cold_history=history(1_000, 10, COLD_UPDATES) if needs_history else [],
         connect_history=history(2_000, 10, CONNECT_HISTORY) if "connect" in scenarios else [],
     )
-    pg_url: str | None = None
-    if args.postgres and (not args.server or SAMPLAN_PG in args.server):
-        try:
-            pg_url = asyncio.run(create_postgres_database(args.postgres))
-        except Exception as exc:  # reported, and the run goes on without it
-            print(
-                "samplan-postgres skipped: cannot create a database on --postgres "
-                f"({type(exc).__name__}: {exc})",
-                flush=True,
-            )
-    elif not args.postgres:
-        print(
-            "samplan-postgres skipped: no --postgres URL and SAMPLAN_TEST_POSTGRES_URL unset",
-            flush=True,
-        )
     why_no_node = node_peers_missing()
     if why_no_node and not args.no_peer and not args.no_node:
         print(f"Node peers skipped: {why_no_node}", flush=True)
+    redis = redis_binary()
+    pg_urls: dict[str, str] = {}  # PG_DATABASES key -> a database made for this run
     try:
-        return _run(args, work, bench, pg_url)
+        for name, key in PG_DATABASES.items():
+            if args.server and name not in args.server:
+                continue
+            why = why_skipped(name, args.postgres, redis)
+            if why is None:
+                try:
+                    pg_urls[key] = asyncio.run(create_postgres_database(args.postgres))
+                except Exception as exc:  # reported, and the run goes on without it
+                    why = f"cannot create a database on --postgres ({type(exc).__name__}: {exc})"
+            if why is not None:
+                print(f"{name} skipped: {why}", flush=True)
+        return _run(args, work, bench, pg_urls, redis)
     finally:
-        if pg_url is not None:
-            asyncio.run(drop_postgres_database(args.postgres, pg_url))
+        for url in pg_urls.values():
+            try:
+                asyncio.run(drop_postgres_database(args.postgres, url))
+            except Exception as exc:  # the others are still dropped
+                print(f"could not drop {url}: {type(exc).__name__} {exc}", flush=True)
 
 
-def _run(args: argparse.Namespace, work: Path, bench: Bench, pg_url: str | None) -> int:
+def why_skipped(name: str, postgres: str | None, redis: str | None) -> str | None:
+    """Why a PostgreSQL set-up cannot run here, or None."""
+    if not postgres:
+        return "no --postgres URL and SAMPLAN_TEST_POSTGRES_URL unset"
+    if name == SAMPLAN_2NODES and redis is None:
+        return "redis-server is not installed"
+    return None
+
+
+def _run(
+    args: argparse.Namespace,
+    work: Path,
+    bench: Bench,
+    pg_urls: dict[str, str],
+    redis: str | None,
+) -> int:
     settings = bench_settings(work, SECRET, args.synchronous)
     needs = _needs(bench)
     print(f"seeding {work / 'bench.sqlite3'} ...", flush=True)
     bench.seeded["sqlite"] = asyncio.run(seed(settings, needs))
-    if pg_url is not None:
-        print("seeding the PostgreSQL database ...", flush=True)
+    for key, pg_url in pg_urls.items():
+        print(f"seeding the PostgreSQL database {make_url(pg_url).database} ...", flush=True)
         pg_settings = bench_settings(work, SECRET, args.synchronous, database_url=pg_url)
-        bench.seeded["postgres"] = asyncio.run(seed(pg_settings, needs))
-    chosen = setups(args, work, settings.resolved_database_url(), pg_url)
+        bench.seeded[key] = asyncio.run(seed(pg_settings, needs))
+    chosen = setups(args, work, settings.resolved_database_url(), pg_urls, redis)
     if any(s.name == HOCUSPOCUS_SQLITE for s in chosen) and "coldload" in bench.scenarios:
         state = state_update(bench.cold_history)
         seed_hocuspocus(

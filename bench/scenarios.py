@@ -352,11 +352,12 @@ def _converged(
 
 
 async def warm_up(server: Deployment, warm: BenchRoom) -> None:
-    """One connection to another zone first: measure joins, not a fresh process's first
-    statement compilations and imports."""
-    client = await server.open(warm, 0)
-    await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
-    client.close()
+    """One connection to another zone first, on every node: measure joins, not a fresh
+    process's first statement compilations and imports."""
+    for slot in range(len(server.nodes)):  # slot n lands on node n
+        client = await server.open(warm, slot)
+        await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+        client.close()
 
 
 async def run_connect(

@@ -1,15 +1,21 @@
 """The servers under test, each in its own process so its CPU and memory are its own.
 
-A *set-up* is one way to run a server (Samplan on SQLite, Samplan on PostgreSQL, a peer); a
-`Deployment` is a set-up running: one or more node processes, with the clients spread over
-them by slot (`slot % nodes`). Every figure a scenario reads (CPU, memory, load times, the
-event-loop stall) is summed or maximised over the nodes, so a set-up with two nodes behind
-one Redis ("samplan-2nodes") is one more `SetUp` whose `start` returns two processes.
+A *set-up* is one way to run a server (Samplan on SQLite, Samplan on PostgreSQL, two Samplan
+nodes behind one Redis, a peer); a `Deployment` is a set-up running: one or more node
+processes, with the clients spread over them by slot (`slot % nodes`), and the services they
+need (the redis-server of "samplan-2nodes"), started first and stopped last. Every figure a
+scenario reads (CPU, memory, load times, the event-loop stall) is summed or maximised over
+the nodes; a service is not measured, as PostgreSQL is not.
+
+Everything here is stopped when the benchmark stops: by `Deployment.stop` (also when a
+scenario fails or the run is interrupted), and, should the benchmark die without running
+it (SIGKILL), by the SIGTERM Linux sends each child when its parent dies (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
 import shutil
@@ -31,6 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 PEERS_DIR = REPO / "bench" / "peers"
 SAMPLAN = "samplan-sqlite"
 SAMPLAN_PG = "samplan-postgres"
+SAMPLAN_2NODES = "samplan-2nodes"
+REDIS = "redis-server"
 PEER = "pycrdt-websocket"
 FLOOR = "relay-floor"
 Y_WEBSOCKET = "y-websocket-server"
@@ -40,6 +48,7 @@ HOCUSPOCUS_SQLITE = "hocuspocus-sqlite"
 METRICS_TOKEN = "benchmark-metrics-ikke-hemmelig"
 LOOP_LAG_GAUGE = "samplan_event_loop_lag_max_seconds"
 _LOADED = re.compile(r"room (\d+) loaded \((\d+) updates in tail\) in ([\d.]+) ms")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def free_port() -> int:
@@ -60,9 +69,13 @@ class ServerProcess:
     log_path: Path = field(default_factory=Path)
     started_seconds: float = 0.0
     profiler: subprocess.Popen[bytes] | None = None
+    # A process the nodes need (redis-server): started before them, stopped after them,
+    # given no clients and not measured. Its port is fixed beforehand (the nodes' settings
+    # name it); a node's is chosen when it starts.
+    service: bool = False
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        self.port = free_port()
+        self.port = self.port or free_port()
         env = {**os.environ, **self.env, "SAMPLAN_PORT": str(self.port)}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.log_path = self.cwd / f"{self.name}-{self.port}.log"
@@ -70,7 +83,15 @@ class ServerProcess:
         started = time.perf_counter()
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                command, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=self.cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_stop_with_parent(os.getpid()),
+                # Its own process group: a Ctrl-C in the terminal reaches the benchmark
+                # alone, which stops the nodes before the Redis they flush through.
+                process_group=0,
             )
         self.ps = psutil.Process(self.proc.pid)
         _wait_for_port(self.port, self.proc, self, timeout)
@@ -118,13 +139,21 @@ class ServerProcess:
         command = [py_spy, "record", "--pid", str(self.proc.pid), "--format", "raw"]
         command += ["--output", str(output), "--rate", "250", "--nonblocking", "--threads"]
         self.profiler = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_stop_with_parent(os.getpid()),
         )
 
     def stop(self) -> None:
-        if self.profiler is not None and self.profiler.poll() is None:
-            self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-            self.profiler.wait(30)
+        try:
+            if self.profiler is not None and self.profiler.poll() is None:
+                self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                self.profiler.wait(30)
+        finally:
+            self._stop_server()
+
+    def _stop_server(self) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
@@ -140,6 +169,24 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _stop_with_parent(parent: int) -> Callable[[], None] | None:
+    """What a child runs before exec so Linux sends it SIGTERM when the benchmark dies, even
+    by SIGKILL (a test's time-out, a closed terminal), where no `finally` runs. None elsewhere.
+
+    The signal follows the thread that started the child: the benchmark starts its servers
+    from its main thread only."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the benchmark died before the line above took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def _wait_for_port(
@@ -166,9 +213,11 @@ def samplan_server(
     synchronous: str,
     log_level: str = "INFO",
     name: str = SAMPLAN,
+    redis_url: str = "",
+    var_dir: Path | None = None,
 ) -> ServerProcess:
     env = {
-        "SAMPLAN_VAR_DIR": str(work / "var"),
+        "SAMPLAN_VAR_DIR": str(var_dir or work / "var"),
         "SAMPLAN_DATABASE_URL": database_url,
         "SAMPLAN_SECRET_KEY": secret,
         "SAMPLAN_HOST": "127.0.0.1",
@@ -179,8 +228,49 @@ def samplan_server(
         "SAMPLAN_LOG_LEVEL": log_level,  # INFO: the "room N loaded ... in X ms" line
         "SAMPLAN_METRICS_TOKEN": METRICS_TOKEN,
     }
+    if redis_url:
+        env["SAMPLAN_REDIS_URL"] = redis_url
     command = [sys.executable, "-m", "server.cli", "serve"]
     return ServerProcess(name, command, env, work)
+
+
+def redis_binary() -> str | None:
+    """The redis-server to start, or None when it is not installed."""
+    found = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return found if os.access(found, os.X_OK) else None
+
+
+def redis_server(work: Path, binary: str) -> ServerProcess:
+    """A redis-server of the benchmark's own, on a free port, its files in the work
+    directory, no persistence: never the machine's shared Redis, which other work uses."""
+    port = free_port()
+    directory = work / f"redis-{port}"
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    command += ["--save", "", "--appendonly", "no"]
+    return ServerProcess(REDIS, command, {}, work, port=port, service=True)
+
+
+def two_samplan_nodes(
+    work: Path, database_url: str, secret: str, synchronous: str, binary: str
+) -> list[ServerProcess]:
+    """samplan-2nodes: one Redis, then two `samplan serve` on one database with the same
+    secret key (README, "Several nodes"), each with its own var directory."""
+    redis = redis_server(work, binary)
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    nodes = [
+        samplan_server(
+            work,
+            database_url,
+            secret,
+            synchronous,
+            name=f"{SAMPLAN_2NODES}-{label}",
+            redis_url=url,
+            var_dir=work / f"var-{label}",
+        )
+        for label in ("a", "b")
+    ]
+    return [redis, *nodes]
 
 
 def peer_server(work: Path) -> ServerProcess:
@@ -212,10 +302,12 @@ def node_peers_missing() -> str | None:
 class SetUp:
     """One way to run a server under test.
 
-    `database`: the seeded database its rooms and tokens come from ("sqlite", "postgres");
-    None for a server that checks no token and holds rooms in memory (it is handed the
-    SQLite seed's room names). `stores`: it keeps documents across a restart, so a cold load
-    means something. `echoes`: it sends each update back to its sender too.
+    `start` returns its processes: services (`ServerProcess.service`) first, then the nodes.
+    `database`: the seeded database its rooms and tokens come from ("sqlite", "postgres",
+    "postgres-2nodes": each PostgreSQL set-up its own fresh database); None for a server
+    that checks no token and holds rooms in memory (it is handed the SQLite seed's room
+    names). `stores`: it keeps documents across a restart, so a cold load means something.
+    `echoes`: it sends each update back to its sender too.
     """
 
     name: str
@@ -233,14 +325,16 @@ class Deployment:
     def __init__(self, setup: SetUp, work: Path) -> None:
         self.setup = setup
         self.name = setup.name
-        self.nodes = setup.start(work)
+        processes = setup.start(work)
+        self.services = [p for p in processes if p.service]
+        self.nodes = [p for p in processes if not p.service]
         self.started_seconds = 0.0
 
     def __enter__(self) -> Deployment:
         started = time.perf_counter()
         try:
-            for node in self.nodes:
-                node.start()
+            for process in (*self.services, *self.nodes):
+                process.start()
         except BaseException:
             self.stop()
             raise
@@ -251,8 +345,18 @@ class Deployment:
         self.stop()
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        """Stop the nodes (each flushes its rooms, through Redis while it is there), then the
+        services; every one is stopped even when stopping another fails or is interrupted."""
+        self._stop([*self.nodes, *self.services])
+
+    @staticmethod
+    def _stop(processes: list[ServerProcess]) -> None:
+        if not processes:
+            return
+        try:
+            processes[0].stop()
+        finally:
+            Deployment._stop(processes[1:])
 
     def node_for(self, slot: int) -> ServerProcess:
         return self.nodes[slot % len(self.nodes)]

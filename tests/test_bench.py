@@ -9,20 +9,34 @@ generator must speak the first and count edits through the second.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import text as sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bench.edits import client_edits
 from bench.wire import hocuspocus_auth, hocuspocus_prefix
 from bench.yupdate import struct_keys
+from tests.conftest import skip_or_fail
+from tests.support.postgres import postgres_base_url
 
 REPO = Path(__file__).resolve().parents[1]
 SERVERS = ("samplan-sqlite", "relay-floor", "hocuspocus")
 LOADS = ("meeting", "municipality", "burst")
+TWO_NODES = "samplan-2nodes"
+_PG_DATABASE = re.compile(r"seeding the PostgreSQL database (samplan_bench_[0-9a-f]+) ")
 
 
 @pytest.mark.timeout(600)  # ~90 s here: 3 servers x 8 scenarios, each a fresh process
@@ -162,3 +176,212 @@ def test_the_stall_gauge_is_read_with_the_token_and_only_from_a_200() -> None:
     assert good == 0.0042
     assert wrong is None and missing is None
     assert all(request.startswith(b"GET /metrics HTTP/1.1\r\n") for request in seen)
+
+
+def _two_node_services() -> str:
+    """The PostgreSQL server samplan-2nodes runs on; skipped (failed in CI) without it or
+    without redis-server, as the other multi-node tests are."""
+    from bench.servers import redis_binary
+
+    base = postgres_base_url()
+    if base is None:
+        skip_or_fail("SAMPLAN_TEST_POSTGRES_URL is not set")
+        raise AssertionError("unreachable")
+    if redis_binary() is None:
+        skip_or_fail("redis-server is not installed")
+    return base
+
+
+def _database_exists(base: str, name: str) -> bool:
+    async def ask() -> bool:
+        engine = create_async_engine(base, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    sql("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": name}
+                )
+                return bool(found.scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(ask())
+
+
+def _two_node_command(work: Path, duration: str, *extra: str) -> list[str]:
+    command = [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--duration", duration]
+    return command + ["--scenario", "meeting", "--server", TWO_NODES, "--work", str(work), *extra]
+
+
+@pytest.mark.timeout(300)
+def test_two_nodes_behind_a_redis_of_its_own_deliver_every_edit_across_nodes(
+    tmp_path: Path,
+) -> None:
+    """samplan-2nodes: clients spread over two nodes (slot % 2), so every edit reaches half
+    its receivers through the other node and Redis; none is lost, duplicated or unmatched,
+    and afterwards both nodes, the redis-server and the PostgreSQL database are gone."""
+    base = _two_node_services()
+    results, work = tmp_path / "bench.json", tmp_path / "work"
+    command = _two_node_command(work, "1", "--json", str(results))
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "skipped" not in out, out
+    assert f"| figure | {TWO_NODES} |" in out
+
+    data = json.loads(results.read_text())
+    assert data["errors"] == []
+    assert data["setups"] == [TWO_NODES]
+    (load,) = data["loads"]
+    assert load["scenario"] == "meeting" and load["server"] == TWO_NODES, load
+    assert load["rooms"] == 1 and load["clients"] == 10, load
+    # Every client got every other client's every edit: 9 receivers per edit, 4 or 5 of
+    # them on the other node.
+    assert load["delivered"] == load["expected"] > 0 and load["lost"] == 0, load
+    assert load["duplicates"] == load["unknown"] == load["echoes"] == 0, load
+    assert load["rooms_converged"] == 1, load
+    assert load["cpu_us_per_delivery"] > 0 and load["peak_rss_mb"] > 0, load
+    assert load["loop_lag_ms"] is not None, load  # both nodes answer /metrics
+
+    # Both nodes served the plan's clients (5 each), on one Redis of the bench's own, and
+    # each stopped as it should (flushing its rooms) before the Redis did.
+    logs = {path.name.rsplit("-", 1)[0]: path.read_text() for path in work.glob("*.log")}
+    assert set(logs) == {f"{TWO_NODES}-a", f"{TWO_NODES}-b", "redis-server"}, logs.keys()
+    for node in ("a", "b"):
+        log = logs[f"{TWO_NODES}-{node}"]
+        joined = {line for line in log.splitlines() if re.search(r"peer \d+ joined zone", line)}
+        assert len(joined) >= 5, log  # the five meeting clients (and a warm-up one)
+        assert "Finished server process" in log, log
+    assert "Redis is now ready to exit" in logs["redis-server"]
+
+    database = _PG_DATABASE.search(out)
+    assert database is not None, out
+    assert not _database_exists(base, database.group(1))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_an_interrupted_bench_stops_both_nodes_and_its_redis(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM in the middle of a scenario: the bench stops every process it
+    started and drops its database. SIGKILL (no `finally` runs): Linux stops them for it."""
+    from bench.seed import drop_postgres_database
+
+    base = _two_node_services()
+    work, out_path = tmp_path / "work", tmp_path / "bench.out"
+    with out_path.open("wb") as out:
+        bench = subprocess.Popen(
+            _two_node_command(work, "120"), cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+        )
+    children: list[psutil.Process] = []
+    try:
+        me = psutil.Process(bench.pid)
+
+        def mid_scenario() -> list[psutil.Process]:
+            found = me.children(recursive=True)
+            logs = [p.read_text() for p in work.glob(f"{TWO_NODES}-*.log")]
+            both = len(logs) == 2 and all("joined zone" in log for log in logs)
+            return found if both and len(found) == 3 else []
+
+        deadline = time.monotonic() + 180
+        while not (children := mid_scenario()):
+            assert bench.poll() is None, out_path.read_text()
+            assert time.monotonic() < deadline, out_path.read_text()
+            time.sleep(0.2)
+        commands = sorted(" ".join(c.cmdline()) for c in children)
+        assert sum("server.cli serve" in c for c in commands) == 2, commands
+        assert sum("redis-server" in c for c in commands) == 1, commands
+
+        bench.send_signal(signum)
+        bench.wait(120)
+        _, alive = psutil.wait_procs(children, timeout=120)
+        assert alive == [], [" ".join(p.cmdline()) for p in alive]
+        output = out_path.read_text()
+        database = _PG_DATABASE.search(output)
+        assert database is not None, output
+        if signum != signal.SIGKILL:  # the one way the bench cannot clean up after itself
+            assert bench.returncode != 0, output
+            assert not _database_exists(base, database.group(1)), output
+        for node in ("a", "b"):
+            (log,) = work.glob(f"{TWO_NODES}-{node}-*.log")
+            assert "Finished server process" in log.read_text()  # a graceful stop, each way
+    finally:  # whatever failed above, leave nothing running and no database behind
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait(30)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        left = _PG_DATABASE.search(out_path.read_text())
+        if left is not None:
+            url = make_url(base).set(database=left.group(1)).render_as_string(False)
+            asyncio.run(drop_postgres_database(base, url))
+
+
+def test_a_failing_scenario_or_node_start_stops_every_process_of_the_set_up(
+    tmp_path: Path,
+) -> None:
+    """A scenario that raises, and a node that dies while starting: the set-up's other
+    processes (its redis-server, a node already up) are stopped all the same."""
+    from bench.servers import Deployment, ServerProcess, SetUp, floor_server, redis_server
+
+    binary = _redis_or_skip()
+
+    def up(work: Path) -> list[ServerProcess]:
+        return [redis_server(work, binary), floor_server(work)]
+
+    running = Deployment(SetUp("åse-ødegård-🧪", up), tmp_path)
+    assert [p.name for p in running.services] == ["redis-server"]
+    assert [p.name for p in running.nodes] == ["relay-floor"]
+    with pytest.raises(ValueError, match="Åse Ødegård 🧪"), running:
+        assert all(p.proc is not None and p.proc.poll() is None for p in running.services)
+        raise ValueError("scenariet til Åse Ødegård 🧪 feilet")
+    assert all(p.proc is not None and p.proc.poll() is not None for p in running.services)
+    assert all(p.proc is not None and p.proc.poll() is not None for p in running.nodes)
+
+    broken = "print('Åse Ødegård 🧪 fikk ikke startet', flush=True); raise SystemExit(3)"
+
+    def breaks(work: Path) -> list[ServerProcess]:
+        dies = ServerProcess("kaputt", [sys.executable, "-c", broken], {}, work)
+        return [redis_server(work, binary), floor_server(work), dies]
+
+    failing = Deployment(SetUp("kaputt-æøå", breaks), tmp_path)
+    with pytest.raises(RuntimeError, match="Åse Ødegård 🧪 fikk ikke startet"), failing:
+        raise AssertionError("never entered")
+    for process in (*failing.services, *failing.nodes):
+        assert process.proc is not None and process.proc.poll() is not None, process.name
+
+
+def _redis_or_skip() -> str:
+    from bench.servers import redis_binary
+
+    binary = redis_binary()
+    if binary is None:
+        skip_or_fail("redis-server is not installed")
+        raise AssertionError("unreachable")
+    return binary
+
+
+def test_without_postgres_or_redis_server_the_two_nodes_are_skipped_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    from bench.run import build_parser, setups, why_skipped
+
+    pg = "postgresql+asyncpg://postgres@127.0.0.1:5432/åse-🧪"
+    assert why_skipped(TWO_NODES, None, "/usr/bin/redis-server") == (
+        "no --postgres URL and SAMPLAN_TEST_POSTGRES_URL unset"
+    )
+    assert why_skipped(TWO_NODES, pg, None) == "redis-server is not installed"
+    assert why_skipped("samplan-postgres", pg, None) is None  # one node needs no Redis
+    assert why_skipped(TWO_NODES, pg, "/usr/bin/redis-server") is None
+
+    args = build_parser().parse_args(["--no-peer", "--no-floor"])
+    sqlite = f"sqlite+aiosqlite:///{tmp_path / 'Åse 🧪.sqlite3'}"
+    urls = {"postgres": pg, "postgres-2nodes": pg}
+    names = [s.name for s in setups(args, tmp_path, sqlite, urls, "/usr/bin/redis-server")]
+    assert names == ["samplan-sqlite", "samplan-postgres", TWO_NODES]
+    assert [s.name for s in setups(args, tmp_path, sqlite, urls, None)] == names[:2]
+    two = setups(args, tmp_path, sqlite, urls, "/usr/bin/redis-server")[2]
+    assert two.database == "postgres-2nodes" and two.samplan and two.stores
