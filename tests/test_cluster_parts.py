@@ -222,3 +222,27 @@ async def test_catching_up_from_the_store_brings_what_a_lost_message_held(
     registry.leave(room, peer)
     await peer.stop()
     await committer.stop()
+
+
+async def test_a_node_heard_only_in_a_room_still_times_out() -> None:
+    """A node that spoke in a room before this node heard its first heartbeat (it had just
+    started) and was then killed: its clients must still leave this node's presence. Found by
+    test_cluster's SIGKILL case, which failed when the kill fell inside that first second."""
+    from server.cluster.bus import Bus
+    from server.cluster.zones import RoomFanout
+
+    bus = Bus("redis://127.0.0.1:1/0", "vm-her", heartbeat=0.02, node_timeout=0.1)
+    fanout = RoomFanout(bus, store=None)  # type: ignore[arg-type]  # no catch-up here
+    gone: list[str] = []
+    bus.node_gone.subscribe(gone.append)
+    fanout._owner("vm-der-åse-😀")  # an awareness message from that node created its owner
+    assert "vm-der-åse-😀" in bus.last_seen
+    beating = asyncio.get_running_loop().create_task(bus._beat_forever())
+    try:
+        for _ in range(500):
+            if gone:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        beating.cancel()
+    assert gone == ["vm-der-åse-😀"]

@@ -280,6 +280,12 @@ class Bus:
                     self.node_gone(node)
             await asyncio.sleep(self.heartbeat)
 
+    def heard_from(self, node: str) -> None:
+        """Count a node as alive from now on, if it is not watched yet (its heartbeat may come
+        later, or never: then it times out like any silent node)."""
+        if node != self.node_id and node not in self.last_seen:
+            self.last_seen[node] = time.monotonic()
+
     def _on_node(self, data: bytes) -> None:
         message: Any = json.loads(data)
         node = str(message.get("node", ""))

@@ -143,6 +143,10 @@ class RoomFanout:
         owner = self._nodes.get(node)
         if owner is None:
             owner = self._nodes[node] = RemoteNode(node)
+            # A node can speak in a room before this node hears its first heartbeat (it
+            # started a moment ago): watch it from now on, or a node killed in that moment
+            # would never time out and its clients would stay present here.
+            self.bus.heard_from(node)
         return owner
 
     # -- nodes and reconnects ----------------------------------------------------------------
