@@ -12,9 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from server.core.audit import client_address
 from server.core.indicators import MAX_DAYS, NAMES
-from server.ke.access import KeVisit, ke_visit, municipality_id_of
+from server.ke.access import KeVisit, ke_visit, municipality_id_of, refuse_non_ke
 from server.ke.overview import (
     COLUMNS,
     NONE,
@@ -44,13 +43,7 @@ async def ke_home(request: Request) -> Response:
     services: Services = request.app.state.services
     mine = await services.repos.municipalities.administered_by(user.id)
     if not mine:
-        services.audit.record(
-            "ke_refused",
-            actor_user_id=user.id,
-            client_address=client_address(request),
-            details={"path": request.url.path},
-        )
-        raise Forbidden("ke.error.not_admin")
+        refuse_non_ke(services, request, user.id)
     if len(mine) == 1:
         return RedirectResponse(f"/ke/{mine[0].id}", status_code=303)
     municipalities = [{"id": m.id, "name": m.name} for m in mine]
