@@ -21,13 +21,19 @@ import logging
 from collections.abc import Sequence
 
 from crdt.awareness import AwarenessEntry, RemoteNode
+from crdt.hooks import Hook
 from crdt.lib0 import MalformedFrame
 from crdt.room import Room
+from crdt.stats import Timings
 from crdt.store import ZoneStore
 from server.cluster import wire
 from server.cluster.bus import Bus
 
 log = logging.getLogger("samplan.cluster.zones")
+
+# Upper bounds (seconds) of the Redis lag's buckets: a local Redis answers in well under a
+# millisecond; seconds mean a stalled node or Redis.
+LAG_BOUNDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class RoomFanout:
@@ -42,6 +48,11 @@ class RoomFanout:
         self._catching_up: set[int] = set()
         self.remote_updates = 0
         self.catch_ups = 0
+        # A room changed by another node's updates (or a catch-up): the summary writer marks
+        # it, so every node holding the room stores its summary (server/core/summary_writer.py).
+        self.applied: Hook[Room] = Hook("applied from another node")
+        # From another node's send to this node's receipt (`samplan_redis_lag_seconds`).
+        self.lag = Timings(LAG_BOUNDS)
         bus.node_gone.subscribe(self._node_gone)
         bus.node_seen.subscribe(self._node_seen)
         bus.reconnected.subscribe(self._reconnected)
@@ -100,12 +111,16 @@ class RoomFanout:
 
     def _received(self, zone_id: int, data: bytes) -> None:
         try:
-            node, records = wire.decode(data)
+            message = wire.decode(data)
         except MalformedFrame as exc:
             log.error("zone %s: a malformed cluster message (%s)", zone_id, exc)
             return
+        node, records = message.node, message.records
         if node == self.bus.node_id:
             return  # our own, echoed by Redis
+        lag = message.lag()
+        if lag is not None:
+            self.lag.observe(lag)
         if zone_id not in self._rooms:
             return  # closed meanwhile
         room = self._rooms[zone_id]
@@ -136,6 +151,8 @@ class RoomFanout:
         if updates:
             self.remote_updates += len(updates)
             behind |= not room.apply_remote(updates)
+        if any(record.kind == wire.Kind.UPDATE for record in records):
+            self.applied(room)
         if behind:
             self.catch_up(room.zone_id)
 
@@ -186,6 +203,7 @@ class RoomFanout:
             if room is not None:
                 room.catch_up(stored)
                 self.catch_ups += 1
+                self.applied(room)
                 log.info("zone %s: caught up from the store", zone_id)
         except Exception:
             log.error("zone %s: catching up from the store failed", zone_id, exc_info=True)

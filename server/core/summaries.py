@@ -1,13 +1,12 @@
 """Per-zone summaries (crdt/summary.py: dates and counts, never text), for figures shown
-outside a zone: Mine planer's indicators, reminders. Stored whenever a room is compacted;
-rooms in memory are read live so what someone typed a minute ago already counts. A member is
-shown figures only from the zones they may open (`for_user`); reminders are narrowed the
-same way by the notifier (server/notify/notifier.py)."""
+outside a zone: Mine planer's indicators, reminders, the KE overview. Stored a moment after
+a live room's summary changes, on every node holding it, and at compaction
+(server/core/summary_writer.py); rooms in memory here are read live, so what someone typed a
+second ago already counts. A member is shown figures only from the zones they may open
+(`for_user`); reminders are narrowed the same way by the notifier (server/notify/notifier.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -17,34 +16,31 @@ from crdt.room import Room
 from crdt.schema import zone_name
 from crdt.summary import zone_summary
 from server.core.access import effective_access
+from server.core.summary_writer import DEFAULT_DELAY_SECONDS, SummaryWriter
 from storage.repositories.consents import MemberAccess
 from storage.repositories.plans import PlanRepo
 
-log = logging.getLogger("samplan.summaries")
-
 
 class Summaries:
-    def __init__(self, plans: PlanRepo, registry: RoomRegistry) -> None:
+    def __init__(
+        self, plans: PlanRepo, registry: RoomRegistry, delay: float = DEFAULT_DELAY_SECONDS
+    ) -> None:
         self.plans = plans
         self.registry = registry
-        self._saving: set[asyncio.Task[None]] = set()
+        self.writer = SummaryWriter(plans, delay)
 
     def refresh(self, room: Room) -> None:
         """A subscriber of the registry's `compacted` hook: store what the document says now."""
-        if room.kind not in ("content", "area"):
-            return
-        summary = zone_summary(room.doc, room.kind)
-        task = asyncio.get_running_loop().create_task(self._save(room.zone_id, summary))
-        self._saving.add(task)
-        task.add_done_callback(self._saving.discard)
+        self.writer.compacted(room)
 
-    async def _save(self, zone_id: int, summary: dict[str, Any]) -> None:
-        try:
-            await self.plans.save_zone_summary(zone_id, summary)
-        except Exception as exc:
-            log.error(
-                "zone %s: saving its summary failed: %s", zone_id, type(exc).__name__, exc_info=exc
-            )
+    def changed(self, room: Room) -> None:
+        """A subscriber of the registry's `committed` hook (and the cluster's `applied`)."""
+        self.writer.changed(room)
+
+    async def write_pending(self) -> None:
+        """Store the summaries of the rooms changed here and not stored yet: readers of the
+        stored summaries alone (the KE overview's SQL fold) ask first."""
+        await self.writer.write_pending()
 
     async def for_user(
         self, user_id: int, access: Mapping[str, MemberAccess], today: date
@@ -79,10 +75,10 @@ class Summaries:
 
     async def fresh(self, zone_id: int, kind: str, stored: dict[str, Any]) -> dict[str, Any]:
         """A zone's summary: from its live room when one is loaded (what someone typed a
-        minute ago already counts), else the one stored at the last compaction."""
+        second ago already counts), else the stored one (a second behind the node holding
+        the room at most, server/core/summary_writer.py)."""
         live = await self.registry.read_live(zone_id, lambda doc: zone_summary(doc, kind))
         return stored if live is None else live
 
     async def flush(self) -> None:
-        if self._saving:
-            await asyncio.gather(*self._saving, return_exceptions=True)
+        await self.writer.flush()

@@ -235,6 +235,7 @@ async def _rows(
     *,
     light: bool,
 ) -> list[Row]:
+    await services.summaries.write_pending()  # the SQL fold reads what the rooms hold now
     facts = await municipality_facts(
         services.repos.engine, municipality_id, today, now, light=light
     )
@@ -284,6 +285,7 @@ async def page_of(
     rows = selection.rows[start : start + PAGE_SIZE]
     if selection.complete or not rows:
         return rows, pages
+    await services.summaries.write_pending()
     full = await municipality_facts(
         services.repos.engine,
         municipality_id,
