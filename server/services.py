@@ -139,13 +139,14 @@ class Services:
         notifier = Notifier(
             settings, repos.plans, repos.consents, repos.notifications, events, repos.users
         )
-        summaries = Summaries(repos.plans, registry)
+        summaries = Summaries(repos.plans, registry, settings.summary_delay_seconds)
         zone_watch = ZoneWatch(
             registry, repos.plans, notifier, repos.zone_log, settings.notify_debounce_seconds
         )
         # Every subscriber of the registry's hooks, in one place.
         registry.loaded.subscribe(zone_watch.loaded)
         registry.committed.subscribe(zone_watch.committed)
+        registry.committed.subscribe(summaries.changed)
         registry.compacted.subscribe(summaries.refresh)
         meeting_notices = MeetingNotices(notifier, settings, repos.meetings)
         reminders = Reminders(
@@ -181,14 +182,18 @@ class Services:
                 throttle=login_throttle,
                 wake_mailer=mailer.wake,
                 jobs=scheduled,
+                prefix=settings.redis_prefix,
             )
             notifier.on_email_queued = cluster.events.email_queued
+            cluster.zones.applied.subscribe(summaries.changed)
         else:
             for job in scheduled:
                 job.start()
         metrics = Metrics(
             registry, committer, lambda: len(connections), token=settings.metrics_token
         )
+        if cluster is not None:
+            cluster.export_metrics(metrics)
         metrics.start()
         log.info("services started")
         return cls(

@@ -6,12 +6,13 @@ names the variable, instead of surfacing later as a confusing runtime error.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +22,9 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""  # empty: SQLite file under var_dir
     redis_url: str = ""  # empty: single node
+    # The start of every Redis channel and key this installation uses, so that two
+    # installations (test and production, two municipalities) can share one Redis.
+    redis_prefix: str = "samplan:"
     secret_key: str = ""  # empty: generated into var_dir on first run (single node only)
     allowed_origins: list[str] = Field(default_factory=list)
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or networks, or "*").
@@ -87,7 +91,15 @@ class Settings(BaseSettings):
     smtp_retry_seconds: float = 60.0  # first retry; doubles per attempt, at most an hour
     smtp_poll_seconds: float = 30.0
     notify_debounce_seconds: float = 1.0
+    # A live zone's summary (Mine planer's and the KE overview's figures) is stored this long
+    # after it changed, on every node holding the room (server/core/summary_writer.py).
+    summary_delay_seconds: float = Field(default=1.0, gt=0, le=60)
     reminder_interval_seconds: float = 3600.0  # 0: never (tests run the job by hand)
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _redis_prefix(cls, value: str) -> str:
+        return check_redis_prefix(value)
 
     def proxy_headers(self) -> tuple[bool, list[str] | None]:
         """uvicorn's `proxy_headers` and `forwarded_allow_ips`. uvicorn itself believes
@@ -128,3 +140,21 @@ class Settings(BaseSettings):
             path.chmod(0o600)
         self.secret_key = path.read_text().strip()
         return self.secret_key
+
+
+REDIS_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}:")
+
+
+def check_redis_prefix(value: str) -> str:
+    """A prefix shared by every node of one installation: letters, digits and `_ . : -`,
+    ending in `:` (so `samplan-test:` can never start another installation's
+    `samplan-test2:` channels), at most 64 characters."""
+    if not value:
+        raise ValueError("SAMPLAN_REDIS_PREFIX must not be empty (the default is 'samplan:')")
+    if not REDIS_PREFIX.fullmatch(value):
+        raise ValueError(
+            f"SAMPLAN_REDIS_PREFIX {value!r} is not a prefix Samplan uses: at most 64 letters "
+            "(a-z, A-Z), digits and '_', '.', ':', '-', starting with a letter or digit and "
+            "ending in ':', e.g. 'samplan-test:'"
+        )
+    return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -40,19 +41,38 @@ def test_a_message_between_nodes_reads_back_exactly() -> None:
         wire.QUERY,
         wire.CATCH_UP,
     ]
-    node, decoded = wire.decode(wire.encode("node-æøå", records))
-    assert node == "node-æøå"
-    assert decoded == records
+    message = wire.decode(wire.encode("node-æøå", records, sent_at=1_765_000_000.123456))
+    assert message.node == "node-æøå"
+    assert message.records == records
+    assert message.sent_at == pytest.approx(1_765_000_000.123456, abs=1e-6)
+    # The lag is the receiver's clock minus the send time, never below zero (clock skew).
+    assert message.lag(now=1_765_000_000.373456) == pytest.approx(0.25)
+    assert message.lag(now=1_765_000_000.0) == 0.0
+
+
+def test_a_message_carries_its_send_time_and_version_1_is_still_read() -> None:
+    before = time.time()
+    message = wire.decode(wire.encode("vm-Åse", [wire.QUERY]))
+    after = time.time()
+    assert message.sent_at is not None and before - 1e-6 <= message.sent_at <= after + 1e-6
+    lag = message.lag()
+    assert lag is not None and 0.0 <= lag < 60
+    # A node not upgraded yet writes version 1: no send time, no lag, the records as ever.
+    old = b"\x01" + bytes([len("vm-Ø".encode())]) + "vm-Ø".encode() + b"\x01\x03"
+    message = wire.decode(old)
+    assert (message.node, message.sent_at, message.records) == ("vm-Ø", None, [wire.QUERY])
+    assert message.lag() is None
 
 
 @pytest.mark.parametrize(
     "data",
     [
         b"",
-        b"\x02\x01a\x00",  # another version
+        b"\x03\x01a\x00\x00",  # another version
         wire.encode("a", [wire.update_record(1, b"xyz")])[:-1],  # cut short
         wire.encode("a", [wire.QUERY]) + b"\x00",  # trailing bytes
         b"\x01\x01a\x01\x09",  # a record kind nobody writes
+        b"\x02\x01a\x00\x01\x09",  # the same in version 2
     ],
 )
 def test_a_malformed_message_is_refused(data: bytes) -> None:

@@ -75,6 +75,7 @@ class Bus:
         self.node_gone: Hook[str] = Hook("node gone")
         self.node_seen: Hook[str] = Hook("node seen")
         self.last_seen: dict[str, float] = {}
+        self.reconnects = 0  # subscriber connections made again after the first
         self._handlers: dict[bytes, Handler] = {self.nodes_channel: self._on_node}
         self._confirmations: dict[bytes, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
@@ -231,6 +232,8 @@ class Bus:
                 waiting.discard(channel)
                 if not waiting and not self.connected:
                     self.connected = True
+                    if self._up.is_set():
+                        self.reconnects += 1  # `samplan_redis_reconnects`
                     self._up.set()
                     log.info("cluster: subscribed to %d channels", len(channels))
                     for late in set(self._handlers) - set(channels):  # opened meanwhile

@@ -17,6 +17,7 @@ from server.cluster.events import EventFanout, Throttle
 from server.cluster.leader import Job, LeaderLease
 from server.cluster.zones import RoomFanout
 from server.core.event_hub import EventHub
+from server.ops.metrics import Metrics
 from server.sync.connections import ConnectionIndex
 from server.sync.sessions import SessionSockets
 
@@ -51,8 +52,11 @@ class Cluster:
         throttle: Throttle,
         wake_mailer: Callable[[], None],
         jobs: Sequence[Job],
+        prefix: str = "samplan:",
     ) -> Cluster:
-        bus = Bus(url, new_node_id())
+        """`prefix`: of every channel and key (SAMPLAN_REDIS_PREFIX): nodes with another one
+        never hear this one, so two installations can share one Redis."""
+        bus = Bus(url, new_node_id(), prefix=prefix)
         zones = RoomFanout(bus, registry.committer.store)
         registry.link = zones
         events = EventFanout(
@@ -76,6 +80,20 @@ class Cluster:
     async def stop(self) -> None:
         await self.leader.stop()  # idempotent: Services stops it first
         await self.bus.stop()
+
+    def export_metrics(self, metrics: Metrics) -> None:
+        """The fan-out's figures in `/metrics`."""
+        metrics.timings(
+            "samplan_redis_lag_seconds",
+            "From another node's sending of a room message (its clock) to its receipt here "
+            "through Redis.",
+            kept=self.zones.lag,
+        )
+        metrics.counter(
+            "samplan_redis_reconnects",
+            "Times this node's Redis subscriber connection was made again after it was lost.",
+            lambda: self.bus.reconnects,
+        )
 
     def health(self) -> dict[str, object]:
         return {

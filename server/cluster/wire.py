@@ -1,23 +1,32 @@
-"""The bytes of one room-channel message between nodes: who sent it, then its records.
+"""The bytes of one room-channel message between nodes: who sent it and when, then its records.
 
 Binary, with the lib0 varints the sync protocol already uses, because updates are binary
 and a busy room sends many: one message carries every record one event-loop turn made for
 the zone (updates with their seqs, awareness changes), in order. A record the reader does
 not know ends the message as malformed: a node that speaks another version is ignored, not
 guessed at.
+
+The send time (the sender's wall clock, in microseconds, written when the message is made,
+before it waits in the bus's outbox) lets the receiver time the way through Redis:
+`samplan_redis_lag_seconds` (server/ops/metrics.py). It is only as exact as the nodes'
+clocks agree (NTP: a millisecond or so); a reading below zero counts as zero. Version 1
+messages (no send time) are still read, so nodes can be upgraded one at a time; a version
+1 node ignores this version's messages.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from crdt.awareness import AwarenessEntry
 from crdt.lib0 import Decoder, MalformedFrame, write_var_bytes, write_var_string, write_var_uint
 from crdt.protocol import Awareness, decode_message, encode_awareness
 
-VERSION = 1
+VERSION = 2
+VERSION_WITHOUT_TIME = 1
 
 
 class Kind(IntEnum):
@@ -47,9 +56,25 @@ QUERY = Record(Kind.QUERY)
 CATCH_UP = Record(Kind.CATCH_UP)
 
 
-def encode(node: str, records: Sequence[Record]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Message:
+    node: str
+    sent_at: float | None  # seconds since the epoch on the sender's clock; None: version 1
+    records: list[Record] = field(default_factory=list)
+
+    def lag(self, now: float | None = None) -> float | None:
+        """Seconds from sending to `now` (default: this node's clock), never below zero."""
+        if self.sent_at is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.sent_at)
+
+
+def encode(node: str, records: Sequence[Record], sent_at: float | None = None) -> bytes:
+    """`sent_at`: seconds since the epoch, default now."""
     buf = bytearray((VERSION,))
     write_var_string(buf, node)
+    at = time.time() if sent_at is None else sent_at
+    write_var_uint(buf, max(0, round(at * 1_000_000)))
     write_var_uint(buf, len(records))
     for record in records:
         write_var_uint(buf, record.kind)
@@ -61,12 +86,13 @@ def encode(node: str, records: Sequence[Record]) -> bytes:
     return bytes(buf)
 
 
-def decode(data: bytes) -> tuple[str, list[Record]]:
-    """Raises MalformedFrame on anything this version does not write."""
-    if not data or data[0] != VERSION:
+def decode(data: bytes) -> Message:
+    """Raises MalformedFrame on anything this version does not write (or version 1 wrote)."""
+    if not data or data[0] not in (VERSION, VERSION_WITHOUT_TIME):
         raise MalformedFrame("unknown cluster message version")
     decoder = Decoder(memoryview(data)[1:])
     node = decoder.read_var_string()
+    sent_at = decoder.read_var_uint() / 1_000_000 if data[0] == VERSION else None
     records: list[Record] = []
     for _ in range(decoder.read_var_uint()):
         kind = decoder.read_var_uint()
@@ -85,4 +111,4 @@ def decode(data: bytes) -> tuple[str, list[Record]]:
         else:
             raise MalformedFrame("unknown cluster record")
     decoder.expect_end()
-    return node, records
+    return Message(node, sent_at, records)

@@ -10,8 +10,9 @@ an operator's, so `/metrics` answers only a request with `Authorization: Bearer
 unset (the route: server/ops/metrics_page.py). docs/deploy.md shows a scrape job.
 
 Later figures plug in without touching this module's callers: `Metrics.timings` hands out a
-histogram under a new name (the Redis fan-out's lag, `samplan_redis_lag_seconds`), and
-`Metrics.gauge` exports any number read at scrape time.
+histogram under a new name (or exports one kept elsewhere: the Redis fan-out's lag,
+`samplan_redis_lag_seconds`), and `Metrics.gauge` / `Metrics.counter` export any number
+read at scrape time (`samplan_redis_reconnects`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class _Extra:
     documentation: str
     timings: Timings | None = None
     read: Callable[[], float] | None = None
+    counter: bool = False
 
 
 class Metrics:
@@ -88,16 +90,26 @@ class Metrics:
         self.closes[key] = self.closes.get(key, 0) + 1
 
     def timings(
-        self, name: str, documentation: str, bounds: Sequence[float] = LATENCY_BOUNDS
+        self,
+        name: str,
+        documentation: str,
+        bounds: Sequence[float] = LATENCY_BOUNDS,
+        *,
+        kept: Timings | None = None,
     ) -> Timings:
-        """A histogram exported as `name` (seconds): observe into what this returns."""
-        timings = Timings(bounds)
+        """A histogram exported as `name` (seconds): observe into what this returns (`kept`:
+        one its owner already observes into)."""
+        timings = kept if kept is not None else Timings(bounds)
         self._extras.append(_Extra(name, documentation, timings=timings))
         return timings
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge exported as `name`, its value `read()` at each scrape."""
         self._extras.append(_Extra(name, documentation, read=read))
+
+    def counter(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A counter exported as `name` (Prometheus adds `_total`), `read()` at each scrape."""
+        self._extras.append(_Extra(name, documentation, read=read, counter=True))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -179,6 +191,8 @@ class _Collector:
         for extra in m._extras:
             if extra.timings is not None:
                 yield _histogram(extra.name, extra.documentation, extra.timings)
+            elif extra.read is not None and extra.counter:
+                yield _counter(extra.name, extra.documentation, extra.read())
             elif extra.read is not None:
                 yield _gauge(extra.name, extra.documentation, extra.read())
 
