@@ -134,3 +134,38 @@ async def test_an_edit_through_node_a_shows_on_node_bs_pages_without_a_compactio
                 assert health(b)["rooms"] == 0  # B read stored summaries, not a room
                 assert health(a)["rooms"] >= 1  # the room is still live on A
                 assert await snapshots() == folded_before  # and no compaction happened
+
+
+async def test_a_summary_is_stored_once_per_change_and_not_for_an_edit_that_leaves_it(
+    server: LiveServer, world: World
+) -> None:
+    """The writer runs after commits, but writes only a summary that differs from what it
+    wrote last: typing in a measure's title stores nothing."""
+    services = server.services
+    writer = services.summaries.writer
+    zone = world.zones["area/skole"]
+    async with connected(server.ws_url(world.room("area/skole"), world.token("koordinator"))) as k:
+        room = services.registry.rooms[zone]
+
+        async def commit(change: object) -> None:
+            before = room.committed_seq
+            with k.doc.transaction():
+                change(k.doc.get(MEASURES, type=Array))  # type: ignore[operator]
+            await wait_for(lambda: room.committed_seq > before, timeout=30, what="the commit")
+            await services.summaries.flush()
+
+        writes = writer.writes
+        await commit(lambda measures: append_item(measures, MEASURE))
+        assert writer.writes == writes + 1
+        stored = await services.repos.plans.zone_summaries_for_user(world.users["koordinator"])
+        summary = next(s for zid, _, _, s in stored[world.plan_id] if zid == zone)
+        assert summary["openMeasureEnds"] == ["2020-01-01"]
+
+        await commit(lambda measures: measures[0].__setitem__("title", "Leksehjelp, Åse 😀 ✏️"))
+        assert writer.writes == writes + 1  # the same summary: nothing stored
+
+        await commit(lambda measures: measures[0].__setitem__("status", "fullfort"))
+        assert writer.writes == writes + 2
+        stored = await services.repos.plans.zone_summaries_for_user(world.users["koordinator"])
+        summary = next(s for zid, _, _, s in stored[world.plan_id] if zid == zone)
+        assert summary["openMeasureEnds"] == []
