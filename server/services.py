@@ -192,8 +192,18 @@ class Services:
         metrics = Metrics(
             registry, committer, lambda: len(connections), token=settings.metrics_token
         )
-        if cluster is not None:
-            cluster.export_metrics(metrics)
+        if cluster is not None:  # the fan-out's figures
+            metrics.timings(
+                "samplan_redis_lag_seconds",
+                "From another node's sending of a room message (its clock) to its receipt "
+                "here through Redis.",
+                kept=cluster.zones.lag,
+            )
+            metrics.counter(
+                "samplan_redis_reconnects",
+                "Times this node's Redis subscriber connection was made again after it was lost.",
+                lambda: cluster.bus.reconnects,
+            )
         metrics.start()
         log.info("services started")
         return cls(

@@ -17,7 +17,6 @@ from server.cluster.events import EventFanout, Throttle
 from server.cluster.leader import Job, LeaderLease
 from server.cluster.zones import RoomFanout
 from server.core.event_hub import EventHub
-from server.ops.metrics import Metrics
 from server.sync.connections import ConnectionIndex
 from server.sync.sessions import SessionSockets
 
@@ -80,20 +79,6 @@ class Cluster:
     async def stop(self) -> None:
         await self.leader.stop()  # idempotent: Services stops it first
         await self.bus.stop()
-
-    def export_metrics(self, metrics: Metrics) -> None:
-        """The fan-out's figures in `/metrics`."""
-        metrics.timings(
-            "samplan_redis_lag_seconds",
-            "From another node's sending of a room message (its clock) to its receipt here "
-            "through Redis.",
-            kept=self.zones.lag,
-        )
-        metrics.counter(
-            "samplan_redis_reconnects",
-            "Times this node's Redis subscriber connection was made again after it was lost.",
-            lambda: self.bus.reconnects,
-        )
 
     def health(self) -> dict[str, object]:
         return {
