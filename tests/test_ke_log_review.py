@@ -11,6 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
+import pytest
+
 from server.web.csv_lines import BOM
 from storage.repositories.audit import AuditEvent
 from storage.repositories.ke_log_thresholds import LogThresholds, thresholds
@@ -18,6 +20,8 @@ from tests.support.live import LiveServer
 from tests.support.web import csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 from tests.test_ke_overview import B_PERSON, KeWorld, _audit, ke_world, main_of, rows_of
+
+pytestmark = pytest.mark.both_databases  # the log's JSON filter and the new table on both
 
 HEADER = ["Tidspunkt", "Hvem", "Rolle", "Planen gjelder", "Plan-ID", "Hva", "Merket"]
 
