@@ -304,6 +304,13 @@ BAD = [
         {"night_until": "Natt fra og natt til kan ikke være samme time."},
     ),
     (
+        {"night_from": "5", "night_until": "5", "burst_plans": "1", "burst_minutes": "60"},
+        {
+            "night_until": "Natt fra og natt til kan ikke være samme time.",
+            "burst_plans": "Antall planer må være et helt tall fra 2 til 1000",
+        },
+    ),
+    (
         {"night_from": "22", "night_until": "6", "burst_plans": "1", "burst_minutes": "60"},
         {"burst_plans": "Antall planer må være et helt tall fra 2 til 1000"},
     ),
@@ -348,6 +355,8 @@ async def test_bad_thresholds_are_refused_clearly_and_lose_nothing(
                 assert f'value="{value}"' in field.group(0), (name, field.group(0))
                 invalid = 'aria-invalid="true"' in field.group(0)
                 assert invalid == (name in wrong), (name, typed)
+            summary = re.findall(r'<li><a href="#ke-limit-(\w+)">', body)
+            assert summary == [n for n in typed if n in wrong]  # the form's order
             for name, message in wrong.items():
                 error = re.search(rf'id="ke-limit-{name}-error"[^>]*>([^<]+)<', body)
                 assert error and message in error.group(1), (name, body[-3000:])

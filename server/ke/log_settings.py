@@ -44,8 +44,8 @@ def parse_limits(typed: dict[str, str]) -> tuple[LogThresholds | None, dict[str,
         errors["burst_plans"] = "ke.log.limits.error.burst_plans"
     if "burst_minutes" in numbers and not 1 <= numbers["burst_minutes"] <= BURST_MINUTES_MAX:
         errors["burst_minutes"] = "ke.log.limits.error.burst_minutes"
-    if errors:
-        return None, errors
+    if errors:  # in the form's order, so the summary reads as the fields do
+        return None, {name: errors[name] for name in LIMIT_FIELDS if name in errors}
     return LogThresholds(**numbers), {}
 
 
