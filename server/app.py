@@ -40,7 +40,9 @@ from server.auth.pages import (
 )
 from server.auth.reset import forgot_page, forgot_submit, reset_page, reset_submit
 from server.ke.csv_export import ke_overview_csv
+from server.ke.log_csv import ke_access_csv
 from server.ke.log_review import ke_access_page
+from server.ke.log_settings import ke_log_settings
 from server.ke.pages import ke_home, ke_overview, ke_settings
 from server.ke.routes import admin_routes as ke_admin_routes
 from server.ke.start import PlanStarter, register_plan_starter
@@ -339,6 +341,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/ke/{municipality_id}", ke_overview, methods=["GET"]),
         Route("/ke/{municipality_id}/overview.csv", ke_overview_csv, methods=["GET"]),
         Route("/ke/{municipality_id}/access", ke_access_page, methods=["GET"]),
+        Route("/ke/{municipality_id}/access.csv", ke_access_csv, methods=["GET"]),
+        Route("/ke/{municipality_id}/access/settings", ke_log_settings, methods=["POST"]),
         Route("/ke/{municipality_id}/settings", ke_settings, methods=["POST"]),
         *statement_routes(),
         Route("/healthz", healthz),

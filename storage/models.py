@@ -239,6 +239,25 @@ class PublicStatement(Base):
     updated_by_user_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class KeLogThresholds(Base):
+    """When the KE's log control flags an opening (issue 14, Normen: logs kept *and checked*),
+    set by the municipality's KE: the night's Oslo hours [night_from, night_until) (past
+    midnight when from > until) and "many plans in a row" (burst_plans different plans within
+    burst_minutes). No row: the defaults (storage/repositories/ke_log_thresholds.py)."""
+
+    __tablename__ = "ke_log_thresholds"
+
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), primary_key=True
+    )
+    night_from: Mapped[int] = mapped_column(Integer)
+    night_until: Mapped[int] = mapped_column(Integer)
+    burst_plans: Mapped[int] = mapped_column(Integer)
+    burst_minutes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by_user_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class User(Base):
     __tablename__ = "users"
 
