@@ -135,7 +135,7 @@ class PlanMoveRepo:
         async with write_session(self._sessionmaker) as session:
             plan = await _plan_of(session, plan_id, from_id)
             if to_id == from_id or await session.get(Municipality, to_id) is None:
-                raise InvalidValue("the receiving municipality must be another of this installation")
+                raise InvalidValue("the receiving municipality must be another one here")
             row = _row(plan, "internal", initials, consent, recorded_by)
             row.from_municipality_id, row.to_municipality_id = from_id, to_id
             session.add(row)

@@ -47,7 +47,11 @@ async def test_a_move_changes_the_municipality_clears_the_unit_and_is_recorded(
         assert list(roles) == ["koordinator"]  # no gap in follow-up
 
     [record] = await repo.moved_out(a)
-    assert (record.plan_id, record.initials, record.to_name) == (plan_id, "Å. Ø.", "Bø i Telemark 🏔")
+    assert (record.plan_id, record.initials, record.to_name) == (
+        plan_id,
+        "Å. Ø.",
+        "Bø i Telemark 🏔",
+    )
     assert (record.from_name, record.recorded_by) == ("Tromsø kommune", "Kari Ødegård")
     assert (record.consent_giver, record.consent_method) == ("planeier", "written")
     assert record.consent_given_on == date(2026, 11, 30)
