@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
@@ -585,7 +586,9 @@ def cmd_plan_handover(args: argparse.Namespace) -> int:
     return _run(go)
 
 
-async def _consent_giver(repos: Repositories, plan_id: str, email: str | None) -> int | None:
+async def _consent_giver(
+    repos: Repositories, plan_id: str, email: str | None, option: str = "--given-by"
+) -> int | None:
     """The member recorded as giving (or withdrawing) consent, checked against the age rule
     (server.core.access.may_give_consent). Without --given-by the command line records it as the
     operator (say, from a signed paper form), as before: no user, no age check."""
@@ -595,15 +598,15 @@ async def _consent_giver(repos: Repositories, plan_id: str, email: str | None) -
     user = await repos.users.get_by_email(email)
     member = await repos.plans.get_membership(plan_id, user.id) if user else None
     if user is None or member is None:
-        raise CliError(f"--given-by: {email} is not a member of plan {plan_id}")
+        raise CliError(f"{option}: {email} is not a member of plan {plan_id}")
     if not may_give_consent(member.role, plan.person_birth_date):
         if member.role == Role.PLANEIER:
             raise CliError(
-                f"--given-by: the person is under 16, so the verge/foresatt gives consent, "
+                f"{option}: the person is under 16, so the verge/foresatt gives consent, "
                 f"not {email}"
             )
         raise CliError(
-            f"--given-by: only the planeier or the verge gives consent ({email} is {member.role})"
+            f"{option}: only the planeier or the verge gives consent ({email} is {member.role})"
         )
     return user.id
 
@@ -749,6 +752,84 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _run(go)
 
 
+def cmd_plan_move_out(args: argparse.Namespace) -> int:
+    """The person moved to a municipality on another installation: record the move with
+    their consent (plan_moves), close the plan here, and write the file `samplan import
+    --municipality` reads there (the plan, its history and its access log). Nothing is
+    recorded without the file, and no file is left without the record."""
+    from server.core.identity import dotted_initials
+    from server.transfer.export import build_export, dumps
+    from server.transfer.moving import METHODS, consent_date, move_json
+    from storage.repositories.moves import MoveConsent
+
+    async def go(repos: Repositories, settings: Settings) -> int:
+        plan = await _existing_plan(repos, args.plan)
+        if plan.status != "active":
+            raise CliError(f"plan {plan.id} is closed: a closed plan is not moved")
+        to_name = " ".join(args.to.split())
+        if not to_name:
+            raise CliError("--to: name the receiving municipality")
+        method = METHODS.get(args.consent_how.strip().lower())
+        if method is None:
+            raise CliError("--consent-how: muntlig, skriftlig or nettleser")
+        try:
+            given_on = consent_date(args.consent_date, today_oslo())
+        except ValueError as exc:
+            raise CliError(f"--consent-date: {exc}") from None
+        giver_id = await _consent_giver(repos, plan.id, args.consent_giver, "--consent-giver")
+        assert giver_id is not None
+        giver = await repos.users.get(giver_id)
+        member = await repos.plans.get_membership(plan.id, giver_id)
+        assert giver is not None and member is not None
+        recorded_by = None
+        if args.by:
+            ke = await _user(repos, args.by)
+            if not await repos.municipalities.administers(ke.id, plan.municipality_id):
+                raise CliError(f"--by: {args.by} administers no KE of the plan's municipality")
+            recorded_by = ke.id
+        consent = MoveConsent(member.role, giver.name, method, given_on, giver.id)
+        sending = await repos.municipalities.get(plan.municipality_id)
+        assert sending is not None
+        document = await build_export(
+            repos, plan.id, secret_key=settings.resolved_secret_key(), access_log=True
+        )
+        assert document is not None
+        document["move"] = move_json(sending.name, to_name, consent, datetime.now(UTC))
+        _write_private(args.out, dumps(document))
+        try:
+            move = await repos.moves.record_export(
+                plan.id,
+                plan.municipality_id,
+                to_name,
+                consent,
+                initials=dotted_initials(plan.person_name),
+                recorded_by=recorded_by,
+            )
+        except StorageError as exc:
+            os.unlink(args.out)
+            raise CliError(f"not moved ({exc}); the file is removed") from None
+        details = {
+            "via": "cli",
+            "municipality_id": plan.municipality_id,
+            "move_id": move.id,
+            "consent_giver": consent.giver,
+            "consent_method": consent.method,
+            "consent_given_on": given_on.isoformat(),
+            "access_log_rows": len(document["access_log"]),
+        }
+        await repos.audit.append(
+            AuditEvent("plan_move_out", actor_user_id=recorded_by, plan_id=plan.id, details=details)
+        )
+        print(
+            f"plan {plan.id} moved out to {to_name}: closed here, written to {args.out} "
+            f"({len(document['access_log'])} access-log rows); import it there with "
+            f"`samplan import --municipality NAME {args.out}`"
+        )
+        return 0
+
+    return _run(go)
+
+
 def _write_private(path: str, text: str) -> None:
     """The export holds health data: readable by its owner only (0600), written whole."""
     import os
@@ -768,26 +849,55 @@ def _write_private(path: str, text: str) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     """Exit 1 with one line on stderr for anything wrong with the file; nothing is written."""
     from server.transfer.importer import ImportRefused, import_plan, parse_export
+    from server.transfer.moving import parse_moved, placed_in, restore_access_log
 
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
         parsed = parse_export(raw)
+        moved = parse_moved(json.loads(raw), parsed)
     except ImportRefused as exc:
         print(f"samplan import: {exc}", file=sys.stderr)
         return 1
 
     async def go(repos: Repositories, settings: Settings) -> int:
+        nonlocal parsed
+        receiving = None
+        if moved is not None and args.municipality is None:
+            print(
+                f"samplan import: this plan moved from {moved.from_name} to {moved.to_name}: "
+                "name the receiving municipality here with --municipality",
+                file=sys.stderr,
+            )
+            return 1
+        if args.municipality is not None:
+            # The receiving municipality must exist here: a typo makes no new one.
+            receiving = await _municipality(repos, " ".join(args.municipality.split()))
+            parsed = placed_in(parsed, receiving.name)
         try:
             result = await import_plan(repos, parsed, settings.resolved_secret_key())
         except (ImportRefused, StorageError) as exc:
             print(f"samplan import: {exc}", file=sys.stderr)
             return 1
         plan_id = parsed.plan.id
-        details = {
+        details: dict[str, object] = {
             "via": "cli",
             "users_created": result.users_created,
             "users_reused": result.users_reused,
         }
+        if moved is not None:
+            rows = await restore_access_log(repos, plan_id, moved.access_log, result.user_ids)
+            details |= {"access_log_rows": rows, "moved_from": moved.from_name}
+            if receiving is not None:
+                from server.core.identity import dotted_initials
+
+                await repos.moves.record_import(
+                    plan_id,
+                    receiving.id,
+                    moved.from_name,
+                    moved.consent,
+                    initials=dotted_initials(parsed.plan.person_name),
+                )
+                details["municipality_id"] = receiving.id
         await repos.audit.append(AuditEvent("import", plan_id=plan_id, details=details))
         print(
             f"imported plan {plan_id}: {len(parsed.plan.zones)} zones, "
@@ -984,6 +1094,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     then.add_argument("--leave", action="store_true", help="the old koordinator leaves the plan")
     handover.set_defaults(func=cmd_plan_handover)
+    move_out = plan.add_parser(
+        "move-out",
+        help="the person moved to a municipality on another installation: record the move "
+        "with their consent, close the plan here and write the file to import there",
+    )
+    move_out.add_argument("plan", metavar="PLAN_ID")
+    move_out.add_argument("--to", required=True, metavar="MUNICIPALITY", help="where it goes")
+    move_out.add_argument(
+        "--consent-giver", required=True, metavar="EMAIL", help="the planeier or verge"
+    )
+    move_out.add_argument(
+        "--consent-how", required=True, metavar="HOW", help="muntlig, skriftlig or nettleser"
+    )
+    move_out.add_argument("--consent-date", required=True, metavar="YYYY-MM-DD")
+    move_out.add_argument("--out", required=True, metavar="FILE", help="the file (mode 0600)")
+    move_out.add_argument("--by", metavar="EMAIL", help="the KE administrator recording it")
+    move_out.set_defaults(func=cmd_plan_move_out)
 
     member = sub.add_parser("member", help="manage members").add_subparsers(
         dest="action", required=True
@@ -1062,6 +1189,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
     import_ = sub.add_parser("import", help="import a plan from `samplan export` JSON")
     import_.add_argument("file", metavar="FILE", help="the export file, or - for stdin")
+    import_.add_argument(
+        "--municipality",
+        metavar="NAME",
+        help="put the plan in this municipality (it must exist); a moved plan's file then "
+        "flags it for the KE there until it appoints a koordinator",
+    )
     import_.set_defaults(func=cmd_import)
     purge = sub.add_parser("purge", help="delete plans closed more than SAMPLAN_RETENTION_DAYS ago")
     purge.add_argument("--dry-run", action="store_true", help="list them, delete nothing")

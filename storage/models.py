@@ -631,6 +631,7 @@ NOTIFICATION_KINDS = (
     "meeting_soon",  # the day before a meeting
     "review",  # an evaluation's next review is 7 days away
     "koordinator",  # the KE appointed or changed the plan's koordinator (issue 14)
+    "moved",  # the plan moved to another municipality (issue 14, plan_moves)
 )
 
 
@@ -897,3 +898,54 @@ class MeetingNote(Base):
     answer: Mapped[str | None] = mapped_column(String(10))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     agenda_item_id: Mapped[str | None] = mapped_column(String(64))
+
+
+PLAN_MOVE_KINDS = ("internal", "export", "import")
+
+
+class PlanMove(Base):
+    """A plan moved to another municipality when the person moved (issue 14): the sending
+    KE's logged record of it, with the person's consent to the move.
+
+    `internal`: within this installation (`to_municipality_id` set, the plan row stays and
+    changes municipality); `export`: to another installation by `samplan plan move-out`
+    (`to_name` is the receiving municipality as typed; the plan here is closed); `import`:
+    arrived from another installation (`from_name` as the file says). No foreign key on
+    `plan_id`, like the access log: the record outlives the plan (purge, a closed export).
+    `initials` are the person's, kept for the sending KE's list, which never shows the
+    title. `appointed_at` is set when the receiving KE appointed a koordinator: until then
+    its overview flags the plan "koordinator må oppnevnes".
+    """
+
+    __tablename__ = "plan_moves"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PLAN_MOVE_KINDS), name="kind"),
+        CheckConstraint(_in("consent_giver", PLAN_CONSENT_GIVERS), name="consent_giver"),
+        CheckConstraint(_in("consent_method", PLAN_CONSENT_METHODS), name="consent_method"),
+        Index("ix_plan_moves_plan_id", "plan_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20))
+    initials: Mapped[str] = mapped_column(String(40))
+    from_municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    to_municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    to_name: Mapped[str | None] = mapped_column(String(200))
+    consent_giver: Mapped[str] = mapped_column(String(20))
+    consent_giver_name: Mapped[str] = mapped_column(String(200))
+    consent_giver_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    consent_method: Mapped[str] = mapped_column(String(20))
+    consent_given_on: Mapped[date] = mapped_column(Date)
+    recorded_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    appointed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

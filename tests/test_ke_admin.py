@@ -169,6 +169,18 @@ TEMPLATE_FORM = {
 }
 
 
+# A move with the person's consent (server/ke/moves.py); `to` is a municipality of the
+# installation (1: the world's own, refused for A's plans, and never reached for B's).
+MOVE_FORM = {
+    "to": "1",
+    "giver": "planeier",
+    "giver_name": "",
+    "method": "written",
+    "given_on": "01.12.2026",
+    "confirm": "yes",
+}
+
+
 def routes(
     m: int, plan_id: str, unit_id: int, user_id: int, koordinator: int, template: int
 ) -> list[Route]:
@@ -191,6 +203,9 @@ def routes(
         ("GET", f"{base}/plans/{plan_id}/koordinator", {}),
         ("POST", f"{base}/plans/{plan_id}/koordinator", {"to": str(koordinator), "then": "leave"}),
         ("POST", f"{base}/plans/{plan_id}/unit", {"unit": ""}),
+        ("GET", f"{base}/plans/{plan_id}/move", {}),
+        ("POST", f"{base}/plans/{plan_id}/move", MOVE_FORM),
+        ("GET", f"{base}/moves", {}),
         ("GET", f"{base}/retention", {}),
         ("POST", f"{base}/retention", {"days": "7"}),
         ("GET", f"{base}/templates", {}),

@@ -22,6 +22,7 @@ from storage.repositories.invitations import InvitationRepo
 from storage.repositories.meeting_notes import MeetingNotesRepo
 from storage.repositories.meetings import MeetingRepo
 from storage.repositories.members import MemberRepo
+from storage.repositories.moves import PlanMoveRepo
 from storage.repositories.municipalities import MunicipalityRepo
 from storage.repositories.notifications import NotificationRepo
 from storage.repositories.plan_start import PlanStartRepo
@@ -58,6 +59,7 @@ class Repositories:
     coordinators: CoordinatorRepo
     templates: PlanTemplateRepo
     statements: StatementRepo
+    moves: PlanMoveRepo
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
@@ -88,6 +90,7 @@ class Repositories:
             CoordinatorRepo(maker),
             PlanTemplateRepo(maker),
             StatementRepo(maker),
+            PlanMoveRepo(maker),
         )
 
     async def close(self) -> None:

@@ -88,6 +88,7 @@ async def _page(
         "units": [{"id": str(u.id), "name": u.name} for u in units],
         "error": error,
         "values": values or {"to": "", "then": "deltaker"},
+        "moved_in": plan.id in await repos.moves.waiting_in(visit.municipality.id),
     }
     return ke_render(request, visit, "ke_koordinator.html", PAGE, context, status=status)
 
@@ -117,6 +118,8 @@ async def koordinator_submit(request: Request) -> Response:
     if error:
         return await _page(request, visit, plan, error=error, values=values, status=status)
     await services.connections.recheck_plan(plan.id)
+    # A plan moved here waits for this appointment (server/ke/moves.py): no longer flagged.
+    settled = await services.repos.moves.settle(plan.id, visit.municipality.id)
     visit.audit(
         request,
         "koordinator_appoint",
@@ -125,6 +128,7 @@ async def koordinator_submit(request: Request) -> Response:
             "to_user_id": done.to_user_id,
             "old_role": (done.old_role or "left") if done.from_user_id is not None else None,
             "new_previous_role": done.new_previous_role,
+            **({"moved_in_settled": settled} if settled else {}),
         },
         plan_id=plan.id,
     )

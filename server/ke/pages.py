@@ -70,6 +70,8 @@ async def overview_context(
     t = translator(language_of(request))
     base = f"/ke/{visit.municipality.id}"
     rows, pages = await page_of(visit.services, visit.municipality.id, selection, q)
+    # Plans moved here whose koordinator this KE has not yet appointed (server/ke/moves.py).
+    moved_in = await visit.services.repos.moves.waiting_in(visit.municipality.id)
     return {
         "municipality": {"id": visit.municipality.id, "name": visit.municipality.name},
         "rules": selection.rules,
@@ -82,7 +84,15 @@ async def overview_context(
         "coordinators": selection.coordinators,
         "columns": COLUMNS,
         "sort_links": _sort_links(q, base),
-        "rows": [{"id": r.facts.plan_id, "ok": _flags(r), **cells(r, t)} for r in rows],
+        "rows": [
+            {
+                "id": r.facts.plan_id,
+                "ok": _flags(r),
+                "moved_in": r.facts.plan_id in moved_in,
+                **cells(r, t),
+            }
+            for r in rows
+        ],
         "total": len(selection.rows),
         "page": q.page,
         "pages": pages,

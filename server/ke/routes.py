@@ -8,6 +8,7 @@ from starlette.routing import Route
 from server.ke.admins import admin_add, admin_remove, admins_page
 from server.ke.appoint import koordinator_page, koordinator_submit
 from server.ke.coordinators import coordinator_add, coordinator_remove, coordinators_page
+from server.ke.moves import move_page, move_submit, moves_page
 from server.ke.retention import retention_page, retention_submit
 from server.ke.start import start_page, start_submit
 from server.ke.statements import statements_page, statements_submit
@@ -42,6 +43,9 @@ def admin_routes() -> list[Route]:
         Route(f"{BASE}/plans/{{plan_id}}/koordinator", koordinator_page, methods=["GET"]),
         Route(f"{BASE}/plans/{{plan_id}}/koordinator", koordinator_submit, methods=["POST"]),
         Route(f"{BASE}/plans/{{plan_id}}/unit", plan_unit, methods=["POST"]),
+        Route(f"{BASE}/plans/{{plan_id}}/move", move_page, methods=["GET"]),
+        Route(f"{BASE}/plans/{{plan_id}}/move", move_submit, methods=["POST"]),
+        Route(f"{BASE}/moves", moves_page, methods=["GET"]),
         Route(f"{BASE}/retention", retention_page, methods=["GET"]),
         Route(f"{BASE}/retention", retention_submit, methods=["POST"]),
         Route(f"{BASE}/templates", templates_page, methods=["GET"]),

@@ -244,6 +244,19 @@ class Notifier:
             await self._tell(record.user_id, {"kind": kind, "planId": plan_id})
         return [*created, *told]
 
+    async def plan_moved(self, plan_id: str, move_id: int) -> list[NotificationRecord]:
+        """The plan moved to another municipality (issue 14, plan_moves): every member who
+        may open the plan is told, once per move. Their access is unchanged."""
+        return await self.notify(
+            plan_id,
+            "moved",
+            str(move_id),
+            zone_kind=None,
+            recipients=None,
+            link=f"/plans/{plan_id}",
+            dedupe_extra=str(move_id),
+        )
+
     # -- the one path -------------------------------------------------------------------
 
     async def notify(

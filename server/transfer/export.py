@@ -50,7 +50,12 @@ the signature) and the plan id; it is given only for versions this installation 
 decides what it shows as published here from the signature alone, never from
 `published_here`, which is there for the reader.
 
-Never password hashes, sessions or the access log. Times are UTC ISO 8601, dates YYYY-MM-DD.
+Never password hashes or sessions. The access log only when the plan moves to another
+installation (`samplan plan move-out`; server/transfer/moving.py): then also
+     "access_log": [{at, action, actor_user_id (people id or null), role, zone, client_address,
+                   details}]   every row about the plan, oldest first, as recorded
+     "move":     {from, to, moved_at, consent: {giver, giver_name, method, given_on}}
+Times are UTC ISO 8601, dates YYYY-MM-DD.
 Published minutes are carried as the very string that was hashed (never re-serialised), so
 `sha256sum` still verifies them after an import. User ids inside that content are those of
 the database it was published in (renumbering them would break the hash), which need not be
@@ -89,6 +94,7 @@ from server.core.minutes_people import local_user_ids, parse_content
 from server.core.repositories import Repositories
 from server.core.seals import SIGNATURE_FIELD, sign
 from server.core.zones import zone_data
+from storage.models import AuditEntry
 from storage.repositories.transfer import Person, PlanTransfer, PublishedRow, ZoneRow
 
 FORMAT = "samplan-plan"
@@ -125,9 +131,14 @@ async def build_export(
     read: ZoneReader | None = None,
     now: datetime | None = None,
     secret_key: str | None = None,
+    *,
+    access_log: bool = False,
 ) -> dict[str, Any] | None:
     """The export document, or None when there is no such plan (the caller checks access).
     With `secret_key`, each published version this installation vouches for is signed.
+
+    With `access_log`, the plan's access log goes too (`access_log`, server/transfer/moving.py):
+    only when the plan moves to another installation (`samplan plan move-out`).
 
     A running server passes `RoomRegistry.read` (live zones once durable, the others from
     storage), so the export never shows what storage does not hold; the CLI, with no rooms,
@@ -161,6 +172,8 @@ async def build_export(
     referenced = {int(uid) for c in contents for uid in user_ids_in(c) if uid.isdigit()}
     referenced.update(c.user_id for cs in changes for c in cs if c.user_id is not None)
     referenced.update(uid for p in record.published_minutes for uid in _content_people(p).values())
+    log_rows = await repos.audit.of_plan_oldest_first(plan_id) if access_log else []
+    referenced.update(row.actor_user_id for row in log_rows if row.actor_user_id is not None)
     if referenced - known:
         # People the documents or published minutes name who are no longer members (a former
         # deltaker who wrote a goal, or had a task): kept so the archive still says who.
@@ -168,6 +181,9 @@ async def build_export(
     document = export_document(
         record, zones, states, contents, people, now or datetime.now(UTC), changes
     )
+    if access_log:
+        # Actors since deleted are named by nobody (null), as elsewhere in the file.
+        document["access_log"] = access_log_json(log_rows, {p.id for p in people})
     if secret_key is not None:
         for entry in document["published_minutes"]:
             if entry["published_here"]:
@@ -316,6 +332,24 @@ def export_document(
             for p in record.published_minutes
         ],
     }
+
+
+def access_log_json(rows: Iterable[AuditEntry], people: Iterable[int]) -> list[dict[str, Any]]:
+    """The plan's access log as the file carries it: every row as recorded, the actor as a
+    people id (null when the file names nobody for it)."""
+    known = set(people)
+    return [
+        {
+            "at": iso_time(row.at),
+            "action": row.action,
+            "actor_user_id": row.actor_user_id if row.actor_user_id in known else None,
+            "role": row.role,
+            "zone": row.zone,
+            "client_address": row.client_address,
+            "details": json.loads(row.details),
+        }
+        for row in rows
+    ]
 
 
 def dumps(document: Mapping[str, Any]) -> str:

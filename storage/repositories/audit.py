@@ -220,6 +220,13 @@ class AuditRepo:
         async with self._sessionmaker() as session:
             return list(await session.scalars(stmt))
 
+    async def of_plan_oldest_first(self, plan_id: str) -> list[AuditEntry]:
+        """Every row about the plan, oldest first: what a move to another installation
+        carries with the plan (server/transfer/moving.py)."""
+        stmt = select(AuditEntry).where(AuditEntry.plan_id == plan_id).order_by(AuditEntry.id)
+        async with self._sessionmaker() as session:
+            return list(await session.scalars(stmt))
+
     async def access_history(
         self, query: HistoryQuery, limit: int = 25, offset: int = 0
     ) -> HistoryPage:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028_ke_log_thresholds"
-down_revision: str | Sequence[str] | None = "0026_ke_templates"
+down_revision: str | Sequence[str] | None = "0027_plan_moves"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
