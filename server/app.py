@@ -163,11 +163,21 @@ async def healthz(request: Request) -> JSONResponse:
         "rooms": len(services.registry),
         "connections": len(services.connections),
     }
+    degraded = []
+    if services.database is not None:
+        available = await services.database.check()
+        body["database"] = "ok" if available else "unavailable"
+        if not available:
+            # Nothing can be stored: writers are sent away with 1013 until it is back.
+            degraded.append("database")
     if services.cluster is not None:
         body["cluster"] = services.cluster.health()
         if not services.cluster.bus.connected:
             # Serving alone: its clients do not see the other nodes' edits until Redis is back.
-            body["status"] = "degraded"
+            degraded.append("redis")
+    if degraded:
+        body["status"] = "degraded"
+        body["degraded"] = degraded  # which parts, for the operator
     return JSONResponse(body)
 
 
