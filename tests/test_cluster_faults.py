@@ -22,7 +22,7 @@ from pycrdt import Text
 
 from crdt.protocol import CloseCode
 from crdt.zone_state import doc_from_stored
-from tests.support.clients import Reconnecting, chunks_in
+from tests.support.clients import Reconnecting, chunks_in, connected, text_of
 from tests.support.cluster import Cluster, cluster, health
 from tests.support.live import ServerProcess
 from tests.support.tcp_proxy import proxied
@@ -167,6 +167,10 @@ async def test_a_sigkilled_nodes_clients_reconnect_to_the_other_and_lose_nothing
             )
             await _everything_converges(c, clients, durable)
             assert (await _health(b))["status"] == "ok"
+            # The survivor's own state (a newcomer's first sync) holds all anyone saw or wrote.
+            everything = set().union(*(cl.seen for cl in clients), *(cl.written for cl in clients))
+            async with connected(b.ws_url(c.world.room("content"), c.world.token("leser"))) as per:
+                assert everything <= chunks_in(text_of(per))
 
 
 async def test_redis_restarted_under_load_the_nodes_resubscribe_and_reconverge(
@@ -281,7 +285,9 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
                     what="new edits commit and relay",
                 )
                 await _everything_converges(c, clients, durable)
+            # Recovered by themselves: the same processes served it all.
             assert all(node.proc is not None and node.proc.poll() is None for node in nodes)
+            c.stop()  # while the proxy still forwards: their shut-down writes reach the database
 
 
 async def _outage_shows(nodes: list[ServerProcess]) -> None:

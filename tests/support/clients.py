@@ -108,7 +108,7 @@ class Reconnecting:
                     lambda c=client: c.synced.is_set() or c.close_code is not None, timeout=15
                 )
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-                log.info("%s: connect to %s failed: %s", self.name, url, type(exc).__name__)
+                log.info("%s: connect failed: %s", self.name, type(exc).__name__)
                 await client.close()
                 self._url_index += 1  # the next node, as a load balancer would
             else:
