@@ -37,6 +37,15 @@ WRITERS = {"Åse": 0, "Kari": 0, "Jonas": 1, "Line": 1}
 ROLES = {"Åse": "deltaker", "Kari": "koordinator", "Jonas": "planeier", "Line": "verge"}
 
 
+async def _two_nodes(c: Cluster, **settings: object) -> list[ServerProcess]:
+    """Nodes "a" and "b", started side by side (each takes seconds to import and start)."""
+    return list(
+        await asyncio.gather(
+            asyncio.to_thread(c.node, "a", **settings), asyncio.to_thread(c.node, "b", **settings)
+        )
+    )
+
+
 async def _health(node: ServerProcess) -> dict[str, Any]:
     # In a thread: the test's event loop runs the database proxy, which must not stall.
     return await asyncio.to_thread(health, node)
@@ -141,7 +150,7 @@ async def test_a_sigkilled_nodes_clients_reconnect_to_the_other_and_lose_nothing
     tmp_path: Path,
 ) -> None:
     async with cluster(tmp_path) as c:
-        nodes = [c.node("a"), c.node("b")]
+        nodes = await _two_nodes(c)
         a, b = nodes
         async with writing(c, nodes, failover=True) as (clients, durable):
             on_a = [cl for cl in clients if WRITERS[cl.name] == 0]
@@ -177,7 +186,7 @@ async def test_redis_restarted_under_load_the_nodes_resubscribe_and_reconverge(
     tmp_path: Path,
 ) -> None:
     async with cluster(tmp_path) as c:
-        nodes = [c.node("a"), c.node("b")]
+        nodes = await _two_nodes(c)
         async with writing(c, nodes) as (clients, durable):
             await wait_for(
                 lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
@@ -232,7 +241,7 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
 ) -> None:
     async with cluster(tmp_path) as c:
         with proxied(c.database_url) as (proxy, via_proxy):
-            nodes = [c.node("a", database_url=via_proxy), c.node("b", database_url=via_proxy)]
+            nodes = await _two_nodes(c, database_url=via_proxy)
             async with writing(c, nodes) as (clients, durable):
                 await wait_for(
                     lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
