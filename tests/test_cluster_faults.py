@@ -247,6 +247,7 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
                     lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
                 )
                 await proxy.cut()
+                written_at_cut = {cl.name: len(cl.written) for cl in clients}
                 cut = time.monotonic()
                 await wait_for(
                     _all_degraded(nodes, "database"),
@@ -263,12 +264,20 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
                     timeout=15,
                     what="writers closed with 1013",
                 )
+                assert all(
+                    reason == "storage unavailable"
+                    for cl in clients
+                    for code, reason in zip(cl.closes, cl.reasons, strict=True)
+                    if code == CloseCode.TRY_AGAIN_LATER
+                )
                 seen_at_cut = set().union(*(cl.seen for cl in clients))
                 await asyncio.sleep(2.0)  # the outage goes on; clients keep writing and retrying
                 await _outage_shows(nodes)
                 assert set().union(
                     *(cl.seen for cl in clients)
                 ) - seen_at_cut <= await _stored_chunks(c)
+                offline = {ch for cl in clients for ch in cl.written[written_at_cut[cl.name] :]}
+                assert offline  # typed while the database was gone (mostly while shut out)
                 await proxy.restore()
                 restored = time.monotonic()
                 await wait_for(_all_ok(nodes), timeout=30, what="both nodes recovered")
@@ -294,6 +303,8 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
                     what="new edits commit and relay",
                 )
                 await _everything_converges(c, clients, durable)
+                # What they typed during the outage was kept in their docs and stored after.
+                assert offline <= await _stored_chunks(c)
             # Recovered by themselves: the same processes served it all.
             assert all(node.proc is not None and node.proc.poll() is None for node in nodes)
             c.stop()  # while the proxy still forwards: their shut-down writes reach the database

@@ -68,6 +68,7 @@ class Reconnecting:
         self.doc: Doc[Any] = Doc()
         self.client: YClient | None = None
         self.closes: list[int] = []  # close codes of the connections that ended
+        self.reasons: list[str] = []  # and their close reasons
         self.connections = 0
         self.written: list[str] = []
         self.seen: set[str] = set()
@@ -117,6 +118,7 @@ class Reconnecting:
                     self.connections += 1
                     return
                 self.closes.append(client.close_code or 1006)
+                self.reasons.append(client.close_reason)
                 await client.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
@@ -129,6 +131,7 @@ class Reconnecting:
             if self._stopping:
                 return
             self.closes.append(client.close_code or 1006)
+            self.reasons.append(client.close_reason)
             log.info("%s: connection closed with %s", self.name, client.close_code)
             self.client = None
             await client.close()  # stops sending from this doc; the edits stay in it
