@@ -124,6 +124,7 @@ from server.web.sections import register_sections
 from server.web.security import SecurityHeaders
 from server.web.session import current_user
 from server.web.templating import render
+from storage.errors import database_unavailable
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
@@ -183,12 +184,18 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 500 and database_unavailable(exc):
+        # The database is gone for a while (docs/deploy.md): "try again later", not a bug.
+        status = 503
     t = translator(language_of(request))
     message = t("error.not_found") if status == 404 else t("error.generic")
-    user = await current_user(request) if status != 500 else None
-    return render(
+    user = await current_user(request) if status < 500 else None
+    response = render(
         request, "error.html", {"status": status, "message": message}, status_code=status, user=user
     )
+    if status == 503:
+        response.headers["Retry-After"] = "5"
+    return response
 
 
 async def page_error(request: Request, exc: Exception) -> Response:

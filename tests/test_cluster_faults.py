@@ -23,10 +23,12 @@ from pycrdt import Text
 from crdt.protocol import CloseCode
 from crdt.zone_state import doc_from_stored
 from tests.support.clients import Reconnecting, chunks_in, connected, text_of
-from tests.support.cluster import Cluster, cluster, health
+from tests.support.cluster import Cluster, cluster, health, http_base
 from tests.support.live import ServerProcess
 from tests.support.tcp_proxy import proxied
 from tests.support.waiting import wait_for
+from tests.support.web import signed_in
+from tests.support.world import ROLE_USERS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -242,7 +244,12 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
     async with cluster(tmp_path) as c:
         with proxied(c.database_url) as (proxy, via_proxy):
             nodes = await _two_nodes(c, database_url=via_proxy)
-            async with writing(c, nodes) as (clients, durable):
+            kari_email = ROLE_USERS["koordinator"][0]
+            plan_page = f"/plans/{c.world.plan_id}"
+            async with (
+                signed_in(http_base(nodes[0]), kari_email) as kari_http,
+                writing(c, nodes) as (clients, durable),
+            ):
                 await wait_for(
                     lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
                 )
@@ -273,6 +280,9 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
                 seen_at_cut = set().union(*(cl.seen for cl in clients))
                 await asyncio.sleep(2.0)  # the outage goes on; clients keep writing and retrying
                 await _outage_shows(nodes)
+                page = await kari_http.get(plan_page)  # a page needs the database too
+                assert page.status_code == 503, page.status_code
+                assert page.headers["retry-after"] == "5"
                 assert set().union(
                     *(cl.seen for cl in clients)
                 ) - seen_at_cut <= await _stored_chunks(c)
@@ -303,6 +313,7 @@ async def test_postgresql_gone_for_seconds_nothing_relayed_before_durable_and_no
                     what="new edits commit and relay",
                 )
                 await _everything_converges(c, clients, durable)
+                assert (await kari_http.get(plan_page)).status_code == 200
                 # What they typed during the outage was kept in their docs and stored after.
                 assert offline <= await _stored_chunks(c)
             # Recovered by themselves: the same processes served it all.
