@@ -327,3 +327,38 @@ async def _outage_shows(nodes: list[ServerProcess]) -> None:
         assert body["status"] == "degraded"
         assert body["degraded"] == ["database"]
         assert "storage unavailable" in node.output()
+
+
+async def test_postgresql_stalled_for_seconds_nothing_relayed_meanwhile_and_all_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Packets to the database vanish (no reset, no refusal) for a few seconds: commits wait,
+    so writers see no confirmation and nobody sees an edit that is not stored; /healthz's probe
+    times out and says degraded; when packets flow again the waiting commits finish and are
+    relayed, and nobody had to reconnect."""
+    async with cluster(tmp_path) as c:
+        with proxied(c.database_url) as (proxy, via_proxy):
+            nodes = await _two_nodes(c, database_url=via_proxy)
+            async with writing(c, nodes) as (clients, durable):
+                await wait_for(
+                    lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
+                )
+                await proxy.stall()
+                stalled = time.monotonic()
+                await wait_for(
+                    _all_degraded(nodes, "database"), timeout=15, what="both nodes saw it"
+                )
+                log.info("healthz degraded %.1f s after the stall", time.monotonic() - stalled)
+                seen_at_stall = set().union(*(cl.seen for cl in clients))
+                await asyncio.sleep(1.0)  # the stall goes on; clients keep writing
+                # Nothing new was relayed: every commit waits for the database.
+                assert set().union(*(cl.seen for cl in clients)) <= seen_at_stall | (
+                    await _stored_chunks(c)
+                )
+                await proxy.restore()
+                restored = time.monotonic()
+                await wait_for(_all_ok(nodes), timeout=30, what="both nodes ok")
+                log.info("nodes ok %.1f s after packets flowed again", time.monotonic() - restored)
+                await _everything_converges(c, clients, durable)
+                assert all(cl.connections == 1 for cl in clients)  # nobody was sent away
+            c.stop()

@@ -30,30 +30,36 @@ class DatabaseHealth:
         self._probe: asyncio.Task[bool] | None = None
 
     async def check(self) -> bool:
-        """Whether the database answered its latest probe (run now unless one ran within
-        `every` seconds; concurrent callers share one probe)."""
-        if time.monotonic() - self._checked_at < self.every:
-            return self.available
-        if self._probe is None:
+        """Whether the database answered its latest probe; a probe runs now unless one ran
+        within `every` seconds (concurrent callers share one). Returns within `timeout`
+        seconds even when the probe's cleanup takes longer (a connection that stopped
+        answering is slow to give up): no answer in time counts as gone."""
+        if self._probe is None and time.monotonic() - self._checked_at >= self.every:
             self._probe = asyncio.get_running_loop().create_task(self._run())
-        return await asyncio.shield(self._probe)
+        probe = self._probe
+        if probe is not None:
+            done, _ = await asyncio.wait({probe}, timeout=self.timeout)
+            if not done:
+                self._note(False, "no answer in time")
+        return self.available
 
-    async def _run(self) -> bool:
+    async def _run(self) -> None:
         try:
             async with asyncio.timeout(self.timeout):
                 async with self.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
-            available = True
         except Exception as exc:
-            available = False
-            if self.available:
-                log.error("database unavailable: %s", type(exc).__name__)
+            self._note(False, type(exc).__name__)
+        else:
+            self._note(True, "")
         finally:
             self._probe = None
+            self._checked_at = time.monotonic()
+
+    def _note(self, available: bool, why: str) -> None:
         if available and not self.available:
             log.info("database available again")
-        if not available and self.available:
+        elif not available and self.available:
             self.outages += 1
+            log.error("database unavailable: %s", why)
         self.available = available
-        self._checked_at = time.monotonic()
-        return available

@@ -33,6 +33,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()  # cleared while stalled
+        self._flowing.set()
 
     @property
     def up(self) -> bool:
@@ -50,8 +52,16 @@ class TcpProxy:
         return self
 
     async def restore(self) -> None:
+        """Listen again after a cut; forward again after a stall."""
         await self.start()
+        self._flowing.set()
         log.info("proxy on %s restored", self.port)
+
+    async def stall(self) -> None:
+        """Keep every connection open and accept new ones, but forward nothing: packets that
+        vanish (a partition), with no reset and no refusal to tell anyone."""
+        self._flowing.clear()
+        log.info("proxy on %s stalled", self.port)
 
     async def cut(self) -> None:
         """Refuse new connections and reset every live one (no goodbye on either side)."""
@@ -86,7 +96,9 @@ class TcpProxy:
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, up_writer, self._flowing), _pipe(up_reader, writer, self._flowing)
+            )
         except asyncio.CancelledError:
             pass
         finally:
@@ -96,9 +108,12 @@ class TcpProxy:
                 _reset(w)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
     try:
         while data := await reader.read(65536):
+            await flowing.wait()
             writer.write(data)
             await writer.drain()
     except (ConnectionError, OSError):
@@ -146,6 +161,9 @@ class ProxyThread:
 
     async def restore(self) -> None:
         await asyncio.to_thread(self._call, self.proxy.restore())
+
+    async def stall(self) -> None:
+        await asyncio.to_thread(self._call, self.proxy.stall())
 
     def close(self) -> None:
         try:
