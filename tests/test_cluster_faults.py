@@ -1,5 +1,6 @@
 """Faults in a cluster of two real nodes (DESIGN §6, issue 15): a node SIGKILLed, Redis
-restarted under load, PostgreSQL gone for a few seconds. Clients on both nodes write all the
+restarted under load, PostgreSQL gone for a few seconds (connections reset and refused) or
+stalled (packets vanish). Clients on both nodes write all the
 while and reconnect as the y-websocket provider does; nothing any client saw is lost, and
 nothing is relayed before it is durable.
 
