@@ -33,6 +33,7 @@ class GroupCommitter:
         self.batches = 0
         self.updates = 0
         self.failed_batches = 0
+        self.failing = 0  # batches failed in a row (0 once one succeeds)
         # How long each batch's durable write took, from the writer task's start of it to
         # the store's return (fsync included): /metrics' commit latency.
         self.commit_seconds = Timings()
@@ -93,17 +94,23 @@ class GroupCommitter:
             )
         except Exception as exc:
             self.failed_batches += 1
+            self.failing += 1
+            # The traceback once per run of failures: while the database is gone every
+            # batch fails the same way, and one traceback per edit would bury the log.
             log.error(
                 "group commit of %d updates failed: %s",
                 len(batch),
                 type(exc).__name__,
-                exc_info=exc,
+                exc_info=exc if self.failing == 1 else None,
             )
             for _, _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
         self.commit_seconds.observe(time.perf_counter() - started)
+        if self.failing:
+            log.info("group commit works again after %d failed batches", self.failing)
+            self.failing = 0
         self.batches += 1
         self.updates += len(batch)
         for (_, _, _, fut), seq in zip(batch, seqs, strict=True):

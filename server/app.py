@@ -126,6 +126,7 @@ from server.web.sections import register_sections
 from server.web.security import SecurityHeaders
 from server.web.session import current_user
 from server.web.templating import render
+from storage.errors import database_unavailable
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
@@ -165,22 +166,38 @@ async def healthz(request: Request) -> JSONResponse:
         "rooms": len(services.registry),
         "connections": len(services.connections),
     }
+    degraded = []
+    if services.database is not None:
+        available = await services.database.check()
+        body["database"] = "ok" if available else "unavailable"
+        if not available:
+            # Nothing can be stored: writers are sent away with 1013 until it is back.
+            degraded.append("database")
     if services.cluster is not None:
         body["cluster"] = services.cluster.health()
         if not services.cluster.bus.connected:
             # Serving alone: its clients do not see the other nodes' edits until Redis is back.
-            body["status"] = "degraded"
+            degraded.append("redis")
+    if degraded:
+        body["status"] = "degraded"
+        body["degraded"] = degraded  # which parts, for the operator
     return JSONResponse(body)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 500 and database_unavailable(exc):
+        # The database is gone for a while (docs/deploy.md): "try again later", not a bug.
+        status = 503
     t = translator(language_of(request))
     message = t("error.not_found") if status == 404 else t("error.generic")
-    user = await current_user(request) if status != 500 else None
-    return render(
+    user = await current_user(request) if status < 500 else None
+    response = render(
         request, "error.html", {"status": status, "message": message}, status_code=status, user=user
     )
+    if status == 503:
+        response.headers["Retry-After"] = "5"
+    return response
 
 
 async def page_error(request: Request, exc: Exception) -> Response:

@@ -23,6 +23,7 @@ from server.notify.mailer import EmailSender
 from server.notify.notifier import Notifier
 from server.notify.reminders import Reminders
 from server.notify.zone_watch import ZoneWatch
+from server.ops.db_health import DatabaseHealth
 from server.ops.metrics import Metrics
 from server.settings import Settings
 from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
@@ -69,6 +70,7 @@ class Services:
     # Held while serving the SQLite default: `samplan restore` refuses while it is held.
     serving_lock: ServingLock | None = None
     cluster: Cluster | None = None  # SAMPLAN_REDIS_URL set: the other nodes (server/cluster)
+    database: DatabaseHealth | None = None  # whether the database answers (/healthz)
 
     @property
     def plans(self) -> PlanRepo:
@@ -204,6 +206,12 @@ class Services:
                 "Times this node's Redis subscriber connection was made again after it was lost.",
                 lambda: cluster.bus.reconnects,
             )
+        database = DatabaseHealth(repos.engine)
+        metrics.gauge(
+            "samplan_database_available",
+            "1 while the database answered its latest probe (/healthz asks), 0 while it is gone.",
+            lambda: float(database.available),
+        )
         metrics.start()
         log.info("services started")
         return cls(
@@ -230,6 +238,7 @@ class Services:
             reset_by_address=RequestLimit(settings.password_reset_per_address_hour),
             serving_lock=serving_lock,
             cluster=cluster,
+            database=database,
         )
 
     async def stop(self) -> None:

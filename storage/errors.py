@@ -6,6 +6,9 @@ ids, never names or text from a plan (health data must not end up in logs or tra
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 
 class StorageError(Exception):
     """Base class: catch this to handle any refusal from the storage layer."""
@@ -25,3 +28,26 @@ class Conflict(StorageError):
 
 class InvalidValue(StorageError):
     """An argument is outside what the schema accepts (unknown role, malformed key)."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached (refused, reset, timed out),
+    rather than that it refused the statement: callers tell the client to come back later
+    (close code 1013, HTTP 503) instead of failing as for a bug.
+
+    Drivers differ in what they raise (asyncpg's own errors, OSError from the socket, each
+    wrapped by SQLAlchemy or not), so this looks down the chain of causes."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError | PoolTimeout | InterfaceError | OperationalError):
+            return True
+        if type(current).__module__.startswith("asyncpg") and (
+            "Connection" in type(current).__name__ or "Interface" in type(current).__name__
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False

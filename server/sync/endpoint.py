@@ -6,6 +6,7 @@ The socket is accepted before any check so a refusal reaches the client as a clo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import re
@@ -29,6 +30,7 @@ from server.services import Services
 from server.sync.connections import Connection
 from server.sync.room_path import BadRoomPath, parse_room_path
 from server.sync.sessions import SESSION_ENDED
+from storage.errors import database_unavailable
 from storage.repositories.sessions import token_id
 
 log = logging.getLogger("samplan.ws")
@@ -37,6 +39,8 @@ _peer_ids = itertools.count(1)
 # A sync step 2 or update whose update is empty (a fresh client answering the server's step 1)
 # is not an edit: y-websocket frames [SYNC=0, STEP2=1 | UPDATE=2, len=2, 0, 0].
 _EDIT_TYPES = (1, 2)
+# The close reason when the database is gone, the same a room's failed log write gives.
+STORAGE_UNAVAILABLE = "storage unavailable"
 _EMPTY_UPDATE_TAIL = b"\x02\x00\x00"
 # The plan page's load id (server.plans.pages.plan_page), sent back as ?visit= by its sockets.
 _VISIT_ID = re.compile(r"^[0-9a-f]{16,32}$")
@@ -183,6 +187,16 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         services.metrics.closed(refusal.code, "refused")
         await ws.close(refusal.code, refusal.reason)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # The database is gone (checking access or loading the zone): the client's editor
+        # keeps its edits and reconnects with backoff; 1013 says "try again later", where an
+        # unhandled error would have closed with 1011 and a traceback per attempt.
+        log.warning("ws refused: storage unavailable (%s)", type(exc).__name__)
+        services.metrics.closed(CloseCode.TRY_AGAIN_LATER, "refused")
+        with contextlib.suppress(Exception):
+            await ws.close(CloseCode.TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
     finally:
         if peer is not None:
             await peer.stop()
