@@ -18,7 +18,8 @@ new koordinator, who can remove them in one step; when they have left the servic
 chooses "leave" and their access ends at once.
 
 The KE administrator gets no membership and no content: the page shows what SQL holds (the
-plan's title, draft or not, its koordinator and unit), never a zone. The appointment is an
+plan's short id and the person's initials (never its title: a title can hold health
+data), draft or not, its koordinator and unit), never a zone. The appointment is an
 access-log row on the plan, the members who may open the plan are notified, and the old
 koordinator too (server.notify.notifier.koordinator_changed). Open sockets follow at once
 (`recheck_plan`): a koordinator who left is shut out, one made deltaker reads by consent.
@@ -31,6 +32,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from server.core.identity import dotted_initials
 from server.ke.access import KeVisit
 from server.ke.forms import form_number, ke_form, ke_page, ke_render
 from server.web.errors import NotFound
@@ -74,7 +76,8 @@ async def _page(
     context: dict[str, Any] = {
         "plan": {
             "id": plan.id,
-            "title": plan.title,
+            "short": plan.id[:8],
+            "initials": dotted_initials(plan.person_name),
             "draft": plan.draft,
             "closed": plan.status == "closed",
             "unit": str(plan.unit_id or ""),
