@@ -83,7 +83,7 @@ async def overview_context(
         "columns": COLUMNS,
         "sort_links": _sort_links(q, base),
         "rows": [{"id": r.facts.plan_id, "ok": _flags(r), **cells(r, t)} for r in rows],
-        "total": len(selection.rows),
+        "total": selection.total,
         "page": q.page,
         "pages": pages,
         "previous_url": f"{base}?{q.params(page=str(q.page - 1))}" if q.page > 1 else None,
