@@ -48,7 +48,7 @@ NONE = "none"  # the filter value for "no unit" / "no koordinator"
 MAX_PAGE = 10_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only; not frozen for speed (see plan_facts.ZoneFold)
 class Row:
     facts: PlanFacts
     indicators: Indicators
@@ -204,25 +204,29 @@ _INDICATOR_KEYS: dict[str, Callable[[Indicators], Any]] = {
 
 def _sorted(rows: list[Row], sort: str, direction: str) -> list[Row]:
     """Sorted by the column, then by person and id; an empty value last either way."""
-    if sort in _FACT_KEYS:
-        by_fact = _FACT_KEYS[sort]
-        return _order(rows, lambda r: by_fact(r.facts), lambda r: r.facts, direction)
-    by_indicator = _INDICATOR_KEYS[sort]
-    return _order(rows, lambda r: by_indicator(r.indicators), lambda r: r.facts, direction)
+    return _order(rows, sort, direction, lambda r: r.facts, lambda r: r.indicators)
 
 
 def _order(
     items: list[Any],
-    key: Callable[[Any], Any],
-    facts: Callable[[Any], PlanFacts],
+    sort: str,
     direction: str,
+    facts: Callable[[Any], PlanFacts],
+    indicators: Callable[[Any], Indicators],
 ) -> list[Any]:
-    """`_sorted` for rows or facts: each name folded once, one stable sort per key."""
+    """`_sorted` for rows or (a sort by a fact) for facts: each name folded once."""
     named = sorted(
         ((_fold(f.person_name), f.plan_id, item) for item in items for f in (facts(item),)),
         key=lambda n: (n[0], n[1]),
     )
-    keyed = [(key(item), item) for _, _, item in named]
+    if sort == "person":
+        keyed = [(name, item) for name, _, item in named]
+    elif sort in _FACT_KEYS:
+        by_fact = _FACT_KEYS[sort]
+        keyed = [(by_fact(facts(item)), item) for _, _, item in named]
+    else:
+        by_indicator = _INDICATOR_KEYS[sort]
+        keyed = [(by_indicator(indicators(item)), item) for _, _, item in named]
     present = [(k, item) for k, item in keyed if k is not None]
     present.sort(key=lambda p: p[0], reverse=direction == "desc")
     return [item for _, item in present] + [item for k, item in keyed if k is None]
@@ -247,6 +251,10 @@ class _Entry:
     coordinators: list[tuple[int, str]]
     light: dict[Narrowing, list[PlanFacts]] = field(default_factory=dict)
     full: dict[Narrowing, list[Row]] = field(default_factory=dict)
+    # (narrowing, indicator, sort, direction) -> the selection's `matched` and `rows`
+    ordered: dict[tuple[Narrowing, str, str, str], tuple[list[PlanFacts], list[Row] | None]] = (
+        field(default_factory=dict)
+    )
 
 
 CACHE_SECONDS = 10.0
@@ -295,6 +303,10 @@ async def select_rows(
     if q.errors:
         return Selection([], [], units, entry.coordinators, rules, today, now)
     narrowing = _narrowing(q)
+    asked = (narrowing, q.indicator, q.sort, q.direction)
+    if asked in entry.ordered and (entry.ordered[asked][1] is not None or not every_fact):
+        matched, rows = entry.ordered[asked]
+        return Selection(matched, rows, units, entry.coordinators, rules, today, now)
     engine = services.repos.engine
     rows = entry.full.get(narrowing)
     if rows is None and (every_fact or _needs_every_fact(q)):
@@ -304,22 +316,26 @@ async def select_rows(
     if rows is not None:
         rows = _sorted([r for r in rows if _keep(q, r)], q.sort, q.direction)
         matched = [r.facts for r in rows]
-        return Selection(matched, rows, units, entry.coordinators, rules, today, now)
-    light = entry.light.get(narrowing)
-    if light is None:
-        light = await municipality_facts(
-            engine, municipality.id, today, now, light=True, narrowing=narrowing
-        )
-        _remember(entry.light, narrowing, light)
-    by_fact = _FACT_KEYS[q.sort]
-    matched = _order(light, by_fact, lambda f: f, q.direction)
-    return Selection(matched, None, units, entry.coordinators, rules, today, now)
+    else:
+        light = entry.light.get(narrowing)
+        if light is None:
+            light = await municipality_facts(
+                engine, municipality.id, today, now, light=True, narrowing=narrowing
+            )
+            _remember(entry.light, narrowing, light)
+        matched = _order(light, q.sort, q.direction, lambda f: f, _unread)
+    _remember(entry.ordered, asked, (matched, rows))
+    return Selection(matched, rows, units, entry.coordinators, rules, today, now)
 
 
-def _remember(found: dict[Narrowing, Any], narrowing: Narrowing, value: Any) -> None:
+def _unread(facts: PlanFacts) -> Indicators:
+    raise AssertionError("a light selection sorts by the plan's own facts only")
+
+
+def _remember(found: dict[Any, Any], key: object, value: object) -> None:
     if len(found) >= _MAX_FILTERS:
         found.clear()
-    found[narrowing] = value
+    found[key] = value
 
 
 async def page_of(
