@@ -390,16 +390,20 @@ SORT_OF = {
 }
 
 
+# Formatted by hand: strftime took half the time of a CSV's 5,000 lines.
 def _date(value: date | None) -> str:
-    return value.strftime("%d.%m.%Y") if value else ""
+    return f"{value.day:02d}.{value.month:02d}.{value.year}" if value else ""
 
 
 def _oslo_day(value: datetime | None) -> str:
-    return value.astimezone(OSLO).strftime("%d.%m.%Y") if value else ""
+    return _date(value.astimezone(OSLO)) if value else ""
 
 
 def _time(value: datetime | None) -> str:
-    return value.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if value else ""
+    if not value:
+        return ""
+    local = value.astimezone(OSLO)
+    return f"{_date(local)} {local.hour:02d}:{local.minute:02d}"
 
 
 def cells(row: Row, t: Callable[[str], str]) -> dict[str, str]:
