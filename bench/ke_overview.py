@@ -416,7 +416,7 @@ async def cpu(settings: Settings, muni: int, runs: int) -> dict[str, float]:
             shown = [cells(r, t) for r in rows]
             csv_text([[row[c] for c in COLUMNS] for row in shown])
             marks.append(time.process_time())
-            for name, a, b in zip(figures, marks, marks[1:], strict=True):
+            for name, a, b in zip(figures, marks[:-1], marks[1:], strict=True):
                 figures[name].append((b - a) * 1000)
     finally:
         await repos.close()
