@@ -249,7 +249,7 @@ class _Entry:
     rules: Rules
     today: date
     coordinators: list[tuple[int, str]]
-    light: dict[Narrowing, list[PlanFacts]] = field(default_factory=dict)
+    light: dict[tuple[Narrowing, bool], list[PlanFacts]] = field(default_factory=dict)
     full: dict[Narrowing, list[Row]] = field(default_factory=dict)
     # (narrowing, indicator, sort, direction) -> the selection's `matched` and `rows`
     ordered: dict[tuple[Narrowing, str, str, str], tuple[list[PlanFacts], list[Row] | None]] = (
@@ -317,12 +317,20 @@ async def select_rows(
         rows = _sorted([r for r in rows if _keep(q, r)], q.sort, q.direction)
         matched = [r.facts for r in rows]
     else:
-        light = entry.light.get(narrowing)
+        # By name: the plan's own row is enough (no koordinator, no unit name read).
+        names_only = q.sort == "person"
+        light = entry.light.get((narrowing, names_only))
         if light is None:
             light = await municipality_facts(
-                engine, municipality.id, today, now, light=True, narrowing=narrowing
+                engine,
+                municipality.id,
+                today,
+                now,
+                light=not names_only,
+                names_only=names_only,
+                narrowing=narrowing,
             )
-            _remember(entry.light, narrowing, light)
+            _remember(entry.light, (narrowing, names_only), light)
         matched = _order(light, q.sort, q.direction, lambda f: f, _unread)
     _remember(entry.ordered, asked, (matched, rows))
     return Selection(matched, rows, units, entry.coordinators, rules, today, now)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    null,
     or_,
     select,
     true,
@@ -152,7 +153,12 @@ def _count_below_postgresql(element: json_count_below, compiler: SQLCompiler, **
 
 
 def _facts_query(
-    scope: ColumnElement[bool], today: date, now: datetime, *, light: bool = False
+    scope: ColumnElement[bool],
+    today: date,
+    now: datetime,
+    *,
+    light: bool = False,
+    names_only: bool = False,
 ) -> Select[Any]:
     """One row per plan, its columns in `_facts`' order; `light`: only the plan, its unit and
     its koordinator (what the overview needs to sort and page by name, unit, koordinator or
@@ -167,6 +173,9 @@ def _facts_query(
             stmt = stmt.order_by(order).limit(1)
         return stmt.correlate(Plan).scalar_subquery()
 
+    if names_only:  # the plan's own row: no join (`municipality_facts`)
+        own: list[Any] = [Plan.id, Plan.person_name, Plan.status, Plan.draft, Plan.unit_id]
+        return select(*own, null(), null(), null()).where(scope)
     koordinator = aliased(Membership, name="koordinator")
     columns: list[Any] = [
         Plan.id,
@@ -347,12 +356,15 @@ async def municipality_facts(
     *,
     plan_ids: Collection[str] | None = None,
     light: bool = False,
+    names_only: bool = False,
     narrowing: Narrowing = EVERY_PLAN,
 ) -> list[PlanFacts]:
     """The municipality's plans (or those of `plan_ids` among them, or those `narrowing`
     keeps) with their facts and their zones folded: three queries, whatever the number of
     plans. `light`: one query for the plan, unit and koordinator only (consents, meetings and
-    zones left at their empty defaults), for a page that sorts and filters by those alone."""
+    zones left at their empty defaults), for a page that sorts and filters by those alone;
+    `names_only`: lighter still, the plan's own row with no koordinator and no names but the
+    person's (a page sorted by name: its order and its count, nothing else)."""
     if plan_ids is None:
         scope = and_(Plan.municipality_id == municipality_id, narrowing.condition())
     else:
@@ -361,8 +373,9 @@ async def municipality_facts(
         in_municipality = Plan.municipality_id + 0 == municipality_id
         scope = and_(in_municipality, narrowing.condition(), Plan.id.in_(list(plan_ids)))
     async with engine.connect() as conn:
-        rows = (await conn.execute(_facts_query(scope, today, now, light=light))).all()
-        if light:
+        query = _facts_query(scope, today, now, light=light, names_only=names_only)
+        rows = (await conn.execute(query)).all()
+        if light or names_only:
             return [_facts(row) for row in rows]
         folds = (await conn.execute(_zone_folds_query(scope, today))).all()
         tails = {plan: _utc(at) for plan, at in await conn.execute(_tails_query(scope))}
