@@ -94,8 +94,9 @@ class Query:
 class Selection:
     matched: list[PlanFacts]  # every plan the filter matched, sorted
     # The same plans evaluated, when every fact was read for them; None: `matched` holds
-    # the plan, unit and koordinator only (`light`) and `page_of` reads the rest for the
-    # rows of the page.
+    # what its sort needed only (the plan's own row, and its unit and koordinator when
+    # sorted by those: `light`, `names_only`) and `page_of` reads the rest for the rows of
+    # the page by their ids.
     rows: list[Row] | None
     units: list[tuple[int, str]]
     coordinators: list[tuple[int, str]]
