@@ -2,14 +2,16 @@
 time of the overview's first page, a filtered page, the CSV (every page) and the log control.
 
     .venv/bin/python bench/ke_overview.py [--plans 5000] [--units 50] [--runs 7] [--work DIR]
+                                          [--postgres URL [--no-sqlite]]
     samplan bench ke-overview [same options]
 
 The database is filled by bulk inserts (not measured): plans with a koordinator, a unit, a
 consent to the plan, a member with a sharing consent, meetings, a content zone and two life
 areas each with its stored summary (as compaction leaves them), and 30 days of plan openings
-in the access log. A real server process (`samplan serve`, SQLite, synchronous=FULL) answers;
-the figure is the request's wall time on localhost from a logged-in client (the same
-machine: it includes the HTTP round trip, ~1 ms), median of `--runs` after one warm-up.
+in the access log. A real server process (`samplan serve`; SQLite with synchronous=FULL, and
+with `--postgres` PostgreSQL too) answers; the figure is the request's wall time on localhost
+from a logged-in client (the same machine: it includes the HTTP round trip, ~1 ms), median
+of `--runs` after one warm-up.
 """
 
 from __future__ import annotations
@@ -299,7 +301,18 @@ def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start")
 
 
-async def measure(base: str, muni: int, runs: int) -> dict[str, float]:
+def _server_cpu(pid: int) -> float | None:
+    """The server process's CPU seconds so far (user + system, every thread), from
+    /proc (Linux); None elsewhere. In clock ticks (10 ms): `measure` reports the mean over
+    its runs, not one request's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(base: str, muni: int, runs: int, pid: int) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         page = await http.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -315,7 +328,9 @@ async def measure(base: str, muni: int, runs: int) -> dict[str, float]:
         }
         figures: dict[str, float] = {}
         for name, path in cases.items():
-            cold, warm = [], []
+            cold: list[float] = []
+            warm: list[float] = []
+            cpu_of: dict[int, float] = {id(cold): 0.0, id(warm): 0.0}
             for run in range(runs + 1):
                 # Saving the rules drops the evaluated rows (server/ke/overview.py caches them
                 # for 10 s): the next request computes everything from the database again.
@@ -332,15 +347,20 @@ async def measure(base: str, muni: int, runs: int) -> dict[str, float]:
                 )
                 assert saved.status_code == 303
                 for times in (cold, warm):
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), _server_cpu(pid)
                     answer = await http.get(path)
                     elapsed = (time.perf_counter() - started) * 1000
+                    cpu_ended = _server_cpu(pid)
+                    if run and cpu_started is not None and cpu_ended is not None:
+                        cpu_of[id(times)] += (cpu_ended - cpu_started) * 1000
                     assert answer.status_code == 200, (path, answer.status_code)
                     if run:
                         times.append(elapsed)
             figures[f"{name}, cold"] = statistics.median(cold)
+            figures[f"{name}, cold, server CPU (mean)"] = cpu_of[id(cold)] / runs
             if not path.endswith("/access"):  # the log control reads the log every time
                 figures[f"{name}, warm"] = statistics.median(warm)
+                figures[f"{name}, warm, server CPU (mean)"] = cpu_of[id(warm)] / runs
         return figures
 
 
@@ -348,16 +368,23 @@ async def cpu(settings: Settings, muni: int, runs: int) -> dict[str, float]:
     """The same work in this process, in CPU milliseconds (time.process_time, the query's
     thread included): what the figure would be on an idle machine, whatever the load."""
     from server.core.indicators import Rules, evaluate
-    from server.ke.overview import COLUMNS, PAGE_SIZE, Row, _sorted, cells
+    from server.ke.overview import COLUMNS, PAGE_SIZE, Row, _order, _sorted, _unread, cells
     from server.web.csv_lines import csv_text
     from server.web.i18n import translator
-    from storage.repositories.plan_facts import municipality_facts
+    from storage.repositories.plan_facts import (
+        Narrowing,
+        municipality_facts,
+        municipality_koordinators,
+    )
 
     repos = await Repositories.open(settings, migrate=False)
     t = translator("nb")
     figures: dict[str, list[float]] = {
-        "first page as it opens: plan, unit, koordinator of every plan": [],
+        "first page as it opens: the own row of every plan (no join)": [],
+        "  + the koordinators (the filter's choices)": [],
+        "  + sorted by name": [],
         "  + every fact of its 50 rows": [],
+        "filtered page: every fact of the unit's plans (SQL narrows)": [],
         "every fact of every plan (SQL, 3 queries)": [],
         "evaluate + sort": [],
         "first page's cells": [],
@@ -366,51 +393,41 @@ async def cpu(settings: Settings, muni: int, runs: int) -> dict[str, float]:
     try:
         for _ in range(runs):
             today, now = today_oslo(), datetime.now(UTC)
-            l0 = time.process_time()
-            light = await municipality_facts(repos.engine, muni, today, now, light=True)
-            l1 = time.process_time()
-            ids = [f.plan_id for f in light[:PAGE_SIZE]]
+            marks = [time.process_time()]
+            light = await municipality_facts(repos.engine, muni, today, now, names_only=True)
+            marks.append(time.process_time())
+            await municipality_koordinators(repos.engine, muni)
+            marks.append(time.process_time())
+            ordered = _order(light, "person", "asc", lambda f: f, _unread)
+            marks.append(time.process_time())
+            ids = [f.plan_id for f in ordered[:PAGE_SIZE]]
             await municipality_facts(repos.engine, muni, today, now, plan_ids=ids)
-            l2 = time.process_time()
-            figures["first page as it opens: plan, unit, koordinator of every plan"].append(
-                (l1 - l0) * 1000
-            )
-            figures["  + every fact of its 50 rows"].append((l2 - l1) * 1000)
-            c0 = time.process_time()
+            marks.append(time.process_time())
+            await municipality_facts(repos.engine, muni, today, now, narrowing=Narrowing(unit=1))
+            marks.append(time.process_time())
             facts = await municipality_facts(repos.engine, muni, today, now)
-            c1 = time.process_time()
+            marks.append(time.process_time())
             rows = _sorted(
                 [Row(f, evaluate(f, today, now, Rules())) for f in facts], "person", "asc"
             )
-            c2 = time.process_time()
+            marks.append(time.process_time())
             [cells(r, t) for r in rows[:PAGE_SIZE]]
-            c3 = time.process_time()
+            marks.append(time.process_time())
             shown = [cells(r, t) for r in rows]
             csv_text([[row[c] for c in COLUMNS] for row in shown])
-            c4 = time.process_time()
-            steps = ((c0, c1), (c1, c2), (c2, c3), (c3, c4))
-            for name, (a, b) in zip(list(figures)[2:], steps, strict=True):
+            marks.append(time.process_time())
+            for name, a, b in zip(figures, marks[:-1], marks[1:], strict=True):
                 figures[name].append((b - a) * 1000)
     finally:
         await repos.close()
     return {name: statistics.median(values) for name, values in figures.items()}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plans", type=int, default=5000)
-    parser.add_argument("--units", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--work", type=Path, default=None)
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="samplan-ke-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    db = work / "ke.sqlite3"
-    if db.exists():
-        db.unlink()
+def run(label: str, database_url: str, work: Path, args: argparse.Namespace) -> None:
+    """Seed, serve, measure and print one database's figures."""
     env = {
         "SAMPLAN_VAR_DIR": str(work / "var"),
-        "SAMPLAN_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "SAMPLAN_DATABASE_URL": database_url,
         "SAMPLAN_SECRET_KEY": "ke-bench-ikke-hemmelig",
     }
     settings = Settings(
@@ -421,7 +438,7 @@ def main() -> int:
     started = time.perf_counter()
     muni = asyncio.run(seed(settings, args.plans, args.units))
     print(
-        f"seeded {args.plans} plans over {args.units} units "
+        f"seeded {args.plans} plans over {args.units} units on {label} "
         f"in {time.perf_counter() - started:.1f} s"
     )
     port = _free_port()
@@ -441,23 +458,60 @@ def main() -> int:
     )
     try:
         _wait(port, proc)
-        figures = asyncio.run(measure(f"http://127.0.0.1:{port}", muni, args.runs))
+        figures = asyncio.run(measure(f"http://127.0.0.1:{port}", muni, args.runs, proc.pid))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
     load = os.getloadavg()[0]
     print(
-        f"KE overview, {args.plans} plans, SQLite (synchronous=FULL), median of {args.runs}, "
+        f"KE overview, {args.plans} plans, {label}, median of {args.runs}, "
         f"load average {load:.1f} on {os.cpu_count()} CPUs:"
     )
     print("  cold: the first request after a change (rows computed from the database);")
     print("  warm: the same request again within 10 s (evaluated rows reused)")
     for name, ms in figures.items():
         print(f"  {name:72s} {ms:8.1f} ms")
+    if args.server_only:
+        return
     print("CPU time of the same work in one process (load-independent), median:")
     for name, ms in asyncio.run(cpu(settings, muni, args.runs)).items():
         print(f"  {name:72s} {ms:8.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plans", type=int, default=5000)
+    parser.add_argument("--units", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="also on PostgreSQL: a server URL (postgresql+asyncpg://...) on which a database "
+        "of a random name is created and dropped afterwards",
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--server-only", action="store_true", help="the server's figures, not the steps' CPU"
+    )
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="samplan-ke-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if not args.no_sqlite:
+        db = work / "ke.sqlite3"
+        if db.exists():
+            db.unlink()
+        run("SQLite (synchronous=FULL)", f"sqlite+aiosqlite:///{db}", work, args)
+    if args.postgres:
+        from bench.seed import create_postgres_database, drop_postgres_database
+
+        url = asyncio.run(create_postgres_database(args.postgres))
+        try:
+            (work / "pg").mkdir(exist_ok=True)
+            run("PostgreSQL", url, work / "pg", args)
+        finally:
+            asyncio.run(drop_postgres_database(args.postgres, url))
     return 0
 
 

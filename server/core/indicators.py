@@ -39,7 +39,7 @@ class Rules:
     revision_days: int = DEFAULT_REVISION_DAYS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only; not frozen for speed (see plan_facts.ZoneFold)
 class Indicators:
     coordinator: bool
     plan_consent: bool

@@ -29,7 +29,7 @@ async def ke_overview_csv(request: Request) -> Response:
     visit.audit(
         request,
         "ke_overview_export",
-        {"plans": len(selection.rows), "filter": q.filter_params(), "errors": q.errors},
+        {"plans": selection.total, "filter": q.filter_params(), "errors": q.errors},
     )
     if q.errors:
         raise BadRequest("ke.error.filter")
@@ -41,7 +41,7 @@ async def ke_overview_csv(request: Request) -> Response:
         shown["plan"] = row.facts.plan_id  # the whole id in the file
         return [shown[c] for c in COLUMNS]
 
-    body = (BOM + csv_text([header, *(row_of(r) for r in selection.rows)])).encode("utf-8")
+    body = (BOM + csv_text([header, *(row_of(r) for r in selection.rows or ())])).encode("utf-8")
     name = f"ke-oversikt-{visit.municipality.id}-{today_oslo().isoformat()}.csv"
     headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)

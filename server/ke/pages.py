@@ -93,7 +93,7 @@ async def overview_context(
             }
             for r in rows
         ],
-        "total": len(selection.rows),
+        "total": selection.total,
         "page": q.page,
         "pages": pages,
         "previous_url": f"{base}?{q.params(page=str(q.page - 1))}" if q.page > 1 else None,
