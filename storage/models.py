@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.choices import ROLES
+from storage.choices import ROLES as ROLES  # re-exported: the repositories import it from here
 
 ZONE_KINDS = ("content", "area", "comments", "minutes")
 KEYLESS_ZONE_KINDS = ("content", "comments")
