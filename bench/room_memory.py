@@ -37,11 +37,14 @@ def _site(trace: tracemalloc.Traceback) -> str | None:
     files = [frame.filename for frame in trace]
     if any(f == CLIENT for f in files):
         return None
-    for frame in trace:  # innermost first
+    innermost = list(reversed(trace))  # a Traceback runs from the oldest frame to the newest
+    library = innermost[0]
+    where = f"{'/'.join(Path(library.filename).parts[-2:])}:{library.lineno}"
+    for frame in innermost:
         if frame.filename.startswith(OURS):
-            return f"{Path(frame.filename).relative_to(ROOT)}:{frame.lineno}"
-    first = trace[0]
-    return f"{'/'.join(Path(first.filename).parts[-2:])}:{first.lineno}"
+            ours = f"{Path(frame.filename).relative_to(ROOT)}:{frame.lineno}"
+            return ours if frame is library else f"{ours} ({where})"
+    return where
 
 
 def _diff(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> dict[str | None, int]:
@@ -86,6 +89,15 @@ async def main(plans: int, clients: int, top: int) -> None:
         print(f"{plans} plans x {clients} connections, Python allocations still held:")
         print(f"  server: {server_bytes / plans / 1024:.1f} KB per plan ({server_bytes} B)")
         print(f"  clients (bench/wire.py, not the server's): {client_bytes / plans / 1024:.1f} KB")
+        groups: dict[str, int] = defaultdict(int)
+        for site, size in sizes.items():
+            assert site is not None
+            groups[site.split(" (")[0].split("/")[0]] += size
+        print("  by package of the allocating line (ours: the first of our frames):")
+        for name, size in sorted(groups.items(), key=lambda kv: -kv[1]):
+            if abs(size) >= plans * 100:
+                print(f"  {size / plans:9.0f} B/plan  {name}")
+        print("  by line:")
         for site, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:top]:
             print(f"  {size / plans:9.0f} B/plan  {site}")
         for client in held:
