@@ -76,9 +76,7 @@ async def main(plans: int, clients: int, top: int) -> None:
         for room in rooms:
             held.append(await join(room.room, room.tokens[0], 0))
         for slot in range(1, clients):
-            held.extend(
-                await asyncio.gather(*(join(r.room, r.tokens[slot], slot) for r in rooms))
-            )
+            held.extend(await asyncio.gather(*(join(r.room, r.tokens[slot], slot) for r in rooms)))
         await asyncio.sleep(1.5)  # idle: whatever a join leaves behind settles
         gc.collect()
         after = tracemalloc.take_snapshot()
