@@ -7,7 +7,8 @@ CPU for one class (docs/BENCHMARKS.md, "Memory at rest"). It keeps pydantic-sett
 for what we use: keyword arguments win over the environment, which wins over `.env` in the
 working directory, which wins over the defaults; variable names are case-insensitive; other
 `SAMPLAN_*` variables are ignored; a list is written as JSON (`["10.0.0.5", "10.1.0.0/16"]`);
-a yes/no as 1/0, true/false, yes/no, on/off.
+a yes/no as 1/0, true/false, yes/no, on/off. One difference: `.env` values are taken as
+written, `${OTHER}` is not expanded (python-dotenv did).
 """
 
 from __future__ import annotations
