@@ -67,7 +67,7 @@ def bench_settings(
 
 
 async def seed(settings: Settings, needs: Sequence[RoomNeed]) -> Seeded:
-    seeding = settings.model_copy(update={"sqlite_synchronous": "NORMAL"})
+    seeding = settings.replace(sqlite_synchronous="NORMAL")
     repos = await Repositories.open(seeding)
     try:
         secret = settings.resolved_secret_key()

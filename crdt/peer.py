@@ -29,7 +29,26 @@ class Transport(Protocol):
 
 
 class Peer:
-    """The room's handle on one connection. `can_write` may change while open (role change)."""
+    """The room's handle on one connection. `can_write` may change while open (role change).
+
+    An idle connection costs little (issue 16, "Memory"): the backlog queue and the task that
+    drains it exist only while a send could not complete at once, and the event a closing
+    session waits on only once someone waits; __slots__, no per-instance dict."""
+
+    __slots__ = (
+        "transport",
+        "user_id",
+        "peer_id",
+        "can_write",
+        "identity",
+        "max_queued_frames",
+        "close_code",
+        "on_close",
+        "_queue",
+        "_sender",
+        "_done",
+        "_closed",
+    )
 
     def __init__(
         self,
@@ -55,13 +74,12 @@ class Peer:
         # Called once when the server closes this peer, so the room forgets it and its
         # presence at once, even if a stalled client never completes the close handshake.
         self.on_close: Callable[[Peer], None] | None = None
-        self._queue: deque[bytes] = deque()
-        self._busy = False  # the sender task has a send under way: new frames queue behind it
-        self._wakeup = asyncio.Event()
-        self._closed = asyncio.Event()
-        self._sender = asyncio.get_running_loop().create_task(
-            self._run_sender(), name=f"sender {peer_id}"
-        )
+        # While a send is under way in the sender task, frames queue here behind it, in
+        # order; the task ends when the queue is empty. None both: nothing is waiting.
+        self._queue: deque[bytes] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._done = False  # closed and its close handshake over (or abandoned)
+        self._closed: asyncio.Event | None = None  # made by the first wait_closed
 
     @property
     def closed(self) -> bool:
@@ -69,7 +87,7 @@ class Peer:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) if self._queue is not None else 0
 
     def send(self, frame: bytes) -> None:
         """Send without waiting; close the peer if it cannot keep up.
@@ -83,15 +101,15 @@ class Peer:
         """
         if self.close_code is not None:
             return
-        if self._busy or self._queue:
-            if len(self._queue) >= self.max_queued_frames:
+        queue = self._queue
+        if queue is not None:  # the sender task is sending: behind it, in order
+            if len(queue) >= self.max_queued_frames:
                 log.warning(
-                    "peer %s too slow (%d frames queued): closing", self.peer_id, len(self._queue)
+                    "peer %s too slow (%d frames queued): closing", self.peer_id, len(queue)
                 )
                 self.close(CloseCode.TRY_AGAIN_LATER, "too slow")
                 return
-            self._queue.append(frame)
-            self._wakeup.set()
+            queue.append(frame)
             return
         sending = self.transport.send_bytes(frame)
         if type(sending) is CoroutineType:  # exact type: an ABC isinstance costs per delivery
@@ -103,23 +121,33 @@ class Peer:
                 self._send_failed(exc)
                 return
             sending.close()
-        self._busy = True
-        self._queue.append(frame)
-        self._wakeup.set()
+        self._queue = deque((frame,))
+        self._sender = asyncio.get_running_loop().create_task(
+            self._run_sender(self._queue), name=f"sender {self.peer_id}"
+        )
 
     def close(self, code: int, reason: str) -> None:
         """Close once: drop whatever is queued (the client resyncs) and tell the socket why."""
         if self.close_code is not None:
             return
         self.close_code = code
-        self._queue.clear()
-        self._wakeup.set()
+        if self._queue is not None:
+            self._queue.clear()  # the sender task ends after the send it has under way
         asyncio.get_running_loop().create_task(self._close_transport(code, reason))
         if self.on_close is not None:
             self.on_close(self)
 
     async def wait_closed(self) -> None:
+        if self._done:
+            return
+        if self._closed is None:
+            self._closed = asyncio.Event()
         await self._closed.wait()
+
+    def _mark_done(self) -> None:
+        self._done = True
+        if self._closed is not None:
+            self._closed.set()
 
     async def _close_transport(self, code: int, reason: str) -> None:
         try:
@@ -129,23 +157,21 @@ class Peer:
         except Exception as exc:  # the socket may already be gone; nothing else to tell it
             log.debug("peer %s close failed: %s", self.peer_id, type(exc).__name__, exc_info=exc)
         finally:
-            self._closed.set()
+            self._mark_done()
 
-    async def _run_sender(self) -> None:
-        queue = self._queue
+    async def _run_sender(self, queue: deque[bytes]) -> None:
+        """Send the backlog in order, then end: the next send that cannot complete at once
+        starts a new one."""
         try:
-            while self.close_code is None:
-                if queue:
-                    self._busy = True
-                    await self.transport.send_bytes(queue.popleft())
-                else:
-                    self._busy = False
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+            while queue and self.close_code is None:
+                await self.transport.send_bytes(queue.popleft())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._send_failed(exc)
+        finally:
+            if self._queue is queue:
+                self._queue = self._sender = None
 
     def _send_failed(self, exc: Exception) -> None:
         # A send to a closed socket must never take anything else down (a pitfall of
@@ -163,10 +189,11 @@ class Peer:
         """Stop the sender task (after the connection has ended)."""
         if self.close_code is None:
             self.close_code = CloseCode.NORMAL
-        self._wakeup.set()
-        self._sender.cancel()
-        try:
-            await self._sender
-        except asyncio.CancelledError:
-            pass
-        self._closed.set()
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            try:
+                await sender
+            except asyncio.CancelledError:
+                pass
+        self._mark_done()

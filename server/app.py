@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth.accounts import (
     account_deactivate,
@@ -156,7 +156,37 @@ class SamplanApp(Starlette):
     the 500 page; wrapping the whole stack gives every response, 500 included, the headers."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        return _SyncSocketsFirst(SecurityHeaders(super().build_middleware_stack()))
+
+
+_SYNC_PREFIX = "/ws/"
+_sync_endpoint = SyncEndpoint()
+
+
+class _SyncSocketsFirst:
+    """A sync socket (`/ws/<room>`) goes straight to its endpoint, past the middleware stack
+    and the router. Each layer's call stays suspended for as long as its socket is open, and
+    idle sockets are most of them: ~10 frames, ~2.5 KB per connection (issue 16, "Memory";
+    docs/BENCHMARKS.md). Those layers do nothing for it: the security headers are HTTP only,
+    and the endpoint refuses and closes by itself; an error it does not handle reaches uvicorn
+    as before (Starlette's handlers re-raise on a WebSocket). Everything else is routed as
+    before, `/ws/...` over HTTP included (404)."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "websocket"
+            and scope["path"].startswith(_SYNC_PREFIX)
+            and not scope.get("root_path")
+        ):
+            scope["path_params"] = {"room": scope["path"][len(_SYNC_PREFIX) :]}
+            await _sync_endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -365,7 +395,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/events", events_endpoint),
-        WebSocketRoute("/ws/{room:path}", SyncEndpoint()),
+        WebSocketRoute(
+            "/ws/{room:path}", _sync_endpoint
+        ),  # reached past _SyncSocketsFirst only under a root_path
         Mount("/static/assets", StaticFiles(directory=CLIENT_DIR / "static", check_dir=False)),
         Mount("/static", StaticFiles(directory=CLIENT_DIR / "dist", check_dir=False)),
     ]

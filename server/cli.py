@@ -7,7 +7,6 @@ stderr and exit 2; nothing is half-written because each command is one repositor
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import json
@@ -16,26 +15,38 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from crdt.schema import AREA, KEYED_KINDS, ZONE_KEY_RULE, is_zone_key, zone_name
-from server.core.access import ConsentRule, Role, consent_rule, may_give_consent
 from server.core.clock import OSLO, today_oslo
-from server.core.passwords import hash_password, password_problem
-from server.core.repositories import Repositories
-from server.core.tokens import issue_plan_token
 from server.logs import install_log_privacy
-from server.settings import Settings
+from storage.choices import HANDOVER_ROLES, LANGUAGES, ROLES
 from storage.errors import StorageError
-from storage.models import LANGUAGES, Municipality, Plan, User
-from storage.repositories.audit import AuditEvent
-from storage.repositories.members import HANDOVER_ROLES
+
+if TYPE_CHECKING:  # the app's parts are imported by the commands that use them (issue 16)
+    from server.core.repositories import Repositories
+    from server.settings import Settings
+    from storage.models import Municipality, Plan, User
+    from storage.repositories.audit import AuditEvent
 
 
 class CliError(Exception):
     pass
 
 
+def _event(action: str, **fields: object) -> AuditEvent:
+    from storage.repositories.audit import AuditEvent
+
+    return AuditEvent(action, **fields)  # type: ignore[arg-type]
+
+
 def _run(coro_fn: Callable[[Repositories, Settings], Awaitable[int]]) -> int:
+    """Open the database (SQLAlchemy, the models, the repositories: most of a command's start)
+    only for a command whose arguments were good."""
+    import asyncio
+
+    from server.core.repositories import Repositories
+    from server.settings import Settings
+
     settings = Settings()
 
     async def go() -> int:
@@ -54,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.logs import configure_logging
     from server.ops.shutdown import GracefulServer
+    from server.settings import Settings
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
@@ -108,6 +120,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def _zone_key_problem(kind: str, key: str) -> str | None:
     """Why the socket would refuse a stored zone's room path, or None."""
+    from crdt.schema import KEYED_KINDS, ZONE_KEY_RULE, is_zone_key
+
     if kind not in KEYED_KINDS:
         return "this kind of zone has no key" if key else None
     if not is_zone_key(key):
@@ -116,6 +130,8 @@ def _zone_key_problem(kind: str, key: str) -> str | None:
 
 
 def _shown(kind: str, key: str) -> str:
+    from crdt.schema import zone_name
+
     try:
         return zone_name(kind, key)
     except ValueError:  # a row no rule ever allowed: show its parts as they are
@@ -141,6 +157,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     """A new account (the same password rule as the pages). `--coordinator` lets it start
     plans at once: a new municipality's first koordinator is this one command, and everything
     after it happens in the browser (README, "A new municipality")."""
+    from server.core.passwords import hash_password, password_problem
+
     password = args.password
     if password is None and not args.no_password:
         password = (
@@ -159,7 +177,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if args.coordinator:
             await repos.plan_start.set_can_start_plans(user.email, True)
             await repos.audit.append(
-                AuditEvent("user_change", details={"field": "can_start_plans", "value": True})
+                _event("user_change", details={"field": "can_start_plans", "value": True})
             )
         print(user.id)
         return 0
@@ -207,7 +225,7 @@ def cmd_user_coordinator(args: argparse.Namespace) -> int:
         if not await repos.plan_start.set_can_start_plans(args.email, allowed):
             raise CliError(f"no user with e-mail {args.email}")
         await repos.audit.append(
-            AuditEvent("user_change", details={"field": "can_start_plans", "value": allowed})
+            _event("user_change", details={"field": "can_start_plans", "value": allowed})
         )
         print(f"{args.email}: {'may' if allowed else 'may no longer'} start plans")
         return 0
@@ -251,7 +269,7 @@ def cmd_municipality_admin(args: argparse.Namespace) -> int:
             changed = await repos.municipalities.remove_admin(municipality.id, user.id)
         if changed:
             await repos.audit.append(
-                AuditEvent(
+                _event(
                     "ke_admin_add" if adding else "ke_admin_remove",
                     details={"municipality_id": municipality.id, "user_id": user.id},
                 )
@@ -276,6 +294,8 @@ def cmd_municipality_list(args: argparse.Namespace) -> int:
 
 def _areas(specs: Sequence[str]) -> list[tuple[str, str]]:
     """Checked before anything is written, so a bad --area leaves no plan behind."""
+    from crdt.schema import AREA, ZONE_KEY_RULE, is_zone_key
+
     areas: list[tuple[str, str]] = []
     for spec in specs:
         key, sep, title = spec.partition("=")
@@ -308,7 +328,9 @@ def cmd_plan_set(args: argparse.Namespace) -> int:
         if await repos.plans.set_person_birth_date(args.plan, birth_date):
             # Who may consent follows the birth date: worth a row, but never the date itself.
             details = {"field": "person_birth_date", "set": birth_date is not None}
-            await repos.audit.append(AuditEvent("plan_change", plan_id=args.plan, details=details))
+            await repos.audit.append(_event("plan_change", plan_id=args.plan, details=details))
+        from server.core.access import consent_rule
+
         rule = consent_rule(birth_date)
         print(f"plan {args.plan}: birth date {'set' if birth_date else 'cleared'}; {_RULES[rule]}")
         return 0
@@ -316,10 +338,10 @@ def cmd_plan_set(args: argparse.Namespace) -> int:
     return _run(go)
 
 
-_RULES = {
-    ConsentRule.UNKNOWN_AGE: "consent is given by the planeier or the verge",
-    ConsentRule.UNDER_16: "the person is under 16: the verge/foresatt gives consent",
-    ConsentRule.FROM_16: "the person is 16 or older: the planeier gives consent (a verge may too)",
+_RULES = {  # by server.core.access.ConsentRule's values (a StrEnum: its members look these up)
+    "unknown_age": "consent is given by the planeier or the verge",
+    "under_16": "the person is under 16: the verge/foresatt gives consent",
+    "from_16": "the person is 16 or older: the planeier gives consent (a verge may too)",
 }
 
 
@@ -333,7 +355,7 @@ def cmd_plan_status(args: argparse.Namespace) -> int:
             state = "already closed" if status == "closed" else "not closed"
             raise CliError(f"plan {args.plan} is {state}; nothing changed")
         action = "plan_close" if status == "closed" else "plan_reopen"
-        await repos.audit.append(AuditEvent(action, plan_id=args.plan))
+        await repos.audit.append(_event(action, plan_id=args.plan))
         print(f"plan {args.plan} {'closed' if status == 'closed' else 'reopened'}")
         return 0
 
@@ -352,17 +374,23 @@ def cmd_plan_delete(args: argparse.Namespace) -> int:
             # notice: an edit logged after its zone is gone would fail the whole group commit
             # it is in (other plans' editors would have to reconnect).
             await repos.plans.set_plan_status(args.plan, "closed")
-            await asyncio.sleep(2 * settings.access_poll_seconds + 0.5)
+            await _sleep(2 * settings.access_poll_seconds + 0.5)
         rows = await repos.plans.delete_plan(args.plan)
         if rows is None:
             raise CliError(f"no plan {args.plan}")
         details = delete_details("cli", rows)
-        await repos.audit.append(AuditEvent("plan_delete", plan_id=args.plan, details=details))
+        await repos.audit.append(_event("plan_delete", plan_id=args.plan, details=details))
         await repos.plans.vacuum_plan_tables()
         print(f"plan {args.plan} deleted: {_counts(rows.counts())}")
         return 0
 
     return _run(go)
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -409,6 +437,8 @@ async def _user(repos: Repositories, email: str) -> User:
 def cmd_user_set_password(args: argparse.Namespace) -> int:
     """The same rule as the pages (server.core.passwords.password_problem); every session of
     the user ends and unused "Glemt passord" links stop working."""
+    from server.core.passwords import hash_password, password_problem
+
     password = _new_password(args)
 
     async def go(repos: Repositories, settings: Settings) -> int:
@@ -420,7 +450,7 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
             raise CliError(translator("en")(problem))
         ended = await repos.accounts.change_password(user.id, hash_password(password))
         details = {"user_id": user.id, "via": "operator", "sessions": len(ended)}
-        await repos.audit.append(AuditEvent("account_password_set", details=details))
+        await repos.audit.append(_event("account_password_set", details=details))
         print(f"password set for {user.email}; {len(ended)} session(s) ended")
         return 0
 
@@ -438,7 +468,7 @@ def cmd_user_deactivate(args: argparse.Namespace) -> int:
             print(f"{user.email} was deactivated already")
             return 0
         details = {"user_id": user.id, "via": "operator", "sessions": len(ended)}
-        await repos.audit.append(AuditEvent("account_deactivate", details=details))
+        await repos.audit.append(_event("account_deactivate", details=details))
         print(f"{user.email} deactivated; {len(ended)} session(s) ended")
         return 0
 
@@ -452,7 +482,7 @@ def cmd_user_reactivate(args: argparse.Namespace) -> int:
             print(f"{user.email} is active already")
             return 0
         details = {"user_id": user.id, "via": "operator"}
-        await repos.audit.append(AuditEvent("account_reactivate", details=details))
+        await repos.audit.append(_event("account_reactivate", details=details))
         print(f"{user.email} reactivated")
         return 0
 
@@ -475,6 +505,8 @@ async def _member_of(repos: Repositories, plan_id: str, email: str) -> tuple[int
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
+    from server.core.access import Role
+
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
         if user is None:
@@ -492,7 +524,7 @@ def cmd_member_add(args: argparse.Namespace) -> int:
         else:
             action = ""  # nothing changed: nothing to log
         if action:  # actor None: the command line (the operator), not a user of the plan
-            await repos.audit.append(AuditEvent(action, plan_id=args.plan, details=details))
+            await repos.audit.append(_event(action, plan_id=args.plan, details=details))
         print(f"{args.email} is {args.role} in plan {args.plan}")
         return 0
 
@@ -500,6 +532,8 @@ def cmd_member_add(args: argparse.Namespace) -> int:
 
 
 def cmd_member_remove(args: argparse.Namespace) -> int:
+    from server.core.access import Role
+
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
         before = await repos.plans.get_membership(args.plan, user.id) if user else None
@@ -508,9 +542,7 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
         if user is None or not await repos.plans.remove_member(args.plan, user.id):
             raise CliError(f"{args.email} is not a member of plan {args.plan}")
         details = {"user_id": user.id, "role": before.role if before else None}
-        await repos.audit.append(
-            AuditEvent("membership_remove", plan_id=args.plan, details=details)
-        )
+        await repos.audit.append(_event("membership_remove", plan_id=args.plan, details=details))
         print(f"{args.email} removed from plan {args.plan}")
         return 0
 
@@ -520,6 +552,7 @@ def cmd_member_remove(args: argparse.Namespace) -> int:
 def cmd_member_set_role(args: argparse.Namespace) -> int:
     """A member's role; a running server's watcher makes their open sockets follow. A second
     koordinator, or a koordinator demoted without a handover, is refused."""
+    from server.core.access import Role
 
     async def go(repos: Repositories, settings: Settings) -> int:
         user_id, role = await _member_of(repos, args.plan, args.email)
@@ -529,7 +562,7 @@ def cmd_member_set_role(args: argparse.Namespace) -> int:
         if change.role_changed:
             details = {"user_id": user_id, "role": args.role, "previous_role": role}
             await repos.audit.append(
-                AuditEvent("membership_change", plan_id=args.plan, details=details)
+                _event("membership_change", plan_id=args.plan, details=details)
             )
         print(f"{args.email} is {args.role} in plan {args.plan}")
         return 0
@@ -550,7 +583,7 @@ def cmd_member_set_contribution(args: argparse.Namespace) -> int:
         if change.contribution_changed:
             details = {"user_id": user_id, "contribution_changed": True}
             await repos.audit.append(
-                AuditEvent("membership_change", plan_id=args.plan, details=details)
+                _event("membership_change", plan_id=args.plan, details=details)
             )
         done = "set" if text.strip() else "cleared"
         print(f"contribution of {args.email} in plan {args.plan} {done}")
@@ -562,6 +595,7 @@ def cmd_member_set_contribution(args: argparse.Namespace) -> int:
 def cmd_plan_handover(args: argparse.Namespace) -> int:
     """Hand the koordinator role to another member in one transaction; the old koordinator
     keeps the role given with --keep-role, or leaves with --leave."""
+    from server.core.access import Role
 
     async def go(repos: Repositories, settings: Settings) -> int:
         await _existing_plan(repos, args.plan)
@@ -577,9 +611,7 @@ def cmd_plan_handover(args: argparse.Namespace) -> int:
         )
         then = "leave" if args.leave else args.keep_role
         details = {"from_user_id": old_id, "to_user_id": new_id, "old_role": then}
-        await repos.audit.append(
-            AuditEvent("koordinator_handover", plan_id=args.plan, details=details)
-        )
+        await repos.audit.append(_event("koordinator_handover", plan_id=args.plan, details=details))
         print(f"{args.to} is now the koordinator of plan {args.plan}")
         return 0
 
@@ -592,6 +624,8 @@ async def _consent_giver(
     """The member recorded as giving (or withdrawing) consent, checked against the age rule
     (server.core.access.may_give_consent). Without --given-by the command line records it as the
     operator (say, from a signed paper form), as before: no user, no age check."""
+    from server.core.access import Role, may_give_consent
+
     if email is None:
         return None
     plan = await _existing_plan(repos, plan_id)
@@ -612,6 +646,8 @@ async def _consent_giver(
 
 
 def cmd_consent_give(args: argparse.Namespace) -> int:
+    from crdt.schema import zone_name
+
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.email)
         member = await repos.plans.get_membership(args.plan, user.id) if user else None
@@ -635,7 +671,7 @@ def cmd_consent_give(args: argparse.Namespace) -> int:
             "scope": "all" if record.scope is None else list(record.scope),
             "valid_until": until.isoformat() if until else None,
         }
-        await repos.audit.append(AuditEvent("consent_give", plan_id=args.plan, details=details))
+        await repos.audit.append(_event("consent_give", plan_id=args.plan, details=details))
         print(f"consent given for {args.email} in plan {args.plan}")
         return 0
 
@@ -654,7 +690,7 @@ def cmd_consent_revoke(args: argparse.Namespace) -> int:
             "scope": "all" if revoked.scope is None else list(revoked.scope),
             "valid_until": revoked.valid_until.isoformat() if revoked.valid_until else None,
         }
-        await repos.audit.append(AuditEvent("consent_revoke", plan_id=args.plan, details=details))
+        await repos.audit.append(_event("consent_revoke", plan_id=args.plan, details=details))
         print(f"consent revoked for {args.email} in plan {args.plan}")
         return 0
 
@@ -662,6 +698,8 @@ def cmd_consent_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from server.core.tokens import issue_plan_token
+
     async def go(repos: Repositories, settings: Settings) -> int:
         user = await repos.users.get_by_email(args.user)
         if user is None:
@@ -744,7 +782,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         # actor None: the command line (the operator), not a user of the plan
         details = {"format": "json", "via": "cli"}
-        await repos.audit.append(AuditEvent("export", plan_id=args.plan, details=details))
+        await repos.audit.append(_event("export", plan_id=args.plan, details=details))
         if args.out:
             print(f"plan {args.plan} exported to {args.out}", file=sys.stderr)
         return 0
@@ -818,7 +856,7 @@ def cmd_plan_move_out(args: argparse.Namespace) -> int:
             "access_log_rows": len(document["access_log"]),
         }
         await repos.audit.append(
-            AuditEvent("plan_move_out", actor_user_id=recorded_by, plan_id=plan.id, details=details)
+            _event("plan_move_out", actor_user_id=recorded_by, plan_id=plan.id, details=details)
         )
         print(
             f"plan {plan.id} moved out to {to_name}: closed here, written to {args.out} "
@@ -832,8 +870,6 @@ def cmd_plan_move_out(args: argparse.Namespace) -> int:
 
 def _write_private(path: str, text: str) -> None:
     """The export holds health data: readable by its owner only (0600), written whole."""
-    import os
-
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -898,7 +934,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     initials=dotted_initials(parsed.plan.person_name),
                 )
                 details["municipality_id"] = receiving.id
-        await repos.audit.append(AuditEvent("import", plan_id=plan_id, details=details))
+        await repos.audit.append(_event("import", plan_id=plan_id, details=details))
         print(
             f"imported plan {plan_id}: {len(parsed.plan.zones)} zones, "
             f"{len(parsed.plan.members)} members ({result.users_created} users created, "
@@ -935,6 +971,7 @@ def _sqlite_database(settings: Settings, command: str) -> Path:
 def cmd_backup(args: argparse.Namespace) -> int:
     """An online, consistent copy of the SQLite database while the server goes on serving
     (storage/db/sqlite_file.py). The copy holds health data: it is written with mode 0600."""
+    from server.settings import Settings
     from storage.db.sqlite_file import backup
     from storage.migrate import known_revision
 
@@ -950,6 +987,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Make a backup the database. Refuses while a server serves it; keeps the database that
     was there beside it. A backup from an older Samplan is migrated when the server starts."""
+    from server.settings import Settings
     from storage.db.sqlite_file import restore
     from storage.migrate import head_revision, known_revision
 
@@ -1118,7 +1156,7 @@ def build_parser() -> argparse.ArgumentParser:
     member_add = member.add_parser("add", help="add a member or change their role")
     member_add.add_argument("--plan", required=True)
     member_add.add_argument("--email", required=True)
-    member_add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    member_add.add_argument("--role", required=True, choices=list(ROLES))
     member_add.add_argument("--unit")
     member_add.set_defaults(func=cmd_member_add)
     member_remove = member.add_parser("remove", help="remove a member")
@@ -1130,7 +1168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     member_role.add_argument("--plan", required=True)
     member_role.add_argument("--email", required=True)
-    member_role.add_argument("--role", required=True, choices=[r.value for r in Role])
+    member_role.add_argument("--role", required=True, choices=list(ROLES))
     member_role.set_defaults(func=cmd_member_set_role)
     member_contribution = member.add_parser(
         "set-contribution", help="what a member contributes to the plan ('' clears it)"

@@ -37,7 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("planeier", "verge", "koordinator", "deltaker", "leser")
+from storage.choices import ROLES as ROLES  # re-exported: the repositories import it from here
+
 ZONE_KINDS = ("content", "area", "comments", "minutes")
 KEYLESS_ZONE_KINDS = ("content", "comments")
 # A zone key (an area id, a meeting id) is a segment of the room path, which the server parses
@@ -51,9 +52,6 @@ ZONE_KEY_RULE = (
 )
 _ZONE_KEY = re.compile(ZONE_KEY_PATTERN)
 PLAN_STATUSES = ("active", "closed")
-# The languages Samplan speaks (client/i18n/<code>.json), bokmål first: the default; the
-# order is the order of the header's language links.
-LANGUAGES = ("nb", "nn", "en")
 
 # SQLite's INTEGER PRIMARY KEY is the rowid alias that autoincrements; BIGINT there would not be.
 BigId = BigInteger().with_variant(Integer, "sqlite")

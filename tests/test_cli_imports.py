@@ -92,3 +92,36 @@ def test_a_pending_migration_is_still_run(cli_env: dict[str, str]) -> None:
     # The files read without Alembic name the heads Alembic itself finds.
     alembic_heads = ScriptDirectory.from_config(alembic_config(url)).get_heads()
     assert script_heads() == frozenset(alembic_heads) and len(alembic_heads) == 1
+
+
+# Not even the database layer: `--help` and a wrong argument answer before any of it loads.
+STORAGE_LAYER = ("sqlalchemy", "pydantic", "pycrdt", "storage.models", "server.settings")
+
+
+def _loaded_after(env: dict[str, str], *argv: str) -> tuple[int, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"])
+
+
+def test_help_and_argument_errors_import_no_sqlalchemy(cli_env: dict[str, str]) -> None:
+    code, modules = _loaded_after(cli_env, "--help")
+    assert code == 0 and "argparse" in modules
+    assert {m for m in STORAGE_LAYER if m in modules} == set()
+    # A wrong argument (an unknown role for Åse) is refused by argparse alone: exit 2.
+    code, modules = _loaded_after(
+        cli_env, "member", "add", "--plan", "p", "--email", "åse@ørnes.no", "--role", "sjef😀"
+    )
+    assert code == 2
+    assert {m for m in STORAGE_LAYER if m in modules} == set()
+    # A command that touches the database still loads it, lazily.
+    code, modules = _loaded_after(cli_env, "municipality", "add", "Ørnes kommune 🌿")
+    assert code == 0 and {"sqlalchemy", "storage.models", "server.settings"} <= modules
+    assert "pydantic" not in modules

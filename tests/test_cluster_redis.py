@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 from pycrdt import Text
-from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from server.settings import Settings
@@ -34,13 +33,13 @@ def test_the_redis_prefix_is_checked_with_a_clear_message() -> None:
     for bad, says in [
         ("", "must not be empty"),
         ("samplan", "ending in ':'"),
-        ("sam plan:", "is not a prefix"),
-        ("samplan-bærum:", "is not a prefix"),
-        ("*:", "is not a prefix"),
-        (":", "is not a prefix"),
+        ("sam plan:", "a prefix Samplan uses"),
+        ("samplan-bærum:", "a prefix Samplan uses"),
+        ("*:", "a prefix Samplan uses"),
+        (":", "a prefix Samplan uses"),
         ("a" * 64 + ":", "at most 64"),
     ]:
-        with pytest.raises(ValidationError) as caught:
+        with pytest.raises(ValueError) as caught:
             Settings(redis_prefix=bad)
         message = str(caught.value)
         assert "SAMPLAN_REDIS_PREFIX" in message and says in message, (bad, message)

@@ -393,7 +393,7 @@ async def test_delete_then_shutdown_writes_nothing_back(settings: Settings, worl
     path = Path(settings.resolved_database_url().split("///", 1)[1])
     needle = SECRET.encode("utf-8")
     # A grace period far longer than the test: the room is surely still in memory.
-    async with live_server(settings.model_copy(update={"room_grace_seconds": 600})) as server:
+    async with live_server(settings.replace(room_grace_seconds=600)) as server:
         async with connected(server.ws_url(world.room("area/skole"), world.token("deltaker"))) as c:
             c.doc.get("t", type=Text).insert(0, SECRET)
             await c.wait_for(lambda: log_rows(path, world.zones["area/skole"]) == 1)

@@ -27,7 +27,7 @@ class DatabaseHealth:
         self.available = True
         self.outages = 0  # times the probe found the database gone after it answered
         self._checked_at = float("-inf")
-        self._probe: asyncio.Task[bool] | None = None
+        self._probe: asyncio.Task[None] | None = None
 
     async def check(self) -> bool:
         """Whether the database answered its latest probe; a probe runs now unless one ran

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from storage.models import LANGUAGES as LANGUAGES  # re-exported: the pages use it
+from storage.choices import LANGUAGES as LANGUAGES  # re-exported: the pages use it
 
 DEFAULT_LANGUAGE = LANGUAGES[0]
 LANG_COOKIE = "samplan_lang"

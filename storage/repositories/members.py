@@ -20,6 +20,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.choices import HANDOVER_ROLES
 from storage.db import write_session
 from storage.errors import Conflict, InvalidValue, NotFound
 from storage.models import ROLES, Membership, MunicipalityCoordinator, Plan, User, utcnow
@@ -27,9 +28,6 @@ from storage.models import ROLES, Membership, MunicipalityCoordinator, Plan, Use
 log = logging.getLogger(__name__)
 
 KOORDINATOR = "koordinator"
-# Who may take the koordinator role over, and what the old koordinator may become: the
-# planeier and verge are the person and their guardian, never the one who runs the plan.
-HANDOVER_ROLES = ("deltaker", "leser")
 
 
 class _Keep:

@@ -9,9 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.choices import LANGUAGES
 from storage.db import write_session
 from storage.errors import AlreadyExists, InvalidValue, NotFound
-from storage.models import LANGUAGES, User
+from storage.models import User
 
 log = logging.getLogger(__name__)
 
