@@ -6,9 +6,6 @@ ids, never names or text from a plan (health data must not end up in logs or tra
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 
 class StorageError(Exception):
     """Base class: catch this to handle any refusal from the storage layer."""
@@ -36,7 +33,11 @@ def database_unavailable(exc: BaseException) -> bool:
     (close code 1013, HTTP 503) instead of failing as for a bug.
 
     Drivers differ in what they raise (asyncpg's own errors, OSError from the socket, each
-    wrapped by SQLAlchemy or not), so this looks down the chain of causes."""
+    wrapped by SQLAlchemy or not), so this looks down the chain of causes. SQLAlchemy is
+    imported here, not at the top: `samplan --help` imports this module and no SQLAlchemy."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 8:

@@ -25,7 +25,9 @@ log = logging.getLogger("tests.cluster_redis")
 METRICS_TOKEN = "test-metrics-token-ikke-hemmelig"  # an HTTP header: ASCII
 
 
-def test_the_redis_prefix_is_checked_with_a_clear_message() -> None:
+def test_the_redis_prefix_is_checked_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert Settings(redis_prefix="samplan-bærum:".replace("æ", "ae")).redis_prefix == (
         "samplan-baerum:"
     )
@@ -39,8 +41,9 @@ def test_the_redis_prefix_is_checked_with_a_clear_message() -> None:
         (":", "a prefix Samplan uses"),
         ("a" * 64 + ":", "at most 64"),
     ]:
+        monkeypatch.setenv("SAMPLAN_REDIS_PREFIX", bad)
         with pytest.raises(ValueError) as caught:
-            Settings(redis_prefix=bad)
+            Settings()
         message = str(caught.value)
         assert "SAMPLAN_REDIS_PREFIX" in message and says in message, (bad, message)
 
