@@ -20,6 +20,7 @@ from crdt.authorship import trace_and_fold, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates, RemoteNode
 from crdt.committer import GroupCommitter
 from crdt.fanout import RoomLink
+from crdt.fold_worker import FoldWorker
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
 from crdt.protocol import (
@@ -70,6 +71,7 @@ class Room:
         kind: str = "",
         compact_after: int = 1000,
         stats: RelayStats | None = None,
+        fold_worker: FoldWorker | None = None,
     ) -> None:
         self.zone_id = zone_id
         # Shared by every room of a registry: what /metrics reports (plain adds, crdt/stats.py).
@@ -113,6 +115,9 @@ class Room:
         self.on_committed: Callable[[Room], None] | None = None
         # The other nodes serving this zone (server/cluster), None on a single node.
         self.link: RoomLink | None = None
+        # Where a traced compaction's replay runs (the registry's worker process); None: in a
+        # thread (a room made on its own, in tests of its mechanics).
+        self.fold_worker: FoldWorker | None = fold_worker
 
     # -- loading -------------------------------------------------------------------------
 
@@ -547,9 +552,16 @@ class Room:
         if folded:
             # In a worker thread: replaying up to `compact_after` updates takes tens of
             # milliseconds, which the event loop (everyone's typing) must not wait for.
-            traces, snapshot = await asyncio.to_thread(
-                trace_and_fold, self.kind, stored.snapshot, stored.updates, set(folded)
-            )
+            if self.fold_worker is not None:
+                # In a process of its own: pycrdt holds the GIL through each call, so a
+                # thread would still stall the loop for the longest one (crdt/fold_worker.py).
+                traces, snapshot = await self.fold_worker.trace_and_fold(
+                    self.kind, stored.snapshot, stored.updates, set(folded)
+                )
+            else:
+                traces, snapshot = await asyncio.to_thread(
+                    trace_and_fold, self.kind, stored.snapshot, stored.updates, set(folded)
+                )
             if self.failed:
                 return
             await self._fold(folded, snapshot, traces, stored.snapshot_seq)
