@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import pickle
+import signal
 import sys
 from collections.abc import Sequence, Set
 from pathlib import Path
@@ -36,7 +37,10 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def serve() -> None:
-    """The worker's loop: one request at a time until its stdin closes."""
+    """The worker's loop: one request at a time until its stdin closes (the server closes
+    it at shutdown, and the kernel does when the server dies). Ctrl-C in the server's
+    terminal reaches this process too: the server decides when it ends, not the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while len(header := stdin.read(_HEADER)) == _HEADER:
         request = pickle.loads(stdin.read(int.from_bytes(header, "big")))
