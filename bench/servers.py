@@ -102,9 +102,25 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}/ws/{room}?token={token}"
 
     def cpu_seconds(self) -> float:
+        """User + system CPU of the process and of its live children (Samplan's compaction
+        worker, crdt/fold_worker.py, does part of the server's work in one)."""
         assert self.ps is not None
         times = self.ps.cpu_times()
-        return float(times.user + times.system)
+        total = float(times.user + times.system)
+        for child in self._children():
+            try:
+                child_times = child.cpu_times()
+            except psutil.Error:
+                continue
+            total += float(child_times.user + child_times.system)
+        return total
+
+    def _children(self) -> list[psutil.Process]:
+        assert self.ps is not None
+        try:
+            return list(self.ps.children(recursive=True))
+        except psutil.Error:
+            return []
 
     def rss_bytes(self) -> int:
         assert self.ps is not None
@@ -118,10 +134,17 @@ class ServerProcess:
             status = Path(f"/proc/{self.proc.pid}/status").read_text()
         except OSError:
             return self.rss_bytes()
+        peak = self.rss_bytes()
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return self.rss_bytes()
+                peak = int(line.split()[1]) * 1024
+        # A worker process (Samplan's compaction worker) is memory the server uses too.
+        for child in self._children():
+            try:
+                peak += int(child.memory_info().rss)
+            except psutil.Error:
+                continue
+        return peak
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.name else ""

@@ -9,10 +9,12 @@ never frame content, because frames carry health data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NoReturn
+
+from pycrdt import merge_updates
 
 from crdt.awareness import REMOVED_STATE, AwarenessEntry
 from crdt.lib0 import (
@@ -204,6 +206,15 @@ def encode_sync_step2(update: bytes) -> bytes:
 
 def encode_sync_update(update: bytes) -> bytes:
     return _sync_frame(SyncType.UPDATE, update)
+
+
+def encode_merged_sync_update(updates: Sequence[bytes]) -> bytes:
+    """One sync-update frame holding several updates: their merge (pycrdt's, the same
+    format as Yjs's `Y.mergeUpdates`), which a Yjs client applies as the updates it holds.
+    One frame instead of one per update is one send per peer instead of several."""
+    if len(updates) == 1:
+        return _sync_frame(SyncType.UPDATE, updates[0])
+    return _sync_frame(SyncType.UPDATE, merge_updates(*updates))
 
 
 def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:

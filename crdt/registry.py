@@ -18,6 +18,7 @@ from pycrdt import Doc
 
 from crdt.committer import GroupCommitter
 from crdt.fanout import RoomLink
+from crdt.fold_worker import FoldWorker
 from crdt.hooks import Hook
 from crdt.peer import Peer
 from crdt.protocol import CloseCode
@@ -49,6 +50,8 @@ class RoomRegistry:
         self._unloading: set[int] = set()
         self.last_load_seconds = 0.0
         self.stats = RelayStats()  # every room's counts and fan-out timings (/metrics)
+        # Every room's traced compaction replays in this one worker process (off the GIL).
+        self.fold_worker = FoldWorker()
         # What the server subscribes to (wired in one place, server/services.py): a room once
         # loaded (a watcher's baseline), after each durable commit (the hot path: subscribers
         # only mark the room and look later), after each compaction (stored summaries).
@@ -166,7 +169,12 @@ class RoomRegistry:
                 link.close(zone_id)
             raise
         room = Room(
-            zone_id, self.committer, kind=kind, compact_after=self.compact_after, stats=self.stats
+            zone_id,
+            self.committer,
+            kind=kind,
+            compact_after=self.compact_after,
+            stats=self.stats,
+            fold_worker=self.fold_worker,
         )
         room.on_fail = self._forget
         room.on_compacted = self.compacted
@@ -256,6 +264,7 @@ class RoomRegistry:
                     exc_info=exc,
                 )
             self._forget(room)
+        await self.fold_worker.close()
 
 
 def _copy(doc: Doc[Any]) -> Doc[Any]:

@@ -20,6 +20,7 @@ from crdt.authorship import trace_and_fold, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates, RemoteNode
 from crdt.committer import GroupCommitter
 from crdt.fanout import RoomLink
+from crdt.fold_worker import FoldWorker
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
 from crdt.protocol import (
@@ -32,6 +33,7 @@ from crdt.protocol import (
     SyncUpdate,
     decode_message,
     encode_awareness,
+    encode_merged_sync_update,
     encode_permission_denied,
     encode_sync_step1,
     encode_sync_step2,
@@ -69,6 +71,7 @@ class Room:
         kind: str = "",
         compact_after: int = 1000,
         stats: RelayStats | None = None,
+        fold_worker: FoldWorker | None = None,
     ) -> None:
         self.zone_id = zone_id
         # Shared by every room of a registry: what /metrics reports (plain adds, crdt/stats.py).
@@ -90,6 +93,9 @@ class Room:
         # zone compacted from this document uses it (a traced one builds on what it loads).
         self.snapshot_seq: int | None = 0
         self._captured: list[bytes] = []
+        # Committed updates waiting for the end of their durable batch, to be relayed as one
+        # merged frame per peer (`_relay_committed`): (writer or None, update, received at).
+        self._to_relay: list[tuple[Peer | None, bytes, float]] = []
         # The document's encodings as of its last change: our sync step 1 and the step 2 a
         # fresh client (empty state vector) is sent. Every join used to re-encode the whole
         # document (a late joiner of a zone with years of history waited for it); now only
@@ -109,6 +115,9 @@ class Room:
         self.on_committed: Callable[[Room], None] | None = None
         # The other nodes serving this zone (server/cluster), None on a single node.
         self.link: RoomLink | None = None
+        # Where a traced compaction's replay runs (the registry's worker process); None: in a
+        # thread (a room made on its own, in tests of its mechanics).
+        self.fold_worker: FoldWorker | None = fold_worker
 
     # -- loading -------------------------------------------------------------------------
 
@@ -244,18 +253,63 @@ class Room:
         seq = fut.result()
         self.committed_seq = max(self.committed_seq, seq)
         self._unfolded[seq] = None
-        peers = self.peers
-        self._broadcast(encode_sync_update(update), exclude=origin)
-        stats = self.stats
-        stats.fanout.observe(time.perf_counter() - received_at)
-        stats.relayed += 1
-        stats.deliveries += len(peers) - (origin in peers)
+        # Relayed together with the rest of its durable batch: the committer resolves a
+        # batch's futures in one go, so their callbacks are all queued before this one's
+        # `call_soon`, which therefore runs after the batch's last one.
+        to_relay = self._to_relay
+        if not to_relay:
+            asyncio.get_running_loop().call_soon(self._relay_committed)
+        to_relay.append((origin, update, received_at))
         if self.link is not None:
             self.link.committed(self.zone_id, seq, update)
         if self.on_committed is not None:
             self.on_committed(self)
         if self.tail_length > self.compact_after:
             self.compact_in_background()
+
+    def _relay_committed(self) -> None:
+        """Send every peer the updates of one durable batch as ONE sync-update frame: their
+        merge (Yjs and pycrdt clients apply a merged update as the updates it holds), encoded
+        once and the same bytes for every peer. A writer is not sent its own updates back, so
+        a writer in the batch gets the merge of the others' (at most one per writer).
+
+        Every send walks the ASGI stack down to a `send()` syscall, which is most of a
+        relay's cost (docs/BENCHMARKS.md, "Where the time goes under burst"): a batch of k
+        updates costs one send per peer, not k."""
+        batch, self._to_relay = self._to_relay, []
+        if not batch:
+            return
+        peers = tuple(self.peers)
+        if len(batch) == 1:
+            origin, update, received_at = batch[0]
+            frame = encode_sync_update(update)
+            for peer in peers:
+                if peer is not origin:
+                    peer.send(frame)
+            deliveries = frames = len(peers) - (origin in self.peers)
+        else:
+            frame = encode_merged_sync_update([update for _, update, _ in batch])
+            writers = {origin for origin, _, _ in batch if origin is not None}
+            deliveries = frames = 0
+            for peer in peers:
+                if peer in writers:
+                    others = [update for origin, update, _ in batch if origin is not peer]
+                    if others:
+                        peer.send(encode_merged_sync_update(others))
+                        frames += 1
+                    deliveries += len(others)
+                else:
+                    peer.send(frame)
+                    frames += 1
+                    deliveries += len(batch)
+        stats = self.stats
+        now = time.perf_counter()
+        fanout = stats.fanout
+        for _, _, received_at in batch:
+            fanout.observe(now - received_at)
+        stats.relayed += len(batch)
+        stats.frames += frames
+        stats.deliveries += deliveries
 
     def _refuse_write(self, peer: Peer, update: bytes) -> None:
         """A read-only peer's update is never applied; say so unless it is a harmless echo.
@@ -498,9 +552,16 @@ class Room:
         if folded:
             # In a worker thread: replaying up to `compact_after` updates takes tens of
             # milliseconds, which the event loop (everyone's typing) must not wait for.
-            traces, snapshot = await asyncio.to_thread(
-                trace_and_fold, self.kind, stored.snapshot, stored.updates, set(folded)
-            )
+            if self.fold_worker is not None:
+                # In a process of its own: pycrdt holds the GIL through each call, so a
+                # thread would still stall the loop for the longest one (crdt/fold_worker.py).
+                traces, snapshot = await self.fold_worker.trace_and_fold(
+                    self.kind, stored.snapshot, stored.updates, set(folded)
+                )
+            else:
+                traces, snapshot = await asyncio.to_thread(
+                    trace_and_fold, self.kind, stored.snapshot, stored.updates, set(folded)
+                )
             if self.failed:
                 return
             await self._fold(folded, snapshot, traces, stored.snapshot_seq)

@@ -68,14 +68,17 @@ class RelayStats:
 
     `received`: updates writers sent (sync step 2 or update messages from a peer allowed to
     write, before they are applied); `relayed`: updates made durable and relayed; `deliveries`:
-    frames of relayed updates handed to peers (sent, or queued behind a send under way);
+    relayed updates handed to peers, one per (update, peer) (sent, or queued behind a send
+    under way); `frames`: the frames that carried them (a durable batch's updates go to a peer
+    merged into one frame);
     `fanout`: from a writer's frame read off its socket (or a server-side edit) to the relay
     of the change it made handed to the last peer."""
 
-    __slots__ = ("received", "relayed", "deliveries", "fanout")
+    __slots__ = ("received", "relayed", "deliveries", "frames", "fanout")
 
     def __init__(self) -> None:
         self.received = 0
         self.relayed = 0
         self.deliveries = 0
+        self.frames = 0
         self.fanout = Timings()

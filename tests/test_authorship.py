@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,9 @@ async def test_each_change_names_the_socket_that_made_it(
     check(await history())
     await compacted()
     assert await log.count_updates(zone_id) == 0
+    # The replay ran in the registry's worker process, off the event loop's GIL.
+    worker_pids = server.services.registry.fold_worker.pids()
+    assert worker_pids and os.getpid() not in worker_pids
     check(await history())
     last = last_changes(await zone_changes(log, zone_id, "area"))
     assert last[measure_id].user_id == koordinator

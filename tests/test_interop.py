@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,10 +19,11 @@ import pytest
 from pycrdt import Doc, Text
 
 from crdt.client import YClient
+from crdt.protocol import encode_merged_sync_update
 from server.core.identity import identity_of
 from tests.support.clients import text_of
 from tests.support.live import LiveServer
-from tests.support.node_client import NodeYClient, require_node
+from tests.support.node_client import INTEROP_DIR, NodeYClient, require_node
 from tests.support.world import ROLE_USERS, World
 
 pytestmark = pytest.mark.interop
@@ -490,3 +492,61 @@ async def test_the_official_clients_plan_edits_keep_the_zone_shapes(
     assert contents["meta"]["nextRevision"] == "2026-06-30"  # the last change was undone
     assert contents["contributions"][0]["text"] == text
     assert_untroubled(area, other, content)
+
+
+# -- a durable batch relayed as one merged frame ------------------------------------------
+
+_READ_ONE_FRAME = """
+import * as Y from 'yjs'
+import * as syncProtocol from 'y-protocols/sync'
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+const decoder = decoding.createDecoder(new Uint8Array(Buffer.from(process.argv[1], 'hex')))
+const messageType = decoding.readVarUint(decoder)
+const doc = new Y.Doc()
+const syncType = syncProtocol.readSyncMessage(decoder, encoding.createEncoder(), doc, 'server')
+process.stdout.write(JSON.stringify({
+  messageType, syncType, text: doc.getText('t').toString(),
+  pending: doc.store.pendingStructs !== null || doc.store.pendingDs !== null,
+}))
+"""
+
+
+async def test_the_official_client_applies_a_batch_merged_into_one_frame() -> None:
+    """The room relays the updates of one durable batch as ONE frame holding their merge
+    (crdt/room.py `_relay_committed`, encoded by `encode_merged_sync_update`). The official
+    y-protocols reader (what y-websocket runs on every message) applies such a frame to a
+    Yjs document as the updates themselves: same text, nothing left pending."""
+    require_node()
+    updates = []
+    for client_id, words in ((21, ÅSE), (22, BLÅBÆR), (23, FRITID)):
+        doc: Doc[Any] = Doc(client_id=client_id)
+        text = doc.get("t", type=Text)
+        text.insert(0, f"[{words}] ")
+        updates.append(doc.get_update())
+        state = doc.get_state()
+        text += " æøå 😀"  # a second update of the same client, after its first
+        updates.append(doc.get_update(state))
+    expected: Doc[Any] = Doc()
+    for update in updates:
+        expected.apply_update(update)
+    frame = encode_merged_sync_update(updates)
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        "--input-type=module",
+        "-e",
+        _READ_ONE_FRAME,
+        frame.hex(),
+        cwd=INTEROP_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(node.communicate(), 60)
+    assert node.returncode == 0, err.decode()
+    result = json.loads(out)
+    assert result["messageType"] == 0 and result["syncType"] == 2  # sync, update
+    assert result["pending"] is False
+    assert result["text"] == str(expected.get("t", type=Text))
+    for words in (ÅSE, BLÅBÆR, FRITID):
+        assert f"[{words}] " in result["text"]
+    assert result["text"].count(" æøå 😀") == 3

@@ -116,6 +116,9 @@ async def test_metrics_count_what_the_relay_did(tmp_path: Path) -> None:
     assert during[("samplan_updates_received_total", ())] >= edits
     assert during[("samplan_updates_relayed_total", ())] >= edits
     assert during[("samplan_deliveries_total", ())] >= 2 * edits
+    # A durable batch reaches each client as one frame: never more frames than deliveries.
+    frames = during[("samplan_relay_frames_total", ())]
+    assert 1 <= frames <= during[("samplan_deliveries_total", ())]
     assert during[("samplan_committed_updates_total", ())] >= edits
     assert during[("samplan_fanout_seconds_count", ())] >= edits
     assert during[("samplan_commit_seconds_count", ())] >= 1

@@ -473,3 +473,90 @@ async def test_each_update_invalidates_the_cached_state(store: ControlledStore) 
     for p in peers:
         await p.stop()
     await committer.stop()
+
+
+class _Writer:
+    """One client's document: each call is its next update (same client id, next clock)."""
+
+    def __init__(self, client_id: int) -> None:
+        self.doc: Doc = Doc(client_id=client_id)  # type: ignore[type-arg]
+        self.text = self.doc.get("t", type=Text)
+
+    def type(self, words: str) -> bytes:
+        before = self.doc.get_state()
+        self.text.insert(len(str(self.text).encode()), words)  # at the end (bytes: DESIGN §9)
+        return self.doc.get_update(before)
+
+
+def _doc_of(*updates: bytes) -> Doc:  # type: ignore[type-arg]
+    doc: Doc = Doc()  # type: ignore[type-arg]
+    for update in updates:
+        doc.apply_update(update)
+    return doc
+
+
+async def test_one_durable_batch_reaches_each_peer_as_one_frame_never_before_its_commit(
+    store: ControlledStore,
+) -> None:
+    """The updates committed in one batch are relayed as ONE merged sync-update frame per
+    peer (encoded once: the same bytes for every peer that wrote none of them), holding
+    exactly the batch's updates; a writer in the batch gets the others' only; nothing goes
+    out before the batch is durable."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    transports = {name: MemoryTransport() for name in ("åse", "øyvind", "ærlig", "tilskuer", "to")}
+    peers = {name: Peer(t, peer_id=name, can_write=True) for name, t in transports.items()}
+    room = await registry.join(1, peers["åse"])
+    for name in ("øyvind", "ærlig", "tilskuer", "to"):
+        await registry.join(1, peers[name])
+    await _flush()
+    before = {name: len(t.frames) for name, t in transports.items()}
+    ase, oyvind, aerlig = _Writer(11), _Writer(12), _Writer(13)
+    store.release.clear()  # hold the batch back
+    sent = {
+        "åse": [ase.type("Åse Ødegård skriver 🌻 "), ase.type("og mer æøå ")],
+        "øyvind": [oyvind.type("Øyvind svarer 😀 ")],
+        "ærlig": [aerlig.type("Ærlig talt 🙂 ")],
+    }
+    for name, updates in sent.items():
+        for update in updates:
+            room.receive(peers[name], encode_sync_update(update))
+    await _flush()
+    for name, t in transports.items():  # not before the commit
+        assert not any(isinstance(decode_message(f), SyncUpdate) for f in t.frames[before[name] :])
+    store.release.set()
+    await committer.flush()
+    await _flush()
+    assert store.batches[-1] == 4  # one durable batch
+
+    def relayed(name: str) -> list[bytes]:
+        frames = transports[name].frames[before[name] :]
+        return [f for f in frames if isinstance(decode_message(f), SyncUpdate)]
+
+    everything = [u for updates in sent.values() for u in updates]
+    expected_all = _doc_of(*everything)
+    # Those who wrote nothing in the batch: one frame each, the very same bytes.
+    watcher_frames = relayed("tilskuer")
+    assert len(watcher_frames) == 1 and relayed("to") == watcher_frames
+    merged = decode_message(watcher_frames[0])
+    assert isinstance(merged, SyncUpdate)
+    got = _doc_of(merged.update)
+    assert got.get_state() == expected_all.get_state()
+    assert str(got.get("t", type=Text)) == str(expected_all.get("t", type=Text))
+    assert "Åse Ødegård skriver 🌻" in str(got.get("t", type=Text))
+    # Each writer: one frame with the others' updates, never its own.
+    for name in sent:
+        frames = relayed(name)
+        assert len(frames) == 1, name
+        message = decode_message(frames[0])
+        assert isinstance(message, SyncUpdate)
+        others = [u for other, updates in sent.items() if other != name for u in updates]
+        expected = _doc_of(*others)
+        assert _doc_of(message.update).get_state() == expected.get_state(), name
+    assert room.stats.relayed >= 4
+    assert room.stats.frames == 5  # one per peer for the batch
+    assert room.stats.deliveries == 4 * 4  # (update, receiver) pairs: 4 updates, 4 others
+    for p in peers.values():
+        await p.stop()
+    await committer.stop()

@@ -146,8 +146,14 @@ class _Collector:
         )
         yield _counter(
             "samplan_deliveries",
-            "Frames of relayed updates handed to clients (one per receiving client).",
+            "Relayed updates handed to clients (one per update and receiving client).",
             stats.deliveries,
+        )
+        yield _counter(
+            "samplan_relay_frames",
+            "Frames that carried them: one per client per durable batch (a batch's updates "
+            "are merged into one frame).",
+            stats.frames,
         )
         yield _histogram(
             "samplan_fanout_seconds",
