@@ -74,6 +74,16 @@ def test_a_message_carries_its_send_time_and_version_1_is_still_read() -> None:
         b"\x01\x01a\x01\x09",  # a record kind nobody writes
         b"\x02\x01a\x00\x01\x09",  # the same in version 2
     ],
+    # Named, not shown: two of them carry the send time, and pytest-xdist's workers must
+    # collect the same ids.
+    ids=[
+        "empty",
+        "another-version",
+        "cut-short",
+        "trailing-bytes",
+        "unknown-kind",
+        "unknown-kind-v2",
+    ],
 )
 def test_a_malformed_message_is_refused(data: bytes) -> None:
     with pytest.raises(MalformedFrame):
