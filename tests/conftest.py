@@ -67,7 +67,7 @@ async def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
     if base is None:
         skip_or_fail("SAMPLAN_TEST_POSTGRES_URL is not set")
         raise AssertionError("unreachable")
-    async with fresh_postgres_database(base) as url:
+    async with fresh_postgres_database(base, migrated=True) as url:
         yield url
 
 

@@ -6,15 +6,16 @@ server/core/access.py drifted from the design, these tests would fail.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pycrdt import Text
 
 from crdt.client import YClient
 from tests.support.clients import connected, log_rows, text_of
+from tests.support.database import database_url
 from tests.support.live import LiveServer
 from tests.support.world import MEETING, World
+
+pytestmark = pytest.mark.both_databases
 
 DESIGN_TABLE = {  # role -> zone -> "rw" | "r" | None
     "planeier": {"content": "rw", "area/skole": "rw", "comments": "rw", f"minutes/{MEETING}": "r"},
@@ -48,8 +49,9 @@ async def _server_writes(server: LiveServer, zone_id: int, words: str) -> None:
     )
 
 
-def db_path(server: LiveServer) -> Path:
-    return Path(server.settings.resolved_database_url().split("///", 1)[1])
+def db_path(server: LiveServer) -> str:
+    """The server's database, for a separate reader (tests/support/database.py)."""
+    return database_url(server)
 
 
 @pytest.mark.parametrize(
