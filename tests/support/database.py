@@ -2,7 +2,8 @@
 reader or writer beside the server: what tests used `sqlite3.connect(file)` for before the
 server-level tests also ran on PostgreSQL (issue 15).
 
-SQL uses SQLAlchemy's named parameters (`WHERE id = :id`), which both drivers understand.
+SQL uses SQLAlchemy's named parameters (`WHERE id = :id`, params a mapping), which both drivers
+understand; sqlite3's `?` with a sequence of params also works (rewritten to named ones).
 `rows`/`execute` are synchronous, for sync code such as `wait_for` predicates and client
 callbacks: they run the query in a worker thread with its own event loop, so they block the
 calling thread (like sqlite3 did) but never the test's loop's own connections. Use `arows`/
@@ -22,7 +23,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-Params = Mapping[str, Any] | None
+Params = Mapping[str, Any] | Sequence[Any] | None
+
+
+def _named(sql: str, params: Params) -> tuple[str, dict[str, Any]]:
+    """`?` placeholders with positional params become `:p0`, `:p1`, … for text()."""
+    if params is None:
+        return sql, {}
+    if isinstance(params, Mapping):
+        return sql, dict(params)
+    parts = sql.split("?")
+    if len(parts) != len(params) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholders for {len(params)} params: {sql}")
+    named = parts[0] + "".join(f":p{i}{part}" for i, part in enumerate(parts[1:]))
+    return named, {f"p{i}": value for i, value in enumerate(params)}
 
 
 def database_url(where: str | Path | Any) -> str:
@@ -45,7 +59,8 @@ async def arows(where: str | Path | Any, sql: str, params: Params = None) -> lis
     engine = create_async_engine(database_url(where), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            result = await conn.execute(text(sql), dict(params or {}))
+            statement, values = _named(sql, params)
+            result = await conn.execute(text(statement), values)
             return [tuple(row) for row in result.fetchall()]
     finally:
         await engine.dispose()
@@ -56,7 +71,8 @@ async def aexecute(where: str | Path | Any, sql: str, params: Params = None) -> 
     engine = create_async_engine(database_url(where), poolclass=NullPool)
     try:
         async with engine.begin() as conn:
-            result = await conn.execute(text(sql), dict(params or {}))
+            statement, values = _named(sql, params)
+            result = await conn.execute(text(statement), values)
             return int(result.rowcount)
     finally:
         await engine.dispose()
@@ -87,3 +103,38 @@ def scalar(where: str | Path | Any, sql: str, params: Params = None) -> Any:
 
 def first_column(found: Sequence[tuple[Any, ...]]) -> list[Any]:
     return [row[0] for row in found]
+
+
+def sqlite_file(where: str | Path | Any) -> Path:
+    """The file of a SQLite database URL (only for checks about the file itself)."""
+    return Path(database_url(where).split("///", 1)[1])
+
+
+async def holds(where: str | Path | Any, needle: str) -> bool:
+    """Whether the database still holds `needle` (UTF-8) anywhere. SQLite: in the bytes of its
+    file or write-ahead log, so deleted rows count until secure_delete has zeroed them.
+    PostgreSQL: in any row of any of our tables, each row cast to text (bytea as hex, so CRDT
+    updates and snapshots are searched too); what VACUUM has not yet reclaimed cannot be seen
+    from SQL, so there this checks the rows, not the pages."""
+    if not is_postgres(where):
+        path = sqlite_file(where)
+        wal = path.with_name(path.name + "-wal")
+
+        def read() -> bytes:
+            return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+        return needle.encode("utf-8") in await asyncio.to_thread(read)
+    tables = await arows(
+        where, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    )
+    hexed = needle.encode("utf-8").hex()
+    for (table,) in tables:
+        found = await arows(
+            where,
+            f'SELECT 1 FROM "{table}" t WHERE strpos(CAST(t AS text), :plain) > 0'
+            " OR strpos(CAST(t AS text), :hexed) > 0 LIMIT 1",
+            {"plain": needle, "hexed": hexed},
+        )
+        if found:
+            return True
+    return False
