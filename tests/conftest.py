@@ -11,7 +11,7 @@ from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.live import LiveServer, live_server
-from tests.support.postgres import fresh_postgres_database, postgres_base_url
+from tests.support.postgres import drop_templates, fresh_postgres_database, postgres_base_url
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
 
@@ -41,6 +41,10 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_templates()  # the migrated PostgreSQL template this process made, if any
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

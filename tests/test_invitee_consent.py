@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from crdt.client import YClient
 from server.core.tokens import issue_plan_token
@@ -27,6 +28,8 @@ from tests.test_invitations import (
     post_form,
     token_of,
 )
+
+pytestmark = pytest.mark.both_databases
 
 settings = test_invitations.settings  # the settings that send to the SMTP inbox fixture
 

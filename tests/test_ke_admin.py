@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +24,12 @@ from server.core.passwords import hash_password
 from server.plans.lifecycle import purge
 from storage.models import utcnow
 from storage.repositories.templates import TemplateInput
+from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 KARI = ROLE_USERS["koordinator"][0]  # koordinator of the world's plan in A, no KE role
 PER = ROLE_USERS["leser"][0]
@@ -96,13 +97,8 @@ async def two(web: LiveServer, world: World) -> Two:
     )
 
 
-def _db(server: LiveServer) -> Path:
-    return Path(server.settings.resolved_database_url().split("///", 1)[1])
-
-
 def _rows(server: LiveServer, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(_db(server)) as db:
-        return db.execute(sql, args).fetchall()
+    return database_rows(server, sql, args)
 
 
 def _state(server: LiveServer) -> dict[str, list[tuple[Any, ...]]]:

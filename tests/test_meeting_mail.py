@@ -27,6 +27,8 @@ from tests.support.web import csrf_of
 from tests.support.world import ROLE_USERS, World
 from tests.test_meetings import _client, _edit, _edit_form, _ics_event, _schedule
 
+pytestmark = pytest.mark.both_databases
+
 log = logging.getLogger("tests.meeting_mail")
 
 # Words that are plan content (or name the person): none may reach an e-mail or its entry.
@@ -59,8 +61,8 @@ def _check_private(handler: Inbox) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, inbox: Inbox) -> Settings:
-    return mail_settings(tmp_path, inbox)
+def settings(tmp_path: Path, inbox: Inbox, server_database: str) -> Settings:
+    return mail_settings(tmp_path, inbox, database_url=server_database)
 
 
 async def test_invitees_hear_of_scheduling_change_and_cancellation(

@@ -1,5 +1,7 @@
 """My words (issue 13): a goal's own "Jeg vil ..." and the person's own status are credited
 from the server's records only. A crafted client signed in as the koordinator that writes
+
+pytestmark = pytest.mark.both_databases
 Jonas's status is named as Kari on Min plan and in the records, never as Jonas, even with
 forged stamps; Jonas's own write is credited to Jonas; words with no record are credited to
 no one. Too long words and values outside the enums are refused by the shape check; an

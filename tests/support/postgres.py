@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import os
 import secrets
@@ -18,6 +19,7 @@ POSTGRES_URL_VARIABLE = "SAMPLAN_TEST_POSTGRES_URL"
 
 # base URL -> this process's migrated template database (see migrated_template)
 _TEMPLATES: dict[str, str] = {}
+_MADE: list[tuple[str, str]] = []  # (base URL, template) this process created, to drop
 
 
 @contextlib.asynccontextmanager
@@ -43,22 +45,33 @@ async def fresh_postgres_database(base: str, *, migrated: bool = False) -> Async
 
 async def migrated_template(base: str) -> str:
     """A database at the migrations' head, made once per test process (each xdist worker has
-    its own, so no two processes ever copy or drop the same one) and dropped when it exits.
-    PostgreSQL copies it with CREATE DATABASE … TEMPLATE, which needs nobody connected to it:
-    the migration's own engine is gone by then."""
+    its own, so no two processes ever copy or drop the same one) and dropped at the end of the
+    session (drop_templates, from conftest; at exit as a fallback). PostgreSQL copies it with
+    CREATE DATABASE … TEMPLATE, which needs nobody connected to it: the migration's own
+    engine is gone by then."""
     from storage.migrate import upgrade
 
     name = _TEMPLATES.get(base)
     if name is not None:
         return name
     name = f"samplan_template_{os.getpid()}_{secrets.token_hex(4)}"
+    if not _MADE:
+        atexit.register(drop_templates)
     await _admin(base, f'CREATE DATABASE "{name}"')
-    atexit.register(
-        lambda: asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    )
+    _MADE.append((base, name))
     await upgrade(make_url(base).set(database=name).render_as_string(hide_password=False))
     _TEMPLATES[base] = name
     return name
+
+
+def drop_templates() -> None:
+    """Drop the templates this process made (none of anyone else's)."""
+    while _MADE:
+        base, name = _MADE.pop()
+        _TEMPLATES.pop(base, None)
+        statement = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # no event loop of ours there
+            pool.submit(asyncio.run, _admin(base, statement)).result(timeout=60)
 
 
 async def _admin(base: str, statement: str) -> None:
