@@ -70,7 +70,12 @@ def drop_templates() -> None:
         base, name = _MADE.pop()
         _TEMPLATES.pop(base, None)
         statement = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # no event loop of ours there
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # pytest's session end or interpreter exit: no loop running here
+            asyncio.run(_admin(base, statement))
+            continue
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, _admin(base, statement)).result(timeout=60)
 
 
