@@ -1,7 +1,5 @@
 """My words (issue 13): a goal's own "Jeg vil ..." and the person's own status are credited
 from the server's records only. A crafted client signed in as the koordinator that writes
-
-pytestmark = pytest.mark.both_databases
 Jonas's status is named as Kari on Min plan and in the records, never as Jonas, even with
 forged stamps; Jonas's own write is credited to Jonas; words with no record are credited to
 no one. Too long words and values outside the enums are refused by the shape check; an
@@ -42,6 +40,8 @@ from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 GOAL = "Lese en bok i måneden 📚 æøå"
 KARI_SAYS = "Jonas synes det går bra, skriver Kari 🫐"

@@ -126,3 +126,40 @@ async def test_removed_member_is_disconnected_by_the_watcher(
         await repos.close()
     assert await client.wait_closed(timeout=30) == 4403
     await client.close()
+
+
+async def test_a_connection_checked_before_an_access_change_is_rechecked_after_it() -> None:
+    """A socket whose access was checked at version 1, whose room loaded while the plan went
+    to version 2 (a member removed, consent revoked) and which the watcher had already seen
+    on another socket, is re-checked: the oldest remembered version wins. Before, the newer
+    one stood, and the removed member kept a socket open (seen on PostgreSQL under load)."""
+    from server.sync.connections import AccessWatcher
+
+    class Index:
+        def __init__(self) -> None:
+            self.open: set[str] = set()
+            self.rechecked: list[str] = []
+
+        def plans(self) -> list[str]:
+            return sorted(self.open)
+
+        async def recheck_plan(self, plan_id: str) -> None:
+            self.rechecked.append(plan_id)
+
+    versions = {"plan-åse-🌷": 1}
+
+    async def lookup(plans: object) -> dict[str, int]:
+        return dict(versions)
+
+    index = Index()
+    watcher = AccessWatcher(index, lookup, 0.1)  # type: ignore[arg-type]
+    index.open.add("plan-åse-🌷")
+    watcher.remember("plan-åse-🌷", 1)  # another socket, checked before the change
+    versions["plan-åse-🌷"] = 2
+    await watcher.check_once()
+    assert index.rechecked == ["plan-åse-🌷"]
+    watcher.remember("plan-åse-🌷", 1)  # the slow joiner, checked at 1, in the index now
+    await watcher.check_once()
+    assert index.rechecked == ["plan-åse-🌷", "plan-åse-🌷"]
+    await watcher.check_once()  # nothing changed since: no more re-checks
+    assert index.rechecked == ["plan-åse-🌷", "plan-åse-🌷"]
