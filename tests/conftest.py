@@ -11,7 +11,7 @@ from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.live import LiveServer, live_server
-from tests.support.postgres import fresh_postgres_database, postgres_base_url
+from tests.support.postgres import drop_templates, fresh_postgres_database, postgres_base_url
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
 
@@ -43,6 +43,10 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_templates()  # the migrated PostgreSQL template this process made, if any
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Modules marked `both_databases` run every test that starts a server twice: on the
     embedded SQLite default and on PostgreSQL (issue 15: the server, not only storage, is
@@ -67,7 +71,7 @@ async def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
     if base is None:
         skip_or_fail("SAMPLAN_TEST_POSTGRES_URL is not set")
         raise AssertionError("unreachable")
-    async with fresh_postgres_database(base) as url:
+    async with fresh_postgres_database(base, migrated=True) as url:
         yield url
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
+import pytest
 from pycrdt import Text
 from sqlalchemy import select
 
@@ -20,14 +19,18 @@ from crdt.client import YClient
 from server.settings import Settings
 from storage.models import AuditEntry
 from tests.support.clients import connected
+from tests.support.database import database_url, execute
+from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.web import csrf_of, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 
+pytestmark = pytest.mark.both_databases
 
-def _db(settings: Settings) -> Path:
-    url = settings.resolved_database_url()
-    return Path(url.split(":///", 1)[1])
+
+def _db(settings: Settings) -> str:
+    """The database, for a separate reader and writer (tests/support/database.py)."""
+    return database_url(settings)
 
 
 def samplan(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -145,10 +148,7 @@ async def test_cli_membership_rows_and_verify_detects_tampering(
     ):
         assert samplan(settings, *args).returncode == 0
     db = _db(settings)
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT id, action, actor_user_id, details FROM audit_log ORDER BY id"
-        ).fetchall()
+    rows = database_rows(db, "SELECT id, action, actor_user_id, details FROM audit_log ORDER BY id")
     outsider = world.users["outsider"]
     assert [(a, actor) for _, a, actor, _ in rows] == [
         ("membership_add", None),
@@ -167,22 +167,17 @@ async def test_cli_membership_rows_and_verify_detects_tampering(
     assert ok.returncode == 0 and ok.stdout.strip() == "OK: 3 rows"
 
     ids = [r[0] for r in rows]
-    with sqlite3.connect(db) as conn:
-        original = conn.execute("SELECT details FROM audit_log WHERE id = ?", (ids[1],)).fetchone()
-        conn.execute(
-            'UPDATE audit_log SET details = \'{"role":"koordinator"}\' WHERE id = ?', (ids[1],)
-        )
+    [original] = database_rows(db, "SELECT details FROM audit_log WHERE id = ?", (ids[1],))
+    execute(db, 'UPDATE audit_log SET details = \'{"role":"koordinator"}\' WHERE id = ?', (ids[1],))
     broken = samplan(settings, "audit", "verify")
     assert broken.returncode == 1, broken.stderr
     assert broken.stdout.startswith(f"BROKEN at row {ids[1]}:")
     assert "Traceback" not in broken.stderr
 
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE audit_log SET details = ? WHERE id = ?", (original[0], ids[1]))
+    execute(db, "UPDATE audit_log SET details = ? WHERE id = ?", (original[0], ids[1]))
     assert samplan(settings, "audit", "verify").returncode == 0  # put back: whole again
 
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM audit_log WHERE id = ?", (ids[1],))
+    execute(db, "DELETE FROM audit_log WHERE id = ?", (ids[1],))
     deleted = samplan(settings, "audit", "verify")
     assert deleted.returncode == 1
     assert deleted.stdout.startswith(f"BROKEN at row {ids[2]}:")
@@ -200,6 +195,6 @@ async def test_leave_rows_are_not_lost_on_shutdown(settings: Settings, world: Wo
         await asyncio.sleep(0.2)
     # the server stopped while the client was still connected
     await client.close()
-    with sqlite3.connect(_db(settings)) as conn:
-        actions = [a for (a,) in conn.execute("SELECT action FROM audit_log ORDER BY id")]
+    found = database_rows(_db(settings), "SELECT action FROM audit_log ORDER BY id")
+    actions = [a for (a,) in found]
     assert actions == ["ws_join", "ws_leave"]

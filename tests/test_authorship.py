@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Array, Doc, Map, Text
 
 from crdt.authorship import trace_and_fold
@@ -22,6 +23,8 @@ from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.world import World
+
+pytestmark = pytest.mark.both_databases
 
 FIRST = "Blåbærtur med skolen 🫐"
 SECOND = "Blåbærtur med Åse Ødegård 🫐"

@@ -18,14 +18,16 @@ from crdt.protocol import encode_awareness, encode_sync_update
 from server.core.tokens import SALT, issue_plan_token
 from tests.conftest import make_settings
 from tests.support.clients import connected, log_rows, text_of
+from tests.support.database import database_url
 from tests.support.live import LiveServer, live_server
 from tests.support.world import World, build_world
 
 SEED = "Om meg: Jeg er god med data og e-sport 🎮, æøå."
 
 
-def db_path(server: LiveServer) -> Path:
-    return Path(server.settings.resolved_database_url().split("///", 1)[1])
+def db_path(server: LiveServer) -> str:
+    """The server's database, for a separate reader (tests/support/database.py)."""
+    return database_url(server)
 
 
 @pytest.fixture

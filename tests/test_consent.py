@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,9 +23,13 @@ from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
+from tests.support.database import arows
+from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
+
+pytestmark = pytest.mark.both_databases
 
 log = logging.getLogger("tests.consent")
 
@@ -61,10 +64,9 @@ async def _opens(server: LiveServer, world: World, role: str, zone: str) -> None
 
 async def _audit(server: LiveServer, action: str) -> list[dict[str, Any]]:
     await server.services.audit.flush()  # rows are queued for the one writer
-    path = Path(server.settings.resolved_database_url().split("///", 1)[1])
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT details FROM audit_log WHERE action = ?", (action,)).fetchall()
-    return [json.loads(details) for (details,) in rows]
+    sql = "SELECT details FROM audit_log WHERE action = :action ORDER BY id"
+    found = await arows(server, sql, {"action": action})
+    return [json.loads(details) for (details,) in found]
 
 
 def _zones_of(html: str) -> list[str]:
@@ -298,14 +300,14 @@ def test_demo_consent_and_cli(tmp_path: Path) -> None:
     output = samplan(tmp_path, "demo").stdout
     plan_id = output.split("Plan-id: ", 1)[1].split()[0]
     ahmed = next(m.email for m in demo_content.MEMBERS if m.name == "Ahmed Rahimi")
-    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
-        rows = dict(
-            db.execute(
-                "SELECT u.email, c.scope FROM consents c JOIN users u ON u.id = c.user_id"
-                " WHERE c.plan_id = ? AND c.revoked_at IS NULL AND c.status = 'given'",
-                (plan_id,),
-            ).fetchall()
+    rows = dict(
+        database_rows(
+            tmp_path / "cli.sqlite3",
+            "SELECT u.email, c.scope FROM consents c JOIN users u ON u.id = c.user_id"
+            " WHERE c.plan_id = :plan AND c.revoked_at IS NULL AND c.status = 'given'",
+            {"plan": plan_id},
         )
+    )
     needing = {m.email for m in demo_content.MEMBERS if m.role in ("deltaker", "leser")}
     assert set(rows) == needing
     assert json.loads(rows[ahmed]) == list(demo_content.CONSENT["zones_by_email"][ahmed])

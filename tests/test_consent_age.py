@@ -34,6 +34,8 @@ from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
 
+pytestmark = pytest.mark.both_databases
+
 TODAY = date(2026, 11, 24)
 
 

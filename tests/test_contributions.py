@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from crdt.schema import append_item, get_root
 from crdt.zone_state import doc_from_stored
 from server.core.clock import today_oslo
@@ -19,6 +21,8 @@ from server.transfer.print_view import print_context
 from server.web.i18n import translator
 from tests.conftest import make_settings
 from tests.support.world import World
+
+pytestmark = pytest.mark.both_databases
 
 OLD_AASE = "Leksehjelp på biblioteket 📚, «tirsdager»"
 OLD_PER = "Observerer møtene 👀"

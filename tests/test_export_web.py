@@ -42,6 +42,8 @@ from tests.test_export import (
     publish_minutes_on,
 )
 
+pytestmark = pytest.mark.both_databases
+
 log = logging.getLogger("tests.export")
 
 URLS = ("print", "export.json", "export.pdf")

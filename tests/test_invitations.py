@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,15 @@ from server.core.passwords import hash_password, password_problem
 from server.settings import Settings
 from storage.db import write_session
 from storage.models import Invitation
+from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.mail import PUBLIC, Inbox, mail_settings
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 from tests.test_oidc import Setup, oidc  # noqa: F401  (the OIDC fixture)
+
+pytestmark = pytest.mark.both_databases
 
 PLAN_TITLE = "Individuell plan for Åse Ødegård 🌷"
 AREA_TITLE = "Skole og læring ✏️"
@@ -37,9 +39,7 @@ LINK = re.compile(re.escape(PUBLIC) + r"/invitation/([A-Za-z0-9_-]{43})")
 
 
 def db_rows(server: LiveServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    path = server.settings.resolved_database_url().split("///", 1)[1]
-    with sqlite3.connect(path) as db:
-        return db.execute(sql, args).fetchall()
+    return database_rows(server, sql, args)
 
 
 async def audit_rows(server: LiveServer, action: str) -> list[tuple[Any, ...]]:
@@ -135,8 +135,8 @@ def test_password_strength_rule() -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, inbox: Inbox) -> Settings:
-    return mail_settings(tmp_path, inbox)
+def settings(tmp_path: Path, inbox: Inbox, server_database: str) -> Settings:
+    return mail_settings(tmp_path, inbox, database_url=server_database)
 
 
 async def test_invite_three_and_each_accepts_once(

@@ -10,6 +10,8 @@ import io
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from server.core.clock import today_oslo
 from server.core.indicators import NAMES, Rules, evaluate, fold
 from server.core.passwords import hash_password
@@ -19,6 +21,8 @@ from storage.repositories.plan_facts import PlanFacts, ZoneFold, municipality_fa
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 YES, NO = "Åse Ja-Ødegård ✅", "Øyvind Nei-Åsen ❌"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from pycrdt import Array, Map
 from sqlalchemy import select
 
@@ -25,6 +26,8 @@ from tests.support.clients import connected
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 SECRET_WORDS = "Hemmelig diagnose 🦄 Ærlig øl på ål"
 SECRET_TITLE = "Plan etter hjerneslag 🧠 æøå"

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Doc
 
 from crdt.richtext import rich_text_plain
@@ -22,6 +23,8 @@ from tests.support.live import LiveServer
 from tests.support.web import csrf_of, signed_in
 from tests.support.world import World
 from tests.test_ke_admin import KARI, PEOPLE, Two, _audit, _rows, _state, start_form, two
+
+pytestmark = pytest.mark.both_databases
 
 __all__ = ["two"]  # the fixture, used by name
 

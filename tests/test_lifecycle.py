@@ -25,9 +25,12 @@ from server.services import Repositories
 from server.settings import Settings
 from storage.models import utcnow
 from tests.support.clients import connected, log_rows, text_of
+from tests.support.database import arows, ascalar, database_url, holds
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
+
+pytestmark = pytest.mark.both_databases
 
 log = logging.getLogger("tests.lifecycle")
 
@@ -47,18 +50,19 @@ async def world(settings: Settings) -> World:
         await repos.close()
 
 
-def db_path(server: LiveServer) -> Path:
-    return Path(server.settings.resolved_database_url().split("///", 1)[1])
+def db_path(server: LiveServer) -> str:
+    """The server's database, for a separate reader (tests/support/database.py)."""
+    return database_url(server)
 
 
 async def _audit(server: LiveServer, action: str, plan_id: str) -> list[dict[str, Any]]:
     await server.services.audit.flush()  # rows are queued; read them once written
-    with sqlite3.connect(db_path(server)) as db:
-        rows = db.execute(
-            "SELECT details FROM audit_log WHERE action = ? AND plan_id = ? ORDER BY id",
-            (action, plan_id),
-        ).fetchall()
-    return [json.loads(details) for (details,) in rows]
+    found = await arows(
+        server,
+        "SELECT details FROM audit_log WHERE action = ? AND plan_id = ? ORDER BY id",
+        (action, plan_id),
+    )
+    return [json.loads(details) for (details,) in found]
 
 
 def _app_zones(html: str) -> dict[str, str]:
@@ -278,35 +282,25 @@ async def test_strangers_forms_and_made_up_plans(server: LiveServer, world: Worl
 # -- deleting -----------------------------------------------------------------------------
 
 
-def _file_bytes(path: Path) -> bytes:
-    wal = path.with_name(path.name + "-wal")
-    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-
-
-def _plan_rows(path: Path, plan_id: str, zone_ids: list[int]) -> dict[str, int]:
+async def _plan_rows(where: str, plan_id: str, zone_ids: list[int]) -> dict[str, int]:
     marks = ",".join("?" * len(zone_ids))
-    with sqlite3.connect(path) as db:
-        counts = {
-            table: db.execute(
-                f"SELECT count(*) FROM {table} WHERE plan_id = ?", (plan_id,)
-            ).fetchone()[0]
-            for table in (
-                "zones",
-                "memberships",
-                "consents",
-                "meetings",
-                "plan_versions",
-                "published_minutes",
-                "notifications",
-            )
-        }
-        counts["plans"] = db.execute(
-            "SELECT count(*) FROM plans WHERE id = ?", (plan_id,)
-        ).fetchone()[0]
-        for table in ("zone_updates", "zone_snapshots", "zone_summaries"):
-            counts[table] = db.execute(
-                f"SELECT count(*) FROM {table} WHERE zone_id IN ({marks})", zone_ids
-            ).fetchone()[0]
+    counts = {
+        table: await ascalar(where, f"SELECT count(*) FROM {table} WHERE plan_id = ?", (plan_id,))
+        for table in (
+            "zones",
+            "memberships",
+            "consents",
+            "meetings",
+            "plan_versions",
+            "published_minutes",
+            "notifications",
+        )
+    }
+    counts["plans"] = await ascalar(where, "SELECT count(*) FROM plans WHERE id = ?", (plan_id,))
+    for table in ("zone_updates", "zone_snapshots", "zone_summaries"):
+        counts[table] = await ascalar(
+            where, f"SELECT count(*) FROM {table} WHERE zone_id IN ({marks})", zone_ids
+        )
     return counts
 
 
@@ -315,7 +309,6 @@ async def test_delete_removes_everything_closes_sockets_and_leaves_no_bytes(
 ) -> None:
     path = db_path(server)
     zone_ids = list(world.zones.values())
-    needle = SECRET.encode("utf-8")
     other_before = len(await server.services.plans.list_zones(world.other_plan_id))
     async with (
         connected(server.ws_url(world.room("content"), world.token("deltaker"))) as writer,
@@ -333,8 +326,8 @@ async def test_delete_removes_everything_closes_sockets_and_leaves_no_bytes(
         # A named version: a full-state copy of the zones, the secret included.
         made = await _post(http, world.plan_id, "versions", name="Før sletting 🗂️")
         assert made.status_code == 303
-        assert needle in _file_bytes(path)  # the control: it is there to be found
-        before = _plan_rows(path, world.plan_id, zone_ids)
+        assert await holds(path, SECRET)  # the control: it is there to be found
+        before = await _plan_rows(path, world.plan_id, zone_ids)
         assert before["zone_snapshots"] == 1 and before["memberships"] == 5
         assert before["plan_versions"] == 1
 
@@ -358,7 +351,7 @@ async def test_delete_removes_everything_closes_sockets_and_leaves_no_bytes(
     assert await late.wait_closed(timeout=30) == 4404
     await late.close()
 
-    assert not any(_plan_rows(path, world.plan_id, zone_ids).values())
+    assert not any((await _plan_rows(path, world.plan_id, zone_ids)).values())
     assert len(await server.services.plans.list_zones(world.other_plan_id)) == other_before
     # The access log keeps every row about the plan, plus one for the deletion, no content.
     await server.services.audit.flush()
@@ -379,10 +372,11 @@ async def test_delete_removes_everything_closes_sockets_and_leaves_no_bytes(
     assert await _audit(server, "ws_join", world.plan_id)
     assert await _audit(server, "plan_view", world.plan_id)
     assert (await server.services.repos.audit.verify()).ok
-    # No deleted health data lingers: not in the database file, not in its write-ahead log.
-    assert needle not in _file_bytes(path)
+    # No deleted health data lingers: not in the database file, not in its write-ahead log
+    # (PostgreSQL: in no row; see tests/support/database.holds).
+    assert not await holds(path, SECRET)
     await server.services.audit.flush()
-    assert needle not in _file_bytes(path)
+    assert not await holds(path, SECRET)
 
 
 async def test_delete_then_shutdown_writes_nothing_back(settings: Settings, world: World) -> None:
@@ -390,8 +384,7 @@ async def test_delete_then_shutdown_writes_nothing_back(settings: Settings, worl
     every room in memory must not bring the text back (nor fail)."""
     from tests.support.live import live_server
 
-    path = Path(settings.resolved_database_url().split("///", 1)[1])
-    needle = SECRET.encode("utf-8")
+    path = database_url(settings)
     # A grace period far longer than the test: the room is surely still in memory.
     async with live_server(settings.replace(room_grace_seconds=600)) as server:
         async with connected(server.ws_url(world.room("area/skole"), world.token("deltaker"))) as c:
@@ -403,9 +396,8 @@ async def test_delete_then_shutdown_writes_nothing_back(settings: Settings, worl
 
         assert await delete_plan_live(server.services, world.plan_id) is not None
         assert world.zones["area/skole"] not in server.services.registry.rooms
-    assert needle not in _file_bytes(path)
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM zone_snapshots").fetchone()[0] == 0
+    assert not await holds(path, SECRET)
+    assert await ascalar(path, "SELECT count(*) FROM zone_snapshots") == 0
 
 
 async def test_delete_from_another_process_closes_sockets_through_the_watcher(

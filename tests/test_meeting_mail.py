@@ -27,6 +27,10 @@ from tests.support.web import csrf_of
 from tests.support.world import ROLE_USERS, World
 from tests.test_meetings import _client, _edit, _edit_form, _ics_event, _schedule
 
+# Per test: the review reminder's test races the "you are responsible" notice that the same
+# edit triggers (server/notify/zone_watch.py) on either database; it lost that race on a loaded
+# PostgreSQL run (an extra e-mail first), so it stays on SQLite until that is settled.
+
 log = logging.getLogger("tests.meeting_mail")
 
 # Words that are plan content (or name the person): none may reach an e-mail or its entry.
@@ -59,10 +63,11 @@ def _check_private(handler: Inbox) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, inbox: Inbox) -> Settings:
-    return mail_settings(tmp_path, inbox)
+def settings(tmp_path: Path, inbox: Inbox, server_database: str) -> Settings:
+    return mail_settings(tmp_path, inbox, database_url=server_database)
 
 
+@pytest.mark.both_databases
 async def test_invitees_hear_of_scheduling_change_and_cancellation(
     web: LiveServer,
     world: World,
@@ -156,6 +161,7 @@ async def test_invitees_hear_of_scheduling_change_and_cancellation(
     _check_private(handler)
 
 
+@pytest.mark.both_databases
 async def test_reminder_the_day_before_once(
     web: LiveServer,
     world: World,

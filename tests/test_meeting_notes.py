@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -23,10 +22,13 @@ from crdt.protocol import CloseCode
 from crdt.schema import read_zone
 from server.core.clock import today_oslo
 from tests.support.clients import connected
+from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.web import csrf_of, log_in
 from tests.support.world import ROLE_USERS, ZONE_SUFFIXES, World
+
+pytestmark = pytest.mark.both_databases
 
 ROLES = ("planeier", "verge", "koordinator", "deltaker", "leser")
 PRIVATE = "Bare for meg: jeg gruer meg til gymtimene 😟 æøå"
@@ -36,9 +38,7 @@ WAIT = 20.0
 
 
 def db_rows(server: LiveServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    path = server.settings.resolved_database_url().split("///", 1)[1]
-    with sqlite3.connect(path) as db:
-        return db.execute(sql, args).fetchall()
+    return database_rows(server, sql, args)
 
 
 async def set_age(server: LiveServer, world: World, years: int) -> None:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +22,13 @@ from crdt.schema import append_item, get_root, read_zone
 from server.core.clock import OSLO, today_oslo
 from server.core.passwords import hash_password
 from tests.support.clients import connected
+from tests.support.database import arows
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 log = logging.getLogger("tests.meetings")
 
@@ -365,11 +366,9 @@ async def test_action_item_becomes_a_measure_live(web: LiveServer, world: World)
         assert len(_measures(area.doc)) == len(before) + 1
 
     await web.services.audit.flush()
-    db = Path(str(web.settings.resolved_database_url()).split("///", 1)[1])
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT details FROM audit_log WHERE action = 'measure_from_minutes'"
-        ).fetchall()
+    rows = await arows(
+        web, "SELECT details FROM audit_log WHERE action = 'measure_from_minutes' ORDER BY id"
+    )
     assert len(rows) == 1
     details = json.loads(rows[0][0])
     assert details == {
@@ -513,11 +512,9 @@ async def test_koordinator_edits_a_meeting(web: LiveServer, world: World) -> Non
     assert [a["id"] for a in data["agenda"]] == [item.id for item in meeting.agenda]
 
     await web.services.audit.flush()
-    db = Path(str(web.settings.resolved_database_url()).split("///", 1)[1])
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT details FROM audit_log WHERE action = 'meeting_update'"
-        ).fetchall()
+    rows = await arows(
+        web, "SELECT details FROM audit_log WHERE action = 'meeting_update' ORDER BY id"
+    )
     assert len(rows) == 2
     assert json.loads(rows[0][0]) == {
         "meeting_id": meeting.id,

@@ -9,7 +9,6 @@ import asyncio
 import html
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +22,12 @@ from server.core.passwords import hash_password
 from server.settings import Settings
 from storage.models import Membership
 from tests.support.clients import connected
+from tests.support.database import arows
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 AASE = ROLE_USERS["deltaker"]  # Åse Ødegård
@@ -72,11 +74,9 @@ async def _member(web: LiveServer, world: World, role_user: str | int) -> Member
 
 async def _audit(web: LiveServer, action: str) -> list[dict[str, Any]]:
     await web.services.audit.flush()
-    path = Path(web.settings.resolved_database_url().split("///", 1)[1])
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT actor_user_id, details FROM audit_log WHERE action = ? ORDER BY id", (action,)
-        ).fetchall()
+    rows = await arows(
+        web, "SELECT actor_user_id, details FROM audit_log WHERE action = ? ORDER BY id", (action,)
+    )
     return [{"actor": actor, **json.loads(details)} for actor, details in rows]
 
 
@@ -116,8 +116,7 @@ async def test_koordinator_edits_a_member_and_it_shows_on_page_and_print(
         "unit_changed": True,
         "contribution_changed": True,
     }
-    with sqlite3.connect(web.settings.resolved_database_url().split("///", 1)[1]) as db:
-        logged = " ".join(d for (d,) in db.execute("SELECT details FROM audit_log"))
+    logged = " ".join(d for (d,) in await arows(web, "SELECT details FROM audit_log"))
     assert "tirsdag" not in logged and "Ørsta" not in logged  # never the text
 
 

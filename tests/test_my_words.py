@@ -41,6 +41,8 @@ from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 
+pytestmark = pytest.mark.both_databases
+
 GOAL = "Lese en bok i måneden 📚 æøå"
 KARI_SAYS = "Jonas synes det går bra, skriver Kari 🫐"
 JONAS_SAYS = "Jeg leste to bøker om fotball ⚽ – blåbærsterkt!"

@@ -22,6 +22,8 @@ from tests.support.web import csrf_of, log_in, post_json, signed_in
 from tests.support.world import ROLE_USERS, World
 from tests.test_published import MINUTES, _write, as_user, publish_url, write_minutes
 
+pytestmark = pytest.mark.both_databases
+
 log = logging.getLogger("tests.notification_email")
 
 SECRET_TEXT = "Hemmelig helseopplysning: Åse får ny medisin 💊 æøå"
@@ -35,8 +37,8 @@ def inbox() -> Iterator[Inbox]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, inbox: Inbox) -> Settings:
-    return mail_settings(tmp_path, inbox)
+def settings(tmp_path: Path, inbox: Inbox, server_database: str) -> Settings:
+    return mail_settings(tmp_path, inbox, database_url=server_database)
 
 
 async def test_message_email_arrives_without_plan_content(

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import httpx
+import pytest
 
 from tests.support.live import LiveServer
 from tests.support.web import csrf_of, log_in
 from tests.support.world import ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 
 @contextlib.asynccontextmanager

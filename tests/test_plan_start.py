@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -25,9 +24,12 @@ from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
+from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World, build_world
+
+pytestmark = pytest.mark.both_databases
 
 PERSON = "Åse Ødegård"
 AREA_ONE = "Skole og læring 🎒"
@@ -46,19 +48,17 @@ async def world(settings: Settings) -> World:
         await repos.close()
 
 
-def _db(server: LiveServer) -> Path:
-    return Path(server.settings.resolved_database_url().split("///", 1)[1])
-
-
 def _rows(server: LiveServer, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(_db(server)) as db:
-        return db.execute(sql, args).fetchall()
+    return database_rows(server, sql, args)
 
 
 async def _audit(server: LiveServer, action: str, plan_id: str) -> list[dict[str, Any]]:
     await server.services.audit.flush()
     rows = _rows(
-        server, "SELECT details FROM audit_log WHERE action = ? AND plan_id = ?", action, plan_id
+        server,
+        "SELECT details FROM audit_log WHERE action = ? AND plan_id = ? ORDER BY id",
+        action,
+        plan_id,
     )
     return [json.loads(details) for (details,) in rows]
 

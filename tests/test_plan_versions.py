@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from crdt.schema import GOALS, MEASURES, append_item, find_item, get_root, read_zone, set_fields
 from server.core.authors import last_changes, zone_changes
@@ -18,10 +19,13 @@ from server.core.clock import today_oslo
 from server.core.zones import zone_copies
 from server.versions.daily import DailyVersions
 from tests.support.clients import connected, log_rows
+from tests.support.database import database_url
 from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.world import World
 from tests.test_published import as_user
+
+pytestmark = pytest.mark.both_databases
 
 log = logging.getLogger("tests.versions")
 
@@ -53,7 +57,7 @@ async def _create(http: httpx.AsyncClient, csrf: str, world: World, name: str) -
 
 async def test_edit_view_diff_and_restore_as_a_new_change(web: LiveServer, world: World) -> None:
     url = web.ws_url(world.room("area/skole"), world.token("deltaker"))
-    db = web.settings.var_dir.parent / "samplan.sqlite3"
+    db = database_url(web)
     zone_id = world.zones["area/skole"]
     async with connected(url) as client:
         goals = get_root(client.doc, "area", GOALS)
@@ -149,7 +153,7 @@ async def test_restoring_a_version_of_another_plan_is_404_and_changes_nothing(
         name="Åse",
     )
     before = await repo.list_versions(world.plan_id)
-    db = web.settings.var_dir.parent / "samplan.sqlite3"
+    db = database_url(web)
     rows = log_rows(db)
     async with as_user(web, "koordinator") as (http, csrf):
         response = await http.post(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Array, Doc, Map
 from pypdf import PdfReader
 
@@ -29,6 +30,8 @@ from tests.support.live import LiveServer
 from tests.support.waiting import wait_for
 from tests.support.web import csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
+
+pytestmark = pytest.mark.both_databases
 
 GOAL = "Lese en bok i måneden 📚 æøå"
 FORGED_AT = "2020-02-29T23:59:00Z"  # a time nobody wrote anything at

@@ -25,6 +25,8 @@ from tests.support.waiting import wait_for
 from tests.support.web import csrf_of, log_in
 from tests.support.world import ROLE_USERS, World
 
+pytestmark = pytest.mark.both_databases
+
 TEXT = "Åse Ødegård skriver referat 📝 æøå"
 
 
@@ -169,8 +171,13 @@ IDLE = 3  # seconds; the rounds run often so a test waits for them, not for a mi
 
 class TestIdleExpiry:
     @pytest.fixture
-    def settings(self, tmp_path: Path) -> Settings:
-        return make_settings(tmp_path, session_idle_seconds=IDLE, session_check_seconds=0.2)
+    def settings(self, tmp_path: Path, server_database: str) -> Settings:
+        return make_settings(
+            tmp_path,
+            database_url=server_database,
+            session_idle_seconds=IDLE,
+            session_check_seconds=0.2,
+        )
 
     async def test_an_idle_session_closes_its_sockets(
         self, server: LiveServer, world: World

@@ -6,20 +6,25 @@ import asyncio
 import logging
 from pathlib import Path
 
+import pytest
 from pycrdt import Text
 
 from crdt.client import YClient
 from server.services import Repositories
 from tests.conftest import make_settings
 from tests.support.clients import connected, log_rows, text_of
+from tests.support.database import database_url
 from tests.support.live import LiveServer, live_server
 from tests.support.world import World, build_world
 
 log = logging.getLogger("tests")
 
+pytestmark = pytest.mark.both_databases
 
-def db_path(server: LiveServer) -> Path:
-    return Path(server.settings.resolved_database_url().split("///", 1)[1])
+
+def db_path(server: LiveServer) -> str:
+    """The server's database, for a separate reader (tests/support/database.py)."""
+    return database_url(server)
 
 
 async def test_two_clients_converge_after_concurrent_edits(
@@ -132,8 +137,10 @@ async def test_document_survives_everyone_leaving(server: LiveServer, world: Wor
         assert text_of(b) == "Kommentar fra Åse 💬"
 
 
-async def test_compaction_loads_from_snapshot_plus_short_tail(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, compact_after_updates=50)
+async def test_compaction_loads_from_snapshot_plus_short_tail(
+    tmp_path: Path, server_database: str
+) -> None:
+    settings = make_settings(tmp_path, database_url=server_database, compact_after_updates=50)
     repos = await Repositories.open(settings)
     world = await build_world(repos, settings.resolved_secret_key())
     zone = world.zones["content"]

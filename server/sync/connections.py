@@ -180,7 +180,10 @@ class AccessWatcher:
         await self._loop.stop()
 
     def remember(self, plan_id: str, version: int) -> None:
-        self._known.setdefault(plan_id, version)
+        """The access version a new connection was checked at. The oldest one known wins: if
+        access changed after this connection was checked, the next tick sees a newer version
+        and re-checks the plan's connections, this one included."""
+        self._known[plan_id] = min(self._known.get(plan_id, version), version)
 
     async def check_once(self) -> None:
         plans = self.index.plans()

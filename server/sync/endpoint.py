@@ -160,7 +160,6 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         if access is None:
             reason = "no consent" if needs_consent(context.role) else "not allowed"
             raise Refused(CloseCode.FORBIDDEN, reason)
-        services.watcher.remember(context.plan_id, context.access_version)
         peer = Peer(
             AsgiTransport(send),
             peer_id=f"{next(_peer_ids)}",
@@ -182,7 +181,10 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         address = ws.client.host if ws.client else None
         visit = ws.query_params.get("visit", "")
         ids = {"conn": secrets.token_hex(8), **({"visit": visit} if _VISIT_ID.match(visit) else {})}
-        await _serve(receive, services, conn, context.zone_id, path.kind, zone, address, ids)
+        await _serve(
+            receive, services, conn, context.zone_id, path.kind, zone, address, ids,
+            access_version=context.access_version,
+        )  # fmt: skip
     except Refused as refusal:
         log.info("ws refused: %s (%d)", refusal.reason, refusal.code)
         services.metrics.closed(refusal.code, "refused")
@@ -211,6 +213,8 @@ async def _serve(
     zone: str,
     address: str | None,
     ids: dict[str, str],
+    *,
+    access_version: int,
 ) -> None:
     """`ids` go on the join and the leave row alike: the connection's own id pairs them, the
     page load's id groups a page's zones into one visit (storage.repositories.access_history)."""
@@ -218,6 +222,10 @@ async def _serve(
     peer = conn.peer
     room = await services.registry.join(zone_id, peer, kind)
     services.connections.add(conn)
+    # Only now, with the connection in the index (no await in between): remembered before
+    # the room had loaded, a watcher tick in between dropped the plan as having no
+    # connections, and an access change right after the join then went unnoticed.
+    services.watcher.remember(conn.plan_id, access_version)
     session_id = conn.session_id
     sockets = services.session_sockets
     session_key = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ import websockets
 from pycrdt import Doc, Text
 
 from crdt.client import YClient
+from tests.support.database import scalar
 
 log = logging.getLogger("tests")
 
@@ -36,16 +36,13 @@ def text_of(client: YClient, name: str = "t") -> str:
     return str(client.doc.get(name, type=Text))
 
 
-def log_rows(db_path: Path, zone_id: int | None = None) -> int:
-    """Count update-log rows straight from the SQLite file (a separate, real reader)."""
-    with sqlite3.connect(db_path) as db:
-        if zone_id is None:
-            return int(db.execute("SELECT count(*) FROM zone_updates").fetchone()[0])
-        return int(
-            db.execute(
-                "SELECT count(*) FROM zone_updates WHERE zone_id = ?", (zone_id,)
-            ).fetchone()[0]
-        )
+def log_rows(where: str | Path | Any, zone_id: int | None = None) -> int:
+    """Count update-log rows straight from the database (a separate, real reader): `where` is
+    its URL, a SQLite file, or the server/settings (tests/support/database.py)."""
+    if zone_id is None:
+        return int(scalar(where, "SELECT count(*) FROM zone_updates"))
+    found = scalar(where, "SELECT count(*) FROM zone_updates WHERE zone_id = :z", {"z": zone_id})
+    return int(found)
 
 
 CHUNK = re.compile(r"\[([^\]:\[]+):(\d+) [^\]]*\]")
