@@ -61,7 +61,7 @@ def _bounded(
     return _Bound(default, gt=gt, ge=ge, le=le, check=check)
 
 
-REDIS_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}:")
+REDIS_PREFIX = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,62}:")
 
 
 def check_redis_prefix(value: str) -> str:

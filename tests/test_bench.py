@@ -76,14 +76,20 @@ def test_quick_bench_beside_hocuspocus_prints_every_figure_and_loses_nothing(
     assert {(r["scenario"], r["server"]) for r in data["loads"]} == {
         (scenario, server) for scenario in LOADS for server in SERVERS
     }
+    cpu_by_server: dict[str, float] = {}
     for load in data["loads"]:
         assert load["lost"] == 0, load
         assert load["delivered"] == load["expected"] > 0, load
         assert load["duplicates"] == load["unknown"] == 0, load
         assert load["rooms_converged"] == load["rooms"], load
-        assert load["cpu_us_per_delivery"] > 0 and load["peak_rss_mb"] > 0, load
+        # CPU is read in clock ticks (10 ms): a quick run's light scenario on the bare relay
+        # can use less than one, so each server's CPU shows in some scenario, not in every one.
+        assert load["cpu_us_per_delivery"] >= 0 and load["peak_rss_mb"] > 0, load
+        server = load["server"]
+        cpu_by_server[server] = max(cpu_by_server.get(server, 0.0), load["cpu_us_per_delivery"])
         # Hocuspocus sends every edit back to its sender too (merged with others).
         assert (load["echoes"] > 0) == (load["server"] == "hocuspocus"), load
+    assert all(cpu > 0 for cpu in cpu_by_server.values()), cpu_by_server
     commits = data["durable_commit"]
     assert commits["synchronous"] == "FULL" and commits["commits"] == 50
     assert 0 < commits["p50_ms"] <= commits["p99_ms"]

@@ -305,11 +305,13 @@ async def select_rows(
         return Selection([], [], units, entry.coordinators, rules, today, now)
     narrowing = _narrowing(q)
     asked = (narrowing, q.indicator, q.sort, q.direction)
-    if asked in entry.ordered and (entry.ordered[asked][1] is not None or not every_fact):
+    # The CSV (`every_fact`) is read afresh: the page's own rows always are (`page_of`), so a
+    # file downloaded just after a change must not hold the cached state from before it.
+    if asked in entry.ordered and not every_fact:
         matched, rows = entry.ordered[asked]
         return Selection(matched, rows, units, entry.coordinators, rules, today, now)
     engine = services.repos.engine
-    rows = entry.full.get(narrowing)
+    rows = None if every_fact else entry.full.get(narrowing)
     if rows is None and (every_fact or _needs_every_fact(q)):
         await services.summaries.write_pending()  # the SQL fold reads what the rooms hold now
         facts = await municipality_facts(engine, municipality.id, today, now, narrowing=narrowing)
