@@ -17,7 +17,7 @@ from server.core.audit import client_address
 from server.services import Services
 from server.web.errors import Forbidden, LoginRequired, NotFound
 from server.web.session import current_user
-from storage.models import Municipality
+from storage.models import Municipality, Plan
 
 KE_ROLE = "ke_admin"  # the `role` of a KE administrator's access-log rows
 
@@ -29,6 +29,16 @@ class KeVisit:
     services: Services
     user: Any
     municipality: Municipality
+
+    async def plan(self, request: Request) -> Plan:
+        """The route's plan (`plan_id`), when it is one of this municipality's; another's, a
+        moved one or none at all is the same 404, so nothing tells them apart."""
+        found = await self.services.repos.municipalities.plan_in(
+            self.municipality.id, request.path_params["plan_id"]
+        )
+        if found is None:
+            raise NotFound()
+        return found
 
     def audit(
         self,

@@ -44,18 +44,9 @@ PAGE = "plans"
 THEN = ("deltaker", "leave")
 
 
-async def _plan(visit: KeVisit, request: Request) -> Plan:
-    plan = await visit.services.repos.municipalities.plan_in(
-        visit.municipality.id, request.path_params["plan_id"]
-    )
-    if plan is None:
-        raise NotFound()
-    return plan
-
-
 async def koordinator_page(request: Request) -> Response:
     visit = await ke_page(request, "koordinator")
-    plan = await _plan(visit, request)
+    plan = await visit.plan(request)
     return await _page(request, visit, plan)
 
 
@@ -98,7 +89,7 @@ async def _page(
 
 async def koordinator_submit(request: Request) -> Response:
     visit, form = await ke_form(request)
-    plan = await _plan(visit, request)
+    plan = await visit.plan(request)
     values = {"to": form.get("to", "").strip(), "then": form.get("then", "deltaker")}
     if values["then"] not in THEN:
         return await _page(request, visit, plan, error="ke.error.then", values=values, status=400)

@@ -56,15 +56,6 @@ class Giver:
     user_id: int | None
 
 
-async def _plan(visit: KeVisit, request: Request) -> Plan:
-    plan = await visit.services.repos.municipalities.plan_in(
-        visit.municipality.id, request.path_params["plan_id"]
-    )
-    if plan is None:
-        raise NotFound()
-    return plan
-
-
 async def _givers(visit: KeVisit, plan: Plan) -> dict[str, Giver]:
     members = await visit.services.plans.list_members_with_names(plan.id)
     by_role = {m.role: (m.user_id, name) for m, name, _e in members if m.role in GIVERS}
@@ -89,7 +80,7 @@ async def _targets(visit: KeVisit) -> list[dict[str, str]]:
 
 async def move_page(request: Request) -> Response:
     visit = await ke_page(request, "move")
-    plan = await _plan(visit, request)
+    plan = await visit.plan(request)
     return await _page(request, visit, plan)
 
 
@@ -172,7 +163,7 @@ def _check(
 
 async def move_submit(request: Request) -> Response:
     visit, form = await ke_form(request)
-    plan = await _plan(visit, request)
+    plan = await visit.plan(request)
     values = {f: form.get(f, "").strip() for f in FIELDS}
     services = visit.services
     targets = {int(t["id"]) for t in await _targets(visit)}
