@@ -3,7 +3,12 @@ Normen's Faktaark 15: logs shall be kept *and checked*).
 
 Who opened which plan, when: the access-log rows that open a plan (its page, Min plan, print,
 export, minutes, a version, and a socket opened without a page, e.g. with a token), joined to
-the plans of the municipality so another municipality's rows never come back. Beside them,
+the plans of the municipality so another municipality's rows never come back. A plan that moved
+away from the municipality within this installation (`plan_moves`, kind `internal`) keeps its
+rows up to the move here: the sending municipality was the data controller for that period and
+its log control is its duty; those rows carry the move record's initials instead of the
+person's name (`moved_initials`), and nothing after the move comes back. The receiving
+municipality sees the plan's whole log, as the plan is its own. Beside them,
 what could explain each opening: the person's membership role, the meetings they are invited
 to, the open measures they are responsible for (from the zone summaries, never the text).
 The server decides what looks unusual (server/ke/log_review.py).
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import (
@@ -25,6 +30,7 @@ from storage.models import (
     MeetingInvitee,
     Membership,
     Plan,
+    PlanMove,
     User,
     Zone,
     ZoneSummary,
@@ -45,7 +51,8 @@ class Opening:
     user_name: str | None
     role: str | None  # the role the row recorded (at the time)
     plan_id: str
-    person_name: str
+    person_name: str | None  # None for a plan that moved away: never its person's name
+    moved_initials: str | None = None  # the move record's initials, for a plan that moved away
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +74,25 @@ async def openings(
     plan_prefix: str | None = None,
     limit: int,
 ) -> list[Opening]:
-    """The municipality's plan openings in [start, end), oldest first, at most `limit`."""
+    """The municipality's plan openings in [start, end), oldest first, at most `limit`: of
+    its own plans, and of the plans that moved away from it up to the move's time."""
     t = audit_log_table.c
+    own = Plan.municipality_id == municipality_id
+    # The latest move away from here that the row precedes: the row is of this municipality's
+    # period. A plan that came back later is its own again, and all its rows are shown.
+    moved_away = (
+        select(PlanMove.initials)
+        .where(
+            PlanMove.plan_id == t.plan_id,
+            PlanMove.kind == "internal",
+            PlanMove.from_municipality_id == municipality_id,
+            t.at <= PlanMove.moved_at,
+        )
+        .order_by(PlanMove.id.desc())
+        .limit(1)
+        .correlate(audit_log_table)
+        .scalar_subquery()
+    )
     # A browser page's sockets carry its visit id and the page's own row counts it; a socket
     # opened without a page (a token client) is an opening of its own.
     opening = or_(
@@ -77,10 +101,14 @@ async def openings(
     )
     stmt = (
         select(t.id, t.at, t.action, t.actor_user_id, User.name, t.role)
-        .add_columns(t.plan_id, Plan.person_name)
+        .add_columns(
+            t.plan_id,
+            case((own, Plan.person_name), else_=None),
+            case((own, null()), else_=moved_away),
+        )
         .join(Plan, Plan.id == t.plan_id)
         .outerjoin(User, User.id == t.actor_user_id)
-        .where(Plan.municipality_id == municipality_id, opening, t.at >= start, t.at < end)
+        .where(or_(own, moved_away.is_not(None)), opening, t.at >= start, t.at < end)
         .order_by(t.id)
         .limit(limit)
     )
