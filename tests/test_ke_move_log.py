@@ -155,7 +155,13 @@ async def test_the_old_ke_keeps_the_log_of_its_own_period(web: LiveServer, world
             assert_same_rows(page.text, lines)
             assert {line[3] for line in lines} == {"J. B., flyttet ut"}
             assert {line[4] for line in lines} == {plan}
-        # The move of its own is an action, not an opening; B's page is still B's.
+        # The person filter offers whoever opened the plan before the move, not after.
+        page = await aase.get(f"/ke/{three.a}/access")
+        assert f'<option value="{three.early}">{EARLY[1]}</option>' in page.text
+        assert f'value="{three.late}"' not in page.text and LATE[1] not in page.text
+        only = await aase.get(f"/ke/{three.a}/access", params={"person": str(three.early)})
+        assert set(_who(only.text)) == {EARLY[1]}
+        # B's page is still B's.
         assert (await aase.get(f"/ke/{three.b}/access")).status_code == 404
         english = await aase.get(f"/ke/{three.a}/access?lang=en")
         assert "J. B., moved away" in english.text

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, null, or_, select
+from sqlalchemy import ColumnElement, and_, case, null, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import (
@@ -64,6 +64,17 @@ class Reasons:
     responsible: set[tuple[str, int]]
 
 
+def _opening() -> ColumnElement[bool]:
+    """An access-log row that opens a plan. A browser page's sockets carry its visit id and
+    the page's own row counts it; a socket opened without a page (a token client) is an
+    opening of its own."""
+    t = audit_log_table.c
+    return or_(
+        t.action.in_([a for a in OPEN_ACTIONS if a != "ws_join"]),
+        and_(t.action == "ws_join", json_text(t.details, "visit").is_(None)),
+    )
+
+
 async def openings(
     engine: AsyncEngine,
     municipality_id: int,
@@ -93,12 +104,7 @@ async def openings(
         .correlate(audit_log_table)
         .scalar_subquery()
     )
-    # A browser page's sockets carry its visit id and the page's own row counts it; a socket
-    # opened without a page (a token client) is an opening of its own.
-    opening = or_(
-        t.action.in_([a for a in OPEN_ACTIONS if a != "ws_join"]),
-        and_(t.action == "ws_join", json_text(t.details, "visit").is_(None)),
-    )
+    opening = _opening()
     stmt = (
         select(t.id, t.at, t.action, t.actor_user_id, User.name, t.role)
         .add_columns(
@@ -165,14 +171,31 @@ def _responsible(data: str) -> set[int]:
 
 
 async def people(engine: AsyncEngine, municipality_id: int) -> list[tuple[int, str]]:
-    """Everyone who has a role in one of the municipality's plans (the person filter)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(User.id, User.name)
-            .join(Membership, Membership.user_id == User.id)
-            .join(Plan, Plan.id == Membership.plan_id)
-            .where(Plan.municipality_id == municipality_id)
-            .distinct()
-            .order_by(User.name, User.id)
+    """Everyone who has a role in one of the municipality's plans, and everyone who opened a
+    plan that moved away from it before the move (the rows its log control still shows):
+    the person filter."""
+    t = audit_log_table.c
+    members = (
+        select(User.id, User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Plan.municipality_id == municipality_id)
+    )
+    before_moves = (
+        select(User.id, User.name)
+        .join(audit_log_table, t.actor_user_id == User.id)
+        .join(
+            PlanMove,
+            and_(
+                PlanMove.plan_id == t.plan_id,
+                PlanMove.kind == "internal",
+                PlanMove.from_municipality_id == municipality_id,
+                t.at <= PlanMove.moved_at,
+            ),
         )
+        .where(_opening())
+    )
+    both = union(members, before_moves).subquery()
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(both.c.id, both.c.name).order_by(both.c.name, both.c.id))
         return [(uid, name) for uid, name in rows]
