@@ -18,15 +18,19 @@ from crdt.schema import append_item, get_root, read_zone
 from crdt.zone_state import doc_from_stored
 from server.core.authors import zone_changes
 from server.core.clock import today_oslo
+from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.audit import AuditEvent
 from tests.conftest import make_settings
+from tests.support.live import live_server
+from tests.support.web import PASSWORD, signed_in
 from tests.support.world import ROLE_USERS, World, build_world
 from tests.test_export import db_path, samplan
 
 RECEIVING = "Bø i Telemark 🏔"
 KE = ("ase.ke@eksempelvik.test", "Åse Ødegård")
+BO_KE = ("siv.ke@bo.test", "Siv Ærø 🏔")
 GOAL = "Trives på skolen 🏫 æøå"
 
 
@@ -190,3 +194,26 @@ async def test_a_plan_moves_to_another_installation_with_its_history_and_access_
     assert (kind, from_name, appointed) == ("import", "Eksempelvik kommune", None)
     verified = samplan(receiving, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    # The receiving KE sees where the plan came from beside the flag, in its language.
+    repos = await Repositories.open(receiving)
+    try:
+        bo = await repos.municipalities.by_name(RECEIVING)
+        assert bo is not None
+        siv = await repos.users.create(*BO_KE)
+        await repos.users.set_password_hash(siv.id, hash_password(PASSWORD))
+        await repos.municipalities.add_admin(bo.id, siv.id, granted_by=None)
+    finally:
+        await repos.close()
+    day = today_oslo().strftime("%d.%m.%Y")
+    texts = {
+        "nb": f"Flyttet inn fra Eksempelvik kommune {day}",
+        "en": f"Moved in from Eksempelvik kommune on {day}",
+        "nn": f"Flytta inn frå Eksempelvik kommune {day}",
+    }
+    async with live_server(receiving) as web, signed_in(web.http, BO_KE[0]) as http:
+        for lang, text in texts.items():
+            overview = await http.get(f"/ke/{bo.id}?lang={lang}")
+            assert text in overview.text and 'data-testid="ke-row-moved-in"' in overview.text
+            page = await http.get(f"/ke/{bo.id}/plans/{plan}/koordinator?lang={lang}")
+            assert text in page.text, lang

@@ -35,7 +35,9 @@ from starlette.responses import RedirectResponse, Response
 from server.core.identity import dotted_initials
 from server.ke.access import KeVisit
 from server.ke.forms import form_number, ke_form, ke_page, ke_render
+from server.ke.moves import moved_from
 from server.web.errors import NotFound
+from server.web.i18n import language_of, translator
 from storage import errors as storage_errors
 from storage.models import Plan, utcnow
 from storage.repositories.members import NotACoordinator
@@ -64,6 +66,7 @@ async def _page(
     current = next(((m.user_id, name) for m, name, _e in members if m.role == "koordinator"), None)
     people = await repos.coordinators.of(visit.municipality.id)
     units = await repos.municipalities.units(visit.municipality.id)
+    arrival = (await repos.moves.arrivals(visit.municipality.id)).get(plan.id)
     context: dict[str, Any] = {
         "plan": {
             "id": plan.id,
@@ -82,7 +85,8 @@ async def _page(
         "units": [{"id": str(u.id), "name": u.name} for u in units],
         "error": error,
         "values": values or {"to": "", "then": "deltaker"},
-        "moved_in": plan.id in await repos.moves.waiting_in(visit.municipality.id),
+        "moved_in": arrival is not None,
+        "moved_from": moved_from(arrival, translator(language_of(request))) if arrival else "",
     }
     return ke_render(request, visit, "ke_koordinator.html", PAGE, context, status=status)
 

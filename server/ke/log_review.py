@@ -1,7 +1,9 @@
 """GET /ke/{municipality_id}/access: the KE's log control (issue 14; Normen asks that access
 logs be kept *and checked*, helsepersonelloven § 21a forbids snooping).
 
-Every opening of the municipality's plans in a period, by person and by plan, with what looks
+Every opening of the municipality's plans in a period, by person and by plan (and of the plans
+that moved to another municipality here, up to the move: it was the data controller for that
+period, so checking its log stays its duty; those by initials and short id), with what looks
 unusual flagged, as facts (who, when, which plan by the person's name and short id, which
 page, the role the log recorded), never a word of the plan:
 - `unexplained`: the person had no role that opens the plan by itself (planeier, verge,
@@ -272,7 +274,10 @@ def row_cells(row: Opening, flags: list[str], t: Any) -> dict[str, Any]:
         "when": at.strftime("%d.%m.%Y %H:%M"),
         "who": row.user_name or t("accessLog.unknownUser"),
         "role": t("role." + row.role) if row.role else "",
-        "person": row.person_name,
+        # A plan that moved away (its rows up to the move): the move record's initials only.
+        "person": row.person_name
+        if row.person_name is not None
+        else t("ke.log.movedAway").replace("{initials}", row.moved_initials or "?"),
         "plan": row.plan_id[:8],
         "plan_id": row.plan_id,
         "action": t("ke.log.action." + row.action),

@@ -21,6 +21,7 @@ and the consent. Every step is an access-log row; the plan's members are told.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -37,7 +38,7 @@ from server.ke.overview import forget
 from server.web.errors import NotFound
 from storage import errors as storage_errors
 from storage.models import Plan
-from storage.repositories.moves import MAX_NAME, MoveConsent, MoveRecord
+from storage.repositories.moves import MAX_NAME, Arrival, MoveConsent, MoveRecord
 
 PAGE = "moves"
 GIVERS = ("planeier", "verge")  # as plan_consents: the person, or the guardian
@@ -206,6 +207,13 @@ async def move_submit(request: Request) -> Response:
     )
     await services.notifier.plan_moved(plan.id, move.id)
     return RedirectResponse(f"/ke/{visit.municipality.id}/moves?done=planMoved", status_code=303)
+
+
+def moved_from(arrival: Arrival, t: Callable[[str], str]) -> str:
+    """ "Flyttet inn fra Trondheim kommune 06.12.2026": where the receiving KE's plan came
+    from (the sending municipality's name, never anything of the plan), beside the flag."""
+    day = arrival.moved_at.astimezone(OSLO).strftime("%d.%m.%Y")
+    return t("ke.move.movedFrom").replace("{from}", arrival.from_name).replace("{date}", day)
 
 
 def _row(m: MoveRecord) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from server.core.indicators import MAX_DAYS, NAMES
 from server.ke.access import KeVisit, ke_visit, municipality_id_of, refuse_non_ke
+from server.ke.moves import moved_from
 from server.ke.overview import (
     COLUMNS,
     NONE,
@@ -71,7 +72,7 @@ async def overview_context(
     base = f"/ke/{visit.municipality.id}"
     rows, pages = await page_of(visit.services, visit.municipality.id, selection, q)
     # Plans moved here whose koordinator this KE has not yet appointed (server/ke/moves.py).
-    moved_in = await visit.services.repos.moves.waiting_in(visit.municipality.id)
+    moved_in = await visit.services.repos.moves.arrivals(visit.municipality.id)
     return {
         "municipality": {"id": visit.municipality.id, "name": visit.municipality.name},
         "rules": selection.rules,
@@ -89,6 +90,9 @@ async def overview_context(
                 "id": r.facts.plan_id,
                 "ok": _flags(r),
                 "moved_in": r.facts.plan_id in moved_in,
+                "moved_from": moved_from(moved_in[r.facts.plan_id], t)
+                if r.facts.plan_id in moved_in
+                else "",
                 **cells(r, t),
             }
             for r in rows

@@ -3,7 +3,12 @@ Normen's Faktaark 15: logs shall be kept *and checked*).
 
 Who opened which plan, when: the access-log rows that open a plan (its page, Min plan, print,
 export, minutes, a version, and a socket opened without a page, e.g. with a token), joined to
-the plans of the municipality so another municipality's rows never come back. Beside them,
+the plans of the municipality so another municipality's rows never come back. A plan that moved
+away from the municipality within this installation (`plan_moves`, kind `internal`) keeps its
+rows up to the move here: the sending municipality was the data controller for that period and
+its log control is its duty; those rows carry the move record's initials instead of the
+person's name (`moved_initials`), and nothing after the move comes back. The receiving
+municipality sees the plan's whole log, as the plan is its own. Beside them,
 what could explain each opening: the person's membership role, the meetings they are invited
 to, the open measures they are responsible for (from the zone summaries, never the text).
 The server decides what looks unusual (server/ke/log_review.py).
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, case, null, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import (
@@ -25,6 +30,7 @@ from storage.models import (
     MeetingInvitee,
     Membership,
     Plan,
+    PlanMove,
     User,
     Zone,
     ZoneSummary,
@@ -45,7 +51,8 @@ class Opening:
     user_name: str | None
     role: str | None  # the role the row recorded (at the time)
     plan_id: str
-    person_name: str
+    person_name: str | None  # None for a plan that moved away: never its person's name
+    moved_initials: str | None = None  # the move record's initials, for a plan that moved away
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,17 @@ class Reasons:
     roles: dict[tuple[str, int], str]
     invited: set[tuple[str, int]]
     responsible: set[tuple[str, int]]
+
+
+def _opening() -> ColumnElement[bool]:
+    """An access-log row that opens a plan. A browser page's sockets carry its visit id and
+    the page's own row counts it; a socket opened without a page (a token client) is an
+    opening of its own."""
+    t = audit_log_table.c
+    return or_(
+        t.action.in_([a for a in OPEN_ACTIONS if a != "ws_join"]),
+        and_(t.action == "ws_join", json_text(t.details, "visit").is_(None)),
+    )
 
 
 async def openings(
@@ -67,20 +85,36 @@ async def openings(
     plan_prefix: str | None = None,
     limit: int,
 ) -> list[Opening]:
-    """The municipality's plan openings in [start, end), oldest first, at most `limit`."""
+    """The municipality's plan openings in [start, end), oldest first, at most `limit`: of
+    its own plans, and of the plans that moved away from it up to the move's time."""
     t = audit_log_table.c
-    # A browser page's sockets carry its visit id and the page's own row counts it; a socket
-    # opened without a page (a token client) is an opening of its own.
-    opening = or_(
-        t.action.in_([a for a in OPEN_ACTIONS if a != "ws_join"]),
-        and_(t.action == "ws_join", json_text(t.details, "visit").is_(None)),
+    own = Plan.municipality_id == municipality_id
+    # The latest move away from here that the row precedes: the row is of this municipality's
+    # period. A plan that came back later is its own again, and all its rows are shown.
+    moved_away = (
+        select(PlanMove.initials)
+        .where(
+            PlanMove.plan_id == t.plan_id,
+            PlanMove.kind == "internal",
+            PlanMove.from_municipality_id == municipality_id,
+            t.at <= PlanMove.moved_at,
+        )
+        .order_by(PlanMove.id.desc())
+        .limit(1)
+        .correlate(audit_log_table)
+        .scalar_subquery()
     )
+    opening = _opening()
     stmt = (
         select(t.id, t.at, t.action, t.actor_user_id, User.name, t.role)
-        .add_columns(t.plan_id, Plan.person_name)
+        .add_columns(
+            t.plan_id,
+            case((own, Plan.person_name), else_=None),
+            case((own, null()), else_=moved_away),
+        )
         .join(Plan, Plan.id == t.plan_id)
         .outerjoin(User, User.id == t.actor_user_id)
-        .where(Plan.municipality_id == municipality_id, opening, t.at >= start, t.at < end)
+        .where(or_(own, moved_away.is_not(None)), opening, t.at >= start, t.at < end)
         .order_by(t.id)
         .limit(limit)
     )
@@ -137,14 +171,31 @@ def _responsible(data: str) -> set[int]:
 
 
 async def people(engine: AsyncEngine, municipality_id: int) -> list[tuple[int, str]]:
-    """Everyone who has a role in one of the municipality's plans (the person filter)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(User.id, User.name)
-            .join(Membership, Membership.user_id == User.id)
-            .join(Plan, Plan.id == Membership.plan_id)
-            .where(Plan.municipality_id == municipality_id)
-            .distinct()
-            .order_by(User.name, User.id)
+    """Everyone who has a role in one of the municipality's plans, and everyone who opened a
+    plan that moved away from it before the move (the rows its log control still shows):
+    the person filter."""
+    t = audit_log_table.c
+    members = (
+        select(User.id, User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Plan.municipality_id == municipality_id)
+    )
+    before_moves = (
+        select(User.id, User.name)
+        .join(audit_log_table, t.actor_user_id == User.id)
+        .join(
+            PlanMove,
+            and_(
+                PlanMove.plan_id == t.plan_id,
+                PlanMove.kind == "internal",
+                PlanMove.from_municipality_id == municipality_id,
+                t.at <= PlanMove.moved_at,
+            ),
         )
+        .where(_opening())
+    )
+    both = union(members, before_moves).subquery()
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(both.c.id, both.c.name).order_by(both.c.name, both.c.id))
         return [(uid, name) for uid, name in rows]

@@ -71,6 +71,15 @@ class MoveRecord:
     appointed_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Where a plan waiting for its koordinator came from, and when it arrived: the sending
+    municipality's name (another one here, or as the imported file says)."""
+
+    from_name: str
+    moved_at: datetime
+
+
 def _text(value: str, what: str) -> str:
     text = " ".join(value.split())
     if not text:
@@ -228,6 +237,25 @@ class PlanMoveRepo:
         )
         async with self._sessionmaker() as session:
             return set(await session.scalars(stmt))
+
+    async def arrivals(self, municipality_id: int) -> dict[str, Arrival]:
+        """`waiting_in` with where each plan came from and when (the latest arrival), so the
+        receiving KE sees the sending municipality beside the flag."""
+        source = aliased(Municipality)
+        stmt = (
+            select(PlanMove.plan_id, source.name, PlanMove.from_name, PlanMove.moved_at)
+            .join(Plan, Plan.id == PlanMove.plan_id)
+            .outerjoin(source, source.id == PlanMove.from_municipality_id)
+            .where(
+                PlanMove.to_municipality_id == municipality_id,
+                PlanMove.appointed_at.is_(None),
+                Plan.municipality_id == municipality_id,
+            )
+            .order_by(PlanMove.id)
+        )
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(stmt)).all()
+        return {plan: Arrival(here or there or "", at) for plan, here, there, at in rows}
 
     async def moved_out(self, municipality_id: int) -> list[MoveRecord]:
         """The municipality's record of the plans that left it, newest first."""
