@@ -393,6 +393,37 @@ async def municipality_facts(
     ]
 
 
+async def municipality_count(
+    engine: AsyncEngine, municipality_id: int, narrowing: Narrowing = EVERY_PLAN
+) -> int:
+    """How many of the municipality's plans `narrowing` keeps (by the municipality's index)."""
+    scope = and_(Plan.municipality_id == municipality_id, narrowing.condition())
+    async with engine.connect() as conn:
+        return int(
+            (await conn.execute(select(func.count()).select_from(Plan).where(scope))).scalar_one()
+        )
+
+
+async def municipality_ids_by_name(
+    engine: AsyncEngine,
+    municipality_id: int,
+    narrowing: Narrowing = EVERY_PLAN,
+    *,
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[str]:
+    """One page of the municipality's plans that `narrowing` keeps, in Norwegian name order
+    (`plans.sort_key`, then the id; descending: the name reversed, equal names still by id),
+    read from the (municipality_id, sort_key, id) index: the KE overview as it opens, without
+    reading every plan to sort it."""
+    scope = and_(Plan.municipality_id == municipality_id, narrowing.condition())
+    name = Plan.sort_key.desc() if descending else Plan.sort_key.asc()
+    stmt = select(Plan.id).where(scope).order_by(name, Plan.id).offset(offset).limit(limit)
+    async with engine.connect() as conn:
+        return list((await conn.execute(stmt)).scalars())
+
+
 async def municipality_koordinators(
     engine: AsyncEngine, municipality_id: int
 ) -> list[tuple[int, str]]:
