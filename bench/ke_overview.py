@@ -301,6 +301,22 @@ def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start")
 
 
+def _settle(pid: int, limit: float = 180.0) -> float:
+    """Wait until the server is idle (under 5 % of a CPU over a second), up to `limit` s;
+    returns the seconds waited. A fresh server's notifier first sends the revision reminders
+    of the thousands of seeded plans (~25 s of CPU here): measured during that, the figures
+    were the overview's and the notifier's."""
+    started = time.monotonic()
+    before = _server_cpu(pid)
+    while before is not None and time.monotonic() - started < limit:
+        time.sleep(1.0)
+        after = _server_cpu(pid)
+        if after is None or after - before < 0.05:
+            break
+        before = after
+    return time.monotonic() - started
+
+
 def _server_cpu(pid: int) -> float | None:
     """The server process's CPU seconds so far (user + system, every thread), from
     /proc (Linux); None elsewhere. In clock ticks (10 ms): `measure` reports the mean over
@@ -459,6 +475,7 @@ def run(label: str, database_url: str, work: Path, args: argparse.Namespace) -> 
     )
     try:
         _wait(port, proc)
+        print(f"waited {_settle(proc.pid):.0f} s for the server's start-up work to end")
         figures = asyncio.run(measure(f"http://127.0.0.1:{port}", muni, args.runs, proc.pid))
     finally:
         proc.terminate()
