@@ -35,9 +35,11 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from storage.choices import ROLES as ROLES  # re-exported: the repositories import it from here
+from storage.sort_keys import name_key
 
 ZONE_KINDS = ("content", "area", "comments", "minutes")
 KEYLESS_ZONE_KINDS = ("content", "comments")
@@ -294,9 +296,21 @@ class PasswordReset(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+def _name_key_default(context: DefaultExecutionContext) -> str:
+    return name_key(context.get_current_parameters().get("person_name"))  # type: ignore[no-untyped-call]
+
+
+# Compared byte by byte on every database (see storage.sort_keys), so SQL's order is Python's.
+_SORT_KEY = String(400).with_variant(String(400, collation="C"), "postgresql")
+
+
 class Plan(Base):
     __tablename__ = "plans"
-    __table_args__ = (CheckConstraint(_in("status", PLAN_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", PLAN_STATUSES), name="status"),
+        # The KE overview sorted by name (its first page) is read and paged from this index.
+        Index("ix_plans_municipality_id_sort_key", "municipality_id", "sort_key", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_plan_id)
     municipality_id: Mapped[int] = mapped_column(
@@ -304,6 +318,11 @@ class Plan(Base):
     )
     title: Mapped[str] = mapped_column(String(300))
     person_name: Mapped[str] = mapped_column(String(200))
+    # `person_name` in Norwegian order (storage.sort_keys.name_key): the KE overview sorts and
+    # pages by it in SQL. Set with the name: by `_person_name` on an ORM object, by the
+    # column default on a Core insert (the name is never changed by an UPDATE statement; one
+    # that did would set this too).
+    sort_key: Mapped[str] = mapped_column(_SORT_KEY, default=_name_key_default, server_default="")
     # Lets `samplan demo` find the plan it made last time instead of making another.
     demo_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
@@ -332,6 +351,11 @@ class Plan(Base):
     # when none is named. No foreign key: a plain ALTER TABLE on SQLite (see migration 0012);
     # MunicipalityRepo checks that the unit is the plan's municipality's.
     unit_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+    @validates("person_name")
+    def _person_name(self, _key: str, value: str) -> str:
+        self.sort_key = name_key(value)
+        return value
 
 
 class Zone(Base):

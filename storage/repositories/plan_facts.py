@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    null,
     or_,
     select,
     true,
@@ -158,10 +157,9 @@ def _facts_query(
     now: datetime,
     *,
     light: bool = False,
-    names_only: bool = False,
 ) -> Select[Any]:
     """One row per plan, its columns in `_facts`' order; `light`: only the plan, its unit and
-    its koordinator (what the overview needs to sort and page by name, unit, koordinator or
+    its koordinator (what the overview needs to sort and page by unit, koordinator or
     status). The koordinator is an outer join on its partial unique index (one per plan);
     each other fact is a correlated subquery that seeks one plan's rows by an index ((plan_id,
     id) of plan_consents, consents' (plan_id, user_id), meetings' plan_id): grouped
@@ -173,9 +171,6 @@ def _facts_query(
             stmt = stmt.order_by(order).limit(1)
         return stmt.correlate(Plan).scalar_subquery()
 
-    if names_only:  # the plan's own row: no join (`municipality_facts`)
-        own: list[Any] = [Plan.id, Plan.person_name, Plan.status, Plan.draft, Plan.unit_id]
-        return select(*own, null(), null(), null()).where(scope)
     koordinator = aliased(Membership, name="koordinator")
     columns: list[Any] = [
         Plan.id,
@@ -356,15 +351,13 @@ async def municipality_facts(
     *,
     plan_ids: Collection[str] | None = None,
     light: bool = False,
-    names_only: bool = False,
     narrowing: Narrowing = EVERY_PLAN,
 ) -> list[PlanFacts]:
     """The municipality's plans (or those of `plan_ids` among them, or those `narrowing`
     keeps) with their facts and their zones folded: three queries, whatever the number of
     plans. `light`: one query for the plan, unit and koordinator only (consents, meetings and
-    zones left at their empty defaults), for a page that sorts and filters by those alone;
-    `names_only`: lighter still, the plan's own row with no koordinator and no names but the
-    person's (a page sorted by name: its order and its count, nothing else)."""
+    zones left at their empty defaults), for a page that sorts and filters by those alone (by
+    name SQL pages: `municipality_count`, `municipality_ids_by_name`)."""
     if plan_ids is None:
         scope = and_(Plan.municipality_id == municipality_id, narrowing.condition())
     else:
@@ -373,9 +366,9 @@ async def municipality_facts(
         in_municipality = Plan.municipality_id + 0 == municipality_id
         scope = and_(in_municipality, narrowing.condition(), Plan.id.in_(list(plan_ids)))
     async with engine.connect() as conn:
-        query = _facts_query(scope, today, now, light=light, names_only=names_only)
+        query = _facts_query(scope, today, now, light=light)
         rows = (await conn.execute(query)).all()
-        if light or names_only:
+        if light:
             return [_facts(row) for row in rows]
         folds = (await conn.execute(_zone_folds_query(scope, today))).all()
         tails = {plan: _utc(at) for plan, at in await conn.execute(_tails_query(scope))}
@@ -393,18 +386,50 @@ async def municipality_facts(
     ]
 
 
+async def municipality_count(
+    engine: AsyncEngine, municipality_id: int, narrowing: Narrowing = EVERY_PLAN
+) -> int:
+    """How many of the municipality's plans `narrowing` keeps (by the municipality's index)."""
+    scope = and_(Plan.municipality_id == municipality_id, narrowing.condition())
+    async with engine.connect() as conn:
+        return int(
+            (await conn.execute(select(func.count()).select_from(Plan).where(scope))).scalar_one()
+        )
+
+
+async def municipality_ids_by_name(
+    engine: AsyncEngine,
+    municipality_id: int,
+    narrowing: Narrowing = EVERY_PLAN,
+    *,
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[str]:
+    """One page of the municipality's plans that `narrowing` keeps, in Norwegian name order
+    (`plans.sort_key`, then the id; descending: the name reversed, equal names still by id),
+    read from the (municipality_id, sort_key, id) index: the KE overview as it opens, without
+    reading every plan to sort it."""
+    scope = and_(Plan.municipality_id == municipality_id, narrowing.condition())
+    name = Plan.sort_key.desc() if descending else Plan.sort_key.asc()
+    stmt = select(Plan.id).where(scope).order_by(name, Plan.id).offset(offset).limit(limit)
+    async with engine.connect() as conn:
+        return list((await conn.execute(stmt)).scalars())
+
+
 async def municipality_koordinators(
     engine: AsyncEngine, municipality_id: int
 ) -> list[tuple[int, str]]:
     """Every koordinator of a plan of the municipality, once each (id, name): the overview's
     koordinator filter offers them whatever the other filters keep."""
-    stmt = (
-        select(User.id, User.name)
-        .join(Membership, Membership.user_id == User.id)
+    # `IN (...)`, not a join with DISTINCT: no temporary b-tree over 5,000 plans' rows
+    # (SQLite: 2.5 against 4 ms at 5,000 plans).
+    appointed = (
+        select(Membership.user_id)
         .join(Plan, Plan.id == Membership.plan_id)
         .where(Plan.municipality_id == municipality_id, Membership.role == "koordinator")
-        .distinct()
     )
+    stmt = select(User.id, User.name).where(User.id.in_(appointed))
     async with engine.connect() as conn:
         return [(uid, name or "") for uid, name in await conn.execute(stmt)]
 

@@ -90,3 +90,49 @@ async def test_concurrent_upgrades_take_turns(db_url: str) -> None:
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+async def test_plan_sort_key_is_filled_for_existing_plans_and_by_a_core_insert(
+    db_url: str,
+) -> None:
+    """0029 fills `plans.sort_key` for the plans there before it (Norwegian order: æ, ø, å
+    after z), and a plan inserted afterwards by a Core statement (no ORM object: a bulk
+    insert) gets its key from the column default."""
+    from sqlalchemy import insert, select, text
+
+    from storage.models import Plan
+    from storage.sort_keys import name_key
+
+    await upgrade(db_url, "0028_ke_log_thresholds")
+    engine = create_engine(db_url)
+    names = {"p-1": "Åse Ødegård 🌸", "p-2": "Zorro Zeta", "p-3": "Æsop Ærlig", "p-4": "aage"}
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO municipalities (name) VALUES ('Ærøy 🏔')"))
+            muni = (await conn.execute(text("SELECT id FROM municipalities"))).scalar_one()
+            for plan_id, name in names.items():
+                await conn.execute(
+                    text(
+                        "INSERT INTO plans (id, municipality_id, title, person_name, status,"
+                        " access_version, created_at, draft)"
+                        " VALUES (:id, :m, 'Tittel 🤫', :name, 'active', 0,"
+                        " CURRENT_TIMESTAMP, false)"
+                    ),
+                    {"id": plan_id, "m": muni, "name": name},
+                )
+        await upgrade(db_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(Plan),
+                [{"id": "p-5", "municipality_id": muni, "title": "T", "person_name": "Øyvind Ås"}],
+            )
+            rows = (
+                await conn.execute(select(Plan.id, Plan.sort_key).order_by(Plan.sort_key))
+            ).all()
+        names["p-5"] = "Øyvind Ås"
+        assert {plan_id: key for plan_id, key in rows} == {
+            plan_id: name_key(name) for plan_id, name in names.items()
+        }
+        assert [plan_id for plan_id, _ in rows] == ["p-4", "p-2", "p-3", "p-5", "p-1"]
+    finally:
+        await engine.dispose()
