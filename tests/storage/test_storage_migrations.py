@@ -133,6 +133,12 @@ async def test_plan_sort_key_is_filled_for_existing_plans_and_by_a_core_insert(
         assert {plan_id: key for plan_id, key in rows} == {
             plan_id: name_key(name) for plan_id, name in names.items()
         }
-        assert [plan_id for plan_id, _ in rows] == ["p-4", "p-2", "p-3", "p-5", "p-1"]
+        assert [plan_id for plan_id, _ in rows] == [
+            "p-2",
+            "p-3",
+            "p-5",
+            "p-4",
+            "p-1",
+        ]  # aage is åge
     finally:
         await engine.dispose()

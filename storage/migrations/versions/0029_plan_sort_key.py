@@ -28,7 +28,7 @@ _BATCH = 1000
 
 
 def _name_key(text: str | None) -> str:
-    folded = (text or "").casefold()
+    folded = (text or "").casefold().replace("aa", "å")
     if not folded.isascii():
         for letter, after_z in _NORWEGIAN:
             folded = folded.replace(letter, after_z)
