@@ -4,12 +4,15 @@ The loop-lag probe (server/ops/loop_lag.py) says *that* the loop stalled, not *w
 (issue 16). With `SAMPLAN_STALL_TRACE=PATH` the server times every handle the loop runs
 (`asyncio.events.Handle._run`, a task's step included) and every garbage collection; one that
 took longer than `SAMPLAN_STALL_TRACE_MS` (default 3) is written to PATH as one JSON line:
-when (seconds since the trace started), how long, what ran (the callback or the task's
-coroutine) and, for a stall, the main thread's stack as a watchdog thread saw it while the
-handle was still running (sampled every millisecond it can get the GIL), so the slow
-function is named, not only the coroutine that called it.
+when (seconds since the trace started), how long (wall and the main thread's CPU: a stall
+with little CPU waited for the GIL or for a CPU the machine's other work held), what ran
+(the callback or the task's coroutine) and the main thread's stack as a watchdog thread saw
+it while the handle was still running (sampled every millisecond it can get the GIL), so the slow
+function is named, not only the coroutine that called it. While pure Python holds the loop
+the watchdog gets the GIL only every switch interval (5 ms): `SAMPLAN_STALL_TRACE_SWITCH_MS=1`
+samples finer, but changes how threads take turns (fewer stalls waiting for the GIL, for one).
 
-It costs two clock reads per handle and a thread that wakes every millisecond: a traced
+It costs four clock reads per handle and a thread that wakes every millisecond: a traced
 server's figures are perturbed a little, so the table of record is measured without it.
 Never for production; nothing here reads or writes plan content (stacks are code locations).
 """
@@ -30,6 +33,7 @@ from typing import Any, TextIO
 
 ENV_PATH = "SAMPLAN_STALL_TRACE"
 ENV_MS = "SAMPLAN_STALL_TRACE_MS"
+ENV_SWITCH_MS = "SAMPLAN_STALL_TRACE_SWITCH_MS"
 STACK_DEPTH = 22  # innermost frames kept per sample
 
 
@@ -46,6 +50,7 @@ class StallTrace:
         self._started = 0.0
         self._samples: Counter[str] = Counter()
         self._gc_started = 0.0
+        self._gc_cpu = 0.0
         self._stop = threading.Event()
         self._original_run = asyncio.events.Handle._run
 
@@ -61,10 +66,12 @@ class StallTrace:
             trace._current = handle
             trace._started = started = time.perf_counter()
             trace._samples = Counter()
+            cpu = time.thread_time()
             try:
                 original(handle)
             finally:
                 took = time.perf_counter() - started
+                cpu = time.thread_time() - cpu
                 samples = trace._samples
                 trace._current = outer
                 if took >= trace.threshold:
@@ -72,6 +79,7 @@ class StallTrace:
                         {
                             "t": round(started - trace._t0, 3),
                             "ms": round(took * 1000, 2),
+                            "cpu_ms": round(cpu * 1000, 2),
                             "what": describe(handle),
                             "stacks": samples.most_common(4),
                         }
@@ -92,13 +100,16 @@ class StallTrace:
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
+            self._gc_cpu = time.thread_time()
             return
         took = time.perf_counter() - self._gc_started
+        cpu = time.thread_time() - self._gc_cpu
         if took >= self.threshold / 3 or info.get("generation") == 2:
             self._write(
                 {
                     "t": round(self._gc_started - self._t0, 3),
                     "ms": round(took * 1000, 2),
+                    "cpu_ms": round(cpu * 1000, 2),
                     "what": f"gc gen{info.get('generation')}",
                     "collected": info.get("collected"),
                 }
@@ -162,6 +173,9 @@ def install_from_env() -> StallTrace | None:
     if not path or _installed is not None:
         return _installed
     threshold = float(os.environ.get(ENV_MS, "3")) / 1000
+    switch = os.environ.get(ENV_SWITCH_MS)
+    if switch:
+        sys.setswitchinterval(float(switch) / 1000)
     _installed = StallTrace(Path(path), threshold)
     _installed.install()
     return _installed
