@@ -85,7 +85,7 @@ class StallTrace:
                         }
                     )
 
-        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign, assignment]
         gc.callbacks.append(self._on_gc)
         threading.Thread(target=self._watch, name="stall-trace", daemon=True).start()
         self._write({"t": 0.0, "start": True, "threshold_ms": self.threshold * 1000})
