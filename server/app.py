@@ -7,6 +7,8 @@ import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from pycrdt import Doc
+from sqlalchemy.orm import configure_mappers
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -263,7 +265,17 @@ def freeze_start_up_heap() -> None:
     15-74 ms (docs/BENCHMARKS.md, "Where the time goes under burst"), a stall every relay
     waits for. These objects live as long as the process, so scanning them finds nothing;
     after `gc.freeze()` a full collection sees only what was made since (well under 1 ms).
-    The collection first frees start-up's own garbage, so nothing dead is kept."""
+    The collection first frees start-up's own garbage, so nothing dead is kept.
+
+    SQLAlchemy configures its ORM mappers on the first query that needs them: 14 ms of CPU
+    (14-76 ms of the event loop on a busy machine) just after start-up, in a reminders job's
+    query (docs/BENCHMARKS.md, "Event-loop stalls: what ran"). Done here, before serving, it
+    is start-up's and frozen with the rest.
+    Called in the running loop (the lifespan), as the lazy imports below need."""
+    configure_mappers()
+    # pycrdt's first Doc in a running event loop imports anyio's asyncio back end (6-9 ms):
+    # made here, the first room load of a connection does not pay it.
+    Doc()
     gc.collect()
     gc.freeze()
 
@@ -277,6 +289,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = await Services.start(settings)
         app.state.services = services
         freeze_start_up_heap()
+        # The lag probe measures serving, not start-up's own work (the collection above holds
+        # the loop 40-50 ms): started after it on purpose, not by the luck of task order.
+        services.metrics.start()
         try:
             yield
         finally:

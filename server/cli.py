@@ -70,6 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
+    from server.ops.stall_trace import install_from_env
+
+    install_from_env()  # SAMPLAN_STALL_TRACE=PATH only: which callback held the loop (bench aid)
     trust_proxies, trusted = settings.proxy_headers()  # off unless SAMPLAN_TRUSTED_PROXIES
     config = uvicorn.Config(
         create_app(settings),

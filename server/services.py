@@ -30,6 +30,7 @@ from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
 from server.sync.sessions import SessionSockets
 from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
+from storage.db import warm_pool
 from storage.db.sqlite_file import DatabaseInUse, ServingLock, sqlite_file
 from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.meetings import MeetingRepo
@@ -106,6 +107,7 @@ class Services:
     @classmethod
     async def _start(cls, settings: Settings, serving_lock: ServingLock | None) -> Services:
         repos = await Repositories.open(settings)
+        await warm_pool(repos.engine)  # not while the first clients wait (issue 16)
         committer = GroupCommitter(repos.zone_log)
         committer.start()
         registry = RoomRegistry(
@@ -212,7 +214,8 @@ class Services:
             "1 while the database answered its latest probe (/healthz asks), 0 while it is gone.",
             lambda: float(database.available),
         )
-        metrics.start()
+        # The lag probe starts when the app serves (server/app.py, after the start-up heap is
+        # frozen): start-up's own work is not a stall anybody waits for (issue 16).
         log.info("services started")
         return cls(
             settings,

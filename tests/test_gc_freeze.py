@@ -45,3 +45,23 @@ async def test_the_start_up_heap_is_frozen_while_the_server_serves(
         unreachable,
     )
     assert gc.get_freeze_count() > 10_000  # still frozen (refcounting may free a few)
+
+
+async def test_start_up_does_what_the_first_clients_would_otherwise_wait_for(
+    server: LiveServer,
+) -> None:
+    """Work that ran on the event loop when the first requests came is done at start-up
+    (issue 16, docs/BENCHMARKS.md "Event-loop stalls: what ran"): the pool's connections are
+    open (an aiosqlite connection opened later starts its thread on the loop and waits for
+    it), the ORM mappers are configured (14 ms of CPU in the first query that needed them),
+    and pycrdt's lazy import of anyio's asyncio back end is done."""
+    import sys
+
+    from storage.models import Base
+
+    pool = server.services.repos.engine.pool
+    size = getattr(pool, "size", None)
+    if callable(size):  # a file database (SQLite in memory has no fixed pool)
+        assert pool.checkedin() + pool.checkedout() >= size(), pool.status()  # type: ignore[attr-defined]
+    assert all(mapper.configured for mapper in Base.registry.mappers)
+    assert "anyio._backends._asyncio" in sys.modules

@@ -21,7 +21,9 @@ from storage.repositories.audit import AuditEvent, AuditRepo
 
 log = logging.getLogger("samplan.audit")
 
-_BATCH = 500
+# Rows per transaction. Hashing and binding a row costs the event loop ~50 µs; 500 rows (500
+# clients leaving at once) held it 27 ms (docs/BENCHMARKS.md, "Event-loop stalls: what ran").
+_BATCH = 50
 _RETRY_SECONDS = 1.0
 
 

@@ -233,6 +233,20 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def warm_pool(engine: AsyncEngine) -> int:
+    """Open the connections the pool keeps (its `pool_size`) now, at start-up, and return how
+    many. Opened later, each is opened on the event loop when a request first needs it: an
+    aiosqlite connection starts its thread there and waits until the thread runs, which held
+    the loop 10-55 ms apiece when 500 clients joined at once (docs/BENCHMARKS.md, "Event-loop
+    stalls: what ran"). A pool without a fixed size (SQLite in memory) is left as it is."""
+    size = getattr(engine.pool, "size", None)
+    wanted = size() if callable(size) else 0
+    opened = [await engine.connect() for _ in range(wanted)]
+    for connection in opened:
+        await connection.close()  # back into the pool, open
+    return len(opened)
+
+
 def engine_of(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     """Recover the engine a sessionmaker was made for; repositories are given only the latter."""
     bind = sessionmaker.kw.get("bind")

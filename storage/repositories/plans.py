@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -597,7 +597,9 @@ class PlanRepo:
         async with write_session(self._sessionmaker) as session:
             await session.execute(select(Zone.id).where(Zone.id == zone_id).with_for_update())
             await session.execute(delete(ZoneSummary).where(ZoneSummary.zone_id == zone_id))
-            session.add(ZoneSummary(zone_id=zone_id, data=data))
+            # A Core insert, not session.add: the ORM flush of one object cost the event loop
+            # 3-8 ms per zone on a busy 2-CPU machine, 100 zones in a round.
+            await session.execute(insert(ZoneSummary).values(zone_id=zone_id, data=data))
 
     async def zone_summaries_for_user(
         self, user_id: int

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import (
@@ -179,7 +179,7 @@ class ZoneLog:
             for chunk in _chunks(ranges):
                 rows = await conn.execute(
                     select(_U.id, _U.user_id, _U.created_at)
-                    .where(_U.zone_id == zone_id, or_(*(_U.id.between(a, b) for a, b in chunk)))
+                    .where(_U.zone_id == zone_id, _in_runs(chunk))
                     .order_by(_U.id)
                 )
                 present.extend((int(r.id), r.user_id, r.created_at) for r in rows)
@@ -221,9 +221,7 @@ class ZoneLog:
             )
             for chunk in _chunks(_ranges(row_seq for row_seq, _, _ in present)):
                 await conn.execute(
-                    delete(zone_updates_table).where(
-                        _U.zone_id == zone_id, or_(*(_U.id.between(a, b) for a, b in chunk))
-                    )
+                    delete(zone_updates_table).where(_U.zone_id == zone_id, _in_runs(chunk))
                 )
         log.info(
             "zone compacted zone_id=%s seq=%s removed=%s merged=%s snapshot_bytes=%s",
@@ -355,3 +353,22 @@ def _ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
 def _chunks(ranges: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
     for start in range(0, len(ranges), RANGES_PER_STATEMENT):
         yield ranges[start : start + RANGES_PER_STATEMENT]
+
+
+LONG_RUN = 8  # a run of at least this many seqs is one BETWEEN; shorter ones go in the IN list
+
+
+def _in_runs(chunk: list[tuple[int, int]]) -> ColumnElement[bool]:
+    """`zone_updates.id` in one of the runs, as a statement of few shapes: the seqs of short
+    runs in one expanding IN list, the long runs as BETWEENs, their number padded up to a
+    power of two by repeating the last (the same condition twice selects nothing more).
+
+    One BETWEEN per run made every compaction's statements a new SQL text (n runs, n
+    BETWEENs), compiled afresh: 3-6 ms of the event loop per zone when 100 rooms of
+    interleaved writers unloaded (docs/BENCHMARKS.md, "Event-loop stalls: what ran"). These
+    shapes are compiled once and then come from SQLAlchemy's cache."""
+    singles = [seq for a, b in chunk if b - a + 1 < LONG_RUN for seq in range(a, b + 1)]
+    long = [(a, b) for a, b in chunk if b - a + 1 >= LONG_RUN]
+    if long:
+        long += [long[-1]] * ((1 << (len(long) - 1).bit_length()) - len(long))
+    return or_(_U.id.in_(singles), *(_U.id.between(a, b) for a, b in long))
