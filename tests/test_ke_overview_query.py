@@ -154,8 +154,8 @@ async def _municipality(server: LiveServer, world: World) -> tuple[int, list[int
 
 # --- the reference: every fact of every plan, filtered and sorted in plain Python ----------
 
-# The Norwegian alphabet, letter by letter (ä as æ, ö as ø, aa as å); any other character by its code
-# point, which puts a space and digits before the letters and other scripts after them.
+# The Norwegian alphabet, letter by letter (ä as æ, ö as ø, aa as å); any other character by
+# its code point, which puts a space and digits before the letters and other scripts after them.
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzæøå"
 _RANK = {letter: ord("a") + n for n, letter in enumerate(_ALPHABET)} | {
     "ä": ord("a") + 26,
