@@ -84,6 +84,7 @@ class Report:
             row(f"{head} server CPU µs per delivered update", runs, lambda r: r.cpu_us_per_delivery)
             row(f"{head} peak RSS MB", runs, lambda r: r.peak_rss_mb)
             row(f"{head} longest event-loop stall ms", runs, lambda r: r.loop_lag_ms)
+            row(f"{head} longest stall during the paced edits ms", runs, lambda r: r.steady_lag_ms)
         if self.idles:
             n = self.idles[0]
             head = f"idle ({n.asked} connections on {n.plans} plans)"

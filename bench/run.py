@@ -445,11 +445,13 @@ async def _one(
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
-    lag = getattr(server, "loop_lag_s", None)
+    lag, steady = server.loop_lag_s, server.steady_lag_s
     for result in results:
         result.round = round_
         if lag is not None:
             result.loop_lag_ms = lag * 1000
+        if steady is not None and hasattr(result, "steady_lag_ms"):
+            result.steady_lag_ms = steady * 1000
         report.add(result)
 
 

@@ -71,6 +71,7 @@ class LoadResult:
     seconds: float
     round: int = 0
     loop_lag_ms: float = math.nan  # Samplan's longest event-loop stall (/metrics), else NaN
+    steady_lag_ms: float = math.nan  # the same during the paced edits only (no start, no joins)
 
 
 @dataclass
@@ -224,6 +225,7 @@ async def drive(
     idle_from, idle_cpu = time.perf_counter(), server.cpu_seconds()
     await asyncio.sleep(idle_seconds)
     idle_pct = (server.cpu_seconds() - idle_cpu) / (time.perf_counter() - idle_from) * 100
+    await server.begin_steady()  # before the CPU window: the scrape costs the server CPU
     me = psutil.Process()
     cpu0, own0 = server.cpu_seconds(), sum(me.cpu_times()[:2])
     sent_at = [0.0] * len(plan)

@@ -352,6 +352,9 @@ class Deployment:
         self.services = [p for p in processes if p.service]
         self.nodes = [p for p in processes if not p.service]
         self.started_seconds = 0.0
+        self.loop_lag_s: float | None = None
+        self.steady_lag_s: float | None = None
+        self._steady_since: float | None = None
 
     def __enter__(self) -> Deployment:
         started = time.perf_counter()
@@ -419,14 +422,32 @@ class Deployment:
 
     async def watch_loop_lag(self, every: float = 1.0) -> float | None:
         """Scrape the stall gauge every `every` s until cancelled; the largest value seen is
-        in `self.loop_lag_s` (the gauge may be a maximum since start or over a window)."""
-        self.loop_lag_s: float | None = None
+        in `self.loop_lag_s` (the gauge is the maximum since the previous scrape). What a
+        scrape begun after `begin_steady` reads also goes into `self.steady_lag_s`."""
+        self.loop_lag_s = self.steady_lag_s = self._steady_since = None
         while True:
-            value = await self.loop_lag_max_s()
-            if value is None:
+            if await self._scrape_lag() is None:
                 return None  # no /metrics here: stop asking
-            self.loop_lag_s = max(value, self.loop_lag_s or 0.0)
             await asyncio.sleep(every)
+
+    async def begin_steady(self) -> None:
+        """From now on stalls count as the paced edits' own, apart from the start-up and the
+        join storm before them: one scrape now closes the gauge's window up to here (its value
+        counts for the whole run only). Only the first call of a scenario counts."""
+        if not self.setup.samplan or self._steady_since is not None:
+            return
+        await self._scrape_lag()
+        self._steady_since = time.perf_counter()
+        self.steady_lag_s = 0.0
+
+    async def _scrape_lag(self) -> float | None:
+        begun = time.perf_counter()
+        value = await self.loop_lag_max_s()
+        if value is not None:
+            self.loop_lag_s = max(value, self.loop_lag_s or 0.0)
+            if self._steady_since is not None and begun >= self._steady_since:
+                self.steady_lag_s = max(value, self.steady_lag_s or 0.0)
+        return value
 
 
 async def scrape_gauge(port: int, gauge: str, token: str = METRICS_TOKEN) -> float | None:

@@ -67,6 +67,7 @@ def test_quick_bench_beside_hocuspocus_prints_every_figure_and_loses_nothing(
         "a durable commit on this disk",
         "| figure | samplan-sqlite | relay-floor | hocuspocus |",
         "longest event-loop stall ms",
+        "longest stall during the paced edits ms",
     ):
         assert label in out
 
@@ -120,6 +121,12 @@ def test_quick_bench_beside_hocuspocus_prints_every_figure_and_loses_nothing(
     # of every other server stays empty.
     stalls = [load["loop_lag_ms"] for load in data["loads"] if load["server"] != "samplan-sqlite"]
     assert stalls == [None] * len(stalls)
+    steady = [load["steady_lag_ms"] for load in data["loads"] if load["server"] != "samplan-sqlite"]
+    assert steady == [None] * len(steady)
+    # ... and the paced edits' own stall is a part of the whole run's, read apart from it.
+    for load in data["loads"]:
+        if load["server"] == "samplan-sqlite":
+            assert 0 <= load["steady_lag_ms"] <= load["loop_lag_ms"], load
 
 
 def test_struct_keys_name_every_edit_in_a_merged_update() -> None:
