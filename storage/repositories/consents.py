@@ -64,7 +64,9 @@ class MemberAccess:
     plan_draft: bool = False
 
 
-def _in_force(role: str, consent: Consent | None, status: str, draft: bool) -> MemberAccess:
+def member_in_force(role: str, consent: Consent | None, status: str, draft: bool) -> MemberAccess:
+    """The member's access from their row, their newest current consent row and the plan's
+    status and draft flag: a draft has no consent in force whatever the table holds."""
     record = _record(consent) if consent is not None and not draft else None
     return MemberAccess(role, record, status == "closed", draft)
 
@@ -222,7 +224,7 @@ class ConsentRepo:
         if row is None:
             return None
         role, consent, status, draft = row
-        return _in_force(role, consent, status, draft)
+        return member_in_force(role, consent, status, draft)
 
     async def access_by_plan(self, user_id: int) -> dict[str, MemberAccess]:
         """`member_access` for every plan the user is in, in one query: what "Mine planer"
@@ -241,7 +243,7 @@ class ConsentRepo:
                 .order_by(Consent.id)
             )
             return {
-                plan_id: _in_force(role, consent, status, draft)
+                plan_id: member_in_force(role, consent, status, draft)
                 for plan_id, role, consent, status, draft in rows
             }
 
