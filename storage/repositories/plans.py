@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import engine_of, scrub_deleted, vacuum, write_session
+from storage.db import engine_of, scrub_deleted, sqlite_zone_log, vacuum, write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
 from storage.models import (
     KEYLESS_ZONE_KINDS,
@@ -44,7 +44,12 @@ from storage.models import (
     is_zone_key,
     utcnow,
 )
-from storage.repositories.consents import MemberAccess, member_in_force
+from storage.repositories.consents import (
+    CONSENT_COLUMNS,
+    MemberAccess,
+    consent_record,
+    member_in_force,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,45 @@ class JoinCheck:
     active: bool  # the account exists and is not deactivated
     context: ConnectionContext | None
     member: MemberAccess | None
+
+
+# PlanRepo.join_check's one statement. Rooted at the user, so a deactivated or unknown
+# account is told apart from a non-member; the consent join is ConsentRepo.member_access's
+# (the member's newest current row). A constant, so the SQLite fast path compiles it once.
+_JOIN_CHECK = (
+    select(
+        User.deactivated_at,
+        User.name,
+        Membership.role,
+        Plan.access_version,
+        Plan.status,
+        Plan.draft,
+        Zone.id,
+        Zone.retired_at,
+        *CONSENT_COLUMNS,
+    )
+    .select_from(User)
+    .outerjoin(
+        Membership,
+        (Membership.user_id == User.id) & (Membership.plan_id == bindparam("plan_id")),
+    )
+    .outerjoin(Plan, Plan.id == Membership.plan_id)
+    .outerjoin(
+        Zone,
+        (Zone.plan_id == Plan.id)
+        & (Zone.kind == bindparam("kind"))
+        & (Zone.key == bindparam("key")),
+    )
+    .outerjoin(
+        Consent,
+        (Consent.plan_id == Membership.plan_id)
+        & (Consent.user_id == Membership.user_id)
+        & Consent.revoked_at.is_(None),
+    )
+    .where(User.id == bindparam("user_id"))
+    .order_by(Consent.id.desc())
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,43 +628,18 @@ class PlanRepo:
 
         Rooted at the user, so a deactivated or unknown account is told apart from a
         non-member without a second query. The consent join is `member_access`'s."""
-        async with self._sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(
-                        User.deactivated_at,
-                        User.name,
-                        Membership.role,
-                        Plan.access_version,
-                        Plan.status,
-                        Plan.draft,
-                        Zone.id,
-                        Zone.retired_at,
-                        Consent,
-                    )
-                    .select_from(User)
-                    .outerjoin(
-                        Membership,
-                        (Membership.user_id == User.id) & (Membership.plan_id == plan_id),
-                    )
-                    .outerjoin(Plan, Plan.id == Membership.plan_id)
-                    .outerjoin(
-                        Zone, (Zone.plan_id == Plan.id) & (Zone.kind == kind) & (Zone.key == key)
-                    )
-                    .outerjoin(
-                        Consent,
-                        (Consent.plan_id == Membership.plan_id)
-                        & (Consent.user_id == Membership.user_id)
-                        & Consent.revoked_at.is_(None),
-                    )
-                    .where(User.id == user_id)
-                    .order_by(Consent.id.desc())
-                    .limit(1)
-                )
-            ).first()
+        params = {"plan_id": plan_id, "kind": kind, "key": key, "user_id": user_id}
+        fast = sqlite_zone_log(engine_of(self._sessionmaker))
+        if fast is not None:  # SQLite: one hand-off to the reader thread, not nine
+            row = await fast.first(_JOIN_CHECK, params)
+        else:
+            async with self._sessionmaker() as session:
+                found = (await session.execute(_JOIN_CHECK, params)).first()
+            row = tuple(found) if found is not None else None
         if row is None:
             return JoinCheck(False, None, None)
-        deactivated_at, name, role, version, status, draft, zone_id, retired_at, consent = row
+        deactivated_at, name, role, version, status, draft, zone_id, retired_at = row[:8]
+        consent = consent_record(row[8:])
         active = deactivated_at is None
         if role is None:
             return JoinCheck(active, None, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from storage.db import is_sqlite, sqlite_zone_log
 from storage.models import Plan
 from storage.repositories import ConsentRepo
 from storage.repositories.accounts import AccountRepo
@@ -22,6 +23,8 @@ async def _agrees(store: Store, plan_id: str, kind: str, key: str, user_id: int)
 
 
 async def test_join_check_in_every_state(store: Store) -> None:
+    if is_sqlite(store.engine):  # the one-hand-off path (SQLiteZoneLog.first) is what runs
+        assert sqlite_zone_log(store.engine) is not None
     consents = ConsentRepo(store.sessionmaker)
     accounts = AccountRepo(store.sessionmaker)
     municipality = await store.plans.get_or_create_municipality("Bø i Telemark kommune")
