@@ -111,8 +111,8 @@ async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> Call
             raise Refused(CloseCode.UNAUTHENTICATED, str(exc)) from exc
         if grant.plan_id != plan_id:
             raise Refused(CloseCode.FORBIDDEN, "token is for another plan")
-        if not await services.repos.accounts.is_active(grant.user_id):
-            raise Refused(CloseCode.UNAUTHENTICATED, "account deactivated")
+        # Whether the account is still active is read with the join's access check (one
+        # statement, `PlanRepo.join_check`), before anything of the plan is sent.
         return Caller(grant.user_id, None)
     cookie = ws.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -144,16 +144,18 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             raise Refused(CloseCode.NOT_FOUND, "no such room") from exc
         caller = await _authenticate(ws, services, path.plan_id)
         user_id = caller.user_id
-        context = await services.plans.connection_context(
-            path.plan_id, path.kind, path.key, user_id
-        )
+        # The account, the zone, the role and the consent in one statement (issue 16: each
+        # query is a round trip to the database thread, and the joiner waits for all of them).
+        check = await services.plans.join_check(path.plan_id, path.kind, path.key, user_id)
+        if not check.active:
+            raise Refused(CloseCode.UNAUTHENTICATED, "account deactivated")
+        context = check.context
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, "no such plan or zone")  # no oracle on which
         zone = path.zone
         consent = None
         if needs_consent(context.role):
-            member = await services.consents.member_access(context.plan_id, user_id)
-            consent = member.consent if member else None
+            consent = check.member.consent if check.member else None
         access = effective_access(
             context.role, path.kind, zone, consent, closed=context.plan_closed
         )

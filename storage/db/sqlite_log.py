@@ -22,12 +22,12 @@ import queue
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Dialect
+from sqlalchemy import Dialect, Select
 from sqlalchemy.exc import DBAPIError
 
 from storage.models import zone_updates_table
@@ -35,6 +35,7 @@ from storage.models import zone_updates_table
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+AnySelect = Select[*tuple[Any, ...]]
 
 # zone_updates has AUTOINCREMENT (storage.models): ids are never reused, even after compaction
 # deleted the newest rows, and inside one BEGIN IMMEDIATE transaction (nobody else can insert)
@@ -176,6 +177,7 @@ class SQLiteZoneLog:
         self._reader: _Worker | None = None
         self._closed = False
         self._threads_lock = threading.Lock()
+        self._compiled: dict[int, _Compiled] = {}
 
     def _started(self, worker: _Worker | None, role: str) -> _Worker:
         if worker is not None:
@@ -229,6 +231,32 @@ class SQLiteZoneLog:
         tests). Writes belong in `append`, which takes the engine's writer lock."""
         worker = self._started(self._writer if role == "writer" else self._reader, role)
         return await worker.submit(fn)
+
+    async def first(
+        self, statement: AnySelect, params: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row of a read-only Core `statement` (with named `bindparam`s filled from
+        `params`), run on the reader's connection in ONE hand-off, each column converted by
+        its type as the engine would convert it. Through the engine a read is about nine
+        hand-offs (BEGIN, cursor, execute, fetch, close, rollbacks), and a WebSocket join
+        waits for its access check before the newcomer gets anything (issue 16, "late
+        join"). One statement in autocommit mode reads one snapshot, so no BEGIN is needed.
+
+        `statement` should be a module-level constant: its compiled form is kept per object.
+        """
+        compiled = self._compiled.get(id(statement))
+        if compiled is None or compiled[0] is not statement:
+            compiled = self._compiled[id(statement)] = _compile(statement, self._target.dialect)
+        _, sql, names, fixed, processors = compiled
+        values = tuple(params[name] if name in params else fixed[name] for name in names)
+        reader = self._started(self._reader, "reader")
+        raw = await reader.submit(lambda conn: _first(conn, sql, values))
+        if raw is None:
+            return None
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(raw, processors, strict=True)
+        )
 
     async def checkpoint(self) -> tuple[int, int, int]:
         """`PRAGMA wal_checkpoint(TRUNCATE)` on the writer's connection, under the engine's
@@ -302,6 +330,43 @@ def _load(conn: sqlite3.Connection, zone_id: int) -> LoadedRows:
         _rollback(conn)
         raise
     return (snap[1] if snap is not None else None), seq, updates
+
+
+# (statement, SQL text, positional parameter names, the statement's own values, per-column
+# result processors): what `SQLiteZoneLog.first` needs, made once per statement.
+_Compiled = tuple[
+    AnySelect,
+    str,
+    tuple[str, ...],
+    dict[str, Any],
+    tuple[Callable[[Any], Any] | None, ...],
+]
+
+
+def _compile(statement: AnySelect, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    if compiled._bind_processors or compiled.positiontup is None:  # noqa: SLF001
+        # Every parameter here is a plain str/int: a type that converts on the way in would
+        # need the engine's path.
+        raise ValueError("statement needs bind processing; run it through the engine")
+    processors = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.selected_columns
+    )
+    names = tuple(compiled.positiontup)
+    return statement, str(compiled), names, dict(compiled.params), processors
+
+
+def _first(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    try:
+        cursor = conn.execute(sql, values)
+        try:
+            rows = cursor.fetchmany(1)
+        finally:
+            cursor.close()  # an open statement would keep its read snapshot (and the WAL)
+    except Exception as exc:
+        raise _wrap(exc, sql) from exc
+    return tuple(rows[0]) if rows else None
 
 
 def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:

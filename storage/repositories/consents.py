@@ -12,6 +12,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -65,8 +66,40 @@ class MemberAccess:
 
 
 def _in_force(role: str, consent: Consent | None, status: str, draft: bool) -> MemberAccess:
-    record = _record(consent) if consent is not None and not draft else None
-    return MemberAccess(role, record, status == "closed", draft)
+    return member_in_force(role, _record(consent) if consent is not None else None, status, draft)
+
+
+def member_in_force(
+    role: str, consent: ConsentRecord | None, status: str, draft: bool
+) -> MemberAccess:
+    """The member's access from their role, their newest current consent and the plan's
+    status and draft flag: a draft has no consent in force whatever the table holds."""
+    return MemberAccess(role, None if draft else consent, status == "closed", draft)
+
+
+# A consent row as plain columns, in ConsentRecord's order: a statement that joins other
+# tables selects these (not the entity) so its rows can be read without the ORM.
+CONSENT_COLUMNS = (
+    Consent.id,
+    Consent.plan_id,
+    Consent.user_id,
+    Consent.status,
+    Consent.scope,
+    Consent.valid_until,
+    Consent.given_by_user_id,
+    Consent.given_at,
+    Consent.revoked_at,
+    Consent.revoked_by_user_id,
+)
+
+
+def consent_record(values: Sequence[Any]) -> ConsentRecord | None:
+    """The record from CONSENT_COLUMNS' values; None when an outer join found no row."""
+    if values[0] is None:
+        return None
+    raw = json.loads(values[4])
+    scope = None if raw == ALL else tuple(str(s) for s in raw)
+    return ConsentRecord(values[0], values[1], values[2], values[3], scope, *values[5:])
 
 
 def _record(row: Consent) -> ConsentRecord:

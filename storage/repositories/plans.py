@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import engine_of, scrub_deleted, vacuum, write_session
+from storage.db import engine_of, scrub_deleted, sqlite_zone_log, vacuum, write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
 from storage.models import (
     KEYLESS_ZONE_KINDS,
@@ -44,6 +44,12 @@ from storage.models import (
     is_zone_key,
     utcnow,
 )
+from storage.repositories.consents import (
+    CONSENT_COLUMNS,
+    MemberAccess,
+    consent_record,
+    member_in_force,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,57 @@ class ConnectionContext:
     role: str
     user_name: str
     plan_closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JoinCheck:
+    """What a WebSocket join is decided on, read in one statement (one snapshot): whether the
+    account may act at all, the zone and the member's role (`context`, None when the plan or
+    zone does not exist or the user is not a member) and the member's current consent
+    (`member`, as `ConsentRepo.member_access` gives it)."""
+
+    active: bool  # the account exists and is not deactivated
+    context: ConnectionContext | None
+    member: MemberAccess | None
+
+
+# PlanRepo.join_check's one statement. Rooted at the user, so a deactivated or unknown
+# account is told apart from a non-member; the consent join is ConsentRepo.member_access's
+# (the member's newest current row). A constant, so the SQLite fast path compiles it once.
+_JOIN_CHECK = (
+    select(
+        User.deactivated_at,
+        User.name,
+        Membership.role,
+        Plan.access_version,
+        Plan.status,
+        Plan.draft,
+        Zone.id,
+        Zone.retired_at,
+        *CONSENT_COLUMNS,
+    )
+    .select_from(User)
+    .outerjoin(
+        Membership,
+        (Membership.user_id == User.id) & (Membership.plan_id == bindparam("plan_id")),
+    )
+    .outerjoin(Plan, Plan.id == Membership.plan_id)
+    .outerjoin(
+        Zone,
+        (Zone.plan_id == Plan.id)
+        & (Zone.kind == bindparam("kind"))
+        & (Zone.key == bindparam("key")),
+    )
+    .outerjoin(
+        Consent,
+        (Consent.plan_id == Membership.plan_id)
+        & (Consent.user_id == Membership.user_id)
+        & Consent.revoked_at.is_(None),
+    )
+    .where(User.id == bindparam("user_id"))
+    .order_by(Consent.id.desc())
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,36 +615,41 @@ class PlanRepo:
     async def connection_context(
         self, plan_id: str, kind: str, key: str, user_id: int
     ) -> ConnectionContext | None:
-        """Everything a WebSocket join needs, in one query: None when the plan or zone does
-        not exist or the user is not a member (the caller must not say which)."""
-        async with self._sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(
-                        Plan.access_version,
-                        Zone.id,
-                        Membership.role,
-                        User.name,
-                        Plan.status,
-                        Zone.retired_at,
-                    )
-                    .join(Zone, Zone.plan_id == Plan.id)
-                    .join(Membership, Membership.plan_id == Plan.id)
-                    .join(User, User.id == Membership.user_id)
-                    .where(
-                        Plan.id == plan_id,
-                        Zone.kind == kind,
-                        Zone.key == key,
-                        Membership.user_id == user_id,
-                    )
-                )
-            ).first()
+        """The zone and the member's role: None when the plan or zone does not exist or the
+        user is not a member (the caller must not say which)."""
+        return (await self.join_check(plan_id, kind, key, user_id)).context
+
+    async def join_check(self, plan_id: str, kind: str, key: str, user_id: int) -> JoinCheck:
+        """Everything a WebSocket join is authorised on, in ONE statement (issue 16, "late
+        join"): on aiosqlite every query is several hops to the connection's thread, and the
+        join used to pay three queries (account active, plan/zone/role, consent) before its
+        sync step 2. One statement also reads them from one snapshot, with the access version
+        the open connection is then watched from.
+
+        Rooted at the user, so a deactivated or unknown account is told apart from a
+        non-member without a second query. The consent join is `member_access`'s."""
+        params = {"plan_id": plan_id, "kind": kind, "key": key, "user_id": user_id}
+        fast = sqlite_zone_log(engine_of(self._sessionmaker))
+        if fast is not None:  # SQLite: one hand-off to the reader thread, not nine
+            row = await fast.first(_JOIN_CHECK, params)
+        else:
+            async with self._sessionmaker() as session:
+                found = (await session.execute(_JOIN_CHECK, params)).first()
+            row = tuple(found) if found is not None else None
         if row is None:
-            return None
-        version, zone_id, role, name, status, retired_at = row
+            return JoinCheck(False, None, None)
+        deactivated_at, name, role, version, status, draft, zone_id, retired_at = row[:8]
+        consent = consent_record(row[8:])
+        active = deactivated_at is None
+        if role is None:
+            return JoinCheck(active, None, None)
+        member = member_in_force(role, consent, status, draft)
+        if zone_id is None:
+            return JoinCheck(active, None, member)
         # A retired life area is read-only like a closed plan: kept, no longer edited.
         read_only = status == "closed" or retired_at is not None
-        return ConnectionContext(plan_id, version, zone_id, role, name, read_only)
+        context = ConnectionContext(plan_id, version, zone_id, role, name, read_only)
+        return JoinCheck(active, context, member)
 
     async def save_zone_summary(self, zone_id: int, summary: Mapping[str, Any]) -> None:
         """Replace the zone's summary (delete + insert: portable, and one transaction). The
