@@ -27,7 +27,7 @@ from bench.edits import client_edits, state_of
 from bench.scenarios import percentile
 from bench.seed import RoomNeed, bench_settings, seed
 from bench.servers import samplan_server
-from bench.wire import BenchClient, open_client, update_of
+from bench.wire import BenchClient, frame_keys, open_client, update_key, update_of
 from crdt.protocol import encode_sync_update
 
 SYNC_TIMEOUT = 60.0
@@ -38,17 +38,31 @@ async def _fill(url_of: list[str], updates: list[bytes]) -> None:
     writer = await open_client(url_of[0], 0)
     observer = await open_client(url_of[1], 1)
     await asyncio.wait_for(asyncio.gather(writer.synced, observer.synced), SYNC_TIMEOUT)
+    wanted = [update_key(update) for update in updates]
+    seen: set[tuple[int, int] | None] = set()
     for start in range(0, len(updates), CHUNK):
         for update in updates[start : start + CHUNK]:
             writer.send(encode_sync_update(update))
-        await _relayed(observer, min(start + CHUNK, len(updates)))
+        await _relayed(observer, wanted[start : start + CHUNK], seen)
     writer.close()
     observer.close()
 
 
-async def _relayed(observer: BenchClient, count: int, timeout: float = SYNC_TIMEOUT) -> None:
+async def _relayed(
+    observer: BenchClient,
+    wanted: list[tuple[int, int] | None],
+    seen: set[tuple[int, int] | None],
+    timeout: float = SYNC_TIMEOUT,
+) -> None:
+    """Wait until the observer was sent every edit in `wanted`, found by its first struct: the
+    server sends one frame per durable batch, so frames are not edits."""
     deadline = time.perf_counter() + timeout
-    while observer.updates < count:
+    while True:
+        frames, observer.received = observer.received, []  # each frame is read once
+        for _, frame in frames:
+            seen.update(frame_keys(frame))
+        if seen.issuperset(wanted):
+            return
         if time.perf_counter() > deadline:
             raise TimeoutError("the room did not relay every update")
         await asyncio.sleep(0.005)
