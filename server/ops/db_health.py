@@ -1,7 +1,8 @@
 """Whether this node reaches its database, as /healthz and /metrics report it.
 
 A node whose database is gone keeps running (it recovers by itself when the database is
-back: the pool pings a connection before it hands it out), but it can store nothing, so every
+back: the pool pings a connection that sat idle before it hands it out, and replaces one that
+failed), but it can store nothing, so every
 writer is sent away with 1013 "storage unavailable" and told to come back. The operator sees
 it here: /healthz says "degraded" and names "database". A probe is one `SELECT 1` with a
 short timeout, at most once a second however often /healthz is asked.
