@@ -59,6 +59,7 @@ class GroupCommitter:
         self.late_commit: Hook[frozenset[int]] = Hook("late commit")
         self.timeouts = 0
         self._abandoned: set[asyncio.Task[list[int]]] = set()
+        self._stuck_jobs: set[asyncio.Future[Any]] = set()
 
     def start(self) -> None:
         if self._task is None:
@@ -101,7 +102,7 @@ class GroupCommitter:
             while self._jobs:
                 job, fut = self._jobs.pop(0)
                 try:
-                    result = await job()
+                    result = await self._bounded_job(job)
                 except Exception as exc:
                     fut.set_exception(exc)
                 else:
@@ -159,6 +160,27 @@ class GroupCommitter:
             f"a commit of {len(batch)} updates took longer than {self.commit_timeout:g} s"
         )
 
+    async def _bounded_job(self, job: Callable[[], Awaitable[T]]) -> T:
+        """A job (a compaction's write) waited for at most `commit_timeout` seconds, like a
+        batch: one stuck on a hanging database must not hold every later batch behind it,
+        where no timeout would ever fire. Left running if it takes longer (its caller sees
+        CommitTimeout; a compaction is only tried again later)."""
+        if self.commit_timeout is None:
+            return await job()
+        task: asyncio.Future[T] = asyncio.ensure_future(job())
+        done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
+        if done:
+            return task.result()
+        self.timeouts += 1
+        self._stuck_jobs.add(task)
+        task.add_done_callback(self._job_done)
+        raise CommitTimeout(f"a write job took longer than {self.commit_timeout:g} s")
+
+    def _job_done(self, task: asyncio.Future[Any]) -> None:
+        self._stuck_jobs.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("a timed-out write job failed in the end: %s", type(task.exception()).__name__)
+
     def _abandoned_done(self, task: asyncio.Task[list[int]], zones: frozenset[int]) -> None:
         self._abandoned.discard(task)
         if task.cancelled():
@@ -184,6 +206,10 @@ class GroupCommitter:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        # Writes given up on and still waiting for a database that does not answer: the
+        # process is stopping, nobody waits for their outcome.
+        for task in (*self._abandoned, *self._stuck_jobs):
+            task.cancel()
 
 
 class _Abandoned:

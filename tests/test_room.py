@@ -593,4 +593,10 @@ async def test_a_commit_past_the_timeout_fails_its_batch_and_a_late_store_is_ann
     assert len(stored.updates) == 1  # stored after all, and said so
     ok = committer.submit(1, doc.get_update())
     assert await ok > 0 and outcomes[-1] is None  # and the next batch works as before
+    # A write job (a compaction's) that hangs gives up too, and batches after it go on.
+    never = asyncio.Event()
+    with pytest.raises(CommitTimeout):
+        await committer.run_exclusive(never.wait)
+    doc.get("t", type=Text).insert(0, "Kari 🧭 ")
+    assert await committer.submit(1, doc.get_update()) > 0
     await committer.stop()
