@@ -409,7 +409,12 @@ class Deployment:
         return merged
 
     def profile(self, output: Path) -> None:
-        self.nodes[0].profile(output)
+        """py-spy every node: the first into `output`, node n into `<stem>.node<n><suffix>`
+        (a two-node set-up's time is spent on both sides of Redis)."""
+        for n, node in enumerate(self.nodes):
+            node.profile(
+                output if n == 0 else output.with_name(f"{output.stem}.node{n}{output.suffix}")
+            )
 
     async def loop_lag_max_s(self) -> float | None:
         """The longest event-loop stall any node reports on /metrics, or None where no node

@@ -4,6 +4,14 @@ Persist-before-relay makes each edit wait for a durable write; fsync per edit wo
 busy server at a few hundred edits per second. Batching whatever arrived while the
 previous transaction was in flight keeps the promise at any load. One writer task also
 means SQLite never sees two writers at once ("database is locked").
+
+A database that stops answering without refusing (a partition: packets vanish) would make a
+batch wait for ever, and its writers with it, with no sign. So a batch waits at most
+`commit_timeout` seconds: then it counts as failed (`CommitTimeout`), its rooms send their
+writers away with 1013 "storage unavailable" as on a lost database, and nothing in it is
+relayed. The write itself is left to finish or fail in the background (cancelling a statement
+on a dead connection can hang as long as the statement); if it does commit in the end, what
+it stored was never relayed, and `late_commit` names its zones so other nodes read them again.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from crdt.hooks import Hook
 from crdt.stats import Timings
 from crdt.store import ZoneStore
 
@@ -22,9 +31,15 @@ log = logging.getLogger("samplan.committer")
 T = TypeVar("T")
 
 
+class CommitTimeout(TimeoutError):
+    """A durable write did not return within the committer's `commit_timeout`: whether it
+    will be stored is unknown, so it counts as failed (never relayed)."""
+
+
 class GroupCommitter:
-    def __init__(self, store: ZoneStore) -> None:
+    def __init__(self, store: ZoneStore, *, commit_timeout: float | None = None) -> None:
         self.store = store
+        self.commit_timeout = commit_timeout  # None: wait as long as the store takes
         self._pending: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._inflight: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
@@ -37,6 +52,14 @@ class GroupCommitter:
         # How long each batch's durable write took, from the writer task's start of it to
         # the store's return (fsync included): /metrics' commit latency.
         self.commit_seconds = Timings()
+        # Each batch's outcome, for whoever reports the database's health (the exception, or
+        # None on success): the writer notices a lost database before any probe does.
+        self.outcome: Hook[BaseException | None] = Hook("commit outcome")
+        # Zones an abandoned (timed-out) write stored after all: stored, never relayed.
+        self.late_commit: Hook[frozenset[int]] = Hook("late commit")
+        self.timeouts = 0
+        self._abandoned: set[asyncio.Task[list[int]]] = set()
+        self._stuck_jobs: set[asyncio.Future[Any]] = set()
 
     def start(self) -> None:
         if self._task is None:
@@ -79,7 +102,7 @@ class GroupCommitter:
             while self._jobs:
                 job, fut = self._jobs.pop(0)
                 try:
-                    result = await job()
+                    result = await self._bounded_job(job)
                 except Exception as exc:
                     fut.set_exception(exc)
                 else:
@@ -88,10 +111,7 @@ class GroupCommitter:
     async def _write(self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]) -> None:
         started = time.perf_counter()
         try:
-            seqs = await self.store.append_batch(
-                [(zone, update) for zone, update, _, _ in batch],
-                [author for _, _, author, _ in batch],
-            )
+            seqs = await self._append(batch)
         except Exception as exc:
             self.failed_batches += 1
             self.failing += 1
@@ -106,8 +126,10 @@ class GroupCommitter:
             for _, _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
+            self.outcome(exc)
             return
         self.commit_seconds.observe(time.perf_counter() - started)
+        self.outcome(None)
         if self.failing:
             log.info("group commit works again after %d failed batches", self.failing)
             self.failing = 0
@@ -116,6 +138,64 @@ class GroupCommitter:
         for (_, _, _, fut), seq in zip(batch, seqs, strict=True):
             if not fut.done():
                 fut.set_result(seq)
+
+    async def _append(
+        self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]
+    ) -> list[int]:
+        """The store's write, waited for at most `commit_timeout` seconds."""
+        write = self.store.append_batch(
+            [(zone, update) for zone, update, _, _ in batch],
+            [author for _, _, author, _ in batch],
+        )
+        if self.commit_timeout is None:
+            return await write
+        task = asyncio.get_running_loop().create_task(write, name="group-commit-write")
+        done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
+        if done:
+            return task.result()
+        self.timeouts += 1
+        self._abandoned.add(task)
+        task.add_done_callback(_Abandoned(self, frozenset(zone for zone, _, _, _ in batch)))
+        raise CommitTimeout(
+            f"a commit of {len(batch)} updates took longer than {self.commit_timeout:g} s"
+        )
+
+    async def _bounded_job(self, job: Callable[[], Awaitable[T]]) -> T:
+        """A job (a compaction's write) waited for at most `commit_timeout` seconds, like a
+        batch: one stuck on a hanging database must not hold every later batch behind it,
+        where no timeout would ever fire. Left running if it takes longer (its caller sees
+        CommitTimeout; a compaction is only tried again later)."""
+        if self.commit_timeout is None:
+            return await job()
+        task: asyncio.Future[T] = asyncio.ensure_future(job())
+        done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
+        if done:
+            return task.result()
+        self.timeouts += 1
+        self._stuck_jobs.add(task)
+        task.add_done_callback(self._job_done)
+        raise CommitTimeout(f"a write job took longer than {self.commit_timeout:g} s")
+
+    def _job_done(self, task: asyncio.Future[Any]) -> None:
+        self._stuck_jobs.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("a timed-out write job failed in the end: %s", type(task.exception()).__name__)
+
+    def _abandoned_done(self, task: asyncio.Task[list[int]], zones: frozenset[int]) -> None:
+        self._abandoned.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.info("a timed-out commit failed in the end: %s", type(exc).__name__)
+            return
+        log.warning(
+            "a timed-out commit of %d updates was stored in the end (never relayed); "
+            "%d zone(s) to be read again",
+            len(task.result()),
+            len(zones),
+        )
+        self.late_commit(zones)
 
     async def stop(self) -> None:
         await self.flush()
@@ -126,3 +206,18 @@ class GroupCommitter:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        # Writes given up on and still waiting for a database that does not answer: the
+        # process is stopping, nobody waits for their outcome.
+        for task in (*self._abandoned, *self._stuck_jobs):
+            task.cancel()
+
+
+class _Abandoned:
+    __slots__ = ("committer", "zones")
+
+    def __init__(self, committer: GroupCommitter, zones: frozenset[int]) -> None:
+        self.committer = committer
+        self.zones = zones
+
+    def __call__(self, task: asyncio.Task[list[int]]) -> None:
+        self.committer._abandoned_done(task, self.zones)

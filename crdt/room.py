@@ -377,8 +377,8 @@ class Room:
         self, updates: Sequence[tuple[int, bytes]], *, from_store: bool = False
     ) -> bool:
         """Updates another node made durable, each with its seq: applied with a remote origin
-        and relayed to this node's peers, never logged nor published again. Each one that
-        integrated joins the seqs this room may fold (its snapshot holds it now).
+        and relayed to this node's peers in one frame, never logged nor published again. Each
+        one that integrated joins the seqs this room may fold (its snapshot holds it now).
 
         Returns False when one did not integrate (it waits for an update this node never
         got, e.g. across a Redis reconnect): the caller catches up from the store. Such a
@@ -388,6 +388,7 @@ class Room:
             return True
         complete = True
         captured = self._captured
+        relay: list[bytes] = []
         for seq, update in updates:
             captured.clear()
             try:
@@ -403,8 +404,7 @@ class Room:
             self._unfolded[seq] = None
             self.committed_seq = max(self.committed_seq, seq)
             if from_store or (len(captured) == 1 and captured[0] == update):
-                for emitted in captured:
-                    self._broadcast(encode_sync_update(emitted), exclude=None)
+                relay.extend(captured)
             else:
                 # More integrated than the update itself: a local peer's update that was
                 # waiting for it. That part is not durable yet, so it is logged like the
@@ -414,6 +414,11 @@ class Room:
                     self._last_commit = fut
                     fut.add_done_callback(_Relay(self, None, emitted, time.perf_counter()))
         captured.clear()
+        if relay:
+            # One frame per peer for the whole message (every update the other node committed
+            # in one batch), as for a local batch (`_relay_committed`): each send walks the
+            # ASGI stack down to a syscall, and a busy room's messages carry several.
+            self._broadcast(encode_merged_sync_update(relay), exclude=None)
         if self._guard is not None:
             self._guard.problems.clear()  # checked where it was written
         return complete

@@ -108,7 +108,7 @@ class Services:
     async def _start(cls, settings: Settings, serving_lock: ServingLock | None) -> Services:
         repos = await Repositories.open(settings)
         await warm_pool(repos.engine)  # not while the first clients wait (issue 16)
-        committer = GroupCommitter(repos.zone_log)
+        committer = GroupCommitter(repos.zone_log, commit_timeout=settings.commit_timeout_seconds)
         committer.start()
         registry = RoomRegistry(
             committer,
@@ -209,9 +209,11 @@ class Services:
                 lambda: cluster.bus.reconnects,
             )
         database = DatabaseHealth(repos.engine)
+        committer.outcome.subscribe(database.writer_outcome)
         metrics.gauge(
             "samplan_database_available",
-            "1 while the database answered its latest probe (/healthz asks), 0 while it is gone.",
+            "1 while the database answered its latest probe (/healthz asks) or the latest "
+            "durable write of edits, 0 while it is gone.",
             lambda: float(database.available),
         )
         # The lag probe starts when the app serves (server/app.py, after the start-up heap is

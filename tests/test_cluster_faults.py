@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pycrdt import Text
 
@@ -362,4 +363,88 @@ async def test_postgresql_stalled_for_seconds_nothing_relayed_meanwhile_and_all_
                 log.info("nodes ok %.1f s after packets flowed again", time.monotonic() - restored)
                 await _everything_converges(c, clients, durable)
                 assert all(cl.connections == 1 for cl in clients)  # nobody was sent away
+            c.stop()
+
+
+METRICS_TOKEN = "metrics-token-stall"  # a header value: ASCII
+
+
+async def _database_available(node: ServerProcess) -> float:
+    """`samplan_database_available` from /metrics (which probes nothing: /healthz is not
+    asked anywhere in the test that reads it)."""
+
+    def scrape() -> float:
+        reply = httpx.get(
+            f"{http_base(node)}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=30,
+        )
+        assert reply.status_code == 200
+        for line in reply.text.splitlines():
+            if line.startswith("samplan_database_available "):
+                return float(line.split()[1])
+        raise AssertionError("samplan_database_available not in /metrics")
+
+    return await asyncio.to_thread(scrape)
+
+
+async def test_postgresql_stalled_past_the_commit_timeout_writers_sent_away_and_all_recovers(
+    tmp_path: Path,
+) -> None:
+    """Packets to the database vanish for longer than the commit timeout: a durable write is
+    not waited for beyond it, so every writer is sent away with 1013 "storage unavailable"
+    (as when the database is refused), /metrics says the database is gone without /healthz
+    being asked, nothing was relayed that is not stored, and when packets flow again the
+    nodes recover by themselves and everything anyone wrote is stored and converges."""
+    async with cluster(tmp_path) as c:
+        with proxied(c.database_url) as (proxy, via_proxy):
+            nodes = await _two_nodes(
+                c, database_url=via_proxy, commit_timeout_seconds=2, metrics_token=METRICS_TOKEN
+            )
+            async with writing(c, nodes) as (clients, durable):
+                await wait_for(
+                    lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
+                )
+                assert [await _database_available(n) for n in nodes] == [1.0, 1.0]
+                await proxy.stall()
+                stalled = time.monotonic()
+                seen_at_stall = set().union(*(cl.seen for cl in clients))
+                await wait_for(
+                    lambda: all(CloseCode.TRY_AGAIN_LATER in cl.closes for cl in clients),
+                    timeout=30,
+                    what="writers closed with 1013 after the commit timeout",
+                )
+                log.info("writers sent away %.1f s after the stall", time.monotonic() - stalled)
+                assert all(
+                    reason == "storage unavailable"
+                    for cl in clients
+                    for code, reason in zip(cl.closes, cl.reasons, strict=True)
+                    if code == CloseCode.TRY_AGAIN_LATER
+                )
+
+                async def metrics_say_gone() -> bool:
+                    return [await _database_available(n) for n in nodes] == [0.0, 0.0]
+
+                await wait_for(metrics_say_gone, timeout=15, what="/metrics: database gone")
+                assert all("failed: CommitTimeout" in n.output() for n in nodes)
+                # Nothing new was relayed while the database did not answer.
+                assert set().union(*(cl.seen for cl in clients)) <= seen_at_stall | (
+                    await _stored_chunks(c)
+                )
+                await proxy.restore()
+                restored = time.monotonic()
+
+                async def metrics_say_back() -> bool:
+                    return [await _database_available(n) for n in nodes] == [1.0, 1.0]
+
+                await wait_for(
+                    lambda: all(cl.synced for cl in clients), timeout=60, what="clients back"
+                )
+                await wait_for(metrics_say_back, timeout=30, what="/metrics: database back")
+                log.info(
+                    "clients synced and /metrics back %.1f s after packets flowed again",
+                    time.monotonic() - restored,
+                )
+                await _everything_converges(c, clients, durable, timeout=60)
+            assert all(node.proc is not None and node.proc.poll() is None for node in nodes)
             c.stop()

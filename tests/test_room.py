@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text
 
-from crdt.committer import GroupCommitter
+from crdt.committer import CommitTimeout, GroupCommitter
 from crdt.peer import Peer
 from crdt.protocol import (
     CloseCode,
@@ -559,4 +559,44 @@ async def test_one_durable_batch_reaches_each_peer_as_one_frame_never_before_its
     assert room.stats.deliveries == 4 * 4  # (update, receiver) pairs: 4 updates, 4 others
     for p in peers.values():
         await p.stop()
+    await committer.stop()
+
+
+async def test_a_commit_past_the_timeout_fails_its_batch_and_a_late_store_is_announced(
+    store: ControlledStore,
+) -> None:
+    """A store that does not answer (a database behind a partition): the batch fails after
+    `commit_timeout` with CommitTimeout, so its rooms can send their writers away; the outcome
+    hook hears it (the health gauge). The write left running is stored once the store answers
+    again, and `late_commit` names its zone (never relayed: the other nodes read it again)."""
+    committer = GroupCommitter(store, commit_timeout=0.3)
+    committer.start()
+    outcomes: list[BaseException | None] = []
+    late: list[frozenset[int]] = []
+    committer.outcome.subscribe(outcomes.append)
+    committer.late_commit.subscribe(late.append)
+    doc: Doc = Doc(client_id=11)  # type: ignore[type-arg]
+    doc.get("t", type=Text).insert(0, "Åse Ødegård skriver 😀")
+    store.release.clear()
+    fut = committer.submit(1, doc.get_update())
+    await asyncio.wait([fut], timeout=10)
+    assert isinstance(fut.exception(), CommitTimeout)
+    assert len(outcomes) == 1 and isinstance(outcomes[0], CommitTimeout)
+    assert committer.timeouts == 1 and late == []
+    store.release.set()  # the store answers again: the abandoned write finishes
+    for _ in range(200):
+        if late:
+            break
+        await asyncio.sleep(0.02)
+    assert late == [frozenset({1})]
+    stored = await store.inner.load(1)
+    assert len(stored.updates) == 1  # stored after all, and said so
+    ok = committer.submit(1, doc.get_update())
+    assert await ok > 0 and outcomes[-1] is None  # and the next batch works as before
+    # A write job (a compaction's) that hangs gives up too, and batches after it go on.
+    never = asyncio.Event()
+    with pytest.raises(CommitTimeout):
+        await committer.run_exclusive(never.wait)
+    doc.get("t", type=Text).insert(0, "Kari 🧭 ")
+    assert await committer.submit(1, doc.get_update()) > 0
     await committer.stop()

@@ -58,6 +58,7 @@ class Cluster:
         bus = Bus(url, new_node_id(), prefix=prefix)
         zones = RoomFanout(bus, registry.committer.store)
         registry.link = zones
+        registry.committer.late_commit.subscribe(zones.stored_late)
         events = EventFanout(
             bus,
             registry=registry,

@@ -102,6 +102,14 @@ class RoomFanout:
         for zone_id, records in outbox.items():
             self.bus.publish(self._channel(zone_id), wire.encode(node, records))
 
+    def stored_late(self, zone_ids: frozenset[int]) -> None:
+        """A commit given up on (the committer's timeout) was stored after all: never relayed,
+        so every node holding these zones, this one too, reads them from the store again."""
+        for zone_id in zone_ids:
+            self._queue(zone_id, wire.CATCH_UP)
+            if self._rooms.get(zone_id) is not None:
+                self.catch_up(zone_id)
+
     def _lost_notice(self, channel: bytes) -> bytes | None:
         if not channel.startswith(self.bus.channel("room:")):
             return None

@@ -1,10 +1,16 @@
 """Whether this node reaches its database, as /healthz and /metrics report it.
 
 A node whose database is gone keeps running (it recovers by itself when the database is
-back: the pool pings a connection before it hands it out), but it can store nothing, so every
+back: the pool pings a connection that sat idle before it hands it out, and replaces one that
+failed), but it can store nothing, so every
 writer is sent away with 1013 "storage unavailable" and told to come back. The operator sees
 it here: /healthz says "degraded" and names "database". A probe is one `SELECT 1` with a
 short timeout, at most once a second however often /healthz is asked.
+
+The node's own writes of edits (crdt/committer.py) count as probes too: a batch that failed
+because the database could not be reached, or that waited past the commit timeout, marks it
+gone; one that was stored marks it back. So `samplan_database_available` on /metrics follows
+an outage while edits are being written even when nobody asks /healthz.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import time
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.errors import database_unavailable
 
 log = logging.getLogger("samplan.db_health")
 
@@ -55,6 +63,15 @@ class DatabaseHealth:
         finally:
             self._probe = None
             self._checked_at = time.monotonic()
+
+    def writer_outcome(self, failure: BaseException | None) -> None:
+        """The group committer's latest batch: stored (None) or failed. Only a failure that
+        means "not reachable" (refused, reset, timed out) counts: a statement the database
+        refused is a bug, not an outage."""
+        if failure is None:
+            self._note(True, "")
+        elif database_unavailable(failure):
+            self._note(False, f"a write of edits failed ({type(failure).__name__})")
 
     def _note(self, available: bool, why: str) -> None:
         if available and not self.available:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, event, insert, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -79,10 +81,10 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
             url,
             pool_size=10,
             max_overflow=20,
-            pool_pre_ping=True,
             pool_recycle=1800,
             hide_parameters=True,
         )
+        _ping_when_idle(engine)
         _register(engine, sqlite_synchronous=None)
         return engine
 
@@ -103,6 +105,40 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     info = _register(engine, sqlite_synchronous=synchronous)
     info.sqlite_target = _sqlite_target(engine, synchronous)
     return engine
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it sat idle, not on every checkout.
+
+    `pool_pre_ping` pings on every checkout, and asyncpg's ping is three round trips (BEGIN,
+    `;`, ROLLBACK): the group commit, which checks a connection out per batch, paid six round
+    trips per durable write instead of three, the most of its time on a busy node (and two
+    nodes each commit their own writers' batches: docs/BENCHMARKS.md, "Two nodes"). A
+    connection that was used a moment ago is as good as a ping; one that broke since fails
+    its statement, SQLAlchemy invalidates the pool on that disconnect error, and that write
+    fails like any write to a database that went away (its room's writers get 1013 and
+    come back)."""
+    pool = engine.sync_engine.pool
+
+    def on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["samplan_idle_since"] = time.monotonic()
+
+    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get("samplan_idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return  # fresh from connect, or in use a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            # The pool throws this connection away and checks out (or opens) another.
+            raise DisconnectionError(f"a pooled connection failed its ping: {exc!r}") from exc
+
+    event.listen(pool, "checkin", on_checkin)
+    event.listen(pool, "checkout", on_checkout)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
