@@ -23,6 +23,10 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 
 
 class Transport(Protocol):
+    """What a peer sends through. A transport may also offer `send_now(data) -> bool`: write
+    the frame at once without a coroutine, or return False having written nothing (the
+    server's direct relay, server/sync/fast_send.py)."""
+
     def send_bytes(self, data: bytes) -> Awaitable[None]: ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -37,6 +41,7 @@ class Peer:
 
     __slots__ = (
         "transport",
+        "_send_now",
         "user_id",
         "peer_id",
         "can_write",
@@ -61,6 +66,7 @@ class Peer:
         user_id: int | None = None,
     ) -> None:
         self.transport = transport
+        self._send_now: Callable[[bytes], bool] | None = getattr(transport, "send_now", None)
         # The authenticated user whose socket this is: the author of every update it sends,
         # recorded with the update (crdt/authorship.py). Never taken from what a client writes.
         self.user_id = user_id
@@ -92,7 +98,8 @@ class Peer:
     def send(self, frame: bytes) -> None:
         """Send without waiting; close the peer if it cannot keep up.
 
-        When nothing is queued the transport's send is driven right here: with uvicorn it
+        When nothing is queued, a transport that can write at once does (`send_now`); else
+        the transport's send is driven right here: with uvicorn it
         completes without suspending while the socket is writable, which saves a task
         wake-up per delivery (the largest cost of a fan-out). A send that would block is
         abandoned before it wrote anything (uvicorn waits for writability first; were a
@@ -110,6 +117,9 @@ class Peer:
                 self.close(CloseCode.TRY_AGAIN_LATER, "too slow")
                 return
             queue.append(frame)
+            return
+        send_now = self._send_now
+        if send_now is not None and send_now(frame):
             return
         sending = self.transport.send_bytes(frame)
         if type(sending) is CoroutineType:  # exact type: an ABC isinstance costs per delivery

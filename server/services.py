@@ -27,6 +27,7 @@ from server.ops.db_health import DatabaseHealth
 from server.ops.metrics import Metrics
 from server.settings import Settings
 from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
+from server.sync.fast_send import paths as send_paths
 from server.sync.sessions import SessionSockets
 from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
@@ -208,6 +209,21 @@ class Services:
                 "Times this node's Redis subscriber connection was made again after it was lost.",
                 lambda: cluster.bus.reconnects,
             )
+        metrics.counter(
+            "samplan_ws_direct_sends",
+            "Frames written straight to a socket beneath ASGI (server/sync/fast_send.py).",
+            lambda: send_paths.direct,
+        )
+        metrics.counter(
+            "samplan_ws_direct_declined",
+            "Direct sends handed back to the ASGI path: a closing or back-pressured socket.",
+            lambda: send_paths.declined,
+        )
+        metrics.counter(
+            "samplan_ws_asgi_connections",
+            "Sync sockets whose sends all go through ASGI (direct send off or not possible).",
+            lambda: send_paths.asgi_connections,
+        )
         database = DatabaseHealth(repos.engine)
         committer.outcome.subscribe(database.writer_outcome)
         metrics.gauge(

@@ -100,6 +100,9 @@ class Settings:
     messages_per_second: float = 200.0
     message_burst: int = 400
     send_queue_frames: int = 2048
+    # Relay frames written straight to the socket beneath ASGI when uvicorn's internals are
+    # the known ones (server/sync/fast_send.py); false: every send through ASGI.
+    direct_send: bool = True
     room_grace_seconds: float = 10.0
     compact_after_updates: int = 1000
     # At most this long a durable write of edits is waited for: a database that hangs (no

@@ -120,6 +120,10 @@ async def test_metrics_count_what_the_relay_did(tmp_path: Path) -> None:
     frames = during[("samplan_relay_frames_total", ())]
     assert 1 <= frames <= during[("samplan_deliveries_total", ())]
     assert during[("samplan_committed_updates_total", ())] >= edits
+    # The relay's frames went straight to the sockets (server/sync/fast_send.py): at least
+    # one per relay frame (the counter is per process, so other tests' sends may be in it).
+    assert during[("samplan_ws_direct_sends_total", ())] >= frames
+    assert ("samplan_ws_asgi_connections_total", ()) in during
     assert during[("samplan_fanout_seconds_count", ())] >= edits
     assert during[("samplan_commit_seconds_count", ())] >= 1
     inf = during[("samplan_fanout_seconds_bucket", (("le", "+Inf"),))]

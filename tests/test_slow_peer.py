@@ -12,6 +12,8 @@ from pycrdt import Map
 
 from crdt.protocol import encode_sync_step1
 from server.services import Repositories
+from server.sync.fast_send import DirectTransport
+from server.sync.fast_send import paths as send_paths
 from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
@@ -60,6 +62,10 @@ async def test_stalled_reader_is_closed_and_others_get_everything(
                 if c.role != "leser"
             }
         )
+        # The relay writes beneath ASGI (server/sync/fast_send.py) until uvicorn says the
+        # socket is full; then it declines and the ASGI path's wait and the queue take over.
+        assert isinstance(stalled_peer.transport, DirectTransport)
+        declined = send_paths.declined
         big = "æøå 😀 " * 4000  # ~40 KB per edit; 600 of them outgrow any socket buffer
         edits = writer.doc.get("m", type=Map)
         received = reader.doc.get("m", type=Map)
@@ -73,5 +79,6 @@ async def test_stalled_reader_is_closed_and_others_get_everything(
         assert stalled_peer.closed and stalled_peer.close_code == 1013
         assert reader.close_code is None and writer.close_code is None
         assert stalled_peer.queued == 0  # dropped, not kept growing
+        assert send_paths.declined > declined
         assert stalled_peer not in server.services.registry.rooms[zone].peers
         await stalled.close()

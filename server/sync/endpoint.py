@@ -12,7 +12,6 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from server.core.sessions import SESSION_COOKIE
 from server.core.tokens import TokenError, verify_plan_token
 from server.services import Services
 from server.sync.connections import Connection
+from server.sync.fast_send import transport_for
 from server.sync.room_path import BadRoomPath, parse_room_path
 from server.sync.sessions import SESSION_ENDED
 from storage.errors import database_unavailable
@@ -57,25 +57,6 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-class AsgiTransport:
-    """crdt.peer.Transport over the raw ASGI `send`: the data path skips Starlette's
-    per-call state checks (a fan-out sends thousands of frames a second)."""
-
-    __slots__ = ("_send", "_closed")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self._closed = False
-
-    def send_bytes(self, data: bytes) -> Awaitable[None]:
-        return self._send({"type": "websocket.send", "bytes": data})
-
-    async def close(self, code: int, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 @dataclass(slots=True)
@@ -163,7 +144,7 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
             reason = "no consent" if needs_consent(context.role) else "not allowed"
             raise Refused(CloseCode.FORBIDDEN, reason)
         peer = Peer(
-            AsgiTransport(send),
+            transport_for(send, direct=services.settings.direct_send),
             peer_id=f"{next(_peer_ids)}",
             can_write=access == "rw",
             max_queued_frames=services.settings.send_queue_frames,
