@@ -144,7 +144,13 @@ class Services:
         notifier = Notifier(
             settings, repos.plans, repos.consents, repos.notifications, events, repos.users
         )
-        summaries = Summaries(repos.plans, registry, settings.summary_delay_seconds)
+        summaries = Summaries(
+            repos.plans,
+            registry,
+            settings.summary_delay_seconds,
+            # SQLite (the file the serving lock guards): saved between the edits' batches
+            committer.run_exclusive if serving_lock is not None else None,
+        )
         zone_watch = ZoneWatch(
             registry, repos.plans, notifier, repos.zone_log, settings.notify_debounce_seconds
         )

@@ -10,6 +10,7 @@ import io
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pycrdt import Array
@@ -169,3 +170,35 @@ async def test_a_summary_is_stored_once_per_change_and_not_for_an_edit_that_leav
         stored = await services.repos.plans.zone_summaries_for_user(world.users["koordinator"])
         summary = next(s for zid, _, _, s in stored[world.plan_id] if zid == zone)
         assert summary["openMeasureEnds"] == []
+
+
+async def test_on_sqlite_a_summary_is_saved_between_the_edits_batches(
+    server: LiveServer, world: World
+) -> None:
+    """SQLite has one writer: a summary saved on a connection of its own beside the edits'
+    commits made them sleep in SQLite's busy handler (the municipality scenario's tail). It
+    goes through the committer's queue instead, between batches, and is stored as before."""
+    services = server.services
+    writer = services.summaries.writer
+    assert writer.one_writer == services.committer.run_exclusive
+    through_committer: list[object] = []
+    run_exclusive = writer.one_writer
+
+    async def recording(job: Any) -> None:
+        through_committer.append(job)
+        await run_exclusive(job)
+
+    writer.one_writer = recording
+    zone = world.zones["area/skole"]
+    async with connected(server.ws_url(world.room("area/skole"), world.token("koordinator"))) as k:
+        room = services.registry.rooms[zone]
+        before = room.committed_seq
+        _edit(k)
+        await wait_for(lambda: room.committed_seq > before, timeout=30, what="the commit")
+        await services.summaries.flush()
+    assert len(through_committer) == 1
+    stored = await services.repos.plans.zone_summaries_for_user(world.users["koordinator"])
+    summary = next(s for zid, _, _, s in stored[world.plan_id] if zid == zone)
+    assert summary["openMeasureEnds"] == ["2020-01-01"]
+    assert summary["lastEvaluation"] == "2026-01-15"
+    log.info("a summary saved through the committer's queue (Åse Ødegård's plan, æøå 📚)")

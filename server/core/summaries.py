@@ -16,18 +16,22 @@ from crdt.room import Room
 from crdt.schema import zone_name
 from crdt.summary import zone_summary
 from server.core.access import effective_access
-from server.core.summary_writer import DEFAULT_DELAY_SECONDS, SummaryWriter
+from server.core.summary_writer import DEFAULT_DELAY_SECONDS, OneWriter, SummaryWriter
 from storage.repositories.consents import MemberAccess
 from storage.repositories.plans import PlanRepo
 
 
 class Summaries:
     def __init__(
-        self, plans: PlanRepo, registry: RoomRegistry, delay: float = DEFAULT_DELAY_SECONDS
+        self,
+        plans: PlanRepo,
+        registry: RoomRegistry,
+        delay: float = DEFAULT_DELAY_SECONDS,
+        one_writer: OneWriter | None = None,
     ) -> None:
         self.plans = plans
         self.registry = registry
-        self.writer = SummaryWriter(plans, delay)
+        self.writer = SummaryWriter(plans, delay, one_writer)
 
     def refresh(self, room: Room) -> None:
         """A subscriber of the registry's `compacted` hook: store what the document says now."""
