@@ -58,8 +58,7 @@ class GroupCommitter:
         # Zones an abandoned (timed-out) write stored after all: stored, never relayed.
         self.late_commit: Hook[frozenset[int]] = Hook("late commit")
         self.timeouts = 0
-        self._abandoned: set[asyncio.Task[list[int]]] = set()
-        self._stuck_jobs: set[asyncio.Future[Any]] = set()
+        self._left_running: set[asyncio.Future[Any]] = set()  # writes past the timeout
 
     def start(self) -> None:
         if self._task is None:
@@ -143,59 +142,58 @@ class GroupCommitter:
         self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]
     ) -> list[int]:
         """The store's write, waited for at most `commit_timeout` seconds."""
-        write = self.store.append_batch(
-            [(zone, update) for zone, update, _, _ in batch],
-            [author for _, _, author, _ in batch],
-        )
-        if self.commit_timeout is None:
-            return await write
-        task = asyncio.get_running_loop().create_task(write, name="group-commit-write")
-        done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
-        if done:
-            return task.result()
-        self.timeouts += 1
-        self._abandoned.add(task)
-        task.add_done_callback(_Abandoned(self, frozenset(zone for zone, _, _, _ in batch)))
-        raise CommitTimeout(
-            f"a commit of {len(batch)} updates took longer than {self.commit_timeout:g} s"
+        zones = frozenset(zone for zone, _, _, _ in batch)
+
+        def stored_late(seqs: list[int]) -> None:
+            log.warning(
+                "a timed-out commit of %d updates was stored in the end (never relayed); "
+                "%d zone(s) to be read again",
+                len(seqs),
+                len(zones),
+            )
+            self.late_commit(zones)
+
+        return await self._bounded(
+            self.store.append_batch(
+                [(zone, update) for zone, update, _, _ in batch],
+                [author for _, _, author, _ in batch],
+            ),
+            f"a commit of {len(batch)} updates",
+            stored_late,
         )
 
     async def _bounded_job(self, job: Callable[[], Awaitable[T]]) -> T:
         """A job (a compaction's write) waited for at most `commit_timeout` seconds, like a
         batch: one stuck on a hanging database must not hold every later batch behind it,
-        where no timeout would ever fire. Left running if it takes longer (its caller sees
-        CommitTimeout; a compaction is only tried again later)."""
+        where no timeout would ever fire (a compaction is only tried again later)."""
+        return await self._bounded(job(), "a write job")
+
+    async def _bounded(
+        self, write: Awaitable[T], what: str, stored_late: Callable[[T], None] | None = None
+    ) -> T:
+        """`write`, waited for at most `commit_timeout` seconds; past that CommitTimeout, and
+        the write is left running: `stored_late` hears if it succeeds in the end."""
         if self.commit_timeout is None:
-            return await job()
-        task: asyncio.Future[T] = asyncio.ensure_future(job())
+            return await write
+        task: asyncio.Future[T] = asyncio.ensure_future(write)
         done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
         if done:
             return task.result()
         self.timeouts += 1
-        self._stuck_jobs.add(task)
-        task.add_done_callback(self._job_done)
-        raise CommitTimeout(f"a write job took longer than {self.commit_timeout:g} s")
+        self._left_running.add(task)
 
-    def _job_done(self, task: asyncio.Future[Any]) -> None:
-        self._stuck_jobs.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.info("a timed-out write job failed in the end: %s", type(task.exception()).__name__)
+        def ended(task: asyncio.Future[T]) -> None:
+            self._left_running.discard(task)
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is not None:
+                log.info("%s timed out and failed in the end: %s", what, type(exc).__name__)
+            elif stored_late is not None:
+                stored_late(task.result())
 
-    def _abandoned_done(self, task: asyncio.Task[list[int]], zones: frozenset[int]) -> None:
-        self._abandoned.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.info("a timed-out commit failed in the end: %s", type(exc).__name__)
-            return
-        log.warning(
-            "a timed-out commit of %d updates was stored in the end (never relayed); "
-            "%d zone(s) to be read again",
-            len(task.result()),
-            len(zones),
-        )
-        self.late_commit(zones)
+        task.add_done_callback(ended)
+        raise CommitTimeout(f"{what} took longer than {self.commit_timeout:g} s")
 
     async def stop(self) -> None:
         await self.flush()
@@ -208,16 +206,5 @@ class GroupCommitter:
             self._task = None
         # Writes given up on and still waiting for a database that does not answer: the
         # process is stopping, nobody waits for their outcome.
-        for task in (*self._abandoned, *self._stuck_jobs):
+        for task in tuple(self._left_running):
             task.cancel()
-
-
-class _Abandoned:
-    __slots__ = ("committer", "zones")
-
-    def __init__(self, committer: GroupCommitter, zones: frozenset[int]) -> None:
-        self.committer = committer
-        self.zones = zones
-
-    def __call__(self, task: asyncio.Task[list[int]]) -> None:
-        self.committer._abandoned_done(task, self.zones)
