@@ -39,7 +39,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve(args.host, args.port))
+    # uvicorn's default loop (uvloop where installed), as Samplan runs and as
+    # `pip install uvicorn[standard]` gives a pycrdt-websocket deployment; httptools likewise.
+    loop_factory = uvicorn.Config(None).get_loop_factory()  # type: ignore[arg-type]
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

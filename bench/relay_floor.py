@@ -62,8 +62,10 @@ def main() -> None:
     config = uvicorn.Config(
         app, host=args.host, port=args.port, ws_per_message_deflate=False, log_level="warning"
     )
-    # asyncio.run, as the peer runs: the same event loop for all three servers.
-    asyncio.run(uvicorn.Server(config).serve())
+    # uvicorn's default loop (uvloop where installed) and HTTP parser (httptools), as Samplan
+    # and the pycrdt-websocket peer run: the same stack under all three Python servers.
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(uvicorn.Server(config).serve())
 
 
 if __name__ == "__main__":

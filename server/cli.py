@@ -72,7 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     from server.ops.stall_trace import install_from_env
 
-    install_from_env()  # SAMPLAN_STALL_TRACE=PATH only: which callback held the loop (bench aid)
+    # SAMPLAN_STALL_TRACE=PATH only: which callback held the loop (bench aid). It times
+    # asyncio's own handles, which uvloop does not run: a traced server runs on asyncio.
+    traced = install_from_env() is not None
     trust_proxies, trusted = settings.proxy_headers()  # off unless SAMPLAN_TRUSTED_PROXIES
     config = uvicorn.Config(
         create_app(settings),
@@ -82,6 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,  # a compression per peer per frame costs more than it saves
         log_config=None,
         lifespan="on",
+        loop="asyncio" if traced or settings.event_loop == "asyncio" else "auto",
+        http="auto",  # httptools where installed (a dependency): a faster HTTP parser than h11
         timeout_graceful_shutdown=5,
         proxy_headers=trust_proxies,
         forwarded_allow_ips=trusted,

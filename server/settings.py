@@ -103,6 +103,11 @@ class Settings:
     # Relay frames written straight to the socket beneath ASGI when uvicorn's internals are
     # the known ones (server/sync/fast_send.py); false: every send through ASGI.
     direct_send: bool = True
+    # The event loop `samplan serve` runs on: "auto" is uvloop where it is installed (it is a
+    # dependency), "asyncio" the standard library's. uvloop halves the cost of accepting a
+    # connection and cuts the relay's CPU per delivery (docs/BENCHMARKS.md); "asyncio" is the
+    # way back if it is ever suspected of a fault, and what the stall tracer needs.
+    event_loop: Literal["auto", "asyncio"] = "auto"
     room_grace_seconds: float = 10.0
     compact_after_updates: int = 1000
     # At most this long a durable write of edits is waited for: a database that hangs (no

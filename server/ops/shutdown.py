@@ -26,6 +26,16 @@ DRAIN_SECONDS = 10.0  # a database that hangs must not hold the stop for ever: t
 
 
 class GracefulServer(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # Which loop and HTTP parser serve (uvloop and httptools by default, SAMPLAN_EVENT_LOOP):
+        # an operator reading a profile or a bug report needs to know; the tests check it.
+        log.info(
+            "event loop: %s, HTTP: %s",
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
+            getattr(self.config, "http_protocol_class", type).__name__,
+        )
+        await super().startup(sockets)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # stop accepting (uvicorn repeats this harmlessly)
