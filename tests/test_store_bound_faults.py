@@ -117,6 +117,7 @@ async def test_a_join_during_a_database_stall_is_sent_away_and_the_next_loads_af
             for j in joiners:
                 await j.close()
             timeouts = await _store_timeouts(node)
+            log.info("store timeouts on the node: %s", timeouts)
             assert timeouts["join"] + timeouts["load"] >= 2, timeouts
             await proxy.restore()
             # The next join loads the zone afresh and sees every durable edit.
