@@ -12,6 +12,7 @@ writers away with 1013 "storage unavailable" as on a lost database, and nothing 
 relayed. The write itself is left to finish or fail in the background (cancelling a statement
 on a dead connection can hang as long as the statement); if it does commit in the end, what
 it stored was never relayed, and `late_commit` names its zones so other nodes read them again.
+The bound is `StoreBound` (crdt/bounded.py), which the zones' loads and catch-ups share.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from crdt.bounded import StoreBound, StoreTimeout
 from crdt.hooks import Hook
 from crdt.stats import Timings
 from crdt.store import ZoneStore
@@ -31,7 +33,7 @@ log = logging.getLogger("samplan.committer")
 T = TypeVar("T")
 
 
-class CommitTimeout(TimeoutError):
+class CommitTimeout(StoreTimeout):
     """A durable write did not return within the committer's `commit_timeout`: whether it
     will be stored is unknown, so it counts as failed (never relayed)."""
 
@@ -39,7 +41,6 @@ class CommitTimeout(TimeoutError):
 class GroupCommitter:
     def __init__(self, store: ZoneStore, *, commit_timeout: float | None = None) -> None:
         self.store = store
-        self.commit_timeout = commit_timeout  # None: wait as long as the store takes
         self._pending: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._inflight: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
@@ -57,8 +58,9 @@ class GroupCommitter:
         self.outcome: Hook[BaseException | None] = Hook("commit outcome")
         # Zones an abandoned (timed-out) write stored after all: stored, never relayed.
         self.late_commit: Hook[frozenset[int]] = Hook("late commit")
-        self.timeouts = 0
-        self._left_running: set[asyncio.Future[Any]] = set()  # writes past the timeout
+        # The one bound on waiting for the store (crdt/bounded.py): the registry's loads and
+        # the cluster's catch-ups wait through it too, so one setting bounds them all.
+        self.bound = StoreBound(commit_timeout)
 
     def start(self) -> None:
         if self._task is None:
@@ -153,47 +155,31 @@ class GroupCommitter:
             )
             self.late_commit(zones)
 
-        return await self._bounded(
+        return await self.bound(
             self.store.append_batch(
                 [(zone, update) for zone, update, _, _ in batch],
                 [author for _, _, author, _ in batch],
             ),
+            "commit",
             f"a commit of {len(batch)} updates",
-            stored_late,
+            error=CommitTimeout,
+            late=stored_late,
         )
 
     async def _bounded_job(self, job: Callable[[], Awaitable[T]]) -> T:
         """A job (a compaction's write) waited for at most `commit_timeout` seconds, like a
         batch: one stuck on a hanging database must not hold every later batch behind it,
         where no timeout would ever fire (a compaction is only tried again later)."""
-        return await self._bounded(job(), "a write job")
+        return await self.bound(job(), "write_job", "a write job", error=CommitTimeout)
 
-    async def _bounded(
-        self, write: Awaitable[T], what: str, stored_late: Callable[[T], None] | None = None
-    ) -> T:
-        """`write`, waited for at most `commit_timeout` seconds; past that CommitTimeout, and
-        the write is left running: `stored_late` hears if it succeeds in the end."""
-        if self.commit_timeout is None:
-            return await write
-        task: asyncio.Future[T] = asyncio.ensure_future(write)
-        done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
-        if done:
-            return task.result()
-        self.timeouts += 1
-        self._left_running.add(task)
+    @property
+    def commit_timeout(self) -> float | None:
+        return self.bound.seconds
 
-        def ended(task: asyncio.Future[T]) -> None:
-            self._left_running.discard(task)
-            if task.cancelled():
-                return
-            exc = task.exception()
-            if exc is not None:
-                log.info("%s timed out and failed in the end: %s", what, type(exc).__name__)
-            elif stored_late is not None:
-                stored_late(task.result())
-
-        task.add_done_callback(ended)
-        raise CommitTimeout(f"{what} took longer than {self.commit_timeout:g} s")
+    @property
+    def timeouts(self) -> int:
+        """Writes given up on (batches and jobs)."""
+        return self.bound.timeouts["commit"] + self.bound.timeouts["write_job"]
 
     async def stop(self) -> None:
         await self.flush()
@@ -204,7 +190,4 @@ class GroupCommitter:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        # Writes given up on and still waiting for a database that does not answer: the
-        # process is stopping, nobody waits for their outcome.
-        for task in tuple(self._left_running):
-            task.cancel()
+        self.bound.stop()

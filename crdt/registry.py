@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pycrdt import Doc
 
+from crdt.bounded import StoreTimeout
 from crdt.committer import GroupCommitter
 from crdt.fanout import RoomLink
 from crdt.fold_worker import FoldWorker
@@ -29,6 +30,18 @@ from crdt.zone_state import doc_from_stored
 log = logging.getLogger("samplan.registry")
 
 T = TypeVar("T")
+
+
+class LoadTimeout(StoreTimeout):
+    """A zone's load from the store did not return within the bound: its joiners are sent
+    away (1013) and nothing of it is kept, so the next join loads it afresh."""
+
+
+class RoomBehind(StoreTimeout):
+    """The live room may lack durable updates (its catch-up from the store failed and is being
+    retried): it is not handed out as the zone's state until it has caught up."""
+
+
 # A long tail found at load is folded a moment later, after the joiners' first sync.
 COMPACT_AFTER_LOAD_DELAY = 1.0
 
@@ -104,7 +117,8 @@ class RoomRegistry:
         A private copy of the live room's document once what it applied is durable (so a
         page never shows what a crash could take back, and a reader can never change the live
         document), else rebuilt from the store without loading a room. A failed room is never
-        read: its document may hold what is not on disk.
+        read: its document may hold what is not on disk; nor is one behind the store (a
+        failed catch-up): it may lack what is.
         """
         live = await self.read_live(zone_id, _copy)
         if live is not None:
@@ -118,10 +132,10 @@ class RoomRegistry:
         reader runs synchronously, so nothing changes the document under it; it must neither
         change the document nor keep it."""
         room = self.rooms.get(zone_id)
-        if room is None or room.failed:
+        if room is None or room.failed or room.behind:
             return None
         await room.settle()
-        if room.failed:
+        if room.failed or room.behind:
             return None
         return reader(room.doc)
 
@@ -139,6 +153,8 @@ class RoomRegistry:
     async def get(self, zone_id: int, kind: str = "") -> Room:
         room = self.rooms.get(zone_id)
         if room is not None and not room.failed:
+            if room.behind:
+                raise RoomBehind(f"zone {zone_id} is catching up from the store")
             return room
         loading = self._loading.get(zone_id)
         if loading is None:
@@ -163,10 +179,21 @@ class RoomRegistry:
             # Listen first, then read: nothing another node commits falls between (DESIGN §6).
             await link.open(zone_id)
         try:
-            stored = await self.committer.store.load(zone_id)
-        except BaseException:
+            # Bounded like a commit (issue 15): a stalled database held every joiner of the
+            # zone, and the zone stayed "loading" for everybody after them. On a timeout the
+            # joiners get 1013 and nothing is kept (no room, no listener, no `_loading`
+            # entry); the read left running is dropped whenever it ends.
+            stored = await self.committer.bound(
+                self.committer.store.load(zone_id),
+                "load",
+                f"loading zone {zone_id}",
+                error=LoadTimeout,
+            )
+        except BaseException as exc:
             if link is not None:
                 link.close(zone_id)
+            if isinstance(exc, LoadTimeout):
+                log.warning("room %s: loading timed out; its joiners are sent away", zone_id)
             raise
         room = Room(
             zone_id,

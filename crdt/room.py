@@ -83,6 +83,11 @@ class Room:
         self.awareness = AwarenessStates()
         self.peers: set[Peer] = set()
         self.failed = False
+        # The store may hold durable updates this document lacks: a catch-up from the store
+        # (server/cluster/zones.py) failed or timed out and is being retried. Until one
+        # succeeds the room keeps its peers but is not handed to a joiner or a reader as the
+        # zone's state (crdt/registry.py).
+        self.behind = False
         self.committed_seq = 0  # the highest seq loaded or made durable here (not a fold mark)
         # The seqs of the logged updates this document holds that no snapshot folded yet, as
         # far as this room knows: the exact set its next compaction may fold (an ordered set).

@@ -112,7 +112,8 @@ class Settings:
     compact_after_updates: int = 1000
     # At most this long a durable write of edits is waited for: a database that hangs (no
     # answer, no refusal) then counts as lost, and the room's writers are sent away with 1013
-    # "storage unavailable" rather than waiting for ever (crdt/committer.py).
+    # "storage unavailable" rather than waiting for ever (crdt/committer.py). The same bound
+    # holds a join's access check, a zone's load and a cluster catch-up (crdt/bounded.py).
     commit_timeout_seconds: float = _bounded(10.0, gt=0, le=600)
     access_poll_seconds: float = 1.0
     daily_version_check_seconds: float = 600.0  # 0: no daily versions (server/versions/pages.py)

@@ -22,7 +22,7 @@ from crdt.protocol import (
     encode_sync_step1,
     encode_sync_update,
 )
-from crdt.registry import RoomRegistry
+from crdt.registry import LoadTimeout, RoomRegistry
 from crdt.store import LoadedZoneLike
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -51,6 +51,8 @@ class ControlledStore:
         self.inner = inner
         self.release = asyncio.Event()
         self.release.set()
+        self.loading = asyncio.Event()  # cleared: loads wait (a stalled database)
+        self.loading.set()
         self.fail = False
         self.batches: list[int] = []
         self.loads = 0
@@ -58,6 +60,7 @@ class ControlledStore:
     async def load(self, zone_id: int) -> LoadedZoneLike:
         self.loads += 1
         await asyncio.sleep(0.05)  # a slow load, so concurrent joins overlap
+        await self.loading.wait()
         return await self.inner.load(zone_id)
 
     async def append_batch(
@@ -559,6 +562,39 @@ async def test_one_durable_batch_reaches_each_peer_as_one_frame_never_before_its
     assert room.stats.deliveries == 4 * 4  # (update, receiver) pairs: 4 updates, 4 others
     for p in peers.values():
         await p.stop()
+    await committer.stop()
+
+
+async def test_a_load_past_the_timeout_fails_every_joiner_and_leaves_nothing_behind(
+    store: ControlledStore,
+) -> None:
+    """A zone's load that the store does not answer (a stalled database) gives up after the
+    committer's bound, like a commit: every concurrent joiner hears LoadTimeout (the endpoint
+    closes it with 1013), no room or pending load is kept, and the read left running, once it
+    returns, makes no room either; the next join loads the zone afresh, every durable edit in."""
+    committer = GroupCommitter(store, commit_timeout=0.3)
+    committer.start()
+    assert await committer.submit(1, edit("Åse Ødegård: blåbær 🫐")) > 0
+    registry = RoomRegistry(committer, grace_seconds=0.05)
+    store.loading.clear()
+    peers = [Peer(MemoryTransport(), peer_id=str(i), can_write=True) for i in range(3)]
+    joins = await asyncio.gather(
+        *(registry.join(1, peer) for peer in peers), return_exceptions=True
+    )
+    assert all(isinstance(result, LoadTimeout) for result in joins), joins
+    assert store.loads == 1  # one load, shared, failed for all
+    assert len(registry) == 0 and not registry._loading
+    assert committer.bound.timeouts["load"] == 1 and committer.bound.left_running == 1
+    store.loading.set()  # the database answers again: the abandoned read ends, dropped
+    for _ in range(200):
+        if committer.bound.left_running == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert committer.bound.left_running == 0 and len(registry) == 0
+    room = await registry.join(1, peers[0])
+    assert store.loads == 2 and str(room.doc.get("t", type=Text)) == "Åse Ødegård: blåbær 🫐"
+    registry.leave(room, peers[0])
+    await registry.close()
     await committer.stop()
 
 

@@ -56,7 +56,7 @@ class Cluster:
         """`prefix`: of every channel and key (SAMPLAN_REDIS_PREFIX): nodes with another one
         never hear this one, so two installations can share one Redis."""
         bus = Bus(url, new_node_id(), prefix=prefix)
-        zones = RoomFanout(bus, registry.committer.store)
+        zones = RoomFanout(bus, registry.committer.store, registry.committer.bound)
         registry.link = zones
         registry.committer.late_commit.subscribe(zones.stored_late)
         events = EventFanout(
@@ -89,4 +89,5 @@ class Cluster:
             "nodes": len(self.bus.last_seen) + 1,
             "events": self.events.received,  # from other nodes, since start
             "catch_ups": self.zones.catch_ups,
+            "catch_up_failures": self.zones.catch_up_failures,
         }

@@ -11,7 +11,10 @@ Presence of another node's clients is owned by that node (crdt.awareness.RemoteN
 leaves when the node says a client left, when the node says goodbye, and when the node is
 not heard from for a few seconds (a SIGKILLed node says nothing). A room just loaded asks the
 others who is there. A node that may have missed messages (a Redis reconnect, a
-non-integrating update, a peer's lost publish) reads the zone from the store again.
+non-integrating update, a peer's lost publish) reads the zone from the store again: a
+catch-up, bounded like a commit (crdt/bounded.py). One that fails or times out marks the room
+behind (never handed to a joiner or a reader as the zone's state) and is tried again, later
+and later, until one succeeds or the room goes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 from collections.abc import Sequence
 
 from crdt.awareness import AwarenessEntry, RemoteNode
+from crdt.bounded import StoreBound
 from crdt.hooks import Hook
 from crdt.lib0 import MalformedFrame
 from crdt.room import Room
@@ -34,20 +38,27 @@ log = logging.getLogger("samplan.cluster.zones")
 # Upper bounds (seconds) of the Redis lag's buckets: a local Redis answers in well under a
 # millisecond; seconds mean a stalled node or Redis.
 LAG_BOUNDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A failed catch-up is tried again after this many seconds, doubling up to the last.
+CATCH_UP_RETRY = 0.5
+CATCH_UP_RETRY_MAX = 10.0
 
 
 class RoomFanout:
-    def __init__(self, bus: Bus, store: ZoneStore) -> None:
+    def __init__(self, bus: Bus, store: ZoneStore, bound: StoreBound | None = None) -> None:
         self.bus = bus
         self.store = store
+        self.bound = bound if bound is not None else StoreBound(None)
         self._rooms: dict[int, Room | None] = {}  # None: opened, still loading
         self._early: dict[int, list[tuple[str, list[wire.Record]]]] = {}
         self._outbox: dict[int, list[wire.Record]] = {}
         self._flush_scheduled = False
         self._nodes: dict[str, RemoteNode] = {}
         self._catching_up: set[int] = set()
+        # Zones whose catch-up failed: the retry's timer and how many failed in a row.
+        self._retries: dict[int, tuple[asyncio.TimerHandle, int]] = {}
         self.remote_updates = 0
         self.catch_ups = 0
+        self.catch_up_failures = 0
         # A room changed by another node's updates (or a catch-up): the summary writer marks
         # it, so every node holding the room stores its summary (server/core/summary_writer.py).
         self.applied: Hook[Room] = Hook("applied from another node")
@@ -79,6 +90,9 @@ class RoomFanout:
     def close(self, zone_id: int) -> None:
         self._rooms.pop(zone_id, None)
         self._early.pop(zone_id, None)
+        retry = self._retries.pop(zone_id, None)
+        if retry is not None:
+            retry[0].cancel()
         self.bus.unsubscribe(self._channel(zone_id))
 
     def committed(self, zone_id: int, seq: int, update: bytes) -> None:
@@ -199,21 +213,59 @@ class RoomFanout:
 
     def catch_up(self, zone_id: int) -> None:
         """Read the zone from the store and apply what this node lacks (once at a time)."""
-        if zone_id in self._catching_up:
+        if zone_id in self._catching_up or self._rooms.get(zone_id) is None:
             return
+        retry = self._retries.get(zone_id)
+        if retry is not None:
+            retry[0].cancel()  # now instead; the count of failures stays until one succeeds
         self._catching_up.add(zone_id)
         asyncio.get_running_loop().create_task(self._catch_up(zone_id))
 
     async def _catch_up(self, zone_id: int) -> None:
         try:
-            stored = await self.store.load(zone_id)
-            room = self._rooms.get(zone_id)
-            if room is not None:
-                room.catch_up(stored)
-                self.catch_ups += 1
-                self.applied(room)
-                log.info("zone %s: caught up from the store", zone_id)
-        except Exception:
-            log.error("zone %s: catching up from the store failed", zone_id, exc_info=True)
+            stored = await self.bound(
+                self.store.load(zone_id), "catch_up", f"catching zone {zone_id} up"
+            )
+        except Exception as exc:
+            self._failed(zone_id, exc)
+            return
         finally:
             self._catching_up.discard(zone_id)
+        room = self._rooms.get(zone_id)
+        if room is None:
+            return
+        try:
+            room.catch_up(stored)
+        except Exception as exc:
+            self._failed(zone_id, exc)
+            return
+        failures = self._retries.pop(zone_id, (None, 0))[1]
+        room.behind = False
+        self.catch_ups += 1
+        self.applied(room)
+        log.info("zone %s: caught up from the store (after %d failed tries)", zone_id, failures)
+
+    def _failed(self, zone_id: int, exc: BaseException) -> None:
+        """A catch-up that failed leaves the room behind the store until one succeeds: marked
+        (crdt/registry.py hands it to nobody meanwhile) and tried again, later and later."""
+        self.catch_up_failures += 1
+        room = self._rooms.get(zone_id)
+        if room is None:
+            return  # the room went meanwhile: nothing to catch up
+        room.behind = True
+        previous = self._retries.pop(zone_id, None)
+        failures = 1 if previous is None else previous[1] + 1
+        if previous is not None:
+            previous[0].cancel()
+        delay = min(CATCH_UP_RETRY * 2 ** (failures - 1), CATCH_UP_RETRY_MAX)
+        timer = asyncio.get_running_loop().call_later(delay, self.catch_up, zone_id)
+        self._retries[zone_id] = (timer, failures)
+        log.warning(
+            "zone %s: catching up from the store failed (%s, %d in a row); the room is "
+            "behind, tried again in %.1f s",
+            zone_id,
+            type(exc).__name__,
+            failures,
+            delay,
+            exc_info=exc if failures == 1 and not isinstance(exc, TimeoutError) else None,
+        )

@@ -173,6 +173,16 @@ class _Collector:
         yield _counter(
             "samplan_commit_failures", "Group commits that failed.", committer.failed_batches
         )
+        timeouts = CounterMetricFamily(
+            "samplan_store_timeouts",
+            "Waits for the database given up on after SAMPLAN_COMMIT_TIMEOUT_SECONDS, by what "
+            "waited: commit, write_job, load (a zone opened), catch_up (a node re-reading a "
+            "zone), join (a join's access check).",
+            labels=["wait"],
+        )
+        for wait in ("commit", "write_job", "load", "catch_up", "join"):
+            timeouts.add_metric([wait], committer.bound.timeouts[wait])
+        yield timeouts
         closes = CounterMetricFamily(
             "samplan_websocket_closes",
             "Zone sockets ended, by close code and by who ended them (server, client, or "

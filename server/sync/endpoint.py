@@ -99,7 +99,11 @@ async def _authenticate(ws: WebSocket, services: Services, plan_id: str) -> Call
     if cookie:
         if not services.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
             raise Refused(CloseCode.FORBIDDEN, "origin not allowed")
-        user_id = await services.sessions.user_for(cookie, services.settings.session_idle_seconds)
+        user_id = await services.registry.committer.bound(
+            services.sessions.user_for(cookie, services.settings.session_idle_seconds),
+            "join",
+            "a join's session check",
+        )
         if user_id is not None:
             return Caller(user_id, token_id(cookie))
     raise Refused(CloseCode.UNAUTHENTICATED, "not authenticated")
@@ -127,7 +131,13 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
         user_id = caller.user_id
         # The account, the zone, the role and the consent in one statement (issue 16: each
         # query is a round trip to the database thread, and the joiner waits for all of them).
-        check = await services.plans.join_check(path.plan_id, path.kind, path.key, user_id)
+        # Bounded like the zone's load and every commit (crdt/bounded.py): a stalled database
+        # held the joiner here, socket open, with no answer.
+        check = await services.registry.committer.bound(
+            services.plans.join_check(path.plan_id, path.kind, path.key, user_id),
+            "join",
+            f"a join's access check (plan {path.plan_id})",
+        )
         if not check.active:
             raise Refused(CloseCode.UNAUTHENTICATED, "account deactivated")
         context = check.context
@@ -175,7 +185,8 @@ async def _session(scope: Scope, receive: Receive, send: Send) -> None:
     except Exception as exc:
         if not database_unavailable(exc):
             raise
-        # The database is gone (checking access or loading the zone): the client's editor
+        # The database is gone or past the store's bound (checking access, loading the zone,
+        # a room behind the store: crdt.bounded.StoreTimeout is an OSError): the client's editor
         # keeps its edits and reconnects with backoff; 1013 says "try again later", where an
         # unhandled error would have closed with 1011 and a traceback per attempt.
         log.warning("ws refused: storage unavailable (%s)", type(exc).__name__)
