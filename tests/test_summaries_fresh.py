@@ -184,9 +184,9 @@ async def test_on_sqlite_a_summary_is_saved_between_the_edits_batches(
     through_committer: list[object] = []
     run_exclusive = writer.one_writer
 
-    async def recording(job: Any) -> None:
+    async def recording(job: Any) -> Any:
         through_committer.append(job)
-        await run_exclusive(job)
+        return await run_exclusive(job)
 
     writer.one_writer = recording
     zone = world.zones["area/skole"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from crdt.room import Room
 from crdt.summary import zone_summary
@@ -32,9 +32,18 @@ SUMMARISED_KINDS = ("content", "area")
 DEFAULT_DELAY_SECONDS = 1.0
 
 
-# Runs a write on the database's one writer, between the edits' durable batches
-# (GroupCommitter.run_exclusive).
-OneWriter = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
+T = TypeVar("T")
+
+# The most zones saved in one transaction: a round larger than this is saved in chunks, so one
+# transaction never holds SQLite's one writer long (the edits' batches wait behind it).
+ROUND_CHUNK = 200
+
+
+class OneWriter(Protocol):
+    """Runs a write on the database's one writer, between the edits' durable batches, and
+    returns what it returns (GroupCommitter.run_exclusive)."""
+
+    def __call__(self, job: Callable[[], Awaitable[T]], /) -> Awaitable[T]: ...
 
 
 class SummaryWriter:
@@ -87,34 +96,51 @@ class SummaryWriter:
         task.add_done_callback(self._tasks.discard)
 
     async def write_pending(self) -> None:
-        """Write the summary of every marked zone that changed since this node wrote it."""
+        """Write the summary of every marked zone that changed since this node wrote it: all
+        of them in one transaction (a round of many zones was one durable commit per zone,
+        each between the edits' batches on SQLite), in chunks of at most ROUND_CHUNK."""
         async with self._lock:
             dirty, self._dirty = self._dirty, {}
+            changed: dict[int, dict[str, Any]] = {}
             for zone_id, room in dirty.items():
-                await self._write(zone_id, room)
+                summary = await self._summary(room)
+                if summary is not None and self._written.get(zone_id) != summary:
+                    changed[zone_id] = summary
+            ids = sorted(changed)
+            for start in range(0, len(ids), ROUND_CHUNK):
+                await self._save({z: changed[z] for z in ids[start : start + ROUND_CHUNK]})
 
-    async def _write(self, zone_id: int, room: Room) -> None:
+    async def _summary(self, room: Room) -> dict[str, Any] | None:
+        """The room's summary once what it applied is durable; None for a failed room (its
+        document may hold what is not durable)."""
         if room.failed:
-            return  # its document may hold what is not durable
+            return None
         await room.settle()
         if room.failed:
-            return
-        summary = zone_summary(room.doc, room.kind)
-        if self._written.get(zone_id) == summary:
-            return
+            return None
+        return zone_summary(room.doc, room.kind)
+
+    async def _save(self, rows: dict[int, dict[str, Any]]) -> None:
         try:
             if self.one_writer is None:
-                await self.plans.save_zone_summary(zone_id, summary)
+                saved = await self.plans.save_zone_summaries(rows)
             else:
-                await self.one_writer(lambda: self.plans.save_zone_summary(zone_id, summary))
+                saved = await self.one_writer(lambda: self.plans.save_zone_summaries(rows))
         except Exception as exc:
-            self._written.pop(zone_id, None)
+            for zone_id in rows:
+                self._written.pop(zone_id, None)
             log.error(
-                "zone %s: saving its summary failed: %s", zone_id, type(exc).__name__, exc_info=exc
+                "saving %d zone summaries failed: %s",
+                len(rows),
+                type(exc).__name__,
+                exc_info=exc,
             )
             return
-        self._written[zone_id] = summary
-        self.writes += 1
+        for zone_id in saved:
+            self._written[zone_id] = rows[zone_id]
+        self.writes += len(saved)
+        if len(saved) < len(rows):
+            log.info("%d zone(s) deleted before their summary was saved", len(rows) - len(saved))
 
     async def flush(self) -> None:
         """Write everything marked, and wait for writes under way (tests, shutdown)."""

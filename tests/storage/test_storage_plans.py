@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import write_session
 from storage.errors import AlreadyExists, Conflict, InvalidValue, NotFound
-from storage.models import Membership
+from storage.models import Membership, ZoneSummary
 from tests.storage.conftest import Store
+from tests.support.commits import counting_commits
 
 
 async def _plan(store: Store, **kwargs: str) -> str:
@@ -150,3 +153,28 @@ async def test_exactly_one_koordinator(store: Store) -> None:
             member = await session.get(Membership, former.id)
             assert member is not None
             member.role = "koordinator"
+
+
+async def test_many_zone_summaries_are_saved_in_one_transaction(store: Store) -> None:
+    """A summary round of many zones is one durable commit (issue 16), not one per zone; every
+    row replaces the zone's former summary, and a zone deleted meanwhile is left out."""
+    plan_id = await _plan(store)
+    zones = [
+        (await store.plans.add_zone(plan_id, "area", f"omrade-{i}", f"Område {i} 📚", i)).id
+        for i in range(30)
+    ]
+    await store.plans.save_zone_summary(zones[0], {"nextRevision": "2020-01-01"})
+    gone = max(zones) + 1000  # no such zone
+    summaries = {
+        zone: {"nextRevision": "2027-03-01", "note": f"Åse Ødegård {i} æøå 😀"}
+        for i, zone in enumerate(zones)
+    }
+    with counting_commits("zone_summaries") as commits:
+        saved = await store.plans.save_zone_summaries({**summaries, gone: {"x": 1}})
+    assert commits.count == 1
+    assert saved == sorted(zones)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(ZoneSummary.zone_id, ZoneSummary.data))).all()
+    assert {z: json.loads(d) for z, d in rows} == summaries  # the old one replaced
+    with pytest.raises(NotFound):
+        await store.plans.save_zone_summary(gone, {"x": 1})
