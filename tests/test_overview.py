@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import date
 
@@ -17,6 +16,7 @@ from server.core.passwords import hash_password
 from storage.repositories.plan_facts import ZoneFold
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.waiting import wait_for
 from tests.support.world import ROLE_USERS, World
 
 
@@ -66,8 +66,11 @@ async def test_mine_planer_shows_what_the_plan_says(server: LiveServer, world: W
             assert re.search(r'badge-warn">1<', live_view)
             assert "15.01.2026" in live_view
     # After the room is unloaded, the summary stored at compaction tells the same.
-    await asyncio.sleep(server.settings.room_grace_seconds + 0.5)
-    assert world.zones["area/skole"] not in server.services.registry.rooms
+    await wait_for(
+        lambda: world.zones["area/skole"] not in server.services.registry.rooms,
+        timeout=server.settings.room_grace_seconds + 30,
+        what="the room to unload after its grace period",
+    )
     await server.services.summaries.flush()
     stored = await server.services.plans.zone_summaries_for_user(world.users["koordinator"])
     summary = next(s for zid, _, _, s in stored[world.plan_id] if zid == world.zones["area/skole"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +15,7 @@ async def wait_for(
     started = time.monotonic()
     while True:
         result = condition()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):  # an async condition; anything else is read as truthy
             result = await result
         if result:
             return time.monotonic() - started
