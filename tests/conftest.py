@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.postgres import drop_templates, fresh_postgres_database, postgres_base_url
+from tests.support.sqlite import migrated_sqlite_file
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
 

@@ -39,7 +39,6 @@ from crdt.schema import (
     set_fields,
 )
 from crdt.zone_state import doc_from_stored
-from server.core.passwords import hash_password
 from server.core.tokens import issue_plan_token
 from server.demo.content import DEMO_PASSWORD
 from server.demo.loader import load_demo
@@ -50,6 +49,7 @@ from storage.repositories.meetings import AgendaItem, AgendaRef
 from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.web import csrf_of, log_in
 
 EMOJI_GOAL = "Lære å lage blåbærsyltetøy 🫐 på egen hånd"
