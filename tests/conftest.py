@@ -66,7 +66,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 async def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of the database the `settings` fixture's server runs on."""
     if getattr(request, "param", "sqlite") == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'samplan.sqlite3'}"
+        # a copy of a file already at the migrations' head (tests/support/sqlite.py)
+        yield f"sqlite+aiosqlite:///{await migrated_sqlite_file(tmp_path / 'samplan.sqlite3')}"
         return
     base = postgres_base_url()
     if base is None:
