@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.postgres import drop_templates, fresh_postgres_database, postgres_base_url
+from tests.support.sqlite import migrated_sqlite_file
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
 
@@ -65,7 +66,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 async def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of the database the `settings` fixture's server runs on."""
     if getattr(request, "param", "sqlite") == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'samplan.sqlite3'}"
+        # a copy of a file already at the migrations' head (tests/support/sqlite.py)
+        yield f"sqlite+aiosqlite:///{await migrated_sqlite_file(tmp_path / 'samplan.sqlite3')}"
         return
     base = postgres_base_url()
     if base is None:

@@ -24,10 +24,10 @@ import pytest
 from pycrdt import Text
 
 from server.core.clock import OSLO, today_oslo
-from server.core.passwords import hash_password
 from storage.repositories.audit import AuditEvent
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 

@@ -19,13 +19,13 @@ import pytest
 
 from crdt.client import YClient
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.support.clients import connected
 from tests.support.database import arows
 from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
 

@@ -26,11 +26,11 @@ from server.core.access import (
     may_give_consent,
 )
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.consents import ConsentRecord
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
 

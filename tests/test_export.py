@@ -39,7 +39,6 @@ from crdt.schema import (
     set_fields,
 )
 from crdt.zone_state import doc_from_stored
-from server.core.passwords import hash_password
 from server.core.tokens import issue_plan_token
 from server.demo.content import DEMO_PASSWORD
 from server.demo.loader import load_demo
@@ -50,6 +49,7 @@ from storage.repositories.meetings import AgendaItem, AgendaRef
 from tests.conftest import make_settings
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.web import csrf_of, log_in
 
 EMOJI_GOAL = "Lære å lage blåbærsyltetøy 🫐 på egen hånd"
@@ -87,16 +87,50 @@ def samplan(settings: Settings, *args: str, stdin: bytes = b"") -> subprocess.Co
     return result
 
 
+_ONE_BY_ONE = """
+import contextlib, io, json, sys
+from server.cli import main
+from tests.test_export import row_counts_of
+database, files = sys.argv[1], sys.argv[2:]
+done = []
+for file in files:
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main(["import", file])
+    done.append([code, stderr.getvalue(), row_counts_of(database)])
+print(json.dumps(done))
+"""
+
+
+def import_one_by_one(settings: Settings, files: list[Path]) -> list[tuple[int, str, Any]]:
+    """`samplan import FILE` for each file in turn, in one process: the command line's own
+    main() (what `samplan` exits with), its stderr, and the row counts right after it."""
+    result = subprocess.run(
+        [sys.executable, "-c", _ONE_BY_ONE, str(db_path(settings)), *map(str, files)],
+        env=env_of(settings) | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=settings.var_dir.parent,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    return [(code, stderr, counts) for code, stderr, counts in json.loads(result.stdout)]
+
+
 def db_path(settings: Settings) -> Path:
     return Path(settings.resolved_database_url().split(":///", 1)[1])
 
 
 def row_counts(settings: Settings) -> dict[str, int]:
+    return row_counts_of(str(db_path(settings)))
+
+
+def row_counts_of(database: str) -> dict[str, int]:
     tables = (
         "municipalities users plans zones memberships consents meetings meeting_invitees "
         "published_minutes plan_versions zone_updates zone_snapshots zone_summaries audit_log"
     ).split()
-    with sqlite3.connect(db_path(settings)) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
@@ -553,14 +587,25 @@ async def test_bad_files_exit_1_and_change_nothing(
         ),
         "no such file": ("", "cannot read"),
     }
-    for number, (name, (text, message)) in enumerate(cases.items()):
-        file = tmp_path / f"bad-{number}.json"
+    files = {}
+    for number, (name, (text, _)) in enumerate(cases.items()):
+        files[name] = tmp_path / f"bad-{number}.json"
         if name != "no such file":
-            file.write_text(text, encoding="utf-8")
-        result = samplan(target, "import", str(file))
-        assert result.returncode == 1, (name, result.stdout, result.stderr)
-        assert message in result.stderr and result.stderr.startswith("samplan import: "), name
-        assert row_counts(target) == before, name
+            files[name].write_text(text, encoding="utf-8")
+    # The first through a `samplan` process of its own, as an operator runs it; the rest
+    # through the same command line's main() in one process (import_one_by_one: the
+    # interpreter start, ~1 s each, was most of this test's time).
+    first = next(iter(cases))
+    result = samplan(target, "import", str(files[first]))
+    assert result.returncode == 1, (first, result.stdout, result.stderr)
+    assert cases[first][1] in result.stderr and result.stderr.startswith("samplan import: ")
+    assert row_counts(target) == before, first
+    for name, (code, stderr, counts) in zip(
+        cases, import_one_by_one(target, list(files.values())), strict=True
+    ):
+        assert code == 1, (name, stderr)
+        assert cases[name][1] in stderr and stderr.startswith("samplan import: "), name
+        assert counts == before, name
 
     # Importing the same plan twice: the second is refused, nothing written.
     assert samplan(target, "import", str(path)).returncode == 0

@@ -23,7 +23,6 @@ from pypdf import PdfReader
 
 from crdt.schema import append_item, find_item, get_root, read_zone, set_fields
 from crdt.zone_state import doc_from_stored
-from server.core.passwords import hash_password
 from server.demo import content as demo_content
 from server.demo.loader import load_demo
 from server.services import Repositories
@@ -31,6 +30,7 @@ from server.settings import Settings
 from server.transfer.print_view import print_context
 from tests.support.clients import connected
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 from tests.test_export import (

@@ -16,13 +16,14 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from server.core.passwords import hash_password, password_problem
+from server.core.passwords import password_problem
 from server.settings import Settings
 from storage.db import write_session
 from storage.models import Invitation
 from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
 from tests.support.mail import PUBLIC, Inbox, mail_settings
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World

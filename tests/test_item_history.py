@@ -17,9 +17,9 @@ import pytest
 from pycrdt import Array, Map, Text
 
 from crdt.schema import MEASURES, append_item, find_item, set_fields
-from server.core.passwords import hash_password
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World
 

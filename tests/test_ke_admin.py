@@ -20,12 +20,12 @@ import httpx
 import pytest
 
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from server.plans.lifecycle import purge
 from storage.models import utcnow
 from storage.repositories.templates import TemplateInput
 from tests.support.database import rows as database_rows
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 

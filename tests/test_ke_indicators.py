@@ -14,11 +14,11 @@ import pytest
 
 from server.core.clock import today_oslo
 from server.core.indicators import NAMES, Rules, evaluate, fold
-from server.core.passwords import hash_password
 from storage.db import write_session
 from storage.models import Meeting, PlanConsent, ZoneSummary
 from storage.repositories.plan_facts import PlanFacts, ZoneFold, municipality_facts
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import ROLE_USERS, World
 

@@ -24,8 +24,8 @@ from pycrdt import Doc
 from crdt.schema import append_item, get_root, read_zone
 from crdt.zone_state import doc_from_stored
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server.core.clock import OSLO, today_oslo
-from server.core.passwords import hash_password
 from storage.repositories.audit import AuditEvent
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 from tests.test_ke_log_review import assert_same_rows, page_rows

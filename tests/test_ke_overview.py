@@ -18,12 +18,12 @@ from pycrdt import Array, Map
 from sqlalchemy import select
 
 from crdt.schema import append_item
-from server.core.passwords import hash_password
 from server.core.tokens import issue_plan_token
 from storage.models import AuditEntry
 from storage.repositories.audit import AuditEvent
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 

@@ -20,13 +20,13 @@ from pycrdt import Doc, Text
 
 from crdt.client import YClient
 from crdt.protocol import encode_sync_step1
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from storage.models import utcnow
 from tests.support.clients import connected, log_rows, text_of
 from tests.support.database import arows, ascalar, database_url, holds
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
 

@@ -20,10 +20,10 @@ from pycrdt import Array, Doc, Map
 
 from crdt.schema import append_item, get_root, read_zone
 from server.core.clock import OSLO, today_oslo
-from server.core.passwords import hash_password
 from tests.support.clients import connected
 from tests.support.database import arows
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World

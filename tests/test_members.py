@@ -18,12 +18,12 @@ import httpx
 import pytest
 
 from crdt.client import YClient
-from server.core.passwords import hash_password
 from server.settings import Settings
 from storage.models import Membership
 from tests.support.clients import connected
 from tests.support.database import arows
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 

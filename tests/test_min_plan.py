@@ -17,10 +17,10 @@ import pytest
 
 from crdt.schema import new_zone_doc, write_zone
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from storage.repositories.meetings import AgendaItem
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World

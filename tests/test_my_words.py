@@ -34,9 +34,9 @@ from crdt.schema import (
 from crdt.shape_guard import ShapeGuard
 from crdt.zone_state import doc_from_stored
 from server.core.authors import last_field_changes, zone_changes
-from server.core.passwords import hash_password
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import OUTSIDER, ROLE_USERS, World

@@ -12,10 +12,10 @@ from pycrdt import Array, Map
 from crdt.schema import append_item
 from crdt.summary import zone_summary
 from server.core.indicators import fold
-from server.core.passwords import hash_password
 from storage.repositories.plan_facts import ZoneFold
 from tests.support.clients import connected
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.world import ROLE_USERS, World
 

@@ -18,12 +18,12 @@ from crdt.schema import append_item, get_root, read_zone
 from crdt.zone_state import doc_from_stored
 from server.core.authors import zone_changes
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from storage.repositories.audit import AuditEvent
 from tests.conftest import make_settings
 from tests.support.live import live_server
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import ROLE_USERS, World, build_world
 from tests.test_export import db_path, samplan

@@ -19,8 +19,8 @@ import websockets
 from pycrdt import Doc
 
 from crdt.schema import AGENDA, find_item, get_root, set_fields, write_zone
-from server.core.passwords import hash_password
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import MEETING, OUTSIDER, ROLE_USERS, World

@@ -22,7 +22,6 @@ from pycrdt import Doc
 from pypdf import PdfReader
 
 from crdt.schema import ACTION_ITEMS, append_item, get_root
-from server.core.passwords import hash_password
 from server.demo.content import DEMO_PASSWORD
 from server.demo.loader import load_demo
 from server.meetings.scheduling import seed_minutes
@@ -31,6 +30,7 @@ from server.settings import Settings
 from storage.repositories.meetings import AgendaItem
 from tests.conftest import make_settings
 from tests.support.live import live_server
+from tests.support.passwords import hash_password
 from tests.support.web import csrf_of, signed_in
 from tests.test_export import JONAS, KARI, samplan
 

@@ -17,10 +17,10 @@ from pycrdt import Array
 from sqlalchemy import text as sql
 
 from crdt.schema import EVALUATIONS, MEASURES, append_item
-from server.core.passwords import hash_password
 from tests.support.clients import connected
 from tests.support.cluster import cluster, health, http_base
 from tests.support.live import LiveServer
+from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, signed_in
 from tests.support.world import ROLE_USERS, World

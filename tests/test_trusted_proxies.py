@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from server.core.passwords import hash_password
 from storage.models import AuditEntry
 from tests.conftest import make_settings
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD, log_in
 from tests.support.world import ROLE_USERS, World
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest_asyncio
 
-from server.core.passwords import hash_password
 from server.services import Repositories
 from server.settings import Settings
 from tests.browser.helpers import (
@@ -31,6 +30,7 @@ from tests.browser.helpers import (
 )
 from tests.conftest import skip_or_fail
 from tests.support.live import LiveServer, live_server
+from tests.support.passwords import hash_password
 from tests.support.world import OUTSIDER, ROLE_USERS, World, build_world
 
 if TYPE_CHECKING:

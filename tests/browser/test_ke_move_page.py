@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from server.core.clock import today_oslo
-from server.core.passwords import hash_password
 from tests.browser.helpers import AXE_JS, log_in, wait_until
 from tests.browser.test_plan_page import HAVE_AXE, tab_to
 from tests.conftest import skip_or_fail
+from tests.support.passwords import hash_password
 from tests.support.web import PASSWORD
 
 if TYPE_CHECKING:

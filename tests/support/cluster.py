@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.core.passwords import hash_password
 from server.services import Repositories
 from tests.conftest import make_settings, skip_or_fail
 from tests.support.live import ServerProcess, free_port, wait_for_port
+from tests.support.passwords import hash_password
 from tests.support.postgres import fresh_postgres_database, postgres_base_url
 from tests.support.web import PASSWORD
 from tests.support.world import ROLE_USERS, World, build_world
