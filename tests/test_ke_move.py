@@ -26,6 +26,7 @@ from crdt.zone_state import doc_from_stored
 from server.core.clock import today_oslo
 from tests.support.live import LiveServer
 from tests.support.passwords import hash_password
+from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, signed_in
 from tests.support.world import ROLE_USERS, World
 
@@ -160,6 +161,15 @@ async def test_the_ke_moves_a_plan_with_consent_and_everything_moves_intact(
 ) -> None:
     plan = world.plan_id
     await _make_history(web, world)
+    # who changed what reaches zone_changes when the edit is folded (compaction runs beside
+    # the loop, in the fold worker): under load that can come after the version's page answers
+    await wait_for(
+        lambda: bool(
+            _rows(web, "SELECT 1 FROM zone_changes WHERE zone_id = ?", world.zones["area/skole"])
+        ),
+        timeout=60,
+        what="the edit folded into zone_changes",
+    )
     await web.services.audit.flush()
     [(last_id,)] = _rows(web, "SELECT max(id) FROM audit_log")
     before = await _history(web, world, last_id)
