@@ -21,9 +21,6 @@ import secrets
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -204,6 +201,12 @@ async def _verified_claims(
     id_token = token.get("id_token")
     if not isinstance(id_token, str):
         raise OidcFailure("login.error.oidc_failed", 400, "no id_token")
+    # Imported here, like Authlib: joserfc and the `cryptography` it loads are ~9 MB that a
+    # server without OIDC, or one nobody has logged in to through it yet, never needs (issue 16).
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
         keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
         decoded = jwt.decode(id_token, keys, algorithms=ALGORITHMS)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
-
 from storage.repositories.meetings import MeetingRecord
 
 PRODID = "-//Samplan//Samplan møter//NB"
@@ -34,6 +32,10 @@ def meeting_ics(
     With `neutral_title` (the entry an e-mail carries, read by whoever reads the mailbox) the
     title is that and there is no place or video link: the time and the link only, with the
     same UID and SEQUENCE as the full file, so either updates the other."""
+    # Imported here: icalendar (~100 modules, ~3.5 MB) is needed only once a meeting's file is
+    # asked for or mailed, not by a serving process at rest (issue 16).
+    from icalendar import Calendar, Event
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
