@@ -308,7 +308,12 @@ def test_an_interrupted_bench_stops_both_nodes_and_its_redis(
         assert sum("redis-server" in c for c in commands) == 1, commands
 
         bench.send_signal(signum)
-        bench.wait(120)
+        try:
+            bench.wait(120)
+        except subprocess.TimeoutExpired:  # say where it hung: the bench's and the nodes' logs
+            logs = {p.name: p.read_text()[-3000:] for p in work.glob(f"{TWO_NODES}-*.log")}
+            alive = [" ".join(c.cmdline()) for c in children if c.is_running()]
+            raise AssertionError((out_path.read_text()[-3000:], logs, alive)) from None
         _, alive = psutil.wait_procs(children, timeout=120)
         assert alive == [], [" ".join(p.cmdline()) for p in alive]
         output = out_path.read_text()
