@@ -72,9 +72,19 @@ def _recording_one_writer(server: LiveServer) -> list[object] | None:
     return jobs
 
 
-async def test_a_round_of_many_zones_is_saved_in_one_transaction(
-    server: LiveServer, world: World
+@pytest.mark.parametrize(
+    ("chunk", "transactions"),
+    [(summary_writer.ROUND_CHUNK, 1), (16, 3)],  # 40 zones: one, or 16 + 16 + 8
+    ids=["one-transaction", "in-chunks"],
+)
+async def test_a_round_of_many_zones_is_saved_in_one_transaction_per_chunk(
+    server: LiveServer,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+    transactions: int,
 ) -> None:
+    monkeypatch.setattr(summary_writer, "ROUND_CHUNK", chunk)
     writer = server.services.summaries.writer
     zones = await _edit_many(server, world)
     jobs = _recording_one_writer(server)
@@ -82,8 +92,8 @@ async def test_a_round_of_many_zones_is_saved_in_one_transaction(
     with counting_commits("zone_summaries") as commits:
         await server.services.summaries.flush()
     log.info("a round of %d zones: %d transaction(s)", ZONES, commits.count)
-    assert commits.count == 1
-    assert jobs is None or len(jobs) == 1
+    assert commits.count == transactions
+    assert jobs is None or len(jobs) == transactions
     assert writer.writes == writes + ZONES
     ends = await _stored_ends(server, world)
     assert [ends[z] for z in zones] == [[_end(i)] for i in range(ZONES)]
@@ -94,20 +104,3 @@ async def test_a_round_of_many_zones_is_saved_in_one_transaction(
     with counting_commits("zone_summaries") as commits:
         await server.services.summaries.flush()
     assert commits.count == 0 and writer.writes == writes + ZONES
-
-
-async def test_a_round_larger_than_the_chunk_is_saved_in_chunks(
-    server: LiveServer, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(summary_writer, "ROUND_CHUNK", 16)
-    writer = server.services.summaries.writer
-    zones = await _edit_many(server, world)
-    jobs = _recording_one_writer(server)
-    writes = writer.writes
-    with counting_commits("zone_summaries") as commits:
-        await server.services.summaries.flush()
-    assert commits.count == 3  # 16 + 16 + 8
-    assert jobs is None or len(jobs) == 3
-    assert writer.writes == writes + ZONES
-    ends = await _stored_ends(server, world)
-    assert [ends[z] for z in zones] == [[_end(i)] for i in range(ZONES)]
