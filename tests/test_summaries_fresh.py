@@ -10,7 +10,6 @@ import io
 import logging
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pycrdt import Array
@@ -19,6 +18,7 @@ from sqlalchemy import text as sql
 from crdt.schema import EVALUATIONS, MEASURES, append_item
 from tests.support.clients import connected
 from tests.support.cluster import cluster, health, http_base
+from tests.support.commits import recording_one_writer
 from tests.support.live import LiveServer
 from tests.support.passwords import hash_password
 from tests.support.waiting import wait_for
@@ -181,14 +181,8 @@ async def test_on_sqlite_a_summary_is_saved_between_the_edits_batches(
     services = server.services
     writer = services.summaries.writer
     assert writer.one_writer == services.committer.run_exclusive
-    through_committer: list[object] = []
-    run_exclusive = writer.one_writer
-
-    async def recording(job: Any) -> Any:
-        through_committer.append(job)
-        return await run_exclusive(job)
-
-    writer.one_writer = recording
+    through_committer = recording_one_writer(writer)
+    assert through_committer is not None
     zone = world.zones["area/skole"]
     async with connected(server.ws_url(world.room("area/skole"), world.token("koordinator"))) as k:
         room = services.registry.rooms[zone]

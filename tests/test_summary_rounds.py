@@ -15,7 +15,7 @@ from pycrdt import Array, Doc
 
 from crdt.schema import MEASURES, append_item
 from server.core import summary_writer
-from tests.support.commits import counting_commits
+from tests.support.commits import counting_commits, recording_one_writer
 from tests.support.live import LiveServer
 from tests.support.world import World
 
@@ -56,22 +56,6 @@ async def _stored_ends(server: LiveServer, world: World) -> dict[int, list[str]]
     return {z: s.get("openMeasureEnds", []) for z, _, _, s in stored[world.plan_id]}
 
 
-def _recording_one_writer(server: LiveServer) -> list[object] | None:
-    """The jobs the round hands SQLite's one writer; None on PostgreSQL (none to go through)."""
-    writer = server.services.summaries.writer
-    jobs: list[object] = []
-    run = writer.one_writer
-    if run is None:
-        return None
-
-    async def recording(job: Any) -> Any:
-        jobs.append(job)
-        return await run(job)
-
-    writer.one_writer = recording
-    return jobs
-
-
 @pytest.mark.parametrize(
     ("chunk", "transactions"),
     [(summary_writer.ROUND_CHUNK, 1), (16, 3)],  # 40 zones: one, or 16 + 16 + 8
@@ -87,7 +71,7 @@ async def test_a_round_of_many_zones_is_saved_in_one_transaction_per_chunk(
     monkeypatch.setattr(summary_writer, "ROUND_CHUNK", chunk)
     writer = server.services.summaries.writer
     zones = await _edit_many(server, world)
-    jobs = _recording_one_writer(server)
+    jobs = recording_one_writer(writer)
     writes = writer.writes
     with counting_commits("zone_summaries") as commits:
         await server.services.summaries.flush()

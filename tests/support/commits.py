@@ -50,3 +50,19 @@ def counting_commits(table: str) -> Iterator[TableCommits]:
     finally:
         for name, fn in listeners:
             event.remove(Engine, name, fn)
+
+
+def recording_one_writer(writer: Any) -> list[object] | None:
+    """Record the jobs a SummaryWriter hands SQLite's one writer (still run through it); None
+    on PostgreSQL, where it has none to go through."""
+    run = writer.one_writer
+    if run is None:
+        return None
+    jobs: list[object] = []
+
+    async def recording(job: Any) -> Any:
+        jobs.append(job)
+        return await run(job)
+
+    writer.one_writer = recording
+    return jobs
