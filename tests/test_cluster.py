@@ -291,7 +291,8 @@ async def _write_measures(client: YClient, who: str, enough: Callable[[], bool])
             await asyncio.sleep(0.02)
         if enough():
             return written
-        assert round_ < 100, "the nodes never compacted the zone"
+        # generous: under load the fold worker can lag many rounds behind the writers
+        assert round_ < 500, "the nodes never compacted the zone"
     raise AssertionError("unreachable")
 
 
