@@ -664,13 +664,19 @@ class PlanRepo:
         Delete + insert: portable. The zones' row locks make two nodes saving the same zones
         take turns (PostgreSQL; SQLite has one writer): otherwise both delete nothing and the
         second insert breaks the key. They are taken in zone-id order, so two nodes saving
-        overlapping rounds cannot deadlock."""
+        overlapping rounds cannot deadlock, and `FOR NO KEY UPDATE`, which never waits for
+        the KEY SHARE lock an edit's logged update holds on its zone until it commits: with
+        `FOR UPDATE` a round and a batch of edits each holding a zone the other wanted
+        deadlocked, and PostgreSQL failed one of them (tests/storage/test_storage_zone_locks)."""
         if not summaries:
             return []
         ids = sorted(summaries)
         async with write_session(self._sessionmaker) as session:
             found = await session.scalars(
-                select(Zone.id).where(Zone.id.in_(ids)).order_by(Zone.id).with_for_update()
+                select(Zone.id)
+                .where(Zone.id.in_(ids))
+                .order_by(Zone.id)
+                .with_for_update(key_share=True)
             )
             saved = list(found)
             if not saved:

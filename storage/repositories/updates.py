@@ -157,7 +157,7 @@ class ZoneLog:
         the seq it loaded or this call last returned), the new one is `merge(stored)` (both
         merged) so nothing an earlier compaction folded is lost; without `merge` that raises
         ValueError. The zone's row lock serialises compactions of one zone on PostgreSQL
-        (SQLite's single writer already does).
+        (SQLite's single writer already does), and lets edits of the zone go on meanwhile.
 
         Returns the new snapshot's seq when the stored snapshot is now exactly `snapshot` (or,
         folding nothing, still `based_on`): the caller's next `based_on`. None otherwise.
@@ -167,7 +167,11 @@ class ZoneLog:
         async with write_connection(self._engine) as conn:
             zone = (
                 await conn.execute(
-                    select(zones_table.c.id).where(zones_table.c.id == zone_id).with_for_update()
+                    select(zones_table.c.id)
+                    .where(zones_table.c.id == zone_id)
+                    # NO KEY UPDATE: never waits for (nor holds up) an edit of this zone,
+                    # whose logged row holds a KEY SHARE lock on it until it commits.
+                    .with_for_update(key_share=True)
                 )
             ).first()
             if zone is None:

@@ -118,3 +118,10 @@ async def store(db_url: str) -> AsyncIterator[Store]:
 async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
     async for s in _open(sqlite_url):
         yield s
+
+
+@pytest.fixture
+async def postgres_store(postgres_url: str) -> AsyncIterator[Store]:
+    """Repositories over PostgreSQL only: for what only PostgreSQL has (row locks)."""
+    async for s in _open(postgres_url):
+        yield s
