@@ -215,6 +215,12 @@ class Services:
                 "Times this node's Redis subscriber connection was made again after it was lost.",
                 lambda: cluster.bus.reconnects,
             )
+            metrics.counter(
+                "samplan_redis_late_subscriptions",
+                "Room subscriptions Redis confirmed only after the load stopped waiting (each "
+                "is followed by reading the room from the database again).",
+                lambda: cluster.bus.late_subscriptions,
+            )
         metrics.counter(
             "samplan_ws_direct_sends",
             "Frames written straight to a socket beneath ASGI (server/sync/fast_send.py).",

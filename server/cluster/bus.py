@@ -76,6 +76,7 @@ class Bus:
         self.node_seen: Hook[str] = Hook("node seen")
         self.last_seen: dict[str, float] = {}
         self.reconnects = 0  # subscriber connections made again after the first
+        self.late_subscriptions = 0  # confirmed only after SUBSCRIBE_TIMEOUT_SECONDS, or never
         self._handlers: dict[bytes, Handler] = {self.nodes_channel: self._on_node}
         self._confirmations: dict[bytes, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
@@ -156,12 +157,19 @@ class Bus:
 
     # -- subscribing -----------------------------------------------------------------------
 
-    async def subscribe(self, channel: bytes, handler: Handler) -> None:
-        """Deliver the channel's messages to `handler`; return once Redis confirmed (at once
-        while disconnected: the reconnect subscribes it and announces `reconnected`)."""
+    async def subscribe(
+        self, channel: bytes, handler: Handler, *, late: Callable[[], None] | None = None
+    ) -> bool:
+        """Deliver the channel's messages to `handler`; True once Redis confirmed (at once
+        while disconnected: the reconnect subscribes it and announces `reconnected`).
+
+        A Redis that answers slowly must not hold a room's load for ever: past
+        SUBSCRIBE_TIMEOUT_SECONDS this returns False, and `late` is called when the
+        confirmation comes after all (or the connection drops). Until then messages on the
+        channel were not heard, so the caller reads again what it read meanwhile."""
         self._handlers[channel] = handler
         if not self.connected:
-            return
+            return True
         confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirmations.setdefault(channel, []).append(confirmed)
         self._commands.put_nowait(("subscribe", channel))
@@ -169,6 +177,11 @@ class Bus:
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning("cluster: no confirmation of a subscription in time")
+            self.late_subscriptions += 1
+            if late is not None:
+                confirmed.add_done_callback(lambda _: late())
+            return False
+        return True
 
     def unsubscribe(self, channel: bytes) -> None:
         if self._handlers.pop(channel, None) is not None and self.connected:

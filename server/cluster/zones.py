@@ -54,6 +54,7 @@ class RoomFanout:
         self._flush_scheduled = False
         self._nodes: dict[str, RemoteNode] = {}
         self._catching_up: set[int] = set()
+        self._catch_up_on_bind: set[int] = set()  # heard late, while still loading
         # Zones whose catch-up failed: the retry's timer and how many failed in a row.
         self._retries: dict[int, tuple[asyncio.TimerHandle, int]] = {}
         self.remote_updates = 0
@@ -78,7 +79,21 @@ class RoomFanout:
         self._rooms[zone_id] = None
         self._early[zone_id] = []
         channel = self._channel(zone_id)
-        await self.bus.subscribe(channel, lambda data: self._received(zone_id, data))
+        await self.bus.subscribe(
+            channel, lambda data: self._received(zone_id, data), late=lambda: self._heard(zone_id)
+        )
+
+    def _heard(self, zone_id: int) -> None:
+        """The zone's subscription was confirmed only after `open` gave up waiting, so the load
+        may have read the store before this node heard the zone: what another node committed
+        in between came neither in the load nor as a message. Read the zone again, once the
+        room is there."""
+        if zone_id not in self._rooms:
+            return  # closed meanwhile
+        if self._rooms[zone_id] is None:
+            self._catch_up_on_bind.add(zone_id)
+        else:
+            self.catch_up(zone_id)
 
     def bind(self, room: Room) -> None:
         zone_id = room.zone_id
@@ -86,10 +101,14 @@ class RoomFanout:
         for node, records in self._early.pop(zone_id, []):
             self._apply(room, node, records)
         self._queue(zone_id, wire.QUERY)  # who is already here, on the other nodes?
+        if zone_id in self._catch_up_on_bind:
+            self._catch_up_on_bind.discard(zone_id)
+            self.catch_up(zone_id)
 
     def close(self, zone_id: int) -> None:
         self._rooms.pop(zone_id, None)
         self._early.pop(zone_id, None)
+        self._catch_up_on_bind.discard(zone_id)
         retry = self._retries.pop(zone_id, None)
         if retry is not None:
             retry[0].cancel()
