@@ -1,5 +1,6 @@
 """How long anything waits for the store: one bound (SAMPLAN_COMMIT_TIMEOUT_SECONDS) for the
-committer's writes, a zone's load, a cluster catch-up and a join's access check.
+committer's writes, a zone's load, a page's read, a cluster catch-up and a join's access
+check.
 
 A database that stops answering without refusing (a partition: packets vanish) makes a call
 wait for ever, and whoever waits on it with it: writers saw no confirmation, a joining client
@@ -33,8 +34,8 @@ class StoreTimeout(TimeoutError):
 class StoreBound:
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds  # None: wait as long as the store takes
-        # Calls given up on, by what waited ("commit", "write_job", "load", "catch_up",
-        # "join"): /metrics' samplan_store_timeouts.
+        # Calls given up on, by what waited ("commit", "write_job", "load", "read",
+        # "catch_up", "join"): /metrics' samplan_store_timeouts.
         self.timeouts: Counter[str] = Counter()
         self._left_running: set[asyncio.Future[Any]] = set()
 

@@ -119,11 +119,18 @@ class RoomRegistry:
         document), else rebuilt from the store without loading a room. A failed room is never
         read: its document may hold what is not on disk; nor is one behind the store (a
         failed catch-up): it may lack what is.
+
+        The store's read is bounded like a load (crdt/bounded.py): a page waits at most
+        that long for a database that does not answer, then gets StoreTimeout (an OSError:
+        503, "try again").
         """
         live = await self.read_live(zone_id, _copy)
         if live is not None:
             return live
-        return doc_from_stored(await self.committer.store.load(zone_id))
+        stored = await self.committer.bound(
+            self.committer.store.load(zone_id), "read", f"reading zone {zone_id}"
+        )
+        return doc_from_stored(stored)
 
     async def read_live(self, zone_id: int, reader: Callable[[Doc[Any]], T]) -> T | None:
         """`reader` applied to the live document once what it applied is durable, or None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text
 
+from crdt.bounded import StoreTimeout
 from crdt.committer import CommitTimeout, GroupCommitter
 from crdt.peer import Peer
 from crdt.protocol import (
@@ -594,6 +595,27 @@ async def test_a_load_past_the_timeout_fails_every_joiner_and_leaves_nothing_beh
     room = await registry.join(1, peers[0])
     assert store.loads == 2 and str(room.doc.get("t", type=Text)) == "Åse Ødegård: blåbær 🫐"
     registry.leave(room, peers[0])
+    await registry.close()
+    await committer.stop()
+
+
+async def test_a_pages_read_of_a_zone_not_in_memory_gives_up_after_the_bound(
+    store: ControlledStore,
+) -> None:
+    """A page reading a zone no room holds, from a store that does not answer, gets
+    StoreTimeout (an OSError: 503, "try again") after the committer's bound instead of
+    holding its request for ever; once the store answers, the next read has every edit."""
+    committer = GroupCommitter(store, commit_timeout=0.3)
+    committer.start()
+    assert await committer.submit(1, edit("Kari Nilsen: ærlig og tøff 💪")) > 0
+    registry = RoomRegistry(committer)
+    store.loading.clear()
+    with pytest.raises(StoreTimeout):  # not wait_for's own TimeoutError: the bound's
+        await asyncio.wait_for(registry.read(1), 30)
+    assert committer.bound.timeouts["read"] == 1 and len(registry) == 0
+    store.loading.set()
+    doc = await registry.read(1)
+    assert str(doc.get("t", type=Text)) == "Kari Nilsen: ærlig og tøff 💪"
     await registry.close()
     await committer.stop()
 

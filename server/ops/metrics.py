@@ -176,11 +176,11 @@ class _Collector:
         timeouts = CounterMetricFamily(
             "samplan_store_timeouts",
             "Waits for the database given up on after SAMPLAN_COMMIT_TIMEOUT_SECONDS, by what "
-            "waited: commit, write_job, load (a zone opened), catch_up (a node re-reading a "
-            "zone), join (a join's access check).",
+            "waited: commit, write_job, load (a zone opened), read (a page's read of a zone "
+            "not in memory), catch_up (a node re-reading a zone), join (a join's access check).",
             labels=["wait"],
         )
-        for wait in ("commit", "write_job", "load", "catch_up", "join"):
+        for wait in ("commit", "write_job", "load", "read", "catch_up", "join"):
             timeouts.add_metric([wait], committer.bound.timeouts[wait])
         yield timeouts
         closes = CounterMetricFamily(
