@@ -85,6 +85,8 @@ class Report:
             row(f"{head} peak RSS MB", runs, lambda r: r.peak_rss_mb)
             row(f"{head} longest event-loop stall ms", runs, lambda r: r.loop_lag_ms)
             row(f"{head} longest stall during the paced edits ms", runs, lambda r: r.steady_lag_ms)
+            row(f"{head} longest durable commit during them ms", runs, lambda r: r.steady_commit_ms)
+            row(f"{head} longest write job during them ms", runs, lambda r: r.steady_job_ms)
         if self.idles:
             n = self.idles[0]
             head = f"idle ({n.asked} connections on {n.plans} plans)"
@@ -215,6 +217,7 @@ LOAD_COLUMNS = [
     ("RSS MB", 7, ">"),
     ("peak MB", 7, ">"),
     ("stall ms", 8, ">"),
+    ("commit ms", 9, ">"),
     ("loadgen CPU %", 13, ">"),
 ]
 
@@ -244,6 +247,7 @@ def _load_row(r: LoadResult) -> str:
             _f(r.rss_mb, 0),
             _f(r.peak_rss_mb, 0),
             _f(r.loop_lag_ms, 1),
+            _f(r.steady_commit_ms, 1),
             _f(r.loadgen_cpu_pct, 0),
         ]
     )

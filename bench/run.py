@@ -445,13 +445,19 @@ async def _one(
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
-    lag, steady = server.loop_lag_s, server.steady_lag_s
+    lag = server.loop_lag_s
+    steady = {
+        "steady_lag_ms": server.steady_lag_s,
+        "steady_commit_ms": server.steady_commit_s,
+        "steady_job_ms": server.steady_job_s,
+    }
     for result in results:
         result.round = round_
         if lag is not None:
             result.loop_lag_ms = lag * 1000
-        if steady is not None and hasattr(result, "steady_lag_ms"):
-            result.steady_lag_ms = steady * 1000
+        for name, seconds in steady.items():
+            if seconds is not None and hasattr(result, name):
+                setattr(result, name, seconds * 1000)
         report.add(result)
 
 

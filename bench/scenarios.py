@@ -72,6 +72,10 @@ class LoadResult:
     round: int = 0
     loop_lag_ms: float = math.nan  # Samplan's longest event-loop stall (/metrics), else NaN
     steady_lag_ms: float = math.nan  # the same during the paced edits only (no start, no joins)
+    # Samplan's longest durable commit and longest write job during the paced edits: a
+    # fan-out tail near either is the disk's or the job's, not the relay's.
+    steady_commit_ms: float = math.nan
+    steady_job_ms: float = math.nan
 
 
 @dataclass

@@ -47,6 +47,11 @@ HOCUSPOCUS_SQLITE = "hocuspocus-sqlite"
 # Samplan's /metrics (Bearer token) gauge of the event loop's longest stall.
 METRICS_TOKEN = "benchmark-metrics-ikke-hemmelig"
 LOOP_LAG_GAUGE = "samplan_event_loop_lag_max_seconds"
+# The longest durable commit and write job since the previous scrape (server/ops/metrics.py):
+# read in the same scrape as the stall, which starts a new period for all three.
+COMMIT_MAX_GAUGE = "samplan_commit_max_seconds"
+WRITE_JOB_MAX_GAUGE = "samplan_write_job_max_seconds"
+WATCHED_GAUGES = (LOOP_LAG_GAUGE, COMMIT_MAX_GAUGE, WRITE_JOB_MAX_GAUGE)
 _LOADED = re.compile(r"room (\d+) loaded \((\d+) updates in tail\) in ([\d.]+) ms")
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -354,6 +359,9 @@ class Deployment:
         self.started_seconds = 0.0
         self.loop_lag_s: float | None = None
         self.steady_lag_s: float | None = None
+        # The longest commit and write job during the paced edits (what explains a tail).
+        self.steady_commit_s: float | None = None
+        self.steady_job_s: float | None = None
         self._steady_since: float | None = None
 
     def __enter__(self) -> Deployment:
@@ -416,20 +424,24 @@ class Deployment:
                 output if n == 0 else output.with_name(f"{output.stem}.node{n}{output.suffix}")
             )
 
-    async def loop_lag_max_s(self) -> float | None:
-        """The longest event-loop stall any node reports on /metrics, or None where no node
-        answers 200 with the gauge (a peer, or a Samplan without /metrics)."""
+    async def watched_max_s(self) -> dict[str, float]:
+        """Each of WATCHED_GAUGES' largest value over the nodes, from one scrape of each
+        node's /metrics; empty where no node answers 200 (a peer, or a Samplan without
+        /metrics)."""
         if not self.setup.samplan:
-            return None
-        seen = [await scrape_gauge(node.port, LOOP_LAG_GAUGE) for node in self.nodes]
-        values = [v for v in seen if v is not None]
-        return max(values) if values else None
+            return {}
+        found: dict[str, float] = {}
+        for node in self.nodes:
+            for gauge, value in (await scrape_gauges(node.port, WATCHED_GAUGES)).items():
+                found[gauge] = max(value, found.get(gauge, value))
+        return found
 
     async def watch_loop_lag(self, every: float = 1.0) -> float | None:
         """Scrape the stall gauge every `every` s until cancelled; the largest value seen is
         in `self.loop_lag_s` (the gauge is the maximum since the previous scrape). What a
         scrape begun after `begin_steady` reads also goes into `self.steady_lag_s`."""
         self.loop_lag_s = self.steady_lag_s = self._steady_since = None
+        self.steady_commit_s = self.steady_job_s = None
         while True:
             if await self._scrape_lag() is None:
                 return None  # no /metrics here: stop asking
@@ -447,17 +459,25 @@ class Deployment:
 
     async def _scrape_lag(self) -> float | None:
         begun = time.perf_counter()
-        value = await self.loop_lag_max_s()
+        seen = await self.watched_max_s()
+        value = seen.get(LOOP_LAG_GAUGE)
         if value is not None:
             self.loop_lag_s = max(value, self.loop_lag_s or 0.0)
-            if self._steady_since is not None and begun >= self._steady_since:
+        if self._steady_since is not None and begun >= self._steady_since:
+            if value is not None:
                 self.steady_lag_s = max(value, self.steady_lag_s or 0.0)
+            if COMMIT_MAX_GAUGE in seen:
+                self.steady_commit_s = max(seen[COMMIT_MAX_GAUGE], self.steady_commit_s or 0.0)
+            if WRITE_JOB_MAX_GAUGE in seen:
+                self.steady_job_s = max(seen[WRITE_JOB_MAX_GAUGE], self.steady_job_s or 0.0)
         return value
 
 
-async def scrape_gauge(port: int, gauge: str, token: str = METRICS_TOKEN) -> float | None:
-    """GET /metrics with the bearer token; the largest value of `gauge`, or None unless the
-    answer is 200 and holds it."""
+async def scrape_gauges(
+    port: int, gauges: tuple[str, ...], token: str = METRICS_TOKEN
+) -> dict[str, float]:
+    """One GET /metrics with the bearer token: the largest value of each of `gauges` it
+    holds (none unless the answer is 200)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
         request = (
@@ -468,16 +488,18 @@ async def scrape_gauge(port: int, gauge: str, token: str = METRICS_TOKEN) -> flo
         data = await asyncio.wait_for(reader.read(), 5)
         writer.close()
     except (OSError, TimeoutError):
-        return None
+        return {}
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
-        return None
-    values = []
+        return {}
+    found: dict[str, float] = {}
     for line in body.decode("utf-8", "replace").splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0].split("{", 1)[0] == gauge:
+        name = parts[0].split("{", 1)[0] if len(parts) >= 2 else ""
+        if name in gauges:
             try:
-                values.append(float(parts[1]))
+                value = float(parts[1])
             except ValueError:
                 continue
-    return max(values) if values else None
+            found[name] = max(value, found.get(name, value))
+    return found

@@ -53,6 +53,11 @@ class GroupCommitter:
         # How long each batch's durable write took, from the writer task's start of it to
         # the store's return (fsync included): /metrics' commit latency.
         self.commit_seconds = Timings()
+        # The longest batch write and the longest write job (both hold every edit queued
+        # behind them) since `take_longest` last asked: what tells a latency tail that is
+        # the disk's (or a job's) from one that is not.
+        self._longest_commit = 0.0
+        self._longest_job = 0.0
         # Each batch's outcome, for whoever reports the database's health (the exception, or
         # None on success): the writer notices a lost database before any probe does.
         self.outcome: Hook[BaseException | None] = Hook("commit outcome")
@@ -102,12 +107,14 @@ class GroupCommitter:
                 self._inflight = []
             while self._jobs:
                 job, fut = self._jobs.pop(0)
+                started = time.perf_counter()
                 try:
                     result = await self._bounded_job(job)
                 except Exception as exc:
                     fut.set_exception(exc)
                 else:
                     fut.set_result(result)
+                self._longest_job = max(self._longest_job, time.perf_counter() - started)
 
     async def _write(self, batch: list[tuple[int, bytes, int | None, asyncio.Future[int]]]) -> None:
         started = time.perf_counter()
@@ -129,7 +136,10 @@ class GroupCommitter:
                     fut.set_exception(exc)
             self.outcome(exc)
             return
-        self.commit_seconds.observe(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.commit_seconds.observe(took)
+        if took > self._longest_commit:
+            self._longest_commit = took
         self.outcome(None)
         if self.failing:
             log.info("group commit works again after %d failed batches", self.failing)
@@ -171,6 +181,13 @@ class GroupCommitter:
         batch: one stuck on a hanging database must not hold every later batch behind it,
         where no timeout would ever fire (a compaction is only tried again later)."""
         return await self.bound(job(), "write_job", "a write job", error=CommitTimeout)
+
+    def take_longest(self) -> tuple[float, float]:
+        """(longest batch write, longest write job) in seconds since the last call (or the
+        start), and start a new period: a scrape reads the worst between two scrapes."""
+        longest = (self._longest_commit, self._longest_job)
+        self._longest_commit = self._longest_job = 0.0
+        return longest
 
     @property
     def commit_timeout(self) -> float | None:

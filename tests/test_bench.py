@@ -150,18 +150,19 @@ def test_hocuspocus_framing_puts_the_document_name_first_as_lib0_does() -> None:
     assert auth == prefix + bytes([2, 0, len(token)]) + token
 
 
-def test_the_stall_gauge_is_read_with_the_token_and_only_from_a_200() -> None:
+def test_the_stall_and_commit_gauges_are_read_with_the_token_and_only_from_a_200() -> None:
     """`/metrics` answers with the bearer token the benchmark gives its Samplan servers; any
     other answer (a server without /metrics, a wrong token) leaves the figure empty."""
     import asyncio
 
-    from bench.servers import LOOP_LAG_GAUGE, METRICS_TOKEN, scrape_gauge
+    from bench.servers import COMMIT_MAX_GAUGE, LOOP_LAG_GAUGE, METRICS_TOKEN, scrape_gauges
 
     body = (
         f"# HELP {LOOP_LAG_GAUGE} Longest event-loop stall.\n"
         f"# TYPE {LOOP_LAG_GAUGE} gauge\n"
         f"{LOOP_LAG_GAUGE} 0.0042\n"
         f'{LOOP_LAG_GAUGE}_other{{room="Åse 🧪"}} 9.5\n'
+        f"{COMMIT_MAX_GAUGE} 0.0123\n"
     ).encode()
     seen: list[bytes] = []
 
@@ -176,18 +177,18 @@ def test_the_stall_gauge_is_read_with_the_token_and_only_from_a_200() -> None:
         await writer.drain()
         writer.close()
 
-    async def main() -> tuple[float | None, float | None, float | None]:
+    async def main() -> tuple[dict[str, float], ...]:
         server = await asyncio.start_server(answer, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
+        watched = (LOOP_LAG_GAUGE, COMMIT_MAX_GAUGE, "samplan_no_such_gauge")
         async with server:
-            good = await scrape_gauge(port, LOOP_LAG_GAUGE)
-            wrong = await scrape_gauge(port, LOOP_LAG_GAUGE, token="ikke-riktig")
-            missing = await scrape_gauge(port, "samplan_no_such_gauge")
-        return good, wrong, missing
+            good = await scrape_gauges(port, watched)
+            wrong = await scrape_gauges(port, watched, token="ikke-riktig")
+        return good, wrong
 
-    good, wrong, missing = asyncio.run(main())
-    assert good == 0.0042
-    assert wrong is None and missing is None
+    good, wrong = asyncio.run(main())
+    assert good == {LOOP_LAG_GAUGE: 0.0042, COMMIT_MAX_GAUGE: 0.0123}  # one scrape, both
+    assert wrong == {}
     assert all(request.startswith(b"GET /metrics HTTP/1.1\r\n") for request in seen)
 
 

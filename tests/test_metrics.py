@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Map
 
 from crdt.client import YClient
-from server.ops.metrics import LOOP_LAG_MAX
+from server.ops.metrics import COMMIT_MAX, LOOP_LAG_MAX, WRITE_JOB_MAX
 from server.services import Repositories
 from tests.conftest import make_settings
 from tests.support.clients import connected
@@ -155,3 +155,28 @@ async def test_the_loop_lag_probe_sees_a_stall_and_each_scrape_starts_anew(
     assert first[(LOOP_LAG_MAX, ())] >= 1.0 - probe.interval
     assert first[("samplan_event_loop_lag_seconds_count", ())] >= 1
     assert second[(LOOP_LAG_MAX, ())] == 0.0
+
+
+async def test_the_longest_commit_and_write_job_are_shown_and_each_scrape_starts_anew(
+    tmp_path: Path,
+) -> None:
+    """What tells a fan-out tail that is the disk's (or a job's) from one that is not: the
+    longest durable commit and the longest write job since the previous scrape, which the
+    benchmark puts beside each round's tail."""
+    settings = make_settings(tmp_path, metrics_token=TOKEN)
+    repos = await Repositories.open(settings)
+    world = await build_world(repos, settings.resolved_secret_key())
+    await repos.close()
+    async with live_server(settings) as live:
+        metrics, committer = live.services.metrics, live.services.committer
+        metrics.exposition()  # a new period from here
+        async with connected(live.ws_url(world.room("content"), world.token("koordinator"))) as c:
+            c.doc.get("m", type=Map)["notat"] = "Åse Ødegård: møtet flyttes 📅"
+            assert await c.confirm()
+        await committer.run_exclusive(lambda: asyncio.sleep(0.3))  # a slow job between batches
+        first = _samples(metrics.exposition().decode())
+        second = _samples(metrics.exposition().decode())
+    commits = first[("samplan_commit_seconds_sum", ())]
+    assert 0 < first[(COMMIT_MAX, ())] <= commits
+    assert first[(WRITE_JOB_MAX, ())] >= 0.3
+    assert second[(COMMIT_MAX, ())] == second[(WRITE_JOB_MAX, ())] == 0.0
