@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -671,6 +672,13 @@ class PlanRepo:
         if not summaries:
             return []
         ids = sorted(summaries)
+        fast = sqlite_zone_log(engine_of(self._sessionmaker))
+        if fast is not None:
+            # One hand-off: on SQLite this runs in the committer's queue, and every edit
+            # queued meanwhile waits for it.
+            texts = {z: json.dumps(summaries[z], ensure_ascii=False, sort_keys=True) for z in ids}
+            stamp = fast.stamp(utcnow())
+            return await fast.write(lambda conn: _save_summaries(conn, texts, stamp))
         async with write_session(self._sessionmaker) as session:
             found = await session.scalars(
                 select(Zone.id)
@@ -746,3 +754,22 @@ class PlanRepo:
                 )
                 versions.update({plan_id: version for plan_id, version in rows})
         return versions
+
+
+def _save_summaries(conn: sqlite3.Connection, rows: Mapping[int, str], stamp: Any) -> list[int]:
+    """`save_zone_summaries` on SQLite's writer connection, inside its one transaction."""
+    saved: list[int] = []
+    ids = list(rows)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found = [z for (z,) in conn.execute(f"SELECT id FROM zones WHERE id IN ({marks})", chunk)]
+        if found:
+            marks = ",".join("?" * len(found))
+            conn.execute(f"DELETE FROM zone_summaries WHERE zone_id IN ({marks})", found)
+            saved.extend(found)
+    conn.executemany(
+        "INSERT INTO zone_summaries (zone_id, data, updated_at) VALUES (?, ?, ?)",
+        [(z, rows[z], stamp) for z in saved],
+    )
+    return sorted(saved)
