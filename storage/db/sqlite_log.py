@@ -331,10 +331,10 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
         conn.execute("BEGIN IMMEDIATE")
         result = fn(conn)
         conn.execute("COMMIT")
-    except Exception as exc:
+    except sqlite3.Error as exc:
         _rollback(conn)
         raise _wrap(exc, "a write transaction") from exc
-    except BaseException:
+    except BaseException:  # the caller's own errors (NotFound, ValueError) as they are
         _rollback(conn)
         raise
     return result

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +53,18 @@ class LoadedZone:
     snapshot: bytes | None
     snapshot_seq: int
     updates: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compacted:
+    """What one compaction did: the snapshot's seq (or, folding nothing, the stored one if it
+    is still `based_on`, else None), whether it merged another writer's snapshot, how many
+    updates it folded away, and the new snapshot's size (for the log)."""
+
+    seq: int | None
+    merged: bool
+    removed: int
+    snapshot_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +177,41 @@ class ZoneLog:
         folding nothing, still `based_on`): the caller's next `based_on`. None otherwise.
         """
         ranges = _ranges(folded)
+        fast = sqlite_zone_log(self._engine)
+        if fast is not None:
+            # One hand-off on the SQLite writer's thread: this write waits in the committer's
+            # queue between the edits' batches, and through the engine its statements took
+            # 20-24 ms of hand-offs on a busy event loop (docs/BENCHMARKS.md, "After the table").
+            stamp = fast.stamp(utcnow())
+            done = await fast.write(
+                lambda conn: _compact_on_sqlite(
+                    conn, zone_id, ranges, snapshot, items or {}, based_on, merge, stamp
+                )
+            )
+        else:
+            done = await self._compact_on_engine(zone_id, ranges, snapshot, items, based_on, merge)
+        if done.removed == 0:
+            log.info("zone compaction skipped zone_id=%s (nothing left to fold)", zone_id)
+            return done.seq
+        log.info(
+            "zone compacted zone_id=%s seq=%s removed=%s merged=%s snapshot_bytes=%s",
+            zone_id,
+            done.seq,
+            done.removed,
+            done.merged,
+            done.snapshot_bytes,
+        )
+        return None if done.merged else done.seq
+
+    async def _compact_on_engine(
+        self,
+        zone_id: int,
+        ranges: list[tuple[int, int]],
+        snapshot: bytes,
+        items: Mapping[int, str] | None,
+        based_on: int | None,
+        merge: Callable[[bytes], bytes] | None,
+    ) -> _Compacted:
         now = utcnow()
         async with write_connection(self._engine) as conn:
             zone = (
@@ -188,8 +237,7 @@ class ZoneLog:
                 )
                 present.extend((int(r.id), r.user_id, r.created_at) for r in rows)
             if not present:
-                log.info("zone compaction skipped zone_id=%s (nothing left to fold)", zone_id)
-                return current if current is not None and current == based_on else None
+                return _Compacted(current if current == based_on else None, False, 0, 0)
             merged = False
             if current is not None and current != based_on:
                 if merge is None:
@@ -227,15 +275,7 @@ class ZoneLog:
                 await conn.execute(
                     delete(zone_updates_table).where(_U.zone_id == zone_id, _in_runs(chunk))
                 )
-        log.info(
-            "zone compacted zone_id=%s seq=%s removed=%s merged=%s snapshot_bytes=%s",
-            zone_id,
-            seq,
-            len(present),
-            merged,
-            len(snapshot),
-        )
-        return None if merged else seq
+        return _Compacted(seq, merged, len(present), len(snapshot))
 
     async def changes(self, zone_id: int) -> ZoneChanges:
         """The zone's author records, oldest first: the kept ones, then the log tail's rows
@@ -339,6 +379,73 @@ class ZoneLog:
 
 
 RANGES_PER_STATEMENT = 500
+
+
+def _compact_on_sqlite(
+    conn: sqlite3.Connection,
+    zone_id: int,
+    ranges: list[tuple[int, int]],
+    snapshot: bytes,
+    items: Mapping[int, str],
+    based_on: int | None,
+    merge: Callable[[bytes], bytes] | None,
+    stamp: Any,
+) -> _Compacted:
+    """`ZoneLog.compact` on SQLite's writer connection, inside its one transaction (BEGIN
+    IMMEDIATE: SQLite's one writer is the zone lock). The same steps as the engine path;
+    `at` is copied as stored, both columns being the same type."""
+    if conn.execute("SELECT id FROM zones WHERE id = ?", (zone_id,)).fetchone() is None:
+        raise NotFound(f"zone {zone_id} does not exist")
+    row = conn.execute("SELECT seq FROM zone_snapshots WHERE zone_id = ?", (zone_id,)).fetchone()
+    current: int | None = None if row is None else int(row[0])
+    present: list[tuple[int, int | None, Any]] = []
+    for chunk in _chunks(ranges):
+        where, params = _sqlite_runs(chunk)
+        present.extend(
+            conn.execute(
+                f"SELECT id, user_id, created_at FROM zone_updates WHERE zone_id = ? AND ({where})"
+                " ORDER BY id",
+                (zone_id, *params),
+            )
+        )
+    if not present:
+        return _Compacted(current if current == based_on else None, False, 0, 0)
+    merged = False
+    if current is not None and current != based_on:
+        if merge is None:
+            raise ValueError(f"zone {zone_id}: the stored snapshot moved; merge needed")
+        (stored,) = conn.execute(
+            "SELECT data FROM zone_snapshots WHERE zone_id = ?", (zone_id,)
+        ).fetchone()
+        snapshot = merge(bytes(stored))  # this thread, not the event loop's
+        merged = True
+    seq = max(int(present[-1][0]), (current or 0) + 1)
+    if current is None:
+        conn.execute(
+            "INSERT INTO zone_snapshots (zone_id, seq, data, updated_at) VALUES (?, ?, ?, ?)",
+            (zone_id, seq, snapshot, stamp),
+        )
+    else:
+        conn.execute(
+            "UPDATE zone_snapshots SET seq = ?, data = ?, updated_at = ? WHERE zone_id = ?",
+            (seq, snapshot, stamp, zone_id),
+        )
+    conn.executemany(
+        "INSERT INTO zone_changes (zone_id, seq, user_id, at, items) VALUES (?, ?, ?, ?, ?)",
+        [(zone_id, row_seq, user_id, at, items.get(row_seq)) for row_seq, user_id, at in present],
+    )
+    for chunk in _chunks(_ranges(int(row_seq) for row_seq, _, _ in present)):
+        where, params = _sqlite_runs(chunk)
+        conn.execute(
+            f"DELETE FROM zone_updates WHERE zone_id = ? AND ({where})", (zone_id, *params)
+        )
+    return _Compacted(seq, merged, len(present), len(snapshot))
+
+
+def _sqlite_runs(chunk: list[tuple[int, int]]) -> tuple[str, list[int]]:
+    """`id` in one of the runs, as SQL text and its parameters (as `_in_runs`, unpadded: the
+    sqlite3 module caches a statement per text, and its compiling costs no event loop)."""
+    return " OR ".join(["id BETWEEN ? AND ?"] * len(chunk)), [v for run in chunk for v in run]
 
 
 def _ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
