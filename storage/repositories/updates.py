@@ -181,7 +181,7 @@ class ZoneLog:
         if fast is not None:
             # One hand-off on the SQLite writer's thread: this write waits in the committer's
             # queue between the edits' batches, and through the engine its statements took
-            # 20-24 ms of hand-offs on a busy event loop (docs/BENCHMARKS.md, "After the table").
+            # 20-40 ms of hand-offs on a busy event loop (docs/BENCHMARKS.md, "After the table").
             stamp = fast.stamp(utcnow())
             done = await fast.write(
                 lambda conn: _compact_on_sqlite(
