@@ -66,6 +66,11 @@ class _Compacted:
     removed: int
     snapshot_bytes: int
 
+    @classmethod
+    def nothing(cls, current: int | None, based_on: int | None) -> _Compacted:
+        """Nothing left to fold: the stored snapshot still names itself if it is `based_on`."""
+        return cls(current if current == based_on else None, False, 0, 0)
+
 
 @dataclass(frozen=True, slots=True)
 class ChangeRow:
@@ -237,17 +242,14 @@ class ZoneLog:
                 )
                 present.extend((int(r.id), r.user_id, r.created_at) for r in rows)
             if not present:
-                return _Compacted(current if current == based_on else None, False, 0, 0)
-            merged = False
-            if current is not None and current != based_on:
-                if merge is None:
-                    raise ValueError(f"zone {zone_id}: the stored snapshot moved; merge needed")
+                return _Compacted.nothing(current, based_on)
+            merging = _merge_needed(zone_id, current, based_on, merge)
+            if merging is not None:
                 stored = (
                     await conn.execute(select(_S.data).where(_S.zone_id == zone_id))
                 ).scalar_one()
                 # Off the event loop: merging two whole states of a big zone takes a while.
-                snapshot = await asyncio.to_thread(merge, bytes(stored))
-                merged = True
+                snapshot = await asyncio.to_thread(merging, bytes(stored))
             # Increases with every snapshot written (so `based_on` names one exactly) and is
             # at least the seq of every update ever folded into it.
             seq = max(present[-1][0], (current or 0) + 1)
@@ -275,7 +277,7 @@ class ZoneLog:
                 await conn.execute(
                     delete(zone_updates_table).where(_U.zone_id == zone_id, _in_runs(chunk))
                 )
-        return _Compacted(seq, merged, len(present), len(snapshot))
+        return _Compacted(seq, merging is not None, len(present), len(snapshot))
 
     async def changes(self, zone_id: int) -> ZoneChanges:
         """The zone's author records, oldest first: the kept ones, then the log tail's rows
@@ -409,16 +411,13 @@ def _compact_on_sqlite(
             )
         )
     if not present:
-        return _Compacted(current if current == based_on else None, False, 0, 0)
-    merged = False
-    if current is not None and current != based_on:
-        if merge is None:
-            raise ValueError(f"zone {zone_id}: the stored snapshot moved; merge needed")
+        return _Compacted.nothing(current, based_on)
+    merging = _merge_needed(zone_id, current, based_on, merge)
+    if merging is not None:
         (stored,) = conn.execute(
             "SELECT data FROM zone_snapshots WHERE zone_id = ?", (zone_id,)
         ).fetchone()
-        snapshot = merge(bytes(stored))  # this thread, not the event loop's
-        merged = True
+        snapshot = merging(bytes(stored))  # this thread, not the event loop's
     seq = max(int(present[-1][0]), (current or 0) + 1)
     if current is None:
         conn.execute(
@@ -439,7 +438,22 @@ def _compact_on_sqlite(
         conn.execute(
             f"DELETE FROM zone_updates WHERE zone_id = ? AND ({where})", (zone_id, *params)
         )
-    return _Compacted(seq, merged, len(present), len(snapshot))
+    return _Compacted(seq, merging is not None, len(present), len(snapshot))
+
+
+def _merge_needed(
+    zone_id: int,
+    current: int | None,
+    based_on: int | None,
+    merge: Callable[[bytes], bytes] | None,
+) -> Callable[[bytes], bytes] | None:
+    """The merge to apply when the stored snapshot is not the one the caller built on (another
+    writer's compaction replaced it), else None; with no `merge` to apply, a ValueError."""
+    if current is None or current == based_on:
+        return None
+    if merge is None:
+        raise ValueError(f"zone {zone_id}: the stored snapshot moved; merge needed")
+    return merge
 
 
 def _sqlite_runs(chunk: list[tuple[int, int]]) -> tuple[str, list[int]]:
