@@ -5,7 +5,9 @@ is the server's latency floor. Through SQLAlchemy + aiosqlite one append costs a
 thread hand-offs (BEGIN, INSERT, COMMIT, cursor and pool chatter), each waking the event
 loop. Here an append is one hand-off to a thread that owns its own connection and runs
 BEGIN IMMEDIATE; INSERT (executemany); COMMIT in one go; a load is one hand-off to a second
-thread with a second connection, which WAL lets read beside the writer.
+thread with a second connection, which WAL lets read beside the writer. `write` gives the
+other writes that wait in the committer's queue between the edits' batches (a summary round, a
+compaction's write) the same one hand-off.
 
 The connections get the engine's PRAGMAs (storage.db applies them), so a commit here is
 exactly as durable as one through the engine. Writes still queue on the engine's writer lock,
@@ -230,7 +232,7 @@ class SQLiteZoneLog:
         returns. For a write that waits in the committer's queue between the edits' batches:
         there it costs its own transaction, not the engine path's hand-offs per statement,
         each waiting for a busy event loop (a summary round held the edits behind it 5-10 ms
-        that way, issue 16)."""
+        that way, a compaction's write 20-40 ms; issue 16)."""
         writer = self._started(self._writer, "writer")
         async with self._write_lock:
             return await writer.submit(lambda conn: _in_transaction(conn, fn))
