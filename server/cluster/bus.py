@@ -159,17 +159,17 @@ class Bus:
 
     async def subscribe(
         self, channel: bytes, handler: Handler, *, late: Callable[[], None] | None = None
-    ) -> bool:
-        """Deliver the channel's messages to `handler`; True once Redis confirmed (at once
+    ) -> None:
+        """Deliver the channel's messages to `handler`; return once Redis confirmed (at once
         while disconnected: the reconnect subscribes it and announces `reconnected`).
 
         A Redis that answers slowly must not hold a room's load for ever: past
-        SUBSCRIBE_TIMEOUT_SECONDS this returns False, and `late` is called when the
+        SUBSCRIBE_TIMEOUT_SECONDS this returns anyway, and `late` is called when the
         confirmation comes after all (or the connection drops). Until then messages on the
         channel were not heard, so the caller reads again what it read meanwhile."""
         self._handlers[channel] = handler
         if not self.connected:
-            return True
+            return
         confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirmations.setdefault(channel, []).append(confirmed)
         self._commands.put_nowait(("subscribe", channel))
@@ -180,8 +180,6 @@ class Bus:
             self.late_subscriptions += 1
             if late is not None:
                 confirmed.add_done_callback(lambda _: late())
-            return False
-        return True
 
     def unsubscribe(self, channel: bytes) -> None:
         if self._handlers.pop(channel, None) is not None and self.connected:
