@@ -52,7 +52,9 @@ class BackgroundTask:
 class Periodic:
     """`work` every `interval` seconds, the first time after `first_delay` (default: one
     interval). A failed round is logged and the next comes as planned: the database may be
-    away for a while. An interval of 0 or less turns it off (tests drive rounds by hand)."""
+    away for a while. An interval of 0 or less turns it off (tests drive rounds by hand).
+    `rounds` counts the rounds that ended, failed or not, so a caller can wait for the
+    start-up round instead of racing it."""
 
     def __init__(
         self,
@@ -66,6 +68,7 @@ class Periodic:
         self.first_delay = interval if first_delay is None else first_delay
         self._work = work
         self._task = BackgroundTask(name)
+        self.rounds = 0
 
     def start(self) -> None:
         if self.interval > 0:
@@ -81,4 +84,5 @@ class Periodic:
                 await self._work()
             except Exception:
                 log.error("%s: a round failed", self._task.name, exc_info=True)
+            self.rounds += 1
             await asyncio.sleep(self.interval)

@@ -47,6 +47,11 @@ class Reminders:
     async def stop(self) -> None:
         await self._loop.stop()
 
+    @property
+    def scheduled_rounds(self) -> int:
+        """Rounds the schedule has finished (the first runs at start-up)."""
+        return self._loop.rounds
+
     async def run(self, today: date) -> int:
         """One pass for `today` (Europe/Oslo); returns how many notifications it created."""
         deadline = (today + timedelta(days=DEADLINE_DAYS)).isoformat()

@@ -19,6 +19,7 @@ import uvicorn
 from server.app import create_app
 from server.services import Services
 from server.settings import Settings
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -87,7 +88,17 @@ async def serving(
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     app = create_app(settings)
     async with serving(lambda port: uvicorn_config(app, settings, port)) as (server, port):
-        yield LiveServer(settings, port, server)
+        live = LiveServer(settings, port, server)
+        if settings.reminder_interval_seconds > 0:
+            # The start-up reminders round is over before a test begins, so a test that saves
+            # summaries and runs the job itself never races it (CI once saw the round record
+            # a reminder between a test's two summaries).
+            await wait_for(
+                lambda: live.services.reminders.scheduled_rounds >= 1,
+                timeout=30,
+                what="the start-up reminders round",
+            )
+        yield live
 
 
 def free_port() -> int:
