@@ -115,6 +115,10 @@ class Settings:
     # "storage unavailable" rather than waiting for ever (crdt/committer.py). The same bound
     # holds a join's access check, a zone's load and a cluster catch-up (crdt/bounded.py).
     commit_timeout_seconds: float = _bounded(10.0, gt=0, le=600)
+    # PostgreSQL only: no statement of the server (a page's, a job's) runs or waits longer
+    # than this; a page whose statement is cut off gets 503 "try again" (storage.db,
+    # postgres_timeouts). 0: no bound. Migrations are not bounded.
+    statement_timeout_seconds: float = _bounded(30.0, ge=0, le=3600)
     access_poll_seconds: float = 1.0
     daily_version_check_seconds: float = 600.0  # 0: no daily versions (server/versions/pages.py)
     default_token_ttl_seconds: int = 8 * 3600

@@ -27,10 +27,17 @@ class InvalidValue(StorageError):
     """An argument is outside what the schema accepts (unknown role, malformed key)."""
 
 
+# PostgreSQL cut the statement off after its statement_timeout (57014 query_canceled, also
+# an operator's pg_cancel_backend) or lock_timeout (55P03): the database is there but too
+# busy or blocked to answer now, which a caller treats like a database that is away.
+_CUT_OFF_SQLSTATES = frozenset({"57014", "55P03"})
+
+
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` means the database could not be reached (refused, reset, timed out),
-    rather than that it refused the statement: callers tell the client to come back later
-    (close code 1013, HTTP 503) instead of failing as for a bug.
+    """Whether `exc` means the database could not be reached (refused, reset, timed out) or
+    cut the statement off as too slow, rather than that it refused the statement: callers
+    tell the client to come back later (close code 1013, HTTP 503) instead of failing as for
+    a bug.
 
     Drivers differ in what they raise (asyncpg's own errors, OSError from the socket, each
     wrapped by SQLAlchemy or not), so this looks down the chain of causes. SQLAlchemy is
@@ -48,6 +55,8 @@ def database_unavailable(exc: BaseException) -> bool:
         if type(current).__module__.startswith("asyncpg") and (
             "Connection" in type(current).__name__ or "Interface" in type(current).__name__
         ):
+            return True
+        if getattr(current, "sqlstate", None) in _CUT_OFF_SQLSTATES:
             return True
         current = current.__cause__ or current.__context__
         seen += 1

@@ -64,7 +64,11 @@ class Repositories:
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Repositories:
         url = settings.resolved_database_url()
-        engine = create_engine(url, sqlite_synchronous=settings.sqlite_synchronous)
+        engine = create_engine(
+            url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            statement_timeout=settings.statement_timeout_seconds,
+        )
         if migrate:
             await upgrade_if_needed(engine, url)
         maker = make_sessionmaker(engine)

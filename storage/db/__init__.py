@@ -69,11 +69,16 @@ def _lookup(engine: Engine) -> _EngineInfo | None:
     return info if isinstance(info, _EngineInfo) else None
 
 
-def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
+def create_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", statement_timeout: float = 0.0
+) -> AsyncEngine:
     """Create the async engine for `url` with the durability settings DESIGN.md §4 promises.
 
     SQL parameters are plan content, names and addresses: `hide_parameters` keeps them out of
     SQLAlchemy's errors (IntegrityError's text) and of its statement log.
+
+    `statement_timeout` (seconds, 0: none) bounds every statement on PostgreSQL
+    (`postgres_timeouts`); SQLite has its busy timeout and no network to hang on.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -83,6 +88,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
             max_overflow=20,
             pool_recycle=1800,
             hide_parameters=True,
+            connect_args=postgres_timeouts(statement_timeout),
         )
         _ping_when_idle(engine)
         _register(engine, sqlite_synchronous=None)
@@ -105,6 +111,33 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     info = _register(engine, sqlite_synchronous=synchronous)
     info.sqlite_target = _sqlite_target(engine, synchronous)
     return engine
+
+
+# How much longer than PostgreSQL's own statement_timeout the client waits for an answer: a
+# server that is there cancels the statement itself (and says so) before the client gives up.
+CLIENT_TIMEOUT_MARGIN_SECONDS = 2.0
+
+
+def postgres_timeouts(statement_timeout: float) -> dict[str, Any]:
+    """asyncpg's connect arguments bounding every statement to about `statement_timeout`.
+
+    Without a bound a page waits for ever on a row lock held by a stuck transaction, or on a
+    database whose packets vanish, and each such request holds a pooled connection until the
+    pool is empty and every page of the node waits. Two bounds, as the two cases differ:
+    PostgreSQL's `statement_timeout` cancels a statement that runs or waits for a lock too
+    long (QueryCanceledError, the connection stays usable); asyncpg's `command_timeout`, a
+    little longer, gives up on a database that does not answer at all, and the connect
+    timeout does the same for a new connection. Both surface as "database unavailable" (a
+    503 for a page, storage.errors). Migrations open their own engine without these: a schema
+    change on a large table may rightly take minutes."""
+    if statement_timeout <= 0:
+        return {}
+    client = statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS
+    return {
+        "server_settings": {"statement_timeout": str(round(statement_timeout * 1000))},
+        "command_timeout": client,
+        "timeout": client,
+    }
 
 
 # A pooled connection unused for longer than this is pinged before it is handed out.
