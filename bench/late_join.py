@@ -27,7 +27,7 @@ from bench.edits import client_edits, state_of
 from bench.scenarios import percentile
 from bench.seed import RoomNeed, bench_settings, seed
 from bench.servers import samplan_server
-from bench.wire import BenchClient, frame_keys, open_client, update_key, update_of
+from bench.wire import BenchClient, frame_keys, open_client, update_key, update_of, within
 from crdt.protocol import encode_sync_update
 
 SYNC_TIMEOUT = 60.0
@@ -37,7 +37,7 @@ CHUNK = 200  # edits in flight at once while filling the room
 async def _fill(url_of: list[str], updates: list[bytes]) -> None:
     writer = await open_client(url_of[0], 0)
     observer = await open_client(url_of[1], 1)
-    await asyncio.wait_for(asyncio.gather(writer.synced, observer.synced), SYNC_TIMEOUT)
+    await within(asyncio.gather(writer.synced, observer.synced), SYNC_TIMEOUT)
     wanted = [update_key(update) for update in updates]
     seen: set[tuple[int, int] | None] = set()
     for start in range(0, len(updates), CHUNK):
@@ -73,7 +73,7 @@ async def _join(url: str, slot: int) -> tuple[float, float, BenchClient]:
     started = time.perf_counter()
     client = await open_client(url, slot)
     opened = time.perf_counter()  # our sync step 1 went out in the handshake's callback
-    await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+    await within(client.synced, SYNC_TIMEOUT)
     assert client.synced_at is not None
     client.close()
     return (opened - started) * 1000, (client.synced_at - opened) * 1000, client

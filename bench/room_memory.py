@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.seed import RoomNeed, bench_settings, seed  # noqa: E402
-from bench.wire import open_client  # noqa: E402
+from bench.wire import open_client, within  # noqa: E402
 from tests.support.live import live_server  # noqa: E402
 
 OURS = tuple(str(ROOT / p) for p in ("crdt", "server", "storage"))
@@ -65,7 +65,7 @@ async def main(plans: int, clients: int, top: int) -> None:
 
         async def join(room_path: str, token: str, slot: int) -> object:
             client = await open_client(f"{url}/{room_path}?token={token}", slot)
-            await asyncio.wait_for(client.synced, 60)
+            await within(client.synced, 60)
             return client
 
         held = [await join(warm.room, warm.tokens[0], 0)]

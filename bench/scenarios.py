@@ -25,7 +25,7 @@ from pycrdt import Doc
 from bench.edits import Edit, client_edits, state_of
 from bench.seed import BenchRoom
 from bench.servers import Deployment
-from bench.wire import BenchClient, frame_keys, update_of
+from bench.wire import BenchClient, frame_keys, update_of, within
 from crdt.protocol import encode_sync_step2
 
 CONNECT_CONCURRENCY = 32  # setup only; the `connect` scenario opens everyone at once
@@ -134,7 +134,7 @@ async def connect_all(
     async def one(room: BenchRoom, slot: int) -> tuple[BenchClient, int]:
         async with gate:
             client = await server.open(room, slot)
-            await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+            await within(client.synced, SYNC_TIMEOUT)
             return client, next(ids)
 
     async def room_clients(room: BenchRoom) -> list[tuple[BenchClient, int]]:
@@ -362,7 +362,7 @@ async def warm_up(server: Deployment, warm: BenchRoom) -> None:
     process's first statement compilations and imports."""
     for slot in range(len(server.nodes)):  # slot n lands on node n
         client = await server.open(warm, slot)
-        await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+        await within(client.synced, SYNC_TIMEOUT)
         client.close()
 
 
@@ -381,7 +381,7 @@ async def run_connect(
 
     async def one(slot: int) -> BenchClient:
         client = await server.open(room, slot, timeout)
-        await asyncio.wait_for(client.synced, max(0.1, start + timeout - time.perf_counter()))
+        await within(client.synced, max(0.1, start + timeout - time.perf_counter()))
         return client
 
     outcomes = await asyncio.gather(*(one(s) for s in range(clients)), return_exceptions=True)
@@ -429,7 +429,7 @@ async def run_coldload(
         await asyncio.sleep(0.5)  # let the previous zone's background compaction finish
         start = time.perf_counter()
         client = await server.open(room, 0)
-        await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+        await within(client.synced, SYNC_TIMEOUT)
         assert client.synced_at is not None and client.step2 is not None
         waits.append((client.synced_at - start) * 1000)
         client.close()
@@ -491,7 +491,7 @@ async def run_idle(
     async def one(room: BenchRoom, slot: int) -> BenchClient:
         async with gate:
             client = await server.open(room, slot, IDLE_SYNC_TIMEOUT)
-            await asyncio.wait_for(client.synced, IDLE_SYNC_TIMEOUT)
+            await within(client.synced, IDLE_SYNC_TIMEOUT)
             return client
 
     # Each room's first client alone, then the rest, as in `connect_all`: this scenario is
@@ -560,7 +560,7 @@ async def run_latejoin(
     starts empty) it hands the server the document first, as a client with the history
     offline would (one sync step 2). A first, unmeasured join checks the server holds it."""
     holder = await server.open(room, 0)
-    await asyncio.wait_for(holder.synced, SYNC_TIMEOUT)
+    await within(holder.synced, SYNC_TIMEOUT)
     try:
         if push:
             doc_update = state_update(history)
@@ -568,7 +568,7 @@ async def run_latejoin(
         deadline = time.perf_counter() + SYNC_TIMEOUT
         while True:  # wait until the server holds the whole document
             probe = await server.open(room, 1)
-            await asyncio.wait_for(probe.synced, SYNC_TIMEOUT)
+            await within(probe.synced, SYNC_TIMEOUT)
             probe.close()
             assert probe.step2 is not None
             if state_of([update_of(probe.step2, probe.offset)]) == expected:
@@ -581,7 +581,7 @@ async def run_latejoin(
         for n in range(joins):
             start = time.perf_counter()
             client = await server.open(room, 2 + n)
-            await asyncio.wait_for(client.synced, SYNC_TIMEOUT)
+            await within(client.synced, SYNC_TIMEOUT)
             assert client.synced_at is not None and client.step2 is not None
             waits.append((client.synced_at - start) * 1000)
             client.close()

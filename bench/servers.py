@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from bench.seed import BenchRoom
-from bench.wire import BenchClient, open_client
+from bench.wire import BenchClient, open_client, within
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_DIR = REPO / "bench" / "peers"
@@ -479,13 +479,13 @@ async def scrape_gauges(
     """One GET /metrics with the bearer token: the largest value of each of `gauges` it
     holds (none unless the answer is 200)."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+        reader, writer = await within(asyncio.open_connection("127.0.0.1", port), 2)
         request = (
             f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
             "Connection: close\r\n\r\n"
         )
         writer.write(request.encode())
-        data = await asyncio.wait_for(reader.read(), 5)
+        data = await within(reader.read(), 5)
         writer.close()
     except (OSError, TimeoutError):
         return {}

@@ -8,6 +8,7 @@ keeps a table of the awareness states it has been told about.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -154,10 +155,9 @@ class YClient:
             self._changed.clear()
             if predicate():
                 break
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, 0.25)):
+                    await self._changed.wait()
         return time.perf_counter() - started
 
     async def confirm(self, timeout: float = 30.0) -> bool:

@@ -129,7 +129,8 @@ class FoldWorker:
         elif proc.stdin is not None:
             proc.stdin.close()  # the worker's loop ends at end of input
         try:
-            await asyncio.wait_for(proc.wait(), 10)
+            async with asyncio.timeout(10):
+                await proc.wait()
         except TimeoutError:
             proc.kill()
             await proc.wait()

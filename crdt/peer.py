@@ -163,7 +163,8 @@ class Peer:
         try:
             # The close frame queues behind unsent data: a client that never reads would
             # hold this forever (the transport's keepalive ends such a connection later).
-            await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await self.transport.close(code, reason)
         except Exception as exc:  # the socket may already be gone; nothing else to tell it
             log.debug("peer %s close failed: %s", self.peer_id, type(exc).__name__, exc_info=exc)
         finally:

@@ -104,10 +104,8 @@ class Bus:
         self._subscriber_commands.start(self._run_commands)
         self._beat.start(self._beat_forever)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wait_connected(), SUBSCRIBE_TIMEOUT_SECONDS)
-
-    async def _wait_connected(self) -> None:
-        await self._up.wait()
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                await self._up.wait()
 
     async def stop(self) -> None:
         if self.connected:
@@ -174,7 +172,8 @@ class Bus:
         self._confirmations.setdefault(channel, []).append(confirmed)
         self._commands.put_nowait(("subscribe", channel))
         try:
-            await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
+                await asyncio.shield(confirmed)
         except TimeoutError:
             log.warning("cluster: no confirmation of a subscription in time")
             self.late_subscriptions += 1

@@ -63,7 +63,8 @@ class EmailSender:
             except Exception as exc:  # the database was away: try again on the next round
                 log.error("e-mail sender round failed: %s", type(exc).__name__, exc_info=exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.smtp_poll_seconds)
+                async with asyncio.timeout(self.settings.smtp_poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def drain(self) -> int:

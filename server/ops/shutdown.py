@@ -42,7 +42,8 @@ class GracefulServer(uvicorn.Server):
         services = _services_of(self.config.loaded_app)
         if services is not None:
             try:
-                await asyncio.wait_for(services.committer.flush(), DRAIN_SECONDS)
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    await services.committer.flush()
                 log.info("stopping: pending writes durable and relayed; closing sockets (1012)")
             except TimeoutError:
                 log.error("stopping: pending writes not durable after %.0f s", DRAIN_SECONDS)

@@ -196,7 +196,8 @@ async def _settled(services: Services) -> None:
     """Let this node's queued audit rows land first (bounded: a busy writer never holds the
     page), so someone who just left is shown as left, not as an unknown end."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(services.audit.flush(), FLUSH_WAIT_SECONDS)
+        async with asyncio.timeout(FLUSH_WAIT_SECONDS):
+            await services.audit.flush()
 
 
 async def _display(services: Services, plan_id: str, t: Translate) -> Display:
