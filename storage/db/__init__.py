@@ -40,6 +40,11 @@ SQLITE_SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
+# PostgreSQL: connections kept open per process, and how many more a burst may open (each
+# new one costs a TCP and auth exchange and asyncpg's type set-up, several ms of CPU).
+POSTGRES_POOL_SIZE = 10
+POSTGRES_MAX_OVERFLOW = 20
+
 _WRITE_OPTION = "samplan_write"
 
 
@@ -84,8 +89,8 @@ def create_engine(
     if parsed.get_backend_name() != "sqlite":
         engine = create_async_engine(
             url,
-            pool_size=10,
-            max_overflow=20,
+            pool_size=POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_MAX_OVERFLOW,
             pool_recycle=1800,
             hide_parameters=True,
             connect_args=postgres_timeouts(statement_timeout),

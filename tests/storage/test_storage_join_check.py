@@ -4,12 +4,15 @@ SQLite and PostgreSQL, in every state a join can meet."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import asyncio
 
-from storage.db import is_sqlite, sqlite_zone_log
+from sqlalchemy import event, update
+
+from storage.db import POSTGRES_POOL_SIZE, is_sqlite, sqlite_zone_log
 from storage.models import Plan
 from storage.repositories import ConsentRepo
 from storage.repositories.accounts import AccountRepo
+from storage.repositories.plans import JOIN_CHECKS_AT_ONCE
 from tests.storage.conftest import Store
 
 
@@ -90,3 +93,45 @@ async def test_join_check_in_every_state(store: Store) -> None:
     assert not check.active and check.context is not None
     await _agrees(store, plan.id, "content", "", member.id)
     assert not (await store.plans.join_check(plan.id, "content", "", 987654)).active
+
+
+async def test_a_join_storm_on_postgresql_leaves_pooled_connections_for_the_load(
+    postgres_store: Store,
+) -> None:
+    """50 joins in one turn of the loop (a meeting opening its plan) hold at most
+    JOIN_CHECKS_AT_ONCE connections: the rest wait for those, rather than taking every pooled
+    connection and opening overflow ones while the room's load, which every joiner waits for,
+    queues behind them. Each check still answers as alone."""
+    store = postgres_store
+    municipality = await store.plans.get_or_create_municipality("Bø i Telemark kommune")
+    plan = await store.plans.create_plan(municipality, "Plan for Åse Ødegård 🌱", "Åse Ødegård")
+    people = [
+        await store.users.create(f"deltaker{n}@eksempel.test", f"Åse Ødegård {n} 🙂")
+        for n in range(50)
+    ]
+    for person in people:
+        await store.plans.add_member(plan.id, person.id, "deltaker")
+
+    out, peak = 0, 0
+
+    def checked_out(*_: object) -> None:
+        nonlocal out, peak
+        out += 1
+        peak = max(peak, out)
+
+    def checked_in(*_: object) -> None:
+        nonlocal out
+        out -= 1
+
+    pool = store.engine.sync_engine.pool
+    event.listen(pool, "checkout", checked_out)
+    event.listen(pool, "checkin", checked_in)
+    try:
+        checks = await asyncio.gather(
+            *(store.plans.join_check(plan.id, "content", "", p.id) for p in people)
+        )
+    finally:
+        event.remove(pool, "checkout", checked_out)
+        event.remove(pool, "checkin", checked_in)
+    assert [c.context.user_name for c in checks if c.context] == [p.name for p in people]
+    assert 1 < peak <= JOIN_CHECKS_AT_ONCE < POSTGRES_POOL_SIZE, peak
