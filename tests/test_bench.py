@@ -221,6 +221,13 @@ def _database_exists(base: str, name: str) -> bool:
     return asyncio.run(ask())
 
 
+def _as_from_a_terminal() -> None:
+    """The bench as typed in a terminal, where Ctrl-C reaches it: a suite started in the
+    background by a script (`scripts/test ... &`) has SIGINT ignored, and an ignored signal
+    stays ignored through exec, so the bench never heard the test's SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _two_node_command(work: Path, duration: str, *extra: str) -> list[str]:
     command = [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--duration", duration]
     return command + ["--scenario", "meeting", "--server", TWO_NODES, "--work", str(work), *extra]
@@ -287,7 +294,11 @@ def test_an_interrupted_bench_stops_both_nodes_and_its_redis(
     work, out_path = tmp_path / "work", tmp_path / "bench.out"
     with out_path.open("wb") as out:
         bench = subprocess.Popen(
-            _two_node_command(work, "120"), cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+            _two_node_command(work, "120"),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_as_from_a_terminal,
         )
     children: list[psutil.Process] = []
     try:

@@ -1,7 +1,8 @@
 """ruff over the whole repository, in the suite so CI runs it: its rules are the ones
 pyproject.toml selects, among them the ban on `asyncio.wait_for`, which on Python 3.11
-swallows a cancel that arrives as the awaited thing completes (a bench went on after Ctrl-C
-in CI). The second test shows that flaw, and that the bench's `within` does not have it."""
+swallows a cancel that arrives as the awaited thing completes (a stop that cancels a task
+could wait for ever). The second test shows that flaw, and that the bench's `within` does
+not have it."""
 
 from __future__ import annotations
 
