@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pycrdt import Doc
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -131,6 +133,8 @@ from server.web.session import current_user
 from server.web.templating import render
 from storage.errors import database_unavailable
 
+log = logging.getLogger("samplan.pages")
+
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
 
@@ -231,6 +235,23 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if status == 503:
         response.headers["Retry-After"] = "5"
     return response
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A page whose database is away or too slow (storage.errors.database_unavailable):
+    the 503 "try again shortly" page, logged as one line with the error's type (never its
+    text, which may quote a statement's values). Left to the catch-all, every such request
+    logged a full traceback for as long as an outage lasted. Any other error of these kinds
+    is a bug and goes on to the 500 page, traceback and all."""
+    if request.scope["type"] != "http" or not database_unavailable(exc):
+        raise exc  # a WebSocket's errors are its endpoint's (1013), never a page
+    log.warning(
+        "%s %s: 503, database unavailable (%s)",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+    )
+    return await http_error(request, exc)
 
 
 async def page_error(request: Request, exc: Exception) -> Response:
@@ -439,6 +460,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             HTTPException: http_error,
             PageError: page_error,
+            SQLAlchemyError: database_error,  # pool timeouts too
+            OSError: database_error,  # TimeoutError, a refused or reset socket, StoreTimeout
             Exception: http_error,
         },
     )

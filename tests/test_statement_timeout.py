@@ -55,19 +55,32 @@ async def kari(web: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _unavailable(http: httpx.AsyncClient, path: str) -> float:
-    """GET `path`, which must answer 503 "try again"; the seconds it took."""
+async def _unavailable(
+    http: httpx.AsyncClient, path: str, caplog: pytest.LogCaptureFixture
+) -> float:
+    """GET `path`, which must answer 503 "try again" and log it as one line, not a traceback
+    (an outage would repeat it for every request); the seconds it took."""
+    caplog.clear()
     started = time.monotonic()
     page = await http.get(path, timeout=60)
     took = time.monotonic() - started
     assert page.status_code == 503, page.status_code
     assert page.headers["retry-after"] == "5"
     assert "Prøv igjen" in page.text
+    said = [r for r in caplog.records if r.name == "samplan.pages"]
+    assert [r.getMessage().split(" (")[0] for r in said] == [
+        f"GET {path}: 503, database unavailable"
+    ]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     return took
 
 
 async def test_a_page_behind_a_held_lock_gets_503_and_then_its_page(
-    server_database: str, web: LiveServer, world: World, kari: httpx.AsyncClient
+    server_database: str,
+    web: LiveServer,
+    world: World,
+    kari: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     plan_page = f"/plans/{world.plan_id}"
     assert (await kari.get(plan_page)).status_code == 200
@@ -76,7 +89,7 @@ async def test_a_page_behind_a_held_lock_gets_503_and_then_its_page(
     try:
         async with locker.connect() as held:
             await held.execute(text("LOCK TABLE plans IN ACCESS EXCLUSIVE MODE"))
-            took = await _unavailable(kari, plan_page)
+            took = await _unavailable(kari, plan_page, caplog)
             log.info("a page behind a held lock answered 503 after %.2f s", took)
             await held.rollback()
         assert (await kari.get(plan_page)).status_code == 200
@@ -85,14 +98,18 @@ async def test_a_page_behind_a_held_lock_gets_503_and_then_its_page(
 
 
 async def test_a_page_while_the_database_is_silent_gets_503_and_then_its_page(
-    proxy_and_url: tuple[ProxyThread, str], web: LiveServer, world: World, kari: httpx.AsyncClient
+    proxy_and_url: tuple[ProxyThread, str],
+    web: LiveServer,
+    world: World,
+    kari: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     proxy = proxy_and_url[0]
     plan_page = f"/plans/{world.plan_id}"
     assert (await kari.get(plan_page)).status_code == 200
     await proxy.stall()
     try:
-        took = await _unavailable(kari, plan_page)
+        took = await _unavailable(kari, plan_page, caplog)
         log.info("a page while packets vanished answered 503 after %.2f s", took)
     finally:
         await proxy.restore()
