@@ -5,7 +5,9 @@ is the server's latency floor. Through SQLAlchemy + aiosqlite one append costs a
 thread hand-offs (BEGIN, INSERT, COMMIT, cursor and pool chatter), each waking the event
 loop. Here an append is one hand-off to a thread that owns its own connection and runs
 BEGIN IMMEDIATE; INSERT (executemany); COMMIT in one go; a load is one hand-off to a second
-thread with a second connection, which WAL lets read beside the writer. `write` gives the
+thread with a second connection, which WAL lets read beside the writer. A join's access check,
+one indexed read, runs on a third connection right on the event loop: it takes tens of
+microseconds, and a hand-off costs more than that (see `first`). `write` gives the
 other writes that wait in the committer's queue between the edits' batches (a summary round, a
 compaction's write) the same one hand-off.
 
@@ -62,16 +64,26 @@ class SQLiteTarget:
     on_connect: Callable[[sqlite3.Connection], None]
     dialect: Dialect
 
-    def connect(self) -> sqlite3.Connection:
-        # Autocommit mode: we issue BEGIN / COMMIT ourselves. The connection never leaves the
-        # thread that opened it, so the default check_same_thread stays on.
-        conn = sqlite3.connect(self.database, uri=self.uri, isolation_level=None)
+    def connect(self, *, same_thread: bool = True) -> sqlite3.Connection:
+        # Autocommit mode: we issue BEGIN / COMMIT ourselves. A worker's connection never
+        # leaves the thread that opened it, so check_same_thread stays on; the event loop's is
+        # used on one thread too, but may be closed from another (`SQLiteZoneLog.close`).
+        conn = sqlite3.connect(
+            self.database, uri=self.uri, isolation_level=None, check_same_thread=same_thread
+        )
         try:
             self.on_connect(conn)
         except BaseException:
             conn.close()
             raise
         return conn
+
+
+class _Busy:
+    """`_read_here`'s answer when it could not read without waiting."""
+
+
+_BUSY = _Busy()
 
 
 def _wrap(exc: Exception, statement: str) -> Exception:
@@ -180,6 +192,9 @@ class SQLiteZoneLog:
         self._closed = False
         self._threads_lock = threading.Lock()
         self._compiled: dict[int, _Compiled] = {}
+        # `first`'s connection, on the thread that first asked (the event loop's).
+        self._here: sqlite3.Connection | None = None
+        self._here_thread: int | None = None
 
     def _started(self, worker: _Worker | None, role: str) -> _Worker:
         if worker is not None:
@@ -254,12 +269,19 @@ class SQLiteZoneLog:
         self, statement: AnySelect, params: Mapping[str, Any]
     ) -> tuple[Any, ...] | None:
         """The first row of a read-only Core `statement` (with named `bindparam`s filled from
-        `params`), run on the reader's connection in ONE hand-off, each column converted by
-        its type as the engine would convert it. Through the engine a read is about nine
-        hand-offs (BEGIN, cursor, execute, fetch, close, rollbacks), and a WebSocket join
-        waits for its access check before the newcomer gets anything (issue 16, "late
-        join"). One statement in autocommit mode reads one snapshot, so no BEGIN is needed.
+        `params`), each column converted by its type as the engine would convert it. Through
+        the engine a read is about nine hand-offs (BEGIN, cursor, execute, fetch, close,
+        rollbacks), and a WebSocket join waits for its access check before the newcomer gets
+        anything (issue 16, "late join"). One statement in autocommit mode reads one
+        snapshot, so no BEGIN is needed.
 
+        It runs right here, on the caller's thread (the event loop's), never waiting for a
+        lock: one indexed read takes tens of microseconds, while a hand-off to the reader's
+        thread waits for that thread to get the GIL, which the busy loop holds, and then for
+        the loop to wake (0.4-0.5 ms a join; docs/BENCHMARKS.md, "Late join, third pass").
+        WAL readers do not wait for writers; when SQLite would make it wait all the same (a
+        checkpoint restarting the log, another process's exclusive lock) the read goes to
+        the reader's thread, which may wait there without holding up the loop.
         `statement` should be a module-level constant: its compiled form is kept per object.
         """
         compiled = self._compiled.get(id(statement))
@@ -267,14 +289,34 @@ class SQLiteZoneLog:
             compiled = self._compiled[id(statement)] = _compile(statement, self._target.dialect)
         _, sql, names, fixed, processors = compiled
         values = tuple(params[name] if name in params else fixed[name] for name in names)
-        reader = self._started(self._reader, "reader")
-        raw = await reader.submit(lambda conn: _first(conn, sql, values))
+        raw = self._read_here(sql, values)
+        if isinstance(raw, _Busy):
+            reader = self._started(self._reader, "reader")
+            raw = await reader.submit(lambda conn: _first(conn, sql, values))
         if raw is None:
             return None
         return tuple(
             value if process is None else process(value)
             for value, process in zip(raw, processors, strict=True)
         )
+
+    def _read_here(self, sql: str, values: tuple[Any, ...]) -> tuple[Any, ...] | None | _Busy:
+        conn = self._here
+        if conn is None or self._here_thread != threading.get_ident():
+            if conn is not None:
+                return _BUSY  # another thread's loop: the reader's thread serves it
+            with self._threads_lock:
+                if self._closed:
+                    raise RuntimeError("the SQLite zone log is closed (its engine was disposed)")
+                conn = self._here = self._target.connect(same_thread=False)
+                self._here_thread = threading.get_ident()
+            conn.execute("PRAGMA busy_timeout=0")  # SQLITE_BUSY at once, never a sleep here
+        try:
+            return _first(conn, sql, values)
+        except DBAPIError as exc:
+            if isinstance(exc.orig, sqlite3.OperationalError):
+                return _BUSY  # locked, or anything else: the reader's thread says what it is
+            raise
 
     async def checkpoint(self) -> tuple[int, int, int]:
         """`PRAGMA wal_checkpoint(TRUNCATE)` on the writer's connection, under the engine's
@@ -283,6 +325,10 @@ class SQLiteZoneLog:
         writer = self._started(self._writer, "writer")
         async with self._write_lock:
             return await writer.submit(_checkpoint)
+
+    def on_loop(self) -> bool:
+        """Whether `first` has a connection on the calling thread (diagnostics, tests)."""
+        return self._here is not None and self._here_thread == threading.get_ident()
 
     def threads(self) -> list[threading.Thread]:
         return [w.thread for w in (self._writer, self._reader) if w is not None]
@@ -294,6 +340,9 @@ class SQLiteZoneLog:
             self._closed = True
             workers = [w for w in (self._writer, self._reader) if w is not None]
             self._writer = self._reader = None
+            here, self._here, self._here_thread = self._here, None, None
+        if here is not None:
+            here.close()
         for worker in workers:
             worker.stop()
         for worker in workers:
