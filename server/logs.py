@@ -175,6 +175,21 @@ class ScrubTokens(logging.Filter):
         return True
 
 
+class SocketChatter(logging.Filter):
+    """Drops the lines uvicorn and websockets write for every WebSocket ("... [accepted]",
+    "connection open", "connection closed"): samplan.ws logs each join and leave with its
+    zone, role and duration, so these only tripled the log of a busy node, and were made and
+    written while the newcomer waited for its document (issue 16, "late join")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if msg in _SOCKET_CHATTER:
+            return False
+        return not (isinstance(msg, str) and msg.endswith(_ACCEPTED))
+
+
+_SOCKET_CHATTER = frozenset({"connection open", "connection closed"})
+_ACCEPTED = "[accepted]"  # the template's end, and the line's once the token was scrubbed
 _SAFE = SafeRecords()
 _SCRUB = ScrubTokens()
 _FACTORY_MARK = "_samplan_safe_records"
@@ -213,6 +228,9 @@ def _install_filters(*filters: logging.Filter) -> None:
 def install_log_privacy() -> None:
     """Make every record safe (no exception messages, no library values, no tokens)."""
     _install_safe_factory()
+    sockets = logging.getLogger("uvicorn.error")  # where uvicorn has websockets log, too
+    if not any(isinstance(f, SocketChatter) for f in sockets.filters):
+        sockets.addFilter(SocketChatter())  # first: a dropped line is not scrubbed in vain
     _install_filters(_SAFE, _SCRUB)
 
 

@@ -473,3 +473,23 @@ def test_json_lines_carry_the_event_and_safe_fields_only(log_format: str) -> Non
     assert "in _raise_chained" in failed["exc"]
     access = by_logger["uvicorn.access"]
     assert access["event"] == '10.0.0.7 - "GET /ws/plan/p/content?token=[scrubbed] HTTP/1.1" 101'
+
+
+def test_uvicorns_line_per_websocket_is_left_out() -> None:
+    """samplan.ws logs each join and leave; uvicorn's and websockets' three lines per socket
+    are dropped, and everything else uvicorn says is kept (its refusals, its start-up)."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    with product_logging() as logged:
+        path = "/ws/plan/p/area/skole-og-læring?token=hemmelig"
+        uvicorn_log.info('%s - "WebSocket %s" [accepted]', "10.0.0.7:5123", path)
+        uvicorn_log.info("connection open")
+        logging.getLogger("samplan.ws").info("peer 7 joined zone 3 (user 2, deltaker)")
+        uvicorn_log.info("connection closed")
+        uvicorn_log.info('%s - "WebSocket %s" 403', "10.0.0.7:5124", path)
+        uvicorn_log.info("Started server process [%d]", 4242)
+    text = logged.product.getvalue()
+    assert "peer 7 joined zone 3" in text and '"WebSocket' in text and " 403" in text
+    assert "Started server process [4242]" in text
+    assert "[accepted]" not in text and "connection open" not in text
+    assert "connection closed" not in text
+    assert "hemmelig" not in text  # the refused socket's line keeps its token scrubbed
