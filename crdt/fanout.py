@@ -44,3 +44,14 @@ class RoomLink(Protocol):
     def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
         """Local peers' accepted awareness changes (removals included)."""
         ...
+
+    async def claim_compaction(self, zone_id: int) -> bool:
+        """Whether this node may compact the zone now. Every node holding a shared zone holds
+        all its updates and reaches the threshold at about the same moment; one at a time
+        folds them. When unsure (the fan-out is away), yes: compaction is safe with several
+        writers, the claim only saves doing the work twice."""
+        ...
+
+    def release_compaction(self, zone_id: int) -> None:
+        """The compaction `claim_compaction` allowed is over (done or failed)."""
+        ...

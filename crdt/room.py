@@ -113,6 +113,9 @@ class Room:
         self._guard: ShapeGuard | None = None
         self._last_commit: asyncio.Future[int] | None = None
         self._compacting: asyncio.Task[None] | None = None
+        # The tail length at which a compaction is next tried: `compact_after`, or more after
+        # another node held the zone's compaction claim (`link.claim_compaction`).
+        self._compact_at = compact_after
         self.on_fail: Callable[[Room], None] | None = None  # the registry drops a failed room
         self.on_compacted: Callable[[Room], None] | None = None  # the server refreshes summaries
         # Called after each durable commit: the server only marks the zone dirty here and
@@ -269,7 +272,7 @@ class Room:
             self.link.committed(self.zone_id, seq, update)
         if self.on_committed is not None:
             self.on_committed(self)
-        if self.tail_length > self.compact_after:
+        if self.tail_length > self._compact_at:
             self.compact_in_background()
 
     def _relay_committed(self) -> None:
@@ -619,8 +622,22 @@ class Room:
             self._compacting = loop.create_task(self._compact_in_background())
 
     async def _compact_in_background(self) -> None:
+        link = self.link
         try:
-            await self.compact()
+            if link is not None and not await link.claim_compaction(self.zone_id):
+                # Another node is folding this zone's updates (it holds them too): doing it
+                # here as well doubled the work and the database's load (issue 15). Tried
+                # again once as many more have come; by then that node's fold is done, and
+                # ours finds what it folded gone from the log.
+                self._compact_at = self.tail_length + self.compact_after
+                log.info("room %s: another node compacts it now; not here", self.zone_id)
+                return
+            try:
+                await self.compact()
+            finally:
+                if link is not None:
+                    link.release_compaction(self.zone_id)
+            self._compact_at = self.compact_after
         except Exception as exc:
             log.error(
                 "room %s: compaction failed: %s", self.zone_id, type(exc).__name__, exc_info=exc

@@ -21,11 +21,14 @@ from crdt.protocol import Awareness, SyncUpdate, encode_awareness, encode_sync_u
 from crdt.registry import RoomRegistry
 from crdt.room import Room
 from server.cluster import wire
+from server.cluster.bus import Bus
+from server.cluster.zones import RoomFanout
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repositories.plans import PlanRepo
 from storage.repositories.updates import ZoneLog
-from tests.test_room import ControlledStore, MemoryTransport, _flush
+from tests.support.cluster import redis_server
+from tests.test_room import ControlledStore, MemoryTransport, _flush, edit
 
 NAME = "Åse Ødegård 😀"
 
@@ -140,6 +143,10 @@ class RecordingLink:
         self.opened: list[int] = []
         self.sent: list[tuple[int, int, bytes]] = []
         self.presence: list[list[AwarenessEntry]] = []
+        self.grant = True  # what Redis says to a compaction claim
+        self.claims: list[int] = []
+        self.released: list[int] = []
+        self.released_once = asyncio.Event()
 
     async def open(self, zone_id: int) -> None:
         self.opened.append(zone_id)
@@ -155,6 +162,14 @@ class RecordingLink:
 
     def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
         self.presence.append(list(entries))
+
+    async def claim_compaction(self, zone_id: int) -> bool:
+        self.claims.append(zone_id)
+        return self.grant
+
+    def release_compaction(self, zone_id: int) -> None:
+        self.released.append(zone_id)
+        self.released_once.set()
 
 
 def _other_node_edits(*texts: str, client_id: int = 4242) -> list[bytes]:
@@ -280,3 +295,72 @@ async def test_a_node_heard_only_in_a_room_still_times_out() -> None:
     finally:
         beating.cancel()
     assert gone == ["vm-der-åse-😀"]
+
+
+async def test_a_shared_zone_is_compacted_by_the_node_holding_its_claim(
+    store: ControlledStore,
+) -> None:
+    """Every node holding a zone holds all its updates and reaches the threshold with the
+    others; only the node Redis grants the claim compacts. One refused asks again only after
+    as many updates again, and gives the claim back when its compaction is over."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer, compact_after=10)
+    link = RecordingLink()
+    link.grant = False  # another node is compacting the zone
+    registry.link = link
+    writer = Peer(MemoryTransport(), peer_id="writer", can_write=True)
+    room = await registry.join(1, writer)
+
+    async def typed(n: int) -> None:
+        for _ in range(n):
+            room.receive(writer, encode_sync_update(edit(f"Åse Ødegård {next(ids)} 🌱", next(ids))))
+            await committer.flush()
+            await _flush()
+
+    ids = iter(range(100, 10_000))
+    await typed(12)  # past 10: the claim is asked for and refused
+    assert link.claims == [1]
+    assert len((await store.inner.load(1)).updates) == 12  # nothing compacted here
+    await typed(8)  # 20 updates: not asked again yet (refused at 11, next at 21)
+    assert link.claims == [1] and link.released == []
+    link.grant = True
+    await typed(2)
+    async with asyncio.timeout(30):
+        await link.released_once.wait()
+    assert link.claims == [1, 1] and link.released == [1]
+    stored = await store.inner.load(1)
+    assert stored.snapshot is not None and len(stored.updates) < 22
+    await registry.close()
+    await committer.stop()
+
+
+async def test_one_node_at_a_time_holds_a_zones_compaction_claim(tmp_path: Path) -> None:
+    """The claim is Redis's SET NX PX naming the node: a second node is refused until the
+    first gives it back, and a giving back never frees another node's claim. With Redis
+    gone, a claim is granted: compaction is safe with several writers, the claim only saves
+    doing it twice."""
+    with redis_server(tmp_path / "redis") as redis:
+        here, there = Bus(redis.url, "node-her-åse"), Bus(redis.url, "node-der-ødegård-😀")
+        here_zones = RoomFanout(here, store=None)  # type: ignore[arg-type]  # claims only
+        there_zones = RoomFanout(there, store=None)  # type: ignore[arg-type]
+
+        async def released(zones: RoomFanout, zone_id: int) -> None:
+            zones.release_compaction(zone_id)
+            await asyncio.gather(*zones._releases)  # noqa: SLF001
+
+        try:
+            assert await here_zones.claim_compaction(7)
+            assert not await there_zones.claim_compaction(7)
+            assert await there_zones.claim_compaction(8)  # another zone: a claim of its own
+            await released(there_zones, 7)  # not theirs: changes nothing
+            assert not await there_zones.claim_compaction(7)
+            await released(here_zones, 7)
+            assert await there_zones.claim_compaction(7)
+            assert there_zones.compaction_claims_refused == 2
+            redis.stop()
+            assert await here_zones.claim_compaction(9)  # unanswered: compact anyway
+            await released(here_zones, 9)  # and the release fails quietly
+        finally:
+            await here.redis.aclose()
+            await there.redis.aclose()

@@ -33,7 +33,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-_RELEASE = """
+RELEASE_IF_OURS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('del', KEYS[1])
 end
@@ -77,7 +77,7 @@ class LeaderLease:
         if self.leading:
             await self._step_down("stopping")
             try:
-                await self.redis.eval(_RELEASE, 1, self.key, self.node_id)
+                await self.redis.eval(RELEASE_IF_OURS, 1, self.key, self.node_id)
             except (RedisError, OSError):
                 pass  # it lapses by itself
 

@@ -23,6 +23,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from redis.exceptions import RedisError
+
 from crdt.awareness import AwarenessEntry, RemoteNode
 from crdt.bounded import StoreBound
 from crdt.hooks import Hook
@@ -32,6 +34,7 @@ from crdt.stats import Timings
 from crdt.store import ZoneStore
 from server.cluster import wire
 from server.cluster.bus import Bus
+from server.cluster.leader import RELEASE_IF_OURS
 
 log = logging.getLogger("samplan.cluster.zones")
 
@@ -41,6 +44,11 @@ LAG_BOUNDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0
 # A failed catch-up is tried again after this many seconds, doubling up to the last.
 CATCH_UP_RETRY = 0.5
 CATCH_UP_RETRY_MAX = 10.0
+# A zone's compaction claim lapses after this long if its node never gives it up (killed mid-
+# compaction); a fold and its write take well under a second, and at most the commit timeout.
+COMPACTION_CLAIM_SECONDS = 30.0
+# How long a claim waits for Redis before compacting anyway.
+CLAIM_WAIT_SECONDS = 1.0
 
 
 class RoomFanout:
@@ -57,6 +65,8 @@ class RoomFanout:
         self._catch_up_on_bind: set[int] = set()  # heard late, while still loading
         # Zones whose catch-up failed: the retry's timer and how many failed in a row.
         self._retries: dict[int, tuple[asyncio.TimerHandle, int]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
+        self.compaction_claims_refused = 0
         self.remote_updates = 0
         self.catch_ups = 0
         self.catch_up_failures = 0
@@ -119,6 +129,42 @@ class RoomFanout:
 
     def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
         self._queue(zone_id, wire.awareness_record(entries))
+
+    def _claim_key(self, zone_id: int) -> str:
+        return self.bus.channel(f"compacting:{zone_id}").decode()
+
+    async def claim_compaction(self, zone_id: int) -> bool:
+        """One node at a time compacts a zone: a claim in Redis (SET NX PX) naming this node.
+        Both nodes of a shared zone used to fold the same 1,000 updates at the same moment,
+        the second only to find the first's snapshot and merge (issue 15). A Redis that does
+        not answer means yes (see crdt/fanout.py)."""
+        ms = int(COMPACTION_CLAIM_SECONDS * 1000)
+        try:
+            async with asyncio.timeout(CLAIM_WAIT_SECONDS):
+                claimed = await self.bus.redis.set(
+                    self._claim_key(zone_id), self.bus.node_id, nx=True, px=ms
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.info("zone %s: compaction claim unanswered (%s)", zone_id, type(exc).__name__)
+            return True
+        if not claimed:
+            self.compaction_claims_refused += 1
+        return bool(claimed)
+
+    def release_compaction(self, zone_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._release(zone_id))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, zone_id: int) -> None:
+        # Only our own claim: one that lapsed and went to another node stays theirs.
+        try:
+            async with asyncio.timeout(CLAIM_WAIT_SECONDS):
+                await self.bus.redis.eval(
+                    RELEASE_IF_OURS, 1, self._claim_key(zone_id), self.bus.node_id
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.info("zone %s: compaction claim not released (%s)", zone_id, type(exc).__name__)
 
     # -- out -------------------------------------------------------------------------------
 
