@@ -623,6 +623,7 @@ class Room:
 
     async def _compact_in_background(self) -> None:
         link = self.link
+        folded = False
         try:
             if link is not None and not await link.claim_compaction(self.zone_id):
                 # Another node is folding this zone's updates (it holds them too): doing it
@@ -638,12 +639,18 @@ class Room:
                 if link is not None:
                     link.release_compaction(self.zone_id)
             self._compact_at = self.compact_after
+            folded = True
         except Exception as exc:
             log.error(
                 "room %s: compaction failed: %s", self.zone_id, type(exc).__name__, exc_info=exc
             )
         finally:
             self._compacting = None
+        # Commits that came during the fold passed the threshold while this one ran, and
+        # only a commit starts a compaction: in a room that has gone quiet the tail would
+        # wait for the next edit or the unload. (Not after a failure: no retry loop.)
+        if folded and self.tail_length > self._compact_at:
+            self.compact_in_background()
 
     def dispose(self) -> None:
         if self._subscription is not None:

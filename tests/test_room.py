@@ -4,6 +4,7 @@ SQLite store, wrapped where a test needs to hold a commit back or make it fail."
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text
 
+from crdt.authorship import trace_and_fold
 from crdt.bounded import StoreTimeout
 from crdt.committer import CommitTimeout, GroupCommitter
 from crdt.peer import Peer
@@ -282,6 +284,53 @@ async def test_a_long_tail_found_at_load_is_compacted_after_the_first_sync(
     stored = await store.inner.load(1)
     assert stored.snapshot is not None and stored.updates == ()
     await peer.stop()
+    await committer.stop()
+
+
+async def test_edits_committed_during_a_fold_start_the_next_compaction(
+    store: ControlledStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a commit starts a compaction, and commits go on while one folds: those that
+    pass the threshold then must not leave a long tail in a room that goes quiet."""
+    import crdt.room
+
+    folding = threading.Event()
+    go_on = threading.Event()
+
+    def held_fold(*args: Any) -> Any:
+        folding.set()
+        go_on.wait(30)
+        return trace_and_fold(*args)
+
+    monkeypatch.setattr(crdt.room, "trace_and_fold", held_fold)
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer, compact_after=10)
+    worker, registry.fold_worker = registry.fold_worker, None  # type: ignore[assignment]
+    # (so the room folds in a thread, through the held function above)
+    writer = Peer(MemoryTransport(), peer_id="writer", can_write=True)
+    room = await registry.join(1, writer, kind="content")
+    ids = iter(range(100, 10_000))
+
+    async def typed(n: int) -> None:
+        for _ in range(n):
+            text = f"Åse Ødegård {next(ids)} 🌱"
+            room.receive(writer, encode_sync_update(edit(text, next(ids))))
+            await committer.flush()
+            await _flush()
+
+    await typed(11)  # past 10: a compaction starts, and its fold is held
+    assert await asyncio.to_thread(folding.wait, 30)
+    await typed(15)  # committed while it folds: past the threshold again, then quiet
+    go_on.set()
+    for _ in range(1500):  # 30 s at most
+        if room.tail_length == 0:
+            break
+        await asyncio.sleep(0.02)
+    stored = await store.inner.load(1)
+    assert stored.snapshot is not None and stored.updates == ()
+    registry.fold_worker = worker
+    await registry.close()
     await committer.stop()
 
 
