@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from storage.db import (
     engine_of,
@@ -234,11 +234,12 @@ class ZoneLog:
         based_on: int | None,
         merge: Callable[[bytes], bytes] | None,
     ) -> _Compacted:
-        """`_compact_on_engine`'s transaction in two statements: the zone's lock with what is
+        """`_compact_on_engine`'s transaction in three statements: the zone's lock, what is
         there to fold, then the rows deleted, their records kept and the snapshot written in
         one. Through the engine, each of its eight round trips waited for the busy event loop
         and the records went in row by row: the burst's longest write job, 30-55 ms, held
-        every edit queued behind it (docs/BENCHMARKS.md, "A compaction's write on PostgreSQL").
+        every edit queued behind it (docs/BENCHMARKS.md, "A compaction's write on PostgreSQL
+        in three statements").
         """
         seqs = [seq for first, last in ranges for seq in range(first, last + 1)]
         traced = sorted((items or {}).items())
@@ -253,10 +254,7 @@ class ZoneLog:
                 return _Compacted.nothing(current, based_on)
             merging = _merge_needed(zone_id, current, based_on, merge)
             if merging is not None:
-                stored = (
-                    await conn.execute(select(_S.data).where(_S.zone_id == zone_id))
-                ).scalar_one()
-                snapshot = await asyncio.to_thread(merging, bytes(stored))
+                snapshot = await _merged(conn, zone_id, merging)
             seq = max(int(last), (current or 0) + 1)  # as in `_compact_on_engine`
             removed = (
                 await conn.execute(
@@ -302,11 +300,7 @@ class ZoneLog:
                 return _Compacted.nothing(current, based_on)
             merging = _merge_needed(zone_id, current, based_on, merge)
             if merging is not None:
-                stored = (
-                    await conn.execute(select(_S.data).where(_S.zone_id == zone_id))
-                ).scalar_one()
-                # Off the event loop: merging two whole states of a big zone takes a while.
-                snapshot = await asyncio.to_thread(merging, bytes(stored))
+                snapshot = await _merged(conn, zone_id, merging)
             # Increases with every snapshot written (so `based_on` names one exactly) and is
             # at least the seq of every update ever folded into it.
             seq = max(present[-1][0], (current or 0) + 1)
@@ -542,6 +536,13 @@ _PG_FOLD = text(
     SELECT count(*) FROM gone
     """
 ).bindparams(bindparam("data", type_=LargeBinary), bindparam("now", type_=UTCDateTime))
+
+
+async def _merged(conn: AsyncConnection, zone_id: int, merge: Callable[[bytes], bytes]) -> bytes:
+    """The stored snapshot merged with the caller's (`merge`), read under the zone's lock."""
+    stored = (await conn.execute(select(_S.data).where(_S.zone_id == zone_id))).scalar_one()
+    # Off the event loop: merging two whole states of a big zone takes a while.
+    return await asyncio.to_thread(merge, bytes(stored))
 
 
 def _merge_needed(
