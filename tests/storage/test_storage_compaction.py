@@ -231,7 +231,8 @@ async def test_a_compaction_on_postgresql_is_three_statements(postgres_store: St
     """On PostgreSQL a compaction of a thousand updates (a burst's) locks, reads and writes
     in three statements; through the engine it took eight round trips and its records went
     in row by row, 30-55 ms that every edit queued behind it waited (docs/BENCHMARKS.md, "A
-    compaction's write on PostgreSQL"). Its records keep seq order, author, time and items."""
+    compaction's write on PostgreSQL in three statements"). Its records keep seq order,
+    author, time and items."""
     from sqlalchemy import event
 
     store = postgres_store
