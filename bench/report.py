@@ -80,6 +80,9 @@ class Report:
             head = f"{scenario} ({shape} × {rate:g}/s)"
             row(f"{head} fan-out p50 ms", runs, lambda r: r.p50_ms)
             row(f"{head} fan-out p99 ms", runs, lambda r: r.p99_ms)
+            several = [r for r in runs if not math.isnan(r.other_node_p99_ms)]
+            row(f"{head} fan-out p99 ms, same node", several, lambda r: r.same_node_p99_ms)
+            row(f"{head} fan-out p99 ms, other node", several, lambda r: r.other_node_p99_ms)
             row(f"{head} lost", runs, lambda r: float(r.lost))
             row(f"{head} server CPU µs per delivered update", runs, lambda r: r.cpu_us_per_delivery)
             row(f"{head} peak RSS MB", runs, lambda r: r.peak_rss_mb)

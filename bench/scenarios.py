@@ -76,6 +76,10 @@ class LoadResult:
     # fan-out tail near either is the disk's or the job's, not the relay's.
     steady_commit_ms: float = math.nan
     steady_job_ms: float = math.nan
+    # Several nodes: the fan-out p99 of deliveries to a client on the sender's own node, and
+    # to one on another node (the Redis hop between), else NaN.
+    same_node_p99_ms: float = math.nan
+    other_node_p99_ms: float = math.nan
 
 
 @dataclass
@@ -217,6 +221,8 @@ async def drive(
 ) -> LoadResult:
     """Paced edits from every connected client at `spec`'s rate; every figure of one window."""
     senders = [(r, client, cid) for r, pairs in enumerate(per_room) for client, cid in pairs]
+    # The node each client is on (Deployment.node: by its slot in the room).
+    nodes = [slot % len(server.nodes) for pairs in per_room for slot in range(len(pairs))]
     count = max(1, round((duration + warmup) * spec.edits_per_second))
     edits = [client_edits(cid, count) for _, _, cid in senders]
     plan = _schedule([count] * len(senders), spec.edits_per_second, rng)
@@ -253,7 +259,7 @@ async def drive(
     last_rx = max((c.received[-1][0] for c in clients if c.received), default=last_send)
     end, cpu1 = next(((t, c) for t, c in samples if t >= max(last_rx, last_send)), samples[-1])
 
-    stats = _tally(senders, edits, plan, sent_at, start + warmup, spec.clients)
+    stats = _tally(senders, nodes, edits, plan, sent_at, start + warmup, spec.clients)
     wall = end - start
     # n sends span n-1 gaps; add one mean gap so the rate is not overstated on short runs
     send_window = (last_send - start) + (last_send - start) / max(len(plan) - 1, 1)
@@ -286,11 +292,14 @@ async def drive(
         send_lag_p99_ms=percentile(lags, 0.99) * 1000,
         idle_cpu_pct=idle_pct,
         seconds=wall,
+        same_node_p99_ms=stats["same_p99"],
+        other_node_p99_ms=stats["other_p99"],
     )
 
 
 def _tally(
     senders: list[tuple[int, BenchClient, int]],
+    nodes: list[int],
     edits: list[list[Edit]],
     plan: list[tuple[float, int, int]],
     sent_at: list[float],
@@ -303,6 +312,7 @@ def _tally(
     for n, (_, sender, i) in enumerate(plan):
         sent[edits[sender][i].key] = (sent_at[n], sender)
     latencies: list[float] = []
+    by_node: tuple[list[float], list[float]] = ([], [])  # same node, another node
     delivered = duplicates = unknown = echoes = 0
     for receiver, (_, client, _) in enumerate(senders):
         seen: set[tuple[int, int]] = set()
@@ -320,11 +330,16 @@ def _tally(
                     delivered += 1
                     if info[0] >= measured_from:
                         latencies.append(received_at - info[0])
+                        by_node[nodes[info[1]] != nodes[receiver]].append(received_at - info[0])
     latencies.sort()
+    same, other = (sorted(part) for part in by_node)
+    several = len(set(nodes)) > 1
     return {
         "p50": percentile(latencies, 0.50) * 1000,
         "p99": percentile(latencies, 0.99) * 1000,
         "max": (latencies[-1] * 1000) if latencies else math.nan,
+        "same_p99": percentile(same, 0.99) * 1000 if several else math.nan,
+        "other_p99": percentile(other, 0.99) * 1000 if several else math.nan,
         "samples": len(latencies),
         "expected": len(plan) * (room_size - 1),
         "delivered": delivered,
