@@ -4,12 +4,15 @@
 Core, not the ORM: `append_batch` runs for every edit anyone makes, so a batch is one
 multi-row INSERT in one transaction, with no ORM unit of work around it. On SQLite,
 `append_batch` and `load` go further and skip SQLAlchemy (storage.db.sqlite_log: one thread
-hand-off per call instead of about nine); everything else, and PostgreSQL, uses the engine.
+hand-off per call instead of about nine); on PostgreSQL `append_batch` is one statement on
+the driver, committed on its own (storage.db.postgres_driver: one round trip instead of
+three). Everything else uses the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from storage.db import (
     engine_of,
     insert_returning_ids,
+    postgres_driver,
     snapshot_connection,
     sqlite_zone_log,
     write_connection,
@@ -134,6 +138,17 @@ class ZoneLog:
         if fast is not None:
             return await fast.append(items, now, authors)
         who = authors if authors is not None else [None] * len(items)
+        if self._engine.dialect.name == "postgresql" and len(items) <= _PG_APPEND_ROWS:
+            # One statement, committed on its own: one round trip (storage.db.postgres_driver).
+            # The sequence hands out the ids in the order of the VALUES: sorted, input order.
+            args: list[Any] = [now]
+            for (zone_id, data), author in zip(items, who, strict=True):
+                args += (zone_id, data, author)
+            found = await postgres_driver.fetch(self._engine, _pg_append(len(items)), *args)
+            seqs = sorted(int(row[0]) for row in found)
+            if len(seqs) != len(items):
+                raise RuntimeError(f"insert returned {len(seqs)} ids for {len(items)} updates")
+            return seqs
         rows = [
             {"zone_id": zone_id, "data": data, "created_at": now, "user_id": author}
             for (zone_id, data), author in zip(items, who, strict=True)
@@ -490,6 +505,23 @@ def _compact_on_sqlite(
             f"DELETE FROM zone_updates WHERE zone_id = ? AND ({where})", (zone_id, *params)
         )
     return _Compacted(seq, merging is not None, len(present), len(snapshot))
+
+
+# The most rows `append_batch` writes in one statement on PostgreSQL; a larger batch (an
+# import, a backlog) is a transaction through the engine, as a statement cannot hold it.
+_PG_APPEND_ROWS = 256
+
+
+@functools.cache
+def _pg_append(rows: int) -> str:
+    """The INSERT of `rows` updates, in asyncpg's placeholders ($1 is the time, then three per
+    row). Scalars only: an array parameter (unnest) makes asyncpg look its type up on every
+    new connection, about 11 ms, inside an edit's commit. asyncpg keeps each size prepared."""
+    values = ", ".join(f"(${3 * i + 2}, ${3 * i + 3}, ${3 * i + 4}, $1)" for i in range(rows))
+    return (
+        "INSERT INTO zone_updates (zone_id, data, user_id, created_at) "
+        f"VALUES {values} RETURNING id"
+    )
 
 
 def _lock_zone(zone_id: int) -> Select[tuple[int]]:
