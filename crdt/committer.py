@@ -39,8 +39,14 @@ class CommitTimeout(StoreTimeout):
 
 
 class GroupCommitter:
-    def __init__(self, store: ZoneStore, *, commit_timeout: float | None = None) -> None:
+    def __init__(
+        self, store: ZoneStore, *, commit_timeout: float | None = None, one_writer: bool = True
+    ) -> None:
+        """`one_writer`: the database takes one writer at a time (SQLite), so a write job
+        (`run_job`) waits for a turn between the batches. PostgreSQL takes many: there a
+        compaction's write runs beside the batches, and no edit waits for it."""
         self.store = store
+        self.one_writer = one_writer
         self._pending: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._inflight: list[tuple[int, bytes, int | None, asyncio.Future[int]]] = []
         self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
@@ -53,9 +59,9 @@ class GroupCommitter:
         # How long each batch's durable write took, from the writer task's start of it to
         # the store's return (fsync included): /metrics' commit latency.
         self.commit_seconds = Timings()
-        # The longest batch write and the longest write job (both hold every edit queued
-        # behind them) since `take_longest` last asked: what tells a latency tail that is
-        # the disk's (or a job's) from one that is not.
+        # The longest batch write and the longest write job (on one writer, both hold every
+        # edit queued behind them) since `take_longest` last asked: what tells a latency tail
+        # that is the disk's (or a job's) from one that is not.
         self._longest_commit = 0.0
         self._longest_job = 0.0
         # Each batch's outcome, for whoever reports the database's health (the exception, or
@@ -89,6 +95,22 @@ class GroupCommitter:
         self._jobs.append((job, fut))
         self._wakeup.set()
         return await fut
+
+    async def run_job(self, job: Callable[[], Awaitable[T]]) -> T:
+        """Run a write job (a compaction's): between the batches where the database takes one
+        writer, beside them where it takes many. Bounded by `commit_timeout` either way.
+
+        On PostgreSQL a compaction's write held every edit queued behind it for its 25-30 ms
+        under burst, the fan-out's p99 (docs/BENCHMARKS.md). It needs no turn: it deletes
+        exactly the rows it folds, under the zone's lock, as it must beside another node's
+        commits anyway (storage.repositories.updates)."""
+        if self.one_writer:
+            return await self.run_exclusive(job)
+        started = time.perf_counter()
+        try:
+            return await self._bounded_job(job)
+        finally:
+            self._longest_job = max(self._longest_job, time.perf_counter() - started)
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is durable (or has failed)."""

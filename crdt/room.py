@@ -588,7 +588,7 @@ class Room:
         based_on: int | None,
     ) -> int | None:
         store = self.committer.store
-        written = await self.committer.run_exclusive(
+        written = await self.committer.run_job(
             lambda: store.compact(
                 self.zone_id,
                 folded,

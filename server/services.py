@@ -31,7 +31,7 @@ from server.sync.fast_send import paths as send_paths
 from server.sync.sessions import SessionSockets
 from server.transfer.pdf import PdfRenderer
 from server.versions.daily import DailyVersions
-from storage.db import warm_pool
+from storage.db import is_sqlite, warm_pool
 from storage.db.sqlite_file import DatabaseInUse, ServingLock, sqlite_file
 from storage.repositories.consents import ConsentRepo, MemberAccess
 from storage.repositories.meetings import MeetingRepo
@@ -109,7 +109,11 @@ class Services:
     async def _start(cls, settings: Settings, serving_lock: ServingLock | None) -> Services:
         repos = await Repositories.open(settings)
         await warm_pool(repos.engine)  # not while the first clients wait (issue 16)
-        committer = GroupCommitter(repos.zone_log, commit_timeout=settings.commit_timeout_seconds)
+        committer = GroupCommitter(
+            repos.zone_log,
+            commit_timeout=settings.commit_timeout_seconds,
+            one_writer=is_sqlite(repos.engine),
+        )
         committer.start()
         registry = RoomRegistry(
             committer,

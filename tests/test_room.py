@@ -132,6 +132,37 @@ async def test_concurrent_joins_share_one_load(store: ControlledStore) -> None:
     await committer.stop()
 
 
+@pytest.mark.parametrize("one_writer", [True, False])
+async def test_a_write_job_waits_its_turn_only_on_one_writer(
+    store: ControlledStore, one_writer: bool
+) -> None:
+    """SQLite takes one writer: a compaction's write runs between the edits' batches, and an
+    edit waits for it. PostgreSQL takes many: the write runs beside the batches, and the
+    edits committed meanwhile never wait for it."""
+    committer = GroupCommitter(store, one_writer=one_writer)
+    committer.start()
+    job_started, job_may_end = asyncio.Event(), asyncio.Event()
+
+    async def slow_job() -> str:
+        job_started.set()
+        await job_may_end.wait()
+        return "Åse Ødegård ✅"
+
+    job = asyncio.ensure_future(committer.run_job(slow_job))
+    await asyncio.wait_for(job_started.wait(), 10)
+    edit_done = committer.submit(1, edit("Kari skriver æøå 📝"))
+    if one_writer:
+        await asyncio.sleep(0.2)
+        assert not edit_done.done()  # behind the job
+    else:
+        assert await asyncio.wait_for(edit_done, 10) > 0
+        assert not job.done()  # durable while the job still ran
+    job_may_end.set()
+    assert await asyncio.wait_for(job, 10) == "Åse Ødegård ✅"
+    assert await asyncio.wait_for(edit_done, 10) > 0
+    await committer.stop()
+
+
 async def test_one_transaction_per_event_loop_turn(store: ControlledStore) -> None:
     committer = GroupCommitter(store)
     committer.start()
