@@ -58,6 +58,8 @@ class _EngineInfo:
     write_lock: asyncio.Lock | None
     write_engine: AsyncEngine
     snapshot_engine: AsyncEngine
+    # No transaction at all (PostgreSQL): one statement, one round trip (`statement_connection`).
+    statement_engine: AsyncEngine
     # Where raw connections open the same file with the same PRAGMAs: SQLite files opened by
     # create_engine only (not :memory:, nor engines made elsewhere, whose PRAGMAs we don't know).
     sqlite_target: SQLiteTarget | None = None
@@ -262,6 +264,9 @@ def _register(engine: AsyncEngine, *, sqlite_synchronous: str | None) -> _Engine
         write_lock=asyncio.Lock() if sqlite else None,
         write_engine=write_engine,
         snapshot_engine=snapshot_engine,
+        statement_engine=engine
+        if sqlite
+        else engine.execution_options(isolation_level="AUTOCOMMIT"),
     )
     setattr(engine.sync_engine, _INFO_ATTR, info)
     return info
@@ -371,6 +376,16 @@ async def write_session(
 async def snapshot_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A read transaction in which every statement sees the same committed state."""
     async with _info(engine).snapshot_engine.begin() as conn:
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def statement_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one read statement, outside any transaction on PostgreSQL: a statement
+    sees one snapshot by itself, and without BEGIN and ROLLBACK around it it is one round trip
+    instead of three (a join's access check waits for it). Never for writes or several
+    statements that must agree."""
+    async with _info(engine).statement_engine.connect() as conn:
         yield conn
 
 

@@ -1,11 +1,13 @@
-"""One statement straight on asyncpg, for the zone log's hot path on PostgreSQL.
+"""One statement straight on asyncpg, for the zone log's hot paths on PostgreSQL.
 
 Every edit waits for its log write (persist-before-relay, DESIGN.md §4). Through SQLAlchemy a
 batch was three round trips (BEGIN, the INSERT, COMMIT) and about 580 µs of the node's CPU;
 one statement outside a transaction commits by itself, as durably (PostgreSQL flushes its
 WAL before it answers, `synchronous_commit` on), in one round trip and about 200 µs
-(docs/BENCHMARKS.md, "The zone log's write on PostgreSQL in one round trip"). So `fetch`
-runs one statement on a pooled connection's asyncpg driver, with no transaction around it.
+(docs/BENCHMARKS.md, "PostgreSQL: an edit's write in one round trip"). A zone's load, two
+reads in a REPEATABLE READ transaction, is one statement too: a statement reads one snapshot.
+So `fetch` runs one statement on a pooled connection's asyncpg driver, with no transaction
+around it.
 
 The connection comes from and goes back to the engine's pool, so the pool's bounds, the
 idle ping (storage.db) and the connections' timeouts (`postgres_timeouts`) hold here as on

@@ -27,6 +27,7 @@ from storage.db import (
     engine_of,
     scrub_deleted,
     sqlite_zone_log,
+    statement_connection,
     vacuum,
     write_session,
 )
@@ -648,12 +649,13 @@ class PlanRepo:
         Rooted at the user, so a deactivated or unknown account is told apart from a
         non-member without a second query. The consent join is `member_access`'s."""
         params = {"plan_id": plan_id, "kind": kind, "key": key, "user_id": user_id}
-        fast = sqlite_zone_log(engine_of(self._sessionmaker))
+        engine = engine_of(self._sessionmaker)
+        fast = sqlite_zone_log(engine)
         if fast is not None:  # SQLite: one hand-off to the reader thread, not nine
             row = await fast.first(_JOIN_CHECK, params)
         else:
-            async with self._join_checks, self._sessionmaker() as session:
-                found = (await session.execute(_JOIN_CHECK, params)).first()
+            async with self._join_checks, statement_connection(engine) as conn:
+                found = (await conn.execute(_JOIN_CHECK, params)).first()
             row = tuple(found) if found is not None else None
         if row is None:
             return JoinCheck(False, None, None)

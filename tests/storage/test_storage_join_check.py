@@ -14,6 +14,7 @@ from storage.repositories import ConsentRepo
 from storage.repositories.accounts import AccountRepo
 from storage.repositories.plans import JOIN_CHECKS_AT_ONCE
 from tests.storage.conftest import Store
+from tests.support.postgres import engine_statements
 
 
 async def _agrees(store: Store, plan_id: str, kind: str, key: str, user_id: int) -> None:
@@ -135,3 +136,20 @@ async def test_a_join_storm_on_postgresql_leaves_pooled_connections_for_the_load
         event.remove(pool, "checkin", checked_in)
     assert [c.context.user_name for c in checks if c.context] == [p.name for p in people]
     assert 1 < peak <= JOIN_CHECKS_AT_ONCE < POSTGRES_POOL_SIZE, peak
+
+
+async def test_a_join_check_on_postgresql_is_one_round_trip(postgres_store: Store) -> None:
+    """The check is one statement, and on PostgreSQL nothing goes around it: no BEGIN and no
+    ROLLBACK (a statement reads one snapshot by itself), so a joiner waits for one round trip,
+    not three."""
+    store = postgres_store
+    municipality = await store.plans.get_or_create_municipality("Bø i Telemark kommune")
+    plan = await store.plans.create_plan(municipality, "Plan for Åse Ødegård 🌱", "Åse Ødegård")
+    aase = await store.users.create("aase@eksempel.test", "Åse Ødegård")
+    await store.plans.add_member(plan.id, aase.id, "planeier")
+    with engine_statements(store.engine) as statements:
+        check = await store.plans.join_check(plan.id, "content", "", aase.id)
+    assert check.context is not None and check.context.user_name == "Åse Ødegård"
+    assert [(sql.split()[0], in_transaction) for sql, in_transaction in statements] == [
+        ("SELECT", False)
+    ]

@@ -2,18 +2,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from crdt.store import ZoneStore
-from storage.db import sqlite_zone_log
+from storage.db import is_sqlite, sqlite_zone_log
 from storage.errors import NotFound
 from storage.models import Meeting, MeetingInvitee, Membership, Zone, ZoneSnapshot, ZoneUpdate
 from storage.repositories import MeetingRepo, ZoneLog
 from tests.storage.conftest import Store
+from tests.support.postgres import driver_queries
 
 
 async def _zones(store: Store, n: int = 2) -> list[int]:
@@ -52,6 +52,23 @@ async def test_append_batch_returns_increasing_seqs_across_zones(store: Store) -
     loaded_b = await store.zone_log.load(b)
     assert [data for _, data in loaded_b.updates][:2] == [b"b1", b"b2"]
     assert await store.zone_log.count_updates(b) == 27
+
+
+async def test_a_load_on_postgresql_is_one_statement(store: Store) -> None:
+    """A load reads the snapshot and the log after it from one snapshot of the database: on
+    PostgreSQL one statement (no transaction around two reads), one round trip."""
+    if is_sqlite(store.engine):
+        pytest.skip("SQLite's load is one hand-off to its reader thread (test_storage_sqlite_log)")
+    (a, _) = await _zones(store)
+    seqs = await store.zone_log.append_batch([(a, f"Ødegård {i} ✍️".encode()) for i in range(5)])
+    await store.zone_log.compact(a, seqs[:3], b"snapshot \xf0\x9f\x8c\xb1", based_on=0)
+    with driver_queries(store.engine) as queries:
+        loaded = await store.zone_log.load(a)
+    assert len(queries) == 1 and queries[0].startswith("SELECT 0 AS part")
+    assert loaded.snapshot == b"snapshot \xf0\x9f\x8c\xb1" and loaded.snapshot_seq == seqs[2]
+    assert loaded.updates == tuple(
+        (s, f"Ødegård {i} ✍️".encode()) for i, s in enumerate(seqs) if i > 2
+    )
 
 
 async def test_a_batch_larger_than_one_statement_keeps_its_order(store: Store) -> None:
@@ -214,27 +231,10 @@ async def test_a_batch_is_one_insert_statement(store: Store) -> None:
     # PostgreSQL: one statement on the driver and nothing else, no BEGIN and no COMMIT
     # around it (it commits on its own): one round trip, as asyncpg's query log shows. Nor
     # a lookup of its parameters' types (asyncpg's introspection, about 11 ms): scalars only.
-    queries: list[str] = []
-
-    def logged(query: Any) -> None:
-        queries.append(query.query)
-
-    def on_checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
-        dbapi_connection.driver_connection.add_query_logger(logged)
-
-    def on_checkin(dbapi_connection: Any, _record: object) -> None:
-        dbapi_connection.driver_connection.remove_query_logger(logged)
-
-    pool = store.engine.sync_engine.pool
-    event.listen(pool, "checkout", on_checkout)
-    event.listen(pool, "checkin", on_checkin)
-    try:
+    with driver_queries(store.engine) as queries:
         seqs = await store.zone_log.append_batch(
             [(a if i % 3 else b, f"Åse {i} 🧪".encode()) for i in range(50)]
         )
-    finally:
-        event.remove(pool, "checkout", on_checkout)
-        event.remove(pool, "checkin", on_checkin)
     assert [q.split()[:3] for q in queries] == [["INSERT", "INTO", "zone_updates"]]
     assert seqs == sorted(set(seqs)) and len(seqs) == 50
     # Each seq is its own row: the ids follow the input order.

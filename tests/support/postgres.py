@@ -8,10 +8,12 @@ import concurrent.futures
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 POSTGRES_URL_VARIABLE = "SAMPLAN_TEST_POSTGRES_URL"
@@ -90,3 +92,46 @@ async def _admin(base: str, statement: str) -> None:
 
 def postgres_base_url() -> str | None:
     return os.environ.get(POSTGRES_URL_VARIABLE) or None
+
+
+@contextlib.contextmanager
+def driver_queries(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every statement asyncpg sends on `engine`'s pooled connections meanwhile, in order:
+    what a round-trip count is read from (a BEGIN or a COMMIT is a statement of its own)."""
+    queries: list[str] = []
+
+    def logged(query: Any) -> None:
+        queries.append(" ".join(query.query.split()))
+
+    def on_checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(logged)
+
+    def on_checkin(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.driver_connection.remove_query_logger(logged)
+
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", on_checkout)
+    event.listen(pool, "checkin", on_checkin)
+    try:
+        yield queries
+    finally:
+        event.remove(pool, "checkout", on_checkout)
+        event.remove(pool, "checkin", on_checkin)
+
+
+@contextlib.contextmanager
+def engine_statements(engine: AsyncEngine) -> Iterator[list[tuple[str, bool]]]:
+    """Every statement SQLAlchemy runs on `engine` meanwhile, and whether the connection was in
+    a transaction when it had run (asyncpg's own view): a BEGIN around a statement is a round
+    trip of its own, and so is its COMMIT or ROLLBACK."""
+    statements: list[tuple[str, bool]] = []
+
+    def after(conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        driver = conn.connection.driver_connection
+        statements.append((" ".join(statement.split()), driver.is_in_transaction()))
+
+    event.listen(engine.sync_engine, "after_cursor_execute", after)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "after_cursor_execute", after)
