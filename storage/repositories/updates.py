@@ -120,6 +120,8 @@ class ZoneLog:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._engine = engine_of(sessionmaker)
+        # PostgreSQL gets its own statements for the hot paths (one round trip each).
+        self._postgres = self._engine.dialect.name == "postgresql"
 
     async def append_batch(
         self, items: Sequence[tuple[int, bytes]], authors: Sequence[int | None] | None = None
@@ -138,7 +140,7 @@ class ZoneLog:
         if fast is not None:
             return await fast.append(items, now, authors)
         who = authors if authors is not None else [None] * len(items)
-        if self._engine.dialect.name == "postgresql" and len(items) <= _PG_APPEND_ROWS:
+        if self._postgres and len(items) <= _PG_APPEND_ROWS:
             # One statement, committed on its own: one round trip (storage.db.postgres_driver).
             # The sequence hands out the ids in the order of the VALUES: sorted, input order.
             args: list[Any] = [now]
@@ -167,7 +169,7 @@ class ZoneLog:
         if fast is not None:
             snapshot, snapshot_seq, tail = await fast.load(zone_id)
             return LoadedZone(snapshot=snapshot, snapshot_seq=snapshot_seq, updates=tail)
-        if self._engine.dialect.name == "postgresql":
+        if self._postgres:
             # One statement reads from one snapshot by itself: no REPEATABLE READ transaction
             # around two reads, one round trip instead of four (a cold join waits for it).
             parts = await postgres_driver.fetch(self._engine, _PG_LOAD, zone_id)
@@ -231,7 +233,7 @@ class ZoneLog:
                     conn, zone_id, ranges, snapshot, items or {}, based_on, merge, stamp
                 )
             )
-        elif self._engine.dialect.name == "postgresql":
+        elif self._postgres:
             done = await self._compact_on_postgres(
                 zone_id, ranges, snapshot, items, based_on, merge
             )
