@@ -63,6 +63,7 @@ from bench.servers import (
     PEER,
     SAMPLAN,
     SAMPLAN_2NODES,
+    SAMPLAN_2NODES_ONE_ENTRY,
     SAMPLAN_PG,
     Y_WEBSOCKET,
     Deployment,
@@ -91,7 +92,13 @@ LATE_JOIN_MEMBERS = 3
 SATURATION_GROWTH = 1.5
 # The seeded PostgreSQL database of each set-up on it: each its own, fresh, so neither meets
 # zones the other compacted (cold loads) or wrote to.
-PG_DATABASES = {SAMPLAN_PG: "postgres", SAMPLAN_2NODES: "postgres-2nodes"}
+PG_DATABASES = {
+    SAMPLAN_PG: "postgres",
+    SAMPLAN_2NODES: "postgres-2nodes",
+    SAMPLAN_2NODES_ONE_ENTRY: "postgres-2nodes-one-entry",
+}
+# Set-ups that answer a question rather than stand in the table: run only when named.
+OPT_IN = {SAMPLAN_2NODES_ONE_ENTRY}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="repeatable: only these set-ups (samplan-sqlite, samplan-postgres, samplan-2nodes, "
-        "relay-floor, pycrdt-websocket, y-websocket-server, hocuspocus, hocuspocus-sqlite)",
+        "relay-floor, pycrdt-websocket, y-websocket-server, hocuspocus, hocuspocus-sqlite; "
+        "only when named: samplan-2nodes-one-entry, two nodes with every edit entering at the "
+        "first, for the load scenarios)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds (default 1)")
     parser.add_argument("--duration", type=float, help="seconds of paced edits (default 15)")
@@ -211,6 +220,7 @@ def setups(
     sync = args.synchronous
     pg_url = pg_urls.get(PG_DATABASES[SAMPLAN_PG])
     two_nodes_url = pg_urls.get(PG_DATABASES[SAMPLAN_2NODES])
+    one_entry_url = pg_urls.get(PG_DATABASES[SAMPLAN_2NODES_ONE_ENTRY])
     found = [
         SetUp(
             SAMPLAN,
@@ -238,6 +248,19 @@ def setups(
                 database=PG_DATABASES[SAMPLAN_2NODES],
                 stores=True,
                 samplan=True,
+            )
+        )
+    if one_entry_url is not None and redis is not None:
+        found.append(
+            SetUp(
+                SAMPLAN_2NODES_ONE_ENTRY,
+                lambda w: two_samplan_nodes(
+                    w, one_entry_url, SECRET, sync, redis, name=SAMPLAN_2NODES_ONE_ENTRY
+                ),
+                database=PG_DATABASES[SAMPLAN_2NODES_ONE_ENTRY],
+                stores=True,
+                samplan=True,
+                one_entry=True,
             )
         )
     if not args.no_floor:
@@ -338,7 +361,7 @@ def _main(args: argparse.Namespace, work: Path) -> int:
     pg_urls: dict[str, str] = {}  # PG_DATABASES key -> a database made for this run
     try:
         for name, key in PG_DATABASES.items():
-            if args.server and name not in args.server:
+            if name not in (args.server or set(PG_DATABASES) - OPT_IN):
                 continue
             why = why_skipped(name, args.postgres, redis)
             if why is None:
@@ -361,7 +384,7 @@ def why_skipped(name: str, postgres: str | None, redis: str | None) -> str | Non
     """Why a PostgreSQL set-up cannot run here, or None."""
     if not postgres:
         return "no --postgres URL and SAMPLAN_TEST_POSTGRES_URL unset"
-    if name == SAMPLAN_2NODES and redis is None:
+    if name in (SAMPLAN_2NODES, SAMPLAN_2NODES_ONE_ENTRY) and redis is None:
         return "redis-server is not installed"
     return None
 
@@ -428,6 +451,8 @@ def _run(
 
 
 def _applies(scenario: str, setup: SetUp) -> bool:
+    if setup.one_entry:  # a question about the paced edits' fan-out
+        return scenario in LOADS
     if setup.name == FLOOR:  # it holds no document: only the relay itself is its figure
         return scenario in (*LOADS, "idle", "saturation")
     if scenario == "coldload":

@@ -80,6 +80,9 @@ class LoadResult:
     # to one on another node (the Redis hop between), else NaN.
     same_node_p99_ms: float = math.nan
     other_node_p99_ms: float = math.nan
+    # Every process's CPU on the machine during the paced edits (100 = one CPU busy): the
+    # servers, their database and Redis, and the load generator all share these CPUs.
+    machine_cpu_pct: float = math.nan
 
 
 @dataclass
@@ -120,6 +123,13 @@ class ColdLoadResult:
     @property
     def server_median_ms(self) -> float:
         return statistics.median(self.server_load_ms) if self.server_load_ms else math.nan
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used (all CPUs, not idle or waiting on
+    the disk), for a figure of how busy the shared CPUs were."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -167,16 +177,17 @@ def _schedule(counts: list[int], rate: float, rng: random.Random) -> list[tuple[
 
 async def _drain(
     server: Deployment, clients: list[BenchClient], target: int, deadline: float
-) -> list[tuple[float, float]]:
+) -> list[tuple[float, float, float]]:
     """Wait until `target` frames arrived, nothing arrived for 2 s, or `deadline`; sample
-    the server's CPU seconds meanwhile, so the window can end at the last delivery (a server
-    that merges updates, like Hocuspocus, sends fewer frames than edits: it ends on the 2 s)."""
+    the server's and the machine's CPU seconds meanwhile, so the window can end at the last
+    delivery (a server that merges updates, like Hocuspocus, sends fewer frames than edits: it
+    ends on the 2 s)."""
     last, stalled_since = -1, time.perf_counter()
-    samples = [(stalled_since, server.cpu_seconds())]
+    samples = [(stalled_since, server.cpu_seconds(), machine_busy_seconds())]
     while time.perf_counter() < deadline:
         got = sum(c.updates for c in clients)
         now = time.perf_counter()
-        samples.append((now, server.cpu_seconds()))
+        samples.append((now, server.cpu_seconds(), machine_busy_seconds()))
         if got >= target:
             break
         if got != last:
@@ -199,14 +210,32 @@ async def run_load(
     seed: int = 7,
 ) -> LoadResult:
     per_room = await connect_all(server, rooms, spec.clients, ids)
+    entries: list[BenchClient] = []
     try:
+        if server.setup.one_entry:
+            entries = await asyncio.gather(*(_entry(server, room) for room in rooms))
         return await drive(
-            server, spec, per_room, duration, warmup, echoes, idle_seconds, random.Random(seed)
+            server,
+            spec,
+            per_room,
+            duration,
+            warmup,
+            echoes,
+            idle_seconds,
+            random.Random(seed),
+            entries or None,
         )
     finally:
-        for pairs in per_room:
-            for client, _ in pairs:
-                client.close()
+        for client in [*entries, *(client for pairs in per_room for client, _ in pairs)]:
+            client.close()
+
+
+async def _entry(server: Deployment, room: BenchRoom) -> BenchClient:
+    """A room's connection to the first node that sends the edits of the room's clients on
+    the other nodes (SetUp.one_entry), as a node forwarding them to the zone's node would."""
+    client = await server.open(room, 0)
+    await within(client.synced, SYNC_TIMEOUT)
+    return client
 
 
 async def drive(
@@ -218,11 +247,15 @@ async def drive(
     echoes: bool,
     idle_seconds: float,
     rng: random.Random,
+    entries: list[BenchClient] | None = None,
 ) -> LoadResult:
-    """Paced edits from every connected client at `spec`'s rate; every figure of one window."""
+    """Paced edits from every connected client at `spec`'s rate; every figure of one window.
+    `entries` (one per room, on the first node): the connection that sends the edits of that
+    room's clients on other nodes; each of those clients then gets its own edits back."""
     senders = [(r, client, cid) for r, pairs in enumerate(per_room) for client, cid in pairs]
     # The node each client is on (Deployment.node: by its slot in the room).
     nodes = [slot % len(server.nodes) for pairs in per_room for slot in range(len(pairs))]
+    forwarded = [entries is not None and node != 0 for node in nodes]
     count = max(1, round((duration + warmup) * spec.edits_per_second))
     edits = [client_edits(cid, count) for _, _, cid in senders]
     plan = _schedule([count] * len(senders), spec.edits_per_second, rng)
@@ -231,13 +264,19 @@ async def drive(
         client.received.clear()
         client.updates = 0
     target = len(plan) * (spec.clients - 1 + (1 if echoes else 0))
+    if entries is not None:
+        target += sum(forwarded[sender] for _, sender, _ in plan)  # their own edits, back
+    via = [
+        entries[r] if entries is not None and forwarded[k] else clients[k]
+        for k, (r, _, _) in enumerate(senders)
+    ]
 
     idle_from, idle_cpu = time.perf_counter(), server.cpu_seconds()
     await asyncio.sleep(idle_seconds)
     idle_pct = (server.cpu_seconds() - idle_cpu) / (time.perf_counter() - idle_from) * 100
     await server.begin_steady()  # before the CPU window: the scrape costs the server CPU
     me = psutil.Process()
-    cpu0, own0 = server.cpu_seconds(), sum(me.cpu_times()[:2])
+    cpu0, own0, busy0 = server.cpu_seconds(), sum(me.cpu_times()[:2]), machine_busy_seconds()
     sent_at = [0.0] * len(plan)
     gc.collect()
     gc.disable()  # the load generator's own GC pauses would show up as server latency
@@ -248,7 +287,7 @@ async def drive(
             if delay > 0:
                 await asyncio.sleep(delay)
             sent_at[n] = time.perf_counter()
-            clients[sender].send(edits[sender][i].frame)
+            via[sender].send(edits[sender][i].frame)
         last_send = time.perf_counter()
         samples = await _drain(server, clients, target, last_send + 10.0)
         own1 = sum(me.cpu_times()[:2])
@@ -257,7 +296,7 @@ async def drive(
         gc.enable()
     # The window ends at the last delivery (or the last send): the first CPU sample after it.
     last_rx = max((c.received[-1][0] for c in clients if c.received), default=last_send)
-    end, cpu1 = next(((t, c) for t, c in samples if t >= max(last_rx, last_send)), samples[-1])
+    end, cpu1, busy1 = next((s for s in samples if s[0] >= max(last_rx, last_send)), samples[-1])
 
     stats = _tally(senders, nodes, edits, plan, sent_at, start + warmup, spec.clients)
     wall = end - start
@@ -294,6 +333,7 @@ async def drive(
         seconds=wall,
         same_node_p99_ms=stats["same_p99"],
         other_node_p99_ms=stats["other_p99"],
+        machine_cpu_pct=(busy1 - busy0) / wall * 100,
     )
 
 

@@ -38,6 +38,7 @@ PEERS_DIR = REPO / "bench" / "peers"
 SAMPLAN = "samplan-sqlite"
 SAMPLAN_PG = "samplan-postgres"
 SAMPLAN_2NODES = "samplan-2nodes"
+SAMPLAN_2NODES_ONE_ENTRY = "samplan-2nodes-one-entry"
 REDIS = "redis-server"
 PEER = "pycrdt-websocket"
 FLOOR = "relay-floor"
@@ -280,7 +281,12 @@ def redis_server(work: Path, binary: str) -> ServerProcess:
 
 
 def two_samplan_nodes(
-    work: Path, database_url: str, secret: str, synchronous: str, binary: str
+    work: Path,
+    database_url: str,
+    secret: str,
+    synchronous: str,
+    binary: str,
+    name: str = SAMPLAN_2NODES,
 ) -> list[ServerProcess]:
     """samplan-2nodes: one Redis, then two `samplan serve` on one database with the same
     secret key (README, "Several nodes"), each with its own var directory."""
@@ -292,7 +298,7 @@ def two_samplan_nodes(
             database_url,
             secret,
             synchronous,
-            name=f"{SAMPLAN_2NODES}-{label}",
+            name=f"{name}-{label}",
             redis_url=url,
             var_dir=work / f"var-{label}",
         )
@@ -335,7 +341,10 @@ class SetUp:
     "postgres-2nodes": each PostgreSQL set-up its own fresh database); None for a server
     that checks no token and holds rooms in memory (it is handed the SQLite seed's room
     names). `stores`: it keeps documents across a restart, so a cold load means something.
-    `echoes`: it sends each update back to its sender too.
+    `echoes`: it sends each update back to its sender too. `one_entry`: every edit enters at
+    the first node (a connection per room there sends the other nodes' clients' edits): the
+    one commit stream per zone that forwarding edits to the zone's node would give, without
+    the forwarding hop it would cost.
     """
 
     name: str
@@ -345,6 +354,7 @@ class SetUp:
     echoes: bool = False
     stores: bool = False
     samplan: bool = False
+    one_entry: bool = False
 
 
 class Deployment:

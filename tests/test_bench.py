@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 SERVERS = ("samplan-sqlite", "relay-floor", "hocuspocus")
 LOADS = ("meeting", "municipality", "burst")
 TWO_NODES = "samplan-2nodes"
+ONE_ENTRY = "samplan-2nodes-one-entry"
 _PG_DATABASE = re.compile(r"seeding the PostgreSQL database (samplan_bench_[0-9a-f]+) ")
 
 
@@ -279,6 +280,37 @@ def test_two_nodes_behind_a_redis_of_its_own_deliver_every_edit_across_nodes(
     database = _PG_DATABASE.search(out)
     assert database is not None, out
     assert not _database_exists(base, database.group(1))
+
+
+@pytest.mark.timeout(300)
+def test_two_nodes_with_one_entry_send_the_second_nodes_edits_through_the_first(
+    tmp_path: Path,
+) -> None:
+    """samplan-2nodes-one-entry (named only): the edits of the clients on the second node are
+    sent on a connection to the first, so each of those clients gets its own edits back from
+    its node (Samplan sends no update back on the connection it came in on): exactly one
+    echo per such edit, and every other client gets every edit once."""
+    _two_node_services()
+    results, work = tmp_path / "bench.json", tmp_path / "work"
+    command = _two_node_command(work, "1", "--json", str(results))
+    command[command.index(TWO_NODES)] = ONE_ENTRY
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert f"| figure | {ONE_ENTRY} |" in out and "whole machine CPU %" in out
+
+    data = json.loads(results.read_text())
+    assert data["errors"] == [] and data["setups"] == [ONE_ENTRY]
+    (load,) = data["loads"]
+    assert load["delivered"] == load["expected"] > 0 and load["lost"] == 0, load
+    assert load["duplicates"] == load["unknown"] == 0 and load["rooms_converged"] == 1, load
+    # expected = edits x 9 receivers; half the ten clients are on the second node.
+    assert load["echoes"] * 2 * (load["clients"] - 1) == load["expected"], load
+    assert load["machine_cpu_pct"] > 0 and load["server_cpu_pct"] > 0, load
+    logs = {path.name.rsplit("-", 1)[0] for path in work.glob("*.log")}
+    assert logs == {f"{ONE_ENTRY}-a", f"{ONE_ENTRY}-b", "redis-server"}, logs
 
 
 @pytest.mark.timeout(300)
