@@ -86,6 +86,7 @@ class Report:
             row(f"{head} lost", runs, lambda r: float(r.lost))
             row(f"{head} server CPU µs per delivered update", runs, lambda r: r.cpu_us_per_delivery)
             row(f"{head} whole machine CPU % (100 = one CPU)", runs, lambda r: r.machine_cpu_pct)
+            row(f"{head} CPU stolen by the hypervisor %", runs, lambda r: r.steal_pct)
             row(f"{head} peak RSS MB", runs, lambda r: r.peak_rss_mb)
             row(f"{head} longest event-loop stall ms", runs, lambda r: r.loop_lag_ms)
             row(f"{head} longest stall during the paced edits ms", runs, lambda r: r.steady_lag_ms)

@@ -83,6 +83,9 @@ class LoadResult:
     # Every process's CPU on the machine during the paced edits (100 = one CPU busy): the
     # servers, their database and Redis, and the load generator all share these CPUs.
     machine_cpu_pct: float = math.nan
+    # CPU the hypervisor gave to other guests meanwhile (steal, 100 = one CPU): on a shared
+    # virtual machine, a tail no process explains can be this.
+    steal_pct: float = math.nan
 
 
 @dataclass
@@ -125,11 +128,14 @@ class ColdLoadResult:
         return statistics.median(self.server_load_ms) if self.server_load_ms else math.nan
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every process on the machine has used (all CPUs, not idle or waiting on
-    the disk), for a figure of how busy the shared CPUs were."""
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, stolen): CPU seconds every process on the machine has used, all CPUs together
+    (user, system and interrupts; not idle nor waiting on the disk), and those the hypervisor
+    gave to other guests, for figures of how busy the shared CPUs were."""
     times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+    busy = times.user + times.nice + times.system
+    busy += getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+    return float(busy), float(getattr(times, "steal", 0.0))
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -177,17 +183,17 @@ def _schedule(counts: list[int], rate: float, rng: random.Random) -> list[tuple[
 
 async def _drain(
     server: Deployment, clients: list[BenchClient], target: int, deadline: float
-) -> list[tuple[float, float, float]]:
+) -> list[tuple[float, float, tuple[float, float]]]:
     """Wait until `target` frames arrived, nothing arrived for 2 s, or `deadline`; sample
     the server's and the machine's CPU seconds meanwhile, so the window can end at the last
     delivery (a server that merges updates, like Hocuspocus, sends fewer frames than edits: it
     ends on the 2 s)."""
     last, stalled_since = -1, time.perf_counter()
-    samples = [(stalled_since, server.cpu_seconds(), machine_busy_seconds())]
+    samples = [(stalled_since, server.cpu_seconds(), machine_cpu_seconds())]
     while time.perf_counter() < deadline:
         got = sum(c.updates for c in clients)
         now = time.perf_counter()
-        samples.append((now, server.cpu_seconds(), machine_busy_seconds()))
+        samples.append((now, server.cpu_seconds(), machine_cpu_seconds()))
         if got >= target:
             break
         if got != last:
@@ -276,7 +282,7 @@ async def drive(
     idle_pct = (server.cpu_seconds() - idle_cpu) / (time.perf_counter() - idle_from) * 100
     await server.begin_steady()  # before the CPU window: the scrape costs the server CPU
     me = psutil.Process()
-    cpu0, own0, busy0 = server.cpu_seconds(), sum(me.cpu_times()[:2]), machine_busy_seconds()
+    cpu0, own0, machine0 = server.cpu_seconds(), sum(me.cpu_times()[:2]), machine_cpu_seconds()
     sent_at = [0.0] * len(plan)
     gc.collect()
     gc.disable()  # the load generator's own GC pauses would show up as server latency
@@ -296,7 +302,7 @@ async def drive(
         gc.enable()
     # The window ends at the last delivery (or the last send): the first CPU sample after it.
     last_rx = max((c.received[-1][0] for c in clients if c.received), default=last_send)
-    end, cpu1, busy1 = next((s for s in samples if s[0] >= max(last_rx, last_send)), samples[-1])
+    end, cpu1, machine1 = next((s for s in samples if s[0] >= max(last_rx, last_send)), samples[-1])
 
     stats = _tally(senders, nodes, edits, plan, sent_at, start + warmup, spec.clients)
     wall = end - start
@@ -333,7 +339,8 @@ async def drive(
         seconds=wall,
         same_node_p99_ms=stats["same_p99"],
         other_node_p99_ms=stats["other_p99"],
-        machine_cpu_pct=(busy1 - busy0) / wall * 100,
+        machine_cpu_pct=(machine1[0] - machine0[0]) / wall * 100,
+        steal_pct=(machine1[1] - machine0[1]) / wall * 100,
     )
 
 

@@ -309,6 +309,7 @@ def test_two_nodes_with_one_entry_send_the_second_nodes_edits_through_the_first(
     # expected = edits x 9 receivers; half the ten clients are on the second node.
     assert load["echoes"] * 2 * (load["clients"] - 1) == load["expected"], load
     assert load["machine_cpu_pct"] > 0 and load["server_cpu_pct"] > 0, load
+    assert load["steal_pct"] >= 0, load
     logs = {path.name.rsplit("-", 1)[0] for path in work.glob("*.log")}
     assert logs == {f"{ONE_ENTRY}-a", f"{ONE_ENTRY}-b", "redis-server"}, logs
 
