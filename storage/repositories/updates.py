@@ -268,7 +268,7 @@ class ZoneLog:
         every edit queued behind it (docs/BENCHMARKS.md, "A compaction's write on PostgreSQL
         in three statements").
         """
-        seqs = [seq for first, last in ranges for seq in range(first, last + 1)]
+        seqs = [str(seq) for first, last in ranges for seq in range(first, last + 1)]
         traced = sorted((items or {}).items())
         async with write_connection(self._engine) as conn:
             # Locked first, read after: a statement that waited for the lock would still
@@ -289,7 +289,7 @@ class ZoneLog:
                     {
                         "zone_id": zone_id,
                         "seqs": seqs,
-                        "item_seqs": [item_seq for item_seq, _ in traced],
+                        "item_seqs": [str(item_seq) for item_seq, _ in traced],
                         "item_texts": [words for _, words in traced],
                         "seq": seq,
                         "data": snapshot,
@@ -555,14 +555,16 @@ def _lock_zone(zone_id: int) -> Select[tuple[int]]:
 
 
 # The zone's snapshot seq, and how many of the seqs to fold are still logged (another writer
-# may have folded some) with the last of them.
+# may have folded some) with the last of them. Seqs travel as TEXT[], cast by PostgreSQL:
+# asyncpg looks a BIGINT[] parameter's type up in the catalogue on each new connection (a
+# recursive query of 12-20 ms), and knows TEXT[] without asking.
 _PG_FOLDABLE = text(
     """
     SELECT (SELECT seq FROM zone_snapshots WHERE zone_id = :zone_id),
            count(*),
            max(id)
       FROM zone_updates
-     WHERE zone_id = :zone_id AND id = ANY(CAST(:seqs AS BIGINT[]))
+     WHERE zone_id = :zone_id AND id = ANY(CAST(CAST(:seqs AS TEXT[]) AS BIGINT[]))
     """
 )
 # The rows go, each one's author record is kept (in seq order: `id` orders a zone's
@@ -571,14 +573,15 @@ _PG_FOLD = text(
     """
     WITH gone AS (
         DELETE FROM zone_updates
-         WHERE zone_id = :zone_id AND id = ANY(CAST(:seqs AS BIGINT[]))
+         WHERE zone_id = :zone_id AND id = ANY(CAST(CAST(:seqs AS TEXT[]) AS BIGINT[]))
      RETURNING id, user_id, created_at
     ), kept AS (
         INSERT INTO zone_changes (zone_id, seq, user_id, at, items)
         SELECT :zone_id, gone.id, gone.user_id, gone.created_at, traced.items
           FROM gone
-          LEFT JOIN unnest(CAST(:item_seqs AS BIGINT[]), CAST(:item_texts AS TEXT[]))
-                 AS traced(seq, items) ON traced.seq = gone.id
+          LEFT JOIN unnest(CAST(CAST(:item_seqs AS TEXT[]) AS BIGINT[]),
+                           CAST(:item_texts AS TEXT[])) AS traced(seq, items)
+                 ON traced.seq = gone.id
          ORDER BY gone.id
     ), written AS (
         INSERT INTO zone_snapshots (zone_id, seq, data, updated_at)
