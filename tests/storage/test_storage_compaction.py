@@ -5,7 +5,7 @@ ever lost, and every update keeps its author record exactly once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -90,6 +90,22 @@ async def _zone(store: Store) -> int:
     zone = await store.plans.get_zone(plan.id, "content", "")
     assert zone is not None
     return zone.id
+
+
+async def _typed(
+    store: Store, zone_id: int, pieces: list[str], author: Callable[[int], int] = lambda i: 0
+) -> tuple[Doc[Any], list[int]]:
+    """Each piece typed into text "t" and logged as an update of its own (author `author(i)`,
+    0 for none); the document and the seqs, in order."""
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    seqs: list[int] = []
+    for i, piece in enumerate(pieces):
+        text += piece
+        seqs += await store.zone_log.append_batch([(zone_id, updates[-1])], [author(i) or None])
+    return doc, seqs
 
 
 async def _check_nothing_lost(store: Store, zone_id: int, nodes: list[Node]) -> None:
@@ -237,14 +253,8 @@ async def test_a_compaction_on_postgresql_is_three_statements(postgres_store: St
 
     store = postgres_store
     zone_id = await _zone(store)
-    doc: Doc[Any] = Doc()
+    doc, seqs = await _typed(store, zone_id, [f"ø{i}😀" for i in range(1000)], lambda i: i % 7)
     text = doc.get("t", type=Text)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    seqs: list[int] = []
-    for i in range(1000):
-        text += f"ø{i}😀"
-        seqs += await store.zone_log.append_batch([(zone_id, updates[-1])], [i % 7 or None])
     items = {seq: f'[["goals", "mål {seq} æøå"]]' for seq in seqs[::3]}
     statements: list[str] = []
 
@@ -281,14 +291,8 @@ async def test_a_compaction_on_postgresql_needs_no_type_lookup(postgres_store: S
 
     store = postgres_store
     zone_id = await _zone(store)
-    doc: Doc[Any] = Doc()
+    doc, seqs = await _typed(store, zone_id, [f"Åse Ødegård {i} 🌱 " for i in range(20)])
     text = doc.get("t", type=Text)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    seqs: list[int] = []
-    for i in range(20):
-        text += f"Åse Ødegård {i} 🌱 "
-        seqs += await store.zone_log.append_batch([(zone_id, updates[-1])], [None])
     await store.engine.dispose()  # every connection from here on is new
     with driver_queries(store.engine) as queries:
         written = await store.zone_log.compact(
