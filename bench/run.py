@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import resource
@@ -219,8 +220,6 @@ def setups(
     redis-server and two `samplan_server` processes on its database."""
     sync = args.synchronous
     pg_url = pg_urls.get(PG_DATABASES[SAMPLAN_PG])
-    two_nodes_url = pg_urls.get(PG_DATABASES[SAMPLAN_2NODES])
-    one_entry_url = pg_urls.get(PG_DATABASES[SAMPLAN_2NODES_ONE_ENTRY])
     found = [
         SetUp(
             SAMPLAN,
@@ -240,29 +239,27 @@ def setups(
                 samplan=True,
             )
         )
-    if two_nodes_url is not None and redis is not None:
-        found.append(
-            SetUp(
-                SAMPLAN_2NODES,
-                lambda w: two_samplan_nodes(w, two_nodes_url, SECRET, sync, redis),
-                database=PG_DATABASES[SAMPLAN_2NODES],
-                stores=True,
-                samplan=True,
+    for name, one_entry in ((SAMPLAN_2NODES, False), (SAMPLAN_2NODES_ONE_ENTRY, True)):
+        url = pg_urls.get(PG_DATABASES[name])
+        if url is not None and redis is not None:
+            start = functools.partial(
+                two_samplan_nodes,
+                database_url=url,
+                secret=SECRET,
+                synchronous=sync,
+                binary=redis,
+                name=name,
             )
-        )
-    if one_entry_url is not None and redis is not None:
-        found.append(
-            SetUp(
-                SAMPLAN_2NODES_ONE_ENTRY,
-                lambda w: two_samplan_nodes(
-                    w, one_entry_url, SECRET, sync, redis, name=SAMPLAN_2NODES_ONE_ENTRY
-                ),
-                database=PG_DATABASES[SAMPLAN_2NODES_ONE_ENTRY],
-                stores=True,
-                samplan=True,
-                one_entry=True,
+            found.append(
+                SetUp(
+                    name,
+                    start,
+                    database=PG_DATABASES[name],
+                    stores=True,
+                    samplan=True,
+                    one_entry=one_entry,
+                )
             )
-        )
     if not args.no_floor:
         found.append(SetUp(FLOOR, lambda w: [floor_server(w)]))
     if not args.no_peer:

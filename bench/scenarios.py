@@ -270,12 +270,10 @@ async def drive(
         client.received.clear()
         client.updates = 0
     target = len(plan) * (spec.clients - 1 + (1 if echoes else 0))
+    target += sum(forwarded[sender] for _, sender, _ in plan)  # their own edits, back
+    via = clients
     if entries is not None:
-        target += sum(forwarded[sender] for _, sender, _ in plan)  # their own edits, back
-    via = [
-        entries[r] if entries is not None and forwarded[k] else clients[k]
-        for k, (r, _, _) in enumerate(senders)
-    ]
+        via = [entries[r] if forwarded[k] else clients[k] for k, (r, _, _) in enumerate(senders)]
 
     idle_from, idle_cpu = time.perf_counter(), server.cpu_seconds()
     await asyncio.sleep(idle_seconds)
