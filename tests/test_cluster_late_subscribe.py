@@ -105,7 +105,7 @@ async def test_a_subscription_confirmed_late_reads_the_zone_again(
     zone_log, zone = store
     monkeypatch.setattr(bus_module, "SUBSCRIBE_TIMEOUT_SECONDS", 0.3)
     proxy = await TcpProxy("127.0.0.1", redis.port).start()
-    bus = Bus(f"redis://127.0.0.1:{proxy.port}/0", "node-her-åse")
+    bus = Bus(f"redis://:{redis.password}@127.0.0.1:{proxy.port}/0", "node-her-åse")
     await bus.start()
     assert bus.connected
     committer = GroupCommitter(zone_log)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import urllib.request
@@ -37,19 +38,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class RedisServer:
     """A redis-server of this test's own on a fixed free port, without persistence; it can be
-    stopped and started again on the same port (a Redis restart)."""
+    stopped and started again on the same port (a Redis restart).
+
+    It has a password of its own: while it is stopped another test (another xdist worker)
+    may start its Redis on the freed port, and a node that reconnected to that one would
+    hear and publish there; with the password it is refused, as from no Redis at all."""
 
     def __init__(self, binary: str, directory: Path) -> None:
         self.binary = binary
         self.directory = directory
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = secrets.token_hex(12)
+        self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = (self.directory / "redis.log").open("ab")
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--requirepass", self.password]
             + ["--dir", str(self.directory), "--save", "", "--appendonly", "no"],
             stdout=log,
             stderr=log,
