@@ -9,10 +9,15 @@ registry calls it BEFORE it reads the zone from the database, so an update anoth
 commits meanwhile is either in what it reads or arrives afterwards (duplicates are harmless
 CRDT updates). `committed` is called only after this node's own durable commit, so nothing
 crosses to another node that a crash could take back.
+
+One node commits a zone's edits while the link can reach it (`forward`): two nodes that
+both committed a busy zone's edits each wrote half the batches and applied the other's half
+again (docs/BENCHMARKS.md, "Two nodes: what one commit stream per zone would give").
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +25,10 @@ from crdt.awareness import AwarenessEntry
 
 if TYPE_CHECKING:
     from crdt.room import Room
+
+# Which node forwarded an edit, and its number for it there: what the committing node
+# names when it tells the others the edit is durable (`RoomLink.committed`).
+ForwardRef = tuple[str, int]
 
 
 class RoomLink(Protocol):
@@ -36,9 +45,22 @@ class RoomLink(Protocol):
         """Stop listening (the room is gone); its awareness states leave with it."""
         ...
 
-    def committed(self, zone_id: int, seq: int, update: bytes) -> None:
-        """A local update is durable as `seq`: tell the other nodes (never called for one
-        that came from another node)."""
+    def committed(
+        self, zone_id: int, seq: int, update: bytes, forwarded: ForwardRef | None = None
+    ) -> None:
+        """An update this node committed is durable as `seq`: tell the other nodes (never
+        called for one another node committed). `forwarded`: it was another node's edit,
+        forwarded here (`seq` 0 and no update: this node held it already)."""
+        ...
+
+    def forward(
+        self, zone_id: int, update: bytes, author: int | None
+    ) -> asyncio.Future[int] | None:
+        """Send a local peer's edit (applied here already) to the node that commits the zone,
+        with the author this node's session vouches for. The future is its seq once that
+        node made it durable (0: that node held it already); it fails when no answer comes in
+        time or that node goes, and then this node commits the edit itself. None: this node
+        commits the zone's edits (it is the one, or it is alone, or cut off)."""
         ...
 
     def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:

@@ -19,7 +19,7 @@ from pycrdt import Doc, Subscription, TransactionEvent, merge_updates
 from crdt.authorship import trace_and_fold, traces_kind
 from crdt.awareness import AwarenessEntry, AwarenessStates, RemoteNode
 from crdt.committer import GroupCommitter
-from crdt.fanout import RoomLink
+from crdt.fanout import ForwardRef, RoomLink
 from crdt.fold_worker import FoldWorker
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
@@ -112,6 +112,9 @@ class Room:
         self._subscription: Subscription | None = None
         self._guard: ShapeGuard | None = None
         self._last_commit: asyncio.Future[int] | None = None
+        # Edits sent to the node that commits the zone (`link.forward`), until durable there
+        # or here: like `_last_commit`, a joiner's answer and a compaction wait for them.
+        self._forwards: set[asyncio.Future[int]] = set()
         self._compacting: asyncio.Task[None] | None = None
         # The tail length at which a compaction is next tried: `compact_after`, or more after
         # another node held the zone's compaction claim (`link.claim_compaction`).
@@ -212,11 +215,67 @@ class Room:
         if not captured:
             return  # nothing new (a duplicate, or waiting for missing dependencies)
         author = peer.user_id
+        link = self.link
         for emitted in captured:
+            forwarded = link.forward(self.zone_id, emitted, author) if link is not None else None
+            if forwarded is not None:
+                _Forward(self, peer, emitted, received_at, author).follow(forwarded)
+                continue
             fut = self.committer.submit(self.zone_id, emitted, author)
             self._last_commit = fut
             fut.add_done_callback(_Relay(self, peer, emitted, received_at))
         captured.clear()
+
+    def take_forwarded(self, update: bytes, author: int | None, ref: ForwardRef) -> None:
+        """Another node's peer's edit, sent here because this node commits the zone: applied
+        and checked against the zone's shapes like a local peer's, logged under the author
+        that node's session vouches for, relayed here once durable, and published with `ref`
+        so that node knows it is durable (it relays it to its own peers then)."""
+        if self.failed:
+            return  # no answer: that node commits the edit itself after a while
+        captured = self._captured
+        captured.clear()
+        guard = self._guard
+        if guard is not None:
+            guard.problems.clear()
+        received_at = time.perf_counter()
+        apply_update_safely(self.doc, update)
+        if guard is not None and guard.problems:
+            captured.clear()
+            self._refuse_shapes(None, guard.problems)
+            return
+        emitted, captured[:] = list(captured), []
+        if not emitted:
+            # Held here already: durable once what this node is writing is, then say so.
+            self._when_durable(_AnswerForward(self, ref))
+            return
+        for i, update in enumerate(emitted):  # one transaction: one update in practice
+            fut = self.committer.submit(self.zone_id, update, author)
+            self._last_commit = fut
+            answer = ref if i == 0 else None
+            fut.add_done_callback(_Relay(self, None, update, received_at, forwarded=answer))
+
+    def forward_returned(self, seq: int, update: bytes) -> None:
+        """The committing node's update for an edit forwarded from here, durable there as
+        `seq`. This document holds the edit already (or gets it now, if it was forwarded by
+        an earlier room of the zone); anything more in it (that node's own updates that
+        waited for the edit) is durable too and relayed here as another node's."""
+        if self.failed or self._subscription is None or not update:
+            return
+        self._unfolded[seq] = None
+        self.committed_seq = max(self.committed_seq, seq)
+        captured = self._captured
+        captured.clear()
+        try:
+            apply_update_safely(self.doc, update)
+        except MalformedFrame:
+            log.error("room %s: a forwarded edit's answer did not apply", self.zone_id)
+            return
+        if captured:
+            self._broadcast(encode_merged_sync_update(captured), exclude=None)
+            captured.clear()
+        if self._guard is not None:
+            self._guard.problems.clear()  # checked where it was written
 
     async def edit(self, change: Callable[[Doc[Any]], T], actor: int | None = None) -> T:
         """Make a change on behalf of the server itself (a restore, an action item turned
@@ -253,14 +312,24 @@ class Room:
         return result
 
     def _after_commit(
-        self, fut: asyncio.Future[int], origin: Peer | None, update: bytes, received_at: float
+        self,
+        fut: asyncio.Future[int],
+        origin: Peer | None,
+        update: bytes,
+        received_at: float,
+        *,
+        publish: bool = True,
+        forwarded: ForwardRef | None = None,
     ) -> None:
+        """`publish`: False for an edit another node committed for this one (it published
+        it); `forwarded`: committed here for the node named (published with its ref)."""
         if not _succeeded(fut):
             self._fail()
             return
         seq = fut.result()
         self.committed_seq = max(self.committed_seq, seq)
-        self._unfolded[seq] = None
+        if seq:  # 0: the committing node held the edit already, under a seq unknown here
+            self._unfolded[seq] = None
         # Relayed together with the rest of its durable batch: the committer resolves a
         # batch's futures in one go, so their callbacks are all queued before this one's
         # `call_soon`, which therefore runs after the batch's last one.
@@ -268,8 +337,8 @@ class Room:
         if not to_relay:
             asyncio.get_running_loop().call_soon(self._relay_committed)
         to_relay.append((origin, update, received_at))
-        if self.link is not None:
-            self.link.committed(self.zone_id, seq, update)
+        if self.link is not None and publish:
+            self.link.committed(self.zone_id, seq, update, forwarded)
         if self.on_committed is not None:
             self.on_committed(self)
         if self.tail_length > self._compact_at:
@@ -351,11 +420,27 @@ class Room:
                 reply = encode_sync_step2(self.doc.get_update(state_vector))
             except ValueError as exc:
                 raise MalformedFrame("invalid state vector") from exc
-        pending = self._last_commit
-        if pending is None or pending.done():
-            peer.send(reply)
+        self._when_durable(_SendWhenDurable(peer, reply))
+
+    def _pending_writes(self) -> list[asyncio.Future[int]]:
+        pending = [fut for fut in self._forwards if not fut.done()]
+        last = self._last_commit
+        if last is not None and not last.done():
+            pending.append(last)
+        return pending
+
+    def _when_durable(self, then: Callable[[asyncio.Future[Any]], None]) -> None:
+        """Call `then` once everything applied so far is durable: at once if it is; with the
+        failed future if a write failed (the room fails, and `then` says nothing)."""
+        pending = self._pending_writes()
+        if not pending:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            then(done)
+        elif len(pending) == 1:
+            pending[0].add_done_callback(then)
         else:
-            pending.add_done_callback(_SendWhenDurable(peer, reply))
+            asyncio.gather(*pending).add_done_callback(then)
 
     def _apply_awareness(self, peer: Peer, frame: bytes, entries: Iterable[AwarenessEntry]) -> None:
         entries = tuple(entries)
@@ -520,9 +605,9 @@ class Room:
 
     async def settle(self) -> None:
         """Wait until every update applied so far is durable."""
-        pending = self._last_commit
-        if pending is not None and not pending.done():
-            await asyncio.wait([pending])
+        pending = self._pending_writes()
+        if pending:
+            await asyncio.wait(pending)
 
     async def compact(self) -> None:
         """Fold the updates this room logged or loaded into one snapshot, so the next load is
@@ -694,21 +779,91 @@ class _SendWhenDurable:
         self.peer = peer
         self.frame = frame
 
-    def __call__(self, fut: asyncio.Future[int]) -> None:
+    def __call__(self, fut: asyncio.Future[Any]) -> None:
         if _succeeded(fut):
             self.peer.send(self.frame)
+
+
+class _AnswerForward:
+    """A forwarded edit this node held already: durable once its pending writes are."""
+
+    __slots__ = ("room", "ref")
+
+    def __init__(self, room: Room, ref: ForwardRef) -> None:
+        self.room = room
+        self.ref = ref
+
+    def __call__(self, fut: asyncio.Future[Any]) -> None:
+        link = self.room.link
+        if _succeeded(fut) and link is not None:
+            link.committed(self.room.zone_id, 0, b"", self.ref)
+
+
+class _Forward:
+    """One local peer's edit sent to the node that commits the zone: durable once that node
+    says so, or once this node commits it itself (no answer in time, or that node gone).
+    Until then it is relayed to nobody here, like an edit waiting for its own commit."""
+
+    __slots__ = ("room", "origin", "update", "received_at", "author", "durable")
+
+    def __init__(
+        self, room: Room, origin: Peer, update: bytes, received_at: float, author: int | None
+    ) -> None:
+        self.room = room
+        self.origin = origin
+        self.update = update
+        self.received_at = received_at
+        self.author = author
+        self.durable: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def follow(self, forwarded: asyncio.Future[int]) -> None:
+        forwards = self.room._forwards
+        forwards.add(self.durable)
+        self.durable.add_done_callback(forwards.discard)
+        forwarded.add_done_callback(self._answered)
+
+    def _answered(self, forwarded: asyncio.Future[int]) -> None:
+        room = self.room
+        if _succeeded(forwarded):
+            self._durable(forwarded, publish=False)
+        elif room.failed:
+            self.durable.cancel()
+        else:
+            log.info("room %s: a forwarded edit was not answered; committed here", room.zone_id)
+            fut = room.committer.submit(room.zone_id, self.update, self.author)
+            fut.add_done_callback(self._committed_here)
+
+    def _committed_here(self, fut: asyncio.Future[int]) -> None:
+        self._durable(fut, publish=True)
+
+    def _durable(self, fut: asyncio.Future[int], *, publish: bool) -> None:
+        if _succeeded(fut):
+            self.durable.set_result(fut.result())
+        elif not self.durable.done():
+            self.durable.cancel()
+        self.room._after_commit(fut, self.origin, self.update, self.received_at, publish=publish)
 
 
 class _Relay:
     """Done-callback for one committed update (a class, not a closure, to keep it cheap)."""
 
-    __slots__ = ("room", "origin", "update", "received_at")
+    __slots__ = ("room", "origin", "update", "received_at", "forwarded")
 
-    def __init__(self, room: Room, origin: Peer | None, update: bytes, received_at: float) -> None:
+    def __init__(
+        self,
+        room: Room,
+        origin: Peer | None,
+        update: bytes,
+        received_at: float,
+        forwarded: ForwardRef | None = None,
+    ) -> None:
         self.room = room
         self.origin = origin
         self.update = update
         self.received_at = received_at
+        self.forwarded = forwarded
 
     def __call__(self, fut: asyncio.Future[int]) -> None:
-        self.room._after_commit(fut, self.origin, self.update, self.received_at)
+        self.room._after_commit(
+            fut, self.origin, self.update, self.received_at, forwarded=self.forwarded
+        )

@@ -198,6 +198,7 @@ class Services:
                 wake_mailer=mailer.wake,
                 jobs=scheduled,
                 prefix=settings.redis_prefix,
+                forward_edits=settings.cluster_forward_edits,
             )
             notifier.on_email_queued = cluster.events.email_queued
             cluster.zones.applied.subscribe(summaries.changed)
@@ -224,6 +225,23 @@ class Services:
                 "Room subscriptions Redis confirmed only after the load stopped waiting (each "
                 "is followed by reading the room from the database again).",
                 lambda: cluster.bus.late_subscriptions,
+            )
+            zones = cluster.zones
+            metrics.counter(
+                "samplan_edits_forwarded",
+                "Local clients' edits sent to the node that commits their plan's zone.",
+                lambda: zones.forwarded,
+            )
+            metrics.counter(
+                "samplan_edits_committed_for_other_nodes",
+                "Edits other nodes forwarded here, committed and sent back durable.",
+                lambda: zones.forwards_taken,
+            )
+            metrics.counter(
+                "samplan_edits_forwarded_unanswered",
+                "Forwarded edits this node committed itself: no answer in time, or the "
+                "committing node went or closed the zone.",
+                lambda: zones.forwards_unanswered,
             )
         metrics.counter(
             "samplan_ws_direct_sends",

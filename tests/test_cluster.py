@@ -100,8 +100,8 @@ async def test_clients_on_two_nodes_edit_one_plan_and_converge(tmp_path: Path) -
                 async with connected(node.ws_url(room, w.token("leser"))) as per:
                     assert text_of(per) == final
 
-        # Each edit was stored once, by the node its writer was on: none stored again by the
-        # node that relayed it (log rows plus the records of the folded ones).
+        # Each edit was stored once, by the node that commits the zone: none stored again by
+        # the node that relayed it (log rows plus the records of the folded ones).
         zone = w.zones["content"]
         await wait_for(
             lambda: all(not health(n)["rooms"] for n in (a, b)), timeout=60, what="unloaded"
@@ -113,6 +113,63 @@ async def test_clients_on_two_nodes_edit_one_plan_and_converge(tmp_path: Path) -
             zone,
         )
         assert logged + folded == edits
+
+
+def _forwarding(node: ServerProcess) -> dict[str, int]:
+    found = health(node)["cluster"]
+    return {
+        key: int(found[key])
+        for key in ("edits_forwarded", "edits_committed_for_others", "forwards_unanswered")
+    }
+
+
+async def test_one_node_commits_a_zone_and_the_other_forwards_its_edits_under_the_writer(
+    tmp_path: Path,
+) -> None:
+    """One commit stream per zone (server/cluster/zones.py): the node with the lower id
+    commits; the other forwards its clients' edits, each logged once under the user its own
+    session vouches for, and relays them to its clients once they come back durable."""
+    async with cluster(tmp_path) as c:
+        forwarding = {"cluster_forward_edits": True}
+        nodes = a, b = c.node("a", **forwarding), c.node("b", **forwarding)
+        w = c.world
+        room, zone = w.room("content"), w.zones["content"]
+        async with (
+            connected(a.ws_url(room, w.token("koordinator"))) as kari,
+            connected(b.ws_url(room, w.token("deltaker"))) as ase,
+            connected(b.ws_url(room, w.token("leser"))) as per,  # beside Åse on node B
+        ):
+            _text(kari).insert(0, "Kari først 😀 ")  # by now each node heard the other
+            await ase.wait_for(lambda: "Kari først" in text_of(ase))
+            _text(ase).insert(0, "Åse først æøå ")
+            await kari.wait_for(lambda: "Åse først" in text_of(kari))
+            before = [_forwarding(n) for n in nodes]
+            logged_before = await _rows(
+                c, "SELECT count(*) FROM zone_updates WHERE zone_id = :zone", zone
+            )
+            for i in range(10):  # turns: each sees the other's edit before writing again
+                writer, reader = (kari, ase) if i % 2 == 0 else (ase, kari)
+                _text(writer).insert(0, f"[{i} Åse Ødegård 🧭 æøå]")
+                for client in (reader, per):
+                    await client.wait_for(lambda i=i, cl=client: f"[{i} " in text_of(cl))
+            after = [_forwarding(n) for n in nodes]
+        sent, taken = (
+            [n_after[key] - n_before[key] for n_before, n_after in zip(before, after, strict=True)]
+            for key in ("edits_forwarded", "edits_committed_for_others")
+        )
+        log.info("forwarded per node %s, committed for the other %s", sent, taken)
+        assert sorted(sent) == [0, 5] and taken == sent[::-1]
+        assert all(n["forwards_unanswered"] == 0 for n in after)
+        logged = await _rows(c, "SELECT count(*) FROM zone_updates WHERE zone_id = :zone", zone)
+        assert logged - logged_before == 10  # each once: nobody committed a forwarded edit twice
+        for role in ("koordinator", "deltaker"):
+            mine = await _rows(
+                c,
+                f"SELECT count(*) FROM zone_updates WHERE zone_id = :zone "
+                f"AND user_id = {w.users[role]}",
+                zone,
+            )
+            assert mine == 6, role  # the warm-up edit and five turns, under the writer
 
 
 async def test_awareness_crosses_nodes_and_leaves_with_the_client_and_with_a_dead_node(

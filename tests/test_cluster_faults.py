@@ -150,39 +150,67 @@ async def _everything_converges(
     assert durable.checks > 0
 
 
+@pytest.mark.parametrize("killed", ["unforwarded", "committing", "forwarding"])
 async def test_a_sigkilled_nodes_clients_reconnect_to_the_other_and_lose_nothing(
-    tmp_path: Path,
+    tmp_path: Path, killed: str
 ) -> None:
+    """Each node commits its own clients' edits ("unforwarded", the default), or, with
+    SAMPLAN_CLUSTER_FORWARD_EDITS, the node killed is the one that commits the zone (the
+    other's edits in flight to it are committed by the other itself, once unanswered) or
+    the one that forwards to it."""
     async with cluster(tmp_path) as c:
-        nodes = await _two_nodes(c)
-        a, b = nodes
+        forward = killed != "unforwarded"
+        nodes = await _two_nodes(c, cluster_forward_edits=forward)
         async with writing(c, nodes, failover=True) as (clients, durable):
-            on_a = [cl for cl in clients if WRITERS[cl.name] == 0]
-            on_b = [cl for cl in clients if WRITERS[cl.name] == 1]
             await wait_for(
                 lambda: all(len(cl.seen) >= 10 for cl in clients), timeout=30, what="traffic"
             )
-            a.kill()
-            killed = time.monotonic()
+            forwarding = [(await _health(n))["cluster"] for n in nodes]
+            gone = 0
+            if forward:
+                committer = next(
+                    i for i, f in enumerate(forwarding) if f["edits_committed_for_others"]
+                )
+                assert forwarding[1 - committer]["edits_forwarded"] > 0
+                gone = committer if killed == "committing" else 1 - committer
+            else:
+                assert all(f["edits_forwarded"] == 0 for f in forwarding)
+            survivor = nodes[1 - gone]
+            on_gone = [cl for cl in clients if WRITERS[cl.name] == gone]
+            on_survivor = [cl for cl in clients if WRITERS[cl.name] != gone]
+            nodes[gone].kill()
+            since = time.monotonic()
             await wait_for(
-                lambda: all(cl.connections == 2 and cl.synced for cl in on_a),
+                lambda: all(cl.connections == 2 and cl.synced for cl in on_gone),
                 timeout=30,
-                what="A's clients reconnected to B",
+                what="the killed node's clients reconnected to the other",
             )
-            log.info("A's clients synced on B %.1f s after the SIGKILL", time.monotonic() - killed)
-            assert all(cl.client is not None and str(b.port) in cl.client.url for cl in on_a)
-            assert all(cl.connections == 1 for cl in on_b)  # B's clients never noticed
+            log.info(
+                "the %s node's clients synced on the other %.1f s after the SIGKILL",
+                killed,
+                time.monotonic() - since,
+            )
+            assert all(
+                cl.client is not None and str(survivor.port) in cl.client.url for cl in on_gone
+            )
+            assert all(cl.connections == 1 for cl in on_survivor)  # they never noticed
             seen_before = {cl.name: len(cl.seen) for cl in clients}
             await wait_for(
                 lambda: all(len(cl.seen) >= seen_before[cl.name] + 10 for cl in clients),
                 timeout=30,
-                what="writing goes on through B",
+                what="writing goes on through the survivor",
             )
             await _everything_converges(c, clients, durable)
-            assert (await _health(b))["status"] == "ok"
+            status = await _health(survivor)
+            assert status["status"] == "ok"
+            log.info("the survivor's forwarding: %s", status["cluster"])
+            if killed == "committing":
+                # Its clients' edits sent to the dead node: committed by the survivor itself.
+                assert status["cluster"]["forwards_unanswered"] > 0
             # The survivor's own state (a newcomer's first sync) holds all anyone saw or wrote.
             everything = set().union(*(cl.seen for cl in clients), *(cl.written for cl in clients))
-            async with connected(b.ws_url(c.world.room("content"), c.world.token("leser"))) as per:
+            room, token = c.world.room("content"), c.world.token("leser")
+            async with connected(survivor.ws_url(room, token)) as per:
                 assert everything <= chunks_in(text_of(per))
 
 

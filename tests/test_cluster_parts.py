@@ -15,9 +15,17 @@ from pycrdt import Doc, Text
 
 from crdt.awareness import AwarenessEntry, AwarenessStates, RemoteNode
 from crdt.committer import GroupCommitter
+from crdt.fanout import ForwardRef
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
-from crdt.protocol import Awareness, SyncUpdate, encode_awareness, encode_sync_update
+from crdt.protocol import (
+    Awareness,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness,
+    encode_sync_step1,
+    encode_sync_update,
+)
 from crdt.registry import RoomRegistry
 from crdt.room import Room
 from server.cluster import wire
@@ -43,6 +51,12 @@ def test_a_message_between_nodes_reads_back_exactly() -> None:
         wire.awareness_record([AwarenessEntry(7, 3, _state(NAME)), AwarenessEntry(8, 2, "null")]),
         wire.QUERY,
         wire.CATCH_UP,
+        wire.forward_record("node-Ødegård-😀", 9, 314, "Tiltak: svømming 🏊 æøå".encode()),
+        wire.forward_record("node-Ødegård-😀", 10, None, b"\x00\x00"),
+        wire.forwarded_record("node-æøå", 9, 42, "Tiltak: svømming 🏊 æøå".encode()),
+        wire.forwarded_record("node-æøå", 11, 0, b""),
+        wire.HERE,
+        wire.LEAVE,
     ]
     message = wire.decode(wire.encode("node-æøå", records, sent_at=1_765_000_000.123456))
     assert message.node == "node-æøå"
@@ -71,11 +85,13 @@ def test_a_message_carries_its_send_time_and_version_1_is_still_read() -> None:
     "data",
     [
         b"",
-        b"\x03\x01a\x00\x00",  # another version
+        b"\x04\x01a\x00\x00",  # another version
         wire.encode("a", [wire.update_record(1, b"xyz")])[:-1],  # cut short
         wire.encode("a", [wire.QUERY]) + b"\x00",  # trailing bytes
         b"\x01\x01a\x01\x09",  # a record kind nobody writes
         b"\x02\x01a\x00\x01\x09",  # the same in version 2
+        b"\x03\x01a\x00\x01\x09",  # and in version 3
+        b"\x02\x01a\x00\x01\x07",  # a kind version 3 added, in version 2
     ],
     # Named, not shown: two of them carry the send time, and pytest-xdist's workers must
     # collect the same ids.
@@ -86,6 +102,8 @@ def test_a_message_carries_its_send_time_and_version_1_is_still_read() -> None:
         "trailing-bytes",
         "unknown-kind",
         "unknown-kind-v2",
+        "unknown-kind-v3",
+        "v3-kind-in-v2",
     ],
 )
 def test_a_malformed_message_is_refused(data: bytes) -> None:
@@ -157,8 +175,15 @@ class RecordingLink:
     def close(self, zone_id: int) -> None:
         pass
 
-    def committed(self, zone_id: int, seq: int, update: bytes) -> None:
+    def committed(
+        self, zone_id: int, seq: int, update: bytes, forwarded: ForwardRef | None = None
+    ) -> None:
         self.sent.append((zone_id, seq, update))
+
+    def forward(
+        self, zone_id: int, update: bytes, author: int | None
+    ) -> asyncio.Future[int] | None:
+        return None  # this node commits every zone
 
     def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
         self.presence.append(list(entries))
@@ -364,3 +389,159 @@ async def test_one_node_at_a_time_holds_a_zones_compaction_claim(tmp_path: Path)
         finally:
             await here.redis.aclose()
             await there.redis.aclose()
+
+
+class ForwardingLink(RecordingLink):
+    """A RecordingLink whose zone is committed by another node: every local edit is forwarded,
+    and the test answers for that node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forwarded: list[tuple[bytes, int | None, asyncio.Future[int]]] = []
+
+    def forward(
+        self, zone_id: int, update: bytes, author: int | None
+    ) -> asyncio.Future[int] | None:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.forwarded.append((update, author, fut))
+        return fut
+
+
+async def test_a_forwarded_edit_is_relayed_here_only_once_durable_there_or_here(
+    store: ControlledStore,
+) -> None:
+    """Until the committing node says a forwarded edit is durable, nobody here gets it: not
+    the others in the room, not a joiner's first sync. Answered, it is relayed, with the seq
+    that node gave it and never logged here; unanswered, this node logs it itself, under the
+    writer, and publishes it like its own."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    link = ForwardingLink()
+    registry.link = link
+    other_t, writer_t = MemoryTransport(), MemoryTransport()
+    other = Peer(other_t, peer_id="other", can_write=True)
+    writer = Peer(writer_t, peer_id="writer", can_write=True, user_id=7)
+    room = await registry.join(1, other)
+    await registry.join(1, writer)
+    batches = len(store.batches)
+
+    room.receive(writer, encode_sync_update(edit("Åse Ødegård skriver 😀 ", 31)))
+    await _flush()
+    ((update, author, answer),) = link.forwarded
+    assert author == 7 and link.sent == []
+    other_t.frames.clear()
+    joiner_t = MemoryTransport()
+    joiner = Peer(joiner_t, peer_id="joiner", can_write=False)
+    await registry.join(1, joiner)
+    room.receive(joiner, encode_sync_step1(b"\x00"))
+    await _flush()
+    assert not [m for m in other_t.messages() if isinstance(m, SyncUpdate)]
+    assert not [m for m in joiner_t.messages() if isinstance(m, SyncStep2)]
+
+    room.forward_returned(4711, update)  # the committing node's answer, as the fan-out gives it
+    answer.set_result(4711)
+    await _flush()
+    relayed = [m for m in other_t.messages() if isinstance(m, SyncUpdate)]
+    assert len(relayed) == 1 and relayed[0].update == update
+    assert [m for m in joiner_t.messages() if isinstance(m, SyncStep2)]
+    assert room.committed_seq == 4711 and 4711 in room._unfolded  # noqa: SLF001
+    assert len(store.batches) == batches and link.sent == []  # not logged nor published here
+
+    # Unanswered: logged here under the writer, then relayed and published as this node's.
+    room.receive(writer, encode_sync_update(edit("og så Kari Nilsen ✅ ", 32)))
+    await _flush()
+    _, _, unanswered = link.forwarded[-1]
+    other_t.frames.clear()
+    unanswered.set_exception(RuntimeError("no answer"))
+    await _flush()  # the fall-back commit is submitted
+    await committer.flush()
+    await _flush()
+    stored = await store.inner.load(1)
+    assert await _authors(store, 1) == [7]
+    assert len(stored.updates) == 1
+    assert [m for m in other_t.messages() if isinstance(m, SyncUpdate)]
+    assert [seq for _, seq, _ in link.sent] == [stored.updates[0][0]]
+    for peer in (other, writer, joiner):
+        registry.leave(room, peer)
+        await peer.stop()
+    await committer.stop()
+
+
+async def _authors(store: ControlledStore, zone_id: int) -> list[int | None]:
+    return [row.user_id for row in (await store.inner.changes(zone_id)).tail]
+
+
+async def test_edits_go_to_the_lowest_node_holding_the_zone_and_come_back_when_it_is_silent() -> (
+    None
+):
+    """The fan-out's side of forwarding, without Redis: to whom (the lowest id heard on the
+    zone's channel, never a node that said it left or went quiet), and when this node takes
+    its edits back (no answer in time: every one waiting for that node at once, in order, so
+    none of a writer's later edits is logged before an earlier one)."""
+    bus = Bus("redis://127.0.0.1:1/0", "vm-b-Ødegård")
+    bus.connected = True  # as if subscribed: nothing here reaches Redis
+    off = RoomFanout(bus, store=None)  # type: ignore[arg-type]  # no catch-up here
+    fanout = RoomFanout(bus, store=None, forward=True)  # type: ignore[arg-type]
+    for zones in (off, fanout):
+        zones._rooms[1] = None  # noqa: SLF001  # open, still loading: messages are kept
+    update = edit("Tiltak for Åse 🏊 ", 77)
+
+    def hear(zones: RoomFanout, node: str, *records: wire.Record) -> None:
+        zones._received(1, wire.encode(node, list(records)))  # noqa: SLF001
+
+    hear(off, "vm-a-åse", wire.HERE)
+    assert off.forward(1, update, 7) is None  # SAMPLAN_CLUSTER_FORWARD_EDITS is off
+    assert fanout.forward(1, update, 7) is None  # nobody else holds the zone: commit here
+    hear(fanout, "vm-c-😀", wire.HERE)
+    assert fanout.forward(1, update, 7) is None  # the others are all above this node
+    hear(fanout, "vm-a-åse", wire.HERE)
+    waiting = [fanout.forward(1, update, author) for author in (7, 8, None)]
+    assert all(fut is not None for fut in waiting)
+    sent = [r for r in fanout._outbox[1] if r.kind == wire.Kind.FORWARD]  # noqa: SLF001
+    assert [(r.node, r.author, r.data) for r in sent] == [
+        ("vm-a-åse", 7, update),
+        ("vm-a-åse", 8, update),
+        ("vm-a-åse", None, update),
+    ]
+    failed: list[int] = []
+    for i, fut in enumerate(waiting):
+        assert fut is not None
+        fut.add_done_callback(lambda f, i=i: failed.append(i) if f.exception() else None)
+    fanout._unanswered(sent[0].number)  # noqa: SLF001  # the first one's wait is over
+    await asyncio.sleep(0)
+    assert failed == [0, 1, 2] and fanout.forwards_unanswered == 3
+    assert fanout.forward(1, update, 7) is None  # silent: not asked again until heard
+
+    # Heard again: its answer makes the edit durable with its seq.
+    hear(fanout, "vm-a-åse", wire.HERE)
+    answered = fanout.forward(1, update, 7)
+    assert answered is not None
+    number = fanout._outbox[1][-1].number  # noqa: SLF001
+    fanout._rooms[1] = _AnsweredRoom()  # noqa: SLF001  # bound now
+    hear(fanout, "vm-a-åse", wire.forwarded_record("vm-b-Ødegård", number, 4711, update))
+    assert answered.result() == 4711
+
+    # It closes the room, or goes: what waited for it comes back here at once.
+    left = fanout.forward(1, update, 7)
+    hear(fanout, "vm-a-åse", wire.LEAVE)
+    assert left is not None and isinstance(left.exception(), Exception)
+    assert fanout.forward(1, update, 7) is None
+    hear(fanout, "vm-a-åse", wire.HERE)
+    gone = fanout.forward(1, update, 7)
+    bus.node_gone("vm-a-åse")
+    assert gone is not None and isinstance(gone.exception(), Exception)
+    assert fanout.forward(1, update, 7) is None
+    await bus.redis.aclose()
+
+
+class _AnsweredRoom:
+    """What the fan-out calls on a room when an answer comes (crdt.room.Room's methods)."""
+
+    zone_id = 1
+
+    def __init__(self) -> None:
+        self.returned: list[int] = []
+
+    def forward_returned(self, seq: int, update: bytes) -> None:
+        self.returned.append(seq)

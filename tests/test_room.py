@@ -73,7 +73,7 @@ class ControlledStore:
         if self.fail:
             raise OSError("disk full")
         self.batches.append(len(items))
-        return await self.inner.append_batch(items)
+        return await self.inner.append_batch(items, authors)
 
     async def compact(
         self,

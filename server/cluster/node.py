@@ -52,11 +52,14 @@ class Cluster:
         wake_mailer: Callable[[], None],
         jobs: Sequence[Job],
         prefix: str = "samplan:",
+        forward_edits: bool = False,
     ) -> Cluster:
         """`prefix`: of every channel and key (SAMPLAN_REDIS_PREFIX): nodes with another one
         never hear this one, so two installations can share one Redis."""
         bus = Bus(url, new_node_id(), prefix=prefix)
-        zones = RoomFanout(bus, registry.committer.store, registry.committer.bound)
+        zones = RoomFanout(
+            bus, registry.committer.store, registry.committer.bound, forward=forward_edits
+        )
         registry.link = zones
         registry.committer.late_commit.subscribe(zones.stored_late)
         events = EventFanout(
@@ -90,4 +93,7 @@ class Cluster:
             "events": self.events.received,  # from other nodes, since start
             "catch_ups": self.zones.catch_ups,
             "catch_up_failures": self.zones.catch_up_failures,
+            "edits_forwarded": self.zones.forwarded,
+            "edits_committed_for_others": self.zones.forwards_taken,
+            "forwards_unanswered": self.zones.forwards_unanswered,
         }

@@ -7,6 +7,16 @@ loads it. What a node sends is what its own peers did: updates only after its du
 What comes in is applied with a remote origin and relayed to local peers, never stored nor
 sent on. One message per zone per event-loop turn carries all of that turn's records.
 
+With SAMPLAN_CLUSTER_FORWARD_EDITS, one node commits a zone's edits: of the nodes that hold the room, the one with the lowest
+id, as far as this node has heard (every node says so on the channel when it opens the room
+or is asked, and says when it closes it). The others forward their peers' edits to it, with
+the author their session vouches for, and relay an edit to their own peers when it comes
+back durable. Two nodes that each committed a busy zone wrote half-size batches each and
+applied each other's half again (docs/BENCHMARKS.md). Who commits is only a hint, never a
+lease: any node may commit any zone safely (compaction folds exactly what it names), so a
+node that hears no answer within FORWARD_WAIT_SECONDS, or hears the committing node go,
+commits the edit itself. A duplicate that makes is a harmless CRDT update.
+
 Presence of another node's clients is owned by that node (crdt.awareness.RemoteNode): it
 leaves when the node says a client left, when the node says goodbye, and when the node is
 not heard from for a few seconds (a SIGKILLed node says nothing). A room just loaded asks the
@@ -20,13 +30,16 @@ and later, until one succeeds or the room goes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from crdt.awareness import AwarenessEntry, RemoteNode
 from crdt.bounded import StoreBound
+from crdt.fanout import ForwardRef
 from crdt.hooks import Hook
 from crdt.lib0 import MalformedFrame
 from crdt.room import Room
@@ -49,11 +62,35 @@ CATCH_UP_RETRY_MAX = 10.0
 COMPACTION_CLAIM_SECONDS = 30.0
 # How long a claim waits for Redis before compacting anyway.
 CLAIM_WAIT_SECONDS = 1.0
+# A forwarded edit that is not back durable after this long is committed by the node that
+# forwarded it: far above a commit under load (tens of milliseconds), and what a writer
+# waits at most when the committing node died without a word.
+FORWARD_WAIT_SECONDS = 2.0
+
+
+class ForwardUnanswered(Exception):
+    """The committing node did not say the edit is durable: commit it here."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    zone_id: int
+    to: str
+    durable: asyncio.Future[int]
+    timer: asyncio.TimerHandle
 
 
 class RoomFanout:
-    def __init__(self, bus: Bus, store: ZoneStore, bound: StoreBound | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        store: ZoneStore,
+        bound: StoreBound | None = None,
+        *,
+        forward: bool = False,
+    ) -> None:
         self.bus = bus
+        self.forward_edits = forward  # SAMPLAN_CLUSTER_FORWARD_EDITS
         self.store = store
         self.bound = bound if bound is not None else StoreBound(None)
         self._rooms: dict[int, Room | None] = {}  # None: opened, still loading
@@ -66,6 +103,13 @@ class RoomFanout:
         # Zones whose catch-up failed: the retry's timer and how many failed in a row.
         self._retries: dict[int, tuple[asyncio.TimerHandle, int]] = {}
         self._releases: set[asyncio.Task[None]] = set()
+        # The other nodes that hold each zone's room, as heard on its channel.
+        self._holders: dict[int, set[str]] = {}
+        self._forwarding: dict[int, _Pending] = {}
+        self._numbers = itertools.count(1)
+        self.forwarded = 0  # local peers' edits sent to the committing node
+        self.forwards_taken = 0  # other nodes' edits committed here
+        self.forwards_unanswered = 0  # forwarded, then committed here after all
         self.compaction_claims_refused = 0
         self.remote_updates = 0
         self.catch_ups = 0
@@ -122,10 +166,61 @@ class RoomFanout:
         retry = self._retries.pop(zone_id, None)
         if retry is not None:
             retry[0].cancel()
+        self._queue(zone_id, wire.LEAVE)  # nobody forwards to us any more
+        self._holders.pop(zone_id, None)
+        self._give_up(lambda pending: pending.zone_id == zone_id, "the room closed")
         self.bus.unsubscribe(self._channel(zone_id))
 
-    def committed(self, zone_id: int, seq: int, update: bytes) -> None:
-        self._queue(zone_id, wire.update_record(seq, update))
+    def committed(
+        self, zone_id: int, seq: int, update: bytes, forwarded: ForwardRef | None = None
+    ) -> None:
+        if forwarded is None:
+            self._queue(zone_id, wire.update_record(seq, update))
+        else:
+            self._queue(zone_id, wire.forwarded_record(*forwarded, seq, update))
+
+    def forward(
+        self, zone_id: int, update: bytes, author: int | None
+    ) -> asyncio.Future[int] | None:
+        holders = self._holders.get(zone_id)
+        if not holders or not self.forward_edits or not self.bus.connected:
+            return None
+        to = min(holders)
+        if to > self.bus.node_id:
+            return None  # this node commits the zone
+        loop = asyncio.get_running_loop()
+        number = next(self._numbers)
+        durable: asyncio.Future[int] = loop.create_future()
+        timer = loop.call_later(FORWARD_WAIT_SECONDS, self._unanswered, number)
+        self._forwarding[number] = _Pending(zone_id, to, durable, timer)
+        self._queue(zone_id, wire.forward_record(to, number, author, update))
+        self.forwarded += 1
+        return durable
+
+    def _unanswered(self, number: int) -> None:
+        pending = self._forwarding.get(number)
+        if pending is None:
+            return
+        zone_id, to = pending.zone_id, pending.to
+        # Nothing more goes there until it speaks on the zone's channel again (a node killed
+        # a moment ago is announced gone only after NODE_TIMEOUT_SECONDS), and every edit
+        # still waiting for it is committed here now, in order, before any later one: a
+        # later edit of the same writer committed first would sit in the log unreadable
+        # until the ones before it come (Yjs integrates each client's edits in order).
+        self._holders.get(zone_id, set()).discard(to)
+        self._give_up(lambda p: p.zone_id == zone_id and p.to == to, f"no answer from {to}")
+
+    def _fail_forward(self, pending: _Pending, why: str) -> None:
+        pending.timer.cancel()
+        self.forwards_unanswered += 1
+        log.info("zone %s: a forwarded edit is committed here (%s)", pending.zone_id, why)
+        pending.durable.set_exception(ForwardUnanswered(why))
+
+    def _give_up(self, which: Callable[[_Pending], bool], why: str) -> None:
+        for number, pending in list(self._forwarding.items()):
+            if which(pending):
+                del self._forwarding[number]
+                self._fail_forward(pending, why)
 
     def awareness(self, zone_id: int, entries: Sequence[AwarenessEntry]) -> None:
         self._queue(zone_id, wire.awareness_record(entries))
@@ -210,6 +305,15 @@ class RoomFanout:
             self.lag.observe(lag)
         if zone_id not in self._rooms:
             return  # closed meanwhile
+        holders = self._holders.setdefault(zone_id, set())
+        if any(record.kind == wire.Kind.LEAVE for record in records):
+            holders.discard(node)
+            self._give_up(
+                lambda pending: pending.zone_id == zone_id and pending.to == node,
+                f"{node} closed the room",
+            )
+        else:
+            holders.add(node)
         room = self._rooms[zone_id]
         if room is None:
             self._early.setdefault(zone_id, []).append((node, records))
@@ -220,28 +324,50 @@ class RoomFanout:
         owner = self._owner(node)
         updates: list[tuple[int, bytes]] = []
         behind = False
+        here = self.bus.node_id
+        changed = False
         for record in records:
-            if record.kind == wire.Kind.UPDATE:
-                updates.append((record.seq, record.data))
+            kind = record.kind
+            if kind == wire.Kind.UPDATE or (kind == wire.Kind.FORWARDED and record.node != here):
+                if record.seq:  # 0: an answer that brought nothing new
+                    updates.append((record.seq, record.data))
                 continue
             if updates:
+                self.remote_updates += len(updates)
                 behind |= not room.apply_remote(updates)
-                updates = []
-            if record.kind == wire.Kind.AWARENESS:
+                updates, changed = [], True
+            if kind == wire.Kind.FORWARDED:
+                self._returned(room, record)
+            elif kind == wire.Kind.FORWARD:
+                if record.node == here:
+                    self.forwards_taken += 1
+                    room.take_forwarded(record.data, record.author, (node, record.number))
+            elif kind == wire.Kind.AWARENESS:
                 room.apply_remote_awareness(owner, record.entries)
-            elif record.kind == wire.Kind.QUERY:
+            elif kind == wire.Kind.QUERY:
                 present = room.awareness.snapshot(local_only=True)
-                if present:
-                    self._queue(room.zone_id, wire.awareness_record(present))
-            elif record.kind == wire.Kind.CATCH_UP:
+                # Always an answer: the asking node learns that this one holds the zone.
+                self._queue(room.zone_id, wire.awareness_record(present) if present else wire.HERE)
+            elif kind == wire.Kind.CATCH_UP:
                 behind = True
         if updates:
             self.remote_updates += len(updates)
             behind |= not room.apply_remote(updates)
-        if any(record.kind == wire.Kind.UPDATE for record in records):
+            changed = True
+        if changed:
             self.applied(room)
         if behind:
             self.catch_up(room.zone_id)
+
+    def _returned(self, room: Room, record: wire.Record) -> None:
+        """An edit this node forwarded, durable on the committing node: the room relays it
+        to its own peers now. One answered too late (committed here meanwhile) or forwarded
+        by an earlier room of the zone is still applied, as another node's update."""
+        room.forward_returned(record.seq, record.data)
+        pending = self._forwarding.pop(record.number, None)
+        if pending is not None:
+            pending.timer.cancel()
+            pending.durable.set_result(record.seq)
 
     def _owner(self, node: str) -> RemoteNode:
         owner = self._nodes.get(node)
@@ -256,6 +382,9 @@ class RoomFanout:
     # -- nodes and reconnects ----------------------------------------------------------------
 
     def _node_gone(self, node: str) -> None:
+        for holders in self._holders.values():
+            holders.discard(node)
+        self._give_up(lambda pending: pending.to == node, f"{node} is gone")
         owner = self._nodes.pop(node, None)
         if owner is None:
             return
