@@ -64,6 +64,7 @@ from bench.servers import (
     PEER,
     SAMPLAN,
     SAMPLAN_2NODES,
+    SAMPLAN_2NODES_FORWARDING,
     SAMPLAN_2NODES_ONE_ENTRY,
     SAMPLAN_PG,
     Y_WEBSOCKET,
@@ -97,9 +98,10 @@ PG_DATABASES = {
     SAMPLAN_PG: "postgres",
     SAMPLAN_2NODES: "postgres-2nodes",
     SAMPLAN_2NODES_ONE_ENTRY: "postgres-2nodes-one-entry",
+    SAMPLAN_2NODES_FORWARDING: "postgres-2nodes-forwarding",
 }
 # Set-ups that answer a question rather than stand in the table: run only when named.
-OPT_IN = {SAMPLAN_2NODES_ONE_ENTRY}
+OPT_IN = {SAMPLAN_2NODES_ONE_ENTRY, SAMPLAN_2NODES_FORWARDING}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeatable: only these set-ups (samplan-sqlite, samplan-postgres, samplan-2nodes, "
         "relay-floor, pycrdt-websocket, y-websocket-server, hocuspocus, hocuspocus-sqlite; "
         "only when named: samplan-2nodes-one-entry, two nodes with every edit entering at the "
-        "first, for the load scenarios)",
+        "first, for the load scenarios; samplan-2nodes-forwarding, two nodes with "
+        "SAMPLAN_CLUSTER_FORWARD_EDITS)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds (default 1)")
     parser.add_argument("--duration", type=float, help="seconds of paced edits (default 15)")
@@ -239,7 +242,11 @@ def setups(
                 samplan=True,
             )
         )
-    for name, one_entry in ((SAMPLAN_2NODES, False), (SAMPLAN_2NODES_ONE_ENTRY, True)):
+    for name, one_entry, forward_edits in (
+        (SAMPLAN_2NODES, False, False),
+        (SAMPLAN_2NODES_ONE_ENTRY, True, False),
+        (SAMPLAN_2NODES_FORWARDING, False, True),
+    ):
         url = pg_urls.get(PG_DATABASES[name])
         if url is not None and redis is not None:
             start = functools.partial(
@@ -249,6 +256,7 @@ def setups(
                 synchronous=sync,
                 binary=redis,
                 name=name,
+                forward_edits=forward_edits,
             )
             found.append(
                 SetUp(

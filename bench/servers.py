@@ -39,6 +39,7 @@ SAMPLAN = "samplan-sqlite"
 SAMPLAN_PG = "samplan-postgres"
 SAMPLAN_2NODES = "samplan-2nodes"
 SAMPLAN_2NODES_ONE_ENTRY = "samplan-2nodes-one-entry"
+SAMPLAN_2NODES_FORWARDING = "samplan-2nodes-forwarding"
 REDIS = "redis-server"
 PEER = "pycrdt-websocket"
 FLOOR = "relay-floor"
@@ -244,6 +245,7 @@ def samplan_server(
     name: str = SAMPLAN,
     redis_url: str = "",
     var_dir: Path | None = None,
+    forward_edits: bool = False,
 ) -> ServerProcess:
     env = {
         "SAMPLAN_VAR_DIR": str(var_dir or work / "var"),
@@ -259,6 +261,8 @@ def samplan_server(
     }
     if redis_url:
         env["SAMPLAN_REDIS_URL"] = redis_url
+    if forward_edits:
+        env["SAMPLAN_CLUSTER_FORWARD_EDITS"] = "1"
     command = [sys.executable, "-m", "server.cli", "serve"]
     return ServerProcess(name, command, env, work)
 
@@ -287,6 +291,7 @@ def two_samplan_nodes(
     synchronous: str,
     binary: str,
     name: str = SAMPLAN_2NODES,
+    forward_edits: bool = False,
 ) -> list[ServerProcess]:
     """samplan-2nodes: one Redis, then two `samplan serve` on one database with the same
     secret key (README, "Several nodes"), each with its own var directory."""
@@ -301,6 +306,7 @@ def two_samplan_nodes(
             name=f"{name}-{label}",
             redis_url=url,
             var_dir=work / f"var-{label}",
+            forward_edits=forward_edits,
         )
         for label in ("a", "b")
     ]
