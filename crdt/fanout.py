@@ -10,9 +10,8 @@ commits meanwhile is either in what it reads or arrives afterwards (duplicates a
 CRDT updates). `committed` is called only after this node's own durable commit, so nothing
 crosses to another node that a crash could take back.
 
-One node commits a zone's edits while the link can reach it (`forward`): two nodes that
-both committed a busy zone's edits each wrote half the batches and applied the other's half
-again (docs/BENCHMARKS.md, "Two nodes: what one commit stream per zone would give").
+A link may have one node commit a zone's edits (`forward`; server/cluster/zones.py, off by
+default): the others send it their peers' edits and relay them when they come back durable.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class Settings:
     # installations (test and production, two municipalities) can share one Redis.
     redis_prefix: str = _bounded("samplan:", check=check_redis_prefix)
     # Nodes send their clients' edits of a zone to one node to commit (server/cluster/zones.py).
-    # Off by default for now: new in the write path (docs/BENCHMARKS.md, "Forwarding").
+    # Off by default: measured slower than each node committing its own clients' edits
+    # (docs/BENCHMARKS.md, "Forwarding").
     cluster_forward_edits: bool = False
     secret_key: str = ""  # empty: generated into var_dir on first run (single node only)
     allowed_origins: list[str] = ()  # type: ignore[assignment]  # a fresh list per instance

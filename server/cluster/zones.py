@@ -7,24 +7,25 @@ loads it. What a node sends is what its own peers did: updates only after its du
 What comes in is applied with a remote origin and relayed to local peers, never stored nor
 sent on. One message per zone per event-loop turn carries all of that turn's records.
 
-With SAMPLAN_CLUSTER_FORWARD_EDITS, one node commits a zone's edits: of the nodes that hold the room, the one with the lowest
-id, as far as this node has heard (every node says so on the channel when it opens the room
-or is asked, and says when it closes it). The others forward their peers' edits to it, with
-the author their session vouches for, and relay an edit to their own peers when it comes
-back durable. Two nodes that each committed a busy zone wrote half-size batches each and
-applied each other's half again (docs/BENCHMARKS.md). Who commits is only a hint, never a
-lease: any node may commit any zone safely (compaction folds exactly what it names), so a
-node that hears no answer within FORWARD_WAIT_SECONDS, or hears the committing node go,
-commits the edit itself. A duplicate that makes is a harmless CRDT update.
+With SAMPLAN_CLUSTER_FORWARD_EDITS (off by default), one node commits a zone's edits: of the
+nodes that hold the room, the one with the lowest id, as far as this node has heard (every
+node says so on the channel when it opens the room or is asked, and says when it closes it).
+The others forward their peers' edits to it, with the author their session vouches for, and
+relay an edit to their own peers when it comes back durable. Who commits is only a hint,
+never a lease: any node may commit any zone safely (compaction folds exactly what it names),
+so a node that hears no answer within FORWARD_WAIT_SECONDS, or hears the committing node
+go, commits the edits waiting for it itself. A duplicate that makes is a harmless CRDT
+update. It was built to halve two nodes' commits on a busy zone; measured, it was slower
+than two committers (docs/BENCHMARKS.md, "Forwarding").
 
 Presence of another node's clients is owned by that node (crdt.awareness.RemoteNode): it
 leaves when the node says a client left, when the node says goodbye, and when the node is
-not heard from for a few seconds (a SIGKILLed node says nothing). A room just loaded asks the
-others who is there. A node that may have missed messages (a Redis reconnect, a
+not heard from for a few seconds (a SIGKILLed node says nothing). A room just loaded asks
+the others who is there. A node that may have missed messages (a Redis reconnect, a
 non-integrating update, a peer's lost publish) reads the zone from the store again: a
-catch-up, bounded like a commit (crdt/bounded.py). One that fails or times out marks the room
-behind (never handed to a joiner or a reader as the zone's state) and is tried again, later
-and later, until one succeeds or the room goes.
+catch-up, bounded like a commit (crdt/bounded.py). One that fails or times out marks the
+room behind (never handed to a joiner or a reader as the zone's state) and is tried again,
+later and later, until one succeeds or the room goes.
 """
 
 from __future__ import annotations
