@@ -81,6 +81,16 @@ def test_a_message_carries_its_send_time_and_version_1_is_still_read() -> None:
     assert message.lag() is None
 
 
+def test_a_message_without_forwarding_is_written_as_version_2() -> None:
+    """A cluster that does not forward is upgraded one node at a time, as before: a version 2
+    node reads everything such a node writes, and only forwarding's records need version 3."""
+    plain = wire.encode("vm-Åse", [wire.update_record(3, "æøå 😀".encode()), wire.QUERY])
+    assert plain[0] == 2
+    forwarding = wire.encode("vm-Åse", [wire.QUERY, wire.HERE])
+    assert forwarding[0] == 3
+    assert wire.decode(plain).records[1] == wire.decode(forwarding).records[0] == wire.QUERY
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -11,10 +11,13 @@ before it waits in the bus's outbox) lets the receiver time the way through Redi
 `samplan_redis_lag_seconds` (server/ops/metrics.py). It is only as exact as the nodes'
 clocks agree (NTP: a millisecond or so); a reading below zero counts as zero.
 
-Version 3 added the records of forwarding (server/cluster/zones.py): an edit sent to the
-node that commits the zone, that node's answer, and a node saying it holds the zone or no
-longer does. Older messages (version 1 without a send time, version 2) are still read; an
-older node ignores this version's messages, so a cluster is upgraded all at once.
+Version 3 added the records of forwarding (server/cluster/zones.py, with
+SAMPLAN_CLUSTER_FORWARD_EDITS): an edit sent to the node that commits the zone, that node's
+answer, and a node saying it holds the zone or no longer does. A message holding none of
+them is written as version 2, so a cluster that does not forward can be upgraded one node at
+a time as before; an older node ignores a version 3 message, so forwarding is turned on only
+once every node reads it.
+Older messages (version 1 without a send time, version 2) are still read.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from crdt.protocol import Awareness, decode_message, encode_awareness
 
 VERSION = 3
 VERSION_WITHOUT_TIME = 1
-READ_VERSIONS = (VERSION_WITHOUT_TIME, 2, VERSION)
+VERSION_WITHOUT_FORWARDING = 2
+READ_VERSIONS = (VERSION_WITHOUT_TIME, VERSION_WITHOUT_FORWARDING, VERSION)
 
 
 class Kind(IntEnum):
@@ -94,7 +98,8 @@ class Message:
 
 def encode(node: str, records: Sequence[Record], sent_at: float | None = None) -> bytes:
     """`sent_at`: seconds since the epoch, default now."""
-    buf = bytearray((VERSION,))
+    forwarding = any(record.kind >= Kind.FORWARD for record in records)
+    buf = bytearray((VERSION if forwarding else VERSION_WITHOUT_FORWARDING,))
     write_var_string(buf, node)
     at = time.time() if sent_at is None else sent_at
     write_var_uint(buf, max(0, round(at * 1_000_000)))

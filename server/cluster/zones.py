@@ -167,7 +167,8 @@ class RoomFanout:
         retry = self._retries.pop(zone_id, None)
         if retry is not None:
             retry[0].cancel()
-        self._queue(zone_id, wire.LEAVE)  # nobody forwards to us any more
+        if self.forward_edits:
+            self._queue(zone_id, wire.LEAVE)  # nobody forwards to us any more
         self._holders.pop(zone_id, None)
         self._give_up(lambda pending: pending.zone_id == zone_id, "the room closed")
         self.bus.unsubscribe(self._channel(zone_id))
@@ -347,8 +348,10 @@ class RoomFanout:
                 room.apply_remote_awareness(owner, record.entries)
             elif kind == wire.Kind.QUERY:
                 present = room.awareness.snapshot(local_only=True)
-                # Always an answer: the asking node learns that this one holds the zone.
-                self._queue(room.zone_id, wire.awareness_record(present) if present else wire.HERE)
+                if present:
+                    self._queue(room.zone_id, wire.awareness_record(present))
+                elif self.forward_edits:  # an answer even so: the asker learns who holds it
+                    self._queue(room.zone_id, wire.HERE)
             elif kind == wire.Kind.CATCH_UP:
                 behind = True
         if updates:
