@@ -307,15 +307,8 @@ class RoomFanout:
             self.lag.observe(lag)
         if zone_id not in self._rooms:
             return  # closed meanwhile
-        holders = self._holders.setdefault(zone_id, set())
-        if any(record.kind == wire.Kind.LEAVE for record in records):
-            holders.discard(node)
-            self._give_up(
-                lambda pending: pending.zone_id == zone_id and pending.to == node,
-                f"{node} closed the room",
-            )
-        else:
-            holders.add(node)
+        if self.forward_edits:  # who holds the zone matters only to forwarding
+            self._heard_holding(zone_id, node, records)
         room = self._rooms[zone_id]
         if room is None:
             self._early.setdefault(zone_id, []).append((node, records))
@@ -362,6 +355,17 @@ class RoomFanout:
             self.applied(room)
         if behind:
             self.catch_up(room.zone_id)
+
+    def _heard_holding(self, zone_id: int, node: str, records: list[wire.Record]) -> None:
+        holders = self._holders.setdefault(zone_id, set())
+        if any(record.kind == wire.Kind.LEAVE for record in records):
+            holders.discard(node)
+            self._give_up(
+                lambda pending: pending.zone_id == zone_id and pending.to == node,
+                f"{node} closed the room",
+            )
+        else:
+            holders.add(node)
 
     def _returned(self, room: Room, record: wire.Record) -> None:
         """An edit this node forwarded, durable on the committing node: the room relays it
