@@ -31,6 +31,18 @@ export function append (el, children) {
   return el
 }
 
+/**
+ * Focus what `find()` returns now if it is there, else on the next frame. A new item's view is
+ * built by the transaction's own observer, so "now" is the normal case: keys typed right after
+ * a "Legg til" button then land in the new field, even on a busy laptop whose frames come late.
+ */
+export function focusSoon (find) {
+  const now = find()
+  if (now) now.focus()
+  if (now && document.activeElement === now) return
+  requestAnimationFrame(() => find()?.focus())
+}
+
 let counter = 0
 /** A document-unique id for label/aria wiring (never derived from user text). */
 export const uid = (prefix = 'f') => `${prefix}-${++counter}`

@@ -463,6 +463,43 @@ async def test_keyboard_only_log_in_open_plan_and_edit_a_goal(
         log.info("latency %-45s %7.0f ms", "keyboard edit → Python client", seconds * 1000)
 
 
+
+# What a busy, slow laptop does to a page: frames come late. Held here until released.
+HOLD_FRAMES = """() => {
+  window.__heldFrames = []
+  window.__nativeFrame = window.requestAnimationFrame
+  window.requestAnimationFrame = (callback) => window.__heldFrames.push(callback)
+}"""
+RELEASE_FRAMES = """() => {
+  window.requestAnimationFrame = window.__nativeFrame
+  for (const callback of window.__heldFrames.splice(0)) callback(performance.now())
+}"""
+
+
+async def test_keys_typed_right_after_legg_til_land_in_the_new_field_when_frames_are_late(
+    browse: Browsing, plan: PlanContent
+) -> None:
+    ase = await browse.user("deltaker")
+    room = f"plan/{browse.world.plan_id}/area/skole"
+    count = "([room, name]) => window.samplan.docs[room].getArray(name).length"
+    last_title = (
+        "([room, name]) => { const a = window.samplan.docs[room].getArray(name);"
+        " return a.get(a.length - 1).get('title').toString() }"
+    )
+    for button, name, typed in (
+        (f"add-measure-{plan.goal_id}", "measures", "Svømming i Ørnes-hallen 🏊 æøå"),
+        ("add-goal-skole", "goals", "Mål skrevet før neste bilde 🖼️ øæå"),
+    ):
+        before = await ase.evaluate(count, [room, name])
+        await ase.evaluate(HOLD_FRAMES)
+        await ase.get_by_test_id(button).click()
+        # Typed at once: a space typed into the button would have pressed it again.
+        await ase.keyboard.type(typed)
+        await ase.evaluate(RELEASE_FRAMES)
+        assert await ase.evaluate(count, [room, name]) == before + 1
+        assert await ase.evaluate(last_title, [room, name]) == typed
+    await saved(ase)
+
 # --- 6. hostile text is text ------------------------------------------------------------------
 
 HOSTILE = "<img src=x onerror=window.__xss=1> <script>window.__xss=2</script> æøå 😈"

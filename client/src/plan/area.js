@@ -2,7 +2,7 @@
 // (tiltak) and evaluations, all edited in place. Views are kept per item and only moved
 // when the order or the tree changes, so a remote change never steals the caret.
 import * as Y from 'yjs'
-import { h, uid, safeId, reconcile } from '../dom.js'
+import { h, uid, safeId, reconcile, focusSoon } from '../dom.js'
 import { t } from '../i18n.js'
 import { formatDate, formatDateTime, todayOslo } from '../format.js'
 import { textField, plainField, selectField, responsibleField, watchKey } from './fields.js'
@@ -526,7 +526,7 @@ export class AreaView {
     this.ctx.undo.stopCapturing()
     this.transact(() => this.goals.push([item]))
     this.ctx.undo.stopCapturing()
-    this.focusLater(`goal-title-${item.get('id')}`)
+    this.focusNew(`goal-title-${item.get('id')}`)
   }
 
   addMeasure (goalId) {
@@ -537,7 +537,7 @@ export class AreaView {
     this.ctx.undo.stopCapturing()
     this.transact(() => this.measures.push([item]))
     this.ctx.undo.stopCapturing()
-    this.focusLater(`measure-title-${item.get('id')}`)
+    this.focusNew(`measure-title-${item.get('id')}`)
   }
 
   addEvaluation (goalId) {
@@ -551,7 +551,7 @@ export class AreaView {
     const view = this.evaluationViews.get(item.get('id'))
     if (view) {
       view.details.open = true
-      requestAnimationFrame(() => { const first = view.details.querySelector('input, select, textarea'); if (first) first.focus() })
+      focusSoon(() => view.details.querySelector('input, select, textarea'))
     }
   }
 
@@ -585,14 +585,16 @@ export class AreaView {
       () => this.focus(kind === 'measure' ? `measure-title-${id}` : `evaluation-${id}`))
   }
 
-  focus (testid) {
+  /** The control to focus for `testid`: the element itself or the first control inside it. */
+  control (testid) {
     const el = this.el.querySelector(`[data-testid="${CSS.escape(testid)}"]`)
-    if (!el) return
-    const target = el.matches('input, textarea, select, button, summary') ? el : el.querySelector('input, textarea, select, button, summary')
-    if (target) target.focus()
+    if (!el) return null
+    return el.matches('input, textarea, select, button, summary') ? el : el.querySelector('input, textarea, select, button, summary')
   }
 
-  focusLater (testid) { requestAnimationFrame(() => this.focus(testid)) }
+  focus (testid) { this.control(testid)?.focus() }
+
+  focusNew (testid) { focusSoon(() => this.control(testid)) }
 
   labels () { return itemsOf(this.goals).map((g) => g.get('label')).filter((l) => typeof l === 'string') }
 

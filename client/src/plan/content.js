@@ -1,7 +1,7 @@
 // The content zone: Om meg / Ressurser / Behov (rich text), the plan's period, revision and
 // status (`meta`), Andre planer (`otherPlans`) and Samarbeid (`collaboration`).
 import * as Y from 'yjs'
-import { h, reconcile } from '../dom.js'
+import { h, reconcile, focusSoon } from '../dom.js'
 import { t } from '../i18n.js'
 import { todayOslo } from '../format.js'
 import { textField, plainField, selectField, watchKey } from './fields.js'
@@ -142,10 +142,7 @@ export function listSection (ctx, zctx, { root, title, fields, addLabel, empty, 
         ctx.undo.stopCapturing()
         zctx.doc.transact(() => array.push([item]), zctx.origin)
         ctx.undo.stopCapturing()
-        requestAnimationFrame(() => {
-          const first = views.get(item.get('id'))?.el.querySelector('input, textarea, select')
-          if (first) first.focus()
-        })
+        focusSoon(() => views.get(item.get('id'))?.el.querySelector('input, textarea, select'))
       }
     }, addLabel))
   }
