@@ -272,7 +272,6 @@ async def test_an_account_deactivated_on_node_a_has_its_sockets_on_node_b_closed
         await ase.close()
 
 
-
 async def _confirmed_post(http: httpx.AsyncClient, plan_id: str, action: str) -> int:
     page = await http.get(f"/plans/{plan_id}")
     form = {"csrf_token": csrf_of(page.text), "confirm": "yes"}
@@ -360,6 +359,7 @@ async def test_minutes_published_on_node_a_reach_a_members_page_on_node_b(
             assert frozen.status_code == 200
             assert json.loads(frozen.content)["agenda"][0]["decision"] == decision
         await writer.close()
+
 
 def _ms(started: float) -> float:
     return (time.monotonic() - started) * 1000

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from server.ops.db_health import DatabaseHealth
 from storage.db import create_engine
 from storage.errors import NotFound, database_unavailable
+from tests.conftest import skip_or_fail
 from tests.support.live import free_port
 from tests.support.postgres import fresh_postgres_database, postgres_base_url
 
@@ -71,7 +72,7 @@ async def test_a_pooled_connection_is_pinged_only_after_it_sat_idle(
     replaced, so a node still recovers by itself (docs/deploy.md)."""
     base = postgres_base_url()
     if base is None:
-        pytest.skip("SAMPLAN_TEST_POSTGRES_URL is not set")
+        skip_or_fail("SAMPLAN_TEST_POSTGRES_URL is not set")
     from sqlalchemy import text
     from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 

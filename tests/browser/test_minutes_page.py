@@ -27,6 +27,7 @@ from tests.browser.helpers import (
     wait_text,
     wait_until,
 )
+from tests.conftest import skip_or_fail
 from tests.support.world import ROLE_USERS, World
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ async def test_axe_and_screenshot_of_the_form_and_the_minutes(
     from tests.browser.test_plan_page import HAVE_AXE, axe_violations
 
     if not HAVE_AXE:
-        pytest.skip("axe-core is missing: run `npm ci` in tests/interop")
+        skip_or_fail("axe-core is missing: run `npm ci` in tests/interop")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = await browse.new_page("axe", bypass_csp=True)  # the CSP would block axe's script
     await log_in(page, browse.base, ROLE_USERS["koordinator"][0])

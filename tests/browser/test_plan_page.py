@@ -463,7 +463,6 @@ async def test_keyboard_only_log_in_open_plan_and_edit_a_goal(
         log.info("latency %-45s %7.0f ms", "keyboard edit → Python client", seconds * 1000)
 
 
-
 # What a busy, slow laptop does to a page: frames come late. Held here until released.
 HOLD_FRAMES = """() => {
   window.__heldFrames = []
@@ -499,6 +498,7 @@ async def test_keys_typed_right_after_legg_til_land_in_the_new_field_when_frames
         assert await ase.evaluate(count, [room, name]) == before + 1
         assert await ase.evaluate(last_title, [room, name]) == typed
     await saved(ase)
+
 
 # --- 6. hostile text is text ------------------------------------------------------------------
 
