@@ -28,6 +28,7 @@ from server.core.authors import zone_changes
 from tests.support.clients import connected, text_of
 from tests.support.cluster import Cluster, cluster, health, http_base
 from tests.support.live import ServerProcess
+from tests.support.mail import Inbox, running_inbox
 from tests.support.waiting import wait_for
 from tests.support.web import csrf_of, log_in, post_json, signed_in
 from tests.support.world import MEETING, ROLE_USERS
@@ -543,25 +544,62 @@ async def test_both_nodes_fold_every_update_with_its_author_record_once(tmp_path
 
 
 async def test_scheduled_work_runs_on_exactly_one_node(tmp_path: Path) -> None:
-    async with cluster(tmp_path) as c:
-        often = {"reminder_interval_seconds": 0.2}
-        nodes = [c.node("a", **often), c.node("b", **often)]
-        line = "reminders for "
+    """Reminders, daily versions and the outbox run on the leader only (purge is the
+    operator's `samplan purge`, README "Retention"). The outbox's poll is a minute away: an
+    e-mail queued on the follower is sent at once only because its wake-up crosses nodes."""
+    with running_inbox() as inbox:
+        async with cluster(tmp_path) as c:
+            await _scheduled_work_on_one_node(c, inbox)
 
-        def one_leader() -> bool:
-            return sum(bool(health(n)["cluster"]["leader"]) for n in nodes) == 1
 
-        await wait_for(one_leader, timeout=30, what="one leader")
-        leader = next(n for n in nodes if health(n)["cluster"]["leader"])
-        follower = next(n for n in nodes if n is not leader)
-        await wait_for(lambda: _log_lines(leader, line) >= 5, timeout=30, what="leader's rounds")
-        assert _log_lines(follower, line) == 0
-        assert not health(follower)["cluster"]["leader"]
-        leader.kill()  # its lease lapses; the follower takes the work over
-        await wait_for(
-            lambda: _log_lines(follower, line) >= 2, timeout=30, what="the follower took over"
-        )
-        assert health(follower)["cluster"]["leader"]
+async def _scheduled_work_on_one_node(c: Cluster, inbox: Inbox) -> None:
+    often = {
+        "reminder_interval_seconds": 0.2,
+        "daily_version_check_seconds": 0.2,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": inbox.port,
+        "smtp_starttls": "false",
+        "smtp_poll_seconds": 60,
+    }
+    nodes = [c.node("a", **often), c.node("b", **often)]
+    w = c.world
+
+    def one_leader() -> bool:
+        return sum(bool(health(n)["cluster"]["leader"]) for n in nodes) == 1
+
+    await wait_for(one_leader, timeout=30, what="one leader")
+    leader = next(n for n in nodes if health(n)["cluster"]["leader"])
+    follower = next(n for n in nodes if n is not leader)
+    reminders, versions, sent = "reminders for ", "daily versions stored", " sent (attempt "
+    await wait_for(lambda: _log_lines(leader, reminders) >= 5, timeout=30, what="leader's rounds")
+
+    # A change through the follower: the leader stores the plan's daily version.
+    writer = await YClient(follower.ws_url(w.room("content"), w.token("deltaker"))).connect()
+    await writer.wait_for(writer.synced.is_set)
+    _text(writer).insert(0, "Endret på følgeren 🌙 æøå ")
+    await wait_for(lambda: _log_lines(leader, versions) >= 1, timeout=30, what="a daily version")
+    await writer.close()
+    stored = await c.repos.versions.list_versions(w.plan_id)
+    assert [v.kind for v in stored] == ["daily"]
+
+    # A message posted on the follower: its e-mails go out from the leader, each once.
+    async with signed_in(http_base(follower), ROLE_USERS["deltaker"][0]) as ase:
+        text = "Hei fra Åse Ødegård på følgeren 👋"
+        posted = await post_json(ase, f"/plans/{w.plan_id}/messages", {"text": text})
+        assert posted.status_code == 201
+    wanted = [ROLE_USERS[role][0] for role in ("planeier", "koordinator")]
+    await wait_for(lambda: all(inbox.to(a) for a in wanted), timeout=20, what="e-mails")
+    assert all(len(inbox.to(a)) == 1 for a in wanted)
+    assert _log_lines(leader, sent) == len(inbox.messages)
+
+    for line in (reminders, versions, sent):
+        assert _log_lines(follower, line) == 0, line
+    assert not health(follower)["cluster"]["leader"]
+    leader.kill()  # its lease lapses; the follower takes the work over
+    await wait_for(
+        lambda: _log_lines(follower, reminders) >= 2, timeout=30, what="the follower took over"
+    )
+    assert health(follower)["cluster"]["leader"]
 
 
 async def test_after_a_redis_restart_the_nodes_catch_up_and_converge(tmp_path: Path) -> None:
