@@ -1,7 +1,8 @@
 """Figures read from stored zone summaries (Mine planer, the KE overview, reminders) are as
 fresh on every node as on the node holding the room, with no compaction (issue 15;
 server/core/summary_writer.py): on one node the KE overview's SQL fold reads what the live
-room holds, and with two real nodes an edit through node A shows on node B's pages."""
+room holds, and with two real nodes an edit through node A shows on node B's pages and in the
+reminders node B runs as the cluster's leader."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import csv
 import io
 import logging
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from pycrdt import Array
 from sqlalchemy import text as sql
 
 from crdt.schema import EVALUATIONS, MEASURES, append_item
+from server.core.clock import today_oslo
+from server.notify.reminders import DEADLINE_DAYS
 from tests.support.clients import connected
 from tests.support.cluster import cluster, health, http_base
 from tests.support.commits import recording_one_writer
@@ -135,6 +139,43 @@ async def test_an_edit_through_node_a_shows_on_node_bs_pages_without_a_compactio
                 assert health(b)["rooms"] == 0  # B read stored summaries, not a room
                 assert health(a)["rooms"] >= 1  # the room is still live on A
                 assert await snapshots() == folded_before  # and no compaction happened
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_deadline_set_through_node_a_is_reminded_by_the_leader_on_node_b(
+    tmp_path: Path,
+) -> None:
+    """The reminders run on the leader only, which need not hold the room: B, leading, reads
+    the summary node A stored after its commit."""
+    async with cluster(tmp_path) as c:
+        often = {"reminder_interval_seconds": 0.2}
+        b = c.node("b", **often)
+        await wait_for(lambda: bool(health(b)["cluster"]["leader"]), timeout=30, what="B leads")
+        a = c.node("a", **often)
+        w = c.world
+        ase = w.users["deltaker"]
+        deadline = (today_oslo() + timedelta(days=DEADLINE_DAYS)).isoformat()
+        measure = {
+            "title": "Svømming med Åse Ødegård 🏊 æøå",
+            "end": deadline,
+            "status": "pagar",
+            "responsible": [str(ase)],
+        }
+
+        async def deadlines() -> list[str]:
+            found = await c.repos.notifications.list_for_user(ase)
+            return [n.kind for n in found if n.kind == "deadline"]
+
+        assert await deadlines() == []
+        async with connected(a.ws_url(w.room("area/skole"), w.token("koordinator"))) as kari:
+            append_item(kari.doc.get(MEASURES, type=Array), measure)
+            took = await wait_for(deadlines, timeout=60, what="the deadline reminder")
+            log.info("B reminded of a deadline set through A after %.2f s", took)
+            assert health(b)["rooms"] == 0  # B read the stored summary, not a room
+            assert health(a)["rooms"] >= 1
+        assert await deadlines() == ["deadline"]
+        assert "reminders for " in b.output() and "reminders for " not in a.output()
 
 
 async def test_a_summary_is_stored_once_per_change_and_not_for_an_edit_that_leaves_it(
