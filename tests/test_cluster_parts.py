@@ -36,6 +36,7 @@ from storage.migrate import upgrade
 from storage.repositories.plans import PlanRepo
 from storage.repositories.updates import ZoneLog
 from tests.support.cluster import redis_server
+from tests.support.waiting import wait_for
 from tests.test_room import ControlledStore, MemoryTransport, _flush, edit
 
 NAME = "Åse Ødegård 😀"
@@ -282,6 +283,40 @@ async def test_a_room_publishes_after_its_commit_and_relays_remote_updates_unsto
     registry.leave(room, writer)
     await here.stop()
     await writer.stop()
+    await committer.stop()
+
+
+class SlowToListenLink(RecordingLink):
+    """A subscription Redis has not confirmed yet: `open` returns when `confirmed` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirmed = asyncio.Event()
+
+    async def open(self, zone_id: int) -> None:
+        await super().open(zone_id)
+        await self.confirmed.wait()
+
+
+async def test_a_node_listens_for_a_zone_before_it_reads_it(store: ControlledStore) -> None:
+    """Subscribed first, read after (DESIGN §6): an update another node commits while this
+    one reads the zone arrives on the channel, never between the two."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    link = SlowToListenLink()
+    registry.link = link
+    peer = Peer(MemoryTransport(), peer_id="Åse Ødegård 😀", can_write=True)
+    joining = asyncio.ensure_future(registry.join(1, peer))
+    await wait_for(lambda: link.opened == [1], what="the subscription asked for")
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        assert store.loads == 0 and not joining.done()  # no read before it listens
+    link.confirmed.set()
+    room = await joining
+    assert store.loads == 1 and registry.rooms[1] is room
+    registry.leave(room, peer)
+    await peer.stop()
     await committer.stop()
 
 
