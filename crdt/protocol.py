@@ -208,13 +208,23 @@ def encode_sync_update(update: bytes) -> bytes:
     return _sync_frame(SyncType.UPDATE, update)
 
 
-def encode_merged_sync_update(updates: Sequence[bytes]) -> bytes:
-    """One sync-update frame holding several updates: their merge (pycrdt's, the same
-    format as Yjs's `Y.mergeUpdates`), which a Yjs client applies as the updates it holds.
-    One frame instead of one per update is one send per peer instead of several."""
-    if len(updates) == 1:
-        return _sync_frame(SyncType.UPDATE, updates[0])
-    return _sync_frame(SyncType.UPDATE, merge_updates(*updates))
+# At most this many updates in one merge. pycrdt's merge costs more per update the more it
+# merges (0.8 µs each for 50, 1.8 for 300, 4.9 for 1,000): a batch merged whole made a
+# backlogged room's relay dearer per update the longer its batches grew, and its batches grew
+# the slower it relayed; past 5,800 edits/s into one room it fell ever further behind
+# (docs/BENCHMARKS.md, "Saturation").
+MERGE_AT_MOST = 50
+
+
+def encode_merged_sync_updates(updates: Sequence[bytes]) -> list[bytes]:
+    """Sync-update frames holding `updates` in order: each the merge of up to MERGE_AT_MOST
+    of them (pycrdt's, the same format as Yjs's `Y.mergeUpdates`), which a Yjs client
+    applies as the updates it holds. One frame for several updates is one send per peer
+    instead of several; a small batch is one frame."""
+    return [
+        _sync_frame(SyncType.UPDATE, chunk[0] if len(chunk) == 1 else merge_updates(*chunk))
+        for chunk in (updates[i : i + MERGE_AT_MOST] for i in range(0, len(updates), MERGE_AT_MOST))
+    ]
 
 
 def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:

@@ -24,6 +24,7 @@ from crdt.fold_worker import FoldWorker
 from crdt.lib0 import MalformedFrame
 from crdt.peer import Peer
 from crdt.protocol import (
+    MERGE_AT_MOST,
     Auth,
     Awareness,
     CloseCode,
@@ -33,7 +34,7 @@ from crdt.protocol import (
     SyncUpdate,
     decode_message,
     encode_awareness,
-    encode_merged_sync_update,
+    encode_merged_sync_updates,
     encode_permission_denied,
     encode_sync_step1,
     encode_sync_step2,
@@ -272,7 +273,8 @@ class Room:
             log.error("room %s: a forwarded edit's answer did not apply", self.zone_id)
             return
         if captured:
-            self._broadcast(encode_merged_sync_update(captured), exclude=None)
+            for frame in encode_merged_sync_updates(captured):
+                self._broadcast(frame, exclude=None)
             captured.clear()
         if self._guard is not None:
             self._guard.problems.clear()  # checked where it was written
@@ -348,7 +350,9 @@ class Room:
         """Send every peer the updates of one durable batch as ONE sync-update frame: their
         merge (Yjs and pycrdt clients apply a merged update as the updates it holds), encoded
         once and the same bytes for every peer. A writer is not sent its own updates back, so
-        a writer in the batch gets the merge of the others' (at most one per writer).
+        a writer in the batch gets the merge of the others' (at most one per writer). A batch
+        longer than MERGE_AT_MOST (a backlogged room) goes as one such frame per stretch of
+        that many, in order.
 
         Every send walks the ASGI stack down to a `send()` syscall, which is most of a
         relay's cost (docs/BENCHMARKS.md, "Where the time goes under burst"): a batch of k
@@ -365,20 +369,22 @@ class Room:
                     peer.send(frame)
             deliveries = frames = len(peers) - (origin in self.peers)
         else:
-            frame = encode_merged_sync_update([update for _, update, _ in batch])
-            writers = {origin for origin, _, _ in batch if origin is not None}
             deliveries = frames = 0
-            for peer in peers:
-                if peer in writers:
-                    others = [update for origin, update, _ in batch if origin is not peer]
-                    if others:
-                        peer.send(encode_merged_sync_update(others))
+            for start in range(0, len(batch), MERGE_AT_MOST):
+                stretch = batch[start : start + MERGE_AT_MOST]
+                [frame] = encode_merged_sync_updates([update for _, update, _ in stretch])
+                writers = {origin for origin, _, _ in stretch if origin is not None}
+                for peer in peers:
+                    if peer in writers:
+                        others = [update for origin, update, _ in stretch if origin is not peer]
+                        if others:
+                            peer.send(encode_merged_sync_updates(others)[0])
+                            frames += 1
+                        deliveries += len(others)
+                    else:
+                        peer.send(frame)
                         frames += 1
-                    deliveries += len(others)
-                else:
-                    peer.send(frame)
-                    frames += 1
-                    deliveries += len(batch)
+                        deliveries += len(stretch)
         stats = self.stats
         now = time.perf_counter()
         fanout = stats.fanout
@@ -511,7 +517,8 @@ class Room:
             # One frame per peer for the whole message (every update the other node committed
             # in one batch), as for a local batch (`_relay_committed`): each send walks the
             # ASGI stack down to a syscall, and a busy room's messages carry several.
-            self._broadcast(encode_merged_sync_update(relay), exclude=None)
+            for frame in encode_merged_sync_updates(relay):
+                self._broadcast(frame, exclude=None)
         if self._guard is not None:
             self._guard.problems.clear()  # checked where it was written
         return complete

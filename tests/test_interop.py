@@ -19,7 +19,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from crdt.client import YClient
-from crdt.protocol import encode_merged_sync_update
+from crdt.protocol import encode_merged_sync_updates
 from server.core.identity import identity_of
 from tests.support.clients import text_of
 from tests.support.live import LiveServer
@@ -514,7 +514,7 @@ process.stdout.write(JSON.stringify({
 
 async def test_the_official_client_applies_a_batch_merged_into_one_frame() -> None:
     """The room relays the updates of one durable batch as ONE frame holding their merge
-    (crdt/room.py `_relay_committed`, encoded by `encode_merged_sync_update`). The official
+    (crdt/room.py `_relay_committed`, encoded by `encode_merged_sync_updates`). The official
     y-protocols reader (what y-websocket runs on every message) applies such a frame to a
     Yjs document as the updates themselves: same text, nothing left pending."""
     require_node()
@@ -530,7 +530,7 @@ async def test_the_official_client_applies_a_batch_merged_into_one_frame() -> No
     expected: Doc[Any] = Doc()
     for update in updates:
         expected.apply_update(update)
-    frame = encode_merged_sync_update(updates)
+    [frame] = encode_merged_sync_updates(updates)
     node = await asyncio.create_subprocess_exec(
         "node",
         "--input-type=module",

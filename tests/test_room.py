@@ -17,6 +17,7 @@ from crdt.bounded import StoreTimeout
 from crdt.committer import CommitTimeout, GroupCommitter
 from crdt.peer import Peer
 from crdt.protocol import (
+    MERGE_AT_MOST,
     CloseCode,
     SyncStep1,
     SyncStep2,
@@ -641,6 +642,54 @@ async def test_one_durable_batch_reaches_each_peer_as_one_frame_never_before_its
     assert room.stats.relayed >= 4
     assert room.stats.frames == 5  # one per peer for the batch
     assert room.stats.deliveries == 4 * 4  # (update, receiver) pairs: 4 updates, 4 others
+    for p in peers.values():
+        await p.stop()
+    await committer.stop()
+
+
+async def test_a_backlogged_batch_goes_out_in_merges_of_at_most_merge_at_most_updates(
+    store: ControlledStore,
+) -> None:
+    """A batch longer than MERGE_AT_MOST (a room behind its writers) is relayed as one frame
+    per stretch of that many, in order: a merge of them all would cost more per update the
+    longer the batch (crdt/protocol.py). Every peer still gets every update but its own."""
+    committer = GroupCommitter(store)
+    committer.start()
+    registry = RoomRegistry(committer)
+    transports = {name: MemoryTransport() for name in ("åse", "øyvind", "tilskuer")}
+    peers = {name: Peer(t, peer_id=name, can_write=True) for name, t in transports.items()}
+    room = await registry.join(1, peers["åse"])
+    for name in ("øyvind", "tilskuer"):
+        await registry.join(1, peers[name])
+    await _flush()
+    before = {name: len(t.frames) for name, t in transports.items()}
+    writers = {"åse": _Writer(21), "øyvind": _Writer(22)}
+    sent: dict[str, list[bytes]] = {name: [] for name in writers}
+    store.release.clear()  # one durable batch of them all
+    for i in range(2 * MERGE_AT_MOST + 10):
+        name = "åse" if i % 3 else "øyvind"
+        update = writers[name].type(f"{name} {i} æøå 🫐 ")
+        sent[name].append(update)
+        room.receive(peers[name], encode_sync_update(update))
+    await _flush()
+    store.release.set()
+    await committer.flush()
+    await _flush()
+    assert store.batches[-1] == 2 * MERGE_AT_MOST + 10
+
+    def relayed(name: str) -> list[bytes]:
+        messages = [decode_message(f) for f in transports[name].frames[before[name] :]]
+        return [m.update for m in messages if isinstance(m, SyncUpdate)]
+
+    everything = [u for updates in sent.values() for u in updates]
+    assert len(relayed("tilskuer")) == 3  # 50 + 50 + 10
+    assert _doc_of(*relayed("tilskuer")).get_state() == _doc_of(*everything).get_state()
+    for name, own in sent.items():
+        frames = relayed(name)
+        assert len(frames) == 3, name  # each stretch holds the other writer's updates too
+        others = [u for u in everything if u not in own]
+        assert _doc_of(*frames).get_state() == _doc_of(*others).get_state(), name
+    assert room.stats.deliveries == len(everything) * 3 - len(everything)
     for p in peers.values():
         await p.stop()
     await committer.stop()
