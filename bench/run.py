@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--saturation-steps",
         type=int,
-        help="rates tried, each x1.5 the last (default 14: up to 19,462 edits/s, past where every set-up here breaks)",
+        help="rates tried, each x1.5 the last (default 14: up to 19,462 edits/s)",
     )
     parser.add_argument("--work", type=Path, help="keep the databases and server logs here")
     parser.add_argument(
