@@ -25,6 +25,7 @@ from server.notify.reminders import Reminders
 from server.notify.zone_watch import ZoneWatch
 from server.ops.db_health import DatabaseHealth
 from server.ops.metrics import Metrics
+from server.plans.purge_schedule import PurgeSchedule
 from server.settings import Settings
 from server.sync.connections import AccessWatcher, ConnectionIndex, forget_plan
 from server.sync.fast_send import paths as send_paths
@@ -64,6 +65,7 @@ class Services:
     session_sockets: SessionSockets
     meeting_notices: MeetingNotices
     metrics: Metrics
+    purge_schedule: PurgeSchedule
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     # "Glemt passord": per typed address (silent) and per client address (said).
     reset_by_email: RequestLimit = field(default_factory=lambda: RequestLimit(3))
@@ -182,8 +184,11 @@ class Services:
             base_seconds=settings.login_backoff_base_seconds,
             max_seconds=settings.login_backoff_max_seconds,
         )
+        purge_schedule = PurgeSchedule(
+            repos, registry, connections, settings.retention_days, settings.purge_interval_seconds
+        )
         # The scheduled work: on a single node here; in a cluster on the leader only.
-        scheduled = (reminders, daily_versions, mailer)
+        scheduled = (reminders, daily_versions, mailer, purge_schedule)
         cluster = None
         if settings.redis_url:
             from server.cluster.node import Cluster
@@ -288,6 +293,7 @@ class Services:
             session_sockets,
             meeting_notices,
             metrics,
+            purge_schedule,
             login_throttle=login_throttle,
             reset_by_email=RequestLimit(settings.password_reset_per_account_hour),
             reset_by_address=RequestLimit(settings.password_reset_per_address_hour),
@@ -302,6 +308,7 @@ class Services:
             await self.cluster.leader.stop()  # another node takes the scheduled work now
         self.events.close()
         await self.daily_versions.stop()
+        await self.purge_schedule.stop()
         await self.reminders.stop()
         await self.watcher.stop()
         await self.session_sockets.stop()

@@ -151,6 +151,9 @@ class Settings:
     metrics_token: str = ""
     # Days a closed plan is kept before `samplan purge` deletes it (README: Retention).
     retention_days: int = _bounded(365, ge=1)
+    # The server runs that purge itself this often, on the cluster's leader (86400: daily).
+    # 0 (the default): never; the operator runs `samplan purge` (server/plans/purge_schedule.py).
+    purge_interval_seconds: float = _bounded(0.0, ge=0)
 
     # OpenID Connect (ID-porten, HelseID): off while oidc_issuer is empty
     oidc_issuer: str = ""

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import text as sql
 from crdt.client import YClient
 from crdt.schema import MEASURES, append_item, find_item, write_zone
 from server.core.authors import zone_changes
+from storage.models import utcnow
 from tests.support.clients import connected, text_of
 from tests.support.cluster import Cluster, cluster, health, http_base
 from tests.support.live import ServerProcess
@@ -590,7 +592,8 @@ async def _scheduled_work_on_one_node(c: Cluster, inbox: Inbox) -> None:
     wanted = [ROLE_USERS[role][0] for role in ("planeier", "koordinator")]
     await wait_for(lambda: all(inbox.to(a) for a in wanted), timeout=20, what="e-mails")
     assert all(len(inbox.to(a)) == 1 for a in wanted)
-    assert _log_lines(leader, sent) == len(inbox.messages)
+    # (each is logged once marked sent, just after the SMTP server took it)
+    await wait_for(lambda: _log_lines(leader, sent) == len(inbox.messages), what="sends logged")
 
     for line in (reminders, versions, sent):
         assert _log_lines(follower, line) == 0, line
@@ -600,6 +603,41 @@ async def _scheduled_work_on_one_node(c: Cluster, inbox: Inbox) -> None:
         lambda: _log_lines(follower, reminders) >= 2, timeout=30, what="the follower took over"
     )
     assert health(follower)["cluster"]["leader"]
+
+
+async def test_the_servers_own_purge_runs_on_the_leader_and_closes_the_plan_on_every_node(
+    tmp_path: Path,
+) -> None:
+    """SAMPLAN_PURGE_INTERVAL_SECONDS: the leader deletes a plan closed past its retention
+    period, once, and its readers' sockets close with 4404 on both nodes at once (the access
+    poll, the CLI's way, is a minute away)."""
+    async with cluster(tmp_path) as c:
+        often = {"purge_interval_seconds": 0.3, "retention_days": 30}
+        nodes = [c.node("a", **often), c.node("b", **often)]
+        w = c.world
+        await wait_for(
+            lambda: sum(bool(health(n)["cluster"]["leader"]) for n in nodes) == 1,
+            timeout=30,
+            what="one leader",
+        )
+        leader = next(n for n in nodes if health(n)["cluster"]["leader"])
+        follower = next(n for n in nodes if n is not leader)
+        readers = [
+            await YClient(n.ws_url(w.room("content"), w.token("verge"))).connect() for n in nodes
+        ]
+        for reader in readers:
+            await reader.wait_for(reader.synced.is_set)
+        # Closed 31 days ago (as `samplan plan close` long since would have left it).
+        await c.repos.plans.set_plan_status(w.plan_id, "closed", at=utcnow() - timedelta(days=31))
+        for reader in readers:
+            assert await reader.wait_closed(timeout=15) == 4404
+        assert await c.repos.plans.get_plan(w.plan_id) is None
+        deletes = await c.repos.audit.for_plan(w.plan_id, action="plan_delete")
+        assert [json.loads(row.details)["reason"] for row in deletes] == ["purge"]
+        line = "scheduled purge: 1 plan(s) deleted"  # after the VACUUM that follows
+        await wait_for(lambda: _log_lines(leader, line) == 1, timeout=30, what="the round's end")
+        assert _log_lines(follower, line) == 0
+        assert "Åse" not in leader.output()  # ids and counts only
 
 
 async def test_after_a_redis_restart_the_nodes_catch_up_and_converge(tmp_path: Path) -> None:

@@ -23,10 +23,12 @@ from crdt.protocol import encode_sync_step1
 from server.services import Repositories
 from server.settings import Settings
 from storage.models import utcnow
+from tests.conftest import make_settings
 from tests.support.clients import connected, log_rows, text_of
 from tests.support.database import arows, ascalar, database_url, holds
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, live_server
 from tests.support.passwords import hash_password
+from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD, csrf_of, log_in
 from tests.support.world import ROLE_USERS, World, build_world
 
@@ -415,6 +417,40 @@ async def test_delete_from_another_process_closes_sockets_through_the_watcher(
     await client.close()
     zone_id = world.zones["area/fritid"]
     await client.wait_for(lambda: zone_id not in server.services.registry.rooms, timeout=30)
+
+
+async def test_the_servers_own_purge_deletes_a_plan_past_retention_and_closes_its_sockets(
+    tmp_path: Path, server_database: str, world: World
+) -> None:
+    """SAMPLAN_PURGE_INTERVAL_SECONDS (server/plans/purge_schedule.py): the plan closed past
+    the retention period goes, its sockets are closed at once (4404) and its rooms dropped;
+    a plan closed more recently stays. Off by default: the `server` fixture never purges."""
+    settings = make_settings(
+        tmp_path, database_url=server_database, purge_interval_seconds=0.3, retention_days=30
+    )
+    async with live_server(settings) as server:
+        services = server.services
+        reader = YClient(server.ws_url(world.room("area/fritid"), world.token("verge")))
+        await reader.connect()
+        await reader.wait_for(reader.synced.is_set)
+        await services.plans.set_plan_status(
+            world.other_plan_id, "closed", at=utcnow() - timedelta(days=29)
+        )
+        await services.plans.set_plan_status(
+            world.plan_id, "closed", at=utcnow() - timedelta(days=31)
+        )
+        assert await reader.wait_closed(timeout=30) == 4404
+        await reader.close()
+        assert await services.plans.get_plan(world.plan_id) is None
+        kept = await services.plans.get_plan(world.other_plan_id)
+        assert kept is not None and kept.status == "closed"
+        assert world.zones["area/fritid"] not in services.registry.rooms
+        # The round ends after the audit row and (on PostgreSQL) a VACUUM.
+        await wait_for(lambda: services.purge_schedule.deleted == 1, what="the round's end")
+        await services.audit.flush()
+        [row] = await services.repos.audit.for_plan(world.plan_id, action="plan_delete")
+        details = json.loads(row.details)
+        assert (details["reason"], details["retention_days"]) == ("purge", 30)
 
 
 async def test_cli_delete_of_a_plan_being_edited_leaves_other_plans_alone(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from server.core.repositories import Repositories
 from server.sync.connections import forget_plan
@@ -24,12 +25,26 @@ from storage.repositories.audit import AuditEvent
 from storage.repositories.plans import PlanRows
 
 if TYPE_CHECKING:  # the app's parts are not imported by `samplan purge` / `plan delete`
-    from server.services import Services
+    from crdt.committer import GroupCommitter
+    from crdt.registry import RoomRegistry
+    from server.sync.connections import ConnectionIndex
+    from storage.repositories.plans import PlanRepo
 
 log = logging.getLogger("samplan.lifecycle")
 
 
-async def delete_plan_live(services: Services, plan_id: str) -> PlanRows | None:
+class RunningServer(Protocol):
+    """What a deletion needs of the running server (server.services.Services has it)."""
+
+    registry: RoomRegistry
+    connections: ConnectionIndex
+    committer: GroupCommitter
+
+    @property
+    def plans(self) -> PlanRepo: ...
+
+
+async def delete_plan_live(services: RunningServer, plan_id: str) -> PlanRows | None:
     """Delete a plan in this server process: sockets closed and rooms dropped first, then
     every update already submitted made durable (so none reaches the log after its zone is
     gone), then the rows. None when there is no such plan."""
@@ -56,14 +71,25 @@ class PurgeItem:
     municipality_set: bool = False  # its municipality's own period (else the default)
 
 
+# Deletes one plan if it is still closed since before the cutoff: the rows, or None.
+DeletePlan = Callable[[str, datetime], Awaitable[PlanRows | None]]
+
+
 async def purge(
-    repos: Repositories, retention_days: int, *, dry_run: bool, now: datetime | None = None
+    repos: Repositories,
+    retention_days: int,
+    *,
+    dry_run: bool,
+    now: datetime | None = None,
+    delete: DeletePlan | None = None,
 ) -> list[PurgeItem]:
     """Delete every plan closed longer ago than its retention period, writing a `plan_delete`
     audit row for each; with `dry_run`, only say what would go. The period is the plan's
     municipality's own when its KE set one (issue 14), else `retention_days` (the
     installation's SAMPLAN_RETENTION_DAYS). On PostgreSQL the plan tables are vacuumed
-    afterwards (plain VACUUM, which blocks neither reads nor writes)."""
+    afterwards (plain VACUUM, which blocks neither reads nor writes). `delete` is how a
+    running server deletes (its sockets and rooms follow: server/plans/purge_schedule.py);
+    the CLI deletes the rows only, and the servers' access watchers notice."""
     if retention_days < 1:
         raise ValueError("the retention period must be at least one day")
     now = now or utcnow()
@@ -80,7 +106,10 @@ async def purge(
             rows = await repos.plans.owned_rows(plan.id)
         else:
             # Checked again under the row lock: a plan reopened meanwhile stays.
-            rows = await repos.plans.delete_plan(plan.id, closed_before=cutoff)
+            if delete is None:
+                rows = await repos.plans.delete_plan(plan.id, closed_before=cutoff)
+            else:
+                rows = await delete(plan.id, cutoff)
             if rows is not None:
                 details = delete_details(
                     "purge",
