@@ -305,7 +305,10 @@ def _needs(bench: Bench) -> list[RoomNeed]:
     if "idle" in scenarios:
         needs.append(RoomNeed("idle", bench.idle_plans, bench.idle_clients))
     if "saturation" in scenarios:
-        needs.append(RoomNeed("saturation", 1, 20))
+        # One plan per round: a round writes tens of thousands of edits, and a server that
+        # stores them would start the next round on a document several MB larger than an
+        # in-memory one, which starts empty (docs/BENCHMARKS.md, "Saturation").
+        needs.append(RoomNeed("saturation", repeat, 20))
     if "latejoin" in scenarios:
         # One plan per round: Samplan compacts a zone after it loads it, so a round never
         # meets the zone the round before left.
@@ -518,7 +521,7 @@ async def _scenario(
         hold = 2.0 if bench.idle < 1 else 5.0
         return [await run_idle(server, warm, rooms, bench.idle_clients, hold)]
     if scenario == "saturation":
-        room = bench.rooms(setup, "saturation")[0]
+        room = bench.rooms(setup, "saturation")[round_]
         return [
             await run_saturation(
                 server,
