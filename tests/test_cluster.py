@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pytest
 import websockets
 from pycrdt import Array, Map, Text
 from sqlalchemy import text as sql
+from websockets.asyncio.client import ClientConnection
 
 from crdt.client import YClient
 from crdt.schema import MEASURES, append_item, find_item, write_zone
@@ -46,6 +47,17 @@ def _text(client: YClient) -> Text:
 
 def _log_lines(node: ServerProcess, needle: str) -> int:
     return sum(needle in line for line in node.output().splitlines())
+
+
+@contextlib.asynccontextmanager
+async def _events_page(node: ServerProcess, role: str) -> AsyncIterator[ClientConnection]:
+    """`/events` on `node`, as the page of `role` signed in there has it open."""
+    async with signed_in(http_base(node), ROLE_USERS[role][0]) as http:
+        cookie = str(http.cookies["samplan_session"])
+    headers = {"Origin": http_base(node), "Cookie": f"samplan_session={cookie}"}
+    url = f"ws://127.0.0.1:{node.port}/events"
+    async with websockets.connect(url, additional_headers=headers) as page:
+        yield page
 
 
 async def _rows(c: Cluster, query: str, zone_id: int) -> int:
@@ -252,14 +264,9 @@ async def test_an_account_deactivated_on_node_a_has_its_sockets_on_node_b_closed
     async with cluster(tmp_path) as c:
         a, b = c.node("a"), c.node("b")
         w = c.world
-        async with signed_in(http_base(b), ROLE_USERS["deltaker"][0]) as ase_http:
-            cookie = str(ase_http.cookies["samplan_session"])
-        headers = {"Origin": http_base(b), "Cookie": f"samplan_session={cookie}"}
         ase = await YClient(b.ws_url(w.room("area/skole"), w.token("deltaker"))).connect()
         await ase.wait_for(ase.synced.is_set)
-        async with websockets.connect(
-            f"ws://127.0.0.1:{b.port}/events", additional_headers=headers
-        ) as page:
+        async with _events_page(b, "deltaker") as page:
             async with signed_in(http_base(a), ROLE_USERS["koordinator"][0]) as kari:
                 form = {"csrf_token": csrf_of((await kari.get(f"/plans/{w.plan_id}")).text)}
                 started = time.monotonic()
@@ -333,31 +340,28 @@ async def test_minutes_published_on_node_a_reach_a_members_page_on_node_b(
             "minutes",
             {"agenda": [{"id": "s1", "title": "Skole og læring", "decision": decision}]},
         )
+        async with _events_page(b, "deltaker") as page:
+            async with signed_in(http_base(a), ROLE_USERS["koordinator"][0]) as kari:
+                form = {"csrf_token": csrf_of((await kari.get(f"/plans/{w.plan_id}")).text)}
+                publish = f"/plans/{w.plan_id}/meetings/{MEETING}/publish"
+
+                async def published() -> bool:
+                    # Until node A's room holds the agenda, the minutes are empty: refused.
+                    return (await kari.post(publish, data=form)).status_code == 303
+
+                started = time.monotonic()
+                while not await published():
+                    assert time.monotonic() - started < 20, "the minutes never published"
+                    await asyncio.sleep(0.1)
+            event = json.loads(await asyncio.wait_for(page.recv(), 10))
+            log.info("published on A -> event on B in %.0f ms", _ms(started))
+        assert event == {
+            "type": "minutes_published",
+            "planId": w.plan_id,
+            "meetingId": MEETING,
+            "version": 1,
+        }
         async with signed_in(http_base(b), ROLE_USERS["deltaker"][0]) as ase:
-            cookie = str(ase.cookies["samplan_session"])
-            headers = {"Origin": http_base(b), "Cookie": f"samplan_session={cookie}"}
-            url = f"ws://127.0.0.1:{b.port}/events"
-            async with websockets.connect(url, additional_headers=headers) as page:
-                async with signed_in(http_base(a), ROLE_USERS["koordinator"][0]) as kari:
-                    form = {"csrf_token": csrf_of((await kari.get(f"/plans/{w.plan_id}")).text)}
-                    publish = f"/plans/{w.plan_id}/meetings/{MEETING}/publish"
-
-                    async def published() -> bool:
-                        # Until node A's room holds the agenda, the minutes are empty: refused.
-                        return (await kari.post(publish, data=form)).status_code == 303
-
-                    started = time.monotonic()
-                    while not await published():
-                        assert time.monotonic() - started < 20, "the minutes never published"
-                        await asyncio.sleep(0.1)
-                event = json.loads(await asyncio.wait_for(page.recv(), 10))
-                log.info("published on A -> event on B in %.0f ms", _ms(started))
-            assert event == {
-                "type": "minutes_published",
-                "planId": w.plan_id,
-                "meetingId": MEETING,
-                "version": 1,
-            }
             frozen = await ase.get(f"/plans/{w.plan_id}/meetings/{MEETING}/published/1.json")
             assert frozen.status_code == 200
             assert json.loads(frozen.content)["agenda"][0]["decision"] == decision
@@ -372,11 +376,7 @@ async def test_a_notification_made_on_node_a_reaches_the_page_on_node_b(tmp_path
     async with cluster(tmp_path) as c:
         a, b = c.node("a"), c.node("b")
         w = c.world
-        async with signed_in(http_base(b), ROLE_USERS["koordinator"][0]) as kari:
-            cookie = str(kari.cookies["samplan_session"])
-        headers = {"Origin": http_base(b), "Cookie": f"samplan_session={cookie}"}
-        url = f"ws://127.0.0.1:{b.port}/events"
-        async with websockets.connect(url, additional_headers=headers) as page:
+        async with _events_page(b, "koordinator") as page:
             async with signed_in(http_base(a), ROLE_USERS["verge"][0]) as verge:
                 response = await post_json(
                     verge, f"/plans/{w.plan_id}/messages", {"text": "Hei fra Line på node A 👋"}
