@@ -60,6 +60,19 @@ async def _events_page(node: ServerProcess, role: str) -> AsyncIterator[ClientCo
         yield page
 
 
+async def _leader_and_follower(
+    nodes: list[ServerProcess],
+) -> tuple[ServerProcess, ServerProcess]:
+    """Once exactly one of the two nodes holds the leader lease: (it, the other)."""
+    await wait_for(
+        lambda: sum(bool(health(n)["cluster"]["leader"]) for n in nodes) == 1,
+        timeout=30,
+        what="one leader",
+    )
+    leader = next(n for n in nodes if health(n)["cluster"]["leader"])
+    return leader, next(n for n in nodes if n is not leader)
+
+
 async def _rows(c: Cluster, query: str, zone_id: int) -> int:
     async with c.repos.engine.connect() as conn:
         return int((await conn.execute(sql(query), {"zone": zone_id})).scalar_one())
@@ -565,13 +578,7 @@ async def _scheduled_work_on_one_node(c: Cluster, inbox: Inbox) -> None:
     }
     nodes = [c.node("a", **often), c.node("b", **often)]
     w = c.world
-
-    def one_leader() -> bool:
-        return sum(bool(health(n)["cluster"]["leader"]) for n in nodes) == 1
-
-    await wait_for(one_leader, timeout=30, what="one leader")
-    leader = next(n for n in nodes if health(n)["cluster"]["leader"])
-    follower = next(n for n in nodes if n is not leader)
+    leader, follower = await _leader_and_follower(nodes)
     reminders, versions, sent = "reminders for ", "daily versions stored", " sent (attempt "
     await wait_for(lambda: _log_lines(leader, reminders) >= 5, timeout=30, what="leader's rounds")
 
@@ -615,13 +622,7 @@ async def test_the_servers_own_purge_runs_on_the_leader_and_closes_the_plan_on_e
         often = {"purge_interval_seconds": 0.3, "retention_days": 30}
         nodes = [c.node("a", **often), c.node("b", **often)]
         w = c.world
-        await wait_for(
-            lambda: sum(bool(health(n)["cluster"]["leader"]) for n in nodes) == 1,
-            timeout=30,
-            what="one leader",
-        )
-        leader = next(n for n in nodes if health(n)["cluster"]["leader"])
-        follower = next(n for n in nodes if n is not leader)
+        leader, follower = await _leader_and_follower(nodes)
         readers = [
             await YClient(n.ws_url(w.room("content"), w.token("verge"))).connect() for n in nodes
         ]
