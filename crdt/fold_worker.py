@@ -12,8 +12,10 @@ compactions queue for it. It is a plain `python -c` that imports only this modul
 dependencies (pycrdt and crdt.authorship: ~28 MB, 0.2 s of CPU to start), not the server: a
 multiprocessing spawn would import the server's `__main__` again (~67 MB, ~1 s). Requests
 and answers are length-prefixed pickles over its stdin and stdout (our own child, our own
-data). Should it die or answer nothing, the compaction runs in a thread as before and the
-next one starts a new process.
+data). Should it die, or not answer within `answer_within` seconds (hung: the default is far
+above any replay of `compact_after` updates), it is killed, that
+compaction runs in a thread as before, and the next one starts a new process. Without the
+limit a hung worker held its room's compaction, and a shutdown waiting for it, forever.
 """
 
 from __future__ import annotations
@@ -57,8 +59,13 @@ class FoldWorkerFailed(RuntimeError):
     """The replay raised in the worker (the exception's class name is the message)."""
 
 
+# Generous: a slow answer that is not hung must not be killed and replayed again in a thread.
+ANSWER_WITHIN_SECONDS = 120.0
+
+
 class FoldWorker:
-    def __init__(self) -> None:
+    def __init__(self, *, answer_within: float = ANSWER_WITHIN_SECONDS) -> None:
+        self.answer_within = answer_within
         self._proc: asyncio.subprocess.Process | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -75,8 +82,9 @@ class FoldWorker:
         async with self._lock:
             request = (kind, snapshot, tuple(updates), frozenset(folded))
             try:
-                status, value = await self._ask(request)
-            except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                async with asyncio.timeout(self.answer_within):
+                    status, value = await self._ask(request)
+            except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError) as exc:
                 await self._stop(kill=True)
                 log.warning(
                     "compaction worker process failed (%s): this compaction runs in a thread",
