@@ -153,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile the samplan server with py-spy into DIR/<scenario>.txt (folded stacks; "
         "the sampling itself costs CPU, so figures from such a run are not comparable)",
     )
+    parser.add_argument(
+        "--perf",
+        type=Path,
+        metavar="DIR",
+        help="profile every server, peers and floor included, with Linux perf into "
+        "DIR/<scenario>.<server>.r<round>.data (read it with bench/perf_summary.py; the "
+        "sampling costs CPU, so figures from such a run are not comparable)",
+    )
     return parser
 
 
@@ -447,6 +455,10 @@ def _run(
                         if args.py_spy is not None and setup.samplan:
                             args.py_spy.mkdir(parents=True, exist_ok=True)
                             server.profile(args.py_spy.resolve() / f"{scenario}.txt")
+                        if args.perf is not None:
+                            args.perf.mkdir(parents=True, exist_ok=True)
+                            name = f"{scenario}.{setup.name}.r{round_ + 1}.data"
+                            server.profile(args.perf.resolve() / name, "perf")
                         asyncio.run(_one(bench, scenario, setup, server, report, round_))
                 except Exception as exc:  # report it and go on with the other scenarios
                     report.errors.append(f"{label}: {type(exc).__name__} {exc}")

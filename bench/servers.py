@@ -75,7 +75,7 @@ class ServerProcess:
     ps: psutil.Process | None = None
     log_path: Path = field(default_factory=Path)
     started_seconds: float = 0.0
-    profiler: subprocess.Popen[bytes] | None = None
+    profilers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     # A process the nodes need (redis-server): started before them, stopped after them,
     # given no clients and not measured. Its port is fixed beforehand (the nodes' settings
     # name it); a node's is chosen when it starts.
@@ -162,24 +162,33 @@ class ServerProcess:
             int(zone): (int(tail), float(ms)) for zone, tail, ms in _LOADED.findall(self.output())
         }
 
-    def profile(self, output: Path) -> None:
-        """Sample this server with py-spy (CPU only, folded stacks) until it stops."""
-        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    def profile(self, output: Path, tool: str = "py-spy") -> None:
+        """Sample this server until it stops: with py-spy (Python frames, folded stacks), or
+        with Linux perf (any server: native frames, the kernel's and the child processes' too,
+        each sample weighted by its CPU time; bench/perf_summary.py reads it)."""
         assert self.proc is not None
-        command = [py_spy, "record", "--pid", str(self.proc.pid), "--format", "raw"]
-        command += ["--output", str(output), "--rate", "250", "--nonblocking", "--threads"]
-        self.profiler = subprocess.Popen(
+        if tool == "perf":
+            command = ["perf", "record", "--quiet", "-F", "999", "-g", "-p", str(self.proc.pid)]
+            command += ["--output", str(output)]
+        else:
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            command = [py_spy, "record", "--pid", str(self.proc.pid), "--format", "raw"]
+            command += ["--output", str(output), "--rate", "250", "--nonblocking", "--threads"]
+        profiler = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_stop_with_parent(os.getpid()),
         )
+        self.profilers.append(profiler)
 
     def stop(self) -> None:
         try:
-            if self.profiler is not None and self.profiler.poll() is None:
-                self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-                self.profiler.wait(30)
+            for profiler in self.profilers:
+                if profiler.poll() is None:
+                    # py-spy and perf write their output on SIGINT
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
         finally:
             self._stop_server()
 
@@ -432,12 +441,13 @@ class Deployment:
             merged.update(node.load_times_ms())
         return merged
 
-    def profile(self, output: Path) -> None:
-        """py-spy every node: the first into `output`, node n into `<stem>.node<n><suffix>`
+    def profile(self, output: Path, tool: str = "py-spy") -> None:
+        """Profile every node: the first into `output`, node n into `<stem>.node<n><suffix>`
         (a two-node set-up's time is spent on both sides of Redis)."""
         for n, node in enumerate(self.nodes):
             node.profile(
-                output if n == 0 else output.with_name(f"{output.stem}.node{n}{output.suffix}")
+                output if n == 0 else output.with_name(f"{output.stem}.node{n}{output.suffix}"),
+                tool,
             )
 
     async def watched_max_s(self) -> dict[str, float]:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bench.edits import client_edits
+from bench.perf_summary import parse, summarize
 from bench.wire import hocuspocus_auth, hocuspocus_prefix
 from bench.yupdate import struct_keys
 from tests.conftest import skip_or_fail
@@ -448,3 +449,39 @@ def test_without_postgres_or_redis_server_the_two_nodes_are_skipped_with_the_rea
     assert [s.name for s in setups(args, tmp_path, sqlite, urls, None)] == names[:2]
     two = setups(args, tmp_path, sqlite, urls, "/usr/bin/redis-server")[2]
     assert two.database == "postgres-2nodes" and two.samplan and two.stores
+
+
+# Three samples as `perf script -F comm,pid,tid,period,ip,sym,dso` prints them: a socket send
+# on the main thread, an fdatasync on a second thread, and one in a child process.
+_PERF_SCRIPT = """python  7860/7860      500000
+\tffffffff82065ea5 tcp_sendmsg_locked+0x25 ([kernel.kallsyms])
+\tffffffff8223df91 do_syscall_64+0x71 ([kernel.kallsyms])
+\t           f838f __GI___libc_write+0x1f (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+python  7860/7882     1500000
+\tffffffff81746a70 fsync_buffers_list+0x10 ([kernel.kallsyms])
+\t           f9001 fdatasync+0x11 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+\t           4a001 sqlite3PagerSync+0x31 (/usr/lib/x86_64-linux-gnu/libsqlite3.so.0.8.6)
+
+python  7886/7886     2000000
+\t          13d211 yrs::update::Update::integrate+0x99 (/venv/pycrdt/_pycrdt.abi3.so)
+
+"""
+
+
+def test_perf_summary_splits_cpu_by_thread_library_and_the_call_that_entered_the_kernel() -> None:
+    samples = list(parse(_PERF_SCRIPT))
+    assert [(s.pid, s.tid, s.ns) for s in samples] == [
+        (7860, 7860, 500000),
+        (7860, 7882, 1500000),
+        (7886, 7886, 2000000),
+    ]
+    lines = [" ".join(line.split()) for line in summarize(samples, 1000, 10).splitlines()]
+    # 4 ms of CPU over 1,000 deliveries: 4 µs each; the main process is the one sampled most.
+    assert "100.0 % 0.004 s 4.00 µs/delivery all" in lines
+    assert "50.0 % 0.002 s 2.00 µs/delivery child process 7886 (python)" in lines
+    assert "37.5 % 0.002 s 1.50 µs/delivery thread 7882 (python)" in lines
+    assert "12.5 % 0.001 s 0.50 µs/delivery main thread (python)" in lines
+    assert "50.0 % 0.002 s 2.00 µs/delivery _pycrdt.abi3.so" in lines
+    assert "37.5 % 0.002 s 1.50 µs/delivery fdatasync" in lines
+    assert "12.5 % 0.001 s 0.50 µs/delivery __GI___libc_write" in lines
