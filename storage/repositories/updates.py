@@ -146,7 +146,9 @@ class ZoneLog:
             args: list[Any] = [now]
             for (zone_id, data), author in zip(items, who, strict=True):
                 args += (zone_id, data, author)
-            found = await postgres_driver.fetch(self._engine, _pg_append(len(items)), *args)
+            found = await postgres_driver.fetch(
+                self._engine, _pg_append(len(items)), *args, keep_warm=True
+            )
             seqs = sorted(int(row[0]) for row in found)
             if len(seqs) != len(items):
                 raise RuntimeError(f"insert returned {len(seqs)} ids for {len(items)} updates")

@@ -294,7 +294,7 @@ async def test_a_compaction_on_postgresql_needs_no_type_lookup(postgres_store: S
     doc, seqs = await _typed(store, zone_id, [f"Åse Ødegård {i} 🌱 " for i in range(20)])
     text = doc.get("t", type=Text)
     await store.engine.dispose()  # every connection from here on is new
-    with driver_queries(store.engine) as queries:
+    async with driver_queries(store.engine) as queries:
         written = await store.zone_log.compact(
             zone_id, seqs, doc.get_update(), {seqs[0]: '[["goals", "mål æøå"]]'}, based_on=0
         )

@@ -62,7 +62,7 @@ async def test_a_load_on_postgresql_is_one_statement(postgres_store: Store) -> N
     (a, _) = await _zones(store)
     seqs = await store.zone_log.append_batch([(a, f"Ødegård {i} ✍️".encode()) for i in range(5)])
     await store.zone_log.compact(a, seqs[:3], b"snapshot \xf0\x9f\x8c\xb1", based_on=0)
-    with driver_queries(store.engine) as queries:
+    async with driver_queries(store.engine) as queries:
         loaded = await store.zone_log.load(a)
     assert len(queries) == 1 and queries[0].startswith("SELECT 0 AS part")
     assert loaded.snapshot == b"snapshot \xf0\x9f\x8c\xb1" and loaded.snapshot_seq == seqs[2]
@@ -231,7 +231,7 @@ async def test_a_batch_is_one_insert_statement(store: Store) -> None:
     # PostgreSQL: one statement on the driver and nothing else, no BEGIN and no COMMIT
     # around it (it commits on its own): one round trip, as asyncpg's query log shows. Nor
     # a lookup of its parameters' types (asyncpg's introspection, about 11 ms): scalars only.
-    with driver_queries(store.engine) as queries:
+    async with driver_queries(store.engine) as queries:
         seqs = await store.zone_log.append_batch(
             [(a if i % 3 else b, f"Åse {i} 🧪".encode()) for i in range(50)]
         )

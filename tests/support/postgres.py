@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from storage.db.postgres_driver import warm_driver_connection
+
 POSTGRES_URL_VARIABLE = "SAMPLAN_TEST_POSTGRES_URL"
 
 
@@ -94,10 +96,11 @@ def postgres_base_url() -> str | None:
     return os.environ.get(POSTGRES_URL_VARIABLE) or None
 
 
-@contextlib.contextmanager
-def driver_queries(engine: AsyncEngine) -> Iterator[list[str]]:
+@contextlib.asynccontextmanager
+async def driver_queries(engine: AsyncEngine) -> AsyncIterator[list[str]]:
     """Every statement asyncpg sends on `engine`'s pooled connections meanwhile, in order:
-    what a round-trip count is read from (a BEGIN or a COMMIT is a statement of its own)."""
+    what a round-trip count is read from (a BEGIN or a COMMIT is a statement of its own).
+    asyncpg calls a query logger on the loop's next turn: the exit waits for that turn."""
     queries: list[str] = []
 
     def logged(query: Any) -> None:
@@ -112,11 +115,19 @@ def driver_queries(engine: AsyncEngine) -> Iterator[list[str]]:
     pool = engine.sync_engine.pool
     event.listen(pool, "checkout", on_checkout)
     event.listen(pool, "checkin", on_checkin)
+    # The zone log's statements may run on the connection it keeps checked out.
+    warm = warm_driver_connection(engine)
+    if warm is not None:
+        warm.add_query_logger(logged)
     try:
         yield queries
+        await asyncio.sleep(0)
     finally:
         event.remove(pool, "checkout", on_checkout)
         event.remove(pool, "checkin", on_checkin)
+        # A connection checked out meanwhile may have stayed warm, past any check-in.
+        for driver in {warm, warm_driver_connection(engine)} - {None}:
+            driver.remove_query_logger(logged)
 
 
 @contextlib.contextmanager
