@@ -125,3 +125,12 @@ async def postgres_store(postgres_url: str) -> AsyncIterator[Store]:
     """Repositories over PostgreSQL only: for what only PostgreSQL has (row locks)."""
     async for s in _open(postgres_url):
         yield s
+
+
+async def content_zone(store: Store) -> int:
+    """A new plan's content zone (the plan named for Åse Ødegård): a zone to log into."""
+    municipality = await store.plans.get_or_create_municipality("Eksempelvik kommune")
+    plan = await store.plans.create_plan(municipality, "Plan for Åse Ødegård", "Åse Ødegård")
+    zone = await store.plans.get_zone(plan.id, "content", "")
+    assert zone is not None
+    return zone.id

@@ -14,7 +14,7 @@ from pycrdt import Doc, Map, Text, TransactionEvent, merge_updates
 from crdt.zone_state import apply_stored, doc_from_stored
 from storage.db import create_engine, make_sessionmaker
 from storage.repositories import ZoneLog
-from tests.storage.conftest import Store
+from tests.storage.conftest import Store, content_zone
 
 
 class Node:
@@ -84,14 +84,6 @@ async def second_log(store: Store) -> AsyncIterator[ZoneLog]:
         await engine.dispose()
 
 
-async def _zone(store: Store) -> int:
-    municipality = await store.plans.get_or_create_municipality("Eksempelvik kommune")
-    plan = await store.plans.create_plan(municipality, "Plan for Åse Ødegård", "Åse Ødegård")
-    zone = await store.plans.get_zone(plan.id, "content", "")
-    assert zone is not None
-    return zone.id
-
-
 async def _typed(
     store: Store, zone_id: int, pieces: list[str], author: Callable[[int], int] = lambda i: 0
 ) -> tuple[Doc[Any], list[int]]:
@@ -131,7 +123,7 @@ async def _check_records(store: Store, zone_id: int, authors: dict[int, int]) ->
 async def test_interleaved_writers_and_compactions_lose_nothing(
     store: Store, second_log: ZoneLog
 ) -> None:
-    zone = await _zone(store)
+    zone = await content_zone(store)
     a = await Node(store.zone_log, zone, "A", 1).open()
     b = await Node(second_log, zone, "B", 2).open()
 
@@ -170,7 +162,7 @@ async def test_interleaved_writers_and_compactions_lose_nothing(
 async def test_concurrent_writers_compacting_the_same_zone_lose_nothing(
     store: Store, second_log: ZoneLog
 ) -> None:
-    zone = await _zone(store)
+    zone = await content_zone(store)
     nodes = [
         await Node(store.zone_log, zone, "A", 1).open(),
         await Node(second_log, zone, "B", 2).open(),
@@ -225,7 +217,7 @@ def test_a_compaction_statement_has_few_shapes_whatever_the_runs() -> None:
 async def test_a_fold_of_interleaved_runs_removes_exactly_its_updates(store: Store) -> None:
     """The IN list plus padded BETWEENs select exactly the folded seqs: none of the other
     zone's updates between them, none of its own not folded."""
-    mine, other = await _zone(store), await _zone(store)
+    mine, other = await content_zone(store), await content_zone(store)
     doc: Doc[Any] = Doc()
     text = doc.get("t", type=Text)
     updates: list[bytes] = []
@@ -252,7 +244,7 @@ async def test_a_compaction_on_postgresql_is_three_statements(postgres_store: St
     from sqlalchemy import event
 
     store = postgres_store
-    zone_id = await _zone(store)
+    zone_id = await content_zone(store)
     doc, seqs = await _typed(store, zone_id, [f"ø{i}😀" for i in range(1000)], lambda i: i % 7)
     text = doc.get("t", type=Text)
     items = {seq: f'[["goals", "mål {seq} æøå"]]' for seq in seqs[::3]}
@@ -290,7 +282,7 @@ async def test_a_compaction_on_postgresql_needs_no_type_lookup(postgres_store: S
     from tests.support.postgres import driver_queries
 
     store = postgres_store
-    zone_id = await _zone(store)
+    zone_id = await content_zone(store)
     doc, seqs = await _typed(store, zone_id, [f"Åse Ødegård {i} 🌱 " for i in range(20)])
     text = doc.get("t", type=Text)
     await store.engine.dispose()  # every connection from here on is new

@@ -17,17 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import postgres_driver
 from storage.db.postgres_driver import warm_driver_connection
-from tests.storage.conftest import Store
+from tests.storage.conftest import Store, content_zone
 
 pytestmark = pytest.mark.postgres
-
-
-async def _zone(store: Store) -> int:
-    municipality = await store.plans.get_or_create_municipality("Eksempelvik kommune")
-    plan = await store.plans.create_plan(municipality, "Individuell plan", "Åse Ødegård")
-    zone = await store.plans.get_zone(plan.id, "content", "")
-    assert zone is not None
-    return zone.id
 
 
 @contextmanager
@@ -52,7 +44,7 @@ def _pool_traffic(engine: AsyncEngine) -> Iterator[dict[str, int]]:
 
 async def test_appends_in_a_row_share_one_checked_out_connection(postgres_store: Store) -> None:
     store = postgres_store
-    zone = await _zone(store)
+    zone = await content_zone(store)
     with _pool_traffic(store.engine) as traffic:
         for i in range(20):
             await store.zone_log.append_batch([(zone, f"Åse Ødegård {i} 🌱".encode())])
@@ -72,7 +64,7 @@ async def test_appends_in_a_row_share_one_checked_out_connection(postgres_store:
 
 async def test_a_warm_connection_goes_back_to_the_pool_when_idle(postgres_store: Store) -> None:
     store = postgres_store
-    zone = await _zone(store)
+    zone = await content_zone(store)
     await store.zone_log.append_batch([(zone, "første ✍️".encode())])
     assert warm_driver_connection(store.engine) is not None
     with _pool_traffic(store.engine) as traffic:
@@ -94,7 +86,7 @@ async def test_a_broken_warm_connection_is_dropped_and_the_next_statement_gets_a
     postgres_store: Store,
 ) -> None:
     store = postgres_store
-    zone = await _zone(store)
+    zone = await content_zone(store)
     await store.zone_log.append_batch([(zone, "før 💥".encode())])
     broken = warm_driver_connection(store.engine)
     assert broken is not None
@@ -117,7 +109,7 @@ async def test_a_broken_warm_connection_is_dropped_and_the_next_statement_gets_a
 
 async def test_the_engines_disposal_closes_the_warm_connection(postgres_store: Store) -> None:
     store = postgres_store
-    zone = await _zone(store)
+    zone = await content_zone(store)
     await store.zone_log.append_batch([(zone, "Åse 🗝️".encode())])
     warm = warm_driver_connection(store.engine)
     assert warm is not None and not warm.is_closed()
@@ -133,7 +125,7 @@ async def test_a_connection_held_warm_too_long_goes_back_for_the_pools_recycling
     postgres_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = postgres_store
-    zone = await _zone(store)
+    zone = await content_zone(store)
     monkeypatch.setattr(postgres_driver, "WARM_AT_MOST_SECONDS", 0.0)
     with _pool_traffic(store.engine) as traffic:
         for i in range(3):
