@@ -46,8 +46,8 @@ _WARM_ATTR = "_samplan_warm_connection"
 
 
 class _Warm:
-    """At most one pooled connection kept checked out for `fetch`, used by one statement at a
-    time; a statement that finds it busy checks another out as before."""
+    """At most one pooled connection kept checked out for `fetch(..., keep_warm=True)`, used
+    by one statement at a time; a statement that finds it busy checks another out."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
